@@ -1,0 +1,55 @@
+"""Orderly: the order desk for clinical supply logistics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from app import config
+from app.extensions import csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(config.from_environment(instance))
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False  # answer in the field order of the v3 API
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+
+    from app import database as _database_events  # noqa: F401  (SQLite settings)
+    from app import models  # noqa: F401  (every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    htmx.init_app(app)
+
+    from app import web
+    from app.api import bp as api_bp
+    from app.auth import routes as auth_routes
+    from app.demo import commands as demo_commands
+    from app.orders import routes as order_routes
+
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
+    app.register_blueprint(auth_routes.bp)
+    app.register_blueprint(web.bp)
+    app.register_blueprint(order_routes.bp)
+    web.register_error_pages(app)
+    web.register_response_headers(app)
+    auth_routes.register_commands(app)
+    demo_commands.register(app)
+    return app

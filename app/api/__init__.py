@@ -1,0 +1,7 @@
+"""The v3 JSON API: the door other systems use, in the public v3 order API's shapes."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v3")
+
+from app.api import errors, openapi, orders  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,62 @@
+"""Every API error is JSON: {"error": {"code", "message", "field"}} with a stable code."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.orders.service import Problem
+
+# Codes for the HTTP errors Flask raises before a view runs.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, details=None):
+    body = {"error": {"code": code, "message": message, "field": field}}
+    if details:
+        body["error"]["details"] = details
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def problems_response(problems: list[Problem]):
+    """The first problem heads the error; all of them are listed in ``details``."""
+    first = problems[0]
+    details = [{"code": p.code, "message": p.message, "field": p.field} for p in problems]
+    return error_response(400, first.code, first.message, first.field, details)
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def http_error_response(error: HTTPException):
+    status = error.code or 500
+    code = HTTP_CODES.get(status, "http_error")
+    messages = {
+        404: "There is nothing at this address.",
+        405: f"{request.method} is not allowed here.",
+        413: "The request body is too large.",
+    }
+    return error_response(status, code, messages.get(status, error.description or code))

@@ -1,0 +1,90 @@
+"""/api/v3/order: place, fetch and list orders."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request, url_for
+
+from app.api import bp, parse, serialize
+from app.api.auth import authenticate
+from app.api.errors import ApiError, problems_response
+from app.orders import queries, service, statuses
+
+DEFAULT_PAGE_SIZE = 15
+MAX_PAGE_SIZE = 250
+
+
+@bp.before_request
+def require_api_key():
+    if request.endpoint != "api.openapi":
+        authenticate()
+
+
+def _actor() -> service.Actor:
+    return service.Actor(api_key=g.api_key)
+
+
+@bp.post("/order")
+def place_order():
+    draft = parse.order_draft(parse.json_body())
+    key = parse.idempotency_key()
+    try:
+        placed = service.place_order(draft, _actor(), submission_key=key)
+    except service.OrderRejected as rejected:
+        return problems_response(rejected.problems)
+    if not placed.same_request:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different order.",
+        )
+    order = queries.get_order(placed.order.id)
+    response = jsonify(serialize.order(order))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_order", order_id=order.id)
+    if placed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/order/<int:order_id>")
+def get_order(order_id: int):
+    order = queries.get_order(order_id)
+    if order is None:
+        raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
+    return jsonify(serialize.order(order))
+
+
+@bp.get("/order")
+def list_orders():
+    status = request.args.get("status") or None
+    if status is not None and status not in statuses.ALL:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            "status must be one of: " + ", ".join(statuses.ALL) + ".",
+            "status",
+        )
+    external_id = request.args.get("externalOrderId") or None
+    if external_id is not None and len(external_id) > service.MAX_EXTERNAL_ID_LENGTH:
+        raise ApiError(400, "invalid_parameter", "externalOrderId is too long.", "externalOrderId")
+    order_filter = queries.OrderFilter(
+        status=status,
+        patient_id=parse.positive_int_arg("patientId"),
+        site_id=parse.positive_int_arg("siteId"),
+        external_order_id=external_id,
+    )
+    page = queries.page_of_orders(
+        order_filter,
+        page=parse.positive_int_arg("page", default=1, maximum=10**6),
+        size=parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
+    )
+    return jsonify(
+        {
+            "content": [serialize.order(o) for o in page.orders],
+            "page": page.page,
+            "size": page.size,
+            "total": page.total,
+            "first": page.first,
+            "last": page.last,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Who may do what: staff users with roles, and API keys for other systems."""

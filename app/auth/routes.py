@@ -1,0 +1,122 @@
+"""Signing in and out, the role check every view uses, and the commands that make keys."""
+
+from __future__ import annotations
+
+import secrets
+from functools import wraps
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.auth.forms import SignInForm
+from app.auth.models import ROLES, ApiKey, User
+from app.database import write_transaction
+from app.extensions import db, login_manager
+
+bp = Blueprint("auth", __name__)
+
+login_manager.login_view = "auth.sign_in"
+login_manager.login_message = "Please sign in to continue."
+login_manager.login_message_category = "info"
+# Checked when the email is unknown, so that timing does not tell unknown emails apart.
+_DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    ident, _, token = user_id.partition(":")
+    if not ident.isdigit():
+        return None
+    user = db.session.get(User, int(ident))
+    if user is None or user.session_token != token:
+        return None
+    return user
+
+
+def role_required(*roles: str):
+    """The view is for signed-in users with one of these roles (admins may do everything)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.roles = roles
+        return wrapped
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/"):
+            return target
+    return url_for("web.home")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.home"))
+    form = SignInForm()
+    error = None
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        password_hash = user.password_hash if user else _DUMMY_PASSWORD_HASH
+        password_ok = check_password_hash(password_hash, form.password.data)
+        if user is not None and password_ok and user.active:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+        error = "That email and password do not match an active account."
+    status = 401 if error else 200
+    return render_template("auth/sign_in.html", form=form, error=error), status
+
+
+@bp.post("/sign-out")
+@login_required
+def sign_out():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"), code=303)
+
+
+def register_commands(app) -> None:
+    @app.cli.group("api-key")
+    def api_key_group():
+        """Create and revoke API keys."""
+
+    @api_key_group.command("create")
+    @click.argument("name")
+    def create_api_key(name: str):
+        """Create an API key; the key is printed once and stored only as a hash."""
+        with write_transaction() as session:
+            api_key, plain = ApiKey.issue(name)
+            session.add(api_key)
+        click.echo(f"API key “{name}” (shown once, keep it safe):\n{plain}")
+
+    @app.cli.group("user")
+    def user_group():
+        """Create staff users."""
+
+    @user_group.command("create")
+    @click.argument("email")
+    @click.option("--role", type=click.Choice(ROLES), required=True)
+    @click.option("--first-name", required=True)
+    @click.option("--last-name", required=True)
+    @click.password_option()
+    def create_user(email, role, first_name, last_name, password):
+        """Create a staff user who signs in with EMAIL."""
+        with write_transaction() as session:
+            user = User(email=email.lower(), role=role, first_name=first_name, last_name=last_name)
+            user.set_password(password)
+            session.add(user)
+        click.echo(f"Created {role} {email}.")

@@ -1,0 +1,1 @@
+"""What can be ordered: items, kits built from items, and the devices that are shipped."""

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.database import UTCDateTime, utcnow
+from app.extensions import db
+
+DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
+SIZES = ("small", "medium", "standard", "large", "extraLarge")
+DEVICE_STATUSES = ("available", "packed", "shipped", "returned", "retired")
+
+
+class Manufacturer(db.Model):
+    __tablename__ = "manufacturer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Item(db.Model):
+    __tablename__ = "item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str | None] = mapped_column(String(100))
+    manufacturer_id: Mapped[int | None] = mapped_column(ForeignKey("manufacturer.id"))
+    orderable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # How each unit is told apart when packed; None for consumables (strips, lancets).
+    device_identifier_type: Mapped[str | None] = mapped_column(String(20))
+    size: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    manufacturer: Mapped[Manufacturer | None] = relationship(lazy="joined")
+
+    @property
+    def is_device(self) -> bool:
+        return self.device_identifier_type is not None
+
+
+class Kit(db.Model):
+    __tablename__ = "kit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    kit_items: Mapped[list[KitItem]] = relationship(
+        back_populates="kit", cascade="all, delete-orphan", order_by="KitItem.id"
+    )
+
+
+class KitItem(db.Model):
+    __tablename__ = "kit_item"
+    __table_args__ = (
+        UniqueConstraint("kit_id", "item_id"),
+        CheckConstraint("count >= 1", name="count_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kit_id: Mapped[int] = mapped_column(ForeignKey("kit.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    kit: Mapped[Kit] = relationship(back_populates="kit_items")
+    item: Mapped[Item] = relationship()
+
+
+class Device(db.Model):
+    """One physical unit of a device-tracked item, told apart by its identifiers."""
+
+    __tablename__ = "device"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    current_status: Mapped[str] = mapped_column(String(20), default="available")
+    external_identifier: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[Item] = relationship()
+    identifiers: Mapped[list[DeviceIdentifier]] = relationship(
+        back_populates="device", cascade="all, delete-orphan", order_by="DeviceIdentifier.id"
+    )
+
+
+class DeviceIdentifier(db.Model):
+    __tablename__ = "device_identifier"
+    # An identifier names one device in the whole catalog: scanning it finds that device.
+    __table_args__ = (UniqueConstraint("type", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(64))
+
+    device: Mapped[Device] = relationship(back_populates="identifiers")

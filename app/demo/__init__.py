@@ -1,0 +1,1 @@
+"""Demo data: a realistic remote-patient-monitoring catalog, sites, patients and users."""

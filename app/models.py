@@ -1,0 +1,20 @@
+"""Every model, imported in one place so that the metadata (and Alembic) sees them all."""
+
+from app.auth.models import ApiKey, User  # noqa: F401
+from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer  # noqa: F401
+from app.orders.models import (  # noqa: F401
+    Order,
+    OrderDevice,
+    OrderEvent,
+    OrderExternalId,
+    OrderItem,
+    OrderKit,
+    OrderNote,
+    PackedKit,
+    ReturnDevice,
+    ReturnItem,
+    ReturnPackedKit,
+    SubmissionKey,
+    TrackingNumber,
+)
+from app.people.models import Address, Patient, Site  # noqa: F401

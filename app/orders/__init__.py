@@ -1,0 +1,1 @@
+"""Orders: the rules for placing and moving them, in one service both doors use."""

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.auth.models import ApiKey, User
+from app.catalog.models import Device, Item, Kit
+from app.database import UTCDateTime, utcnow
+from app.extensions import db
+from app.people.models import Patient, Site
+
+MAX_LINE_COUNT = 999
+
+
+def _count_in_range(name: str = "count_in_range"):
+    return CheckConstraint(f"count >= 1 AND count <= {MAX_LINE_COUNT}", name=name)
+
+
+class Order(db.Model):
+    __tablename__ = "order_"  # "order" is an SQL keyword
+    __table_args__ = (
+        CheckConstraint("(patient_id IS NULL) <> (site_id IS NULL)", name="exactly_one_recipient"),
+        # The order list: newest first, optionally within one status.
+        Index("ix_order__status_id", "current_status", "id"),
+        Index("ix_order__patient_id_id", "patient_id", "id"),
+        Index("ix_order__site_id_id", "site_id", "id"),
+        Index("ix_order__created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
+    current_status: Mapped[str] = mapped_column(String(24))
+    # The status an order on hold goes back to when it resumes.
+    held_from_status: Mapped[str | None] = mapped_column(String(24))
+    shipping_option: Mapped[str | None] = mapped_column(String(10))
+    email_label: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    placed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    placed_by_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    # Bumped by every change: two changes made from the same state cannot both land.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    patient: Mapped[Patient | None] = relationship()
+    site: Mapped[Site | None] = relationship()
+    placed_by_user: Mapped[User | None] = relationship()
+    placed_by_api_key: Mapped[ApiKey | None] = relationship()
+    external_ids: Mapped[list[OrderExternalId]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderExternalId.id"
+    )
+    items: Mapped[list[OrderItem]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+    kits: Mapped[list[OrderKit]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderKit.id"
+    )
+    return_items: Mapped[list[ReturnItem]] = relationship(
+        cascade="all, delete-orphan", order_by="ReturnItem.id"
+    )
+    return_devices: Mapped[list[ReturnDevice]] = relationship(
+        cascade="all, delete-orphan", order_by="ReturnDevice.id"
+    )
+    return_packed_kits: Mapped[list[ReturnPackedKit]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="ReturnPackedKit.id",
+        foreign_keys="ReturnPackedKit.order_id",
+    )
+    events: Mapped[list[OrderEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+    tracking_numbers: Mapped[list[TrackingNumber]] = relationship(
+        cascade="all, delete-orphan", order_by="TrackingNumber.id"
+    )
+    packed_kits: Mapped[list[PackedKit]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="PackedKit.id",
+        foreign_keys="PackedKit.order_id",
+        back_populates="order",
+    )
+    devices: Mapped[list[OrderDevice]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderDevice.id", overlaps="devices"
+    )
+    notes: Mapped[list[OrderNote]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderNote.id"
+    )
+
+    @property
+    def recipient(self) -> Patient | Site:
+        return self.patient or self.site
+
+    @property
+    def recipient_kind(self) -> str:
+        return "patient" if self.patient_id else "site"
+
+    @property
+    def has_return_lines(self) -> bool:
+        return bool(self.return_items or self.return_devices or self.return_packed_kits)
+
+
+class OrderExternalId(db.Model):
+    """One of the client's own ids for an order."""
+
+    __tablename__ = "order_external_id"
+    __table_args__ = (UniqueConstraint("order_id", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_item"
+    __table_args__ = (UniqueConstraint("order_id", "item_id"), _count_in_range())
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    item: Mapped[Item] = relationship()
+
+
+class OrderKit(db.Model):
+    __tablename__ = "order_kit"
+    __table_args__ = (UniqueConstraint("order_id", "kit_id"), _count_in_range())
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    kit_id: Mapped[int] = mapped_column(ForeignKey("kit.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    kit: Mapped[Kit] = relationship()
+
+
+class ReturnItem(db.Model):
+    """Units of an item expected back from the recipient."""
+
+    __tablename__ = "return_item"
+    __table_args__ = (UniqueConstraint("order_id", "item_id"), _count_in_range())
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    item: Mapped[Item] = relationship()
+
+
+class ReturnDevice(db.Model):
+    """A particular device expected back from the recipient."""
+
+    __tablename__ = "return_device"
+    __table_args__ = (UniqueConstraint("order_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
+
+    device: Mapped[Device] = relationship()
+
+
+class ReturnPackedKit(db.Model):
+    """A kit packed on an earlier order, expected back whole."""
+
+    __tablename__ = "return_packed_kit"
+    __table_args__ = (UniqueConstraint("order_id", "packed_kit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    packed_kit_id: Mapped[int] = mapped_column(ForeignKey("packed_kit.id"), index=True)
+
+    packed_kit: Mapped[PackedKit] = relationship(foreign_keys=[packed_kit_id])
+
+
+class PackedKit(db.Model):
+    """One physical kit put together for an order's kit line."""
+
+    __tablename__ = "packed_kit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"), index=True)
+    order_kit_id: Mapped[int] = mapped_column(ForeignKey("order_kit.id"), index=True)
+    kit_id: Mapped[int] = mapped_column(ForeignKey("kit.id"))
+    packed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    packed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    order: Mapped[Order] = relationship(back_populates="packed_kits", foreign_keys=[order_id])
+    kit: Mapped[Kit] = relationship()
+    devices: Mapped[list[OrderDevice]] = relationship(
+        back_populates="packed_kit", order_by="OrderDevice.id", overlaps="devices"
+    )
+
+
+class OrderDevice(db.Model):
+    """A device shipped on an order: in a packed kit, or for a device-tracked item line."""
+
+    __tablename__ = "order_device"
+    __table_args__ = (UniqueConstraint("order_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id"), index=True)
+    order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_item.id"), index=True)
+    packed_kit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("packed_kit.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    device: Mapped[Device] = relationship()
+    packed_kit: Mapped[PackedKit | None] = relationship(
+        back_populates="devices", overlaps="devices"
+    )
+
+
+class TrackingNumber(db.Model):
+    __tablename__ = "tracking_number"
+    __table_args__ = (UniqueConstraint("order_id", "carrier", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    carrier: Mapped[str] = mapped_column(String(10))
+    value: Mapped[str] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderEvent(db.Model):
+    """Something that happened to an order. Appended, never edited or removed."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (Index("ix_order_event_order_id_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    actor_user: Mapped[User | None] = relationship()
+    actor_api_key: Mapped[ApiKey | None] = relationship()
+
+    @property
+    def actor_name(self) -> str:
+        if self.actor_user is not None:
+            return self.actor_user.full_name
+        if self.actor_api_key is not None:
+            return f"API key “{self.actor_api_key.name}”"
+        return "System"
+
+
+class OrderNote(db.Model):
+    __tablename__ = "order_note"
+    __table_args__ = (Index("ix_order_note_order_id_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_by_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+
+    created_by: Mapped[User | None] = relationship()
+    created_by_api_key: Mapped[ApiKey | None] = relationship()
+
+
+class SubmissionKey(db.Model):
+    """A one-time key that makes placing an order safe to repeat.
+
+    The API's Idempotency-Key header and the order form's hidden token both land here:
+    a second submission with the same key finds the first order instead of making one.
+    """
+
+    __tablename__ = "submission_key"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Whose key it is ("api-key:3", "user:7"): two clients may pick the same key.
+    scope: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,129 @@
+"""Reading orders: everything a page or an API answer needs, in a fixed number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from app.catalog.models import Device, Kit, KitItem
+from app.extensions import db
+from app.orders.models import (
+    Order,
+    OrderDevice,
+    OrderEvent,
+    OrderExternalId,
+    OrderItem,
+    OrderKit,
+    OrderNote,
+    PackedKit,
+    ReturnDevice,
+    ReturnItem,
+    ReturnPackedKit,
+)
+from app.people.models import Patient
+
+
+def _device_options(path):
+    return path.joinedload(Device.item), path.selectinload(Device.identifiers)
+
+
+def full_order_options():
+    """Loader options that fetch a whole order graph with one query per relationship.
+
+    The number of statements does not grow with the number of lines, events or devices.
+    """
+    order_device = selectinload(Order.devices)
+    packed_kit = selectinload(Order.packed_kits)
+    packed_kit_device = packed_kit.selectinload(PackedKit.devices).joinedload(OrderDevice.device)
+    return_device = selectinload(Order.return_devices).joinedload(ReturnDevice.device)
+    return_kit = selectinload(Order.return_packed_kits).joinedload(ReturnPackedKit.packed_kit)
+    return (
+        joinedload(Order.patient).joinedload(Patient.site),
+        joinedload(Order.site),
+        selectinload(Order.external_ids),
+        selectinload(Order.items).joinedload(OrderItem.item),
+        selectinload(Order.kits)
+        .joinedload(OrderKit.kit)
+        .selectinload(Kit.kit_items)
+        .joinedload(KitItem.item),
+        selectinload(Order.return_items).joinedload(ReturnItem.item),
+        *_device_options(return_device),
+        return_kit.joinedload(PackedKit.kit),
+        return_kit.selectinload(PackedKit.devices)
+        .joinedload(OrderDevice.device)
+        .selectinload(Device.identifiers),
+        selectinload(Order.events).options(
+            joinedload(OrderEvent.actor_user), joinedload(OrderEvent.actor_api_key)
+        ),
+        selectinload(Order.tracking_numbers),
+        *_device_options(order_device.joinedload(OrderDevice.device)),
+        packed_kit.joinedload(PackedKit.kit),
+        *_device_options(packed_kit_device),
+        selectinload(Order.notes).options(
+            joinedload(OrderNote.created_by), joinedload(OrderNote.created_by_api_key)
+        ),
+    )
+
+
+def get_order(order_id: int) -> Order | None:
+    if not 1 <= order_id <= 2**31 - 1:
+        return None
+    return db.session.scalar(
+        select(Order).where(Order.id == order_id).options(*full_order_options())
+    )
+
+
+@dataclass
+class OrderFilter:
+    status: str | None = None
+    patient_id: int | None = None
+    site_id: int | None = None
+    external_order_id: str | None = None
+
+    def apply(self, query):
+        if self.status:
+            query = query.where(Order.current_status == self.status)
+        if self.patient_id:
+            query = query.where(Order.patient_id == self.patient_id)
+        if self.site_id:
+            query = query.where(Order.site_id == self.site_id)
+        if self.external_order_id:
+            query = query.where(
+                Order.id.in_(
+                    select(OrderExternalId.order_id).where(
+                        OrderExternalId.value == self.external_order_id
+                    )
+                )
+            )
+        return query
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return self.page * self.size >= self.total
+
+
+def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> OrderPage:
+    """Newest first, one page of whole orders, with the total that match."""
+    total = db.session.scalar(order_filter.apply(select(func.count(Order.id))))
+    orders = db.session.scalars(
+        order_filter.apply(select(Order))
+        .order_by(Order.id.desc())
+        .limit(size)
+        .offset((page - 1) * size)
+        .options(*full_order_options())
+    ).all()
+    return OrderPage(list(orders), page, size, total)

@@ -1,0 +1,480 @@
+"""The order rules. Both doors, the staff web UI and the JSON API, come through here.
+
+Nothing in this module knows about HTTP. A door turns its request into an
+``OrderDraft`` of the values as the client gave them (still unchecked: a count may
+be a string, an id may be null) and this module decides. Problems are reported with
+the field path of the v3 API (``orderItems[2].count``); the web form maps those
+paths onto its own fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.models import ApiKey, User
+from app.catalog.models import Device, Item, Kit
+from app.database import utcnow, write_transaction
+from app.extensions import db
+from app.orders import statuses
+from app.orders.models import (
+    MAX_LINE_COUNT,
+    Order,
+    OrderDevice,
+    OrderEvent,
+    OrderExternalId,
+    OrderItem,
+    OrderKit,
+    OrderNote,
+    PackedKit,
+    ReturnDevice,
+    ReturnItem,
+    ReturnPackedKit,
+    SubmissionKey,
+)
+from app.people.models import Patient, Site
+
+SHIPPING_OPTIONS = ("standard", "overnight")
+DEFAULT_SHIPPING_OPTION = "standard"
+MAX_EXTERNAL_ID_LENGTH = 64
+MAX_EXTERNAL_IDS = 20
+MAX_LINES = 200
+MAX_NOTE_LENGTH = 2000
+MAX_DB_ID = 2**31 - 1
+NOT_GIVEN: Any = "__not_given__"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    field: str | None = None
+
+
+class OrderRejected(Exception):
+    """The request breaks one or more rules; nothing was stored."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Actor:
+    """Who is acting: a signed-in user or another system with an API key."""
+
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @property
+    def scope(self) -> str:
+        if self.user is not None:
+            return f"user:{self.user.id}"
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.id}"
+        return "system"
+
+    def stamp(self) -> dict:
+        return {"actor_user": self.user, "actor_api_key": self.api_key}
+
+
+@dataclass
+class LineRequest:
+    """One line as the client gave it: the id of an item or kit, and a count."""
+
+    ref: Any
+    count: Any
+
+
+@dataclass
+class OrderDraft:
+    patient_id: Any = None
+    site_id: Any = None
+    items: list[LineRequest] = field(default_factory=list)
+    kits: list[LineRequest] = field(default_factory=list)
+    return_items: list[LineRequest] = field(default_factory=list)
+    return_device_ids: list[Any] = field(default_factory=list)
+    return_packed_kit_ids: list[Any] = field(default_factory=list)
+    external_order_ids: list[Any] = field(default_factory=list)
+    shipping_option: Any = NOT_GIVEN
+    email_label: Any = False
+    notes: list[Any] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """A hash of the request, to tell a retry from a different order."""
+        canonical = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class PlacedOrder:
+    order: Order
+    # True when a submission key had been used before: ``order`` is the first order.
+    replayed: bool = False
+    # With ``replayed``: whether the earlier submission asked for the very same order.
+    same_request: bool = True
+
+
+def is_whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_id(value: Any) -> int | None:
+    """The id if it is a positive whole number, else None. Huge ids simply match nothing."""
+    if is_whole_number(value) and value >= 1:
+        return value
+    return None
+
+
+class _Checker:
+    """Collects every problem with a draft, so that a form can show them all at once."""
+
+    def __init__(self):
+        self.problems: list[Problem] = []
+
+    def add(self, code: str, message: str, field_path: str | None = None) -> None:
+        self.problems.append(Problem(code, message, field_path))
+
+    def id_of(self, value: Any, field_path: str, what: str) -> int | None:
+        if value is None:
+            self.add("missing_id", f"Choose the {what}.", field_path)
+            return None
+        ref = _as_id(value)
+        if ref is None:
+            self.add("invalid_id", f"The {what} id must be a positive whole number.", field_path)
+        return ref
+
+    def count(self, value: Any, field_path: str) -> None:
+        if not (is_whole_number(value) and 1 <= value <= MAX_LINE_COUNT):
+            self.add(
+                "invalid_count",
+                f"Count must be a whole number from 1 to {MAX_LINE_COUNT}.",
+                field_path,
+            )
+
+
+def _fetch_by_id(model, ids: set[int]) -> dict[int, Any]:
+    wanted = {i for i in ids if i <= MAX_DB_ID}
+    if not wanted:
+        return {}
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | None:
+    if draft.patient_id is None and draft.site_id is None:
+        check.add("recipient_required", "Choose a patient or a site to ship to.", "patient")
+        return None
+    if draft.patient_id is not None and draft.site_id is not None:
+        check.add(
+            "recipient_conflict",
+            "An order goes to a patient or to a site, not both.",
+            "site",
+        )
+        return None
+    if draft.patient_id is not None:
+        ref = check.id_of(draft.patient_id, "patient.id", "patient")
+        patient = _fetch_by_id(Patient, {ref}).get(ref) if ref else None
+        if ref and patient is None:
+            check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
+        elif patient is not None and patient.archived:
+            check.add(
+                "patient_archived",
+                f"{patient.full_name} is archived and cannot receive orders.",
+                "patient.id",
+            )
+        return patient
+    ref = check.id_of(draft.site_id, "site.id", "site")
+    site = _fetch_by_id(Site, {ref}).get(ref) if ref else None
+    if ref and site is None:
+        check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
+    elif site is not None and not site.active:
+        check.add("site_inactive", f"{site.name} is inactive and cannot receive orders.", "site.id")
+    return site
+
+
+def _check_lines(
+    lines: list[LineRequest],
+    section: str,
+    model,
+    noun: str,
+    check: _Checker,
+) -> list[tuple[Any, int]]:
+    """Checks one list of lines; answers (catalog row, count) for the good ones."""
+    if len(lines) > MAX_LINES:
+        check.add("too_many_lines", f"An order holds at most {MAX_LINES} {noun} lines.", section)
+        return []
+    refs = [
+        check.id_of(line.ref, f"{section}[{i}].{noun}.id", noun) for i, line in enumerate(lines)
+    ]
+    found = _fetch_by_id(model, {r for r in refs if r})
+    seen: dict[int, int] = {}
+    good = []
+    for i, (line, ref) in enumerate(zip(lines, refs, strict=True)):
+        where = f"{section}[{i}]"
+        check.count(line.count, f"{where}.count")
+        if ref is None:
+            continue
+        row = found.get(ref)
+        if row is None:
+            check.add(
+                f"{noun}_not_found", f"There is no {noun} with id {ref}.", f"{where}.{noun}.id"
+            )
+            continue
+        if ref in seen:
+            check.add(
+                f"duplicate_{noun}",
+                f"{row.name} is already on line {seen[ref] + 1}; change that line's count instead.",
+                f"{where}.{noun}.id",
+            )
+            continue
+        seen[ref] = i
+        if model is Item and not row.orderable and section != "returnItems":
+            check.add("item_not_orderable", f"{row.name} cannot be ordered.", f"{where}.item.id")
+        elif model is Kit and row.archived:
+            check.add("kit_archived", f"The kit {row.name} is archived.", f"{where}.kit.id")
+        elif is_whole_number(line.count) and 1 <= line.count <= MAX_LINE_COUNT:
+            good.append((row, line.count))
+    return good
+
+
+def _check_return_devices(draft: OrderDraft, check: _Checker):
+    refs = [
+        check.id_of(ref, f"returnDevices[{i}].id", "device")
+        for i, ref in enumerate(draft.return_device_ids)
+    ]
+    devices = _fetch_by_id(Device, {r for r in refs if r})
+    kit_refs = [
+        check.id_of(ref, f"returnPackedKits[{i}].id", "packed kit")
+        for i, ref in enumerate(draft.return_packed_kit_ids)
+    ]
+    packed_kits = _fetch_by_id(PackedKit, {r for r in kit_refs if r})
+    in_returned_kits = (
+        set(
+            db.session.scalars(
+                select(OrderDevice.device_id).where(OrderDevice.packed_kit_id.in_(packed_kits))
+            )
+        )
+        if packed_kits
+        else set()
+    )
+
+    good_devices, good_kits = [], []
+    for i, ref in enumerate(refs):
+        if ref is None:
+            continue
+        if ref not in devices:
+            check.add(
+                "device_not_found", f"There is no device with id {ref}.", f"returnDevices[{i}].id"
+            )
+        elif ref in refs[:i]:
+            check.add("duplicate_device", "This device is listed twice.", f"returnDevices[{i}].id")
+        elif ref in in_returned_kits:
+            check.add(
+                "device_in_returned_kit",
+                "This device comes back inside a returned packed kit already.",
+                f"returnDevices[{i}].id",
+            )
+        else:
+            good_devices.append(devices[ref])
+    for i, ref in enumerate(kit_refs):
+        if ref is None:
+            continue
+        if ref not in packed_kits:
+            check.add(
+                "packed_kit_not_found",
+                f"There is no packed kit with id {ref}.",
+                f"returnPackedKits[{i}].id",
+            )
+        elif ref in kit_refs[:i]:
+            check.add(
+                "duplicate_packed_kit",
+                "This packed kit is listed twice.",
+                f"returnPackedKits[{i}].id",
+            )
+        else:
+            good_kits.append(packed_kits[ref])
+    return good_devices, good_kits
+
+
+def _check_external_ids(values: list[Any], check: _Checker) -> list[str]:
+    if len(values) > MAX_EXTERNAL_IDS:
+        check.add(
+            "too_many_external_order_ids",
+            f"An order carries at most {MAX_EXTERNAL_IDS} external order ids.",
+            "externalOrderIds",
+        )
+        return []
+    good: list[str] = []
+    for i, value in enumerate(values):
+        where = f"externalOrderIds[{i}]"
+        if not isinstance(value, str) or not value.strip():
+            check.add(
+                "invalid_external_order_id", "An external order id must be a non-empty text.", where
+            )
+        elif len(value) > MAX_EXTERNAL_ID_LENGTH:
+            check.add(
+                "invalid_external_order_id",
+                f"An external order id is at most {MAX_EXTERNAL_ID_LENGTH} characters.",
+                where,
+            )
+        elif value.strip() in good:
+            check.add("duplicate_external_order_id", f"“{value.strip()}” is listed twice.", where)
+        else:
+            good.append(value.strip())
+    return good
+
+
+def _check_shipping(
+    draft: OrderDraft, has_returns: bool, check: _Checker
+) -> tuple[str | None, bool]:
+    email_label = draft.email_label
+    if email_label is None:
+        email_label = False
+    if not isinstance(email_label, bool):
+        check.add("invalid_email_label", "emailLabel must be true or false.", "emailLabel")
+        email_label = False
+    elif email_label and not has_returns:
+        check.add(
+            "email_label_without_returns",
+            "An emailed return label needs at least one return line.",
+            "emailLabel",
+        )
+
+    option = draft.shipping_option
+    if option is NOT_GIVEN:
+        return DEFAULT_SHIPPING_OPTION, email_label
+    if option is None:
+        # The public rule: a return shipped back with a physical label needs a shipping option.
+        # Only an order with nothing going out whose label is emailed may go without one.
+        if has_returns and email_label and not _has_outbound(draft):
+            return None, email_label
+        check.add(
+            "shipping_option_required",
+            "Choose how the order ships: standard or overnight.",
+            "shippingOption",
+        )
+        return None, email_label
+    if option not in SHIPPING_OPTIONS:
+        check.add(
+            "invalid_shipping_option",
+            "Shipping option must be “standard” or “overnight”.",
+            "shippingOption",
+        )
+    return option, email_label
+
+
+def _has_outbound(draft: OrderDraft) -> bool:
+    return bool(draft.items or draft.kits)
+
+
+def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
+    good = []
+    for i, note in enumerate(notes):
+        where = f"orderNotes[{i}].note"
+        if not isinstance(note, str):
+            check.add("invalid_note", "A note must be text.", where)
+        elif len(note.strip()) > MAX_NOTE_LENGTH:
+            check.add("invalid_note", f"A note is at most {MAX_NOTE_LENGTH} characters.", where)
+        elif note.strip():
+            good.append(note.strip())
+    return good
+
+
+def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
+    """Builds the order a draft asks for and lists every rule it breaks (adds nothing)."""
+    check = _Checker()
+    recipient = _check_recipient(draft, check)
+    has_returns = bool(draft.return_items or draft.return_device_ids or draft.return_packed_kit_ids)
+    if not (_has_outbound(draft) or has_returns):
+        check.add(
+            "lines_required",
+            "Order must contain at least one of: orderItems, orderKits, returnItems, "
+            "returnDevices, or returnPackedKits.",
+            "orderItems",
+        )
+    items = _check_lines(draft.items, "orderItems", Item, "item", check)
+    kits = _check_lines(draft.kits, "orderKits", Kit, "kit", check)
+    return_items = _check_lines(draft.return_items, "returnItems", Item, "item", check)
+    return_devices, return_kits = _check_return_devices(draft, check)
+    external_ids = _check_external_ids(draft.external_order_ids, check)
+    shipping_option, email_label = _check_shipping(draft, has_returns, check)
+    notes = _check_notes(draft.notes, check)
+
+    order = Order(
+        patient=recipient if isinstance(recipient, Patient) else None,
+        site=recipient if isinstance(recipient, Site) else None,
+        current_status=statuses.CREATED,
+        shipping_option=shipping_option,
+        email_label=email_label,
+        external_ids=[OrderExternalId(value=v) for v in external_ids],
+        items=[OrderItem(item=item, count=count) for item, count in items],
+        kits=[OrderKit(kit=kit, count=count) for kit, count in kits],
+        return_items=[ReturnItem(item=item, count=count) for item, count in return_items],
+        return_devices=[ReturnDevice(device=d) for d in return_devices],
+        return_packed_kits=[ReturnPackedKit(packed_kit=pk) for pk in return_kits],
+        notes=[OrderNote(note=note) for note in notes],
+    )
+    return order, check.problems
+
+
+def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = None) -> PlacedOrder:
+    """Places the order a draft asks for, with its lines and its first event, or nothing.
+
+    With a ``submission_key`` the call is safe to repeat: a key already used answers
+    the order it placed then (``replayed``) instead of placing another.
+    """
+    fingerprint = draft.fingerprint()
+    try:
+        with write_transaction() as session:
+            if submission_key is not None:
+                earlier = _order_for_key(actor.scope, submission_key, fingerprint)
+                if earlier is not None:
+                    return earlier
+            order, problems = check_draft(draft)
+            if problems:
+                raise OrderRejected(problems)
+            now = utcnow()
+            order.created_at = order.updated_at = now
+            order.placed_by_user = actor.user
+            order.placed_by_api_key = actor.api_key
+            order.events.append(
+                OrderEvent(name=statuses.CREATED, event_timestamp=now, **actor.stamp())
+            )
+            for note in order.notes:
+                note.created_by = actor.user
+                note.created_by_api_key = actor.api_key
+            session.add(order)
+            if submission_key is not None:
+                session.flush()
+                session.add(
+                    SubmissionKey(
+                        scope=actor.scope,
+                        key=submission_key,
+                        request_hash=fingerprint,
+                        order_id=order.id,
+                    )
+                )
+        return PlacedOrder(order)
+    except IntegrityError:
+        # Another request with the same submission key committed first: answer its order.
+        if submission_key is None:
+            raise
+        earlier = _order_for_key(actor.scope, submission_key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _order_for_key(scope: str, key: str, fingerprint: str) -> PlacedOrder | None:
+    used = db.session.scalar(
+        select(SubmissionKey).where(SubmissionKey.scope == scope, SubmissionKey.key == key)
+    )
+    if used is None:
+        return None
+    order = db.session.get(Order, used.order_id)
+    return PlacedOrder(order, replayed=True, same_request=used.request_hash == fingerprint)

@@ -1,0 +1,1 @@
+"""Patients and sites: the recipients of orders."""

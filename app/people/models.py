@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.database import UTCDateTime, utcnow
+from app.extensions import db
+
+SEXES = ("female", "male", "other", "unknown")
+
+
+class Address(db.Model):
+    __tablename__ = "address"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_one: Mapped[str] = mapped_column(String(200))
+    line_two: Mapped[str | None] = mapped_column(String(200))
+    line_three: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(2))
+    zip_code: Mapped[str] = mapped_column(String(10))
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def lines(self) -> list[str]:
+        """The address as it is written on a label."""
+        lines = [self.line_one, self.line_two, self.line_three]
+        lines.append(f"{self.city}, {self.state} {self.zip_code}")
+        if self.country and self.country != "US":
+            lines.append(self.country)
+        return [line for line in lines if line]
+
+
+class Site(db.Model):
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    address_id: Mapped[int] = mapped_column(ForeignKey("address.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    address: Mapped[Address] = relationship(lazy="joined")
+
+    @property
+    def usable(self) -> bool:
+        return self.active
+
+
+class Patient(db.Model):
+    __tablename__ = "patient"
+    __table_args__ = (
+        Index("ix_patient_last_first", "last_name", "first_name"),
+        Index("ix_patient_date_of_birth", "date_of_birth"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    sex: Mapped[str] = mapped_column(String(10), default="unknown")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    enrolled: Mapped[bool] = mapped_column(Boolean, default=True)
+    address_id: Mapped[int] = mapped_column(ForeignKey("address.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    address: Mapped[Address] = relationship(lazy="joined")
+    site: Mapped[Site | None] = relationship()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def usable(self) -> bool:
+        return not self.archived

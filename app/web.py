@@ -1,0 +1,68 @@
+"""What every page shares: the home redirect, the health check, error pages and headers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from app.api.errors import ApiError, error_response, http_error_response, is_api_request
+from app.extensions import db
+
+bp = Blueprint("web", __name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+@bp.get("/")
+@login_required
+def home():
+    if current_user.has_role("coordinator"):
+        return redirect(url_for("orders.new_order"))
+    return redirect(url_for("orders.list_orders"))
+
+
+@bp.get("/health")
+def health():
+    db.session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+def register_error_pages(app) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return error_response(error.status, error.code, error.message, error.field)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if is_api_request():
+            return http_error_response(error)
+        return render_template("errors/error.html", error=error), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        # Logged without the request body or arguments: they may hold patient data.
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        if is_api_request():
+            return error_response(500, "internal_error", "Something went wrong on our side.")
+        return render_template("errors/error.html", error=None), 500
+
+
+def register_response_headers(app) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if not request.path.startswith("/static/"):
+            # Pages and API answers may hold patient data: keep them out of every cache.
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.add("HX-Request")
+        return response

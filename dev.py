@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Set up and run Orderly with nothing but Python, pip and Node.js.
+
+    python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
+    python3 dev.py test    # install what the tests need (Chromium too) and run them all
+
+Each step is skipped when what it installs is already up to date, so running a
+command twice is quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+VENDOR = ROOT / "static" / "vendor"
+# Files copied out of node_modules into static/vendor (never committed).
+VENDOR_FILES = {"htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js"}
+SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*args, **kwargs) -> None:
+    subprocess.run([str(a) for a in args], check=True, cwd=ROOT, **kwargs)
+
+
+def _digest(*paths: Path, extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _up_to_date(stamp: Path, digest: str) -> bool:
+    return stamp.exists() and stamp.read_text() == digest
+
+
+def python_packages(extras: str) -> None:
+    if not PYTHON.exists():
+        say("Creating the virtualenv in .venv")
+        run(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = _digest(ROOT / "pyproject.toml", extra=extras)
+    if _up_to_date(stamp, digest):
+        return
+    say("Installing Python packages")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    target = f".[{extras}]" if extras else "."
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", target)
+    stamp.write_text(digest)
+
+
+def frontend_packages() -> None:
+    stamp = ROOT / "node_modules" / ".orderly-installed"
+    digest = _digest(ROOT / "package.json", ROOT / "package-lock.json")
+    if not _up_to_date(stamp, digest):
+        say("Installing front-end packages from the npm registry (pinned in package-lock.json)")
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit("npm was not found: install Node.js (which brings npm) and try again.")
+        run(npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+        stamp.write_text(digest)
+    VENDOR.mkdir(parents=True, exist_ok=True)
+    for name, source in VENDOR_FILES.items():
+        shutil.copyfile(ROOT / source, VENDOR / name)
+
+
+def chromium() -> str | None:
+    """A Chromium for the browser tests: the system's, Debian's package, or Playwright's."""
+    for path in [os.environ.get("CHROMIUM_PATH"), *SYSTEM_CHROMIUM]:
+        if path and Path(path).exists():
+            return path
+    apt = shutil.which("apt-get")
+    if apt:
+        sudo = (
+            [] if os.geteuid() == 0 else ([shutil.which("sudo")] if shutil.which("sudo") else None)
+        )
+        if sudo is not None:
+            say("Installing Chromium from Debian's packages")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            install = [*sudo, apt, "install", "-y", "--no-install-recommends", "chromium"]
+            if subprocess.run(install, env=env).returncode != 0:
+                subprocess.run([*sudo, apt, "update"], env=env)
+                subprocess.run(install, env=env)
+            for path in SYSTEM_CHROMIUM:
+                if Path(path).exists():
+                    return path
+    say("No system Chromium: downloading Playwright's")
+    run(BIN / "playwright", "install", "chromium")
+    return None
+
+
+def setup(extras: str = "") -> None:
+    python_packages(extras)
+    frontend_packages()
+
+
+def serve() -> None:
+    setup()
+    env = {**os.environ, "FLASK_APP": "app"}
+    say("Migrating the database")
+    run(BIN / "flask", "db", "upgrade", env=env)
+    say("Loading demo data if the database is empty")
+    run(BIN / "flask", "seed-demo", env=env)
+    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+    say(f"Serving Orderly on http://{host}:{port} (Ctrl+C stops it)")
+    gunicorn = [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        os.environ.get("WEB_CONCURRENCY", "2"),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        # The path only, never the query string: searches carry patient names.
+        "--access-logformat",
+        '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+        "app:create_app()",
+    ]
+    os.chdir(ROOT)
+    os.execve(gunicorn[0], gunicorn, env)
+
+
+def test(pytest_args: list[str]) -> None:
+    setup("test")
+    env = dict(os.environ)
+    path = chromium()
+    if path:
+        env["CHROMIUM_PATH"] = path
+    say(
+        "Running the tests on "
+        + ("PostgreSQL" if "postgresql" in env.get("DATABASE_URL", "") else "SQLite")
+    )
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+    sys.exit(result.returncode)
+
+
+def main() -> None:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "serve":
+        serve()
+    elif command == "test":
+        test(rest)
+    elif command == "setup":
+        setup("test" if "--test" in rest else "")
+    else:
+        print(__doc__)
+        sys.exit(0 if command in ("help", "-h", "--help") else 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL from DATABASE_URL), migrated
+to head once per run and emptied after every test; clients; and a small real catalog."""
+
+from __future__ import annotations
+
+import functools
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import event, text
+from werkzeug.security import generate_password_hash
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret")
+
+from app import create_app  # noqa: E402
+from app.auth.models import ApiKey, User  # noqa: E402
+from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
+from app.database import write_transaction  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.people.models import Address, Patient, Site  # noqa: E402
+
+pytest_plugins = ["tests.helpers.server", "tests.helpers.browser"]
+
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def password_hash() -> str:
+    """Hashed once per run: scrypt is slow on purpose, and every test makes users."""
+    return generate_password_hash(PASSWORD)
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'orderly-test.db'}"
+
+
+def _reset_schema() -> None:
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        db.drop_all()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        }
+    )
+    with app.app_context():
+        _reset_schema()
+        upgrade()  # the migrations, not create_all: tests run on what production runs
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request):
+    """Every test starts from an empty database (tests without the app skip this)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@contextmanager
+def app_context(app):
+    """A short-lived app context for arranging or checking data; never hold one across a
+    request, or the request would share its session."""
+    with app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    """``with count_queries() as counter:`` counts the SQL statements run inside the block."""
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+
+    return counting
+
+
+@dataclass
+class Catalog:
+    """Ids of a small real catalog: the rows a test refers to by name."""
+
+    patient: int = 0
+    archived_patient: int = 0
+    site: int = 0
+    inactive_site: int = 0
+    items: dict[str, int] = field(default_factory=dict)
+    kits: dict[str, int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+
+
+def _address(n: int) -> Address:
+    return Address(line_one=f"{n} Main St", city="Columbus", state="OH", zip_code="43215")
+
+
+@pytest.fixture
+def catalog(app) -> Catalog:
+    ids = Catalog()
+    with app.app_context(), write_transaction() as session:
+        maker = Manufacturer(name="Omron")
+        items = {
+            "monitor": Item(
+                name="BP monitor", sku="BPM", manufacturer=maker, device_identifier_type="serial"
+            ),
+            "cuff": Item(name="BP cuff, large", sku="CUF-L", manufacturer=maker, size="large"),
+            "strips": Item(name="Test strips", sku="STR"),
+            "gateway": Item(name="Gateway", sku="GWY", device_identifier_type="iccid"),
+            "glucometer": Item(name="Glucometer", sku="GLU", device_identifier_type="imei"),
+            "retired": Item(name="Old monitor", sku="OLD", orderable=False),
+        }
+        kits = {
+            "hypertension": Kit(
+                name="Hypertension kit",
+                kit_items=[
+                    KitItem(item=items["monitor"], count=1),
+                    KitItem(item=items["cuff"], count=1),
+                    KitItem(item=items["gateway"], count=1),
+                ],
+            ),
+            "diabetes": Kit(
+                name="Diabetes kit",
+                kit_items=[
+                    KitItem(item=items["glucometer"], count=1),
+                    KitItem(item=items["strips"], count=2),
+                ],
+            ),
+            "archived": Kit(
+                name="Old kit", archived=True, kit_items=[KitItem(item=items["cuff"], count=1)]
+            ),
+        }
+        site = Site(name="Riverside Clinic", phone_number="+16145550100", address=_address(1))
+        inactive = Site(name="Closed Clinic", active=False, address=_address(2))
+        patient = Patient(
+            external_identifier="MRN-1",
+            first_name="Ada",
+            last_name="Lovelace",
+            date_of_birth=date(1950, 12, 10),
+            phone_number="+16145550101",
+            address=_address(3),
+            site=site,
+        )
+        archived = Patient(
+            external_identifier="MRN-2",
+            first_name="Old",
+            last_name="Patient",
+            archived=True,
+            address=_address(4),
+        )
+        users = {}
+        for role in ("coordinator", "fulfillment", "admin"):
+            user = User(
+                email=f"{role}@example.org",
+                role=role,
+                first_name=role.title(),
+                last_name="Tester",
+                password_hash=password_hash(),
+            )
+            users[role] = user
+        session.add_all(
+            [*items.values(), *kits.values(), site, inactive, patient, archived, *users.values()]
+        )
+        session.flush()
+        ids.patient, ids.archived_patient = patient.id, archived.id
+        ids.site, ids.inactive_site = site.id, inactive.id
+        ids.items = {name: item.id for name, item in items.items()}
+        ids.kits = {name: kit.id for name, kit in kits.items()}
+        ids.users = {role: user.id for role, user in users.items()}
+    return ids
+
+
+@pytest.fixture
+def api_key(app) -> str:
+    with app.app_context(), write_transaction() as session:
+        key, plain = ApiKey.issue("Tests")
+        session.add(key)
+    return plain
+
+
+class ApiClient:
+    """The test client with the API key header on every request."""
+
+    def __init__(self, client, key: str):
+        self.client = client
+        self.key = key
+
+    def _headers(self, headers):
+        return {"Impilo-API-Key": self.key, **(headers or {})}
+
+    def get(self, url, headers=None, **kwargs):
+        return self.client.get(url, headers=self._headers(headers), **kwargs)
+
+    def post(self, url, json=None, headers=None, **kwargs):
+        return self.client.post(url, json=json, headers=self._headers(headers), **kwargs)
+
+
+@pytest.fixture
+def api(client, api_key) -> ApiClient:
+    return ApiClient(client, api_key)

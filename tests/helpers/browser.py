@@ -1,0 +1,1 @@
+"""Browser test fixtures (filled in with the web UI)."""

@@ -1,0 +1,365 @@
+"""The v3 order API: placing, fetching and listing orders, in the public API's shapes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.orders.models import Order, OrderEvent, OrderItem, SubmissionKey
+from tests.conftest import app_context
+
+
+def patient_order(catalog, **overrides):
+    body = {
+        "externalOrderIds": ["xyz_123_0", "xyz_123_1"],
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 10}],
+        "orderKits": [{"kit": {"id": catalog.kits["hypertension"]}, "count": 1}],
+        "shippingOption": "standard",
+    }
+    body.update(overrides)
+    return body
+
+
+def order_count(app) -> int:
+    with app_context(app) as session:
+        return session.scalar(select(func.count(Order.id)))
+
+
+def test_patient_order_is_placed_and_answered_whole(api, catalog):
+    response = api.post("/api/v3/order", json=patient_order(catalog))
+
+    assert response.status_code == 201
+    order = response.get_json()
+    assert response.headers["Location"] == f"/api/v3/order/{order['id']}"
+    assert order["currentStatus"] == "created"
+    assert order["externalOrderIds"] == ["xyz_123_0", "xyz_123_1"]
+    assert order["patient"]["id"] == catalog.patient
+    assert order["patient"]["firstName"] == "Ada"
+    assert order["patient"]["address"]["city"] == "Columbus"
+    assert order["patient"]["site"]["name"] == "Riverside Clinic"
+    assert order["site"] is None
+    assert order["orderItems"] == [
+        {
+            "item": {
+                "id": catalog.items["strips"],
+                "name": "Test strips",
+                "sku": "STR",
+                "model": None,
+                "manufacturer": None,
+                "orderable": True,
+                "deviceIdentifierType": None,
+                "size": None,
+            },
+            "count": 10,
+        }
+    ]
+    kit = order["orderKits"][0]
+    assert kit["count"] == 1
+    assert kit["kit"]["name"] == "Hypertension kit"
+    assert [(ki["item"]["sku"], ki["count"]) for ki in kit["kit"]["kitItems"]] == [
+        ("BPM", 1),
+        ("CUF-L", 1),
+        ("GWY", 1),
+    ]
+    assert [e["name"] for e in order["orderEvents"]] == ["created"]
+    assert order["orderEvents"][0]["eventTimestamp"].endswith("Z")
+    assert order["shippingOption"] == "standard"
+    assert order["emailLabel"] is False
+    assert order["trackingNumbers"] == order["devices"] == order["packedKits"] == []
+
+
+def test_site_order_needs_no_patient(api, catalog):
+    body = patient_order(catalog, patient=None, site={"id": catalog.site})
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == 201
+    order = response.get_json()
+    assert order["patient"] is None
+    assert order["site"]["name"] == "Riverside Clinic"
+    assert order["site"]["phoneNumber"] == "+16145550100"
+
+
+def test_shipping_option_defaults_to_standard(api, catalog):
+    body = patient_order(catalog)
+    del body["shippingOption"]
+    assert api.post("/api/v3/order", json=body).get_json()["shippingOption"] == "standard"
+
+
+def test_overnight_is_kept(api, catalog):
+    body = patient_order(catalog, shippingOption="overnight")
+    assert api.post("/api/v3/order", json=body).get_json()["shippingOption"] == "overnight"
+
+
+def test_the_public_guides_smallest_order_shape_is_accepted(api, catalog):
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+    }
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == 201
+    assert response.get_json()["externalOrderIds"] == []
+
+
+def test_server_assigned_fields_are_ignored_on_create(api, catalog):
+    body = patient_order(catalog, id=999, currentStatus="shipped", orderEvents=[{"name": "x"}])
+    order = api.post("/api/v3/order", json=body).get_json()
+    assert order["id"] != 999
+    assert order["currentStatus"] == "created"
+    assert [e["name"] for e in order["orderEvents"]] == ["created"]
+
+
+def test_order_note_on_create_is_kept_with_who_wrote_it(api, catalog):
+    body = patient_order(catalog, orderNotes=[{"note": "Leave with the neighbour at no. 5"}])
+    order = api.post("/api/v3/order", json=body).get_json()
+    assert [n["note"] for n in order["orderNotes"]] == ["Leave with the neighbour at no. 5"]
+    assert order["orderNotes"][0]["createdBy"] is None  # placed by an API key, not a person
+
+
+def test_order_is_fetched_by_id(api, catalog):
+    placed = api.post("/api/v3/order", json=patient_order(catalog)).get_json()
+    response = api.get(f"/api/v3/order/{placed['id']}")
+    assert response.status_code == 200
+    assert response.get_json() == placed
+
+
+@pytest.mark.parametrize("order_id", ["999999", "2147483648", "99999999999999999999"])
+def test_unknown_order_is_404_in_json(api, catalog, order_id):
+    response = api.get(f"/api/v3/order/{order_id}")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] in ("order_not_found", "not_found")
+
+
+def test_list_is_the_paged_envelope_newest_first(api, catalog):
+    ids = [
+        api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"] for _ in range(3)
+    ]
+
+    page = api.get("/api/v3/order?size=2").get_json()
+    assert [o["id"] for o in page["content"]] == [ids[2], ids[1]]
+    assert (page["page"], page["size"], page["total"], page["first"], page["last"]) == (
+        1,
+        2,
+        3,
+        True,
+        False,
+    )
+    page2 = api.get("/api/v3/order?size=2&page=2").get_json()
+    assert [o["id"] for o in page2["content"]] == [ids[0]]
+    assert (page2["first"], page2["last"]) == (False, True)
+
+
+def test_list_size_defaults_to_15(api, catalog):
+    assert api.get("/api/v3/order").get_json()["size"] == 15
+
+
+def test_list_filters(api, catalog):
+    to_patient = api.post(
+        "/api/v3/order", json=patient_order(catalog, externalOrderIds=["A-1"])
+    ).get_json()
+    to_site = api.post(
+        "/api/v3/order",
+        json=patient_order(
+            catalog, patient=None, site={"id": catalog.site}, externalOrderIds=["B-2"]
+        ),
+    ).get_json()
+
+    def ids(query):
+        response = api.get(f"/api/v3/order?{query}")
+        assert response.status_code == 200
+        return [o["id"] for o in response.get_json()["content"]]
+
+    assert ids(f"patientId={catalog.patient}") == [to_patient["id"]]
+    assert ids(f"siteId={catalog.site}") == [to_site["id"]]
+    assert ids("externalOrderId=B-2") == [to_site["id"]]
+    assert ids("externalOrderId=nope") == []
+    assert ids("status=created") == [to_site["id"], to_patient["id"]]
+    assert ids("status=shipped") == []
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=abc", "page"),
+        ("size=251", "size"),
+        ("size=0", "size"),
+        ("size=1e3", "size"),
+        ("status=lost", "status"),
+        ("patientId=x", "patientId"),
+        ("siteId=-3", "siteId"),
+        ("externalOrderId=" + "x" * 65, "externalOrderId"),
+    ],
+)
+def test_bad_list_parameters_are_400(api, catalog, query, field):
+    response = api.get(f"/api/v3/order?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {
+        "code": "invalid_parameter",
+        "message": response.get_json()["error"]["message"],
+        "field": field,
+    }
+
+
+def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_queries):
+    from app.catalog.models import Item
+    from app.database import write_transaction
+
+    with app.app_context(), write_transaction() as session:
+        extra = [Item(name=f"Item {n}", sku=f"X{n}") for n in range(50)]
+        session.add_all(extra)
+        session.flush()
+        extra_ids = [i.id for i in extra]
+    small = api.post(
+        "/api/v3/order",
+        json=patient_order(catalog, orderItems=[{"item": {"id": extra_ids[0]}, "count": 1}]),
+    ).get_json()
+    big = api.post(
+        "/api/v3/order",
+        json=patient_order(
+            catalog, orderItems=[{"item": {"id": i}, "count": 2} for i in extra_ids]
+        ),
+    ).get_json()
+    assert len(big["orderItems"]) == 50
+
+    with count_queries() as one_line:
+        assert api.get(f"/api/v3/order/{small['id']}").status_code == 200
+    with count_queries() as fifty_lines:
+        assert api.get(f"/api/v3/order/{big['id']}").status_code == 200
+    assert fifty_lines.count == one_line.count
+    assert one_line.count <= 25
+
+    with count_queries() as listing:
+        page = api.get("/api/v3/order?size=250").get_json()
+    assert page["total"] == 2
+    assert listing.count <= one_line.count + 2
+
+
+def test_list_of_many_orders_costs_a_fixed_number_of_queries(api, catalog, count_queries):
+    api.post("/api/v3/order", json=patient_order(catalog))
+    with count_queries() as one:
+        api.get("/api/v3/order")
+    for _ in range(10):
+        api.post("/api/v3/order", json=patient_order(catalog))
+    with count_queries() as eleven:
+        assert len(api.get("/api/v3/order").get_json()["content"]) == 11
+    assert eleven.count == one.count
+
+
+# --- Idempotency ------------------------------------------------------------------------
+
+
+def test_same_idempotency_key_and_body_returns_the_first_order(app, api, catalog):
+    headers = {"Idempotency-Key": "retry-me-1"}
+    first = api.post("/api/v3/order", json=patient_order(catalog), headers=headers)
+    again = api.post("/api/v3/order", json=patient_order(catalog), headers=headers)
+
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert order_count(app) == 1
+
+
+def test_same_idempotency_key_with_another_body_is_409(app, api, catalog):
+    headers = {"Idempotency-Key": "retry-me-2"}
+    api.post("/api/v3/order", json=patient_order(catalog), headers=headers)
+    response = api.post(
+        "/api/v3/order", json=patient_order(catalog, shippingOption="overnight"), headers=headers
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert order_count(app) == 1
+
+
+def test_rejected_order_does_not_use_up_its_idempotency_key(app, api, catalog):
+    headers = {"Idempotency-Key": "fix-and-retry"}
+    bad = api.post(
+        "/api/v3/order", json=patient_order(catalog, shippingOption="rocket"), headers=headers
+    )
+    assert bad.status_code == 400
+    good = api.post("/api/v3/order", json=patient_order(catalog), headers=headers)
+    assert good.status_code == 201
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(SubmissionKey.id))) == 1
+
+
+def test_idempotency_keys_belong_to_one_api_key(app, client, api, catalog):
+    from app.auth.models import ApiKey
+    from app.database import write_transaction
+    from tests.conftest import ApiClient
+
+    with app.app_context(), write_transaction() as session:
+        other_key, plain = ApiKey.issue("Other system")
+        session.add(other_key)
+    other = ApiClient(client, plain)
+    headers = {"Idempotency-Key": "shared-name"}
+    a = api.post("/api/v3/order", json=patient_order(catalog), headers=headers).get_json()
+    b = other.post("/api/v3/order", json=patient_order(catalog), headers=headers).get_json()
+    assert a["id"] != b["id"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+def test_malformed_idempotency_key_is_400(app, api, catalog, key):
+    response = api.post(
+        "/api/v3/order", json=patient_order(catalog), headers={"Idempotency-Key": key}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_idempotency_key"
+    assert order_count(app) == 0
+
+
+# --- Authentication ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, url", [("get", "/api/v3/order"), ("get", "/api/v3/order/1"), ("post", "/api/v3/order")]
+)
+def test_every_endpoint_needs_an_api_key(client, catalog, method, url):
+    response = getattr(client, method)(url, json={})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_a_wrong_or_revoked_api_key_is_401(app, client, api_key, catalog):
+    from app.auth.models import ApiKey, hash_api_key
+    from app.database import utcnow, write_transaction
+
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": "ok_wrong"}).status_code == 401
+    with app.app_context(), write_transaction() as session:
+        key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key)))
+        key.revoked_at = utcnow()
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": api_key}).status_code == 401
+
+
+def test_api_keys_are_stored_only_as_hashes(app, api_key):
+    from app.auth.models import ApiKey
+
+    with app_context(app) as session:
+        stored = session.scalars(select(ApiKey)).one()
+        assert api_key not in (stored.key_hash, stored.prefix, stored.name)
+        assert len(stored.key_hash) == 64
+
+
+def test_api_ignores_session_cookies(app, client, catalog):
+    """A signed-in browser cannot use the API without a key: no CSRF hole through cookies."""
+    client.post(
+        "/sign-in", data={"email": "admin@example.org", "password": "correct horse battery staple"}
+    )
+    assert client.get("/api/v3/order").status_code == 401
+
+
+def test_api_key_command_prints_a_key_once_and_it_works(app, client):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["api-key", "create", "Lab system"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("ok_")
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": key}).status_code == 200
+
+
+def test_orders_placed_keep_who_placed_them(app, api, catalog):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    with app_context(app) as session:
+        event = session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)).one()
+        assert event.actor_api_key.name == "Tests"
+        assert session.scalar(select(func.count(OrderItem.id))) == 1

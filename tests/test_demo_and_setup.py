@@ -1,0 +1,78 @@
+"""Demo data and the setup that serves it."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.auth.models import ApiKey, User
+from app.catalog.models import Device, Item, Kit
+from app.demo import catalog as demo
+from app.orders.models import Order
+from app.people.models import Patient, Site
+from tests.conftest import app_context
+
+
+def test_seed_demo_loads_a_realistic_catalog_once(app, client):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "Loaded demo data" in first.output
+    assert demo.API_KEY in first.output
+    for email, password, *_ in demo.USERS:
+        assert email in first.output and password in first.output
+
+    with app_context(app) as session:
+
+        def count(model, *where):
+            return session.scalar(select(func.count()).select_from(model).where(*where))
+
+        assert 12 <= count(Item) <= 20
+        assert count(Item, Item.device_identifier_type.is_not(None)) >= 6
+        assert count(Item, Item.orderable.is_(False)) >= 1
+        assert {s for s in session.scalars(select(Item.size)) if s} >= {
+            "small",
+            "large",
+            "extraLarge",
+        }
+        assert 4 <= count(Kit) <= 7
+        assert count(Kit, Kit.archived.is_(True)) >= 1
+        assert 3 <= count(Site) <= 4
+        assert count(Site, Site.active.is_(False)) == 1
+        assert 35 <= count(Patient) <= 45
+        assert count(Patient, Patient.archived.is_(True)) >= 2
+        assert sorted(session.scalars(select(User.role))) == ["admin", "coordinator", "fulfillment"]
+        assert count(ApiKey) == 1
+        assert count(Device) > 0
+        orders_before = count(Order)
+        assert orders_before > 0
+
+    second = runner.invoke(args=["seed-demo"])
+    assert "left as it is" in second.output
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Order.id))) == orders_before
+
+    # The printed key is a working key.
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": demo.API_KEY}).status_code == 200
+
+
+def test_health_check_needs_no_sign_in(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_database_url_accepts_plain_postgresql_scheme(monkeypatch, tmp_path):
+    from app import config
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h:5432/d")
+    assert (
+        config.from_environment(tmp_path)["SQLALCHEMY_DATABASE_URI"]
+        == "postgresql+psycopg://u@h:5432/d"
+    )
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    settings = config.from_environment(tmp_path)
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'orderly.db'}"
+    # A secret key is made once and kept, never a default written in the source.
+    assert settings["SECRET_KEY"] == config.from_environment(tmp_path)["SECRET_KEY"]
+    assert len(settings["SECRET_KEY"]) == 64

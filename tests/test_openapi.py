@@ -1,0 +1,89 @@
+"""The OpenAPI document is valid and tells the truth about real responses."""
+
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.test_api_orders import patient_order
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/api/v3/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def schema_validator(spec, name):
+    resource = Resource.from_contents(spec, default_specification=DRAFT202012)
+    registry = Registry().with_resource("urn:orderly-openapi", resource)
+    return Draft202012Validator(
+        {"$ref": f"urn:orderly-openapi#/components/schemas/{name}"}, registry=registry
+    )
+
+
+def response_schema_name(spec, path, method, status):
+    content = spec["paths"][path][method]["responses"][str(status)]["content"]
+    return content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+def check(spec, path, method, response):
+    name = response_schema_name(spec, path, method, response.status_code)
+    errors = list(schema_validator(spec, name).iter_errors(response.get_json()))
+    assert errors == [], [e.message for e in errors]
+
+
+def test_document_is_valid_openapi(spec):
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+    assert set(spec["paths"]) >= {"/api/v3/order", "/api/v3/order/{orderId}"}
+
+
+def test_created_fetched_and_listed_orders_match_the_document(api, catalog, spec):
+    body = patient_order(catalog, orderNotes=[{"note": "Ring twice"}])
+    created = api.post("/api/v3/order", json=body)
+    check(spec, "/api/v3/order", "post", created)
+    fetched = api.get(f"/api/v3/order/{created.get_json()['id']}")
+    check(spec, "/api/v3/order/{orderId}", "get", fetched)
+    site_order = api.post(
+        "/api/v3/order", json=patient_order(catalog, patient=None, site={"id": catalog.site})
+    )
+    check(spec, "/api/v3/order", "post", site_order)
+    listed = api.get("/api/v3/order")
+    check(spec, "/api/v3/order", "get", listed)
+
+
+def test_request_examples_match_the_create_schema(spec, catalog):
+    validator = schema_validator(spec, "OrderCreate")
+    assert list(validator.iter_errors(patient_order(catalog))) == []
+    assert list(validator.iter_errors({"orderItems": [{"item": {"id": 1}, "count": 0}]})) != []
+
+
+@pytest.mark.parametrize(
+    "method, path, url, kwargs",
+    [
+        ("post", "/api/v3/order", "/api/v3/order", {"json": {"patient": None}}),
+        (
+            "post",
+            "/api/v3/order",
+            "/api/v3/order",
+            {"data": "x", "headers": {"Content-Type": "text/plain"}},
+        ),
+        ("get", "/api/v3/order", "/api/v3/order?size=999", {}),
+        ("get", "/api/v3/order/{orderId}", "/api/v3/order/424242", {}),
+    ],
+)
+def test_errors_match_the_document(api, catalog, spec, method, path, url, kwargs):
+    response = getattr(api, method)(url, **kwargs)
+    assert response.status_code >= 400
+    check(spec, path, method, response)
+
+
+def test_unauthorised_answer_matches_the_document(client, spec):
+    response = client.get("/api/v3/order")
+    assert response.status_code == 401
+    check(spec, "/api/v3/order", "get", response)

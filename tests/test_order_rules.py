@@ -1,0 +1,431 @@
+"""Every order rule, through the API: a clear error with a stable code and field, nothing stored.
+
+The web form comes through the same service; its tests check the mapping onto fields.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.orders.models import Order, OrderEvent, OrderExternalId, OrderItem, OrderKit
+from tests.conftest import app_context
+from tests.test_api_orders import patient_order
+
+
+def nothing_stored(app) -> bool:
+    with app_context(app) as session:
+        return all(
+            session.scalar(select(func.count()).select_from(model)) == 0
+            for model in (Order, OrderItem, OrderKit, OrderEvent, OrderExternalId)
+        )
+
+
+def rejected(api, app, body, status=400):
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert nothing_stored(app)
+    error = response.get_json()["error"]
+    assert set(error) >= {"code", "message", "field"}
+    assert error["message"]
+    return error
+
+
+def codes(error) -> set[str]:
+    return {d["code"] for d in error.get("details", [error])}
+
+
+# --- Recipient --------------------------------------------------------------------------
+
+
+def test_order_needs_a_recipient(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, patient=None))
+    assert (error["code"], error["field"]) == ("recipient_required", "patient")
+
+
+def test_order_cannot_go_to_a_patient_and_a_site(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, site={"id": catalog.site}))
+    assert error["code"] == "recipient_conflict"
+
+
+def test_unknown_patient_is_refused(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, patient={"id": 424242}))
+    assert (error["code"], error["field"]) == ("patient_not_found", "patient.id")
+
+
+def test_archived_patient_cannot_receive_orders(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, patient={"id": catalog.archived_patient}))
+    assert (error["code"], error["field"]) == ("patient_archived", "patient.id")
+    assert "archived" in error["message"]
+
+
+def test_unknown_site_is_refused(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, patient=None, site={"id": 999}))
+    assert (error["code"], error["field"]) == ("site_not_found", "site.id")
+
+
+def test_inactive_site_cannot_receive_orders(api, app, catalog):
+    error = rejected(
+        api, app, patient_order(catalog, patient=None, site={"id": catalog.inactive_site})
+    )
+    assert (error["code"], error["field"]) == ("site_inactive", "site.id")
+
+
+@pytest.mark.parametrize("bad_id", [0, -1, "1", 1.5, True, [1], {"id": 1}])
+def test_recipient_id_must_be_a_positive_whole_number(api, app, catalog, bad_id):
+    error = rejected(api, app, patient_order(catalog, patient={"id": bad_id}))
+    assert (error["code"], error["field"]) == ("invalid_id", "patient.id")
+
+
+@pytest.mark.parametrize("patient", [{"id": None}, {}, {"name": "Ada"}])
+def test_recipient_without_an_id_is_refused(api, app, catalog, patient):
+    error = rejected(api, app, patient_order(catalog, patient=patient))
+    assert (error["code"], error["field"]) == ("missing_id", "patient.id")
+
+
+def test_huge_recipient_id_is_simply_not_found(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, patient={"id": 10**30}))
+    assert error["code"] == "patient_not_found"
+
+
+# --- Lines ------------------------------------------------------------------------------
+
+
+def test_order_needs_at_least_one_line(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, orderItems=[], orderKits=[]))
+    assert error["code"] == "lines_required"
+    assert "at least one of: orderItems, orderKits, returnItems" in error["message"]
+
+
+def test_null_line_lists_count_as_empty(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, orderItems=None, orderKits=None))
+    assert error["code"] == "lines_required"
+
+
+def test_kit_only_order_is_fine(api, catalog):
+    body = patient_order(catalog, orderItems=[])
+    assert api.post("/api/v3/order", json=body).status_code == 201
+
+
+def test_unknown_item_is_refused_at_its_line(api, app, catalog):
+    body = patient_order(
+        catalog,
+        orderItems=[
+            {"item": {"id": catalog.items["strips"]}, "count": 1},
+            {"item": {"id": 98765}, "count": 1},
+        ],
+    )
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("item_not_found", "orderItems[1].item.id")
+
+
+def test_item_that_is_not_orderable_is_refused(api, app, catalog):
+    body = patient_order(
+        catalog, orderItems=[{"item": {"id": catalog.items["retired"]}, "count": 1}]
+    )
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("item_not_orderable", "orderItems[0].item.id")
+
+
+def test_unknown_kit_is_refused(api, app, catalog):
+    body = patient_order(catalog, orderKits=[{"kit": {"id": 5555}, "count": 1}])
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("kit_not_found", "orderKits[0].kit.id")
+
+
+def test_archived_kit_is_refused(api, app, catalog):
+    body = patient_order(catalog, orderKits=[{"kit": {"id": catalog.kits["archived"]}, "count": 1}])
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("kit_archived", "orderKits[0].kit.id")
+
+
+@pytest.mark.parametrize("count", [0, -1, 1000, 10**12, 2.5, 1.0, "3", None, True, [1], {"n": 1}])
+def test_count_is_a_whole_number_from_1_to_999(api, app, catalog, count):
+    body = patient_order(
+        catalog, orderItems=[{"item": {"id": catalog.items["strips"]}, "count": count}]
+    )
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("invalid_count", "orderItems[0].count")
+
+
+def test_missing_count_is_refused(api, app, catalog):
+    body = patient_order(catalog, orderKits=[{"kit": {"id": catalog.kits["diabetes"]}}])
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("invalid_count", "orderKits[0].count")
+
+
+@pytest.mark.parametrize("count", [1, 999])
+def test_count_limits_are_allowed(api, catalog, count):
+    body = patient_order(
+        catalog, orderItems=[{"item": {"id": catalog.items["strips"]}, "count": count}]
+    )
+    assert api.post("/api/v3/order", json=body).status_code == 201
+
+
+def test_the_same_item_twice_is_refused_not_merged(api, app, catalog):
+    strips = {"item": {"id": catalog.items["strips"]}, "count": 1}
+    error = rejected(api, app, patient_order(catalog, orderItems=[strips, strips]))
+    assert (error["code"], error["field"]) == ("duplicate_item", "orderItems[1].item.id")
+    assert "line 1" in error["message"]
+
+
+def test_the_same_kit_twice_is_refused(api, app, catalog):
+    kit = {"kit": {"id": catalog.kits["diabetes"]}, "count": 1}
+    error = rejected(api, app, patient_order(catalog, orderKits=[kit, kit]))
+    assert (error["code"], error["field"]) == ("duplicate_kit", "orderKits[1].kit.id")
+
+
+def test_every_problem_is_listed_not_only_the_first(api, app, catalog):
+    body = patient_order(
+        catalog,
+        patient={"id": catalog.archived_patient},
+        orderItems=[{"item": {"id": catalog.items["retired"]}, "count": 0}],
+        shippingOption="rocket",
+    )
+    error = rejected(api, app, body)
+    assert codes(error) >= {
+        "patient_archived",
+        "invalid_count",
+        "item_not_orderable",
+        "invalid_shipping_option",
+    }
+    fields = {d["field"] for d in error["details"]}
+    assert {"patient.id", "orderItems[0].count", "shippingOption"} <= fields
+
+
+def test_at_most_200_lines(api, app, catalog):
+    lines = [{"item": {"id": catalog.items["strips"]}, "count": 1}] * 201
+    error = rejected(api, app, patient_order(catalog, orderItems=lines))
+    assert error["code"] == "too_many_lines"
+
+
+# --- External order ids -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", "   ", "x" * 65, 12, None, {"id": "a"}])
+def test_external_order_ids_are_non_empty_strings_of_at_most_64(api, app, catalog, value):
+    error = rejected(api, app, patient_order(catalog, externalOrderIds=["ok", value]))
+    assert (error["code"], error["field"]) == ("invalid_external_order_id", "externalOrderIds[1]")
+
+
+def test_external_order_id_of_64_characters_is_fine(api, catalog):
+    body = patient_order(catalog, externalOrderIds=["x" * 64])
+    assert api.post("/api/v3/order", json=body).status_code == 201
+
+
+def test_duplicate_external_order_ids_are_refused(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, externalOrderIds=["A-1", "A-1"]))
+    assert (error["code"], error["field"]) == ("duplicate_external_order_id", "externalOrderIds[1]")
+
+
+def test_external_order_ids_must_be_a_list(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, externalOrderIds="A-1"))
+    assert (error["code"], error["field"]) == ("invalid_type", "externalOrderIds")
+
+
+# --- Shipping and returns ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["express", "", "STANDARD", 1, ["standard"]])
+def test_shipping_option_is_standard_or_overnight(api, app, catalog, option):
+    error = rejected(api, app, patient_order(catalog, shippingOption=option))
+    assert (error["code"], error["field"]) == ("invalid_shipping_option", "shippingOption")
+
+
+def test_explicit_null_shipping_option_is_refused_for_an_outbound_order(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, shippingOption=None))
+    assert (error["code"], error["field"]) == ("shipping_option_required", "shippingOption")
+
+
+def return_only(catalog, **overrides):
+    body = {
+        "patient": {"id": catalog.patient},
+        "returnItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+    }
+    body.update(overrides)
+    return body
+
+
+def test_return_only_order_is_placed(api, catalog):
+    response = api.post("/api/v3/order", json=return_only(catalog))
+    assert response.status_code == 201
+    order = response.get_json()
+    assert order["returnItems"][0]["item"]["sku"] == "CUF-L"
+    assert order["orderItems"] == []
+    assert order["shippingOption"] == "standard"
+
+
+def test_returns_with_a_shipped_label_need_a_shipping_option(api, app, catalog):
+    error = rejected(api, app, return_only(catalog, shippingOption=None, emailLabel=False))
+    assert error["code"] == "shipping_option_required"
+
+
+def test_returns_with_an_emailed_label_need_no_shipping_option(api, catalog):
+    response = api.post(
+        "/api/v3/order", json=return_only(catalog, shippingOption=None, emailLabel=True)
+    )
+    assert response.status_code == 201
+    assert response.get_json()["emailLabel"] is True
+    assert response.get_json()["shippingOption"] is None
+
+
+def test_email_label_needs_return_lines(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, emailLabel=True))
+    assert (error["code"], error["field"]) == ("email_label_without_returns", "emailLabel")
+
+
+@pytest.mark.parametrize("value", ["true", 1, {}])
+def test_email_label_is_a_boolean(api, app, catalog, value):
+    error = rejected(api, app, return_only(catalog, emailLabel=value))
+    assert (error["code"], error["field"]) == ("invalid_email_label", "emailLabel")
+
+
+def test_return_items_may_be_items_no_longer_orderable(api, catalog):
+    body = return_only(
+        catalog, returnItems=[{"item": {"id": catalog.items["retired"]}, "count": 1}]
+    )
+    assert api.post("/api/v3/order", json=body).status_code == 201
+
+
+def test_unknown_return_device_is_refused(api, app, catalog):
+    error = rejected(api, app, return_only(catalog, returnDevices=[{"id": 777}]))
+    assert (error["code"], error["field"]) == ("device_not_found", "returnDevices[0].id")
+
+
+def test_unknown_returned_packed_kit_is_refused(api, app, catalog):
+    error = rejected(api, app, return_only(catalog, returnPackedKits=[{"id": 777}]))
+    assert (error["code"], error["field"]) == ("packed_kit_not_found", "returnPackedKits[0].id")
+
+
+def test_return_device_listed_twice_is_refused(app, api, catalog):
+    from app.catalog.models import Device, DeviceIdentifier
+    from app.database import write_transaction
+
+    with app.app_context(), write_transaction() as session:
+        device = Device(
+            item_id=catalog.items["monitor"],
+            identifiers=[DeviceIdentifier(type="serial", value="SN-1234")],
+        )
+        session.add(device)
+        session.flush()
+        device_id = device.id
+    ok = api.post("/api/v3/order", json=return_only(catalog, returnDevices=[{"id": device_id}]))
+    assert ok.status_code == 201
+    assert ok.get_json()["returnDevices"][0]["deviceIdentifiers"] == [
+        {"type": "serial", "value": "SN-1234"}
+    ]
+    twice = api.post(
+        "/api/v3/order",
+        json=return_only(catalog, returnDevices=[{"id": device_id}, {"id": device_id}]),
+    )
+    assert twice.status_code == 400
+    assert twice.get_json()["error"]["code"] == "duplicate_device"
+
+
+# --- Notes ------------------------------------------------------------------------------
+
+
+def test_note_of_more_than_2000_characters_is_refused(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, orderNotes=[{"note": "x" * 2001}]))
+    assert (error["code"], error["field"]) == ("invalid_note", "orderNotes[0].note")
+
+
+def test_note_must_be_text(api, app, catalog):
+    error = rejected(api, app, patient_order(catalog, orderNotes=[{"note": 5}]))
+    assert error["code"] == "invalid_note"
+
+
+# --- Malformed requests: always a 4xx, never a 500, nothing stored ----------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"",
+        b"not json",
+        b'{"patient": {"id": 1},}',
+        b"\xff\xfe\x00",
+        b'{"patient": {"id": NaN}}',
+        b'{"patient": {"id": Infinity}}',
+        b"[" * 100000 + b"]" * 100000,
+        b'{"patient": {"id": ' + b"9" * 5000 + b"}}",
+    ],
+)
+def test_malformed_json_is_400(api, app, catalog, raw):
+    response = api.post("/api/v3/order", data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_json"
+    assert nothing_stored(app)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ([], "The request body"),
+        ("order", "The request body"),
+        (None, "The request body"),
+        (42, "The request body"),
+        ({"patient": 1}, "patient"),
+        ({"patient": [1]}, "patient"),
+        ({"patient": {"id": 1}, "orderItems": {"item": {"id": 1}, "count": 1}}, "orderItems"),
+        ({"patient": {"id": 1}, "orderItems": "strips"}, "orderItems"),
+        ({"patient": {"id": 1}, "orderItems": [5]}, "orderItems[0]"),
+        ({"patient": {"id": 1}, "orderItems": [{"item": 5, "count": 1}]}, "orderItems[0].item"),
+        ({"patient": {"id": 1}, "orderKits": [{"kit": "x", "count": 1}]}, "orderKits[0].kit"),
+        ({"patient": {"id": 1}, "returnDevices": [7]}, "returnDevices[0]"),
+        ({"patient": {"id": 1}, "orderNotes": ["hi"]}, "orderNotes[0]"),
+    ],
+)
+def test_wrong_shapes_are_400_with_the_field(api, app, catalog, body, field):
+    response = api.post(
+        "/api/v3/order", data=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_type"
+    assert error["field"] == field
+    assert nothing_stored(app)
+
+
+def test_line_without_its_item_is_400(api, app, catalog):
+    body = patient_order(catalog, orderItems=[{"count": 1}])
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("invalid_type", "orderItems[0].item")
+
+
+def test_item_with_null_id_is_400(api, app, catalog):
+    body = patient_order(catalog, orderItems=[{"item": {"id": None}, "count": 1}])
+    error = rejected(api, app, body)
+    assert (error["code"], error["field"]) == ("missing_id", "orderItems[0].item.id")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_body_that_is_not_json_is_415(api, app, catalog, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.post("/api/v3/order", data=json.dumps(patient_order(catalog)), headers=headers)
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "unsupported_media_type"
+    assert nothing_stored(app)
+
+
+def test_body_of_several_megabytes_is_413(api, app, catalog):
+    body = patient_order(catalog, orderNotes=[{"note": "x" * (5 * 1024 * 1024)}])
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "body_too_large"
+    assert nothing_stored(app)
+
+
+def test_wrong_method_is_405_in_json(api, catalog):
+    response = api.client.delete("/api/v3/order/1", headers={"Impilo-API-Key": api.key})
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_unknown_api_path_is_404_in_json(api, catalog):
+    response = api.get("/api/v3/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] in ("not_found", "unauthorized")
