@@ -37,7 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     htmx.init_app(app)
 
-    from app import web
+    from app import templating, web
     from app.api import bp as api_bp
     from app.auth import routes as auth_routes
     from app.demo import commands as demo_commands
@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(order_routes.bp)
+    templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
     auth_routes.register_commands(app)

@@ -1,12 +1,32 @@
-"""The staff web UI for orders. Views are thin: parse the form, call the service, render."""
+"""The staff web UI for orders. Views are thin: read the form, call the service, render.
+
+Every edit of the new-order page is a plain form submission that re-renders the page
+(so it works without JavaScript); with htmx, the same edits post to fragment endpoints
+that re-render only the part that changed, from the same partial templates.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
 
 from app.auth.routes import role_required
+from app.orders import queries, service
+from app.orders.entry import Catalog, OrderEntry, put_problems_on_fields
+from app.orders.forms import OrderForm
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
+
+PLACE = "place"
 
 
 @bp.get("/")
@@ -15,7 +35,120 @@ def list_orders():
     return render_template("orders/list.html")
 
 
-@bp.route("/new", methods=["GET", "POST"])
+def _entry_from_request() -> tuple[OrderEntry, str]:
+    """The entry as submitted, and the action the pressed button asks for."""
+    action = request.form.get("action", PLACE)[:40]
+    return OrderEntry.from_form(OrderForm()), action
+
+
+def _render_new(
+    entry: OrderEntry,
+    form: OrderForm | None = None,
+    focus: str | None = None,
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+):
+    catalog = Catalog()
+    form = form or entry.to_form()
+    response = make_response(
+        render_template(
+            "orders/new.html",
+            form=form,
+            entry=entry,
+            catalog=catalog,
+            recipient=entry.recipient(),
+            results=entry.search_results(),
+            summary=entry.summary(catalog),
+            focus=focus,
+            problems=problems or [],
+        ),
+        status,
+    )
+    return response
+
+
+@bp.get("/new")
 @role_required("coordinator")
 def new_order():
-    return render_template("orders/new.html")
+    return _render_new(OrderEntry.blank(), focus="recipient-query")
+
+
+@bp.post("/new")
+@role_required("coordinator")
+def place_order():
+    entry, action = _entry_from_request()
+    if action != PLACE:
+        # Without JavaScript every button lands here: apply the edit, show the page again.
+        focus = entry.apply(action)
+        return _render_new(entry, focus=focus)
+
+    catalog = Catalog()
+    draft = entry.draft(catalog)
+    try:
+        placed = service.place_order(
+            draft, service.Actor(user=current_user), submission_key=entry.token
+        )
+    except service.OrderRejected as rejected:
+        form = entry.to_form()
+        problems = put_problems_on_fields(form, rejected.problems)
+        return _render_new(entry, form=form, problems=problems, status=422)
+
+    if placed.replayed:
+        flash(f"Order {placed.order.id} had already been placed; nothing new was placed.", "info")
+    else:
+        flash(f"Order {placed.order.id} placed.", "success")
+    target = url_for("orders.show_order", order_id=placed.order.id)
+    if request.htmx:
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+@bp.post("/new/lines")
+@role_required("coordinator")
+def new_order_lines():
+    """htmx: add, remove or refresh rows; answers the lines section alone."""
+    entry, action = _entry_from_request()
+    focus = entry.apply(action)
+    catalog = Catalog()
+    return render_template(
+        "orders/_lines.html",
+        form=entry.to_form(),
+        catalog=catalog,
+        summary=entry.summary(catalog),
+        focus=focus,
+    )
+
+
+@bp.post("/new/recipient")
+@role_required("coordinator")
+def new_order_recipient():
+    """htmx: search, choose or change the recipient; answers the recipient section alone.
+
+    A search answers only the results, so that what the coordinator keeps typing in the
+    search box is never replaced.
+    """
+    entry, action = _entry_from_request()
+    if action == "search":
+        return render_template(
+            "orders/_recipient_results.html", entry=entry, results=entry.search_results()
+        )
+    focus = entry.apply(action)
+    return render_template(
+        "orders/_recipient.html",
+        form=entry.to_form(),
+        entry=entry,
+        recipient=entry.recipient(),
+        results=entry.search_results(),
+        focus=focus,
+    )
+
+
+@bp.get("/<int:order_id>")
+@role_required("coordinator", "fulfillment")
+def show_order(order_id: int):
+    order = queries.get_order(order_id)
+    if order is None:
+        abort(404)
+    return render_template("orders/show.html", order=order)

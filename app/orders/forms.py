@@ -1,0 +1,43 @@
+"""The order entry form. It parses and renders; the rules stay in the order service."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    TextAreaField,
+)
+from wtforms.widgets import NumberInput
+
+from app.orders.service import MAX_LINES, MAX_NOTE_LENGTH, SHIPPING_OPTIONS
+
+RECIPIENT_KINDS = [SelectChoice("patient", "Patient"), SelectChoice("site", "Site")]
+
+
+class LineForm(Form):
+    """One item or kit row. The count stays text so that whatever was typed is shown again."""
+
+    ref = StringField("Item")
+    count = StringField("Count", default="1", widget=NumberInput(min=1, max=999))
+
+
+class OrderForm(FlaskForm):
+    submission_token = HiddenField()
+    recipient_kind = RadioField("Ship to", choices=RECIPIENT_KINDS, default="patient")
+    recipient_query = StringField("Find", id="recipient-query")
+    recipient_id = HiddenField()
+    items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
+    kits = FieldList(FormField(LineForm), max_entries=MAX_LINES)
+    external_order_ids = StringField("External order ids")
+    shipping_option = RadioField(
+        "Shipping",
+        choices=[SelectChoice(o, o.title()) for o in SHIPPING_OPTIONS],
+        default="standard",
+    )
+    note = TextAreaField("Note for the packer", render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3})

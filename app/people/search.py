@@ -1,0 +1,82 @@
+"""Finding recipients by what a coordinator knows: a name, an identifier, a date of birth."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.people.models import Patient, Site
+
+RESULT_LIMIT = 8
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
+
+
+def _as_date(text: str) -> date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _starts_with(column, text: str):
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(escaped + "%", escape="\\")
+
+
+def find_patients(query: str, limit: int = RESULT_LIMIT) -> list[Patient]:
+    """Patients whose name, external identifier or date of birth matches, usable ones first."""
+    query = query.strip()[:100]
+    if not query:
+        return []
+    born = _as_date(query)
+    if born is not None:
+        condition = Patient.date_of_birth == born
+    else:
+        words = re.split(r"[\s,]+", query)
+        if len(words) >= 2:
+            first, last = words[0], words[-1]
+            condition = or_(
+                and_(
+                    _starts_with(Patient.first_name, first), _starts_with(Patient.last_name, last)
+                ),
+                # "Lovelace, Ada" and "Lovelace Ada"
+                and_(
+                    _starts_with(Patient.last_name, first), _starts_with(Patient.first_name, last)
+                ),
+            )
+        else:
+            condition = or_(
+                _starts_with(Patient.first_name, query),
+                _starts_with(Patient.last_name, query),
+                _starts_with(Patient.external_identifier, query),
+            )
+    return list(
+        db.session.scalars(
+            select(Patient)
+            .where(condition)
+            .options(joinedload(Patient.site))
+            .order_by(Patient.archived, Patient.last_name, Patient.first_name, Patient.id)
+            .limit(limit)
+        )
+    )
+
+
+def find_sites(query: str, limit: int = RESULT_LIMIT) -> list[Site]:
+    query = query.strip()[:100]
+    if not query:
+        return []
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        db.session.scalars(
+            select(Site)
+            .where(func.lower(Site.name).like(f"%{escaped}%", escape="\\"))
+            .order_by(Site.active.desc(), Site.name)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,31 @@
+"""Jinja filters and globals shared by every template."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.orders import statuses
+
+EVENT_LABELS = {
+    "packingSummaryPrinted": "Packing summary printed",
+    "noteAdded": "Note added",
+    "trackingNumberAdded": "Tracking number added",
+    "resumed": "Resumed",
+}
+
+
+def format_datetime(value: datetime | None) -> str:
+    """Absolute time in UTC; the browser shows it in local time too (static/js/app.js)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def event_label(name: str) -> str:
+    return EVENT_LABELS.get(name) or statuses.label(name)
+
+
+def register(app) -> None:
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.globals["status_label"] = statuses.label
+    app.jinja_env.globals["event_label"] = event_label

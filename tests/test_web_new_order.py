@@ -1,0 +1,478 @@
+"""The new-order page through the test client: the server side of every browser action.
+
+Browser tests (tests/browser/) drive the same pages in Chromium; these check what the
+server answers, quickly and for every branch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.orders.models import Order
+from tests.conftest import app_context
+from tests.helpers.web import Browserless
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def coordinator(client, catalog) -> Browserless:
+    person = Browserless(client)
+    assert person.sign_in("coordinator").status_code == 303
+    return person
+
+
+def new_form(person: Browserless) -> dict:
+    page = person.get("/orders/new").text
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    return {"submission_token": token, "recipient_kind": "patient", "shipping_option": "standard"}
+
+
+def a_good_order(person, catalog) -> dict:
+    return {
+        **new_form(person),
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "Test strips (STR)",
+        "items-0-count": "3",
+        "items-1-ref": "BP cuff, large",
+        "items-1-count": "1",
+        "kits-0-ref": "Hypertension kit",
+        "kits-0-count": "1",
+        "external_order_ids": "EHR-1, EHR-2",
+        "note": "Call before delivery",
+    }
+
+
+def orders_in_db(app) -> int:
+    with app_context(app) as session:
+        return session.scalar(select(func.count(Order.id)))
+
+
+# --- Signing in -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/orders/", "/orders/new", "/orders/1"])
+def test_pages_need_a_signed_in_user(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert "/sign-in" in response.headers["Location"]
+
+
+def test_sign_in_and_health_are_open(client):
+    assert client.get("/sign-in").status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "email, password",
+    [("coordinator@example.org", "wrong"), ("nobody@example.org", "correct horse battery staple")],
+)
+def test_failed_sign_in_does_not_say_which_part_was_wrong(client, catalog, email, password):
+    from tests.helpers.web import csrf_token
+
+    token = csrf_token(client.get("/sign-in").text)
+    response = client.post(
+        "/sign-in", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 401
+    assert "That email and password do not match an active account." in response.text
+    assert email in response.text  # the email is kept in its field
+
+
+def test_deactivated_user_cannot_sign_in(app, client, catalog):
+    from app.auth.models import User
+    from app.database import write_transaction
+
+    with app.app_context(), write_transaction() as session:
+        session.get(User, catalog.users["coordinator"]).active = False
+    assert Browserless(client).sign_in("coordinator").status_code == 401
+
+
+def test_sign_in_without_csrf_token_is_refused(client, catalog):
+    response = client.post(
+        "/sign-in",
+        data={"email": "coordinator@example.org", "password": "correct horse battery staple"},
+    )
+    assert response.status_code == 400
+
+
+def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(app, catalog):
+    from tests.helpers.web import csrf_token
+
+    def sign_in(next_url):
+        client = app.test_client()
+        token = csrf_token(client.get("/sign-in").text)
+        return client.post(
+            f"/sign-in?next={next_url}",
+            data={
+                "email": "coordinator@example.org",
+                "password": "correct horse battery staple",
+                "csrf_token": token,
+            },
+        )
+
+    assert sign_in("/orders/").headers["Location"] == "/orders/"
+    assert sign_in("https://evil.example/").headers["Location"] == "/"
+    assert sign_in("//evil.example/").headers["Location"] == "/"
+
+
+def test_sign_out_ends_the_session(coordinator):
+    response = coordinator.post("/sign-out")
+    assert response.status_code == 303
+    assert coordinator.get("/orders/new").status_code == 302
+
+
+def test_fulfillment_cannot_open_the_new_order_page(client, catalog):
+    person = Browserless(client)
+    person.sign_in("fulfillment")
+    assert person.get("/orders/new").status_code == 403
+
+
+def test_form_posts_without_csrf_token_are_refused(coordinator, catalog):
+    for url in ("/orders/new", "/orders/new/lines", "/orders/new/recipient"):
+        response = coordinator.client.post(
+            url, data={"action": "add-item"}, headers={"HX-Request": "true"}
+        )
+        assert response.status_code == 400, url
+
+
+def test_htmx_posts_may_send_the_csrf_token_as_a_header(coordinator, catalog):
+    response = coordinator.client.post(
+        "/orders/new/lines",
+        data={"action": "add-item"},
+        headers={"HX-Request": "true", "X-CSRFToken": coordinator.token},
+    )
+    assert response.status_code == 200
+
+
+def test_pages_with_patient_data_are_not_cached(coordinator):
+    response = coordinator.get("/orders/new")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "HX-Request" in response.headers["Vary"]
+    assert '"historyCacheSize": 0' in response.text
+
+
+# --- Finding the recipient --------------------------------------------------------------
+
+
+def search(person, kind, query):
+    response = person.post(
+        "/orders/new/recipient",
+        {"action": "search", "recipient_kind": kind, "recipient_query": query},
+        htmx=True,
+    )
+    assert response.status_code == 200
+    return response.text
+
+
+@pytest.mark.parametrize(
+    "query", ["Ada", "love", "Lovelace Ada", "Ada Love", "MRN-1", "1950-12-10", "12/10/1950"]
+)
+def test_patient_is_found_by_name_identifier_or_birth_date(coordinator, query):
+    html = search(coordinator, "patient", query)
+    assert "Ada Lovelace" in html
+    assert "3 Main St, Columbus, OH 43215" in html  # the address
+    assert "Riverside Clinic" in html  # the patient's site
+    assert 'value="choose:' in html
+
+
+def test_archived_patient_is_shown_but_cannot_be_chosen(coordinator, catalog):
+    html = search(coordinator, "patient", "Old")
+    assert "Old Patient" in html
+    assert "Archived: cannot receive orders" in html
+    assert f'value="choose:{catalog.archived_patient}"' not in html
+
+
+def test_sites_are_found_by_name_and_inactive_ones_cannot_be_chosen(coordinator, catalog):
+    html = search(coordinator, "site", "clinic")
+    assert "Riverside Clinic" in html and "Closed Clinic" in html
+    assert f'value="choose:{catalog.site}"' in html
+    assert f'value="choose:{catalog.inactive_site}"' not in html
+    assert "Inactive: cannot receive orders" in html
+
+
+def test_search_escapes_what_was_typed(coordinator):
+    html = search(coordinator, "patient", "<script>alert(1)</script>")
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_search_treats_like_wildcards_literally(coordinator):
+    assert "Ada Lovelace" not in search(coordinator, "patient", "%")
+    assert "Ada Lovelace" not in search(coordinator, "patient", "_da")
+
+
+def test_choosing_shows_the_ship_to_address(coordinator, catalog):
+    response = coordinator.post(
+        "/orders/new/recipient",
+        {**new_form(coordinator), "action": f"choose:{catalog.patient}", "recipient_query": "ada"},
+        htmx=True,
+    )
+    html = response.text
+    assert 'id="ship-to"' in html
+    assert "Ada Lovelace" in html and "3 Main St" in html and "+16145550101" in html
+    assert f'name="recipient_id" value="{catalog.patient}"' in html
+    assert "Change recipient" in html
+
+
+# --- Lines ------------------------------------------------------------------------------
+
+
+def rows_of(html, kind):
+    return re.findall(rf'id="({kind}-\d+)-ref" name="\1-ref" value="([^"]*)"', html)
+
+
+def test_add_item_and_add_kit_add_a_row(coordinator):
+    form = new_form(coordinator)
+    html = coordinator.post(
+        "/orders/new/lines", {**form, "action": "add-item", "items-0-ref": "x"}, htmx=True
+    ).text
+    assert [r[0] for r in rows_of(html, "items")] == ["items-0", "items-1"]
+    html = coordinator.post("/orders/new/lines", {**form, "action": "add-kit"}, htmx=True).text
+    assert [r[0] for r in rows_of(html, "kits")] == ["kits-0"]
+    assert html.lstrip().startswith('<section id="order-lines"') or 'id="order-lines"' in html[:300]
+
+
+def test_removing_a_middle_row_renumbers_the_rest(coordinator):
+    data = {
+        **new_form(coordinator),
+        "action": "remove-item:1",
+        "items-0-ref": "first",
+        "items-0-count": "1",
+        "items-1-ref": "second",
+        "items-1-count": "2",
+        "items-2-ref": "third",
+        "items-2-count": "3",
+    }
+    html = coordinator.post("/orders/new/lines", data, htmx=True).text
+    assert rows_of(html, "items") == [("items-0", "first"), ("items-1", "third")]
+    assert 'name="items-1-count" value="3"' in html
+
+
+def test_kit_row_shows_what_the_kit_contains_and_summary_counts_units(coordinator):
+    data = {
+        **new_form(coordinator),
+        "action": "refresh",
+        "items-0-ref": "Test strips (STR)",
+        "items-0-count": "4",
+        "kits-0-ref": "hypertension kit",
+        "kits-0-count": "2",
+    }
+    html = coordinator.post("/orders/new/lines", data, htmx=True).text
+    assert "Contains 1 × BP monitor, 1 × BP cuff, large, 1 × Gateway" in html
+    assert "2 lines · 10 units in all" in html
+
+
+def test_items_not_orderable_and_archived_kits_are_not_offered(coordinator):
+    html = coordinator.get("/orders/new").text
+    assert "Test strips (STR)" in html
+    assert "Old monitor" not in html
+    assert "Hypertension kit" in html
+    assert "Old kit" not in html
+
+
+# --- Placing ----------------------------------------------------------------------------
+
+
+def test_coordinator_places_an_order_and_lands_on_it(app, coordinator, catalog):
+    response = coordinator.post("/orders/new", a_good_order(coordinator, catalog))
+    assert response.status_code == 303
+    order_url = response.headers["Location"]
+    assert re.fullmatch(r"/orders/\d+", order_url)
+
+    page = coordinator.get(order_url).text
+    assert "Ada Lovelace" in page and "3 Main St" in page
+    assert "Test strips" in page and "BP cuff, large" in page and "Hypertension kit" in page
+    assert "Created" in page  # the status and the first timeline event
+    assert "Coordinator Tester" in page
+    assert "EHR-1, EHR-2" in page
+    assert "Call before delivery" in page
+    assert orders_in_db(app) == 1
+
+
+def test_site_order_from_the_form(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    data.update(recipient_kind="site", recipient_id=str(catalog.site))
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 303
+    assert "Riverside Clinic" in coordinator.get(response.headers["Location"]).text
+
+
+def test_htmx_submit_is_answered_with_hx_redirect(app, coordinator, catalog):
+    response = coordinator.post("/orders/new", a_good_order(coordinator, catalog), htmx=True)
+    assert response.status_code == 200
+    assert re.fullmatch(r"/orders/\d+", response.headers["HX-Redirect"])
+
+
+def test_problems_are_shown_next_to_their_fields_and_input_is_kept(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    data.update(
+        {
+            "recipient_id": "",
+            "items-0-count": "0",
+            "items-1-ref": "Unicorn saddle",
+            "kits-0-ref": "Old kit",
+            "external_order_ids": "ok, " + "x" * 70,
+        }
+    )
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    html = response.text
+    assert "The order was not placed: 5 problems to fix" in html
+
+    def error_of(field_id):
+        match = re.search(rf'<p class="error" id="{field_id}-error">([^<]*)</p>', html)
+        return match.group(1) if match else None
+
+    assert error_of("recipient-query") == "Choose a patient or a site to ship to."
+    assert error_of("items-0-count") == "Count must be a whole number from 1 to 999."
+    assert "Nothing on offer matches “Unicorn saddle”" in error_of("items-1-ref")
+    assert "Nothing on offer matches “Old kit”" in error_of("kits-0-ref")
+    assert "at most 64 characters" in error_of("external_order_ids")
+    # Everything typed is still there.
+    assert 'value="Unicorn saddle"' in html
+    assert 'name="items-0-count" value="0"' in html
+    assert "Call before delivery" in html
+    assert orders_in_db(app) == 0
+
+
+def test_htmx_gets_the_form_back_with_422(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    data["items-0-count"] = "1000"
+    response = coordinator.post("/orders/new", data, htmx=True)
+    assert response.status_code == 422
+    assert 'id="order-form"' in response.text
+    assert 'id="items-0-count-error"' in response.text
+    assert orders_in_db(app) == 0
+
+
+def test_order_without_lines_says_so_at_the_lines(app, coordinator, catalog):
+    data = {**new_form(coordinator), "recipient_id": str(catalog.patient)}
+    html = coordinator.post("/orders/new", data).text
+    assert '<p class="error" id="lines-error">Order must contain at least one of' in html
+
+
+def test_archived_patient_posted_by_hand_is_refused(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    data["recipient_id"] = str(catalog.archived_patient)
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert "is archived and cannot receive orders" in response.text
+    assert orders_in_db(app) == 0
+
+
+def test_submitting_the_same_form_twice_places_one_order(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    first = coordinator.post("/orders/new", data)
+    second = coordinator.post("/orders/new", data)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert orders_in_db(app) == 1
+    assert "had already been placed" in coordinator.get(second.headers["Location"]).text
+
+
+def test_going_back_changing_and_submitting_again_still_lands_on_the_first(
+    app, coordinator, catalog
+):
+    data = a_good_order(coordinator, catalog)
+    first = coordinator.post("/orders/new", data)
+    data["items-0-count"] = "7"
+    second = coordinator.post("/orders/new", data)
+    assert second.headers["Location"] == first.headers["Location"]
+    assert orders_in_db(app) == 1
+
+
+def test_a_fresh_form_places_a_new_order(app, coordinator, catalog):
+    coordinator.post("/orders/new", a_good_order(coordinator, catalog))
+    coordinator.post("/orders/new", a_good_order(coordinator, catalog))
+    assert orders_in_db(app) == 2
+
+
+# --- Without JavaScript -----------------------------------------------------------------
+
+
+def test_every_edit_works_as_a_plain_form_submission(app, coordinator, catalog):
+    data = new_form(coordinator)
+    # search
+    html = coordinator.post(
+        "/orders/new", {**data, "action": "search", "recipient_query": "Lovelace"}
+    ).text
+    assert f'value="choose:{catalog.patient}"' in html
+    # choose
+    html = coordinator.post(
+        "/orders/new",
+        {**data, "action": f"choose:{catalog.patient}", "recipient_query": "Lovelace"},
+    ).text
+    assert 'id="ship-to"' in html
+    # add a kit row, remove the empty item row
+    data.update({"recipient_id": str(catalog.patient), "items-0-ref": "", "items-0-count": "1"})
+    html = coordinator.post("/orders/new", {**data, "action": "add-kit"}).text
+    assert 'id="kits-0-ref"' in html
+    html = coordinator.post(
+        "/orders/new", {**data, "action": "remove-item:0", "kits-0-ref": "Diabetes kit"}
+    ).text
+    assert rows_of(html, "items") == []
+    assert rows_of(html, "kits") == [("kits-0", "Diabetes kit")]
+    # place
+    response = coordinator.post(
+        "/orders/new",
+        {
+            **data,
+            "action": "place",
+            "items-0-ref": "Test strips",
+            "kits-0-ref": "Diabetes kit",
+            "kits-0-count": "1",
+        },
+    )
+    assert response.status_code == 303
+    assert orders_in_db(app) == 1
+
+
+# --- Speed ------------------------------------------------------------------------------
+
+
+def lines_data(form, n):
+    data = {**form, "action": "refresh"}
+    for i in range(n):
+        data[f"items-{i}-ref"] = "Test strips (STR)"
+        data[f"items-{i}-count"] = "1"
+        data[f"kits-{i}-ref"] = "Hypertension kit"
+        data[f"kits-{i}-count"] = "1"
+    return data
+
+
+def test_fragments_answer_with_a_fixed_number_of_queries(coordinator, count_queries, catalog):
+    form = new_form(coordinator)
+    with count_queries() as one_row:
+        assert (
+            coordinator.post("/orders/new/lines", lines_data(form, 1), htmx=True).status_code == 200
+        )
+    with count_queries() as forty_rows:
+        assert (
+            coordinator.post("/orders/new/lines", lines_data(form, 40), htmx=True).status_code
+            == 200
+        )
+    assert forty_rows.count == one_row.count
+
+    with count_queries() as few:
+        search(coordinator, "patient", "Ada")
+    with count_queries() as none_found:
+        search(coordinator, "patient", "Zzz")
+    assert few.count == none_found.count
+
+    chosen = {**form, "action": f"choose:{catalog.patient}"}
+    with count_queries() as choose:
+        coordinator.post("/orders/new/recipient", chosen, htmx=True)
+    assert choose.count <= few.count + 3
+
+
+def test_new_order_page_loads_under_100_kb_of_css_and_javascript(coordinator):
+    html = coordinator.get("/orders/new").text
+    assets = re.findall(r'<(?:script src|link rel="stylesheet" href)="/static/([^"]+)"', html)
+    assets += re.findall(r'<link rel="stylesheet" href="/static/([^"]+)" media', html)
+    assert any(a.endswith("htmx.min.js") for a in assets)
+    total = sum((ROOT / "static" / asset).stat().st_size for asset in set(assets))
+    assert total < 100 * 1024, f"{total} bytes of CSS and JS"
