@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from app.catalog import identifiers
 from app.orders import statuses
 
 EVENT_LABELS = {
     "packingSummaryPrinted": "Packing summary printed",
-    "noteAdded": "Note added",
     "trackingNumberAdded": "Tracking number added",
-    "resumed": "Resumed",
+    "deviceRecorded": "Device recorded",
+    "deviceRemoved": "Device removed",
 }
 
 
@@ -29,3 +30,4 @@ def register(app) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.globals["status_label"] = statuses.label
     app.jinja_env.globals["event_label"] = event_label
+    app.jinja_env.globals["ident_label"] = lambda kind: identifiers.LABELS.get(kind, kind)

@@ -363,3 +363,86 @@ def test_orders_placed_keep_who_placed_them(app, api, catalog):
         event = session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)).one()
         assert event.actor_api_key.name == "Tests"
         assert session.scalar(select(func.count(OrderItem.id))) == 1
+
+
+# --- Cancelling and the lifecycle in JSON -----------------------------------------------
+
+
+def test_cancel_with_a_reason(api, catalog):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    response = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "Patient withdrew"})
+    assert response.status_code == 200
+    order = response.get_json()
+    assert order["currentStatus"] == "cancelled"
+    assert order["orderEvents"][-1]["name"] == "cancelled"
+    assert order["orderEvents"][-1]["note"] == "Patient withdrew"
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}])
+def test_cancel_needs_a_reason(api, catalog, body):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    response = api.post(f"/api/v3/order/{order_id}/cancel", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "reason_required"
+    assert api.get(f"/api/v3/order/{order_id}").get_json()["currentStatus"] == "created"
+
+
+@pytest.mark.parametrize("body", [[], "x", {"reason": 5}])
+def test_cancel_body_shapes(api, catalog, body):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    assert api.post(f"/api/v3/order/{order_id}/cancel", json=body).status_code == 400
+
+
+def test_cancel_unknown_order_is_404(api, catalog):
+    response = api.post("/api/v3/order/424242/cancel", json={"reason": "x"})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "order_not_found"
+
+
+def test_packed_order_cannot_be_cancelled_through_the_api(app, api, catalog):
+    from tests.helpers.orders import move
+
+    order_id = api.post("/api/v3/order", json=patient_order(catalog, orderKits=[])).get_json()["id"]
+    move(app, order_id, "processing", "packed")
+    response = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "late"})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "too_late_to_cancel"
+    twice = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "late"})
+    assert twice.status_code == 409
+
+
+def test_cancelled_order_cannot_be_cancelled_again(api, catalog):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "x"})
+    response = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "x"})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "invalid_transition"
+
+
+def test_order_json_carries_devices_packed_kits_tracking_and_notes(app, api, catalog):
+    from app.orders import lifecycle
+    from tests.helpers.orders import actor, move, pack_everything
+
+    body = patient_order(
+        catalog, orderItems=[{"item": {"id": catalog.items["monitor"]}, "count": 1}]
+    )
+    order_id = api.post("/api/v3/order", json=body).get_json()["id"]
+    move(app, order_id, "processing")
+    pack_everything(app, order_id)
+    move(app, order_id, "packed")
+    with app.app_context():
+        lifecycle.add_note(order_id, "Packed with care", actor("fulfillment"))
+    move(app, order_id, "shipped", tracking=("FedEx", "123456789012"))
+
+    order = api.get(f"/api/v3/order/{order_id}").get_json()
+    assert order["currentStatus"] == "shipped"
+    assert order["trackingNumbers"] == [{"carrier": "FedEx", "value": "123456789012"}]
+    assert [d["item"]["sku"] for d in order["devices"]] == ["BPM"]
+    assert order["devices"][0]["deviceIdentifiers"][0]["type"] == "serial"
+    assert order["devices"][0]["currentStatus"] == "shipped"
+    assert len(order["packedKits"]) == 1
+    assert sorted(d["item"]["sku"] for d in order["packedKits"][0]["devices"]) == ["BPM", "GWY"]
+    assert order["orderNotes"][0]["note"] == "Packed with care"
+    assert order["orderNotes"][0]["createdBy"]["email"] == "fulfillment@example.org"
+    assert [e["name"] for e in order["orderEvents"]][-2:] == ["trackingNumberAdded", "shipped"]
+    assert api.get("/api/v3/order?status=shipped").get_json()["total"] == 1

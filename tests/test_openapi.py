@@ -87,3 +87,23 @@ def test_unauthorised_answer_matches_the_document(client, spec):
     response = client.get("/api/v3/order")
     assert response.status_code == 401
     check(spec, "/api/v3/order", "get", response)
+
+
+def test_cancel_answers_match_the_document(api, catalog, spec):
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    path = "/api/v3/order/{orderId}/cancel"
+    check(spec, path, "post", api.post(f"/api/v3/order/{order_id}/cancel", json={}))
+    check(spec, path, "post", api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "x"}))
+    check(spec, path, "post", api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "x"}))
+    check(spec, path, "post", api.post("/api/v3/order/999999/cancel", json={"reason": "x"}))
+
+
+def test_an_order_with_everything_matches_the_document(app, api, catalog, spec):
+    from tests.helpers.orders import move, pack_everything
+
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    move(app, order_id, "processing")
+    pack_everything(app, order_id)
+    move(app, order_id, "packed")
+    move(app, order_id, "shipped", tracking=("UPS", "1Z999AA10123456784"))
+    check(spec, "/api/v3/order/{orderId}", "get", api.get(f"/api/v3/order/{order_id}"))

@@ -317,6 +317,33 @@ DOCUMENT = {
                 },
             },
         },
+        "/api/v3/order/{orderId}/cancel": {
+            "post": {
+                "operationId": "cancelOrder",
+                "summary": "Cancel an order that has not been packed",
+                "parameters": [
+                    {"name": "orderId", "in": "path", "required": True, "schema": INTEGER}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _object(
+                                {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}
+                            )
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Order", "The cancelled order"),
+                    "400": _error("No reason given"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such order"),
+                    "409": _error("The order can no longer be cancelled (e.g. packed or shipped)"),
+                    "415": _error("The body is not JSON"),
+                },
+            }
+        },
         "/api/v3/order/{orderId}": {
             "get": {
                 "operationId": "getOrder",

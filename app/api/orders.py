@@ -7,7 +7,7 @@ from flask import g, jsonify, request, url_for
 from app.api import bp, parse, serialize
 from app.api.auth import authenticate
 from app.api.errors import ApiError, problems_response
-from app.orders import queries, service, statuses
+from app.orders import lifecycle, queries, service, statuses
 
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 250
@@ -88,3 +88,25 @@ def list_orders():
             "last": page.last,
         }
     )
+
+
+REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found": 404}
+
+
+@bp.post("/order/<int:order_id>/cancel")
+def cancel_order(order_id: int):
+    """Cancels an order that has not been packed yet; the reason is required."""
+    body = parse.json_body()
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "invalid_type", "The request body must be an object.", "The request body"
+        )
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ApiError(400, "invalid_type", "reason must be text.", "reason")
+    try:
+        lifecycle.change_status(order_id, statuses.CANCELLED, _actor(), reason=reason)
+    except lifecycle.OrderChangeRefused as refused:
+        code = "order_not_found" if refused.kind == "not_found" else refused.code
+        raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
+    return jsonify(serialize.order(queries.get_order(order_id)))

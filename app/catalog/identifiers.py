@@ -13,6 +13,10 @@ LABELS = {
 }
 
 
+# Most specific first: a value that fits an earlier type is read as that type.
+SPECIFICITY = ["imei", "iccid", "simCardNumber", "macAddress", "serial"]
+
+
 def luhn_check_digit(digits: str) -> str:
     """The Luhn digit that completes ``digits`` (used by IMEI and ICCID)."""
     total = 0
@@ -65,3 +69,7 @@ def problem(kind: str, value: str) -> str | None:
     else:
         return f"Unknown identifier type {kind}."
     return None
+
+
+def looks_like(kind: str, raw: str) -> bool:
+    return problem(kind, normalise(kind, raw)) is None

@@ -10,11 +10,13 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.widgets import NumberInput
 
+from app.orders.carriers import CARRIERS
 from app.orders.service import MAX_LINES, MAX_NOTE_LENGTH, SHIPPING_OPTIONS
 
 RECIPIENT_KINDS = [SelectChoice("patient", "Patient"), SelectChoice("site", "Site")]
@@ -41,3 +43,38 @@ class OrderForm(FlaskForm):
         default="standard",
     )
     note = TextAreaField("Note for the packer", render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3})
+
+
+class StatusForm(FlaskForm):
+    """One button on the order page: move the order to ``to_status``."""
+
+    to_status = HiddenField()
+    # The status the person saw: the change is refused if the order has moved since.
+    from_status = HiddenField()
+    reason = TextAreaField("Reason", render_kw={"maxlength": 500, "rows": 2})
+    carrier = SelectField(
+        "Carrier", choices=[SelectChoice("", "Choose…")] + [SelectChoice(c, c) for c in CARRIERS]
+    )
+    tracking_number = StringField(
+        "Tracking number", render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+
+
+class DeviceForm(FlaskForm):
+    identifier = StringField(
+        "Scan or type a device identifier", render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+    slot = HiddenField()
+
+
+class TrackingForm(FlaskForm):
+    carrier = SelectField(
+        "Carrier", choices=[SelectChoice("", "Choose…")] + [SelectChoice(c, c) for c in CARRIERS]
+    )
+    tracking_number = StringField(
+        "Tracking number", render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField("Add a note", render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 2})

@@ -18,6 +18,7 @@ from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
+from app.orders.carriers import tracking_url
 from app.people.models import Patient, Site
 
 MAX_LINE_COUNT = 999
@@ -36,11 +37,16 @@ class Order(db.Model):
         Index("ix_order__patient_id_id", "patient_id", "id"),
         Index("ix_order__site_id_id", "site_id", "id"),
         Index("ix_order__created_at", "created_at"),
+        Index("ix_order__responsible_site_id_id", "responsible_site_id", "id"),
+        Index("ix_order__updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
+    # The site responsible for the order when it was placed: the site itself, or the
+    # patient's site. Kept so that a site's orders are found with one index.
+    responsible_site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
     current_status: Mapped[str] = mapped_column(String(24))
     # The status an order on hold goes back to when it resumes.
     held_from_status: Mapped[str | None] = mapped_column(String(24))
@@ -56,7 +62,8 @@ class Order(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
     patient: Mapped[Patient | None] = relationship()
-    site: Mapped[Site | None] = relationship()
+    site: Mapped[Site | None] = relationship(foreign_keys=[site_id])
+    responsible_site: Mapped[Site | None] = relationship(foreign_keys=[responsible_site_id])
     placed_by_user: Mapped[User | None] = relationship()
     placed_by_api_key: Mapped[ApiKey | None] = relationship()
     external_ids: Mapped[list[OrderExternalId]] = relationship(
@@ -235,6 +242,10 @@ class TrackingNumber(db.Model):
     carrier: Mapped[str] = mapped_column(String(10))
     value: Mapped[str] = mapped_column(String(40), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def url(self) -> str | None:
+        return tracking_url(self.carrier, self.value)
 
 
 class OrderEvent(db.Model):

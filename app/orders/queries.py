@@ -127,3 +127,10 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> OrderPage
         .options(*full_order_options())
     ).all()
     return OrderPage(list(orders), page, size, total)
+
+
+def order_version(order_id: int) -> int | None:
+    """The order's version: it changes whenever anything on the order does."""
+    if not 1 <= order_id <= 2**31 - 1:
+        return None
+    return db.session.scalar(select(Order.version).where(Order.id == order_id))

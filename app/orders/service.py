@@ -79,6 +79,13 @@ class Actor:
             return f"api-key:{self.api_key.id}"
         return "system"
 
+    @property
+    def role(self) -> str:
+        """The user's role; another system acting through the API counts as "api"."""
+        if self.user is not None:
+            return self.user.role
+        return "api" if self.api_key is not None else "system"
+
     def stamp(self) -> dict:
         return {"actor_user": self.user, "actor_api_key": self.api_key}
 
@@ -408,6 +415,9 @@ def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
     order = Order(
         patient=recipient if isinstance(recipient, Patient) else None,
         site=recipient if isinstance(recipient, Site) else None,
+        responsible_site_id=(
+            recipient.site_id if isinstance(recipient, Patient) else getattr(recipient, "id", None)
+        ),
         current_status=statuses.CREATED,
         shipping_option=shipping_option,
         email_label=email_label,

@@ -29,37 +29,35 @@ def _starts_with(column, text: str):
     return func.lower(column).like(escaped + "%", escape="\\")
 
 
-def find_patients(query: str, limit: int = RESULT_LIMIT) -> list[Patient]:
-    """Patients whose name, external identifier or date of birth matches, usable ones first."""
+def patient_match(query: str):
+    """The condition for patients matching a name, an external identifier or a birth date."""
     query = query.strip()[:100]
-    if not query:
-        return []
     born = _as_date(query)
     if born is not None:
-        condition = Patient.date_of_birth == born
-    else:
-        words = re.split(r"[\s,]+", query)
-        if len(words) >= 2:
-            first, last = words[0], words[-1]
-            condition = or_(
-                and_(
-                    _starts_with(Patient.first_name, first), _starts_with(Patient.last_name, last)
-                ),
-                # "Lovelace, Ada" and "Lovelace Ada"
-                and_(
-                    _starts_with(Patient.last_name, first), _starts_with(Patient.first_name, last)
-                ),
-            )
-        else:
-            condition = or_(
-                _starts_with(Patient.first_name, query),
-                _starts_with(Patient.last_name, query),
-                _starts_with(Patient.external_identifier, query),
-            )
+        return Patient.date_of_birth == born
+    words = [w for w in re.split(r"[\s,]+", query) if w]
+    if len(words) >= 2:
+        first, last = words[0], words[-1]
+        return or_(
+            and_(_starts_with(Patient.first_name, first), _starts_with(Patient.last_name, last)),
+            # "Lovelace, Ada" and "Lovelace Ada"
+            and_(_starts_with(Patient.last_name, first), _starts_with(Patient.first_name, last)),
+        )
+    return or_(
+        _starts_with(Patient.first_name, query),
+        _starts_with(Patient.last_name, query),
+        _starts_with(Patient.external_identifier, query),
+    )
+
+
+def find_patients(query: str, limit: int = RESULT_LIMIT) -> list[Patient]:
+    """Patients matching what was typed, those who can receive orders first."""
+    if not query.strip():
+        return []
     return list(
         db.session.scalars(
             select(Patient)
-            .where(condition)
+            .where(patient_match(query))
             .options(joinedload(Patient.site))
             .order_by(Patient.archived, Patient.last_name, Patient.first_name, Patient.id)
             .limit(limit)

@@ -26,6 +26,29 @@
     });
   }
 
+  // Is someone typing in this part of the page? Then a refresh must not wipe it out.
+  function isBeingEdited(root) {
+    var fields = root.querySelectorAll("input[type=text], input[type=search], textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.tagName === "SELECT" ? f.selectedIndex > 0 : f.value.trim() !== "") return true;
+    }
+    return false;
+  }
+
+  // The order page polls for changes made by others. If the person is in the middle of
+  // typing, keep what they typed and say that the order changed instead.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!trigger || !trigger.hasAttribute("data-poll") || event.detail.xhr.status !== 200) return;
+    if (isBeingEdited(target)) {
+      event.detail.shouldSwap = false;
+      var notice = target.querySelector(".stale-notice");
+      if (notice) notice.hidden = false;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
 })();

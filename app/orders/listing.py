@@ -1,0 +1,222 @@
+"""The order list: filters, search, sorting and keyset pages that stay fast at a million orders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import func, literal, or_, select, tuple_, union_all
+from sqlalchemy.orm import joinedload, selectinload
+
+from app.extensions import db
+from app.orders import carriers, statuses
+from app.orders.models import Order, OrderExternalId, TrackingNumber
+from app.people.models import Patient
+from app.people.search import patient_match
+
+PAGE_SIZES = (25, 50, 100)
+SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
+# Tab counts stop at this: counting every delivered order of the last ten years would be
+# slow and no one needs the exact figure.
+COUNT_CAP = 10_000
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class OrderQuery:
+    """What the list shows, as read from the URL (so that a reload shows the same)."""
+
+    status: str = ""
+    kind: str = ""
+    site: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    shipping: str = ""
+    q: str = ""
+    sort: str = "newest"
+    size: int = 25
+    after: str = ""
+    before: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args) -> OrderQuery:
+        query = cls()
+        problems = {}
+        status = args.get("status", "")
+        query.status = status if status in statuses.ALL else ""
+        query.kind = args.get("kind", "") if args.get("kind") in ("patient", "site") else ""
+        site = args.get("site", "")
+        query.site = int(site) if site.isdigit() and len(site) < 10 else None
+        for name, attr in (("from", "date_from"), ("to", "date_to")):
+            text = args.get(name, "")
+            value = _date(text)
+            if text and value is None:
+                problems[name] = "Use a date like 2026-11-26."
+            setattr(query, attr, value)
+        if query.date_from and query.date_to and query.date_from > query.date_to:
+            problems["to"] = "The end date is before the start date."
+        query.shipping = (
+            args.get("shipping", "") if args.get("shipping") in ("standard", "overnight") else ""
+        )
+        query.q = args.get("q", "").strip()[:100]
+        query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
+        size = args.get("size", "")
+        query.size = int(size) if size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0]
+        query.after = args.get("after", "")[:60]
+        query.before = args.get("before", "")[:60] if not query.after else ""
+        query.problems = problems
+        return query
+
+    def url_args(self, **changes) -> dict:
+        """The query string of this list, with some things changed (pages start over)."""
+        changed = replace(self, **{"after": "", "before": "", **changes})
+        args = {
+            "status": changed.status,
+            "kind": changed.kind,
+            "site": changed.site or "",
+            "from": changed.date_from.isoformat() if changed.date_from else "",
+            "to": changed.date_to.isoformat() if changed.date_to else "",
+            "shipping": changed.shipping,
+            "q": changed.q,
+            "sort": changed.sort if changed.sort != "newest" else "",
+            "size": changed.size if changed.size != PAGE_SIZES[0] else "",
+            "after": changed.after,
+            "before": changed.before,
+        }
+        return {k: v for k, v in args.items() if v not in ("", None)}
+
+    def query_string(self, **changes) -> str:
+        return urlencode(self.url_args(**changes))
+
+    @property
+    def filtered(self) -> bool:
+        return any([self.kind, self.site, self.date_from, self.date_to, self.shipping, self.q])
+
+    # --- SQL ------------------------------------------------------------------------------
+
+    def conditions(self, with_status: bool = True) -> list:
+        where = []
+        if with_status and self.status:
+            where.append(Order.current_status == self.status)
+        if self.kind == "patient":
+            where.append(Order.patient_id.is_not(None))
+        elif self.kind == "site":
+            where.append(Order.site_id.is_not(None))
+        if self.site:
+            where.append(Order.responsible_site_id == self.site)
+        if self.date_from and "from" not in self.problems:
+            where.append(Order.created_at >= datetime.combine(self.date_from, time(), UTC))
+        if self.date_to and not self.problems:
+            where.append(
+                Order.created_at < datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
+            )
+        if self.shipping:
+            where.append(Order.shipping_option == self.shipping)
+        if self.q:
+            where.append(search_condition(self.q))
+        return where
+
+
+def search_condition(text: str):
+    """Orders whose id, external order id or tracking number is ``text``, or whose patient
+    matches it by name, identifier or birth date."""
+    matches = [
+        Order.id.in_(select(OrderExternalId.order_id).where(OrderExternalId.value == text)),
+        Order.patient_id.in_(select(Patient.id).where(patient_match(text))),
+    ]
+    number = text.lstrip("#")
+    if number.isdigit() and len(number) < 10:
+        matches.append(Order.id == int(number))
+    tracking = carriers.normalise(text)
+    if len(tracking) >= 8:
+        matches.append(
+            Order.id.in_(select(TrackingNumber.order_id).where(TrackingNumber.value == tracking))
+        )
+    return or_(*matches)
+
+
+def _sort_key(order: Order, sort: str) -> str:
+    if sort == "updated":
+        return f"{order.updated_at.astimezone(UTC).isoformat()}~{order.id}"
+    return str(order.id)
+
+
+def _cursor(text: str, sort: str):
+    """The keyset position a cursor names, or None if it is not one."""
+    if sort == "updated":
+        stamp, _, ident = text.partition("~")
+        try:
+            return (datetime.fromisoformat(stamp), int(ident)) if ident.isdigit() else None
+        except ValueError:
+            return None
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def list_page(query: OrderQuery) -> OrderPage:
+    """One page in keyset order: the cost is the same on page 1 and page 40,000."""
+    if query.sort == "updated":
+        key = tuple_(Order.updated_at, Order.id)
+        descending = True
+    else:
+        key = Order.id
+        descending = query.sort == "newest"
+    going_back = bool(query.before)
+    cursor = _cursor(query.before or query.after, query.sort)
+    stmt = select(Order).where(*query.conditions())
+    if cursor is not None:
+        forward_is_smaller = descending != going_back
+        stmt = stmt.where(key < cursor if forward_is_smaller else key > cursor)
+    columns = (Order.updated_at, Order.id) if query.sort == "updated" else (Order.id,)
+    reverse = descending != going_back
+    stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in columns])
+    stmt = stmt.limit(query.size + 1).options(
+        joinedload(Order.patient),
+        joinedload(Order.site),
+        joinedload(Order.responsible_site),
+        selectinload(Order.external_ids),
+        selectinload(Order.tracking_numbers),
+    )
+    rows = list(db.session.scalars(stmt).unique())
+    more = len(rows) > query.size
+    rows = rows[: query.size]
+    if going_back:
+        rows.reverse()
+    has_next = more if not going_back else True
+    has_prev = (cursor is not None) if not going_back else more
+    return OrderPage(
+        orders=rows,
+        next_cursor=_sort_key(rows[-1], query.sort) if rows and has_next else None,
+        prev_cursor=_sort_key(rows[0], query.sort) if rows and has_prev else None,
+    )
+
+
+def status_counts(query: OrderQuery) -> dict[str, int]:
+    """How many orders each tab holds under the other filters, in one statement, each count
+    stopping at COUNT_CAP + 1."""
+    where = query.conditions(with_status=False)
+
+    def capped(label: str, *extra):
+        inner = select(Order.id).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
+        return select(literal(label).label("tab"), func.count().label("n")).select_from(inner)
+
+    parts = [
+        capped(
+            "",
+        )
+    ] + [capped(s, Order.current_status == s) for s in statuses.ALL]
+    return {tab: n for tab, n in db.session.execute(union_all(*parts))}

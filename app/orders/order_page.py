@@ -1,0 +1,225 @@
+"""The order page: the timeline, and the actions the status and the user's role allow.
+
+Each action is a small form. With htmx it posts and the live part of the page is
+re-rendered in place; without JavaScript it posts, and the page is shown again.
+"""
+
+from __future__ import annotations
+
+from flask import abort, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth.routes import role_required
+from app.orders import lifecycle, queries, service, statuses
+from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
+from app.orders.routes import bp
+
+VIEWERS = ("coordinator", "fulfillment")
+STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
+
+# What each move is called on its button.
+MOVE_LABELS = {
+    statuses.PROCESSING: "Start processing",
+    statuses.PACKED: "Mark packed",
+    statuses.AVAILABLE_FOR_PICKUP: "Ready for pickup",
+    statuses.SHIPPED: "Mark shipped",
+    statuses.DELIVERED: "Mark delivered",
+    statuses.DELIVERY_EXCEPTION: "Report delivery exception",
+    statuses.RETURNED: "Mark returned",
+    statuses.ON_HOLD: "Put on hold",
+    statuses.CANCELLED: "Cancel order",
+}
+
+
+def _actor() -> service.Actor:
+    return service.Actor(user=current_user)
+
+
+def _timeline(order) -> list[dict]:
+    """Events and notes together, oldest first: the story of the order."""
+    entries = [
+        {
+            "kind": "event",
+            "at": e.event_timestamp,
+            "name": e.name,
+            "who": e.actor_name,
+            "note": e.note,
+            "id": e.id,
+        }
+        for e in order.events
+    ]
+    entries += [
+        {
+            "kind": "note",
+            "at": n.created_at,
+            "name": "note",
+            "who": n.created_by.full_name if n.created_by else "API",
+            "note": n.note,
+            "id": n.id,
+        }
+        for n in order.notes
+    ]
+    return sorted(entries, key=lambda e: (e["at"], e["kind"] == "note", e["id"]))
+
+
+def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) -> list[dict]:
+    forms = []
+    for to_status in lifecycle.next_moves(order, role):
+        if failed and failed[0] == to_status:
+            form = failed[1]
+        else:
+            form = StatusForm(
+                formdata=None, data={"to_status": to_status, "from_status": order.current_status}
+            )
+        resuming = order.current_status == statuses.ON_HOLD and to_status == order.held_from_status
+        label = f"Resume ({statuses.label(to_status)})" if resuming else MOVE_LABELS[to_status]
+        forms.append(
+            {
+                "to": to_status,
+                "form": form,
+                "label": label,
+                "needs_reason": to_status in lifecycle.NEEDS_REASON,
+                "takes_note": to_status in (statuses.DELIVERY_EXCEPTION, statuses.RETURNED),
+                "takes_tracking": to_status == statuses.SHIPPED,
+                "danger": to_status == statuses.CANCELLED,
+            }
+        )
+    return forms
+
+
+def render_order(
+    order_id: int, *, status: int = 200, error: str | None = None, forms: dict | None = None
+):
+    """The order page, or (for htmx) its live part, from one template."""
+    order = queries.get_order(order_id)
+    if order is None:
+        abort(404)
+    forms = forms or {}
+    role = current_user.role
+    context = {
+        "order": order,
+        "timeline": _timeline(order),
+        "moves": _move_forms(order, role, forms.get("status")),
+        "plan": lifecycle.packing_plan(order) if order.packed_kits or order.items else None,
+        "may_pack": lifecycle.may_pack(order, role),
+        "device_form": forms.get("device") or DeviceForm(formdata=None),
+        "may_add_tracking": lifecycle.may_add_tracking(order, role),
+        "tracking_form": forms.get("tracking") or TrackingForm(formdata=None),
+        "note_form": forms.get("note") or NoteForm(formdata=None),
+        "may_add_note": lifecycle.may_add_note(role),
+        "error": error,
+        "move_labels": MOVE_LABELS,
+    }
+    template = "orders/_order_live.html" if request.htmx else "orders/show.html"
+    return make_response(render_template(template, **context), status)
+
+
+def _done(order_id: int):
+    if request.htmx:
+        return render_order(order_id)
+    return redirect(url_for("orders.show_order", order_id=order_id), code=303)
+
+
+def _refused(
+    order_id: int, refused: lifecycle.OrderChangeRefused, form, field_map: dict, forms: dict
+):
+    """Shows the page again with the refusal next to its field, or at the top of the actions."""
+    if refused.kind == "not_found":
+        abort(404)
+    target = field_map.get(refused.field)
+    if target is not None:
+        getattr(form, target).errors = [refused.message]
+    # Also at the top of the page, where it is seen even if its field is not shown now.
+    return render_order(
+        order_id, status=STATUS_CODES[refused.kind], error=refused.message, forms=forms
+    )
+
+
+@bp.get("/<int:order_id>")
+@role_required(*VIEWERS)
+def show_order(order_id: int):
+    return render_order(order_id)
+
+
+@bp.get("/<int:order_id>/changes")
+@role_required(*VIEWERS)
+def order_changes(order_id: int):
+    """htmx polls this: nothing (204) while the order is unchanged, else its live part."""
+    seen = request.args.get("since", "")
+    version = queries.order_version(order_id)
+    if version is None:
+        abort(404)
+    if seen.isdigit() and int(seen) == version:
+        return "", 204
+    return render_order(order_id)
+
+
+@bp.post("/<int:order_id>/status")
+@role_required(*VIEWERS)
+def change_status(order_id: int):
+    form = StatusForm()
+    tracking = (form.carrier.data or "", form.tracking_number.data or "")
+    try:
+        lifecycle.change_status(
+            order_id,
+            (form.to_status.data or "")[:40],
+            _actor(),
+            reason=form.reason.data,
+            from_status=form.from_status.data or None,
+            # Only the shipping form has tracking fields.
+            tracking=tracking
+            if any(tracking) and form.to_status.data == statuses.SHIPPED
+            else None,
+        )
+    except lifecycle.OrderChangeRefused as refused:
+        fields = {"reason": "reason", "trackingNumber": "tracking_number", "carrier": "carrier"}
+        return _refused(order_id, refused, form, fields, {"status": (form.to_status.data, form)})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/devices")
+@role_required("fulfillment")
+def record_device(order_id: int):
+    form = DeviceForm()
+    try:
+        lifecycle.record_device(
+            order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
+        )
+    except lifecycle.OrderChangeRefused as refused:
+        return _refused(order_id, refused, form, {"identifier": "identifier"}, {"device": form})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/devices/<int:order_device_id>/remove")
+@role_required("fulfillment")
+def remove_device(order_id: int, order_device_id: int):
+    try:
+        lifecycle.remove_device(order_id, order_device_id, _actor())
+    except lifecycle.OrderChangeRefused as refused:
+        return _refused(order_id, refused, None, {}, {})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/tracking")
+@role_required("fulfillment")
+def add_tracking(order_id: int):
+    form = TrackingForm()
+    try:
+        lifecycle.add_tracking_number(
+            order_id, form.carrier.data or "", form.tracking_number.data or "", _actor()
+        )
+    except lifecycle.OrderChangeRefused as refused:
+        fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
+        return _refused(order_id, refused, form, fields, {"tracking": form})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/notes")
+@role_required(*VIEWERS)
+def add_note(order_id: int):
+    form = NoteForm()
+    try:
+        lifecycle.add_note(order_id, form.note.data or "", _actor())
+    except lifecycle.OrderChangeRefused as refused:
+        return _refused(order_id, refused, form, {"note": "note"}, {"note": form})
+    return _done(order_id)

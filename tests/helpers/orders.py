@@ -1,0 +1,79 @@
+"""Building orders for tests through the real services, never by hand-written SQL."""
+
+from __future__ import annotations
+
+from app.auth.models import User
+from app.catalog.identifiers import luhn_check_digit
+from app.extensions import db
+from app.orders import lifecycle, service
+
+
+def imei(n: int) -> str:
+    body = f"35{n:012d}"
+    return body + luhn_check_digit(body)
+
+
+def iccid(n: int) -> str:
+    body = f"8901260{n:011d}"
+    return body + luhn_check_digit(body)
+
+
+def actor(role: str) -> service.Actor:
+    user = db.session.scalar(db.select(User).where(User.role == role))
+    return service.Actor(user=user)
+
+
+def place(app, catalog, *, items=None, kits=None, patient=True, **draft) -> int:
+    """Places an order as the coordinator; answers its id."""
+    with app.app_context():
+        placed = service.place_order(
+            service.OrderDraft(
+                patient_id=catalog.patient if patient else None,
+                site_id=None if patient else catalog.site,
+                items=[service.LineRequest(catalog.items[n], c) for n, c in (items or {}).items()],
+                kits=[service.LineRequest(catalog.kits[n], c) for n, c in (kits or {}).items()],
+                **draft,
+            ),
+            actor("coordinator"),
+        )
+        order_id = placed.order.id
+        db.session.remove()
+    return order_id
+
+
+def move(app, order_id: int, *path: str, role: str = "fulfillment", **kwargs) -> None:
+    with app.app_context():
+        for to_status in path:
+            lifecycle.change_status(order_id, to_status, actor(role), **kwargs)
+        db.session.remove()
+
+
+def pack_everything(app, order_id: int, start: int = 1) -> None:
+    """Records a valid new device for every empty slot of a processing order."""
+    with app.app_context():
+        order = db.session.get(lifecycle.Order, order_id)
+        from app.orders.queries import get_order
+
+        order = get_order(order_id)
+        slots = [s for s in lifecycle.packing_plan(order).slots if s.filled is None]
+        db.session.remove()
+        for n, slot in enumerate(slots, start=start):
+            kind = slot.item.device_identifier_type
+            value = {
+                "imei": imei(n),
+                "iccid": iccid(n),
+                "simCardNumber": iccid(n),
+                "macAddress": f"00:1C:05:00:{n // 256:02X}:{n % 256:02X}",
+            }.get(kind, f"SN{n:06d}")
+            lifecycle.record_device(order_id, value, actor("fulfillment"), slot_key=slot.key)
+        db.session.remove()
+
+
+def record_and_release(app, catalog, identifier: str) -> None:
+    """Makes ``identifier`` a known device back in stock: packed on an order then cancelled."""
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    with app.app_context():
+        lifecycle.record_device(order_id, identifier, actor("fulfillment"))
+        db.session.remove()
+    move(app, order_id, "cancelled", role="admin", reason="test")

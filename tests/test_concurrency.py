@@ -1,0 +1,173 @@
+"""Two people acting on one order at the same moment never make two changes from one state.
+
+Truly parallel HTTP requests against the app served on a real port, on whichever database
+the suite runs on (SQLite here, PostgreSQL in the second CI run).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import threading
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from app.orders.models import Order, OrderEvent
+from tests.conftest import PASSWORD, app_context
+from tests.helpers.orders import place
+
+PARALLEL = 8
+
+
+class HttpSession:
+    """A signed-in browser session over real HTTP: cookies and the CSRF token."""
+
+    def __init__(self, base_url: str, role: str):
+        self.base = base_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            NoRedirect(),
+        )
+        page = self.opener.open(f"{base_url}/sign-in").read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        self.post(
+            "/sign-in", {"email": f"{role}@example.org", "password": PASSWORD, "csrf_token": token}
+        )
+        page = self.opener.open(f"{base_url}/orders/").read().decode()
+        self.token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    def post(self, path: str, data: dict) -> int:
+        body = urllib.parse.urlencode({"csrf_token": getattr(self, "token", ""), **data}).encode()
+        request = urllib.request.Request(self.base + path, data=body, method="POST")
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def events(app, order_id, name):
+    with app_context(app) as session:
+        return session.scalar(
+            select(func.count(OrderEvent.id)).where(
+                OrderEvent.order_id == order_id, OrderEvent.name == name
+            )
+        )
+
+
+def in_parallel(calls):
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()  # everyone fires at once
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_parallel_holds_from_one_state_make_one_change(app, live_server, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    people = [HttpSession(live_server.url, "fulfillment") for _ in range(PARALLEL)]
+    results = in_parallel(
+        [
+            (
+                lambda p=p, n=n: p.post(
+                    f"/orders/{order_id}/status",
+                    {"to_status": "onHold", "from_status": "created", "reason": f"hold {n}"},
+                )
+            )
+            for n, p in enumerate(people)
+        ]
+    )
+    assert sorted(results) == [303] + [409] * (PARALLEL - 1)
+    assert events(app, order_id, "onHold") == 1
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        assert (order.current_status, order.held_from_status) == ("onHold", "created")
+
+
+def test_parallel_different_changes_from_one_state_make_one_change(app, live_server, catalog):
+    """Half try to start processing, half to hold, all from "created": only one wins."""
+    order_id = place(app, catalog, items={"strips": 1})
+    people = [HttpSession(live_server.url, "admin") for _ in range(PARALLEL)]
+    calls = []
+    for n, p in enumerate(people):
+        to_status = "processing" if n % 2 else "onHold"
+        calls.append(
+            lambda p=p, to_status=to_status: p.post(
+                f"/orders/{order_id}/status",
+                {"to_status": to_status, "from_status": "created", "reason": "r"},
+            )
+        )
+    results = in_parallel(calls)
+    assert results.count(303) == 1
+    assert events(app, order_id, "processing") + events(app, order_id, "onHold") == 1
+
+
+def test_parallel_api_cancels_make_one_cancellation(app, live_server, api_key, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+
+    def cancel():
+        request = urllib.request.Request(
+            f"{live_server.url}/api/v3/order/{order_id}/cancel",
+            data=json.dumps({"reason": "duplicate"}).encode(),
+            headers={"Content-Type": "application/json", "Impilo-API-Key": api_key},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    results = in_parallel([cancel] * PARALLEL)
+    assert sorted(results) == [200] + [409] * (PARALLEL - 1)
+    assert events(app, order_id, "cancelled") == 1
+
+
+def test_parallel_scans_of_one_device_into_two_orders_record_it_once(app, live_server, catalog):
+    from tests.helpers.orders import imei, move
+
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    a, b = HttpSession(live_server.url, "fulfillment"), HttpSession(live_server.url, "fulfillment")
+    results = in_parallel(
+        [
+            lambda: a.post(f"/orders/{first}/devices", {"identifier": imei(99)}),
+            lambda: b.post(f"/orders/{second}/devices", {"identifier": imei(99)}),
+        ]
+    )
+    assert sorted(results) == [303, 409]
+    assert events(app, first, "deviceRecorded") + events(app, second, "deviceRecorded") == 1
+
+
+def test_parallel_scans_of_a_known_device_into_two_orders_record_it_once(app, live_server, catalog):
+    from tests.helpers.orders import imei, move, record_and_release
+
+    known = imei(98)
+    record_and_release(app, catalog, known)  # the device exists, back in stock
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    a, b = HttpSession(live_server.url, "fulfillment"), HttpSession(live_server.url, "fulfillment")
+    results = in_parallel(
+        [
+            lambda: a.post(f"/orders/{first}/devices", {"identifier": known}),
+            lambda: b.post(f"/orders/{second}/devices", {"identifier": known}),
+        ]
+    )
+    assert sorted(results) == [303, 409]
+    assert events(app, first, "deviceRecorded") + events(app, second, "deviceRecorded") == 1

@@ -1,0 +1,465 @@
+"""The order lifecycle, through the one service both doors use."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.catalog.models import Device
+from app.extensions import db
+from app.orders import lifecycle, statuses
+from app.orders.models import Order, OrderEvent
+from app.orders.queries import get_order
+from tests.conftest import app_context
+from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place
+
+
+def status_of(app, order_id):
+    with app_context(app) as session:
+        return session.get(Order, order_id).current_status
+
+
+def events_of(app, order_id):
+    with app_context(app) as session:
+        return [
+            (e.name, e.note)
+            for e in session.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+            )
+        ]
+
+
+def refused(app, order_id, to_status, role="fulfillment", **kwargs):
+    before = events_of(app, order_id)
+    with app.app_context():
+        with pytest.raises(lifecycle.OrderChangeRefused) as error:
+            lifecycle.change_status(order_id, to_status, actor(role), **kwargs)
+        db.session.remove()
+    assert events_of(app, order_id) == before, "a refused change must change nothing"
+    return error.value
+
+
+@pytest.fixture
+def order(app, catalog):
+    return place(app, catalog, items={"strips": 2})
+
+
+@pytest.fixture
+def kit_order(app, catalog):
+    return place(app, catalog, items={"monitor": 1}, kits={"hypertension": 2})
+
+
+def test_the_happy_path_records_every_step(app, order):
+    move(app, order, "processing", "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "UPS", "1z 999 aa1 01 2345 6784", actor("fulfillment"))
+        db.session.remove()
+    move(app, order, "shipped", "delivered")
+    assert status_of(app, order) == "delivered"
+    names = [name for name, _ in events_of(app, order)]
+    assert names == [
+        "created",
+        "processing",
+        "packed",
+        "trackingNumberAdded",
+        "shipped",
+        "delivered",
+    ]
+
+
+@pytest.mark.parametrize(
+    "path, illegal",
+    [
+        ([], "packed"),
+        ([], "shipped"),
+        ([], "delivered"),
+        (["processing"], "created"),
+        (["processing"], "shipped"),
+        (["processing", "packed"], "processing"),
+        (["processing", "packed"], "delivered"),
+        (["cancelled"], "processing"),
+        (["cancelled"], "created"),
+    ],
+)
+def test_illegal_changes_are_refused_and_change_nothing(app, order, path, illegal):
+    move(app, order, *path, role="admin", reason="because")
+    error = refused(app, order, illegal, role="admin", reason="x")
+    assert error.code == "invalid_transition"
+    assert "cannot become" in error.message
+
+
+def test_every_allowed_transition_in_the_table_is_possible(app, catalog):
+    """Walk each edge of the status machine once, from a fresh order brought to its start."""
+    reach = {
+        "created": [],
+        "processing": ["processing"],
+        "packed": ["processing", "packed"],
+        "availableForPickup": ["processing", "packed", "availableForPickup"],
+        "shipped": ["processing", "packed", "shipped"],
+        "deliveryException": ["processing", "packed", "shipped", "deliveryException"],
+        "delivered": ["processing", "packed", "shipped", "delivered"],
+    }
+    for start, path in reach.items():
+        for to_status in statuses.TRANSITIONS[start]:
+            order_id = place(app, catalog, items={"strips": 1})
+            with app.app_context():
+                if "packed" in path:
+                    lifecycle.change_status(order_id, "processing", actor("admin"))
+                    lifecycle.change_status(order_id, "packed", actor("admin"))
+                    lifecycle.add_tracking_number(order_id, "FedEx", "123456789012", actor("admin"))
+                    rest = path[2:]
+                else:
+                    rest = path
+                for step in rest:
+                    lifecycle.change_status(order_id, step, actor("admin"))
+                lifecycle.change_status(order_id, to_status, actor("admin"), reason="because")
+                assert db.session.get(Order, order_id).current_status == to_status
+                db.session.remove()
+
+
+def test_hold_needs_a_reason_and_resumes_to_where_it_was(app, order):
+    move(app, order, "processing")
+    error = refused(app, order, "onHold", reason="  ")
+    assert (error.code, error.field) == ("reason_required", "reason")
+    move(app, order, "onHold", reason="Patient in hospital until Friday")
+    with app_context(app):
+        held = get_order(order)
+        assert held.held_from_status == "processing"
+        assert lifecycle.next_moves(held, "fulfillment") == ["processing"]
+        assert lifecycle.next_moves(held, "admin") == ["processing", "cancelled"]
+    # Cannot resume to anything but where it was.
+    assert refused(app, order, "packed").code == "invalid_transition"
+    move(app, order, "processing", role="coordinator")
+    assert status_of(app, order) == "processing"
+    assert events_of(app, order)[-2:] == [
+        ("onHold", "Patient in hospital until Friday"),
+        ("processing", None),
+    ]
+
+
+def test_cancel_needs_a_reason(app, order):
+    assert refused(app, order, "cancelled", role="coordinator").code == "reason_required"
+    move(app, order, "cancelled", role="coordinator", reason="Duplicate of 41")
+    assert events_of(app, order)[-1] == ("cancelled", "Duplicate of 41")
+
+
+def test_reason_of_more_than_500_characters_is_refused(app, order):
+    assert refused(app, order, "onHold", reason="x" * 501).code == "invalid_reason"
+
+
+def test_shipping_needs_a_tracking_number(app, order):
+    move(app, order, "processing", "packed")
+    error = refused(app, order, "shipped")
+    assert error.code == "tracking_number_required"
+    move(app, order, "shipped", tracking=("USPS", "9400 1000 0000 0000 0000 00"))
+    with app_context(app):
+        shipped = get_order(order)
+        assert [(t.carrier, t.value) for t in shipped.tracking_numbers] == [
+            ("USPS", "9400100000000000000000")
+        ]
+        assert shipped.tracking_numbers[0].url.startswith("https://tools.usps.com/")
+
+
+def test_a_change_from_a_state_the_order_has_left_is_refused(app, order):
+    move(app, order, "processing")
+    error = refused(app, order, "onHold", from_status="created", reason="x")
+    assert error.code == "order_changed"
+
+
+def test_events_are_appended_with_who_and_when(app, order):
+    move(app, order, "processing")
+    with app_context(app) as session:
+        events = session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order).order_by(OrderEvent.id)
+        ).all()
+        assert [e.actor_user.role for e in events] == ["coordinator", "fulfillment"]
+        assert events[0].event_timestamp <= events[1].event_timestamp
+        assert events[1].event_timestamp.tzinfo is not None
+
+
+def test_each_change_bumps_the_order_version(app, order):
+    with app_context(app) as session:
+        before = session.get(Order, order).version
+    move(app, order, "processing")
+    with app.app_context():
+        lifecycle.add_note(order, "Called the patient", actor("coordinator"))
+        db.session.remove()
+    with app_context(app) as session:
+        assert session.get(Order, order).version == before + 2
+
+
+# --- Roles ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "role, path, to_status, allowed",
+    [
+        ("coordinator", [], "processing", False),
+        ("coordinator", [], "cancelled", True),
+        ("coordinator", ["processing"], "cancelled", True),
+        ("coordinator", ["processing", "packed"], "cancelled", False),
+        ("coordinator", [], "onHold", True),
+        ("fulfillment", [], "processing", True),
+        ("fulfillment", [], "cancelled", False),
+        ("fulfillment", ["processing"], "packed", True),
+        ("admin", ["processing", "packed"], "cancelled", True),
+        ("admin", [], "processing", True),
+    ],
+)
+def test_roles_may_make_only_their_changes(app, order, role, path, to_status, allowed):
+    move(app, order, *path, role="admin", reason="because")
+    if allowed:
+        move(app, order, to_status, role=role, reason="a reason")
+        assert status_of(app, order) == to_status
+    else:
+        error = refused(app, order, to_status, role=role, reason="a reason")
+        assert error.code in ("forbidden", "too_late_to_cancel")
+
+
+def test_coordinator_cannot_cancel_a_packed_order_even_on_hold(app, order):
+    move(app, order, "processing", "packed")
+    move(app, order, "onHold", role="coordinator", reason="wait")
+    assert (
+        refused(app, order, "cancelled", role="coordinator", reason="no").code
+        == "too_late_to_cancel"
+    )
+
+
+# --- Packing -------------------------------------------------------------------------------
+
+
+def plan_of(app, order_id):
+    with app_context(app):
+        return [
+            (s.label, s.filled is not None)
+            for s in lifecycle.packing_plan(get_order(order_id)).slots
+        ]
+
+
+def test_processing_opens_one_packed_kit_per_kit_ordered(app, kit_order):
+    move(app, kit_order, "processing")
+    assert plan_of(app, kit_order) == [
+        ("BP monitor 1 of 1", False),
+        ("Hypertension kit 1: BP monitor", False),
+        ("Hypertension kit 1: Gateway", False),
+        ("Hypertension kit 2: BP monitor", False),
+        ("Hypertension kit 2: Gateway", False),
+    ]
+
+
+def test_order_is_packed_only_when_every_device_is_recorded(app, kit_order):
+    move(app, kit_order, "processing")
+    error = refused(app, kit_order, "packed")
+    assert error.code == "packing_incomplete"
+    assert "5 devices are still to be recorded" in error.message
+    pack_everything(app, kit_order)
+    move(app, kit_order, "packed")
+    with app_context(app):
+        packed = get_order(kit_order)
+        assert len(packed.packed_kits) == 2
+        assert [len(pk.devices) for pk in packed.packed_kits] == [2, 2]
+        assert {od.device.current_status for od in packed.devices} == {"packed"}
+
+
+def record(app, order_id, value, slot_key=None, role="fulfillment"):
+    with app.app_context():
+        try:
+            return lifecycle.record_device(order_id, value, actor(role), slot_key=slot_key).label
+        finally:
+            db.session.remove()
+
+
+def test_a_scan_fills_the_first_slot_that_takes_it(app, catalog):
+    order_id = place(app, catalog, kits={"hypertension": 1, "diabetes": 1})
+    move(app, order_id, "processing")
+    assert record(app, order_id, iccid(7)) == "Hypertension kit 1: Gateway"
+    assert record(app, order_id, imei(3)) == "Diabetes kit 1: Glucometer"
+    assert record(app, order_id, "sn-0001") == "Hypertension kit 1: BP monitor"
+    with app_context(app):
+        order = get_order(order_id)
+        values = sorted(i.value for od in order.devices for i in od.device.identifiers)
+    assert values == sorted([iccid(7), imei(3), "SN-0001"])
+
+
+def test_scanning_never_records_more_than_was_ordered(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    record(app, order_id, imei(1))
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, imei(2))
+    assert error.value.code == "nothing_to_record"
+
+
+def test_an_identifier_no_slot_takes_is_refused(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, "SN-1234")  # a serial; the glucometer takes an IMEI
+    assert error.value.code == "invalid_identifier"
+    assert "IMEI" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("35000000000001", "An IMEI is 15 digits."),
+        ("350000000000012", "check digit is wrong"),
+        ("abc", "An IMEI is 15 digits."),
+    ],
+)
+def test_imei_is_format_checked(app, catalog, value, message):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, value)
+    assert message in error.value.message
+
+
+def test_identifiers_are_normalised(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    spaced = imei(42)
+    record(app, order_id, f" {spaced[:5]} {spaced[5:10]}-{spaced[10:]} ")
+    with app_context(app):
+        assert get_order(order_id).devices[0].device.identifiers[0].value == imei(42)
+
+
+def test_a_device_cannot_be_in_two_open_orders(app, catalog):
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    record(app, first, imei(5))
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, second, imei(5))
+    assert error.value.code == "device_in_open_order"
+    assert str(first) in error.value.message
+    # Once the first order is cancelled, the device is free again.
+    move(app, first, "cancelled", role="admin", reason="patient moved")
+    with app_context(app) as session:
+        assert session.scalars(select(Device.current_status)).all() == ["available"]
+    assert record(app, second, imei(5)) == "Diabetes kit 1: Glucometer"
+
+
+def test_a_device_of_another_item_is_refused_in_a_slot(app, catalog):
+    order_id = place(app, catalog, kits={"hypertension": 1}, items={"monitor": 1})
+    move(app, order_id, "processing")
+    gateway_slot = "Hypertension kit 1: Gateway"
+    record(app, order_id, iccid(9))
+    with app_context(app):
+        order = get_order(order_id)
+        monitor_slot = next(s.key for s in lifecycle.packing_plan(order).slots if s.filled is None)
+    # the ICCID of the gateway already recorded, typed into a BP monitor slot
+    with pytest.raises(lifecycle.OrderChangeRefused):
+        record(app, order_id, iccid(9), slot_key=monitor_slot)
+    assert gateway_slot in [label for label, filled in plan_of(app, order_id) if filled]
+
+
+def test_ambiguous_scan_asks_for_the_line(app, catalog):
+    """Two different serial-numbered items are waiting: a new serial could be either."""
+    from app.catalog.models import Item, KitItem
+    from app.database import write_transaction
+
+    with app.app_context(), write_transaction() as session:
+        thermometer = Item(name="Thermometer", sku="THM", device_identifier_type="serial")
+        session.add(thermometer)
+        session.flush()
+        session.add(KitItem(kit_id=catalog.kits["hypertension"], item_id=thermometer.id, count=1))
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, "SN-777")
+    assert error.value.code == "ambiguous_identifier"
+
+
+def test_devices_are_recorded_only_while_processing(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, imei(1))
+    assert error.value.code == "not_packing"
+
+
+def test_coordinators_do_not_record_devices(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, imei(1), role="coordinator")
+    assert error.value.kind == "forbidden"
+
+
+def test_a_wrong_scan_can_be_removed_before_packing(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    record(app, order_id, imei(1))
+    with app.app_context():
+        recorded = get_order(order_id).devices[0].id
+        lifecycle.remove_device(order_id, recorded, actor("fulfillment"))
+        db.session.remove()
+    assert plan_of(app, order_id) == [("Diabetes kit 1: Glucometer", False)]
+    assert [n for n, _ in events_of(app, order_id)][-2:] == ["deviceRecorded", "deviceRemoved"]
+
+
+def test_shipping_and_returning_move_the_devices(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    pack_everything(app, order_id)
+    move(app, order_id, "packed")
+    move(app, order_id, "shipped", tracking=("DHL", "1234567890"))
+    with app_context(app) as session:
+        assert session.scalars(select(Device.current_status)).all() == ["shipped"]
+    move(app, order_id, "delivered", "returned")
+    with app_context(app) as session:
+        assert session.scalars(select(Device.current_status)).all() == ["returned"]
+
+
+# --- Tracking numbers and notes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "carrier, value, ok",
+    [
+        ("UPS", "1Z999AA10123456784", True),
+        ("UPS", "1Z999AA1012345678", False),
+        ("FedEx", "123456789012", True),
+        ("FedEx", "12345678901", False),
+        ("USPS", "9400100000000000000000", True),
+        ("USPS", "EC123456789US", True),
+        ("USPS", "1234", False),
+        ("DHL", "1234567890", True),
+        ("DHL", "JJD000390007827469380", True),
+        ("DHL", "ABC", False),
+        ("Pigeon", "1234567890", False),
+    ],
+)
+def test_tracking_numbers_are_format_checked(app, order, carrier, value, ok):
+    move(app, order, "processing", "packed")
+    with app.app_context():
+        if ok:
+            lifecycle.add_tracking_number(order, carrier, value, actor("fulfillment"))
+        else:
+            with pytest.raises(lifecycle.OrderChangeRefused) as error:
+                lifecycle.add_tracking_number(order, carrier, value, actor("fulfillment"))
+            assert error.value.code == "invalid_tracking_number"
+        db.session.remove()
+
+
+def test_tracking_number_is_added_only_once_packed(app, order):
+    with app.app_context():
+        with pytest.raises(lifecycle.OrderChangeRefused) as error:
+            lifecycle.add_tracking_number(order, "DHL", "1234567890", actor("fulfillment"))
+        db.session.remove()
+    assert error.value.code == "not_trackable"
+
+
+def test_anyone_who_sees_the_order_adds_notes(app, order):
+    with app.app_context():
+        for role in ("coordinator", "fulfillment", "admin"):
+            lifecycle.add_note(order, f"from {role}", actor(role))
+        with pytest.raises(lifecycle.OrderChangeRefused):
+            lifecycle.add_note(order, "   ", actor("coordinator"))
+        assert [n.note for n in get_order(order).notes] == [
+            "from coordinator",
+            "from fulfillment",
+            "from admin",
+        ]
+        db.session.remove()
