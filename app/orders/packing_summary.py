@@ -1,0 +1,296 @@
+"""Packing summaries: the paper a packer works from, for one order or a batch.
+
+The server lays each order out on sheets (pages) itself, so that every sheet can say
+"Order 1234, page 2 of 3" and each order starts on a new sheet however many are printed
+together; budgets are set so that a sheet fits on US Letter and on A4 alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.auth.routes import role_required
+from app.catalog import identifiers
+from app.extensions import db
+from app.orders import lifecycle, statuses
+from app.orders.barcodes import code128_svg
+from app.orders.models import Order
+from app.orders.queries import full_order_options
+from app.orders.routes import bp
+from app.orders.service import Actor
+
+MAX_BATCH = 500
+# Row units a sheet holds, measured on US Letter (A4 holds a little more) with a margin
+# for rows that wrap: the first sheet also carries the barcode and the address block.
+# tests/browser/test_packing_summary_pdf.py renders both papers and checks the pages.
+FIRST_SHEET_UNITS = 23
+SHEET_UNITS = 31
+SIGN_OFF_UNITS = 3
+HEADING_UNITS = 2  # a section's heading and its table's column heads
+CHARS_PER_LINE = 95
+
+
+@dataclass
+class Row:
+    kind: str
+    cells: dict
+    cost: int = 1
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    rows: list[Row]
+    note: str | None = None
+
+
+@dataclass
+class Part:
+    """The rows of one section that land on one sheet."""
+
+    section: Section
+    continued: bool
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class Sheet:
+    budget: int
+    parts: list[Part] = field(default_factory=list)
+    used: int = 0
+    number: int = 1
+    of: int = 1
+
+
+@dataclass
+class Summary:
+    order: Order
+    barcode: str
+    sheets: list[Sheet]
+
+
+def _text_cost(text: str, per_line: int = CHARS_PER_LINE) -> int:
+    """How many lines a text takes on paper, roughly (long names wrap)."""
+    return 1 + len(text) // per_line + text.count("\n")
+
+
+def sections_of(order: Order) -> list[Section]:
+    """What goes on the paper, in the order the packer works."""
+    to_pack = []
+    for line in order.items:
+        to_pack.append(
+            Row(
+                "item",
+                {
+                    "count": line.count,
+                    "name": line.item.name,
+                    "sku": line.item.sku,
+                    "device": identifiers.LABELS.get(line.item.device_identifier_type or ""),
+                },
+                _text_cost(line.item.name + " (record serial number)", 62),
+            )
+        )
+    for line in order.kits:
+        to_pack.append(Row("kit", {"count": line.count, "name": line.kit.name}))
+        for ki in line.kit.kit_items:
+            to_pack.append(
+                Row(
+                    "kit-item",
+                    {
+                        "per_kit": ki.count,
+                        "kits": line.count,
+                        "count": ki.count * line.count,
+                        "name": ki.item.name,
+                        "sku": ki.item.sku,
+                    },
+                    _text_cost(ki.item.name + " (1 per kit × 1)", 62),
+                )
+            )
+    sections = [Section("pack", "To pack", to_pack)]
+
+    plan = lifecycle.packing_plan(order)
+    if plan.slots:
+        device_rows = []
+        for slot in plan.slots:
+            kind = slot.item.device_identifier_type
+            if slot.filled is not None:
+                values = [
+                    (identifiers.LABELS[i.type], i.value) for i in slot.filled.device.identifiers
+                ]
+            else:
+                values = [(identifiers.LABELS[kind], None)]
+            cost = 1 + len(slot.label) // 48  # a long label wraps onto a second line
+            device_rows.append(Row("device", {"label": slot.label, "values": values}, cost))
+        sections.append(Section("devices", "Devices", device_rows))
+
+    if order.has_return_lines:
+        back = [
+            Row("return", {"count": r.count, "name": r.item.name, "sku": r.item.sku})
+            for r in order.return_items
+        ]
+        back += [
+            Row(
+                "return",
+                {
+                    "count": 1,
+                    "name": r.device.item.name,
+                    "sku": ", ".join(i.value for i in r.device.identifiers),
+                },
+            )
+            for r in order.return_devices
+        ]
+        back += [
+            Row(
+                "return",
+                {
+                    "count": 1,
+                    "name": f"Packed kit {r.packed_kit.id}: {r.packed_kit.kit.name}",
+                    "sku": "",
+                },
+            )
+            for r in order.return_packed_kits
+        ]
+        label = (
+            "The return label is emailed to the recipient: do not put one in the box."
+            if order.email_label
+            else "Put a prepaid return label in the box."
+        )
+        sections.append(Section("returns", "Coming back", back, note=label))
+
+    if order.notes:
+        sections.append(
+            Section(
+                "notes",
+                "Notes",
+                [Row("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
+            )
+        )
+    return sections
+
+
+def lay_out(order: Order) -> list[Sheet]:
+    """Splits the sections over sheets; a section that goes on repeats its heading."""
+    sheets = [Sheet(FIRST_SHEET_UNITS)]
+    for section in sections_of(order):
+        heading_cost = HEADING_UNITS + (1 if section.note else 0)
+        part = None
+        for row in section.rows:
+            sheet = sheets[-1]
+            needs_heading = part is None or part not in sheet.parts
+            cost = row.cost + (heading_cost if needs_heading else 0)
+            if sheet.used and sheet.used + cost > sheet.budget:
+                sheet = Sheet(SHEET_UNITS)
+                sheets.append(sheet)
+                needs_heading = True
+            if needs_heading:
+                part = Part(section, continued=part is not None)
+                sheet.parts.append(part)
+                sheet.used += heading_cost
+            part.rows.append(row)
+            sheet.used += row.cost
+    if sheets[-1].used + SIGN_OFF_UNITS > sheets[-1].budget:
+        sheets.append(Sheet(SHEET_UNITS))
+    for number, sheet in enumerate(sheets, start=1):
+        sheet.number, sheet.of = number, len(sheets)
+    return sheets
+
+
+def summaries_of(orders: list[Order]) -> list[Summary]:
+    return [
+        Summary(
+            order,
+            code128_svg(str(order.id), label=f"Order number {order.id} as a barcode"),
+            lay_out(order),
+        )
+        for order in orders
+    ]
+
+
+def _orders(ids: list[int]) -> list[Order]:
+    """Whole orders in one go: a fixed number of queries for 1 or 500 orders."""
+    if not ids:
+        return []
+    found = db.session.scalars(
+        select(Order).where(Order.id.in_(ids)).options(*full_order_options())
+    ).all()
+    by_id = {o.id: o for o in found}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _render(orders: list[Order], title: str):
+    return render_template(
+        "orders/packing_summary.html",
+        summaries=summaries_of(orders),
+        title=title,
+        order_ids=[o.id for o in orders],
+        status_label=statuses.label,
+    )
+
+
+@bp.get("/<int:order_id>/packing-summary")
+@role_required("coordinator", "fulfillment")
+def packing_summary(order_id: int):
+    orders = _orders([order_id])
+    if not orders:
+        abort(404)
+    return _render(orders, f"Packing summary, order {order_id}")
+
+
+def _requested_ids() -> list[int]:
+    raw = request.values.getlist("order")
+    ids = sorted({int(v) for v in raw if v.isdigit() and 0 < len(v) < 10})
+    return ids
+
+
+@bp.get("/packing-summaries")
+@role_required("coordinator", "fulfillment")
+def packing_summaries():
+    """Several summaries as one document: the orders ticked on the list, or every order in
+    a status (``?status=processing``), oldest first, at most MAX_BATCH."""
+    status = request.args.get("status", "")
+    if status in statuses.ALL:
+        ids = list(
+            db.session.scalars(
+                select(Order.id)
+                .where(Order.current_status == status)
+                .order_by(Order.id)
+                .limit(MAX_BATCH + 1)
+            )
+        )
+        title = f"Packing summaries: {statuses.label(status)}"
+    else:
+        ids = _requested_ids()
+        title = "Packing summaries"
+    if len(ids) > MAX_BATCH:
+        flash(
+            f"Only the first {MAX_BATCH} orders are in this document; print the rest separately.",
+            "info",
+        )
+        ids = ids[:MAX_BATCH]
+    if not ids:
+        flash("Choose at least one order to print.", "error")
+        return redirect(url_for("orders.list_orders", status=status or None), code=303)
+    return _render(_orders(ids), title)
+
+
+@bp.post("/packing-summaries/printed")
+@role_required("coordinator", "fulfillment")
+def record_printed():
+    """Records that these orders' summaries were printed (the page's script calls this after
+    printing; without JavaScript, the Print button posts here)."""
+    ids = _requested_ids()[:MAX_BATCH]
+    existing = list(db.session.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else []
+    if existing:
+        lifecycle.record_printed(existing, Actor(user=current_user))
+    if request.headers.get("X-Requested-With") == "fetch" or request.htmx:
+        return "", 204
+    flash("Recorded as printed. Use your browser's Print command (Ctrl+P) to print.", "info")
+    back = request.form.get("back", "")
+    if not back.startswith("/orders/") or "//" in back:
+        back = url_for("orders.list_orders")
+    return redirect(back, code=303)
