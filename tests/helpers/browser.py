@@ -1,8 +1,9 @@
 """Real Chromium against the app served on a real port (see server.py), CSRF on.
 
-pytest-playwright provides ``page``; these fixtures point it at the live server and at
-the system's Chromium when there is one (Playwright's own download does not run
-everywhere; ``dev.py test`` finds or installs a Chromium and exports CHROMIUM_PATH).
+pytest-playwright provides ``page``; tests/browser/conftest.py points its ``base_url`` at
+the live server, and these fixtures launch the system's Chromium when there is one
+(Playwright's own download does not run everywhere; ``dev.py test`` finds or installs a
+Chromium and exports CHROMIUM_PATH).
 """
 
 from __future__ import annotations
@@ -42,9 +43,15 @@ def browser_type_launch_args(browser_type_launch_args):
     return args
 
 
-@pytest.fixture(scope="session")
-def base_url(live_server):
-    return live_server.url
+def sign_in_through_form(page, base_url: str, role: str = "coordinator", target=None):
+    """Signs ``page`` (of any browser context, with or without JavaScript) in through the
+    real sign-in form."""
+    page.goto(f"{base_url}/sign-in" + (f"?next={target}" if target else ""))
+    page.get_by_label("Email").fill(f"{role}@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return page
 
 
 @pytest.fixture
@@ -52,11 +59,6 @@ def sign_in(page, base_url):
     """``sign_in("coordinator")`` signs the page in through the real sign-in form."""
 
     def _sign_in(role: str = "coordinator", target: str | None = None):
-        page.goto(f"{base_url}/sign-in" + (f"?next={target}" if target else ""))
-        page.get_by_label("Email").fill(f"{role}@example.org")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
-        return page
+        return sign_in_through_form(page, base_url, role, target)
 
     return _sign_in
