@@ -38,19 +38,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
 
     from app import templating, web
+    from app.admin import routes as admin_routes
     from app.api import bp as api_bp
     from app.auth import routes as auth_routes
+    from app.catalog import routes as catalog_routes
     from app.demo import commands as demo_commands
+    from app.demo import generate
     from app.orders import routes as order_routes
+    from app.people import routes as people_routes
 
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(order_routes.bp)
+    app.register_blueprint(people_routes.bp)
+    app.register_blueprint(catalog_routes.bp)
+    app.register_blueprint(admin_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
     auth_routes.register_commands(app)
     demo_commands.register(app)
+    generate.register(app)
     return app

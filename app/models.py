@@ -2,6 +2,7 @@
 
 from app.auth.models import ApiKey, User  # noqa: F401
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer  # noqa: F401
+from app.history.models import RecordChange  # noqa: F401
 from app.orders.models import (  # noqa: F401
     Order,
     OrderDevice,
@@ -17,4 +18,4 @@ from app.orders.models import (  # noqa: F401
     SubmissionKey,
     TrackingNumber,
 )
-from app.people.models import Address, Patient, Site  # noqa: F401
+from app.people.models import Address, Patient, PatientImport, Site  # noqa: F401

@@ -26,7 +26,29 @@ def event_label(name: str) -> str:
     return EVENT_LABELS.get(name) or statuses.label(name)
 
 
+HISTORY_ACTIONS = {
+    "created": "Created",
+    "updated": "Changed",
+    "archived": "Archived",
+    "restored": "Restored",
+    "activated": "Activated",
+    "deactivated": "Deactivated",
+    "passwordReset": "Password reset",
+    "revoked": "Revoked",
+    "imported": "Imported",
+}
+
+
+def field_label(name: str) -> str:
+    """``address.zip_code`` -> "Address: zip code"."""
+    prefix, _, rest = name.rpartition(".")
+    label = rest.replace("_id", "").replace("_", " ")
+    return f"{prefix.title()}: {label}" if prefix else label.capitalize()
+
+
 def register(app) -> None:
+    app.jinja_env.filters["history_action"] = lambda action: HISTORY_ACTIONS.get(action, action)
+    app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.globals["status_label"] = statuses.label
     app.jinja_env.globals["event_label"] = event_label

@@ -476,3 +476,100 @@ def test_new_order_page_loads_under_100_kb_of_css_and_javascript(coordinator):
     assert any(a.endswith("htmx.min.js") for a in assets)
     total = sum((ROOT / "static" / asset).stat().st_size for asset in set(assets))
     assert total < 100 * 1024, f"{total} bytes of CSS and JS"
+
+
+# --- A new patient from the order page ------------------------------------------------------
+
+
+def new_patient_fields(**overrides):
+    data = {
+        "new_patient-external_identifier": "MRN-NEW-1",
+        "new_patient-first_name": "Dorothy",
+        "new_patient-last_name": "Vaughan",
+        "new_patient-date_of_birth": "1910-09-20",
+        "new_patient-sex": "female",
+        "new_patient-phone_number": "614-555-0166",
+        "new_patient-email": "",
+        "new_patient-site_id": "",
+        "new_patient-enrolled": "y",
+        "new_patient-line_one": "8 Langley Ave",
+        "new_patient-line_two": "",
+        "new_patient-city": "Columbus",
+        "new_patient-state": "OH",
+        "new_patient-zip_code": "43215",
+        "new_patient-note": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_coordinator_adds_a_patient_without_losing_the_order(app, coordinator, catalog):
+    order = {
+        **new_form(coordinator),
+        "recipient_query": "Vaughan",
+        "items-0-ref": "Test strips (STR)",
+        "items-0-count": "2",
+        "note": "Keep me",
+    }
+    opened = coordinator.post(
+        "/orders/new/recipient", {**order, "action": "new-patient"}, htmx=True
+    )
+    assert opened.status_code == 200
+    assert 'id="new_patient-external_identifier"' in opened.text
+    assert 'name="creating_patient" value="1"' in opened.text
+
+    bad = coordinator.post(
+        "/orders/new/recipient",
+        {
+            **order,
+            **new_patient_fields(**{"new_patient-zip_code": "9"}),
+            "creating_patient": "1",
+            "action": "create-patient",
+        },
+        htmx=True,
+    )
+    assert bad.status_code == 422
+    assert 'id="new_patient-zip_code-error"' in bad.text
+    assert 'value="Vaughan"' in bad.text  # what was typed stays
+
+    good = coordinator.post(
+        "/orders/new/recipient",
+        {**order, **new_patient_fields(), "creating_patient": "1", "action": "create-patient"},
+        htmx=True,
+    )
+    assert good.status_code == 200
+    assert 'id="ship-to"' in good.text and "Dorothy Vaughan" in good.text
+    patient_id = int(re.search(r'name="recipient_id" value="(\d+)"', good.text).group(1))
+
+    placed = coordinator.post("/orders/new", {**order, "recipient_id": str(patient_id)})
+    assert placed.status_code == 303
+    page = coordinator.get(placed.headers["Location"]).text
+    assert "Dorothy Vaughan" in page and "Keep me" in page
+
+
+def test_adding_a_patient_works_without_javascript(app, coordinator, catalog):
+    order = {**new_form(coordinator), "items-0-ref": "Test strips (STR)", "items-0-count": "1"}
+    page = coordinator.post("/orders/new", {**order, "action": "new-patient"}).text
+    assert 'id="new_patient-first_name"' in page
+    page = coordinator.post(
+        "/orders/new",
+        {**order, **new_patient_fields(), "creating_patient": "1", "action": "create-patient"},
+    ).text
+    assert 'id="ship-to"' in page and "Dorothy Vaughan" in page
+    assert 'value="Test strips (STR)"' in page
+
+
+def test_htmx_request_after_signing_out_sends_the_whole_page_to_sign_in(client, catalog):
+    response = client.post(
+        "/orders/new/lines",
+        data={"action": "add-item"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/orders/new"},
+    )
+    # No session, so no CSRF token either: refused before anything else.
+    assert response.status_code == 400
+    page = client.get(
+        "/orders/", headers={"HX-Request": "true", "HX-Current-URL": "http://x/orders/?q=a"}
+    )
+    assert page.status_code == 401
+    assert page.headers["HX-Redirect"] == "/sign-in?next=/orders/?q%3Da"
+    assert client.get("/orders/?q=a").headers["Location"] == "/sign-in?next=/orders/?q%3Da"

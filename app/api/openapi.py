@@ -220,6 +220,45 @@ SCHEMAS = {
             "orderNotes": _list(_object({"note": STRING})),
         },
     },
+    "PatientCreate": {
+        "type": "object",
+        "required": ["externalIdentifier", "firstName", "lastName", "address"],
+        "properties": {
+            "externalIdentifier": {"type": "string", "minLength": 1, "maxLength": 64},
+            "firstName": {"type": "string", "minLength": 1, "maxLength": 100},
+            "lastName": {"type": "string", "minLength": 1, "maxLength": 100},
+            "dateOfBirth": {"type": ["string", "null"], "format": "date"},
+            "email": {"type": ["string", "null"], "format": "email"},
+            "phoneNumber": {"type": ["string", "null"], "description": "Stored in E.164"},
+            "sex": {"enum": [*SEXES, None]},
+            "enrolled": {"type": "boolean", "default": True},
+            "address": {
+                "type": "object",
+                "required": ["lineOne", "city", "state", "zipCode"],
+                "properties": {
+                    "lineOne": STRING,
+                    "lineTwo": NULLABLE_STRING,
+                    "lineThree": NULLABLE_STRING,
+                    "city": STRING,
+                    "state": {"type": "string", "minLength": 2, "maxLength": 2},
+                    "zipCode": {"type": "string", "pattern": "^[0-9]{5}(-[0-9]{4})?$"},
+                    "country": {"const": "US"},
+                    "note": NULLABLE_STRING,
+                },
+            },
+            "site": _nullable(ID_REF),
+        },
+    },
+    "SitePage": _object(
+        {
+            "content": _list(_ref("Site")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
     "OrderPage": _object(
         {
             "content": _list(_ref("Order")),
@@ -341,6 +380,57 @@ DOCUMENT = {
                     "404": _error("No such order"),
                     "409": _error("The order can no longer be cancelled (e.g. packed or shipped)"),
                     "415": _error("The body is not JSON"),
+                },
+            }
+        },
+        "/api/v3/patient": {
+            "post": {
+                "operationId": "createPatient",
+                "summary": "Enrol a patient",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PatientCreate")}},
+                },
+                "responses": {
+                    "201": _json("Patient", "The patient as stored"),
+                    "400": _error("The request breaks a rule; nothing was stored"),
+                    "401": _error("No valid API key"),
+                    "409": _error("The external identifier belongs to another patient"),
+                    "415": _error("The body is not JSON"),
+                },
+            }
+        },
+        "/api/v3/patient/{patientId}": {
+            "get": {
+                "operationId": "getPatient",
+                "summary": "Fetch one patient",
+                "parameters": [
+                    {"name": "patientId", "in": "path", "required": True, "schema": INTEGER}
+                ],
+                "responses": {
+                    "200": _json("Patient", "The patient"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such patient"),
+                },
+            }
+        },
+        "/api/v3/site": {
+            "get": {
+                "operationId": "listSites",
+                "summary": "List sites",
+                "parameters": [
+                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query(
+                        "size",
+                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        "Sites per page",
+                    ),
+                    _query("active", {"enum": ["true", "false"]}, "Only active or inactive sites"),
+                ],
+                "responses": {
+                    "200": _json("SitePage", "One page of sites"),
+                    "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
                 },
             }
         },

@@ -32,7 +32,7 @@ def json_body() -> Any:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
-def _object(value: Any, where: str, required: bool = False) -> dict | None:
+def object_at(value: Any, where: str, required: bool = False) -> dict | None:
     if value is None and not required:
         return None
     if not isinstance(value, dict):
@@ -49,8 +49,8 @@ def _list(body: dict, key: str) -> list:
     return value
 
 
-def _ref_id(value: Any, where: str) -> Any:
-    ref = _object(value, where, required=True)
+def ref_id(value: Any, where: str) -> Any:
+    ref = object_at(value, where, required=True)
     if "id" not in ref or ref["id"] is None:
         raise ApiError(400, "missing_id", f"{where}.id is required.", f"{where}.id")
     return ref["id"]
@@ -60,23 +60,23 @@ def _lines(body: dict, key: str, noun: str) -> list[LineRequest]:
     lines = []
     for i, line in enumerate(_list(body, key)):
         where = f"{key}[{i}]"
-        line = _object(line, where, required=True)
+        line = object_at(line, where, required=True)
         lines.append(
-            LineRequest(ref=_ref_id(line.get(noun), f"{where}.{noun}"), count=line.get("count"))
+            LineRequest(ref=ref_id(line.get(noun), f"{where}.{noun}"), count=line.get("count"))
         )
     return lines
 
 
 def _recipient_id(body: dict, key: str) -> Any:
-    recipient = _object(body.get(key), key)
-    return None if recipient is None else _ref_id(recipient, key)
+    recipient = object_at(body.get(key), key)
+    return None if recipient is None else ref_id(recipient, key)
 
 
 def order_draft(body: Any) -> OrderDraft:
-    body = _object(body, "The request body", required=True)
+    body = object_at(body, "The request body", required=True)
     notes = []
     for i, note in enumerate(_list(body, "orderNotes")):
-        notes.append(_object(note, f"orderNotes[{i}]", required=True).get("note"))
+        notes.append(object_at(note, f"orderNotes[{i}]", required=True).get("note"))
     return OrderDraft(
         patient_id=_recipient_id(body, "patient"),
         site_id=_recipient_id(body, "site"),
@@ -84,10 +84,10 @@ def order_draft(body: Any) -> OrderDraft:
         kits=_lines(body, "orderKits", "kit"),
         return_items=_lines(body, "returnItems", "item"),
         return_device_ids=[
-            _ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(_list(body, "returnDevices"))
+            ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(_list(body, "returnDevices"))
         ],
         return_packed_kit_ids=[
-            _ref_id(k, f"returnPackedKits[{i}]")
+            ref_id(k, f"returnPackedKits[{i}]")
             for i, k in enumerate(_list(body, "returnPackedKits"))
         ],
         external_order_ids=_list(body, "externalOrderIds"),

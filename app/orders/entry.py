@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms import FieldList, FormField
 
 from app.catalog.models import Item, Kit, KitItem
 from app.extensions import db
@@ -76,6 +77,8 @@ class OrderEntry:
     recipient_kind: str = "patient"
     recipient_query: str = ""
     recipient_id: int | None = None
+    # The coordinator is adding a new patient, in a small form inside this one.
+    creating_patient: bool = False
     items: list[Row] = field(default_factory=list)
     kits: list[Row] = field(default_factory=list)
     external_order_ids: str = ""
@@ -104,6 +107,7 @@ class OrderEntry:
             recipient_id=int(recipient_id)
             if recipient_id.isdigit() and len(recipient_id) < 10
             else None,
+            creating_patient=form.creating_patient.data == "1",
             items=rows(form.items),
             kits=rows(form.kits),
             external_order_ids=(form.external_order_ids.data or "")[:2000],
@@ -119,6 +123,7 @@ class OrderEntry:
                 "recipient_kind": self.recipient_kind,
                 "recipient_query": self.recipient_query,
                 "recipient_id": str(self.recipient_id or ""),
+                "creating_patient": "1" if self.creating_patient else "",
                 "items": [{"ref": r.ref, "count": r.count} for r in self.items],
                 "kits": [{"ref": r.ref, "count": r.count} for r in self.kits],
                 "external_order_ids": self.external_order_ids,
@@ -150,9 +155,18 @@ class OrderEntry:
         if kind == "change-recipient":
             self.recipient_id = None
             return "recipient-query"
+        if kind == "search":
+            return "recipient-query"
         if kind == "kind":
             self.recipient_kind = "site" if arg == "site" else "patient"
             self.recipient_id = None
+            self.creating_patient = False
+            return "recipient-query"
+        if kind == "new-patient":
+            self.recipient_kind, self.recipient_id, self.creating_patient = "patient", None, True
+            return "new_patient-external_identifier"
+        if kind == "cancel-new-patient":
+            self.creating_patient = False
             return "recipient-query"
         return None
 
@@ -236,7 +250,9 @@ def put_problems_on_fields(form: OrderForm, problems: list[Problem]) -> list[tup
                     what = "an item" if section == "orderItems" else "a kit"
                     message = _FRIENDLY[problem.code].format(what=what, text=sub.ref.data)
                 _add_error(target, message)
-                summary.append((target.id, message))
+                # The summary names the row: "Count must be ..." alone could be any row's.
+                row = "Item" if section == "orderItems" else "Kit"
+                summary.append((target.id, f"{row} {index + 1}: {message}"))
                 continue
         if path in ("patient", "patient.id", "site", "site.id"):
             target = form.recipient_query
@@ -256,8 +272,27 @@ def put_problems_on_fields(form: OrderForm, problems: list[Problem]) -> list[tup
             continue
         _add_error(target, problem.message)
         summary.append((target.id, problem.message))
-    return summary
+    # In the order of the fields on the page, as a person reads and fixes them.
+    positions = _page_positions(form)
+    return sorted(summary, key=lambda entry: positions.get(entry[0], len(positions)))
 
 
 def _add_error(form_field, message: str) -> None:
     form_field.errors = [*form_field.errors, message]
+
+
+def _page_positions(form: OrderForm) -> dict[str, int]:
+    """Field id -> its place on the page (the form declares its fields in page order)."""
+    ids = ["order-form"]  # problems with no field are shown first
+
+    def walk(fields) -> None:
+        for form_field in fields:
+            if form_field.name == "items":
+                ids.append("add-item")  # problems with the lines as a whole: above the rows
+            if isinstance(form_field, FieldList | FormField):
+                walk(form_field)  # the rows, or a form inside the form
+            else:
+                ids.append(form_field.id)
+
+    walk(form)
+    return {field_id: position for position, field_id in enumerate(ids)}

@@ -34,6 +34,7 @@ class OrderForm(FlaskForm):
     recipient_kind = RadioField("Ship to", choices=RECIPIENT_KINDS, default="patient")
     recipient_query = StringField("Find", id="recipient-query")
     recipient_id = HiddenField()
+    creating_patient = HiddenField()
     items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     kits = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     external_order_ids = StringField("External order ids")

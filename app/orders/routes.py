@@ -25,10 +25,15 @@ from sqlalchemy import select
 
 from app.auth.routes import role_required
 from app.extensions import db
+from app.forms import put_problems_on_fields as put_field_problems
 from app.orders import csv_export, listing, service, statuses
 from app.orders.entry import Catalog, OrderEntry, put_problems_on_fields
 from app.orders.forms import OrderForm
+from app.people import service as people_service
+from app.people.forms import PatientForm
 from app.people.models import Site
+from app.people.routes import patient_draft, site_choices
+from app.validation import Rejected
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -78,6 +83,8 @@ def _render_new(
     focus: str | None = None,
     problems: list[tuple[str, str]] | None = None,
     status: int = 200,
+    patient_form=None,
+    patient_problems: list[str] | None = None,
 ):
     catalog = Catalog()
     form = form or entry.to_form()
@@ -92,16 +99,55 @@ def _render_new(
             summary=entry.summary(catalog),
             focus=focus,
             problems=problems or [],
+            patient_form=patient_form
+            or (_new_patient_form(None) if entry.creating_patient else None),
+            patient_problems=patient_problems or [],
         ),
         status,
     )
     return response
 
 
+def _new_patient_form(formdata):
+    """The new-patient fields inside the order form (no CSRF of their own: the order form's)."""
+    form = PatientForm(formdata=formdata, prefix="new_patient", meta={"csrf": False})
+    form.site_id.choices = site_choices()
+    return form
+
+
+def _edit_recipient(entry: OrderEntry, action: str):
+    """Applies a recipient action; answers (focus, new-patient form, its problems, status).
+
+    "create-patient" adds the patient through the people service (the same rules as the
+    patient pages) and, when that works, makes them the recipient.
+    """
+    if action != "create-patient":
+        focus = entry.apply(action)
+        return focus, (_new_patient_form(None) if entry.creating_patient else None), [], 200
+    form = _new_patient_form(request.form)
+    try:
+        patient = people_service.create_patient(
+            patient_draft(form), service.Actor(user=current_user)
+        )
+    except Rejected as rejected:
+        put_field_problems(form, rejected.problems)
+        entry.creating_patient = True
+        return None, form, [p.message for p in rejected.problems], 422
+    entry.recipient_kind, entry.recipient_id, entry.creating_patient = "patient", patient.id, False
+    return "change-recipient", None, [], 200
+
+
 @bp.get("/new")
 @role_required("coordinator")
 def new_order():
-    return _render_new(OrderEntry.blank(), focus="recipient-query")
+    """A blank order; ``?patient=<id>`` (from a patient's page) starts it for that patient."""
+    entry = OrderEntry.blank()
+    patient = request.args.get("patient", "")
+    if patient.isdigit() and len(patient) < 10:
+        entry.recipient_id = int(patient)
+        if entry.recipient() is None:
+            entry.recipient_id = None
+    return _render_new(entry, focus="items-0-ref" if entry.recipient_id else "recipient-query")
 
 
 @bp.post("/new")
@@ -110,8 +156,14 @@ def place_order():
     entry, action = _entry_from_request()
     if action != PLACE:
         # Without JavaScript every button lands here: apply the edit, show the page again.
-        focus = entry.apply(action)
-        return _render_new(entry, focus=focus)
+        focus, patient_form, patient_problems, status = _edit_recipient(entry, action)
+        return _render_new(
+            entry,
+            focus=focus,
+            status=status,
+            patient_form=patient_form,
+            patient_problems=patient_problems,
+        )
 
     catalog = Catalog()
     draft = entry.draft(catalog)
@@ -165,15 +217,18 @@ def new_order_recipient():
         return render_template(
             "orders/_recipient_results.html", entry=entry, results=entry.search_results()
         )
-    focus = entry.apply(action)
-    return render_template(
+    focus, patient_form, patient_problems, status = _edit_recipient(entry, action)
+    html = render_template(
         "orders/_recipient.html",
         form=entry.to_form(),
         entry=entry,
         recipient=entry.recipient(),
         results=entry.search_results(),
         focus=focus,
+        patient_form=patient_form,
+        patient_problems=patient_problems,
     )
+    return html, status
 
 
-from app.orders import order_page  # noqa: E402,F401  (the order page's routes, on bp)
+from app.orders import order_page, packing_summary  # noqa: E402,F401  (routes on bp)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import ApiKey, User
+from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
@@ -38,6 +38,7 @@ from app.orders.models import (
     SubmissionKey,
 )
 from app.people.models import Patient, Site
+from app.validation import Checker, Problem, Rejected, fetch_by_id, is_whole_number
 
 SHIPPING_OPTIONS = ("standard", "overnight")
 DEFAULT_SHIPPING_OPTION = "standard"
@@ -45,49 +46,11 @@ MAX_EXTERNAL_ID_LENGTH = 64
 MAX_EXTERNAL_IDS = 20
 MAX_LINES = 200
 MAX_NOTE_LENGTH = 2000
-MAX_DB_ID = 2**31 - 1
 NOT_GIVEN: Any = "__not_given__"
 
 
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    message: str
-    field: str | None = None
-
-
-class OrderRejected(Exception):
-    """The request breaks one or more rules; nothing was stored."""
-
-    def __init__(self, problems: list[Problem]):
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems = problems
-
-
-@dataclass
-class Actor:
-    """Who is acting: a signed-in user or another system with an API key."""
-
-    user: User | None = None
-    api_key: ApiKey | None = None
-
-    @property
-    def scope(self) -> str:
-        if self.user is not None:
-            return f"user:{self.user.id}"
-        if self.api_key is not None:
-            return f"api-key:{self.api_key.id}"
-        return "system"
-
-    @property
-    def role(self) -> str:
-        """The user's role; another system acting through the API counts as "api"."""
-        if self.user is not None:
-            return self.user.role
-        return "api" if self.api_key is not None else "system"
-
-    def stamp(self) -> dict:
-        return {"actor_user": self.user, "actor_api_key": self.api_key}
+class OrderRejected(Rejected):
+    """The order breaks one or more rules; nothing was stored."""
 
 
 @dataclass
@@ -127,35 +90,7 @@ class PlacedOrder:
     same_request: bool = True
 
 
-def is_whole_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_id(value: Any) -> int | None:
-    """The id if it is a positive whole number, else None. Huge ids simply match nothing."""
-    if is_whole_number(value) and value >= 1:
-        return value
-    return None
-
-
-class _Checker:
-    """Collects every problem with a draft, so that a form can show them all at once."""
-
-    def __init__(self):
-        self.problems: list[Problem] = []
-
-    def add(self, code: str, message: str, field_path: str | None = None) -> None:
-        self.problems.append(Problem(code, message, field_path))
-
-    def id_of(self, value: Any, field_path: str, what: str) -> int | None:
-        if value is None:
-            self.add("missing_id", f"Choose the {what}.", field_path)
-            return None
-        ref = _as_id(value)
-        if ref is None:
-            self.add("invalid_id", f"The {what} id must be a positive whole number.", field_path)
-        return ref
-
+class _Checker(Checker):
     def count(self, value: Any, field_path: str) -> None:
         if not (is_whole_number(value) and 1 <= value <= MAX_LINE_COUNT):
             self.add(
@@ -163,13 +98,6 @@ class _Checker:
                 f"Count must be a whole number from 1 to {MAX_LINE_COUNT}.",
                 field_path,
             )
-
-
-def _fetch_by_id(model, ids: set[int]) -> dict[int, Any]:
-    wanted = {i for i in ids if i <= MAX_DB_ID}
-    if not wanted:
-        return {}
-    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
 def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | None:
@@ -185,7 +113,7 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
         return None
     if draft.patient_id is not None:
         ref = check.id_of(draft.patient_id, "patient.id", "patient")
-        patient = _fetch_by_id(Patient, {ref}).get(ref) if ref else None
+        patient = fetch_by_id(Patient, {ref}).get(ref) if ref else None
         if ref and patient is None:
             check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
         elif patient is not None and patient.archived:
@@ -196,7 +124,7 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
             )
         return patient
     ref = check.id_of(draft.site_id, "site.id", "site")
-    site = _fetch_by_id(Site, {ref}).get(ref) if ref else None
+    site = fetch_by_id(Site, {ref}).get(ref) if ref else None
     if ref and site is None:
         check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
     elif site is not None and not site.active:
@@ -218,7 +146,7 @@ def _check_lines(
     refs = [
         check.id_of(line.ref, f"{section}[{i}].{noun}.id", noun) for i, line in enumerate(lines)
     ]
-    found = _fetch_by_id(model, {r for r in refs if r})
+    found = fetch_by_id(model, {r for r in refs if r})
     seen: dict[int, int] = {}
     good = []
     for i, (line, ref) in enumerate(zip(lines, refs, strict=True)):
@@ -254,12 +182,12 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
         check.id_of(ref, f"returnDevices[{i}].id", "device")
         for i, ref in enumerate(draft.return_device_ids)
     ]
-    devices = _fetch_by_id(Device, {r for r in refs if r})
+    devices = fetch_by_id(Device, {r for r in refs if r})
     kit_refs = [
         check.id_of(ref, f"returnPackedKits[{i}].id", "packed kit")
         for i, ref in enumerate(draft.return_packed_kit_ids)
     ]
-    packed_kits = _fetch_by_id(PackedKit, {r for r in kit_refs if r})
+    packed_kits = fetch_by_id(PackedKit, {r for r in kit_refs if r})
     in_returned_kits = (
         set(
             db.session.scalars(

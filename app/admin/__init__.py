@@ -1,0 +1,1 @@
+"""Admins' pages: staff users and API keys."""

@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+
+from app.auth.models import ROLES
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email (signs in with it)", render_kw={"autocomplete": "off"})
+    first_name = StringField("First name", render_kw={"maxlength": 100})
+    last_name = StringField("Last name", render_kw={"maxlength": 100})
+    role = SelectField(
+        "Role", choices=[SelectChoice("", "Choose…")] + [SelectChoice(r, r.title()) for r in ROLES]
+    )
+
+
+class NewUserForm(UserForm):
+    password = PasswordField("First password", render_kw={"autocomplete": "new-password"})
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField("New password", render_kw={"autocomplete": "new-password"})
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(
+        "What uses this key", render_kw={"maxlength": 100, "placeholder": "e.g. EHR integration"}
+    )

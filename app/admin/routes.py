@@ -1,0 +1,209 @@
+"""Users and API keys, for admins only. A new API key is shown once; only its hash is kept."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.admin.forms import ApiKeyForm, NewUserForm, PasswordForm, UserForm
+from app.auth import service
+from app.auth.actor import Actor
+from app.auth.models import ApiKey, User
+from app.auth.routes import role_required
+from app.extensions import db
+from app.forms import put_problems_on_fields
+from app.history.models import RecordChange
+from app.history.record import history_of
+from app.people.forms import ActionForm
+from app.validation import Rejected
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _actor() -> Actor:
+    return Actor(user=current_user)
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id) if user_id <= 2**31 - 1 else None
+    if user is None:
+        abort(404)
+    return user
+
+
+def _draft(form: UserForm) -> service.UserDraft:
+    return service.UserDraft(
+        email=form.email.data,
+        first_name=form.first_name.data,
+        last_name=form.last_name.data,
+        role=form.role.data or None,
+    )
+
+
+@bp.get("/users/")
+@role_required()
+def list_users():
+    users = db.session.scalars(
+        select(User).order_by(User.active.desc(), User.last_name, User.first_name)
+    ).all()
+    return render_template("admin/users.html", users=users)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required()
+def new_user():
+    form = NewUserForm()
+    problems = []
+    if request.method == "POST":
+        try:
+            user = service.create_user(_draft(form), form.password.data, _actor())
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            flash(f"{user.full_name} can now sign in as {user.role}.", "success")
+            return redirect(url_for("admin.show_user", user_id=user.id), code=303)
+    form.password.data = ""
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/user_form.html", form=form, user=None, problems=problems), status
+
+
+@bp.get("/users/<int:user_id>")
+@role_required()
+def show_user(user_id: int):
+    return render_template(
+        "admin/user.html",
+        user=_user_or_404(user_id),
+        history=history_of("user", user_id),
+        password_form=PasswordForm(),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@role_required()
+def edit_user(user_id: int):
+    user = _user_or_404(user_id)
+    if request.method == "GET":
+        form = UserForm(
+            data={
+                "email": user.email,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "role": user.role,
+            }
+        )
+    else:
+        form = UserForm()
+    problems = []
+    if request.method == "POST":
+        try:
+            service.update_user(user_id, _draft(form), _actor())
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            flash("Changes saved.", "success")
+            return redirect(url_for("admin.show_user", user_id=user_id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/user_form.html", form=form, user=user, problems=problems), status
+
+
+@bp.post("/users/<int:user_id>/password")
+@role_required()
+def reset_password(user_id: int):
+    user = _user_or_404(user_id)
+    form = PasswordForm()
+    try:
+        service.reset_password(user_id, form.password.data, _actor())
+    except Rejected as rejected:
+        put_problems_on_fields(form, rejected.problems)
+        form.password.data = ""
+        return (
+            render_template(
+                "admin/user.html",
+                user=user,
+                history=history_of("user", user_id),
+                password_form=form,
+                action_form=ActionForm(),
+            ),
+            422,
+        )
+    flash(f"Password changed; {user.first_name} is signed out everywhere.", "success")
+    return redirect(url_for("admin.show_user", user_id=user_id), code=303)
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@role_required()
+def deactivate_user(user_id: int):
+    return _set_active(user_id, False)
+
+
+@bp.post("/users/<int:user_id>/activate")
+@role_required()
+def activate_user(user_id: int):
+    return _set_active(user_id, True)
+
+
+def _set_active(user_id: int, active: bool):
+    _user_or_404(user_id)
+    try:
+        service.set_user_active(user_id, active, _actor())
+    except Rejected as rejected:
+        flash(rejected.problems[0].message, "error")
+    else:
+        flash("User activated." if active else "User deactivated and signed out.", "info")
+    return redirect(url_for("admin.show_user", user_id=user_id), code=303)
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+@bp.route("/api-keys/", methods=["GET", "POST"])
+@role_required()
+def api_keys():
+    form = ApiKeyForm()
+    new_key = None
+    status = 200
+    if request.method == "POST":
+        try:
+            api_key, new_key = service.create_api_key(form.name.data, _actor())
+        except Rejected as rejected:
+            put_problems_on_fields(form, rejected.problems)
+            status = 422
+        else:
+            form = ApiKeyForm(formdata=None)
+    keys = db.session.scalars(
+        select(ApiKey)
+        .options(joinedload(ApiKey.created_by))
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+    ).all()
+    history = db.session.scalars(
+        select(RecordChange)
+        .where(RecordChange.record_type == "apiKey")
+        .options(joinedload(RecordChange.actor_user), joinedload(RecordChange.actor_api_key))
+        .order_by(RecordChange.id.desc())
+        .limit(50)
+    ).all()
+    names = {k.id: k.name for k in keys}
+    response = render_template(
+        "admin/api_keys.html",
+        form=form,
+        keys=keys,
+        new_key=new_key,
+        action_form=ActionForm(),
+        history=history,
+        key_names=names,
+    )
+    return response, status
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@role_required()
+def revoke_api_key(key_id: int):
+    try:
+        service.revoke_api_key(key_id, _actor())
+    except Rejected:
+        abort(404)
+    flash("API key revoked: requests with it are refused from now on.", "info")
+    return redirect(url_for("admin.api_keys"), code=303)

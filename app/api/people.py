@@ -1,0 +1,100 @@
+"""/api/v3/patient and /api/v3/site, in the public v3 API's shapes."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request, url_for
+from sqlalchemy import func, select
+
+from app.api import bp, parse, serialize
+from app.api.errors import ApiError, problems_response
+from app.auth.actor import Actor
+from app.extensions import db
+from app.people import service
+from app.people.models import Patient, Site
+from app.validation import Rejected
+
+DEFAULT_PAGE_SIZE = 15
+MAX_PAGE_SIZE = 250
+
+
+def _address_draft(body: dict) -> service.AddressDraft:
+    address = parse.object_at(body.get("address"), "address", required=True)
+    return service.AddressDraft(
+        line_one=address.get("lineOne"),
+        line_two=address.get("lineTwo"),
+        line_three=address.get("lineThree"),
+        city=address.get("city"),
+        state=address.get("state"),
+        zip_code=address.get("zipCode"),
+        country=address.get("country", "US"),
+        note=address.get("note"),
+    )
+
+
+def patient_draft(body) -> service.PatientDraft:
+    body = parse.object_at(body, "The request body", required=True)
+    site = parse.object_at(body.get("site"), "site")
+    return service.PatientDraft(
+        external_identifier=body.get("externalIdentifier"),
+        first_name=body.get("firstName"),
+        last_name=body.get("lastName"),
+        date_of_birth=body.get("dateOfBirth"),
+        email=body.get("email"),
+        phone_number=body.get("phoneNumber"),
+        sex=body.get("sex"),
+        enrolled=body.get("enrolled", True),
+        site_id=None if site is None else parse.ref_id(site, "site"),
+        address=_address_draft(body),
+    )
+
+
+def _rejected(rejected: Rejected):
+    response = problems_response(rejected.problems)
+    if any(p.code.startswith("duplicate_") for p in rejected.problems):
+        response.status_code = 409
+    return response
+
+
+@bp.post("/patient")
+def create_patient():
+    draft = patient_draft(parse.json_body())
+    try:
+        patient = service.create_patient(draft, Actor(api_key=g.api_key))
+    except Rejected as rejected:
+        return _rejected(rejected)
+    response = jsonify(serialize.patient(db.session.get(Patient, patient.id)))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_patient", patient_id=patient.id)
+    return response
+
+
+@bp.get("/patient/<int:patient_id>")
+def get_patient(patient_id: int):
+    patient = db.session.get(Patient, patient_id) if patient_id <= 2**31 - 1 else None
+    if patient is None:
+        raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
+    return jsonify(serialize.patient(patient))
+
+
+@bp.get("/site")
+def list_sites():
+    active = request.args.get("active")
+    if active not in (None, "", "true", "false"):
+        raise ApiError(400, "invalid_parameter", "active must be true or false.", "active")
+    page = parse.positive_int_arg("page", default=1, maximum=10**6)
+    size = parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    where = [] if active in (None, "") else [Site.active.is_(active == "true")]
+    total = db.session.scalar(select(func.count(Site.id)).where(*where))
+    sites = db.session.scalars(
+        select(Site).where(*where).order_by(Site.id).limit(size).offset((page - 1) * size)
+    )
+    return jsonify(
+        {
+            "content": [serialize.site(s) for s in sites],
+            "page": page,
+            "size": size,
+            "total": total,
+            "first": page == 1,
+            "last": page * size >= total,
+        }
+    )

@@ -1,0 +1,155 @@
+"""Staff users and API keys: created, changed and ended by admins, every change recorded."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.auth.actor import Actor
+from app.auth.models import ROLES, ApiKey, User
+from app.database import utcnow, write_transaction
+from app.extensions import db
+from app.history.record import diff, record_change, snapshot
+from app.validation import Checker, Problem, Rejected
+
+MIN_PASSWORD_LENGTH = 12
+USER_FIELDS = ["email", "first_name", "last_name", "role"]
+
+
+@dataclass
+class UserDraft:
+    email: Any = None
+    first_name: Any = None
+    last_name: Any = None
+    role: Any = None
+
+
+def _get(model, record_id: int, what: str):
+    record = db.session.get(model, record_id) if 1 <= record_id <= 2**31 - 1 else None
+    if record is None:
+        raise Rejected([Problem(f"{what}_not_found", f"There is no {what} with id {record_id}.")])
+    return record
+
+
+def _check_password(password: Any, check: Checker) -> str | None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        check.add(
+            "weak_password",
+            f"A password is at least {MIN_PASSWORD_LENGTH} characters; "
+            "a few words make a good one.",
+            "password",
+        )
+        return None
+    if len(password) > 200:
+        check.add("too_long", "A password is at most 200 characters.", "password")
+        return None
+    return password
+
+
+def check_user(draft: UserDraft, user_id: int | None = None) -> dict:
+    check = Checker()
+    values = {
+        "email": check.email(draft.email, "email"),
+        "first_name": check.text(
+            draft.first_name, "firstName", "First name", required=True, max_length=100
+        ),
+        "last_name": check.text(
+            draft.last_name, "lastName", "Last name", required=True, max_length=100
+        ),
+        "role": check.choice(draft.role, "role", "Role", ROLES),
+    }
+    if values["email"] is None and not check.problems:
+        check.add("required", "Email is required.", "email")
+    if values["role"] is None and not any(p.field == "role" for p in check.problems):
+        check.add("required", "Choose a role.", "role")
+    if values["email"]:
+        values["email"] = values["email"].lower()
+        holder = db.session.scalar(select(User).where(func.lower(User.email) == values["email"]))
+        if holder is not None and holder.id != user_id:
+            check.add("duplicate_email", "Another user signs in with this email.", "email")
+    return values, check
+
+
+def create_user(draft: UserDraft, password: Any, actor: Actor) -> User:
+    with write_transaction() as session:
+        values, check = check_user(draft)
+        password = _check_password(password, check)
+        check.raise_if_any()
+        user = User(**values)
+        user.set_password(password)
+        session.add(user)
+        session.flush()
+        record_change("user", user.id, "created", actor, snapshot(user, USER_FIELDS))
+    return user
+
+
+def update_user(user_id: int, draft: UserDraft, actor: Actor) -> User:
+    with write_transaction():
+        user = _get(User, user_id, "user")
+        values, check = check_user(draft, user_id)
+        if user_id == getattr(actor.user, "id", None) and values["role"] not in (None, "admin"):
+            check.add("own_role", "You cannot take away your own admin role.", "role")
+        check.raise_if_any()
+        before = snapshot(user, USER_FIELDS)
+        for name, value in values.items():
+            setattr(user, name, value)
+        changes = diff(before, snapshot(user, USER_FIELDS))
+        if changes:
+            record_change("user", user.id, "updated", actor, changes)
+    return user
+
+
+def reset_password(user_id: int, password: Any, actor: Actor) -> User:
+    """A new password, and the user's sessions everywhere end."""
+    with write_transaction():
+        user = _get(User, user_id, "user")
+        check = Checker()
+        password = _check_password(password, check)
+        check.raise_if_any()
+        user.set_password(password)
+        record_change("user", user.id, "passwordReset", actor)
+    return user
+
+
+def set_user_active(user_id: int, active: bool, actor: Actor) -> User:
+    with write_transaction():
+        user = _get(User, user_id, "user")
+        if not active and user_id == getattr(actor.user, "id", None):
+            raise Rejected([Problem("own_account", "You cannot deactivate your own account.")])
+        if user.active != active:
+            user.active = active
+            if not active:
+                user.session_token = secrets.token_hex(16)  # signed out everywhere
+            record_change("user", user.id, "activated" if active else "deactivated", actor)
+    return user
+
+
+def create_api_key(name: Any, actor: Actor) -> tuple[ApiKey, str]:
+    """A new key; the plain text is answered once and only its hash is kept."""
+    check = Checker()
+    name = check.text(name, "name", "Name", required=True, max_length=100)
+    check.raise_if_any()
+    with write_transaction() as session:
+        api_key, plain = ApiKey.issue(name, created_by=actor.user)
+        session.add(api_key)
+        session.flush()
+        record_change(
+            "apiKey",
+            api_key.id,
+            "created",
+            actor,
+            {"name": [None, name], "prefix": [None, api_key.prefix]},
+        )
+    return api_key, plain
+
+
+def revoke_api_key(key_id: int, actor: Actor) -> ApiKey:
+    with write_transaction():
+        api_key = _get(ApiKey, key_id, "API key")
+        if api_key.revoked_at is None:
+            api_key.revoked_at = utcnow()
+            record_change("apiKey", api_key.id, "revoked", actor)
+    return api_key

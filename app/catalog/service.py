@@ -1,0 +1,260 @@
+"""The rules for items and kits: what can be ordered and what a kit holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from app.auth.actor import Actor
+from app.catalog.models import (
+    DEVICE_IDENTIFIER_TYPES,
+    SIZES,
+    Device,
+    Item,
+    Kit,
+    KitItem,
+    Manufacturer,
+)
+from app.database import write_transaction
+from app.extensions import db
+from app.history.record import diff, record_change, snapshot
+from app.orders.models import OrderKit
+from app.validation import Checker, Problem, Rejected, fetch_by_id, is_whole_number
+
+ITEM_FIELDS = [
+    "name",
+    "sku",
+    "model",
+    "manufacturer_name",
+    "orderable",
+    "device_identifier_type",
+    "size",
+]
+MAX_PER_KIT = 99
+
+
+@dataclass
+class ItemDraft:
+    name: Any = None
+    sku: Any = None
+    model: Any = None
+    manufacturer: Any = None  # a name: found, or added to the list of manufacturers
+    orderable: Any = True
+    device_identifier_type: Any = None
+    size: Any = None
+
+
+@dataclass
+class KitLineDraft:
+    item_id: Any = None
+    count: Any = 1
+
+
+@dataclass
+class KitDraft:
+    name: Any = None
+    lines: list[KitLineDraft] = field(default_factory=list)
+
+
+def _get(model, record_id: int, what: str):
+    record = db.session.get(model, record_id) if 1 <= record_id <= 2**31 - 1 else None
+    if record is None:
+        raise Rejected([Problem(f"{what}_not_found", f"There is no {what} with id {record_id}.")])
+    return record
+
+
+def _described_item(item: Item) -> dict:
+    values = snapshot(item, [f for f in ITEM_FIELDS if f != "manufacturer_name"])
+    values["manufacturer_name"] = item.manufacturer.name if item.manufacturer else None
+    return values
+
+
+def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
+    check = Checker()
+    values = {
+        "name": check.text(draft.name, "name", "Name", required=True, max_length=200),
+        "sku": check.text(draft.sku, "sku", "SKU", required=True, max_length=64),
+        "model": check.text(draft.model, "model", "Model", required=False, max_length=100),
+        "manufacturer": check.text(
+            draft.manufacturer, "manufacturer", "Manufacturer", required=False, max_length=200
+        ),
+        "orderable": check.boolean(draft.orderable, "orderable", "Orderable", default=True),
+        "device_identifier_type": check.choice(
+            draft.device_identifier_type or None,
+            "deviceIdentifierType",
+            "Device identifier",
+            DEVICE_IDENTIFIER_TYPES,
+        ),
+        "size": check.choice(draft.size or None, "size", "Size", SIZES),
+    }
+    if values["sku"]:
+        values["sku"] = values["sku"].upper()
+        holder = db.session.scalar(select(Item).where(func.upper(Item.sku) == values["sku"]))
+        if holder is not None and holder.id != item_id:
+            check.add(
+                "duplicate_sku", f"{values['sku']} is already the SKU of {holder.name}.", "sku"
+            )
+    if item_id is not None:
+        current = db.session.get(Item, item_id)
+        if (
+            current is not None
+            and current.device_identifier_type != values["device_identifier_type"]
+        ):
+            has_devices = db.session.scalar(select(exists().where(Device.item_id == item_id)))
+            if has_devices:
+                check.add(
+                    "devices_exist",
+                    "Devices of this item are already recorded with their identifiers: the "
+                    "identifier type cannot change.",
+                    "deviceIdentifierType",
+                )
+    check.raise_if_any()
+    return values
+
+
+def _manufacturer(name: str | None) -> Manufacturer | None:
+    if not name:
+        return None
+    found = db.session.scalar(
+        select(Manufacturer).where(func.lower(Manufacturer.name) == name.lower())
+    )
+    return found or Manufacturer(name=name)
+
+
+def create_item(draft: ItemDraft, actor: Actor) -> Item:
+    with write_transaction() as session:
+        values = check_item(draft)
+        item = Item(**{k: v for k, v in values.items() if k != "manufacturer"})
+        item.manufacturer = _manufacturer(values["manufacturer"])
+        session.add(item)
+        session.flush()
+        record_change("item", item.id, "created", actor, _described_item(item))
+    return item
+
+
+def update_item(item_id: int, draft: ItemDraft, actor: Actor) -> Item:
+    with write_transaction():
+        item = _get(Item, item_id, "item")
+        values = check_item(draft, item_id)
+        before = _described_item(item)
+        for name, value in values.items():
+            if name != "manufacturer":
+                setattr(item, name, value)
+        item.manufacturer = _manufacturer(values["manufacturer"])
+        db.session.flush()
+        changes = diff(before, _described_item(item))
+        if changes:
+            record_change("item", item.id, "updated", actor, changes)
+    return item
+
+
+# --- Kits --------------------------------------------------------------------------------
+
+
+def kit_is_ordered(kit_id: int) -> bool:
+    return bool(db.session.scalar(select(exists().where(OrderKit.kit_id == kit_id))))
+
+
+def check_kit(draft: KitDraft, kit_id: int | None = None) -> tuple[str, list[tuple[Item, int]]]:
+    check = Checker()
+    name = check.text(draft.name, "name", "Name", required=True, max_length=200)
+    if name:
+        holder = db.session.scalar(select(Kit).where(func.lower(Kit.name) == name.lower()))
+        if holder is not None and holder.id != kit_id:
+            check.add("duplicate_name", f"There is already a kit called {holder.name}.", "name")
+    if not draft.lines:
+        check.add("contents_required", "A kit holds at least one item.", "kitItems")
+    refs = [
+        check.id_of(line.item_id, f"kitItems[{i}].item.id", "item")
+        for i, line in enumerate(draft.lines)
+    ]
+    items = fetch_by_id(Item, {r for r in refs if r})
+    contents, seen = [], set()
+    for i, (line, ref) in enumerate(zip(draft.lines, refs, strict=True)):
+        if not (is_whole_number(line.count) and 1 <= line.count <= MAX_PER_KIT):
+            check.add(
+                "invalid_count",
+                f"Count must be a whole number from 1 to {MAX_PER_KIT}.",
+                f"kitItems[{i}].count",
+            )
+        if ref is None:
+            continue
+        item = items.get(ref)
+        if item is None:
+            check.add(
+                "item_not_found", f"There is no item with id {ref}.", f"kitItems[{i}].item.id"
+            )
+        elif ref in seen:
+            check.add(
+                "duplicate_item",
+                f"{item.name} is in the kit twice: change its count instead.",
+                f"kitItems[{i}].item.id",
+            )
+        else:
+            seen.add(ref)
+            if is_whole_number(line.count):
+                contents.append((item, line.count))
+    check.raise_if_any()
+    return name, contents
+
+
+def _described_kit(kit: Kit) -> dict:
+    return {
+        "name": kit.name,
+        "contents": ", ".join(f"{ki.count} × {ki.item.name}" for ki in kit.kit_items),
+    }
+
+
+def create_kit(draft: KitDraft, actor: Actor) -> Kit:
+    with write_transaction() as session:
+        name, contents = check_kit(draft)
+        kit = Kit(
+            name=name, kit_items=[KitItem(item=item, count=count) for item, count in contents]
+        )
+        session.add(kit)
+        session.flush()
+        record_change("kit", kit.id, "created", actor, _described_kit(kit))
+    return kit
+
+
+def update_kit(kit_id: int, draft: KitDraft, actor: Actor) -> Kit:
+    """Renames a kit or changes what it holds. A kit already ordered keeps its contents:
+    changing them would rewrite what past orders contained (archive it and make a new one)."""
+    with write_transaction():
+        kit = _get(Kit, kit_id, "kit")
+        name, contents = check_kit(draft, kit_id)
+        before = _described_kit(kit)
+        new_contents = sorted((item.id, count) for item, count in contents)
+        old_contents = sorted((ki.item_id, ki.count) for ki in kit.kit_items)
+        if new_contents != old_contents:
+            if kit_is_ordered(kit_id):
+                raise Rejected(
+                    [
+                        Problem(
+                            "kit_ordered",
+                            "This kit is on orders already, so what it holds cannot change: "
+                            "archive it and make a new kit.",
+                            "kitItems",
+                        )
+                    ]
+                )
+            kit.kit_items.clear()
+            db.session.flush()
+            kit.kit_items.extend(KitItem(item=item, count=count) for item, count in contents)
+        kit.name = name
+        db.session.flush()
+        changes = diff(before, _described_kit(kit))
+        if changes:
+            record_change("kit", kit.id, "updated", actor, changes)
+    return kit
+
+
+def set_kit_archived(kit_id: int, archived: bool, actor: Actor) -> Kit:
+    with write_transaction():
+        kit = _get(Kit, kit_id, "kit")
+        if kit.archived != archived:
+            kit.archived = archived
+            record_change("kit", kit.id, "archived" if archived else "restored", actor)
+    return kit

@@ -1,0 +1,1 @@
+"""Who changed what and when, for patients, sites, items, kits, users and API keys."""

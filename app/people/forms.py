@@ -1,0 +1,61 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.widgets import DateInput, TelInput
+
+from app.people.models import SEXES
+from app.validation import US_STATES
+
+STATE_CHOICES = [SelectChoice("", "Choose…")] + [SelectChoice(s, s) for s in sorted(US_STATES)]
+
+
+class AddressFields:
+    """The address part of a patient or a site form (mixed into both)."""
+
+    line_one = StringField("Address line 1", render_kw={"autocomplete": "off", "maxlength": 200})
+    line_two = StringField(
+        "Address line 2 (optional)", render_kw={"autocomplete": "off", "maxlength": 200}
+    )
+    city = StringField("City", render_kw={"autocomplete": "off", "maxlength": 100})
+    state = SelectField("State", choices=STATE_CHOICES)
+    zip_code = StringField(
+        "ZIP code", render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 10}
+    )
+    note = TextAreaField("Delivery note (optional)", render_kw={"rows": 2, "maxlength": 500})
+
+
+class PatientForm(AddressFields, FlaskForm):
+    external_identifier = StringField(
+        "External identifier (MRN)", render_kw={"autocomplete": "off", "maxlength": 64}
+    )
+    first_name = StringField("First name", render_kw={"autocomplete": "off", "maxlength": 100})
+    last_name = StringField("Last name", render_kw={"autocomplete": "off", "maxlength": 100})
+    date_of_birth = StringField("Date of birth", widget=DateInput())
+    sex = SelectField("Sex", choices=[SelectChoice(s, s.title()) for s in SEXES], default="unknown")
+    email = EmailField("Email (optional)", render_kw={"autocomplete": "off"})
+    phone_number = StringField(
+        "Phone (optional)", widget=TelInput(), render_kw={"autocomplete": "off"}
+    )
+    site_id = SelectField("Responsible site", choices=[], validate_choice=False)
+    enrolled = BooleanField("Enrolled in the monitoring program", default=True)
+
+
+class SiteForm(AddressFields, FlaskForm):
+    name = StringField("Name", render_kw={"autocomplete": "off", "maxlength": 200})
+    phone_number = StringField(
+        "Phone (optional)", widget=TelInput(), render_kw={"autocomplete": "off"}
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes a record (archive, restore, activate, ...): only its CSRF token."""
+
+
+class ImportForm(FlaskForm):
+    file = FileField(
+        "CSV file of patients",
+        validators=[
+            FileRequired("Choose a CSV file."),
+            FileAllowed(["csv", "txt"], "Choose a .csv file."),
+        ],
+    )

@@ -1,0 +1,357 @@
+"""Patients and sites in the browser: lists, forms, archive and restore, history, CSV import."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import joinedload
+
+from app.auth.actor import Actor
+from app.auth.routes import role_required
+from app.extensions import db
+from app.forms import put_problems_on_fields
+from app.history.record import history_of
+from app.orders.models import Order
+from app.people import importing, service
+from app.people.forms import ActionForm, ImportForm, PatientForm, SiteForm
+from app.people.models import Patient, PatientImport, Site
+from app.people.search import patient_match
+from app.validation import Rejected
+
+bp = Blueprint("people", __name__)
+
+PAGE_SIZE = 25
+PATIENT_EDITORS = ("coordinator",)
+SITE_VIEWERS = ("coordinator",)
+
+
+def _actor() -> Actor:
+    return Actor(user=current_user)
+
+
+def _address_draft(form) -> service.AddressDraft:
+    return service.AddressDraft(
+        line_one=form.line_one.data,
+        line_two=form.line_two.data,
+        city=form.city.data,
+        state=form.state.data,
+        zip_code=form.zip_code.data,
+        note=form.note.data,
+    )
+
+
+def patient_draft(form: PatientForm) -> service.PatientDraft:
+    site = form.site_id.data or ""
+    return service.PatientDraft(
+        external_identifier=form.external_identifier.data,
+        first_name=form.first_name.data,
+        last_name=form.last_name.data,
+        date_of_birth=form.date_of_birth.data or None,
+        email=form.email.data,
+        phone_number=form.phone_number.data,
+        sex=form.sex.data,
+        enrolled=bool(form.enrolled.data),
+        site_id=int(site) if site.isdigit() and len(site) < 10 else (site or None),
+        address=_address_draft(form),
+    )
+
+
+def site_choices(current_site_id: int | None = None) -> list[tuple[str, str]]:
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    return [("", "No site")] + [
+        (str(s.id), s.name + ("" if s.active else " (inactive)"))
+        for s in sites
+        if s.active or s.id == current_site_id
+    ]
+
+
+def patient_form(patient: Patient | None = None, formdata=None, prefix: str = "") -> PatientForm:
+    if patient is None:
+        form = (
+            PatientForm(formdata=formdata, prefix=prefix)
+            if formdata is not None
+            else PatientForm(prefix=prefix)
+        )
+    else:
+        data = {
+            "external_identifier": patient.external_identifier,
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat() if patient.date_of_birth else "",
+            "sex": patient.sex,
+            "email": patient.email,
+            "phone_number": patient.phone_number,
+            "site_id": str(patient.site_id or ""),
+            "enrolled": patient.enrolled,
+            "line_one": patient.address.line_one,
+            "line_two": patient.address.line_two,
+            "city": patient.address.city,
+            "state": patient.address.state,
+            "zip_code": patient.address.zip_code,
+            "note": patient.address.note,
+        }
+        form = PatientForm(data=data) if request.method == "GET" else PatientForm()
+    form.site_id.choices = site_choices(patient.site_id if patient else None)
+    return form
+
+
+# --- Patients ----------------------------------------------------------------------------
+
+
+@bp.get("/patients/")
+@role_required(*PATIENT_EDITORS)
+def list_patients():
+    q = request.args.get("q", "").strip()[:100]
+    show = request.args.get("show", "current")
+    after = request.args.get("after", "")
+    where = []
+    if q:
+        where.append(patient_match(q))
+    if show == "current":
+        where.append(Patient.archived.is_(False))
+    elif show == "archived":
+        where.append(Patient.archived.is_(True))
+    key = tuple_(Patient.last_name, Patient.first_name, Patient.id)
+    last, _, rest = after.partition("\x1f")
+    first, _, ident = rest.partition("\x1f")
+    if ident.isdigit():
+        where.append(key > (last, first, int(ident)))
+    patients = db.session.scalars(
+        select(Patient)
+        .where(*where)
+        .options(joinedload(Patient.site))
+        .order_by(Patient.last_name, Patient.first_name, Patient.id)
+        .limit(PAGE_SIZE + 1)
+    ).all()
+    more = len(patients) > PAGE_SIZE
+    patients = patients[:PAGE_SIZE]
+    next_after = (
+        "\x1f".join([patients[-1].last_name, patients[-1].first_name, str(patients[-1].id)])
+        if more
+        else None
+    )
+    template = "people/_patient_results.html" if request.htmx else "people/patients.html"
+    return render_template(template, patients=patients, q=q, show=show, next_after=next_after)
+
+
+@bp.route("/patients/new", methods=["GET", "POST"])
+@role_required(*PATIENT_EDITORS)
+def new_patient():
+    form = patient_form()
+    problems = []
+    if request.method == "POST":
+        try:
+            patient = service.create_patient(patient_draft(form), _actor())
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            flash(f"{patient.full_name} added.", "success")
+            return redirect(url_for("people.show_patient", patient_id=patient.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "people/patient_form.html", form=form, patient=None, problems=problems
+    ), status
+
+
+def _patient_or_404(patient_id: int) -> Patient:
+    patient = db.session.get(Patient, patient_id) if patient_id <= 2**31 - 1 else None
+    if patient is None:
+        abort(404)
+    return patient
+
+
+@bp.get("/patients/<int:patient_id>")
+@role_required(*PATIENT_EDITORS)
+def show_patient(patient_id: int):
+    patient = _patient_or_404(patient_id)
+    orders = db.session.scalars(
+        select(Order).where(Order.patient_id == patient_id).order_by(Order.id.desc()).limit(10)
+    ).all()
+    return render_template(
+        "people/patient.html",
+        patient=patient,
+        orders=orders,
+        history=history_of("patient", patient_id),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
+@role_required(*PATIENT_EDITORS)
+def edit_patient(patient_id: int):
+    patient = _patient_or_404(patient_id)
+    form = patient_form(patient)
+    problems = []
+    if request.method == "POST":
+        try:
+            service.update_patient(patient_id, patient_draft(form), _actor())
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            flash("Changes saved.", "success")
+            return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "people/patient_form.html", form=form, patient=patient, problems=problems
+    ), status
+
+
+@bp.post("/patients/<int:patient_id>/archive")
+@role_required(*PATIENT_EDITORS)
+def archive_patient(patient_id: int):
+    _patient_or_404(patient_id)
+    patient = service.set_patient_archived(patient_id, True, _actor())
+    flash(f"{patient.full_name} archived: kept on record, no new orders.", "info")
+    return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
+
+
+@bp.post("/patients/<int:patient_id>/restore")
+@role_required(*PATIENT_EDITORS)
+def restore_patient(patient_id: int):
+    _patient_or_404(patient_id)
+    patient = service.set_patient_archived(patient_id, False, _actor())
+    flash(f"{patient.full_name} restored.", "success")
+    return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
+
+
+# --- Sites -------------------------------------------------------------------------------
+
+
+def site_draft(form: SiteForm) -> service.SiteDraft:
+    return service.SiteDraft(
+        name=form.name.data, phone_number=form.phone_number.data, address=_address_draft(form)
+    )
+
+
+@bp.get("/sites/")
+@role_required(*SITE_VIEWERS)
+def list_sites():
+    sites = db.session.scalars(select(Site).order_by(Site.active.desc(), Site.name)).all()
+    return render_template("people/sites.html", sites=sites)
+
+
+def _site_or_404(site_id: int) -> Site:
+    site = db.session.get(Site, site_id) if site_id <= 2**31 - 1 else None
+    if site is None:
+        abort(404)
+    return site
+
+
+@bp.get("/sites/<int:site_id>")
+@role_required(*SITE_VIEWERS)
+def show_site(site_id: int):
+    site = _site_or_404(site_id)
+    return render_template(
+        "people/site.html", site=site, history=history_of("site", site_id), action_form=ActionForm()
+    )
+
+
+def _site_form(site: Site | None) -> SiteForm:
+    if site is not None and request.method == "GET":
+        return SiteForm(
+            data={
+                "name": site.name,
+                "phone_number": site.phone_number,
+                "line_one": site.address.line_one,
+                "line_two": site.address.line_two,
+                "city": site.address.city,
+                "state": site.address.state,
+                "zip_code": site.address.zip_code,
+                "note": site.address.note,
+            }
+        )
+    return SiteForm()
+
+
+@bp.route("/sites/new", methods=["GET", "POST"])
+@role_required()
+def new_site():
+    return _save_site(None)
+
+
+@bp.route("/sites/<int:site_id>/edit", methods=["GET", "POST"])
+@role_required()
+def edit_site(site_id: int):
+    return _save_site(_site_or_404(site_id))
+
+
+def _save_site(site: Site | None):
+    form = _site_form(site)
+    problems = []
+    if request.method == "POST":
+        try:
+            if site is None:
+                site = service.create_site(site_draft(form), _actor())
+            else:
+                service.update_site(site.id, site_draft(form), _actor())
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            flash("Site saved.", "success")
+            return redirect(url_for("people.show_site", site_id=site.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("people/site_form.html", form=form, site=site, problems=problems), status
+
+
+@bp.post("/sites/<int:site_id>/activate")
+@role_required()
+def activate_site(site_id: int):
+    _site_or_404(site_id)
+    service.set_site_active(site_id, True, _actor())
+    flash("Site activated.", "success")
+    return redirect(url_for("people.show_site", site_id=site_id), code=303)
+
+
+@bp.post("/sites/<int:site_id>/deactivate")
+@role_required()
+def deactivate_site(site_id: int):
+    _site_or_404(site_id)
+    service.set_site_active(site_id, False, _actor())
+    flash("Site deactivated: it receives no new orders.", "info")
+    return redirect(url_for("people.show_site", site_id=site_id), code=303)
+
+
+# --- Importing patients from CSV -----------------------------------------------------------
+
+
+@bp.route("/patients/import", methods=["GET", "POST"])
+@role_required(*PATIENT_EDITORS)
+def import_patients():
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = importing.store(form.file.data.filename, form.file.data.read(), _actor())
+        return redirect(url_for("people.import_preview", import_id=upload.id), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("people/import.html", form=form, columns=importing.LABELS), status
+
+
+@bp.get("/patients/import/<int:import_id>")
+@role_required(*PATIENT_EDITORS)
+def import_preview(import_id: int):
+    upload = db.session.get(PatientImport, import_id) if import_id <= 2**31 - 1 else None
+    if upload is None:
+        abort(404)
+    return render_template(
+        "people/import_preview.html",
+        upload=upload,
+        preview=importing.check_file(upload.content) if upload.imported_at is None else None,
+        labels=importing.LABELS,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/patients/import/<int:import_id>")
+@role_required(*PATIENT_EDITORS)
+def run_import(import_id: int):
+    try:
+        result = importing.run_import(import_id, _actor())
+    except Rejected:
+        flash("This file was imported already, or is gone.", "error")
+    else:
+        flash(
+            f"Imported {result['created']} patient(s); {result['skipped']} already on record were "
+            f"skipped; {result['problems']} row(s) with problems were not imported.",
+            "success",
+        )
+    return redirect(url_for("people.import_preview", import_id=import_id), code=303)

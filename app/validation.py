@@ -1,0 +1,179 @@
+"""What every area's rules share: a problem with a field path, and the refusal that carries them.
+
+Each domain service (orders, people, catalog, auth) checks its input and reports every
+problem at once, with the field path in the API's own spelling (``address.zipCode``,
+``orderItems[2].count``); a door maps the paths onto its own fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR VI GU AS MP AA AE AP".split()
+)
+ZIP = re.compile(r"\d{5}(-\d{4})?")
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    field: str | None = None
+
+
+class Rejected(Exception):
+    """The request breaks one or more rules; nothing was stored."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+MAX_DB_ID = 2**31 - 1
+
+
+def is_whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_id(value: Any) -> int | None:
+    """The id if it is a positive whole number, else None. Huge ids simply match nothing."""
+    if is_whole_number(value) and value >= 1:
+        return value
+    return None
+
+
+def fetch_by_id(model, ids: set[int]) -> dict[int, Any]:
+    """Rows of ``model`` by id, in one query; ids too large for the column match nothing."""
+    from app.extensions import db
+
+    wanted = {i for i in ids if i and i <= MAX_DB_ID}
+    if not wanted:
+        return {}
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+class Checker:
+    """Collects every problem, so that a form can show them all at once."""
+
+    def __init__(self):
+        self.problems: list[Problem] = []
+
+    def add(self, code: str, message: str, field_path: str | None = None) -> None:
+        self.problems.append(Problem(code, message, field_path))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise Rejected(self.problems)
+
+    def id_of(self, value: Any, field_path: str, what: str) -> int | None:
+        if value is None:
+            self.add("missing_id", f"Choose the {what}.", field_path)
+            return None
+        ref = as_id(value)
+        if ref is None:
+            self.add("invalid_id", f"The {what} id must be a positive whole number.", field_path)
+        return ref
+
+    def text(
+        self, value: Any, field_path: str, label: str, *, required: bool, max_length: int
+    ) -> str | None:
+        """A trimmed text, or None when it is empty and allowed to be."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.add("required", f"{label} is required.", field_path)
+            return None
+        if not isinstance(value, str):
+            self.add("invalid_type", f"{label} must be text.", field_path)
+            return None
+        value = value.strip()
+        if len(value) > max_length:
+            self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
+        return value
+
+    def choice(self, value: Any, field_path: str, label: str, choices, default=None):
+        if value is None or value == "":
+            return default
+        if value not in choices:
+            self.add("invalid_choice", f"{label} must be one of: {', '.join(choices)}.", field_path)
+            return default
+        return value
+
+    def boolean(self, value: Any, field_path: str, label: str, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.add("invalid_type", f"{label} must be true or false.", field_path)
+            return default
+        return value
+
+    def email(self, value: Any, field_path: str) -> str | None:
+        text = self.text(value, field_path, "Email", required=False, max_length=254)
+        if text is None:
+            return None
+        try:
+            return validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError:
+            self.add("invalid_email", "Enter an email address like name@example.com.", field_path)
+            return text
+
+    def phone(self, value: Any, field_path: str) -> str | None:
+        """A phone number in E.164 (+16145550101); US numbers may be typed without +1."""
+        text = self.text(value, field_path, "Phone number", required=False, max_length=40)
+        if text is None:
+            return None
+        try:
+            number = phonenumbers.parse(text, "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            self.add(
+                "invalid_phone", "Enter a valid phone number, like (614) 555-0101.", field_path
+            )
+            return text
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def past_date(self, value: Any, field_path: str, label: str) -> date | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, date):
+            parsed = value
+        else:
+            try:
+                parsed = date.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                parsed = None
+        if parsed is None:
+            self.add("invalid_date", f"{label} must be a date like 1950-12-31.", field_path)
+            return None
+        if parsed > date.today():
+            self.add("date_in_future", f"{label} cannot be in the future.", field_path)
+        elif parsed.year < 1900:
+            self.add("invalid_date", f"{label} is before 1900.", field_path)
+        return parsed
+
+    def us_state(self, value: Any, field_path: str) -> str | None:
+        text = self.text(value, field_path, "State", required=True, max_length=2)
+        if text is None:
+            return None
+        text = text.upper()
+        if text not in US_STATES:
+            self.add("invalid_state", "Enter a US state as two letters, like OH.", field_path)
+        return text
+
+    def zip_code(self, value: Any, field_path: str) -> str | None:
+        text = self.text(value, field_path, "ZIP code", required=True, max_length=10)
+        if text is None:
+            return None
+        if not ZIP.fullmatch(text):
+            self.add("invalid_zip", "Enter a ZIP code like 43215 or 43215-1234.", field_path)
+        return text

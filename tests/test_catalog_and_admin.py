@@ -1,0 +1,278 @@
+"""Items, kits, users and API keys in the browser's pages, and who may change them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.models import ApiKey, User
+from app.catalog.models import Item, Kit
+from app.history.models import RecordChange
+from tests.conftest import app_context
+from tests.helpers.orders import place
+from tests.helpers.web import Browserless
+
+
+@pytest.fixture
+def admin(client, catalog):
+    person = Browserless(client)
+    assert person.sign_in("admin").status_code == 303
+    return person
+
+
+def item_data(**overrides):
+    data = {
+        "name": "Pulse oximeter",
+        "sku": "pox-1",
+        "model": "3230",
+        "manufacturer": "Nonin",
+        "device_identifier_type": "macAddress",
+        "size": "",
+        "orderable": "y",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_admin_adds_and_edits_an_item(app, admin):
+    response = admin.post("/items/new", item_data())
+    assert response.status_code == 303
+    item_url = response.headers["Location"]
+    page = admin.get(item_url).text
+    assert "POX-1" in page and "Nonin" in page and "MAC address" in page
+    item_id = int(item_url.rsplit("/", 1)[1])
+    admin.post(f"/items/{item_id}/edit", item_data(orderable=""))
+    with app_context(app) as session:
+        item = session.get(Item, item_id)
+        assert item.orderable is False and item.sku == "POX-1"
+        change = session.scalars(
+            select(RecordChange).where(RecordChange.record_type == "item").order_by(RecordChange.id)
+        ).all()[-1]
+        assert change.changes == {"orderable": [True, False]}
+
+
+def test_item_rules_show_next_to_fields(admin, catalog):
+    response = admin.post("/items/new", item_data(sku="bpm", name="", size="huge"))
+    assert response.status_code == 422
+    assert re.search(r'id="sku-error">BPM is already the SKU of BP monitor', response.text)
+    assert re.search(r'id="name-error">Name is required', response.text)
+
+
+def test_identifier_type_is_fixed_once_devices_exist(app, admin, catalog):
+    from tests.helpers.orders import move, pack_everything
+
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    pack_everything(app, order_id)
+    response = admin.post(
+        f"/items/{catalog.items['monitor']}/edit",
+        item_data(name="BP monitor", sku="BPM", device_identifier_type="imei"),
+    )
+    assert response.status_code == 422
+    assert "identifier type cannot change" in response.text
+
+
+def kit_post(person, url, name, rows, action="save", htmx=False):
+    data = {"name": name, "action": action}
+    for n, (item_id, count) in enumerate(rows):
+        data[f"lines-{n}-item_id"] = str(item_id)
+        data[f"lines-{n}-count"] = str(count)
+    return person.post(url, data, htmx=htmx)
+
+
+def test_kit_editor_adds_and_removes_rows_on_the_server(admin, catalog):
+    rows = [
+        (catalog.items["monitor"], 1),
+        (catalog.items["cuff"], 2),
+        (catalog.items["gateway"], 1),
+    ]
+    added = kit_post(admin, "/kits/new", "New kit", rows, action="add-row", htmx=True)
+    assert added.status_code == 200
+    assert added.text.lstrip().startswith('<fieldset id="kit-rows"')
+    assert 'id="lines-3-item_id"' in added.text
+    removed = kit_post(admin, "/kits/new", "New kit", rows, action="remove-row:1", htmx=True)
+    ids = re.findall(r'id="lines-(\d)-item_id"', removed.text)
+    assert ids == ["0", "1"]
+    # what was row 3 (the gateway) is now row 2, selected
+    gateway = catalog.items["gateway"]
+    assert re.search(
+        rf'id="lines-1-item_id"[^>]*>.*?<option selected value="{gateway}"', removed.text, re.S
+    )
+
+
+def test_kit_is_saved_with_its_contents_and_history(app, admin, catalog):
+    response = kit_post(
+        admin,
+        "/kits/new",
+        "COPD kit",
+        [(catalog.items["monitor"], 1), (catalog.items["strips"], 3)],
+    )
+    assert response.status_code == 303
+    page = re.sub(r"<[^>]+>", "", admin.get(response.headers["Location"]).text)
+    assert "3 × Test strips" in page and "Created" in page
+
+
+def test_kit_rules_go_next_to_their_rows(admin, catalog):
+    rows = [(catalog.items["monitor"], 0), (catalog.items["monitor"], 1)]
+    response = kit_post(admin, "/kits/new", "Hypertension kit", rows)
+    assert response.status_code == 422
+    assert re.search(
+        r'id="lines-0-count-error">Count must be a whole number from 1 to 99', response.text
+    )
+    assert re.search(r'id="lines-1-item_id-error">BP monitor is in the kit twice', response.text)
+    assert re.search(
+        r'id="name-error">There is already a kit called Hypertension kit', response.text
+    )
+
+
+def test_a_kit_on_orders_keeps_its_contents_but_can_be_renamed_and_archived(app, admin, catalog):
+    place(app, catalog, kits={"diabetes": 1})
+    kit_id = catalog.kits["diabetes"]
+    changed = kit_post(
+        admin, f"/kits/{kit_id}/edit", "Diabetes kit", [(catalog.items["strips"], 5)]
+    )
+    assert changed.status_code == 422
+    assert "archive it and make a new kit" in changed.text
+    renamed = kit_post(
+        admin,
+        f"/kits/{kit_id}/edit",
+        "Diabetes kit (2026)",
+        [(catalog.items["glucometer"], 1), (catalog.items["strips"], 2)],
+    )
+    assert renamed.status_code == 303
+    assert admin.post(f"/kits/{kit_id}/archive").status_code == 303
+    with app_context(app) as session:
+        kit = session.get(Kit, kit_id)
+        assert (kit.name, kit.archived) == ("Diabetes kit (2026)", True)
+
+
+def test_coordinators_and_fulfillment_see_the_catalog_but_do_not_change_it(client, catalog):
+    for role in ("coordinator", "fulfillment"):
+        person = Browserless(client)
+        person.sign_in(role)
+        assert person.get("/items/").status_code == 200
+        assert person.get("/kits/").status_code == 200
+        assert person.get("/items/new").status_code == 403
+        assert person.post("/kits/new", {"name": "x"}).status_code == 403
+        person.post("/sign-out")
+
+
+# --- Users and API keys --------------------------------------------------------------------
+
+
+def user_data(**overrides):
+    data = {
+        "email": "Nurse@Clinic.example",
+        "first_name": "Florence",
+        "last_name": "Nightingale",
+        "role": "coordinator",
+        "password": "lamp in the night ward",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_admin_creates_a_user_who_can_sign_in(app, client, admin):
+    response = admin.post("/admin/users/new", user_data())
+    assert response.status_code == 303
+    admin.post("/sign-out")
+    page = client.get("/sign-in")
+    from tests.helpers.web import csrf_token
+
+    signed = client.post(
+        "/sign-in",
+        data={
+            "email": "nurse@clinic.example",
+            "password": "lamp in the night ward",
+            "csrf_token": csrf_token(page.text),
+        },
+    )
+    assert signed.status_code == 303
+
+
+def test_user_rules(admin, catalog):
+    response = admin.post(
+        "/admin/users/new", user_data(password="short", email="coordinator@example.org", role="")
+    )
+    assert response.status_code == 422
+    assert re.search(r'id="password-error">A password is at least 12 characters', response.text)
+    assert re.search(r'id="email-error">Another user signs in with this email', response.text)
+    assert re.search(r'id="role-error">Choose a role', response.text)
+    assert "short" not in response.text  # the password is not sent back
+
+
+def test_password_reset_signs_the_user_out_everywhere(app, client, admin, catalog):
+    other = Browserless(app.test_client())
+    other.sign_in("coordinator")
+    assert other.get("/orders/new").status_code == 200
+    response = admin.post(
+        f"/admin/users/{catalog.users['coordinator']}/password",
+        {"password": "a brand new passphrase"},
+    )
+    assert response.status_code == 303
+    assert other.get("/orders/new").status_code == 302
+    with app_context(app) as session:
+        action = session.scalars(
+            select(RecordChange.action).where(RecordChange.record_type == "user")
+        ).all()
+        assert action == ["passwordReset"]
+        assert "a brand new passphrase" not in str(
+            session.scalars(select(RecordChange.changes)).all()
+        )
+
+
+def test_deactivated_user_is_signed_out_and_cannot_sign_in(app, admin, catalog):
+    other = Browserless(app.test_client())
+    other.sign_in("fulfillment")
+    admin.post(f"/admin/users/{catalog.users['fulfillment']}/deactivate")
+    assert other.get("/orders/").status_code == 302
+    assert Browserless(app.test_client()).sign_in("fulfillment").status_code == 401
+
+
+def test_admin_cannot_lock_themselves_out(app, admin, catalog):
+    admin.post(f"/admin/users/{catalog.users['admin']}/deactivate")
+    response = admin.post(
+        f"/admin/users/{catalog.users['admin']}/edit",
+        {"email": "admin@example.org", "first_name": "A", "last_name": "B", "role": "coordinator"},
+    )
+    assert response.status_code == 422
+    with app_context(app) as session:
+        me = session.get(User, catalog.users["admin"])
+        assert (me.active, me.role) == (True, "admin")
+
+
+def test_api_key_is_shown_once_stored_hashed_and_revocable(app, client, admin):
+    response = admin.post("/admin/api-keys/", {"name": "EHR integration"})
+    assert response.status_code == 200
+    key = re.search(r'id="new-key" value="(ok_[^"]+)"', response.text).group(1)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": key}).status_code == 200
+    listing = admin.get("/admin/api-keys/").text
+    assert key not in listing and key[:10] in listing
+    with app_context(app) as session:
+        stored = session.scalar(select(ApiKey).where(ApiKey.name == "EHR integration"))
+        assert key not in (stored.key_hash, stored.prefix)
+        key_id = stored.id
+    admin.post(f"/admin/api-keys/{key_id}/revoke")
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": key}).status_code == 401
+
+
+@pytest.mark.parametrize("role", ["coordinator", "fulfillment"])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("get", "/admin/users/"),
+        ("get", "/admin/users/new"),
+        ("get", "/admin/api-keys/"),
+        ("post", "/admin/api-keys/"),
+    ],
+)
+def test_admin_pages_are_for_admins_only(client, catalog, role, method, url):
+    person = Browserless(client)
+    person.sign_in(role)
+    response = person.get(url) if method == "get" else person.post(url, {"name": "x"})
+    assert response.status_code == 403
+    with app_context(client.application) as session:
+        assert session.scalar(select(func.count(ApiKey.id))) == 0
