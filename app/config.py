@@ -41,7 +41,8 @@ def from_environment(instance_path: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: database errors in the logs never carry the values (patient data).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # A request body above this is refused with 413 before it is parsed.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -52,4 +53,6 @@ def from_environment(instance_path: Path) -> dict:
         # CSRF tokens live as long as the session: coordinators keep one tab open all day.
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # How often an open order page asks whether someone else changed the order.
+        "ORDER_POLL_SECONDS": max(2, int(os.environ.get("ORDER_POLL_SECONDS", 10))),
     }

@@ -76,3 +76,24 @@ def test_database_url_accepts_plain_postgresql_scheme(monkeypatch, tmp_path):
     # A secret key is made once and kept, never a default written in the source.
     assert settings["SECRET_KEY"] == config.from_environment(tmp_path)["SECRET_KEY"]
     assert len(settings["SECRET_KEY"]) == 64
+
+
+def test_database_errors_never_log_the_values(app):
+    """An error from the database names the statement, never the (patient) data in it."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.conftest import app_context
+
+    with app_context(app) as session:
+        with pytest.raises(IntegrityError) as error:
+            session.execute(
+                text(
+                    "INSERT INTO address (id, line_one, city, state, zip_code, country)"
+                    " VALUES (:i, :l, 'c', 'OH', '1', 'US')"
+                ),
+                [{"i": 1, "l": "Secret Patient Street"}, {"i": 1, "l": "Secret Patient Street"}],
+            )
+        session.rollback()
+    assert "Secret Patient Street" not in str(error.value)

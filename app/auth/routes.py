@@ -7,7 +7,16 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import click
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -24,6 +33,27 @@ login_manager.login_message = "Please sign in to continue."
 login_manager.login_message_category = "info"
 # Checked when the email is unknown, so that timing does not tell unknown emails apart.
 _DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+@login_manager.unauthorized_handler
+def signed_out():
+    """Back to sign in; for htmx, the whole page goes there, not the part being updated."""
+    back = request.headers.get("HX-Current-URL") if request.htmx else request.full_path
+    target = url_for("auth.sign_in", next=_path_of(back))
+    if request.htmx:
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(target)
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return path if path.startswith("/") and not path.startswith("//") else None
 
 
 @login_manager.user_loader

@@ -38,6 +38,8 @@ class Order(db.Model):
         Index("ix_order__site_id_id", "site_id", "id"),
         Index("ix_order__created_at", "created_at"),
         Index("ix_order__responsible_site_id_id", "responsible_site_id", "id"),
+        # A status tab within one site: counted and listed without scanning the site.
+        Index("ix_order__status_site_id", "current_status", "responsible_site_id", "id"),
         Index("ix_order__updated_at_id", "updated_at", "id"),
     )
 

@@ -6,7 +6,7 @@ re-rendered in place; without JavaScript it posts, and the page is shown again.
 
 from __future__ import annotations
 
-from flask import abort, make_response, redirect, render_template, request, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.routes import role_required
@@ -16,6 +16,8 @@ from app.orders.routes import bp
 
 VIEWERS = ("coordinator", "fulfillment")
 STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
+# How often an open order page asks whether the order changed (app config ORDER_POLL_SECONDS).
+POLL_SECONDS = 10
 
 # What each move is called on its button.
 MOVE_LABELS = {
@@ -88,9 +90,19 @@ def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) 
 
 
 def render_order(
-    order_id: int, *, status: int = 200, error: str | None = None, forms: dict | None = None
+    order_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    error_field: str | None = None,
+    forms: dict | None = None,
+    polled: bool = False,
 ):
-    """The order page, or (for htmx) its live part, from one template."""
+    """The order page, or (for htmx) its live part, from one template.
+
+    ``error_field`` names the field that shows ``error`` (it takes the focus); ``polled``
+    marks a refresh the person did not ask for, which must not move their focus.
+    """
     order = queries.get_order(order_id)
     if order is None:
         abort(404)
@@ -108,6 +120,9 @@ def render_order(
         "note_form": forms.get("note") or NoteForm(formdata=None),
         "may_add_note": lifecycle.may_add_note(role),
         "error": error,
+        "error_field": error_field,
+        "polled": polled,
+        "poll_seconds": current_app.config.get("ORDER_POLL_SECONDS", POLL_SECONDS),
         "move_labels": MOVE_LABELS,
     }
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
@@ -131,7 +146,11 @@ def _refused(
         getattr(form, target).errors = [refused.message]
     # Also at the top of the page, where it is seen even if its field is not shown now.
     return render_order(
-        order_id, status=STATUS_CODES[refused.kind], error=refused.message, forms=forms
+        order_id,
+        status=STATUS_CODES[refused.kind],
+        error=refused.message,
+        error_field=target,
+        forms=forms,
     )
 
 
@@ -151,7 +170,7 @@ def order_changes(order_id: int):
         abort(404)
     if seen.isdigit() and int(seen) == version:
         return "", 204
-    return render_order(order_id)
+    return render_order(order_id, polled=True)
 
 
 @bp.post("/<int:order_id>/status")

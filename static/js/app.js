@@ -49,6 +49,75 @@
     }
   });
 
+  // An action re-renders the part of the page it was in, and the control used goes with
+  // it, leaving the keyboard nowhere. Unless the new part focuses a field itself
+  // (autofocus) or htmx kept the focus (same id), put it back near where it was: the same
+  // form's first field if that form is still there, else what the page names
+  // ([data-refocus]: the order's status, the list's result count).
+  var FIELDS = "input:not([type=hidden]), textarea, select, button";
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var used = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!used || used.isConnected || used.hasAttribute("data-poll")) return;
+    if (document.activeElement && document.activeElement !== document.body) return;
+    var fallback = document.querySelector("[data-refocus]");
+    if (!fallback) return;
+    var again = used.id ? document.getElementById(used.id) : null;
+    var field = again && again.tagName === "FORM" ? again.querySelector(FIELDS) : again;
+    (field || fallback).focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
+
+  // An htmx request that failed must not fail silently: say so where it is seen and heard.
+  function reportProblem(text) {
+    var box = document.getElementById("request-problem");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "request-problem";
+      box.className = "request-problem";
+      box.setAttribute("role", "alert");
+      document.body.insertBefore(box, document.body.firstChild);
+    }
+    box.textContent = text;
+  }
+  var PROBLEMS = {
+    400: "This page is out of date. Reload it and try again; nothing was changed.",
+    403: "Your role does not allow this; nothing was changed.",
+    404: "This is no longer there. Reload the page.",
+    413: "That is too large to send.",
+  };
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    reportProblem(PROBLEMS[status] || "Something went wrong on our side (" + status + "). Nothing you entered was lost: try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    reportProblem("Orderly cannot be reached. Check the connection and try again; nothing you entered was lost.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-problem");
+    if (box) box.remove();
+  });
+})();
+
+// Packing summaries: printing is recorded on each order (who and when). The Print button
+// opens the print dialog; whatever way printing was started, it is recorded once afterwards.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-print-record]");
+    if (!form) return;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      window.print();
+    });
+    window.addEventListener("afterprint", function () {
+      fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "X-Requested-With": "fetch" },
+        credentials: "same-origin",
+      });
+    });
+  });
 })();

@@ -6,6 +6,7 @@ from app.auth.models import User
 from app.catalog.identifiers import luhn_check_digit
 from app.extensions import db
 from app.orders import lifecycle, service
+from app.orders.queries import get_order
 
 
 def imei(n: int) -> str:
@@ -51,9 +52,6 @@ def move(app, order_id: int, *path: str, role: str = "fulfillment", **kwargs) ->
 def pack_everything(app, order_id: int, start: int = 1) -> None:
     """Records a valid new device for every empty slot of a processing order."""
     with app.app_context():
-        order = db.session.get(lifecycle.Order, order_id)
-        from app.orders.queries import get_order
-
         order = get_order(order_id)
         slots = [s for s in lifecycle.packing_plan(order).slots if s.filled is None]
         db.session.remove()

@@ -1,0 +1,434 @@
+"""``flask generate-orders N``: fills a database with N realistic orders and their histories.
+
+For load and speed checks. Rows are written with bulk inserts in batches (not through the
+order service, which would take hours for a million orders); the histories follow the
+same status machine the service enforces, so every generated order is one the service
+could have produced.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import click
+from sqlalchemy import func, insert, select, text
+
+from app.auth.models import User
+from app.catalog.identifiers import luhn_check_digit
+from app.catalog.models import Device, DeviceIdentifier, Item, Kit
+from app.demo import catalog as demo
+from app.extensions import db
+from app.orders import carriers
+from app.orders.models import (
+    Order,
+    OrderDevice,
+    OrderEvent,
+    OrderExternalId,
+    OrderItem,
+    OrderKit,
+    OrderNote,
+    PackedKit,
+    TrackingNumber,
+)
+from app.people.models import Address, Patient, Site
+
+BATCH = 5000
+# Where orders are now, by age: most old orders were delivered long ago.
+PATHS = {
+    "created": [],
+    "processing": ["processing"],
+    "packed": ["processing", "packed"],
+    "availableForPickup": ["processing", "packed", "availableForPickup"],
+    "onHold": ["processing", "onHold"],
+    "shipped": ["processing", "packed", "shipped"],
+    "deliveryException": ["processing", "packed", "shipped", "deliveryException"],
+    "delivered": ["processing", "packed", "shipped", "delivered"],
+    "cancelled": ["cancelled"],
+    "returned": ["processing", "packed", "shipped", "delivered", "returned"],
+}
+RECENT_MIX = [
+    ("created", 30),
+    ("processing", 20),
+    ("packed", 10),
+    ("availableForPickup", 3),
+    ("onHold", 5),
+    ("shipped", 25),
+    ("cancelled", 5),
+    ("deliveryException", 2),
+]
+OLD_MIX = [("delivered", 90), ("cancelled", 6), ("returned", 3), ("deliveryException", 1)]
+HOLD_REASONS = ["Patient in hospital", "Address to be confirmed", "Awaiting insurance approval"]
+CANCEL_REASONS = ["Duplicate order", "Patient withdrew from the program", "Ordered in error"]
+
+
+def _pick(rng: random.Random, mix) -> str:
+    return rng.choices([s for s, _ in mix], weights=[w for _, w in mix])[0]
+
+
+def _next_id(model) -> int:
+    return (db.session.scalar(select(func.max(model.id))) or 0) + 1
+
+
+class Writer:
+    """Buffers rows per table and writes them in batches."""
+
+    def __init__(self):
+        self.rows: dict = {}
+        self.written = 0
+
+    def add(self, model, row: dict) -> None:
+        bucket = self.rows.setdefault(model, [])
+        bucket.append(row)
+        if len(bucket) >= BATCH:
+            self.flush(model)
+
+    def flush(self, model=None) -> None:
+        # Parents before children, so that foreign keys hold at every step.
+        order = [
+            Address,
+            Patient,
+            Device,
+            DeviceIdentifier,
+            Order,
+            OrderExternalId,
+            OrderItem,
+            OrderKit,
+            PackedKit,
+            OrderDevice,
+            OrderEvent,
+            TrackingNumber,
+            OrderNote,
+        ]
+        for m in order if model is None else order[: order.index(model) + 1]:
+            rows = self.rows.get(m)
+            if rows:
+                db.session.execute(insert(m), rows)
+                self.written += len(rows)
+                self.rows[m] = []
+
+
+def generate(n_orders: int, seed: int = 1) -> dict:
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    sites = db.session.scalars(select(Site).where(Site.active)).all()
+    items = db.session.scalars(select(Item).where(Item.orderable)).all()
+    kits = db.session.scalars(select(Kit).where(Kit.archived.is_(False))).all()
+    kit_items = {k.id: [(ki.item, ki.count) for ki in k.kit_items] for k in kits}
+    users = {u.role: u.id for u in db.session.scalars(select(User))}
+    if not (sites and items and kits and users):
+        raise click.ClickException("Load the demo catalog first: flask seed-demo")
+    consumables = [i for i in items if not i.is_device]
+    writer = Writer()
+
+    # Patients: about one per hundred orders, at least a few hundred.
+    n_patients = max(300, n_orders // 100)
+    address_id, patient_id = _next_id(Address), _next_id(Patient)
+    patient_ids, patient_site = [], {}
+    for _ in range(n_patients):
+        first, last = rng.choice(demo.FIRST_NAMES), rng.choice(demo.LAST_NAMES)
+        city, state, zip_code, area = rng.choice(demo.CITIES)
+        site = rng.choice(sites)
+        writer.add(
+            Address,
+            {
+                "id": address_id,
+                "line_one": f"{rng.randrange(10, 9999)} {rng.choice(demo.STREETS)}",
+                "city": city,
+                "state": state,
+                "zip_code": zip_code,
+                "country": "US",
+            },
+        )
+        writer.add(
+            Patient,
+            {
+                "id": patient_id,
+                "external_identifier": f"GEN-{seed}-{patient_id}",
+                "first_name": first,
+                "last_name": last,
+                "date_of_birth": datetime(
+                    1935 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 29)
+                ).date(),
+                "phone_number": f"+1{area}555{rng.randrange(10000):04d}",
+                "sex": rng.choice(["female", "male"]),
+                "archived": rng.random() < 0.05,
+                "enrolled": True,
+                "address_id": address_id,
+                "site_id": site.id,
+                "created_at": datetime.now(UTC),
+            },
+        )
+        patient_ids.append(patient_id)
+        patient_site[patient_id] = site.id
+        address_id += 1
+        patient_id += 1
+    writer.flush()
+
+    ids = {
+        m: _next_id(m)
+        for m in (
+            Order,
+            OrderExternalId,
+            OrderItem,
+            OrderKit,
+            PackedKit,
+            Device,
+            DeviceIdentifier,
+            OrderDevice,
+            OrderEvent,
+            TrackingNumber,
+            OrderNote,
+        )
+    }
+    now = datetime.now(UTC).replace(microsecond=0)
+    span = timedelta(days=730)
+    identifier_seq = rng.randrange(10**6)
+
+    def take(model) -> int:
+        value = ids[model]
+        ids[model] += 1
+        return value
+
+    for n in range(n_orders):
+        # Spread over two years, in id order (ids grow with time, as in real life).
+        created = now - span + span * (n + 1) / (n_orders + 1)
+        recent = now - created < timedelta(days=14)
+        status = _pick(rng, RECENT_MIX if recent else OLD_MIX)
+        path = PATHS[status]
+        to_site = rng.random() < 0.12
+        pid = None if to_site else rng.choice(patient_ids)
+        site_id = rng.choice(sites).id if to_site else None
+        order_id = take(Order)
+        times = [created]
+        for _ in path:
+            times.append(times[-1] + timedelta(hours=rng.uniform(1, 40)))
+        held_from = "processing" if status == "onHold" else None
+        writer.add(
+            Order,
+            {
+                "id": order_id,
+                "patient_id": pid,
+                "site_id": site_id,
+                "responsible_site_id": site_id or patient_site[pid],
+                "current_status": status,
+                "held_from_status": held_from,
+                "shipping_option": "overnight" if rng.random() < 0.15 else "standard",
+                "email_label": False,
+                "created_at": created,
+                "updated_at": times[-1],
+                "placed_by_user_id": users.get("coordinator"),
+                "version": len(path) + 1,
+            },
+        )
+        for k in range(1 if rng.random() < 0.8 else 2):
+            writer.add(
+                OrderExternalId,
+                {"id": take(OrderExternalId), "order_id": order_id, "value": f"EHR-{order_id}-{k}"},
+            )
+        line_items = rng.sample(consumables, rng.randrange(1, 3))
+        for item in line_items:
+            writer.add(
+                OrderItem,
+                {
+                    "id": take(OrderItem),
+                    "order_id": order_id,
+                    "item_id": item.id,
+                    "count": rng.randrange(1, 5),
+                },
+            )
+        order_kits = rng.sample(kits, 1) if rng.random() < 0.7 else []
+        for kit in order_kits:
+            order_kit_id = take(OrderKit)
+            writer.add(
+                OrderKit, {"id": order_kit_id, "order_id": order_id, "kit_id": kit.id, "count": 1}
+            )
+            if "processing" in path and status != "cancelled":
+                packed_kit_id = take(PackedKit)
+                writer.add(
+                    PackedKit,
+                    {
+                        "id": packed_kit_id,
+                        "order_id": order_id,
+                        "order_kit_id": order_kit_id,
+                        "kit_id": kit.id,
+                        "packed_at": times[1],
+                        "packed_by_id": users.get("fulfillment"),
+                    },
+                )
+                if "packed" in path:
+                    for item, count in kit_items[kit.id]:
+                        if not item.is_device:
+                            continue
+                        for _ in range(count):
+                            identifier_seq += 1
+                            device_id = take(Device)
+                            writer.add(
+                                Device,
+                                {
+                                    "id": device_id,
+                                    "item_id": item.id,
+                                    "created_at": times[1],
+                                    "current_status": "shipped" if "shipped" in path else "packed",
+                                },
+                            )
+                            writer.add(
+                                DeviceIdentifier,
+                                {
+                                    "id": take(DeviceIdentifier),
+                                    "device_id": device_id,
+                                    "type": item.device_identifier_type,
+                                    "value": _identifier(
+                                        item.device_identifier_type, identifier_seq, seed
+                                    ),
+                                },
+                            )
+                            writer.add(
+                                OrderDevice,
+                                {
+                                    "id": take(OrderDevice),
+                                    "order_id": order_id,
+                                    "device_id": device_id,
+                                    "packed_kit_id": packed_kit_id,
+                                    "created_at": times[1],
+                                },
+                            )
+        actor = users.get("coordinator")
+        writer.add(
+            OrderEvent,
+            {
+                "id": take(OrderEvent),
+                "order_id": order_id,
+                "name": "created",
+                "event_timestamp": created,
+                "actor_user_id": actor,
+            },
+        )
+        for step, at in zip(path, times[1:], strict=True):
+            note = None
+            if step == "onHold":
+                note = rng.choice(HOLD_REASONS)
+            elif step == "cancelled":
+                note = rng.choice(CANCEL_REASONS)
+            if step == "shipped":
+                carrier, value = _tracking(rng)
+                writer.add(
+                    TrackingNumber,
+                    {
+                        "id": take(TrackingNumber),
+                        "order_id": order_id,
+                        "carrier": carrier,
+                        "value": value,
+                        "created_at": at,
+                    },
+                )
+            writer.add(
+                OrderEvent,
+                {
+                    "id": take(OrderEvent),
+                    "order_id": order_id,
+                    "name": step,
+                    "event_timestamp": at,
+                    "note": note,
+                    "actor_user_id": users.get(
+                        "coordinator" if step == "cancelled" else "fulfillment"
+                    ),
+                },
+            )
+        if rng.random() < 0.1:
+            writer.add(
+                OrderNote,
+                {
+                    "id": take(OrderNote),
+                    "order_id": order_id,
+                    "created_at": times[-1],
+                    "note": "Patient asked for a morning delivery.",
+                    "created_by_id": users.get("coordinator"),
+                },
+            )
+    writer.flush()
+    _reset_sequences()
+    db.session.commit()
+    return {
+        "orders": n_orders,
+        "patients": n_patients,
+        "rows": writer.written,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _identifier(kind: str, n: int, seed: int) -> str:
+    if kind == "imei":
+        body = f"35{seed % 100:02d}{n:010d}"
+        return body + luhn_check_digit(body)
+    if kind in ("iccid", "simCardNumber"):
+        body = f"8901{seed % 100:02d}{n:012d}"
+        return body + luhn_check_digit(body)
+    if kind == "macAddress":
+        return ":".join(
+            f"{b:02X}"
+            for b in (
+                (seed % 256),
+                (n >> 32) & 255,
+                (n >> 24) & 255,
+                (n >> 16) & 255,
+                (n >> 8) & 255,
+                n & 255,
+            )
+        )
+    return f"GS{seed % 100:02d}{n:09d}"
+
+
+def _tracking(rng: random.Random) -> tuple[str, str]:
+    carrier = rng.choice(list(carriers.CARRIERS))
+    if carrier == "UPS":
+        value = "1Z" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(16))
+    elif carrier == "FedEx":
+        value = "".join(rng.choice("0123456789") for _ in range(12))
+    elif carrier == "USPS":
+        value = "9400" + "".join(rng.choice("0123456789") for _ in range(18))
+    else:
+        value = "".join(rng.choice("0123456789") for _ in range(10))
+    return carrier, value
+
+
+def _reset_sequences() -> None:
+    """PostgreSQL's id sequences must move past the ids written here."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    for model in (
+        Address,
+        Patient,
+        Order,
+        OrderExternalId,
+        OrderItem,
+        OrderKit,
+        PackedKit,
+        Device,
+        DeviceIdentifier,
+        OrderDevice,
+        OrderEvent,
+        TrackingNumber,
+        OrderNote,
+    ):
+        table = model.__tablename__
+        db.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table}), 1))"
+            )
+        )
+
+
+def register(app) -> None:
+    @app.cli.command("generate-orders")
+    @click.argument("count", type=click.IntRange(1, 5_000_000))
+    @click.option("--seed", default=1, show_default=True, help="Same seed, same orders.")
+    def generate_orders(count: int, seed: int):
+        """Add COUNT realistic orders with their histories (for load and speed checks)."""
+        result = generate(count, seed)
+        click.echo(
+            f"Added {result['orders']:,} orders for {result['patients']:,} new patients "
+            f"({result['rows']:,} rows) in {result['seconds']} s."
+        )

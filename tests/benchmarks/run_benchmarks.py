@@ -1,0 +1,197 @@
+"""Speed figures for the order list, search, the timeline and the API, at 10^4..10^6 orders.
+
+Not part of the test suite (timings in tests flake); run it by hand:
+
+    .venv/bin/python -m tests.benchmarks.run_benchmarks                 # SQLite, 10^4 and 10^5
+    .venv/bin/python -m tests.benchmarks.run_benchmarks --sizes 10000 100000 1000000
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+        .venv/bin/python -m tests.benchmarks.run_benchmarks --sizes 10000 100000 1000000
+
+Each size starts from an empty database (SQLite: a file under /tmp; PostgreSQL: the schema
+is dropped and migrated again), loads the demo catalog, generates the orders with
+``flask generate-orders``, then times requests in-process through the app (no network), as
+a signed-in fulfillment user, printing p50 and p95 in milliseconds and the SQL statements
+each request issued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import event, func, select, text
+
+REPEAT = 40
+
+
+def fresh_app(url: str, reuse: bool = False):
+    os.environ.setdefault("SECRET_KEY", "benchmark")
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "WTF_CSRF_ENABLED": True})
+    with app.app_context():
+        if reuse:
+            upgrade()
+            return app
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+    return app
+
+
+def sign_in(client):
+    page = client.get("/sign-in").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post(
+        "/sign-in",
+        data={
+            "email": "fulfillment@orderly.example",
+            "password": "demo-fulfillment",
+            "csrf_token": token,
+        },
+    )
+
+
+def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def count(*_args):
+        statements[-1] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    timings = []
+    try:
+        for i in range(REPEAT):
+            url = urls[i % len(urls)]
+            statements.append(0)
+            started = time.perf_counter()
+            response = client.get(url, headers=headers or {})
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    timings.sort()
+    return {
+        "label": label,
+        "p50": statistics.median(timings),
+        "p95": timings[int(len(timings) * 0.95) - 1],
+        "sql": f"{min(statements)}-{max(statements)}"
+        if min(statements) != max(statements)
+        else str(statements[0]),
+    }
+
+
+def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
+    from app.auth.models import ApiKey
+    from app.demo import catalog as demo
+    from app.demo.generate import generate
+    from app.extensions import db
+    from app.orders.models import Order, OrderExternalId, TrackingNumber
+    from app.people.models import Patient, Site
+
+    app = fresh_app(url, reuse)
+    with app.app_context():
+        started = time.perf_counter()
+        if reuse and db.session.scalar(select(func.count(Order.id))) >= size:
+            print(f"  reusing the {size:,} orders already in the database")
+        else:
+            app.test_cli_runner().invoke(args=["seed-demo"])
+            generate(size, seed=7)
+        generated_in = time.perf_counter() - started
+        rng = random.Random(3)
+        max_id = db.session.scalar(select(func.max(Order.id)))
+        order_ids = [rng.randrange(1, max_id) for _ in range(20)]
+        last_names = [p.last_name for p in db.session.scalars(select(Patient).limit(200))][:10]
+        external = db.session.scalars(
+            select(OrderExternalId.value).order_by(OrderExternalId.id.desc()).limit(10)
+        ).all()
+        tracking = db.session.scalars(select(TrackingNumber.value).limit(10)).all()
+        site_id = db.session.scalar(select(Site.id).where(Site.active))
+        deep_cursor = db.session.scalar(select(Order.id).order_by(Order.id).offset(100).limit(1))
+        assert db.session.scalar(select(func.count(ApiKey.id))) == 1
+    client = app.test_client()
+    sign_in(client)
+    api_headers = {"Impilo-API-Key": demo.API_KEY}
+    results = [
+        measure(app, client, "list: first page", ["/orders/"]),
+        measure(app, client, "list: status tab (processing)", ["/orders/?status=processing"]),
+        measure(
+            app,
+            client,
+            "list: one site, overnight",
+            [f"/orders/?site={site_id}&shipping=overnight"],
+        ),
+        measure(app, client, "list: deep page (keyset)", [f"/orders/?after={deep_cursor}"]),
+        measure(app, client, "list: recently changed", ["/orders/?sort=updated"]),
+        measure(app, client, "search: patient name", [f"/orders/?q={n}" for n in last_names]),
+        measure(app, client, "search: order id", [f"/orders/?q={i}" for i in order_ids]),
+        measure(app, client, "search: external order id", [f"/orders/?q={e}" for e in external]),
+        measure(app, client, "search: tracking number", [f"/orders/?q={t}" for t in tracking]),
+        measure(app, client, "timeline: order page", [f"/orders/{i}" for i in order_ids]),
+        measure(
+            app, client, "api: GET order", [f"/api/v3/order/{i}" for i in order_ids], api_headers
+        ),
+        measure(app, client, "api: list, 250 per page", ["/api/v3/order?size=250"], api_headers),
+    ]
+    summary_urls = [f"/orders/{i}/packing-summary" for i in order_ids]
+    if "orders.packing_summary" in app.view_functions:
+        results.append(measure(app, client, "packing summary", summary_urls))
+    if "orders.packing_summaries" in app.view_functions:
+        batch = "&".join(f"order={i}" for i in range(max(1, max_id - 199), max_id + 1))
+        results.append(
+            measure(
+                app,
+                client,
+                "packing summaries, batch of 200",
+                [f"/orders/packing-summaries?{batch}"],
+            )
+        )
+    for r in results:
+        r["size"] = size
+    print(f"  generated {size:,} orders in {generated_in:.0f} s")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--reuse", action="store_true", help="SQLite: keep a database generated by an earlier run"
+    )
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL")
+    database = "PostgreSQL" if url and "postgresql" in url else "SQLite"
+    all_results = []
+    for size in args.sizes:
+        print(f"== {size:,} orders on {database}", flush=True)
+        db_url = url or f"sqlite:///{Path(tempfile.gettempdir()) / f'orderly-bench-{size}.db'}"
+        reuse = args.reuse and not url and Path(db_url[len("sqlite:///") :]).exists()
+        if not url and not reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(db_url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
+        all_results += run_size(db_url, size, reuse)
+    print(f"\n| request ({database}) | orders | p50 ms | p95 ms | SQL statements |")
+    print("|---|---:|---:|---:|---:|")
+    for r in all_results:
+        print(f"| {r['label']} | {r['size']:,} | {r['p50']:.1f} | {r['p95']:.1f} | {r['sql']} |")
+
+
+if __name__ == "__main__":
+    main()
