@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.json.sort_keys = False  # answer in the field order of the v3 API
     logging.basicConfig(level=app.config["LOG_LEVEL"])
+    logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": we draw SVG
 
     from app import database as _database_events  # noqa: F401  (SQLite settings)
     from app import models  # noqa: F401  (every table on the metadata)

@@ -62,6 +62,23 @@ def fetch_by_id(model, ids: set[int]) -> dict[int, Any]:
     return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
+def get_or_reject(model, record_id: int, what: str):
+    """The record, or Rejected ("patient_not_found", ...) when there is none."""
+    from app.extensions import db
+
+    record = db.session.get(model, record_id) if 1 <= record_id <= MAX_DB_ID else None
+    if record is None:
+        raise Rejected(
+            [
+                Problem(
+                    f"{what.replace(' ', '_')}_not_found",
+                    f"There is no {what} with id {record_id}.",
+                )
+            ]
+        )
+    return record
+
+
 class Checker:
     """Collects every problem, so that a form can show them all at once."""
 

@@ -13,7 +13,7 @@ from app.auth.models import ROLES, ApiKey, User
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
-from app.validation import Checker, Problem, Rejected
+from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12
 USER_FIELDS = ["email", "first_name", "last_name", "role"]
@@ -25,13 +25,6 @@ class UserDraft:
     first_name: Any = None
     last_name: Any = None
     role: Any = None
-
-
-def _get(model, record_id: int, what: str):
-    record = db.session.get(model, record_id) if 1 <= record_id <= 2**31 - 1 else None
-    if record is None:
-        raise Rejected([Problem(f"{what}_not_found", f"There is no {what} with id {record_id}.")])
-    return record
 
 
 def _check_password(password: Any, check: Checker) -> str | None:
@@ -88,7 +81,7 @@ def create_user(draft: UserDraft, password: Any, actor: Actor) -> User:
 
 def update_user(user_id: int, draft: UserDraft, actor: Actor) -> User:
     with write_transaction():
-        user = _get(User, user_id, "user")
+        user = get_or_reject(User, user_id, "user")
         values, check = check_user(draft, user_id)
         if user_id == getattr(actor.user, "id", None) and values["role"] not in (None, "admin"):
             check.add("own_role", "You cannot take away your own admin role.", "role")
@@ -105,7 +98,7 @@ def update_user(user_id: int, draft: UserDraft, actor: Actor) -> User:
 def reset_password(user_id: int, password: Any, actor: Actor) -> User:
     """A new password, and the user's sessions everywhere end."""
     with write_transaction():
-        user = _get(User, user_id, "user")
+        user = get_or_reject(User, user_id, "user")
         check = Checker()
         password = _check_password(password, check)
         check.raise_if_any()
@@ -116,7 +109,7 @@ def reset_password(user_id: int, password: Any, actor: Actor) -> User:
 
 def set_user_active(user_id: int, active: bool, actor: Actor) -> User:
     with write_transaction():
-        user = _get(User, user_id, "user")
+        user = get_or_reject(User, user_id, "user")
         if not active and user_id == getattr(actor.user, "id", None):
             raise Rejected([Problem("own_account", "You cannot deactivate your own account.")])
         if user.active != active:
@@ -148,7 +141,7 @@ def create_api_key(name: Any, actor: Actor) -> tuple[ApiKey, str]:
 
 def revoke_api_key(key_id: int, actor: Actor) -> ApiKey:
     with write_transaction():
-        api_key = _get(ApiKey, key_id, "API key")
+        api_key = get_or_reject(ApiKey, key_id, "API key")
         if api_key.revoked_at is None:
             api_key.revoked_at = utcnow()
             record_change("apiKey", api_key.id, "revoked", actor)

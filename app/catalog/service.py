@@ -21,7 +21,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
 from app.orders.models import OrderKit
-from app.validation import Checker, Problem, Rejected, fetch_by_id, is_whole_number
+from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject, is_whole_number
 
 ITEM_FIELDS = [
     "name",
@@ -56,13 +56,6 @@ class KitLineDraft:
 class KitDraft:
     name: Any = None
     lines: list[KitLineDraft] = field(default_factory=list)
-
-
-def _get(model, record_id: int, what: str):
-    record = db.session.get(model, record_id) if 1 <= record_id <= 2**31 - 1 else None
-    if record is None:
-        raise Rejected([Problem(f"{what}_not_found", f"There is no {what} with id {record_id}.")])
-    return record
 
 
 def _described_item(item: Item) -> dict:
@@ -136,7 +129,7 @@ def create_item(draft: ItemDraft, actor: Actor) -> Item:
 
 def update_item(item_id: int, draft: ItemDraft, actor: Actor) -> Item:
     with write_transaction():
-        item = _get(Item, item_id, "item")
+        item = get_or_reject(Item, item_id, "item")
         values = check_item(draft, item_id)
         before = _described_item(item)
         for name, value in values.items():
@@ -223,7 +216,7 @@ def update_kit(kit_id: int, draft: KitDraft, actor: Actor) -> Kit:
     """Renames a kit or changes what it holds. A kit already ordered keeps its contents:
     changing them would rewrite what past orders contained (archive it and make a new one)."""
     with write_transaction():
-        kit = _get(Kit, kit_id, "kit")
+        kit = get_or_reject(Kit, kit_id, "kit")
         name, contents = check_kit(draft, kit_id)
         before = _described_kit(kit)
         new_contents = sorted((item.id, count) for item, count in contents)
@@ -253,7 +246,7 @@ def update_kit(kit_id: int, draft: KitDraft, actor: Actor) -> Kit:
 
 def set_kit_archived(kit_id: int, archived: bool, actor: Actor) -> Kit:
     with write_transaction():
-        kit = _get(Kit, kit_id, "kit")
+        kit = get_or_reject(Kit, kit_id, "kit")
         if kit.archived != archived:
             kit.archived = archived
             record_change("kit", kit.id, "archived" if archived else "restored", actor)

@@ -35,6 +35,22 @@ from app.orders.models import (
 from app.people.models import Address, Patient, Site
 
 BATCH = 5000
+# The tables written, parents before children, so that foreign keys hold at every step.
+WRITTEN = [
+    Address,
+    Patient,
+    Device,
+    DeviceIdentifier,
+    Order,
+    OrderExternalId,
+    OrderItem,
+    OrderKit,
+    PackedKit,
+    OrderDevice,
+    OrderEvent,
+    TrackingNumber,
+    OrderNote,
+]
 # Where orders are now, by age: most old orders were delivered long ago.
 PATHS = {
     "created": [],
@@ -85,23 +101,7 @@ class Writer:
             self.flush(model)
 
     def flush(self, model=None) -> None:
-        # Parents before children, so that foreign keys hold at every step.
-        order = [
-            Address,
-            Patient,
-            Device,
-            DeviceIdentifier,
-            Order,
-            OrderExternalId,
-            OrderItem,
-            OrderKit,
-            PackedKit,
-            OrderDevice,
-            OrderEvent,
-            TrackingNumber,
-            OrderNote,
-        ]
-        for m in order if model is None else order[: order.index(model) + 1]:
+        for m in WRITTEN if model is None else WRITTEN[: WRITTEN.index(model) + 1]:
             rows = self.rows.get(m)
             if rows:
                 db.session.execute(insert(m), rows)
@@ -166,22 +166,7 @@ def generate(n_orders: int, seed: int = 1) -> dict:
         patient_id += 1
     writer.flush()
 
-    ids = {
-        m: _next_id(m)
-        for m in (
-            Order,
-            OrderExternalId,
-            OrderItem,
-            OrderKit,
-            PackedKit,
-            Device,
-            DeviceIdentifier,
-            OrderDevice,
-            OrderEvent,
-            TrackingNumber,
-            OrderNote,
-        )
-    }
+    ids = {m: _next_id(m) for m in WRITTEN if m not in (Address, Patient)}
     now = datetime.now(UTC).replace(microsecond=0)
     span = timedelta(days=730)
     identifier_seq = rng.randrange(10**6)
@@ -397,21 +382,7 @@ def _reset_sequences() -> None:
     """PostgreSQL's id sequences must move past the ids written here."""
     if db.engine.dialect.name != "postgresql":
         return
-    for model in (
-        Address,
-        Patient,
-        Order,
-        OrderExternalId,
-        OrderItem,
-        OrderKit,
-        PackedKit,
-        Device,
-        DeviceIdentifier,
-        OrderDevice,
-        OrderEvent,
-        TrackingNumber,
-        OrderNote,
-    ):
+    for model in WRITTEN:
         table = model.__tablename__
         db.session.execute(
             text(

@@ -17,7 +17,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
 from app.people.models import SEXES, Address, Patient, Site
-from app.validation import Checker, Problem, Rejected, fetch_by_id
+from app.validation import Checker, fetch_by_id, get_or_reject
 
 ADDRESS_FIELDS = [
     "line_one",
@@ -159,40 +159,54 @@ def _site_changed(patient_id: int, site_id: int) -> bool:
     return db.session.scalar(select(Patient.site_id).where(Patient.id == patient_id)) != site_id
 
 
+def _create(model, record_type: str, values: dict, address: dict, actor: Actor):
+    """Adds the record and its first history entry to the current write transaction."""
+    record = model(**values, address=Address(**address))
+    db.session.add(record)
+    db.session.flush()
+    record_change(record_type, record.id, "created", actor, _described(record))
+    return record
+
+
+def _update(record, record_type: str, values: dict, address: dict, actor: Actor):
+    """Writes the new values and records what changed (nothing, if nothing did)."""
+    before = _described(record)
+    for name, value in values.items():
+        setattr(record, name, value)
+    for name, value in address.items():
+        setattr(record.address, name, value)
+    db.session.flush()
+    changes = diff(before, _described(record))
+    if changes:
+        record_change(record_type, record.id, "updated", actor, changes)
+    return record
+
+
+def _set(model, record_type: str, record_id: int, attribute: str, value: bool, action: str, actor):
+    with write_transaction():
+        record = get_or_reject(model, record_id, record_type)
+        if getattr(record, attribute) != value:
+            setattr(record, attribute, value)
+            record_change(record_type, record.id, action, actor)
+    return record
+
+
 def create_patient(draft: PatientDraft, actor: Actor) -> Patient:
-    with write_transaction() as session:
+    with write_transaction():
         values, address = check_patient(draft)
-        patient = Patient(**values, address=Address(**address))
-        session.add(patient)
-        session.flush()
-        record_change("patient", patient.id, "created", actor, _described(patient))
-    return patient
+        return _create(Patient, "patient", values, address, actor)
 
 
 def update_patient(patient_id: int, draft: PatientDraft, actor: Actor) -> Patient:
     with write_transaction():
-        patient = _get(Patient, patient_id, "patient")
-        values, address = check_patient(draft, patient_id)
-        before = _described(patient)
-        for name, value in values.items():
-            setattr(patient, name, value)
-        for name, value in address.items():
-            setattr(patient.address, name, value)
-        db.session.flush()
-        changes = diff(before, _described(patient))
-        if changes:
-            record_change("patient", patient.id, "updated", actor, changes)
-    return patient
+        patient = get_or_reject(Patient, patient_id, "patient")
+        return _update(patient, "patient", *check_patient(draft, patient_id), actor)
 
 
 def set_patient_archived(patient_id: int, archived: bool, actor: Actor) -> Patient:
     """Archive (or restore) a patient: never deleted, only kept from new orders."""
-    with write_transaction():
-        patient = _get(Patient, patient_id, "patient")
-        if patient.archived != archived:
-            patient.archived = archived
-            record_change("patient", patient.id, "archived" if archived else "restored", actor)
-    return patient
+    action = "archived" if archived else "restored"
+    return _set(Patient, "patient", patient_id, "archived", archived, action, actor)
 
 
 def _described(record) -> dict:
@@ -200,13 +214,6 @@ def _described(record) -> dict:
     values = snapshot(record, fields)
     values.update({f"address.{k}": v for k, v in snapshot(record.address, ADDRESS_FIELDS).items()})
     return values
-
-
-def _get(model, record_id: int, what: str):
-    record = db.session.get(model, record_id) if 1 <= record_id <= 2**31 - 1 else None
-    if record is None:
-        raise Rejected([Problem(f"{what}_not_found", f"There is no {what} with id {record_id}.")])
-    return record
 
 
 # --- Sites -------------------------------------------------------------------------------
@@ -230,36 +237,19 @@ def check_site(draft: SiteDraft, site_id: int | None = None) -> tuple[dict, dict
 
 
 def create_site(draft: SiteDraft, actor: Actor) -> Site:
-    with write_transaction() as session:
+    with write_transaction():
         values, address = check_site(draft)
-        site = Site(**values, address=Address(**address))
-        session.add(site)
-        session.flush()
-        record_change("site", site.id, "created", actor, _described(site))
-    return site
+        return _create(Site, "site", values, address, actor)
 
 
 def update_site(site_id: int, draft: SiteDraft, actor: Actor) -> Site:
     with write_transaction():
-        site = _get(Site, site_id, "site")
-        values, address = check_site(draft, site_id)
-        before = _described(site)
-        for name, value in values.items():
-            setattr(site, name, value)
-        for name, value in address.items():
-            setattr(site.address, name, value)
-        db.session.flush()
-        changes = diff(before, _described(site))
-        if changes:
-            record_change("site", site.id, "updated", actor, changes)
-    return site
+        site = get_or_reject(Site, site_id, "site")
+        return _update(site, "site", *check_site(draft, site_id), actor)
 
 
 def set_site_active(site_id: int, active: bool, actor: Actor) -> Site:
     """An inactive site cannot receive orders or new patients; its history stays."""
-    with write_transaction():
-        site = _get(Site, site_id, "site")
-        if site.active != active:
-            site.active = active
-            record_change("site", site.id, "activated" if active else "deactivated", actor)
-    return site
+    return _set(
+        Site, "site", site_id, "active", active, "activated" if active else "deactivated", actor
+    )
