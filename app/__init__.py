@@ -59,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
+    web.register_input_guard(app)
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
@@ -52,6 +52,23 @@ def register_error_pages(app) -> None:
         if is_api_request():
             return error_response(500, "internal_error", "Something went wrong on our side.")
         return render_template("errors/error.html", error=None), 500
+
+
+NUL_MESSAGE = "Text cannot contain the NUL character."
+
+
+def register_input_guard(app) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        """PostgreSQL cannot store a NUL character in text: refuse it at the door, for every
+        query string and form (the API's JSON bodies are checked where they are parsed)."""
+        values = list(request.args.values())
+        if request.method == "POST" and not is_api_request():
+            values += list(request.form.values())
+        if any("\x00" in value for value in values):
+            if is_api_request():
+                raise ApiError(400, "invalid_parameter", NUL_MESSAGE)
+            abort(400, NUL_MESSAGE)
 
 
 def register_response_headers(app) -> None:

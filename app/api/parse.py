@@ -27,9 +27,14 @@ def json_body() -> Any:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = request.get_data(cache=False)  # raises 413 when the body is over the limit
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        text = raw.decode("utf-8")
+        body = json.loads(text, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if "\x00" in text or "\\u0000" in text.lower():
+        # PostgreSQL cannot store it in text; no field of ours has a use for it.
+        raise ApiError(400, "invalid_json", "Text in the body cannot contain the NUL character.")
+    return body
 
 
 def object_at(value: Any, where: str, required: bool = False) -> dict | None:

@@ -227,7 +227,10 @@ def _mark_existing(rows: list[RowCheck]) -> None:
 
 
 def store(filename: str, raw: bytes, actor: Actor) -> PatientImport:
-    content = decode(raw)
+    """Keeps the file for its preview. NUL characters, which no CSV of patients has and
+    PostgreSQL cannot store, are dropped (the preview then shows what is left)."""
+    content = decode(raw).replace("\x00", "")
+    filename = "".join(ch for ch in (filename or "") if ch.isprintable())
     with write_transaction() as session:
         upload = PatientImport(
             filename=(filename or "patients.csv")[:200],

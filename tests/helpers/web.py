@@ -39,7 +39,11 @@ class Browserless:
         return response
 
     def get(self, url, **kwargs):
-        return self.client.get(url, **kwargs)
+        response = self.client.get(url, **kwargs)
+        if response.is_streamed:  # read a streamed answer (CSV) to its end, as a browser would
+            response.get_data()
+            response.close()
+        return response
 
     def post(self, url, data=None, htmx: bool = False, **kwargs):
         data = dict(data or {})
