@@ -41,6 +41,19 @@ class Rejected(Exception):
 MAX_DB_ID = 2**31 - 1
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_int(text: str | None, max_digits: int = 9) -> int | None:
+    """The number a text of plain ASCII digits names, else None.
+
+    Not ``str.isdigit``: it says yes to "²" and other digits ``int`` refuses.
+    """
+    if text and len(text) <= max_digits and _DIGITS.fullmatch(text):
+        return int(text)
+    return None
+
+
 def is_whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

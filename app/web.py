@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
@@ -47,11 +48,28 @@ def register_error_pages(app) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         # Logged without the request body or arguments: they may hold patient data.
-        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
+        busy = False
+        if isinstance(error, DBAPIError):
+            # The driver's own message can quote values (PostgreSQL's DETAIL line): log the
+            # kind of error and the constraint only.
+            constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+            app.logger.error(
+                "Database error on %s %s: %s %s",
+                request.method,
+                request.path,
+                type(error.orig).__name__,
+                constraint or "",
+            )
+            busy = isinstance(error, OperationalError) and "locked" in str(error.orig)
+        else:
+            app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        status = 503 if busy else 500
         if is_api_request():
+            if busy:
+                return error_response(503, "busy", "The database is busy: try again in a moment.")
             return error_response(500, "internal_error", "Something went wrong on our side.")
-        return render_template("errors/error.html", error=None), 500
+        return render_template("errors/error.html", error=None, busy=busy), status
 
 
 NUL_MESSAGE = "Text cannot contain the NUL character."

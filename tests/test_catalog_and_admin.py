@@ -276,3 +276,13 @@ def test_admin_pages_are_for_admins_only(client, catalog, role, method, url):
     assert response.status_code == 403
     with app_context(client.application) as session:
         assert session.scalar(select(func.count(ApiKey.id))) == 0
+
+
+def test_identifier_type_is_fixed_once_the_item_is_in_an_ordered_kit(app, admin, catalog):
+    place(app, catalog, kits={"hypertension": 1})
+    response = admin.post(
+        f"/items/{catalog.items['cuff']}/edit",
+        item_data(name="BP cuff, large", sku="CUF-L", device_identifier_type="serial"),
+    )
+    assert response.status_code == 422
+    assert "Make a new item instead" in response.text

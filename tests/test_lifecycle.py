@@ -463,3 +463,26 @@ def test_anyone_who_sees_the_order_adds_notes(app, order):
             "from admin",
         ]
         db.session.remove()
+
+
+def test_a_device_coming_back_in_a_returned_kit_cannot_be_packed_on_that_order(app, api, catalog):
+    first = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    record(app, first, imei(21))
+    move(app, first, "packed")
+    move(app, first, "shipped", tracking=("DHL", "1234567890"))
+    move(app, first, "delivered")
+    with app_context(app):
+        packed_kit_id = get_order(first).packed_kits[0].id
+    second = api.post(
+        "/api/v3/order",
+        json={
+            "patient": {"id": catalog.patient},
+            "orderKits": [{"kit": {"id": catalog.kits["diabetes"]}, "count": 1}],
+            "returnPackedKits": [{"id": packed_kit_id}],
+        },
+    ).get_json()["id"]
+    move(app, second, "processing")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, second, imei(21))
+    assert error.value.code == "device_being_returned"

@@ -129,3 +129,52 @@ def test_csv_with_nul_bytes_and_a_strange_name_is_previewed_not_a_500(app, coord
     assert response.status_code in (303, 400)
     if response.status_code == 303:
         assert "1 to add" in coordinator.get(response.headers["Location"]).text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "site=%C2%B2",
+        "size=%C2%B2",
+        "q=%C2%B2",
+        "after=%C2%B2",
+        "to=9999-12-31",
+        "from=0001-01-01",
+        "sort=updated&after=2024-01-01T00:00:00~5",
+        "sort=updated&after=0001-01-01T00:00:00%2B14:00~1",
+        "sort=updated&after=2024-01-01T00:00:00%2B00:00~99999999999999999999999",
+        "sort=updated&before=nonsense",
+    ],
+)
+def test_strange_list_urls_answer_a_page(coordinator, catalog, query):
+    for url in ("/orders/", "/orders/export.csv"):
+        assert coordinator.get(f"{url}?{query}").status_code == 200
+
+
+def test_a_bad_back_cursor_starts_from_the_first_page(app, coordinator, catalog):
+    from tests.helpers.orders import place
+
+    ids = [place(app, catalog, items={"strips": 1}) for _ in range(3)]
+    html = coordinator.get("/orders/?before=nonsense").text
+    assert html.index(f'/orders/{ids[-1]}"') < html.index(f'/orders/{ids[0]}"')
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/orders/new?patient=%C2%B2",
+        "/orders/1/changes?since=%C2%B2",
+        "/orders/packing-summaries?order=%C2%B2",
+        "/patients/?after=a%1Fb%1F99999999999999999999999",
+        "/patients/?after=a%1Fb%1F%C2%B2",
+    ],
+)
+def test_strange_digits_in_urls(app, coordinator, catalog, url):
+    from tests.helpers.orders import place
+
+    place(app, catalog, items={"strips": 1})
+    assert coordinator.get(url).status_code in (200, 303)
+
+
+def test_strange_digits_in_the_api(api, catalog):
+    assert api.get("/api/v3/order?page=%C2%B2").status_code == 400

@@ -429,3 +429,14 @@ def test_unknown_api_path_is_404_in_json(api, catalog):
     response = api.get("/api/v3/nothing-here")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] in ("not_found", "unauthorized")
+
+
+def test_at_most_200_return_devices(api, app, catalog):
+    error = rejected(api, app, return_only(catalog, returnDevices=[{"id": 1}] * 201))
+    assert (error["code"], error["field"]) == ("too_many_lines", "returnDevices")
+
+
+def test_an_answer_lists_at_most_100_problems(api, app, catalog):
+    lines = [{"item": {"id": 10**6 + n}, "count": 0} for n in range(150)]
+    error = rejected(api, app, patient_order(catalog, orderItems=lines))
+    assert len(error["details"]) == 100

@@ -346,3 +346,35 @@ def test_import_needs_a_csv_file(coordinator, catalog):
     response = upload(coordinator, "x", name="patients.exe")
     assert response.status_code == 422
     assert "Choose a .csv file." in response.text
+
+
+def test_saving_the_edit_form_keeps_address_line_three(app, coordinator, catalog, api):
+    patient = api.post(
+        "/api/v3/patient",
+        json={
+            "externalIdentifier": "L3-1",
+            "firstName": "Line",
+            "lastName": "Three",
+            "address": {
+                "lineOne": "1 A St",
+                "lineThree": "Building C",
+                "city": "Columbus",
+                "state": "OH",
+                "zipCode": "43215",
+            },
+        },
+    ).get_json()
+    page = coordinator.get(f"/patients/{patient['id']}/edit").text
+    assert 'value="Building C"' in page
+    data = form_data(
+        external_identifier="L3-1",
+        first_name="Line",
+        last_name="Three",
+        line_one="1 A St",
+        line_three="Building C",
+    )
+    assert coordinator.post(f"/patients/{patient['id']}/edit", data).status_code == 303
+    assert (
+        api.get(f"/api/v3/patient/{patient['id']}").get_json()["address"]["lineThree"]
+        == "Building C"
+    )

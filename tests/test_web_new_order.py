@@ -383,6 +383,10 @@ def test_going_back_changing_and_submitting_again_still_lands_on_the_first(
     second = coordinator.post("/orders/new", data)
     assert second.headers["Location"] == first.headers["Location"]
     assert orders_in_db(app) == 1
+    assert (
+        "The changes made after that were not placed"
+        in coordinator.get(second.headers["Location"]).text
+    )
 
 
 def test_a_fresh_form_places_a_new_order(app, coordinator, catalog):
@@ -573,3 +577,29 @@ def test_htmx_request_after_signing_out_sends_the_whole_page_to_sign_in(client, 
     assert page.status_code == 401
     assert page.headers["HX-Redirect"] == "/sign-in?next=/orders/?q%3Da"
     assert client.get("/orders/?q=a").headers["Location"] == "/sign-in?next=/orders/?q%3Da"
+
+
+def test_five_failed_sign_ins_lock_the_account_for_a_while(app, client, catalog):
+    from datetime import timedelta
+
+    from app.auth.models import User
+    from app.database import utcnow, write_transaction
+    from tests.helpers.web import csrf_token
+
+    def attempt(password):
+        token = csrf_token(client.get("/sign-in").text)
+        return client.post(
+            "/sign-in",
+            data={"email": "fulfillment@example.org", "password": password, "csrf_token": token},
+        )
+
+    for _ in range(5):
+        assert attempt("wrong").status_code == 401
+    locked = attempt("correct horse battery staple")
+    assert locked.status_code == 401  # even the right password waits
+    assert "That email and password do not match an active account." in locked.text
+    with app.app_context(), write_transaction() as session:
+        user = session.get(User, catalog.users["fulfillment"])
+        assert user.locked_until > utcnow() + timedelta(minutes=14)
+        user.locked_until = utcnow() - timedelta(seconds=1)  # fifteen minutes later
+    assert attempt("correct horse battery staple").status_code == 303

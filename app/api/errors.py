@@ -22,6 +22,10 @@ HTTP_CODES = {
 }
 
 
+# An answer lists this many problems at most (a request of 10,000 bad lines gets 100).
+MAX_DETAILS = 100
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)
@@ -43,7 +47,9 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def problems_response(problems: list[Problem]):
     """The first problem heads the error; all of them are listed in ``details``."""
     first = problems[0]
-    details = [{"code": p.code, "message": p.message, "field": p.field} for p in problems]
+    details = [
+        {"code": p.code, "message": p.message, "field": p.field} for p in problems[:MAX_DETAILS]
+    ]
     return error_response(400, first.code, first.message, first.field, details)
 
 

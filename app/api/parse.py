@@ -13,6 +13,7 @@ from flask import request
 
 from app.api.errors import ApiError
 from app.orders.service import NOT_GIVEN, LineRequest, OrderDraft
+from app.validation import parse_int
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -119,7 +120,8 @@ def positive_int_arg(name: str, default: int | None = None, maximum: int | None 
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= (maximum or 2**31 - 1):
+    number = parse_int(raw, 10)
+    if number is None or not 1 <= number <= (maximum or 2**31 - 1):
         limit = f" from 1 to {maximum}" if maximum else ""
         raise ApiError(400, "invalid_parameter", f"{name} must be a whole number{limit}.", name)
-    return int(raw)
+    return number

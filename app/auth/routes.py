@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -18,21 +17,19 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.auth import service
 from app.auth.forms import SignInForm
 from app.auth.models import ROLES, ApiKey, User
 from app.database import write_transaction
 from app.extensions import db, login_manager
+from app.validation import parse_int
 
 bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Please sign in to continue."
 login_manager.login_message_category = "info"
-# Checked when the email is unknown, so that timing does not tell unknown emails apart.
-_DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
 
 
 @login_manager.unauthorized_handler
@@ -59,9 +56,10 @@ def _path_of(url: str | None) -> str | None:
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     ident, _, token = user_id.partition(":")
-    if not ident.isdigit():
+    user_id = parse_int(ident)
+    if user_id is None:
         return None
-    user = db.session.get(User, int(ident))
+    user = db.session.get(User, user_id)
     if user is None or user.session_token != token:
         return None
     return user
@@ -99,11 +97,8 @@ def sign_in():
     form = SignInForm()
     error = None
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        password_hash = user.password_hash if user else _DUMMY_PASSWORD_HASH
-        password_ok = check_password_hash(password_hash, form.password.data)
-        if user is not None and password_ok and user.active:
+        user = service.authenticate(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")), code=303)
         error = "That email and password do not match an active account."

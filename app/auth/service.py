@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.actor import Actor
 from app.auth.models import ROLES, ApiKey, User
@@ -16,6 +18,11 @@ from app.history.record import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12
+# After this many failed sign-ins in a row an account waits LOCK_MINUTES before the next.
+MAX_FAILED_SIGN_INS = 5
+LOCK_MINUTES = 15
+# Checked when the email is unknown, so that timing does not tell unknown emails apart.
+_DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
 USER_FIELDS = ["email", "first_name", "last_name", "role"]
 
 
@@ -66,6 +73,33 @@ def check_user(draft: UserDraft, user_id: int | None = None) -> dict:
     return values, check
 
 
+def authenticate(email: Any, password: Any) -> User | None:
+    """The active user with this email and password, or None; failures are counted, and a
+    locked account is refused even with the right password (the answer is the same, so that
+    it tells nothing about which accounts exist)."""
+    email = (email or "").strip().lower()
+    password = password or ""
+    with write_transaction():
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        password_ok = check_password_hash(
+            user.password_hash if user else _DUMMY_PASSWORD_HASH, password
+        )
+        if user is None:
+            return None
+        now = utcnow()
+        if user.locked_until is not None and user.locked_until > now:
+            return None
+        if not password_ok or not user.active:
+            user.failed_sign_ins += 1
+            if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
+                user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                user.failed_sign_ins = 0
+            return None
+        user.failed_sign_ins = 0
+        user.locked_until = None
+        return user
+
+
 def create_user(draft: UserDraft, password: Any, actor: Actor) -> User:
     with write_transaction() as session:
         values, check = check_user(draft)
@@ -103,6 +137,7 @@ def reset_password(user_id: int, password: Any, actor: Actor) -> User:
         password = _check_password(password, check)
         check.raise_if_any()
         user.set_password(password)
+        user.failed_sign_ins, user.locked_until = 0, None
         record_change("user", user.id, "passwordReset", actor)
     return user
 

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.record import history_of
 from app.people.forms import ActionForm
-from app.validation import Rejected
+from app.validation import Rejected, parse_int
 
 bp = Blueprint("catalog", __name__)
 
@@ -186,8 +186,8 @@ def _apply_row_action(rows: list[dict], action: str) -> str | None:
     if kind == "add-row" and len(rows) < 100:
         rows.append({"item_id": "", "count": "1"})
         return f"lines-{len(rows) - 1}-item_id"
-    if kind == "remove-row" and arg.isdigit() and int(arg) < len(rows):
-        del rows[int(arg)]
+    if kind == "remove-row" and (index := parse_int(arg)) is not None and index < len(rows):
+        del rows[index]
         return "add-row"
     return None
 
@@ -199,8 +199,8 @@ def _kit_draft(form: KitForm) -> service.KitDraft:
         count = (line.count.data or "").strip()
         lines.append(
             service.KitLineDraft(
-                item_id=int(item) if item.isdigit() and len(item) < 10 else (item or None),
-                count=int(count) if count.isdigit() and len(count) < 4 else count,
+                item_id=parse_int(item) or (item or None),
+                count=parse_int(count, 3) if parse_int(count, 3) is not None else count,
             )
         )
     return service.KitDraft(name=form.name.data, lines=lines)

@@ -20,7 +20,7 @@ from app.catalog.models import (
 from app.database import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
-from app.orders.models import OrderKit
+from app.orders.models import OrderItem, OrderKit, ReturnItem
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject, is_whole_number
 
 ITEM_FIELDS = [
@@ -64,6 +64,20 @@ def _described_item(item: Item) -> dict:
     return values
 
 
+def item_is_ordered(item_id: int) -> bool:
+    """On an order line, expected back, recorded as a device, or in a kit that was ordered."""
+    ordered_kits = select(OrderKit.kit_id)
+    return any(
+        db.session.scalar(select(exists().where(condition)))
+        for condition in (
+            OrderItem.item_id == item_id,
+            ReturnItem.item_id == item_id,
+            Device.item_id == item_id,
+            (KitItem.item_id == item_id) & KitItem.kit_id.in_(ordered_kits),
+        )
+    )
+
+
 def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
     check = Checker()
     values = {
@@ -95,12 +109,12 @@ def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
             current is not None
             and current.device_identifier_type != values["device_identifier_type"]
         ):
-            has_devices = db.session.scalar(select(exists().where(Device.item_id == item_id)))
-            if has_devices:
+            if item_is_ordered(item_id):
                 check.add(
-                    "devices_exist",
-                    "Devices of this item are already recorded with their identifiers: the "
-                    "identifier type cannot change.",
+                    "item_ordered",
+                    "This item is on orders already (or in a kit that is), and what packing "
+                    "records for it must stay the same: the identifier type cannot change. "
+                    "Make a new item instead.",
                     "deviceIdentifierType",
                 )
     check.raise_if_any()

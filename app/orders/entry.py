@@ -24,6 +24,7 @@ from app.orders.forms import OrderForm
 from app.orders.service import LineRequest, OrderDraft, Problem
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
+from app.validation import parse_int
 
 
 class Catalog:
@@ -104,9 +105,7 @@ class OrderEntry:
             if form.recipient_kind.data == "site"
             else "patient",
             recipient_query=(form.recipient_query.data or "")[:100],
-            recipient_id=int(recipient_id)
-            if recipient_id.isdigit() and len(recipient_id) < 10
-            else None,
+            recipient_id=parse_int(recipient_id),
             creating_patient=form.creating_patient.data == "1",
             items=rows(form.items),
             kits=rows(form.kits),
@@ -143,14 +142,14 @@ class OrderEntry:
         if kind == "add-kit" and len(self.kits) < 200:
             self.kits.append(Row())
             return f"kits-{len(self.kits) - 1}-ref"
-        if kind in ("remove-item", "remove-kit") and arg.isdigit():
+        if kind in ("remove-item", "remove-kit") and parse_int(arg) is not None:
             rows = self.items if kind == "remove-item" else self.kits
-            index = int(arg)
+            index = parse_int(arg)
             if index < len(rows):
                 del rows[index]
             return "add-item" if kind == "remove-item" else "add-kit"
-        if kind == "choose" and arg.isdigit() and len(arg) < 10:
-            self.recipient_id = int(arg)
+        if kind == "choose" and parse_int(arg):
+            self.recipient_id = parse_int(arg)
             return "change-recipient"
         if kind == "change-recipient":
             self.recipient_id = None
@@ -189,14 +188,16 @@ class OrderEntry:
         lines = units = 0
         for row in self.items:
             item = catalog.item(row.ref)
-            if item and row.count.isdigit():
+            count = parse_int(row.count, 6)
+            if item and count is not None:
                 lines += 1
-                units += int(row.count)
+                units += count
         for row in self.kits:
             kit = catalog.kit(row.ref)
-            if kit and row.count.isdigit():
+            count = parse_int(row.count, 6)
+            if kit and count is not None:
                 lines += 1
-                units += int(row.count) * sum(ki.count for ki in kit.kit_items)
+                units += count * sum(ki.count for ki in kit.kit_items)
         return {"lines": lines, "units": units}
 
     def draft(self, catalog: Catalog) -> OrderDraft:
@@ -209,7 +210,8 @@ class OrderEntry:
 
         def count(row: Row) -> object:
             text = row.count.strip()
-            return int(text) if text.isdigit() and len(text) < 7 else (text or None)
+            number = parse_int(text, 6)
+            return number if number is not None else (text or None)
 
         external_ids = [v.strip() for v in re.split(r"[,\n]", self.external_order_ids) if v.strip()]
         return OrderDraft(

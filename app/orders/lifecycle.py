@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.catalog import identifiers
@@ -199,7 +199,7 @@ def change_status(
             if to_status == statuses.CANCELLED and actor.role in ("coordinator", "api"):
                 raise OrderChangeRefused(
                     "too_late_to_cancel",
-                    "This order has been packed: ask fulfillment to cancel it.",
+                    "This order has been packed: only an admin can cancel it now.",
                 )
             raise OrderChangeRefused(
                 "forbidden",
@@ -498,7 +498,10 @@ def _check_device_free(order: Order, device: Device | None) -> None:
             "conflict",
             "identifier",
         )
-    if any(rd.device_id == device.id for rd in order.return_devices):
+    returning = {rd.device_id for rd in order.return_devices} | {
+        od.device_id for rpk in order.return_packed_kits for od in rpk.packed_kit.devices
+    }
+    if device.id in returning:
         raise OrderChangeRefused(
             "device_being_returned",
             "This device is coming back on this order; it cannot also be packed.",
@@ -608,4 +611,11 @@ def record_printed(order_ids: list[int], actor: Actor) -> None:
                 **actor.stamp(),
             )
             for order_id in order_ids
+        )
+        # Open order pages show the new event: their next poll sees a new version.
+        session.execute(
+            update(Order)
+            .where(Order.id.in_(order_ids))
+            .values(updated_at=now, version=Order.version + 1)
+            .execution_options(synchronize_session=False)
         )

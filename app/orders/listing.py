@@ -14,6 +14,7 @@ from app.orders import carriers, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.people.models import Patient
 from app.people.search import patient_match
+from app.validation import parse_int
 
 PAGE_SIZES = (25, 50, 100)
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
@@ -24,9 +25,11 @@ COUNT_CAP = 10_000
 
 def _date(text: str | None) -> date | None:
     try:
-        return date.fromisoformat(text) if text else None
+        value = date.fromisoformat(text) if text else None
     except ValueError:
         return None
+    # A year far outside any order's would overflow the end-of-day arithmetic.
+    return value if value is None or 1900 <= value.year <= 9000 else None
 
 
 @dataclass
@@ -54,7 +57,7 @@ class OrderQuery:
         query.status = status if status in statuses.ALL else ""
         query.kind = args.get("kind", "") if args.get("kind") in ("patient", "site") else ""
         site = args.get("site", "")
-        query.site = int(site) if site.isdigit() and len(site) < 10 else None
+        query.site = parse_int(site)
         for name, attr in (("from", "date_from"), ("to", "date_to")):
             text = args.get(name, "")
             value = _date(text)
@@ -69,7 +72,7 @@ class OrderQuery:
         query.q = args.get("q", "").strip()[:100]
         query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
         size = args.get("size", "")
-        query.size = int(size) if size.isdigit() and int(size) in PAGE_SIZES else PAGE_SIZES[0]
+        query.size = parse_int(size) if parse_int(size) in PAGE_SIZES else PAGE_SIZES[0]
         query.after = args.get("after", "")[:60]
         query.before = args.get("before", "")[:60] if not query.after else ""
         query.problems = problems
@@ -112,9 +115,10 @@ class OrderQuery:
             where.append(Order.site_id.is_not(None))
         if self.site:
             where.append(Order.responsible_site_id == self.site)
+        # A bad date is left out and said so; the other one still applies.
         if self.date_from and "from" not in self.problems:
             where.append(Order.created_at >= datetime.combine(self.date_from, time(), UTC))
-        if self.date_to and not self.problems:
+        if self.date_to and "to" not in self.problems:
             where.append(
                 Order.created_at < datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
             )
@@ -137,8 +141,8 @@ def search_condition(text: str):
         select(Order.id).where(Order.patient_id.in_(select(Patient.id).where(patient_match(text)))),
     ]
     number = text.lstrip("#")
-    if number.isdigit() and len(number) < 10:
-        matches.append(select(literal(int(number))))
+    if parse_int(number) is not None:
+        matches.append(select(literal(parse_int(number))))
     tracking = carriers.normalise(text)
     if len(tracking) >= 8:
         matches.append(select(TrackingNumber.order_id).where(TrackingNumber.value == tracking))
@@ -152,14 +156,21 @@ def _sort_key(order: Order, sort: str) -> str:
 
 
 def _cursor(text: str, sort: str):
-    """The keyset position a cursor names, or None if it is not one."""
+    """The keyset position a cursor names, or None if it is not one (then the list starts
+    from its first page)."""
     if sort == "updated":
         stamp, _, ident = text.partition("~")
         try:
-            return (datetime.fromisoformat(stamp), int(ident)) if ident.isdigit() else None
+            when = datetime.fromisoformat(stamp)
         except ValueError:
             return None
-    return int(text) if text.isdigit() and len(text) < 10 else None
+        if when.tzinfo is None or parse_int(ident) is None:
+            return None
+        try:
+            return when.astimezone(UTC), parse_int(ident)
+        except OverflowError:
+            return None
+    return parse_int(text)
 
 
 @dataclass
@@ -177,8 +188,8 @@ def list_page(query: OrderQuery) -> OrderPage:
     else:
         key = Order.id
         descending = query.sort == "newest"
-    going_back = bool(query.before)
     cursor = _cursor(query.before or query.after, query.sort)
+    going_back = bool(query.before) and cursor is not None
     stmt = select(Order).where(*query.conditions())
     if cursor is not None:
         forward_is_smaller = descending != going_back

@@ -13,6 +13,7 @@ from app.auth.routes import role_required
 from app.orders import lifecycle, queries, service, statuses
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
+from app.validation import parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
 STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
@@ -168,7 +169,7 @@ def order_changes(order_id: int):
     version = queries.order_version(order_id)
     if version is None:
         abort(404)
-    if seen.isdigit() and int(seen) == version:
+    if parse_int(seen) == version:
         return "", 204
     return render_order(order_id, polled=True)
 

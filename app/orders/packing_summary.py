@@ -22,6 +22,7 @@ from app.orders.models import Order
 from app.orders.queries import full_order_options
 from app.orders.routes import bp
 from app.orders.service import Actor
+from app.validation import parse_int
 
 MAX_BATCH = 500
 # Row units a sheet holds, measured on US Letter (A4 holds a little more) with a margin
@@ -243,7 +244,7 @@ def packing_summary(order_id: int):
 
 def _requested_ids() -> list[int]:
     raw = request.values.getlist("order")
-    ids = sorted({int(v) for v in raw if v.isdigit() and 0 < len(v) < 10})
+    ids = sorted({n for n in map(parse_int, raw) if n})
     return ids
 
 

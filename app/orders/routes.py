@@ -33,7 +33,7 @@ from app.people import service as people_service
 from app.people.forms import PatientForm
 from app.people.models import Site
 from app.people.routes import patient_draft, site_choices
-from app.validation import Rejected
+from app.validation import Rejected, parse_int
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -143,8 +143,8 @@ def new_order():
     """A blank order; ``?patient=<id>`` (from a patient's page) starts it for that patient."""
     entry = OrderEntry.blank()
     patient = request.args.get("patient", "")
-    if patient.isdigit() and len(patient) < 10:
-        entry.recipient_id = int(patient)
+    if parse_int(patient):
+        entry.recipient_id = parse_int(patient)
         if entry.recipient() is None:
             entry.recipient_id = None
     return _render_new(entry, focus="items-0-ref" if entry.recipient_id else "recipient-query")
@@ -176,7 +176,14 @@ def place_order():
         problems = put_problems_on_fields(form, rejected.problems)
         return _render_new(entry, form=form, problems=problems, status=422)
 
-    if placed.replayed:
+    if placed.replayed and not placed.same_request:
+        flash(
+            f"This form had already placed order {placed.order.id}. The changes made after that "
+            "were not placed: check the order below, and start a new order if something is "
+            "missing.",
+            "error",
+        )
+    elif placed.replayed:
         flash(f"Order {placed.order.id} had already been placed; nothing new was placed.", "info")
     else:
         flash(f"Order {placed.order.id} placed.", "success")

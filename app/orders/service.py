@@ -46,6 +46,7 @@ MAX_EXTERNAL_ID_LENGTH = 64
 MAX_EXTERNAL_IDS = 20
 MAX_LINES = 200
 MAX_NOTE_LENGTH = 2000
+MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 
 
@@ -178,6 +179,13 @@ def _check_lines(
 
 
 def _check_return_devices(draft: OrderDraft, check: _Checker):
+    for name, given in (
+        ("returnDevices", draft.return_device_ids),
+        ("returnPackedKits", draft.return_packed_kit_ids),
+    ):
+        if len(given) > MAX_LINES:
+            check.add("too_many_lines", f"An order lists at most {MAX_LINES} {name}.", name)
+            return [], []
     refs = [
         check.id_of(ref, f"returnDevices[{i}].id", "device")
         for i, ref in enumerate(draft.return_device_ids)
@@ -198,7 +206,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
         else set()
     )
 
-    good_devices, good_kits = [], []
+    good_devices, good_kits, seen = [], [], set()
     for i, ref in enumerate(refs):
         if ref is None:
             continue
@@ -206,7 +214,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             check.add(
                 "device_not_found", f"There is no device with id {ref}.", f"returnDevices[{i}].id"
             )
-        elif ref in refs[:i]:
+        elif ref in seen:
             check.add("duplicate_device", "This device is listed twice.", f"returnDevices[{i}].id")
         elif ref in in_returned_kits:
             check.add(
@@ -216,6 +224,8 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             )
         else:
             good_devices.append(devices[ref])
+        seen.add(ref)
+    seen = set()
     for i, ref in enumerate(kit_refs):
         if ref is None:
             continue
@@ -225,7 +235,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
                 f"There is no packed kit with id {ref}.",
                 f"returnPackedKits[{i}].id",
             )
-        elif ref in kit_refs[:i]:
+        elif ref in seen:
             check.add(
                 "duplicate_packed_kit",
                 "This packed kit is listed twice.",
@@ -233,6 +243,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             )
         else:
             good_kits.append(packed_kits[ref])
+        seen.add(ref)
     return good_devices, good_kits
 
 
@@ -308,6 +319,11 @@ def _has_outbound(draft: OrderDraft) -> bool:
 
 
 def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
+    if len(notes) > MAX_NOTES:
+        check.add(
+            "too_many_notes", f"An order is placed with at most {MAX_NOTES} notes.", "orderNotes"
+        )
+        return []
     good = []
     for i, note in enumerate(notes):
         where = f"orderNotes[{i}].note"
@@ -367,6 +383,16 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
     the order it placed then (``replayed``) instead of placing another.
     """
     fingerprint = draft.fingerprint()
+    if submission_key is not None:
+        earlier = _order_for_key(actor.scope, submission_key, fingerprint)
+        if earlier is not None:
+            return earlier
+    # Check first without the write lock, so that a large or wrong request keeps no one
+    # else waiting; the checks run again under the lock, on the rows as they are then.
+    _, problems = check_draft(draft)
+    if problems:
+        db.session.rollback()
+        raise OrderRejected(problems)
     try:
         with write_transaction() as session:
             if submission_key is not None:

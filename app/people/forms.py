@@ -16,6 +16,9 @@ class AddressFields:
     line_two = StringField(
         "Address line 2 (optional)", render_kw={"autocomplete": "off", "maxlength": 200}
     )
+    line_three = StringField(
+        "Address line 3 (optional)", render_kw={"autocomplete": "off", "maxlength": 200}
+    )
     city = StringField("City", render_kw={"autocomplete": "off", "maxlength": 100})
     state = SelectField("State", choices=STATE_CHOICES)
     zip_code = StringField(

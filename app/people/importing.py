@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
 from app.database import utcnow, write_transaction
@@ -22,7 +23,7 @@ from app.forms import snake
 from app.history.record import record_change
 from app.people import service
 from app.people.models import Address, Patient, PatientImport, Site
-from app.validation import Rejected
+from app.validation import Problem, Rejected
 
 MAX_ROWS = 5000
 # Column names people use, for each field (compared lower-case, without spaces or _).
@@ -75,6 +76,8 @@ class RowCheck:
     values: dict
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
     exists: bool = False
+    # The checked values (patient, address), ready to store, when the row has no problem.
+    checked: tuple[dict, dict] | None = None
 
     @property
     def status(self) -> str:
@@ -136,6 +139,7 @@ def check_file(content: str) -> Preview:
         return Preview(found, [], ["The file has no column for: " + ", ".join(missing) + "."])
 
     sites = {s.name.lower(): s for s in db.session.scalars(select(Site))}
+    sites_by_id = {s.id: s for s in sites.values()}
     rows, seen = [], {}
     try:
         for line, record in enumerate(reader, start=2):
@@ -148,14 +152,14 @@ def check_file(content: str) -> Preview:
             values = {
                 name: (record[i].strip() if i < len(record) else "") for name, i in columns.items()
             }
-            rows.append(_check_row(line, values, sites, seen))
+            rows.append(_check_row(line, values, sites, sites_by_id, seen))
     except csv.Error as error:
         return Preview(found, rows, [f"The file stops being readable CSV: {error}."])
     _mark_existing(rows)
     return Preview(found, rows, [])
 
 
-def _check_row(line: int, values: dict, sites: dict, seen: dict) -> RowCheck:
+def _check_row(line: int, values: dict, sites: dict, sites_by_id: dict, seen: dict) -> RowCheck:
     row = RowCheck(line, values)
     site_id = None
     site_name = values.get("site", "")
@@ -168,7 +172,10 @@ def _check_row(line: int, values: dict, sites: dict, seen: dict) -> RowCheck:
         else:
             site_id = site.id
     try:
-        service.check_patient(_draft(values, site_id), check_unique=False)
+        # Unique identifiers are checked for the whole file at once (_mark_existing).
+        row.checked = service.check_patient(
+            _draft(values, site_id), check_unique=False, sites=sites_by_id
+        )
     except Rejected as rejected:
         for problem in rejected.problems:
             column = snake(problem.field or "")
@@ -244,23 +251,41 @@ def store(filename: str, raw: bytes, actor: Actor) -> PatientImport:
 
 def run_import(import_id: int, actor: Actor) -> dict:
     """Adds every good new row in one transaction; answers what was done."""
+    try:
+        return _run_import(import_id, actor)
+    except IntegrityError:
+        raise Rejected(
+            [
+                Problem(
+                    "import_conflict",
+                    "Some of these patients were added by someone else at "
+                    "the same moment; nothing was imported. Check the file again.",
+                )
+            ]
+        ) from None
+
+
+def _run_import(import_id: int, actor: Actor) -> dict:
     with write_transaction() as session:
-        upload = session.get(PatientImport, import_id)
+        # Locked, so that a double click imports once (the second sees it imported).
+        upload = session.scalar(
+            select(PatientImport).where(PatientImport.id == import_id).with_for_update()
+        )
         if upload is None or upload.imported_at is not None:
-            raise Rejected([])
+            raise Rejected([Problem("import_done", "This file was imported already, or is gone.")])
         preview = check_file(upload.content)
-        created = 0
-        for row in preview.rows:
-            if row.status != "new":
-                continue
-            values, address = service.check_patient(_draft(row.values, row.values["site_id"]))
-            patient = Patient(**values, address=Address(**address))
-            session.add(patient)
-            session.flush()
+        patients = [
+            Patient(**row.checked[0], address=Address(**row.checked[1]))
+            for row in preview.rows
+            if row.status == "new"
+        ]
+        session.add_all(patients)
+        session.flush()  # one batch of inserts, not one round trip per patient
+        for patient in patients:
             record_change(
                 "patient", patient.id, "imported", actor, {"file": [None, upload.filename]}
             )
-            created += 1
+        created = len(patients)
         result = {
             "created": created,
             "skipped": preview.count("exists"),

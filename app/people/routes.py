@@ -17,7 +17,7 @@ from app.people import importing, service
 from app.people.forms import ActionForm, ImportForm, PatientForm, SiteForm
 from app.people.models import Patient, PatientImport, Site
 from app.people.search import patient_match
-from app.validation import Rejected
+from app.validation import Rejected, parse_int
 
 bp = Blueprint("people", __name__)
 
@@ -34,6 +34,7 @@ def _address_draft(form) -> service.AddressDraft:
     return service.AddressDraft(
         line_one=form.line_one.data,
         line_two=form.line_two.data,
+        line_three=form.line_three.data,
         city=form.city.data,
         state=form.state.data,
         zip_code=form.zip_code.data,
@@ -52,7 +53,7 @@ def patient_draft(form: PatientForm) -> service.PatientDraft:
         phone_number=form.phone_number.data,
         sex=form.sex.data,
         enrolled=bool(form.enrolled.data),
-        site_id=int(site) if site.isdigit() and len(site) < 10 else (site or None),
+        site_id=parse_int(site) or (site or None),
         address=_address_draft(form),
     )
 
@@ -86,6 +87,7 @@ def patient_form(patient: Patient | None = None, formdata=None, prefix: str = ""
             "enrolled": patient.enrolled,
             "line_one": patient.address.line_one,
             "line_two": patient.address.line_two,
+            "line_three": patient.address.line_three,
             "city": patient.address.city,
             "state": patient.address.state,
             "zip_code": patient.address.zip_code,
@@ -115,8 +117,8 @@ def list_patients():
     key = tuple_(Patient.last_name, Patient.first_name, Patient.id)
     last, _, rest = after.partition("\x1f")
     first, _, ident = rest.partition("\x1f")
-    if ident.isdigit():
-        where.append(key > (last, first, int(ident)))
+    if parse_int(ident) is not None:
+        where.append(key > (last, first, parse_int(ident)))
     patients = db.session.scalars(
         select(Patient)
         .where(*where)
@@ -255,6 +257,7 @@ def _site_form(site: Site | None) -> SiteForm:
                 "phone_number": site.phone_number,
                 "line_one": site.address.line_one,
                 "line_two": site.address.line_two,
+                "line_three": site.address.line_three,
                 "city": site.address.city,
                 "state": site.address.state,
                 "zip_code": site.address.zip_code,
@@ -346,8 +349,8 @@ def import_preview(import_id: int):
 def run_import(import_id: int):
     try:
         result = importing.run_import(import_id, _actor())
-    except Rejected:
-        flash("This file was imported already, or is gone.", "error")
+    except Rejected as rejected:
+        flash(rejected.problems[0].message, "error")
     else:
         flash(
             f"Imported {result['created']} patient(s); {result['skipped']} already on record were "

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
 from app.database import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
 from app.people.models import SEXES, Address, Patient, Site
-from app.validation import Checker, fetch_by_id, get_or_reject
+from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject
 
 ADDRESS_FIELDS = [
     "line_one",
@@ -101,9 +102,14 @@ def _check_address(draft: AddressDraft, check: Checker) -> dict:
 
 
 def check_patient(
-    draft: PatientDraft, patient_id: int | None = None, check_unique: bool = True
+    draft: PatientDraft,
+    patient_id: int | None = None,
+    check_unique: bool = True,
+    sites: dict[int, Site] | None = None,
 ) -> tuple[dict, dict]:
-    """The patient's and the address's values, or Rejected with every problem."""
+    """The patient's and the address's values, or Rejected with every problem.
+
+    ``sites`` (by id) saves a query per patient when many are checked at once."""
     check = Checker()
     values = {
         "external_identifier": check.text(
@@ -128,7 +134,10 @@ def check_patient(
     }
     if draft.site_id not in (None, ""):
         site_ref = check.id_of(draft.site_id, "site.id", "site")
-        site = fetch_by_id(Site, {site_ref}).get(site_ref) if site_ref else None
+        if sites is not None:
+            site = sites.get(site_ref)
+        else:
+            site = fetch_by_id(Site, {site_ref}).get(site_ref) if site_ref else None
         if site_ref and site is None:
             check.add("site_not_found", f"There is no site with id {site_ref}.", "site.id")
         elif (
@@ -192,9 +201,21 @@ def _set(model, record_type: str, record_id: int, attribute: str, value: bool, a
 
 
 def create_patient(draft: PatientDraft, actor: Actor) -> Patient:
-    with write_transaction():
-        values, address = check_patient(draft)
-        return _create(Patient, "patient", values, address, actor)
+    try:
+        with write_transaction():
+            values, address = check_patient(draft)
+            return _create(Patient, "patient", values, address, actor)
+    except IntegrityError:
+        # Someone else enrolled the same identifier at this very moment.
+        raise Rejected(
+            [
+                Problem(
+                    "duplicate_external_identifier",
+                    "This external identifier was just given to another patient.",
+                    "externalIdentifier",
+                )
+            ]
+        ) from None
 
 
 def update_patient(patient_id: int, draft: PatientDraft, actor: Actor) -> Patient:
