@@ -390,3 +390,14 @@ def test_csv_export_defuses_formulas(app, fulfillment, catalog):
     place(app, catalog, items={"strips": 1})
     text = fulfillment.get("/orders/export.csv").get_data(as_text=True)
     assert "'=HYPERLINK(1) Lovelace" in text
+
+
+def test_a_search_matching_too_many_shows_the_newest_and_says_so(
+    app, fulfillment, many_orders, monkeypatch
+):
+    from app.orders import listing
+
+    monkeypatch.setattr(listing, "SEARCH_CAP", 3)
+    ids, html = listed(fulfillment, "q=Lovelace")
+    assert ids == sorted(many_orders[:-1], reverse=True)[:3]
+    assert "More orders match than can be shown: these are the newest 3" in html

@@ -335,6 +335,11 @@ def generate(n_orders: int, seed: int = 1) -> dict:
     writer.flush()
     _reset_sequences()
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        # Fresh statistics after a bulk load, as one would run after any: without them the
+        # planner still thinks the tables are empty and picks slow plans.
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
     return {
         "orders": n_orders,
         "patients": n_patients,

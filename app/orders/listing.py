@@ -21,6 +21,8 @@ SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recentl
 # Tab counts stop at this: counting every delivered order of the last ten years would be
 # slow and no one needs the exact figure.
 COUNT_CAP = 10_000
+# A search shows at most this many orders, the newest (a common surname can match more).
+SEARCH_CAP = 5_000
 
 
 def _date(text: str | None) -> date | None:
@@ -48,6 +50,7 @@ class OrderQuery:
     after: str = ""
     before: str = ""
     problems: dict[str, str] = field(default_factory=dict)
+    _matches: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_args(cls, args) -> OrderQuery:
@@ -125,28 +128,43 @@ class OrderQuery:
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
         if self.q:
-            where.append(search_condition(self.q))
+            where.append(Order.id.in_(self.matching_ids))
         return where
 
+    @property
+    def matching_ids(self) -> list[int]:
+        """The search's matches, looked up once per request (see search_matches)."""
+        if self._matches is None:
+            self._matches = search_matches(self.q)
+        return self._matches[:SEARCH_CAP]
 
-def search_condition(text: str):
-    """Orders whose id, external order id or tracking number is ``text``, or whose patient
-    matches it by name, identifier or birth date.
+    @property
+    def search_capped(self) -> bool:
+        return bool(self.q) and len(self._matches or []) > SEARCH_CAP
 
-    One ``id IN (... UNION ...)`` of indexed lookups rather than an OR across columns: the
-    database then starts from the few matching ids instead of scanning every order.
+
+def search_matches(text: str) -> list[int]:
+    """Ids of the orders whose id, external order id or tracking number is ``text``, or
+    whose patient matches it by name, identifier or birth date: newest first, at most
+    SEARCH_CAP + 1 (one more says there were more).
+
+    Found first, in one query of indexed lookups, so that the list, its counts and its
+    pages then start from these few ids: asked inside one big query, the planner may
+    guess thousands of matches and walk every order instead.
     """
     matches = [
-        select(OrderExternalId.order_id).where(OrderExternalId.value == text),
+        select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
         select(Order.id).where(Order.patient_id.in_(select(Patient.id).where(patient_match(text)))),
     ]
-    number = text.lstrip("#")
-    if parse_int(number) is not None:
-        matches.append(select(literal(parse_int(number))))
+    number = parse_int(text.lstrip("#"))
+    if number is not None:
+        matches.append(select(Order.id).where(Order.id == number))
     tracking = carriers.normalise(text)
     if len(tracking) >= 8:
         matches.append(select(TrackingNumber.order_id).where(TrackingNumber.value == tracking))
-    return Order.id.in_(union(*matches))
+    found = union(*matches).subquery()
+    newest = select(found.c.id).order_by(found.c.id.desc()).limit(SEARCH_CAP + 1)
+    return list(db.session.scalars(newest))
 
 
 def _sort_key(order: Order, sort: str) -> str:

@@ -54,6 +54,7 @@ def list_orders():
         "sorts": listing.SORTS,
         "page_sizes": listing.PAGE_SIZES,
         "count_cap": listing.COUNT_CAP,
+        "search_cap": listing.SEARCH_CAP,
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render_template("orders/_list_results.html", **context)
