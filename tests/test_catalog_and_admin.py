@@ -286,3 +286,11 @@ def test_identifier_type_is_fixed_once_the_item_is_in_an_ordered_kit(app, admin,
     )
     assert response.status_code == 422
     assert "Make a new item instead" in response.text
+
+
+def test_api_keys_page_shows_who_made_and_revoked_keys(app, admin):
+    admin.post("/admin/api-keys/", {"name": "Lab feed"})
+    page = admin.get("/admin/api-keys/").text
+    assert "<title>API keys · Orderly</title>" in page
+    assert page.count('id="key-history-heading"') == 1
+    assert re.search(r"Lab feed: <strong>Created</strong> by Admin Tester", page)
