@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from app.validation import Problem
+from flask import abort, flash, redirect, render_template, request
+
+from app.extensions import db
+from app.validation import MAX_DB_ID, Problem, Rejected
 
 
 def snake(path: str) -> str:
@@ -27,3 +30,34 @@ def put_problems_on_fields(form, problems: list[Problem], aliases: dict | None =
         else:
             field.errors = [*field.errors, problem.message]
     return general
+
+
+def form_page(form, template: str, save, done, clear=(), **context):
+    """A record's form page, for every area.
+
+    On POST, ``save()`` goes through the area's service: its problems go next to their
+    fields (422, everything typed kept); success flashes ``done(record)[0]`` and redirects
+    (303) to ``done(record)[1]``. Fields named in ``clear`` (passwords) are never sent back.
+    """
+    problems = []
+    if request.method == "POST":
+        try:
+            record = save()
+        except Rejected as rejected:
+            problems = put_problems_on_fields(form, rejected.problems)
+        else:
+            message, target = done(record)
+            flash(message, "success")
+            return redirect(target, code=303)
+    for name in clear:
+        form[name].data = ""
+    status = 422 if request.method == "POST" else 200
+    return render_template(template, form=form, problems=problems, **context), status
+
+
+def record_or_404(model, record_id: int):
+    """The record, or the Not Found page (ids beyond the column's range match nothing)."""
+    record = db.session.get(model, record_id) if record_id <= MAX_DB_ID else None
+    if record is None:
+        abort(404)
+    return record

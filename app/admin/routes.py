@@ -13,7 +13,7 @@ from app.auth.actor import Actor
 from app.auth.models import ApiKey, User
 from app.auth.routes import role_required
 from app.extensions import db
-from app.forms import put_problems_on_fields
+from app.forms import form_page, put_problems_on_fields, record_or_404
 from app.history.models import RecordChange
 from app.history.record import history_of
 from app.people.forms import ActionForm
@@ -24,13 +24,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def _actor() -> Actor:
     return Actor(user=current_user)
-
-
-def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id) if user_id <= 2**31 - 1 else None
-    if user is None:
-        abort(404)
-    return user
 
 
 def _draft(form: UserForm) -> service.UserDraft:
@@ -55,18 +48,17 @@ def list_users():
 @role_required()
 def new_user():
     form = NewUserForm()
-    problems = []
-    if request.method == "POST":
-        try:
-            user = service.create_user(_draft(form), form.password.data, _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash(f"{user.full_name} can now sign in as {user.role}.", "success")
-            return redirect(url_for("admin.show_user", user_id=user.id), code=303)
-    form.password.data = ""
-    status = 422 if request.method == "POST" else 200
-    return render_template("admin/user_form.html", form=form, user=None, problems=problems), status
+    return form_page(
+        form,
+        "admin/user_form.html",
+        save=lambda: service.create_user(_draft(form), form.password.data, _actor()),
+        done=lambda u: (
+            f"{u.full_name} can now sign in as {u.role}.",
+            url_for("admin.show_user", user_id=u.id),
+        ),
+        clear=["password"],
+        user=None,
+    )
 
 
 @bp.get("/users/<int:user_id>")
@@ -74,7 +66,7 @@ def new_user():
 def show_user(user_id: int):
     return render_template(
         "admin/user.html",
-        user=_user_or_404(user_id),
+        user=record_or_404(User, user_id),
         history=history_of("user", user_id),
         password_form=PasswordForm(),
         action_form=ActionForm(),
@@ -84,7 +76,7 @@ def show_user(user_id: int):
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
 @role_required()
 def edit_user(user_id: int):
-    user = _user_or_404(user_id)
+    user = record_or_404(User, user_id)
     if request.method == "GET":
         form = UserForm(
             data={
@@ -96,23 +88,19 @@ def edit_user(user_id: int):
         )
     else:
         form = UserForm()
-    problems = []
-    if request.method == "POST":
-        try:
-            service.update_user(user_id, _draft(form), _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash("Changes saved.", "success")
-            return redirect(url_for("admin.show_user", user_id=user_id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("admin/user_form.html", form=form, user=user, problems=problems), status
+    return form_page(
+        form,
+        "admin/user_form.html",
+        save=lambda: service.update_user(user_id, _draft(form), _actor()),
+        done=lambda u: ("Changes saved.", url_for("admin.show_user", user_id=u.id)),
+        user=user,
+    )
 
 
 @bp.post("/users/<int:user_id>/password")
 @role_required()
 def reset_password(user_id: int):
-    user = _user_or_404(user_id)
+    user = record_or_404(User, user_id)
     form = PasswordForm()
     try:
         service.reset_password(user_id, form.password.data, _actor())
@@ -146,7 +134,7 @@ def activate_user(user_id: int):
 
 
 def _set_active(user_id: int, active: bool):
-    _user_or_404(user_id)
+    record_or_404(User, user_id)
     try:
         service.set_user_active(user_id, active, _actor())
     except Rejected as rejected:

@@ -14,7 +14,7 @@ from app.catalog import service
 from app.catalog.forms import ItemForm, KitForm
 from app.catalog.models import Item, Kit, KitItem
 from app.extensions import db
-from app.forms import put_problems_on_fields
+from app.forms import form_page, put_problems_on_fields, record_or_404
 from app.history.record import history_of
 from app.people.forms import ActionForm
 from app.validation import Rejected, parse_int
@@ -26,13 +26,6 @@ VIEWERS = ("coordinator", "fulfillment")
 
 def _actor() -> Actor:
     return Actor(user=current_user)
-
-
-def _or_404(model, record_id: int):
-    record = db.session.get(model, record_id) if record_id <= 2**31 - 1 else None
-    if record is None:
-        abort(404)
-    return record
 
 
 # --- Items -------------------------------------------------------------------------------
@@ -49,7 +42,7 @@ def list_items():
 @role_required(*VIEWERS)
 def show_item(item_id: int):
     return render_template(
-        "catalog/item.html", item=_or_404(Item, item_id), history=history_of("item", item_id)
+        "catalog/item.html", item=record_or_404(Item, item_id), history=history_of("item", item_id)
     )
 
 
@@ -74,7 +67,7 @@ def new_item():
 @bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
 @role_required()
 def edit_item(item_id: int):
-    return _save_item(_or_404(Item, item_id))
+    return _save_item(record_or_404(Item, item_id))
 
 
 def _save_item(item: Item | None):
@@ -92,22 +85,19 @@ def _save_item(item: Item | None):
         )
     else:
         form = ItemForm()
-    problems = []
-    if request.method == "POST":
-        try:
-            if item is None:
-                item = service.create_item(_item_draft(form), _actor())
-            else:
-                service.update_item(item.id, _item_draft(form), _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash("Item saved.", "success")
-            return redirect(url_for("catalog.show_item", item_id=item.id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template(
-        "catalog/item_form.html", form=form, item=item, problems=problems
-    ), status
+
+    def save():
+        if item is None:
+            return service.create_item(_item_draft(form), _actor())
+        return service.update_item(item.id, _item_draft(form), _actor())
+
+    return form_page(
+        form,
+        "catalog/item_form.html",
+        save=save,
+        done=lambda i: ("Item saved.", url_for("catalog.show_item", item_id=i.id)),
+        item=item,
+    )
 
 
 # --- Kits --------------------------------------------------------------------------------
@@ -271,7 +261,7 @@ def _row_problems(form: KitForm, problems, unplaced: list[str]) -> list[str]:
 @bp.post("/kits/<int:kit_id>/archive")
 @role_required()
 def archive_kit(kit_id: int):
-    _or_404(Kit, kit_id)
+    record_or_404(Kit, kit_id)
     service.set_kit_archived(kit_id, True, _actor())
     flash("Kit archived: it is no longer offered on new orders.", "info")
     return redirect(url_for("catalog.show_kit", kit_id=kit_id), code=303)
@@ -280,7 +270,7 @@ def archive_kit(kit_id: int):
 @bp.post("/kits/<int:kit_id>/restore")
 @role_required()
 def restore_kit(kit_id: int):
-    _or_404(Kit, kit_id)
+    record_or_404(Kit, kit_id)
     service.set_kit_archived(kit_id, False, _actor())
     flash("Kit restored.", "success")
     return redirect(url_for("catalog.show_kit", kit_id=kit_id), code=303)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from app.auth.actor import Actor
 from app.auth.routes import role_required
 from app.extensions import db
-from app.forms import put_problems_on_fields
+from app.forms import form_page, record_or_404
 from app.history.record import history_of
 from app.orders.models import Order
 from app.people import importing, service
@@ -141,32 +141,19 @@ def list_patients():
 @role_required(*PATIENT_EDITORS)
 def new_patient():
     form = patient_form()
-    problems = []
-    if request.method == "POST":
-        try:
-            patient = service.create_patient(patient_draft(form), _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash(f"{patient.full_name} added.", "success")
-            return redirect(url_for("people.show_patient", patient_id=patient.id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template(
-        "people/patient_form.html", form=form, patient=None, problems=problems
-    ), status
-
-
-def _patient_or_404(patient_id: int) -> Patient:
-    patient = db.session.get(Patient, patient_id) if patient_id <= 2**31 - 1 else None
-    if patient is None:
-        abort(404)
-    return patient
+    return form_page(
+        form,
+        "people/patient_form.html",
+        save=lambda: service.create_patient(patient_draft(form), _actor()),
+        done=lambda p: (f"{p.full_name} added.", url_for("people.show_patient", patient_id=p.id)),
+        patient=None,
+    )
 
 
 @bp.get("/patients/<int:patient_id>")
 @role_required(*PATIENT_EDITORS)
 def show_patient(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = record_or_404(Patient, patient_id)
     orders = db.session.scalars(
         select(Order).where(Order.patient_id == patient_id).order_by(Order.id.desc()).limit(10)
     ).all()
@@ -182,27 +169,21 @@ def show_patient(patient_id: int):
 @bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
 @role_required(*PATIENT_EDITORS)
 def edit_patient(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = record_or_404(Patient, patient_id)
     form = patient_form(patient)
-    problems = []
-    if request.method == "POST":
-        try:
-            service.update_patient(patient_id, patient_draft(form), _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash("Changes saved.", "success")
-            return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template(
-        "people/patient_form.html", form=form, patient=patient, problems=problems
-    ), status
+    return form_page(
+        form,
+        "people/patient_form.html",
+        save=lambda: service.update_patient(patient_id, patient_draft(form), _actor()),
+        done=lambda p: ("Changes saved.", url_for("people.show_patient", patient_id=p.id)),
+        patient=patient,
+    )
 
 
 @bp.post("/patients/<int:patient_id>/archive")
 @role_required(*PATIENT_EDITORS)
 def archive_patient(patient_id: int):
-    _patient_or_404(patient_id)
+    record_or_404(Patient, patient_id)
     patient = service.set_patient_archived(patient_id, True, _actor())
     flash(f"{patient.full_name} archived: kept on record, no new orders.", "info")
     return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
@@ -211,7 +192,7 @@ def archive_patient(patient_id: int):
 @bp.post("/patients/<int:patient_id>/restore")
 @role_required(*PATIENT_EDITORS)
 def restore_patient(patient_id: int):
-    _patient_or_404(patient_id)
+    record_or_404(Patient, patient_id)
     patient = service.set_patient_archived(patient_id, False, _actor())
     flash(f"{patient.full_name} restored.", "success")
     return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
@@ -233,17 +214,10 @@ def list_sites():
     return render_template("people/sites.html", sites=sites)
 
 
-def _site_or_404(site_id: int) -> Site:
-    site = db.session.get(Site, site_id) if site_id <= 2**31 - 1 else None
-    if site is None:
-        abort(404)
-    return site
-
-
 @bp.get("/sites/<int:site_id>")
 @role_required(*SITE_VIEWERS)
 def show_site(site_id: int):
-    site = _site_or_404(site_id)
+    site = record_or_404(Site, site_id)
     return render_template(
         "people/site.html", site=site, history=history_of("site", site_id), action_form=ActionForm()
     )
@@ -276,31 +250,30 @@ def new_site():
 @bp.route("/sites/<int:site_id>/edit", methods=["GET", "POST"])
 @role_required()
 def edit_site(site_id: int):
-    return _save_site(_site_or_404(site_id))
+    return _save_site(record_or_404(Site, site_id))
 
 
 def _save_site(site: Site | None):
     form = _site_form(site)
-    problems = []
-    if request.method == "POST":
-        try:
-            if site is None:
-                site = service.create_site(site_draft(form), _actor())
-            else:
-                service.update_site(site.id, site_draft(form), _actor())
-        except Rejected as rejected:
-            problems = put_problems_on_fields(form, rejected.problems)
-        else:
-            flash("Site saved.", "success")
-            return redirect(url_for("people.show_site", site_id=site.id), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("people/site_form.html", form=form, site=site, problems=problems), status
+
+    def save():
+        if site is None:
+            return service.create_site(site_draft(form), _actor())
+        return service.update_site(site.id, site_draft(form), _actor())
+
+    return form_page(
+        form,
+        "people/site_form.html",
+        save=save,
+        done=lambda s: ("Site saved.", url_for("people.show_site", site_id=s.id)),
+        site=site,
+    )
 
 
 @bp.post("/sites/<int:site_id>/activate")
 @role_required()
 def activate_site(site_id: int):
-    _site_or_404(site_id)
+    record_or_404(Site, site_id)
     service.set_site_active(site_id, True, _actor())
     flash("Site activated.", "success")
     return redirect(url_for("people.show_site", site_id=site_id), code=303)
@@ -309,7 +282,7 @@ def activate_site(site_id: int):
 @bp.post("/sites/<int:site_id>/deactivate")
 @role_required()
 def deactivate_site(site_id: int):
-    _site_or_404(site_id)
+    record_or_404(Site, site_id)
     service.set_site_active(site_id, False, _actor())
     flash("Site deactivated: it receives no new orders.", "info")
     return redirect(url_for("people.show_site", site_id=site_id), code=303)
