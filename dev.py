@@ -144,6 +144,9 @@ def test(pytest_args: list[str]) -> None:
         "Running the tests on "
         + ("PostgreSQL" if "postgresql" in env.get("DATABASE_URL", "") else "SQLite")
     )
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in pytest_args):
+        # One pytest worker per core (pytest-xdist); each has its own database.
+        pytest_args = ["-n", os.environ.get("TEST_WORKERS", str(os.cpu_count() or 2)), *pytest_args]
     result = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 
 from flask import abort, flash, redirect, render_template, request
+from flask_wtf import FlaskForm
 
 from app.extensions import db
 from app.validation import MAX_DB_ID, Problem, Rejected
+
+
+class ActionForm(FlaskForm):
+    """A button that changes a record (archive, restore, activate, ...): only its CSRF token."""
 
 
 def snake(path: str) -> str:

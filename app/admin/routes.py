@@ -9,14 +9,13 @@ from sqlalchemy.orm import joinedload
 
 from app.admin.forms import ApiKeyForm, NewUserForm, PasswordForm, UserForm
 from app.auth import service
+from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, User
-from app.auth.routes import role_required
 from app.extensions import db
-from app.forms import form_page, put_problems_on_fields, record_or_404
+from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
 from app.history.models import RecordChange
 from app.history.record import history_of
-from app.people.forms import ActionForm
 from app.validation import Rejected
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from app.auth.models import User
 from app.catalog.models import Device, Item, Kit
+from app.formats import timestamp
 from app.orders.models import Order, OrderDevice, PackedKit
 from app.people.models import Address, Patient, Site
-
-
-def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def address(a: Address | None) -> dict | None:

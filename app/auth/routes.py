@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import urlsplit
 
 import click
 from flask import (
     Blueprint,
-    abort,
     flash,
     make_response,
     redirect,
@@ -63,23 +61,6 @@ def load_user(user_id: str) -> User | None:
     if user is None or user.session_token != token:
         return None
     return user
-
-
-def role_required(*roles: str):
-    """The view is for signed-in users with one of these roles (admins may do everything)."""
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(*args, **kwargs):
-            if not current_user.has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.roles = roles
-        return wrapped
-
-    return decorator
 
 
 def _safe_next(target: str | None) -> str:

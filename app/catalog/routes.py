@@ -8,15 +8,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from app.auth.access import role_required
 from app.auth.actor import Actor
-from app.auth.routes import role_required
 from app.catalog import service
 from app.catalog.forms import ItemForm, KitForm
 from app.catalog.models import Item, Kit, KitItem
 from app.extensions import db
-from app.forms import form_page, put_problems_on_fields, record_or_404
+from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
 from app.history.record import history_of
-from app.people.forms import ActionForm
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("catalog", __name__)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 
 from app.auth.actor import Actor
+from app.catalog import usage
 from app.catalog.models import (
     DEVICE_IDENTIFIER_TYPES,
     SIZES,
@@ -20,7 +21,6 @@ from app.catalog.models import (
 from app.database import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
-from app.orders.models import OrderItem, OrderKit, ReturnItem
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject, is_whole_number
 
 ITEM_FIELDS = [
@@ -66,16 +66,9 @@ def _described_item(item: Item) -> dict:
 
 def item_is_ordered(item_id: int) -> bool:
     """On an order line, expected back, recorded as a device, or in a kit that was ordered."""
-    ordered_kits = select(OrderKit.kit_id)
-    return any(
-        db.session.scalar(select(exists().where(condition)))
-        for condition in (
-            OrderItem.item_id == item_id,
-            ReturnItem.item_id == item_id,
-            Device.item_id == item_id,
-            (KitItem.item_id == item_id) & KitItem.kit_id.in_(ordered_kits),
-        )
-    )
+    if db.session.scalar(select(exists().where(Device.item_id == item_id))):
+        return True
+    return usage.item_on_orders(item_id)
 
 
 def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
@@ -161,7 +154,7 @@ def update_item(item_id: int, draft: ItemDraft, actor: Actor) -> Item:
 
 
 def kit_is_ordered(kit_id: int) -> bool:
-    return bool(db.session.scalar(select(exists().where(OrderKit.kit_id == kit_id))))
+    return usage.kit_on_orders(kit_id)
 
 
 def check_kit(draft: KitDraft, kit_id: int | None = None) -> tuple[str, list[tuple[Item, int]]]:

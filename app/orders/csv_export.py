@@ -7,8 +7,8 @@ import io
 from collections.abc import Iterator
 from dataclasses import replace
 
-from app.api.serialize import timestamp
 from app.extensions import db
+from app.formats import timestamp
 from app.orders import listing, statuses
 from app.orders.models import Order
 

@@ -67,7 +67,7 @@ class Catalog:
 
 
 @dataclass
-class Row:
+class LineRow:
     ref: str = ""
     count: str = "1"
 
@@ -80,21 +80,21 @@ class OrderEntry:
     recipient_id: int | None = None
     # The coordinator is adding a new patient, in a small form inside this one.
     creating_patient: bool = False
-    items: list[Row] = field(default_factory=list)
-    kits: list[Row] = field(default_factory=list)
+    items: list[LineRow] = field(default_factory=list)
+    kits: list[LineRow] = field(default_factory=list)
     external_order_ids: str = ""
     shipping_option: str = "standard"
     note: str = ""
 
     @classmethod
     def blank(cls) -> OrderEntry:
-        return cls(token=secrets.token_urlsafe(16), items=[Row()])
+        return cls(token=secrets.token_urlsafe(16), items=[LineRow()])
 
     @classmethod
     def from_form(cls, form: OrderForm) -> OrderEntry:
-        def rows(field_list) -> list[Row]:
+        def rows(field_list) -> list[LineRow]:
             return [
-                Row(ref=(entry.ref.data or "")[:300], count=(entry.count.data or "")[:20])
+                LineRow(ref=(entry.ref.data or "")[:300], count=(entry.count.data or "")[:20])
                 for entry in field_list
             ]
 
@@ -137,10 +137,10 @@ class OrderEntry:
         """Applies an edit named by a button; answers the id of the field to focus next."""
         kind, _, arg = action.partition(":")
         if kind == "add-item" and len(self.items) < 200:
-            self.items.append(Row())
+            self.items.append(LineRow())
             return f"items-{len(self.items) - 1}-ref"
         if kind == "add-kit" and len(self.kits) < 200:
-            self.kits.append(Row())
+            self.kits.append(LineRow())
             return f"kits-{len(self.kits) - 1}-ref"
         if kind in ("remove-item", "remove-kit") and parse_int(arg) is not None:
             rows = self.items if kind == "remove-item" else self.kits
@@ -201,14 +201,14 @@ class OrderEntry:
         return {"lines": lines, "units": units}
 
     def draft(self, catalog: Catalog) -> OrderDraft:
-        def ref(row: Row, found) -> object:
+        def ref(row: LineRow, found) -> object:
             # An id when the text names something on offer; else the text itself, which the
             # service refuses as an unknown id (and the form words for people, see below).
             if found is not None:
                 return found.id
             return row.ref.strip() or None
 
-        def count(row: Row) -> object:
+        def count(row: LineRow) -> object:
             text = row.count.strip()
             number = parse_int(text, 6)
             return number if number is not None else (text or None)
@@ -232,7 +232,7 @@ _FRIENDLY = {
 }
 
 
-def put_problems_on_fields(form: OrderForm, problems: list[Problem]) -> list[tuple[str, str]]:
+def put_problems_on_order_form(form: OrderForm, problems: list[Problem]) -> list[tuple[str, str]]:
     """Puts each problem next to its field, and answers (field id, message) for the summary
     at the top of the form. Problems about the lines as a whole go to ``form.line_errors``,
     any other to ``form.general_errors``."""

@@ -192,13 +192,13 @@ def _cursor(text: str, sort: str):
 
 
 @dataclass
-class OrderPage:
+class OrderListPage:
     orders: list[Order]
     next_cursor: str | None
     prev_cursor: str | None
 
 
-def list_page(query: OrderQuery) -> OrderPage:
+def list_page(query: OrderQuery) -> OrderListPage:
     """One page in keyset order: the cost is the same on page 1 and page 40,000."""
     if query.sort == "updated":
         key = tuple_(Order.updated_at, Order.id)
@@ -229,7 +229,7 @@ def list_page(query: OrderQuery) -> OrderPage:
         rows.reverse()
     has_next = more if not going_back else True
     has_prev = (cursor is not None) if not going_back else more
-    return OrderPage(
+    return OrderListPage(
         orders=rows,
         next_cursor=_sort_key(rows[-1], query.sort) if rows and has_next else None,
         prev_cursor=_sort_key(rows[0], query.sort) if rows and has_prev else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.routes import role_required
+from app.auth.access import role_required
 from app.orders import lifecycle, queries, service, statuses
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp

@@ -13,7 +13,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.routes import role_required
+from app.auth.access import role_required
 from app.catalog import identifiers
 from app.extensions import db
 from app.orders import lifecycle, statuses
@@ -25,7 +25,7 @@ from app.orders.service import Actor
 from app.validation import parse_int
 
 MAX_BATCH = 500
-# Row units a sheet holds, measured on US Letter (A4 holds a little more) with a margin
+# SheetRow units a sheet holds, measured on US Letter (A4 holds a little more) with a margin
 # for rows that wrap: the first sheet also carries the barcode and the address block.
 # tests/browser/test_packing_summary_pdf.py renders both papers and checks the pages.
 FIRST_SHEET_UNITS = 23
@@ -36,7 +36,7 @@ CHARS_PER_LINE = 95
 
 
 @dataclass
-class Row:
+class SheetRow:
     kind: str
     cells: dict
     cost: int = 1
@@ -46,7 +46,7 @@ class Row:
 class Section:
     key: str
     title: str
-    rows: list[Row]
+    rows: list[SheetRow]
     note: str | None = None
 
 
@@ -56,7 +56,7 @@ class Part:
 
     section: Section
     continued: bool
-    rows: list[Row] = field(default_factory=list)
+    rows: list[SheetRow] = field(default_factory=list)
 
 
 @dataclass
@@ -85,7 +85,7 @@ def sections_of(order: Order) -> list[Section]:
     to_pack = []
     for line in order.items:
         to_pack.append(
-            Row(
+            SheetRow(
                 "item",
                 {
                     "count": line.count,
@@ -97,10 +97,10 @@ def sections_of(order: Order) -> list[Section]:
             )
         )
     for line in order.kits:
-        to_pack.append(Row("kit", {"count": line.count, "name": line.kit.name}))
+        to_pack.append(SheetRow("kit", {"count": line.count, "name": line.kit.name}))
         for ki in line.kit.kit_items:
             to_pack.append(
-                Row(
+                SheetRow(
                     "kit-item",
                     {
                         "per_kit": ki.count,
@@ -126,16 +126,16 @@ def sections_of(order: Order) -> list[Section]:
             else:
                 values = [(identifiers.LABELS[kind], None)]
             cost = 1 + len(slot.label) // 48  # a long label wraps onto a second line
-            device_rows.append(Row("device", {"label": slot.label, "values": values}, cost))
+            device_rows.append(SheetRow("device", {"label": slot.label, "values": values}, cost))
         sections.append(Section("devices", "Devices", device_rows))
 
     if order.has_return_lines:
         back = [
-            Row("return", {"count": r.count, "name": r.item.name, "sku": r.item.sku})
+            SheetRow("return", {"count": r.count, "name": r.item.name, "sku": r.item.sku})
             for r in order.return_items
         ]
         back += [
-            Row(
+            SheetRow(
                 "return",
                 {
                     "count": 1,
@@ -146,7 +146,7 @@ def sections_of(order: Order) -> list[Section]:
             for r in order.return_devices
         ]
         back += [
-            Row(
+            SheetRow(
                 "return",
                 {
                     "count": 1,
@@ -168,7 +168,7 @@ def sections_of(order: Order) -> list[Section]:
             Section(
                 "notes",
                 "Notes",
-                [Row("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
+                [SheetRow("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
             )
         )
     return sections

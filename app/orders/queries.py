@@ -101,7 +101,7 @@ class OrderFilter:
 
 
 @dataclass
-class OrderPage:
+class PageOfOrders:
     orders: list[Order]
     page: int
     size: int
@@ -116,7 +116,7 @@ class OrderPage:
         return self.page * self.size >= self.total
 
 
-def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> OrderPage:
+def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrders:
     """Newest first, one page of whole orders, with the total that match."""
     total = db.session.scalar(order_filter.apply(select(func.count(Order.id))))
     orders = db.session.scalars(
@@ -126,7 +126,7 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> OrderPage
         .offset((page - 1) * size)
         .options(*full_order_options())
     ).all()
-    return OrderPage(list(orders), page, size, total)
+    return PageOfOrders(list(orders), page, size, total)
 
 
 def order_version(order_id: int) -> int | None:
@@ -134,3 +134,15 @@ def order_version(order_id: int) -> int | None:
     if not 1 <= order_id <= 2**31 - 1:
         return None
     return db.session.scalar(select(Order.version).where(Order.id == order_id))
+
+
+def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
+    """The patient's newest orders, for their page."""
+    return list(
+        db.session.scalars(
+            select(Order)
+            .where(Order.patient_id == patient_id)
+            .order_by(Order.id.desc())
+            .limit(limit)
+        )
+    )

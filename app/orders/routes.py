@@ -23,16 +23,15 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.routes import role_required
+from app.auth.access import role_required
 from app.extensions import db
-from app.forms import put_problems_on_fields as put_field_problems
+from app.forms import put_problems_on_fields
 from app.orders import csv_export, listing, service, statuses
-from app.orders.entry import Catalog, OrderEntry, put_problems_on_fields
+from app.orders.entry import Catalog, OrderEntry, put_problems_on_order_form
 from app.orders.forms import OrderForm
 from app.people import service as people_service
-from app.people.forms import PatientForm
+from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
-from app.people.routes import patient_draft, site_choices
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
@@ -131,7 +130,7 @@ def _edit_recipient(entry: OrderEntry, action: str):
             patient_draft(form), service.Actor(user=current_user)
         )
     except Rejected as rejected:
-        put_field_problems(form, rejected.problems)
+        put_problems_on_fields(form, rejected.problems)
         entry.creating_patient = True
         return None, form, [p.message for p in rejected.problems], 422
     entry.recipient_kind, entry.recipient_id, entry.creating_patient = "patient", patient.id, False
@@ -174,7 +173,7 @@ def place_order():
         )
     except service.OrderRejected as rejected:
         form = entry.to_form()
-        problems = put_problems_on_fields(form, rejected.problems)
+        problems = put_problems_on_order_form(form, rejected.problems)
         return _render_new(entry, form=form, problems=problems, status=422)
 
     if placed.replayed and not placed.same_request:

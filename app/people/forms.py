@@ -1,10 +1,13 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy import select
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput, TelInput
 
-from app.people.models import SEXES
-from app.validation import US_STATES
+from app.extensions import db
+from app.people import service
+from app.people.models import SEXES, Site
+from app.validation import US_STATES, parse_int
 
 STATE_CHOICES = [SelectChoice("", "Choose…")] + [SelectChoice(s, s) for s in sorted(US_STATES)]
 
@@ -50,10 +53,6 @@ class SiteForm(AddressFields, FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
-    """A button that changes a record (archive, restore, activate, ...): only its CSRF token."""
-
-
 class ImportForm(FlaskForm):
     file = FileField(
         "CSV file of patients",
@@ -62,3 +61,43 @@ class ImportForm(FlaskForm):
             FileAllowed(["csv", "txt"], "Choose a .csv file."),
         ],
     )
+
+
+# --- From a form to the service's drafts ------------------------------------------------
+
+
+def address_draft(form) -> service.AddressDraft:
+    return service.AddressDraft(
+        line_one=form.line_one.data,
+        line_two=form.line_two.data,
+        line_three=form.line_three.data,
+        city=form.city.data,
+        state=form.state.data,
+        zip_code=form.zip_code.data,
+        note=form.note.data,
+    )
+
+
+def patient_draft(form: PatientForm) -> service.PatientDraft:
+    site = form.site_id.data or ""
+    return service.PatientDraft(
+        external_identifier=form.external_identifier.data,
+        first_name=form.first_name.data,
+        last_name=form.last_name.data,
+        date_of_birth=form.date_of_birth.data or None,
+        email=form.email.data,
+        phone_number=form.phone_number.data,
+        sex=form.sex.data,
+        enrolled=bool(form.enrolled.data),
+        site_id=parse_int(site) or (site or None),
+        address=address_draft(form),
+    )
+
+
+def site_choices(current_site_id: int | None = None) -> list[tuple[str, str]]:
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    return [("", "No site")] + [
+        (str(s.id), s.name + ("" if s.active else " (inactive)"))
+        for s in sites
+        if s.active or s.id == current_site_id
+    ]

@@ -7,14 +7,21 @@ from flask_login import current_user
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import joinedload
 
+from app.auth.access import role_required
 from app.auth.actor import Actor
-from app.auth.routes import role_required
 from app.extensions import db
-from app.forms import form_page, record_or_404
+from app.forms import ActionForm, form_page, record_or_404
 from app.history.record import history_of
-from app.orders.models import Order
+from app.orders.queries import recent_orders_of_patient
 from app.people import importing, service
-from app.people.forms import ActionForm, ImportForm, PatientForm, SiteForm
+from app.people.forms import (
+    ImportForm,
+    PatientForm,
+    SiteForm,
+    address_draft,
+    patient_draft,
+    site_choices,
+)
 from app.people.models import Patient, PatientImport, Site
 from app.people.search import patient_match
 from app.validation import Rejected, parse_int
@@ -28,43 +35,6 @@ SITE_VIEWERS = ("coordinator",)
 
 def _actor() -> Actor:
     return Actor(user=current_user)
-
-
-def _address_draft(form) -> service.AddressDraft:
-    return service.AddressDraft(
-        line_one=form.line_one.data,
-        line_two=form.line_two.data,
-        line_three=form.line_three.data,
-        city=form.city.data,
-        state=form.state.data,
-        zip_code=form.zip_code.data,
-        note=form.note.data,
-    )
-
-
-def patient_draft(form: PatientForm) -> service.PatientDraft:
-    site = form.site_id.data or ""
-    return service.PatientDraft(
-        external_identifier=form.external_identifier.data,
-        first_name=form.first_name.data,
-        last_name=form.last_name.data,
-        date_of_birth=form.date_of_birth.data or None,
-        email=form.email.data,
-        phone_number=form.phone_number.data,
-        sex=form.sex.data,
-        enrolled=bool(form.enrolled.data),
-        site_id=parse_int(site) or (site or None),
-        address=_address_draft(form),
-    )
-
-
-def site_choices(current_site_id: int | None = None) -> list[tuple[str, str]]:
-    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
-    return [("", "No site")] + [
-        (str(s.id), s.name + ("" if s.active else " (inactive)"))
-        for s in sites
-        if s.active or s.id == current_site_id
-    ]
 
 
 def patient_form(patient: Patient | None = None, formdata=None, prefix: str = "") -> PatientForm:
@@ -154,9 +124,7 @@ def new_patient():
 @role_required(*PATIENT_EDITORS)
 def show_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
-    orders = db.session.scalars(
-        select(Order).where(Order.patient_id == patient_id).order_by(Order.id.desc()).limit(10)
-    ).all()
+    orders = recent_orders_of_patient(patient_id, limit=10)
     return render_template(
         "people/patient.html",
         patient=patient,
@@ -203,7 +171,7 @@ def restore_patient(patient_id: int):
 
 def site_draft(form: SiteForm) -> service.SiteDraft:
     return service.SiteDraft(
-        name=form.name.data, phone_number=form.phone_number.data, address=_address_draft(form)
+        name=form.name.data, phone_number=form.phone_number.data, address=address_draft(form)
     )
 
 
