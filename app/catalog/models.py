@@ -10,7 +10,16 @@ from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
 SIZES = ("small", "medium", "standard", "large", "extraLarge")
-DEVICE_STATUSES = ("available", "packed", "shipped", "returned", "retired")
+# A device's life, in the public API's words (inventory moves it from one to the next).
+DEVICE_STATUSES = (
+    "inStock",
+    "allocated",
+    "shipped",
+    "delivered",
+    "returned",
+    "quarantined",
+    "retired",
+)
 
 
 class Manufacturer(db.Model):
@@ -32,6 +41,8 @@ class Item(db.Model):
     # How each unit is told apart when packed; None for consumables (strips, lancets).
     device_identifier_type: Mapped[str | None] = mapped_column(String(20))
     size: Mapped[str | None] = mapped_column(String(20))
+    # Stock at or below this many available units is shown as low.
+    reorder_point: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     manufacturer: Mapped[Manufacturer | None] = relationship(lazy="joined")
@@ -77,7 +88,10 @@ class Device(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
-    current_status: Mapped[str] = mapped_column(String(20), default="available")
+    current_status: Mapped[str] = mapped_column(String(20), default="inStock")
+    # Where the device is while the warehouse holds it (None once shipped). Named by table,
+    # not imported: locations belong to inventory, a floor above.
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_location.id"), index=True)
     external_identifier: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

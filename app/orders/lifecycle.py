@@ -18,7 +18,8 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.orders import carriers, statuses
+from app.inventory import service as inventory
+from app.orders import carriers, service, statuses
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -243,7 +244,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
         order.held_from_status = None
     if to_status == statuses.PROCESSING and not order.packed_kits:
         _open_packed_kits(order)
-    _move_devices(order, to_status)
+    _move_devices(order, current, to_status, actor, note)
     order.current_status = to_status
     _event(order, to_status, actor, note)
 
@@ -255,15 +256,33 @@ def _open_packed_kits(order: Order) -> None:
             order.packed_kits.append(PackedKit(order_kit_id=line.id, kit=line.kit))
 
 
-def _move_devices(order: Order, to_status: str) -> None:
-    device_status = {
-        statuses.SHIPPED: "shipped",
-        statuses.CANCELLED: "available",
-        statuses.RETURNED: "returned",
-    }.get(to_status)
-    if device_status:
-        for od in order.devices:
-            od.device.current_status = device_status
+def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:
+    """Stock and devices follow the order: released, shipped, delivered or returned."""
+    devices = [od.device for od in order.devices]
+    if to_status == statuses.CANCELLED:
+        inventory.release(order.id, actor, note)
+        inventory.move_devices(
+            devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
+        )
+    elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
+        inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
+        inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
+    elif to_status == statuses.DELIVERED:
+        inventory.move_devices(devices, inventory.DELIVERED, order.id, actor)
+    elif to_status == statuses.RETURNED:
+        coming_back = (
+            devices
+            + [rd.device for rd in order.return_devices]
+            + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
+        )
+        # Returned devices wait in quarantine until someone inspects them.
+        inventory.move_devices(
+            coming_back, inventory.QUARANTINED, order.id, actor, order.fulfillment_location_id
+        )
+        counts: dict[int, int] = {}
+        for line in order.return_items:
+            counts[line.item_id] = counts.get(line.item_id, 0) + line.count
+        inventory.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
 
 
 # --- Packing -----------------------------------------------------------------------------
@@ -398,10 +417,11 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         if device is None:
             device = Device(
                 item=slot.item,
+                location_id=order.fulfillment_location_id,
                 identifiers=[DeviceIdentifier(type=slot.item.device_identifier_type, value=value)],
             )
             db.session.add(device)
-        device.current_status = "packed"
+        inventory.allocate_device(device, order.id, actor)
         recorded = OrderDevice(
             device=device,
             order_item_id=slot.order_item_id,
@@ -539,7 +559,7 @@ def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
                 "device_not_on_order", "That device is not on this order.", "not_found"
             )
         values = ", ".join(i.value for i in recorded.device.identifiers)
-        recorded.device.current_status = "available"
+        inventory.unallocate_device(recorded.device, order.id, actor)
         order.devices.remove(recorded)
         if recorded.packed_kit is not None:
             recorded.packed_kit.devices.remove(recorded)
