@@ -54,6 +54,15 @@ MAX_SERIAL_PATTERN_VARIABLE_REPEATS = 3
 
 UNREADABLE = "unreadable"
 
+# What the packer records, in a sentence: "1 serial number", "2 IMEIs".
+NOUNS = {
+    "serial": ("serial number", "serial numbers"),
+    "imei": ("IMEI", "IMEIs"),
+    "macAddress": ("MAC address", "MAC addresses"),
+    "iccid": ("ICCID", "ICCIDs"),
+    "simCardNumber": ("SIM card number", "SIM card numbers"),
+}
+
 # What a value looks like, in a sentence: "This looks like an IMEI."
 DESCRIPTIONS = {
     "imei": "an IMEI",
@@ -128,6 +137,16 @@ class Classification:
 
     def fits(self, identifier_type: str) -> bool:
         return identifier_type in self.recordable_as
+
+
+def noun(identifier_type: str, count: int) -> str:
+    singular, plural = NOUNS[identifier_type]
+    return singular if count == 1 else plural
+
+
+def article(word: str) -> str:
+    """ "an" before IMEI, ICCID and MAC (read as letters), else "a"."""
+    return "an" if word[:1].upper() in "AEIOU" or word.startswith(("MAC", "SIM")) else "a"
 
 
 def luhn_check_digit(digits: str) -> str:
