@@ -25,7 +25,7 @@ from app.orders.service import Actor, LineRequest, OrderDraft, place_order
 from app.people.models import Address, Patient, Site
 
 
-def _identifier(kind: str, rng: random.Random, n: int) -> str:
+def _identifier(kind: str, rng: random.Random, n: int, serial_prefix: str | None = None) -> str:
     if kind == "imei":
         body = "35" + "".join(rng.choice("0123456789") for _ in range(12))
         return body + luhn_check_digit(body)
@@ -34,6 +34,8 @@ def _identifier(kind: str, rng: random.Random, n: int) -> str:
         return body + luhn_check_digit(body)
     if kind == "macAddress":
         return "00:1C:05:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
+    if serial_prefix:
+        return f"{serial_prefix}{n:02d}{rng.randrange(10**6):06d}"
     return f"SN{rng.randrange(10**7):07d}{n:02d}"
 
 
@@ -50,6 +52,7 @@ def seed(rng: random.Random) -> None:
                 model=model,
                 manufacturer=manufacturers[maker],
                 device_identifier_type=id_type,
+                serial_pattern=catalog.SERIAL_PATTERNS.get(sku, (None,))[0],
                 size=size,
                 orderable=orderable,
             )
@@ -124,8 +127,11 @@ def _receive_demo_stock(rng: random.Random) -> None:
         if kind is None:
             lines.append(ReceiptLine(item.id, units))
         else:
+            prefix = catalog.SERIAL_PATTERNS.get(sku, (None, None))[1]
             devices.append(
-                ReceiptDevices(item.id, [(kind, _identifier(kind, rng, n)) for n in range(units)])
+                ReceiptDevices(
+                    item.id, [(kind, _identifier(kind, rng, n, prefix)) for n in range(units)]
+                )
             )
     receive(
         ReceiptDraft(reference="Opening stock", lines=lines, devices=devices), Actor(user=admin)
