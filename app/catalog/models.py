@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH
@@ -45,6 +53,11 @@ class Item(db.Model):
     # (see app/catalog/identifiers.py); None takes any serial.
     serial_pattern: Mapped[str | None] = mapped_column(String(MAX_SERIAL_PATTERN_LENGTH))
     size: Mapped[str | None] = mapped_column(String(20))
+    # Programmes that receive and ship in one step: a scan of a device never received
+    # receives it on the spot. Off: a packer can only pick devices on the shelf.
+    accept_unreceived_devices: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     # Stock at or below this many available units is shown as low.
     reorder_point: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

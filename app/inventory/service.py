@@ -304,6 +304,19 @@ def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Act
     """
     per_line = _units(lines)
     wanted = {item_id for units in per_line for item_id in units}
+    # Items whose devices are received when scanned have no stock before packing: they
+    # hold nothing back (the scan adds the unit, the shipment takes it).
+    received_on_scan = (
+        set(
+            db.session.scalars(
+                select(Item.id).where(Item.id.in_(wanted), Item.accept_unreceived_devices.is_(True))
+            )
+        )
+        if wanted
+        else set()
+    )
+    per_line = [{i: n for i, n in units.items() if i not in received_on_scan} for units in per_line]
+    wanted -= received_on_scan
     balances = _lock_balances(location_id, wanted, create=False)
     left = {i: (b.on_hand - b.reserved) for i, b in balances.items()}
     problems = []
@@ -453,6 +466,51 @@ def _device_event(device: Device, status: str, actor: Actor, **extra) -> None:
 def allocate_device(device: Device, order_id: int, actor: Actor) -> None:
     device.current_status = ALLOCATED
     _device_event(device, ALLOCATED, actor, order_id=order_id, location_id=device.location_id)
+
+
+def location_name(location_id: int | None) -> str:
+    location = db.session.get(StockLocation, location_id) if location_id else None
+    return location.name if location else "no location"
+
+
+def receive_scanned_device(
+    item: Item, kind: str, value: str, location_id: int, actor: Actor
+) -> Device:
+    """A device scanned before it was ever received (the item allows it): received now, with
+    its receipt and ledger row, ready to be allocated. Runs in the caller's transaction."""
+    receipt = StockReceipt(
+        location_id=location_id,
+        reference="Received when scanned",
+        created_at=utcnow(),
+        actor_user_id=actor.user.id if actor.user else None,
+        actor_api_key_id=actor.api_key.id if actor.api_key else None,
+    )
+    device = Device(
+        item=item,
+        current_status=IN_STOCK,
+        location_id=location_id,
+        identifiers=[DeviceIdentifier(type=kind, value=value)],
+    )
+    db.session.add_all([receipt, device])
+    db.session.flush()
+    _device_event(device, RECEIVED, actor, location_id=location_id, receipt_id=receipt.id)
+    balances = _lock_balances(location_id, {item.id}, create=True)
+    _record(
+        balances,
+        [
+            {
+                "kind": m.RECEIPT,
+                "item_id": item.id,
+                "location_id": location_id,
+                "on_hand_change": 1,
+                "receipt_id": receipt.id,
+                "device_id": device.id,
+                "reason": receipt.reference,
+            }
+        ],
+        actor,
+    )
+    return device
 
 
 def unallocate_device(device: Device, order_id: int, actor: Actor) -> None:

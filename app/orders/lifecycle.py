@@ -467,12 +467,20 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         slot, device, value = _match(empty, raw, slot_key is not None)
         _check_device_free(order, device)
         if device is None:
-            device = Device(
-                item=slot.item,
-                location_id=order.fulfillment_location_id,
-                identifiers=[DeviceIdentifier(type=slot.identifier_type, value=value)],
+            if not slot.item.accept_unreceived_devices:
+                raise OrderChangeRefused(
+                    "unknown_device",
+                    f"No device {value} has been received: it is not in stock anywhere. "
+                    "Check the label, or receive the device first (Stock, Receive).",
+                    "invalid",
+                    "identifier",
+                )
+            # Received and shipped in one step: the scan is the receipt, with its ledger row.
+            device = inventory.receive_scanned_device(
+                slot.item, slot.identifier_type, value, order.fulfillment_location_id, actor
             )
-            db.session.add(device)
+        else:
+            _check_device_on_shelf(order, device)
         inventory.allocate_device(device, order.id, actor)
         recorded = OrderDevice(
             device=device,
@@ -611,6 +619,40 @@ def _check_device_free(order: Order, device: Device | None) -> None:
         raise OrderChangeRefused(
             "device_in_open_order",
             f"This device is already packed for order {elsewhere}, which is still open.",
+            "conflict",
+            "identifier",
+        )
+
+
+def _check_device_on_shelf(order: Order, device: Device) -> None:
+    """Packing picks from stock: the device must be in stock where the order is fulfilled."""
+    if device.current_status in (inventory.SHIPPED, inventory.DELIVERED):
+        raise OrderChangeRefused(
+            "device_already_shipped",
+            "This device has already been shipped; it is not on the shelf.",
+            "conflict",
+            "identifier",
+        )
+    if device.current_status in (inventory.RETURNED, inventory.QUARANTINED):
+        raise OrderChangeRefused(
+            "device_quarantined",
+            "This device came back and awaits inspection; it cannot be packed until it passes.",
+            "conflict",
+            "identifier",
+        )
+    if device.current_status == inventory.ALLOCATED:
+        raise OrderChangeRefused(
+            "device_in_open_order",
+            "This device is already on another order.",
+            "conflict",
+            "identifier",
+        )
+    if device.location_id != order.fulfillment_location_id:
+        where = inventory.location_name(device.location_id)
+        raise OrderChangeRefused(
+            "device_at_another_location",
+            f"This device is at {where}, not at {order.fulfillment_location.name} where this "
+            "order is packed.",
             "conflict",
             "identifier",
         )

@@ -112,6 +112,7 @@ def upgrade():
 
     with op.batch_alter_table('item', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reorder_point', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('accept_unreceived_devices', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     # Every order is fulfilled from a location: orders placed before stock existed come from
     # the default one, made here. Devices keep their place in life under the new names.
@@ -142,6 +143,7 @@ def downgrade():
         batch_op.drop_column('fulfillment_location_id')
 
     with op.batch_alter_table('item', schema=None) as batch_op:
+        batch_op.drop_column('accept_unreceived_devices')
         batch_op.drop_column('reorder_point')
 
     op.execute("UPDATE device SET current_status = 'available' WHERE current_status = 'inStock'")
