@@ -209,3 +209,32 @@ def test_coordinators_see_stock_but_do_not_move_it(client, catalog):
     assert coordinator.get("/stock/").status_code == 200
     assert coordinator.get("/stock/receive").status_code == 403
     assert coordinator.get("/stock/adjust").status_code == 403
+
+
+# --- The new-order page ------------------------------------------------------------------
+
+
+def test_the_new_order_page_shows_what_is_available_beside_each_line(client, catalog, app):
+    from tests.test_inventory import second_location
+    from tests.test_web_new_order import a_good_order
+
+    east = second_location(app)
+    coordinator = Browserless(client)
+    coordinator.sign_in("coordinator")
+    page = coordinator.get("/orders/new").text
+    assert "Fulfilled from" in page and "Main warehouse (default)" in page and "East depot" in page
+    data = a_good_order(coordinator, catalog)
+    lines = coordinator.post("/orders/new/lines", {**data, "action": "refresh"}, htmx=True).text
+    assert f"{STOCK_PER_COUNTED_ITEM} available at Main warehouse" in lines
+    elsewhere = coordinator.post(
+        "/orders/new/lines",
+        {**data, "action": "refresh", "fulfillment_location": str(east)},
+        htmx=True,
+    ).text
+    assert "only 0 available at East depot" in elsewhere
+    refused = coordinator.post("/orders/new", {**data, "fulfillment_location": str(east)})
+    assert refused.status_code == 422
+    assert "Not enough stock for Test strips: 3 × Test strips needed, 0 available." in refused.text
+    placed = coordinator.post("/orders/new", data)
+    assert placed.status_code == 303
+    assert figures(app, catalog.items["strips"]) == (STOCK_PER_COUNTED_ITEM, 3)

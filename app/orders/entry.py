@@ -20,6 +20,7 @@ from wtforms import FieldList, FormField
 
 from app.catalog.models import Item, Kit, KitItem
 from app.extensions import db
+from app.inventory import service as inventory
 from app.orders.forms import OrderForm
 from app.orders.service import LineRequest, OrderDraft, Problem
 from app.people.models import Patient, Site
@@ -30,7 +31,7 @@ from app.validation import parse_int
 class Catalog:
     """What can be put on a new order: orderable items and kits that are not archived."""
 
-    def __init__(self):
+    def __init__(self, location_id: int | None = None):
         self.items = list(
             db.session.scalars(select(Item).where(Item.orderable).order_by(Item.name))
         )
@@ -44,6 +45,32 @@ class Catalog:
         )
         self._items = self._index(self.items, with_sku=True)
         self._kits = self._index(self.kits, with_sku=False)
+        # Where the order is fulfilled from, and what is available there (one query).
+        self.locations = inventory.list_locations()
+        ids = {loc.id for loc in self.locations}
+        default = next((loc.id for loc in self.locations if loc.is_default), None)
+        self.location_id = location_id if location_id in ids else default
+        self.location_name = next(
+            (loc.name for loc in self.locations if loc.id == self.location_id), ""
+        )
+        wanted = {i.id for i in self.items} | {
+            ki.item_id for kit in self.kits for ki in kit.kit_items
+        }
+        self._stock = inventory.available(self.location_id, wanted) if self.location_id else {}
+
+    def available(self, found: Item | Kit) -> int | None:
+        """Units (or whole kits) available at the chosen location; None when the item's
+        devices are received as they are scanned, so stock does not limit it."""
+        if isinstance(found, Item):
+            if found.accept_unreceived_devices:
+                return None
+            return self._stock.get(found.id, 0)
+        limits = [
+            self._stock.get(ki.item_id, 0) // ki.count
+            for ki in found.kit_items
+            if not ki.item.accept_unreceived_devices
+        ]
+        return min(limits) if limits else None
 
     @staticmethod
     def item_label(item: Item) -> str:
@@ -80,6 +107,7 @@ class OrderEntry:
     recipient_id: int | None = None
     # The coordinator is adding a new patient, in a small form inside this one.
     creating_patient: bool = False
+    location_id: int | None = None
     items: list[LineRow] = field(default_factory=list)
     kits: list[LineRow] = field(default_factory=list)
     external_order_ids: str = ""
@@ -107,6 +135,7 @@ class OrderEntry:
             recipient_query=(form.recipient_query.data or "")[:100],
             recipient_id=parse_int(recipient_id),
             creating_patient=form.creating_patient.data == "1",
+            location_id=parse_int(form.fulfillment_location.data or ""),
             items=rows(form.items),
             kits=rows(form.kits),
             external_order_ids=(form.external_order_ids.data or "")[:2000],
@@ -123,6 +152,7 @@ class OrderEntry:
                 "recipient_query": self.recipient_query,
                 "recipient_id": str(self.recipient_id or ""),
                 "creating_patient": "1" if self.creating_patient else "",
+                "fulfillment_location": str(self.location_id or ""),
                 "items": [{"ref": r.ref, "count": r.count} for r in self.items],
                 "kits": [{"ref": r.ref, "count": r.count} for r in self.kits],
                 "external_order_ids": self.external_order_ids,
@@ -222,6 +252,7 @@ class OrderEntry:
             external_order_ids=external_ids,
             shipping_option=self.shipping_option or None,
             notes=[self.note] if self.note.strip() else [],
+            location_id=catalog.location_id,
         )
 
 

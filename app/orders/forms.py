@@ -35,6 +35,8 @@ class OrderForm(FlaskForm):
     recipient_query = StringField("Find", id="recipient-query")
     recipient_id = HiddenField()
     creating_patient = HiddenField()
+    # Rendered by the lines section from the catalog's locations; parsed here.
+    fulfillment_location = StringField("Fulfilled from")
     items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     kits = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     external_order_ids = StringField("External order ids")

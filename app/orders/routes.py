@@ -86,7 +86,7 @@ def _render_new(
     patient_form=None,
     patient_problems: list[str] | None = None,
 ):
-    catalog = Catalog()
+    catalog = Catalog(entry.location_id)
     form = form or entry.to_form()
     response = make_response(
         render_template(
@@ -165,7 +165,7 @@ def place_order():
             patient_problems=patient_problems,
         )
 
-    catalog = Catalog()
+    catalog = Catalog(entry.location_id)
     draft = entry.draft(catalog)
     try:
         placed = service.place_order(
@@ -201,7 +201,7 @@ def new_order_lines():
     """htmx: add, remove or refresh rows; answers the lines section alone."""
     entry, action = _entry_from_request()
     focus = entry.apply(action)
-    catalog = Catalog()
+    catalog = Catalog(entry.location_id)
     return render_template(
         "orders/_lines.html",
         form=entry.to_form(),
