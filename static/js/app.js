@@ -66,7 +66,55 @@
     (field || fallback).focus();
   });
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  // The scan box. A scanner types the next value the moment the last one is sent: clear the
+  // box as soon as the value is on its way, and if the answer replaces the box while more
+  // was typed, carry that over, so that nothing is appended to a sent value nor lost.
+  function isScan(event) {
+    var elt = event.detail.requestConfig ? event.detail.requestConfig.elt : event.detail.elt;
+    return elt && elt.id === "scan-form";
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!isScan(event)) return;
+    var box = event.detail.elt.querySelector("[data-scan-box]");
+    if (box) box.value = "";
+  });
+  var typedDuringScan = "";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isScan(event)) return;
+    var box = document.querySelector("[data-scan-box]");
+    typedDuringScan = box ? box.value : "";
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var box = document.querySelector("[data-scan-box]");
+    if (box && typedDuringScan && !box.value) {
+      box.value = typedDuringScan;
+      box.focus();
+    }
+    typedDuringScan = "";
+  });
+
+  // The order list's "select all" box ticks every order on the page for printing.
+  function wireSelectAll(root) {
+    var all = root.querySelector ? root.querySelector("[data-select-all]") : null;
+    if (!all) return;
+    var form = all.getAttribute("data-select-all");
+    var boxes = function () { return document.querySelectorAll('input[type=checkbox][name=order][form="' + form + '"]'); };
+    var sync = function () {
+      var list = boxes(), ticked = 0;
+      list.forEach(function (b) { if (b.checked) ticked++; });
+      all.checked = list.length > 0 && ticked === list.length;
+      all.indeterminate = ticked > 0 && ticked < list.length;
+    };
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+    });
+    boxes().forEach(function (b) { b.addEventListener("change", sync); });
+    sync();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); wireSelectAll(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { wireSelectAll(event.target); });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
 
   // An htmx request that failed must not fail silently: say so where it is seen and heard.
