@@ -66,32 +66,49 @@
     (field || fallback).focus();
   });
 
-  // The scan box. A scanner types the next value the moment the last one is sent: clear the
-  // box as soon as the value is on its way, and if the answer replaces the box while more
-  // was typed, carry that over, so that nothing is appended to a sent value nor lost.
+  // The scan box. A scanner types the next value and Enter the moment the last one is sent,
+  // often before the answer is back. So the box is cleared as soon as a value is on its way;
+  // values entered meanwhile wait their turn and are sent, one by one, when the answer has
+  // replaced the box; what is typed without Enter yet is carried into the new box. Nothing
+  // is appended to a sent value, and nothing is lost.
+  var scanInFlight = false;
+  var waitingScans = [];
   function isScan(event) {
-    var elt = event.detail.requestConfig ? event.detail.requestConfig.elt : event.detail.elt;
-    return elt && elt.id === "scan-form";
+    var config = event.detail.requestConfig;
+    var elt = config ? config.elt : event.detail.elt;
+    return !!elt && elt.id === "scan-form";
   }
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (!isScan(event)) return;
+    scanInFlight = true;
     var box = event.detail.elt.querySelector("[data-scan-box]");
     if (box) box.value = "";
   });
-  var typedDuringScan = "";
-  document.addEventListener("htmx:beforeSwap", function (event) {
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (!scanInFlight || event.key !== "Enter" || !box.matches || !box.matches("[data-scan-box]")) return;
+    event.preventDefault();
+    if (box.value.trim()) waitingScans.push(box.value);
+    box.value = "";
+  }, true);
+  function scanDone(event) {
     if (!isScan(event)) return;
+    scanInFlight = false;
     var box = document.querySelector("[data-scan-box]");
-    typedDuringScan = box ? box.value : "";
-  });
-  document.addEventListener("htmx:afterSettle", function () {
-    var box = document.querySelector("[data-scan-box]");
-    if (box && typedDuringScan && !box.value) {
-      box.value = typedDuringScan;
-      box.focus();
+    var typed = event.type === "htmx:afterSettle" && event.detail.requestConfig.elt.querySelector
+      ? (event.detail.requestConfig.elt.querySelector("[data-scan-box]") || {}).value || ""
+      : "";
+    if (!box) { waitingScans = []; return; }
+    box.focus();
+    if (waitingScans.length) {
+      box.value = waitingScans.shift();
+      box.form.requestSubmit();
     }
-    typedDuringScan = "";
-  });
+    if (typed) box.value = typed;
+  }
+  document.addEventListener("htmx:afterSettle", scanDone);
+  document.addEventListener("htmx:responseError", scanDone);
+  document.addEventListener("htmx:sendError", scanDone);
 
   // The order list's "select all" box ticks every order on the page for printing.
   function wireSelectAll(root) {
