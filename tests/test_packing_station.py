@@ -338,3 +338,109 @@ def test_a_coordinators_order_page_has_no_primary_status_button(app, person, cat
     assert primary_buttons(coordinator.get(f"/orders/{order_id}").text) == []
     move(app, order_id, "onHold", role="coordinator", reason="waiting")
     assert primary_buttons(coordinator.get(f"/orders/{order_id}").text) == []
+
+
+# --- Scan to open ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_searching_exactly_an_order_number_with_enter_opens_it(app, person, catalog, htmx):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    packer = person("fulfillment")
+    response = packer.get(
+        f"/orders/?q=+{order_id}+&apply=1", headers={"HX-Request": "true"} if htmx else {}
+    )
+    if htmx:
+        assert response.headers["HX-Redirect"] == f"/orders/{order_id}"
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"/orders/{order_id}"
+    # Searching as one types lists, never jumps; a number that is no order lists too.
+    assert packer.get(f"/orders/?q={order_id}").status_code == 200
+    assert packer.get("/orders/?q=99999&apply=1").status_code == 200
+    arabic = str(order_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert packer.get(f"/orders/?q={arabic}&apply=1").status_code == 200
+
+
+def test_go_to_order_in_the_header(app, person, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    for role in ("fulfillment", "admin"):
+        someone = Browserless(app.test_client())
+        assert someone.sign_in(role).status_code == 303
+        page = someone.get("/orders/").text
+        assert '<label for="go-to-order">Go to order</label>' in page
+        response = someone.get(f"/orders/go?number={order_id}")
+        assert response.headers["Location"] == f"/orders/{order_id}"
+        missing = someone.get("/orders/go?number=123456", follow_redirects=True)
+        assert "There is no order “123456”" in missing.text
+
+
+def test_coordinators_have_no_go_to_order_field(person, catalog):
+    assert 'id="go-to-order"' not in person("coordinator").get("/orders/").text
+
+
+# --- Batch print -------------------------------------------------------------------------
+
+
+def test_batch_sheets_come_out_in_the_lists_order(app, person, catalog):
+    ids = [place(app, catalog, items={"strips": 1}) for _ in range(3)]
+    newest_first = list(reversed(ids))
+    html = (
+        person("fulfillment")
+        .get("/orders/packing-summaries?" + "&".join(f"order={i}" for i in newest_first))
+        .text
+    )
+    assert re.findall(r'aria-label="Order (\d+), page 1 of', html) == [str(i) for i in newest_first]
+
+
+def test_print_selected_with_nothing_selected_says_so_and_keeps_tab_and_filters(
+    app, person, catalog
+):
+    place(app, catalog, items={"strips": 1})
+    packer = person("fulfillment")
+    page = packer.get("/orders/?status=created&shipping=standard&q=Ada").text
+    back = re.search(r'<input type="hidden" name="back" value="([^"]*)"', page).group(1)
+    response = packer.get(f"/orders/packing-summaries?back={back.replace('&amp;', '%26')}")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/orders/?")
+    assert {"status=created", "shipping=standard", "q=Ada"} <= set(
+        location.split("?")[1].split("&")
+    )
+    assert "No orders were selected" in packer.get(location).text
+
+
+def test_the_list_has_a_select_all_box(app, person, catalog):
+    place(app, catalog, items={"strips": 1})
+    html = person("fulfillment").get("/orders/").text
+    assert re.search(
+        r'<input type="checkbox" id="select-all"[^>]*aria-label="Select all orders on this page"',
+        html,
+    )
+
+
+def test_a_batch_of_created_and_processing_orders_costs_a_fixed_number_of_queries(
+    app, person, catalog, count_queries
+):
+    packer = person("fulfillment")
+
+    def order(n):
+        order_id = place(
+            app, catalog, items={"monitor": 2}, kits={"hypertension": 2, "diabetes": 3}
+        )
+        if n % 2:
+            move(app, order_id, "processing")
+            pack_everything(app, order_id, start=100 + n * 20)
+        return order_id
+
+    def summaries(ids):
+        with count_queries() as counter:
+            html = packer.get(
+                "/orders/packing-summaries?" + "&".join(f"order={i}" for i in ids)
+            ).text
+        # Every device of every order, kit contents included, created or processing.
+        assert html.count('<tr class="device">') == len(ids) * (2 + 2 * 2 + 3)
+        return counter.count
+
+    ids = [order(n) for n in range(12)]
+    assert summaries(ids[:2]) == summaries(ids)
