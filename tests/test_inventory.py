@@ -559,3 +559,19 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
             assert all(
                 reserved >= 0 and on_hand >= reserved for on_hand, reserved in balances.values()
             )
+
+
+def test_the_stock_check_recomputes_balances_from_the_ledger(app, catalog):
+    place(app, catalog, items={"strips": 5})
+    runner = app.test_cli_runner()
+    good = runner.invoke(args=["stock-check"])
+    assert good.exit_code == 0 and "Every balance equals" in good.output
+    with app.app_context(), write_transaction() as session:
+        # Someone edits a figure behind the ledger's back: the check names it.
+        balance = session.scalar(
+            select(StockBalance).where(StockBalance.item_id == catalog.items["strips"])
+        )
+        balance.on_hand += 1
+    bad = runner.invoke(args=["stock-check"])
+    assert bad.exit_code == 1
+    assert f"item {catalog.items['strips']}" in bad.output and "ledger says" in bad.output

@@ -37,8 +37,9 @@ ITEMS = [
 ]
 
 # Stock at the demo's "Main warehouse": (units or devices received, reorder point). A few
-# items are low, the replacement SIM card is out of stock; every other device item has
-# devices on the shelf with valid identifiers, so a demo order can be packed end to end.
+# items are low, the replacement SIM cards are all held by an open order (out of stock),
+# and every orderable device item has devices on the shelf with valid identifiers, so a
+# demo order can be packed end to end.
 STOCK = {
     "BPM-7450": (12, 4),
     "CUF-S": (9, 12),
@@ -53,7 +54,7 @@ STOCK = {
     "POX-3230": (12, 4),
     "THM-PT3": (5, 6),
     "GWY-LTE": (14, 4),
-    "SIM-IOT": (0, 5),
+    "SIM-IOT": (2, 5),
     "PAD-ALC": (30, 10),
 }
 

@@ -154,6 +154,15 @@ def _place_demo_orders(rng: random.Random) -> None:
             shipping_option="overnight" if n % 5 == 0 else "standard",
         )
         place_order(draft, Actor(user=coordinator))
+    # Every replacement SIM card on the shelf is promised: the demo's out-of-stock item.
+    sims = db.session.scalar(select(Item).where(Item.sku == "SIM-IOT"))
+    place_order(
+        OrderDraft(
+            patient_id=patients[12].id,
+            items=[LineRequest(ref=sims.id, count=catalog.STOCK["SIM-IOT"][0])],
+        ),
+        Actor(user=coordinator),
+    )
 
 
 def credentials_text() -> str:

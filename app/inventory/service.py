@@ -570,6 +570,18 @@ class ManifestEntry:
     problem: str | None
 
 
+def _identifier_problem(item: Item, kind: str, value: str) -> str | None:
+    """What is wrong with an identifier for this item: its format, or its serial pattern."""
+    problem = identifiers.problem(kind, value)
+    if problem is None and kind == "serial":
+        if not identifiers.fits_serial_pattern(item.serial_pattern, value):
+            problem = (
+                f"{value} does not fit the serial numbers of {item.name} "
+                f"(pattern {item.serial_pattern})."
+            )
+    return problem
+
+
 def read_manifest(item: Item, text: str) -> list[ManifestEntry]:
     """Checks a manifest (one identifier a line, or separated by commas) for an item.
 
@@ -581,7 +593,7 @@ def read_manifest(item: Item, text: str) -> list[ManifestEntry]:
     entries, seen = [], set()
     for raw in raws[:MAX_RECEIPT_DEVICES]:
         value = identifiers.normalise(kind, raw)
-        problem = identifiers.problem(kind, value)
+        problem = _identifier_problem(item, kind, value)
         if problem is None and value in seen:
             problem = "Listed twice in this manifest."
         seen.add(value)
@@ -727,7 +739,7 @@ def _check_receipt(draft: ReceiptDraft):
                 )
                 continue
             value = identifiers.normalise(kind, raw)
-            problem = identifiers.problem(kind, value)
+            problem = _identifier_problem(item, kind, value)
             if problem:
                 problems.append(Problem("invalid_identifier", problem, f"{path}.value"))
             elif (kind, value) in seen:
