@@ -107,7 +107,7 @@ class StockMovement(db.Model):
 
     __tablename__ = "stock_movement"
     __table_args__ = (
-        Index("ix_stock_movement_item_location_id", "item_id", "location_id", "id"),
+        Index("ix_stock_movement_item_id_id", "item_id", "id"),
         Index("ix_stock_movement_location_id", "location_id", "id"),
         Index("ix_stock_movement_kind_id", "kind", "id"),
         Index("ix_stock_movement_order_id", "order_id"),

@@ -100,7 +100,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_movement'))
     )
     with op.batch_alter_table('stock_movement', schema=None) as batch_op:
-        batch_op.create_index('ix_stock_movement_item_location_id', ['item_id', 'location_id', 'id'], unique=False)
+        batch_op.create_index('ix_stock_movement_item_id_id', ['item_id', 'id'], unique=False)
         batch_op.create_index('ix_stock_movement_kind_id', ['kind', 'id'], unique=False)
         batch_op.create_index('ix_stock_movement_location_id', ['location_id', 'id'], unique=False)
         batch_op.create_index('ix_stock_movement_order_id', ['order_id'], unique=False)
@@ -158,7 +158,7 @@ def downgrade():
         batch_op.drop_index('ix_stock_movement_order_id')
         batch_op.drop_index('ix_stock_movement_location_id')
         batch_op.drop_index('ix_stock_movement_kind_id')
-        batch_op.drop_index('ix_stock_movement_item_location_id')
+        batch_op.drop_index('ix_stock_movement_item_id_id')
 
     op.drop_table('stock_movement')
     with op.batch_alter_table('device_event', schema=None) as batch_op:

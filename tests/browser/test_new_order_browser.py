@@ -450,6 +450,9 @@ def test_the_whole_order_by_keyboard(app, coordinator: Page, catalog):
     focused(page.get_by_role("button", name="Change recipient"))
 
     keys.press("Tab")
+    # The warehouse comes first: the lines show what it has available.
+    focused(page.get_by_label("Fulfilled from"))
+    keys.press("Tab")
     focused(page.get_by_label("Item 1", exact=True))
     keys.type("Test strips")
     keys.press("Tab")
@@ -552,6 +555,8 @@ def test_focus_stays_put_when_a_part_of_the_page_is_redrawn(coordinator: Page):
 
     keys.press("Enter")
     expect(page.get_by_role("button", name="Change recipient")).to_be_focused()
+    keys.press("Tab")
+    expect(page.get_by_label("Fulfilled from")).to_be_focused()
     keys.press("Tab")
     keys.type("Test strips")
     keys.press("Tab")
