@@ -32,6 +32,7 @@ POLICY = {
     "orders.new_order": {C, A},
     "orders.place_order": {C, A},
     "orders.new_order_lines": {C, A},
+    "orders.new_order_options": {C, A},
     "orders.new_order_recipient": {C, A},
     "people.list_patients": {C, A},
     "people.show_patient": {C, A},

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.catalog.models import Item
+from app.catalog.search import OPTION_CAP
+from app.database import write_transaction
 from app.orders.models import Order
 from tests.conftest import app_context
 from tests.helpers.web import Browserless
@@ -267,12 +270,79 @@ def test_kit_row_shows_what_the_kit_contains_and_summary_counts_units(coordinato
     assert "2 lines · 10 units in all" in html
 
 
-def test_items_not_orderable_and_archived_kits_are_not_offered(coordinator):
+def test_the_catalog_is_not_rendered_into_the_page(coordinator):
     html = coordinator.get("/orders/new").text
-    assert "Test strips (STR)" in html
-    assert "Old monitor" not in html
-    assert "Hypertension kit" in html
-    assert "Old kit" not in html
+    assert "<datalist" not in html
+    assert "Test strips" not in html and "Hypertension kit" not in html
+
+
+def options(person, text, kind="item", row="items-0") -> list[str]:
+    """The option texts the combobox of ``row`` gets for ``text``."""
+    response = person.get(
+        "/orders/new/options",
+        query_string={"kind": kind, "row": row, f"{row}-ref": text},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    return re.findall(r'role="option"[^>]*data-value="([^"]*)"', response.text)
+
+
+def test_options_match_every_word_of_name_sku_model_or_maker(app, coordinator, catalog):
+    with app.app_context(), write_transaction() as session:
+        session.get(Item, catalog.items["monitor"]).model = "HEM-7121"
+    assert options(coordinator, "strips") == ["Test strips (STR)"]
+    assert options(coordinator, "STRIPS test") == ["Test strips (STR)"]
+    assert options(coordinator, "omron") == ["BP cuff, large (CUF-L)", "BP monitor (BPM)"]
+    assert options(coordinator, "omron large") == ["BP cuff, large (CUF-L)"]
+    assert options(coordinator, "cuf-l") == ["BP cuff, large (CUF-L)"]
+    assert options(coordinator, "hem-7121") == ["BP monitor (BPM)"]
+    assert options(coordinator, "100%") == []
+    # Not orderable, not offered; archived kits neither.
+    assert options(coordinator, "old") == []
+    assert options(coordinator, "hyper", "kit", "kits-0") == ["Hypertension kit"]
+    # A kit is found by what it holds, too.
+    assert options(coordinator, "GLU", "kit", "kits-0") == ["Diabetes kit"]
+    assert options(coordinator, "old", "kit", "kits-0") == []
+    assert options(coordinator, "") == []
+
+
+def test_options_are_capped_with_a_fixed_number_of_queries(app, coordinator, count_queries):
+    with count_queries() as few:
+        options(coordinator, "strips")
+    with app.app_context(), write_transaction() as session:
+        session.add_all(Item(name=f"Lancet {n}", sku=f"LAN-{n}") for n in range(OPTION_CAP + 5))
+    with count_queries() as many:
+        assert len(options(coordinator, "lancet")) == OPTION_CAP
+    assert many.count == few.count
+
+
+def test_a_bad_row_name_is_refused(coordinator):
+    response = coordinator.get("/orders/new/options", query_string={"row": "x;drop"})
+    assert response.status_code == 404
+
+
+def test_find_without_javascript_lists_the_matches_as_buttons(coordinator, catalog):
+    data = {**new_form(coordinator), "items-0-ref": "omron", "items-0-count": "1"}
+    html = coordinator.post("/orders/new", {**data, "action": "find-item:0"}).text
+    monitor, cuff = catalog.items["monitor"], catalog.items["cuff"]
+    assert f'value="pick-item:0:{monitor}"' in html and f'value="pick-item:0:{cuff}"' in html
+    assert re.search(r'id="items-0-ref"[^>]*autofocus', html, re.S)
+    # Enter in the box (the form's first button, "refresh") finds the same way.
+    html = coordinator.post("/orders/new", {**data, "action": "refresh"}).text
+    assert f'value="pick-item:0:{cuff}"' in html
+    assert re.search(r'id="items-0-ref"[^>]*autofocus', html, re.S)
+    # Picking fills the box and moves on to the count.
+    html = coordinator.post("/orders/new", {**data, "action": f"pick-item:0:{cuff}"}).text
+    assert rows_of(html, "items") == [("items-0", "BP cuff, large (CUF-L)")]
+    assert re.search(r'id="items-0-count"[^>]*autofocus', html, re.S)
+    assert "pick-item:" not in html
+
+
+def test_enter_in_the_patient_search_without_javascript_keeps_the_focus_there(coordinator):
+    data = {**new_form(coordinator), "recipient_query": "Lovelace", "items-0-ref": ""}
+    html = coordinator.post("/orders/new", {**data, "action": "refresh"}).text
+    assert "1 patient found" in html
+    assert re.search(r'id="recipient-query"[^>]*autofocus', html, re.S)
 
 
 # --- Placing ----------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""The coordinator's fast path in a real Chromium: item and kit pickers as comboboxes,
+few keys (Enter in a count, Ctrl+Enter), and the same without JavaScript.
+
+CSRF is on; every test fails on a console error (see ``watch_console``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_new_order_browser import (
+    choose,
+    find_recipient,
+    orders_in_db,
+    placed_order,
+    serious_violations,
+)
+
+pytestmark = pytest.mark.browser
+
+# The issue's budget for a typical order (a patient, two items, a kit, placed), counting
+# every deliberate key press but the words typed.
+KEY_BUDGET = 12
+
+
+def options_of(page: Page, label: str):
+    return page.get_by_role("listbox", name=f"Matches for {label.lower()}")
+
+
+def test_combobox_by_keyboard(app, coordinator: Page, catalog):
+    page = coordinator
+    find_recipient(page, "Ada")
+    choose(page, "Ada Lovelace")
+    box = page.get_by_role("combobox", name="Item 1", exact=True)
+    expect(box).to_be_focused()
+    expect(box).to_have_attribute("aria-expanded", "false")
+
+    page.keyboard.type("strips")  # a word inside the name, not its start
+    listbox = options_of(page, "Item 1")
+    expect(listbox.get_by_role("option")).to_have_count(1)
+    expect(box).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#items-0-status")).to_have_text("1 match: ↓ to choose.")
+
+    page.keyboard.type(" x")  # nothing matches any more: the list closes
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#items-0-status")).to_have_text("Nothing matches.")
+    box.fill("")
+    page.keyboard.type("omron")  # the maker's name
+    expect(listbox.get_by_role("option")).to_have_count(2)
+    page.keyboard.press("ArrowDown")
+    first, second = listbox.get_by_role("option").all()
+    expect(first).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", first.get_attribute("id"))
+    page.keyboard.press("ArrowDown")
+    expect(second).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowUp")
+    expect(first).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(box).to_be_focused()
+    assert serious_violations(page) == []
+
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(box).to_have_attribute("aria-expanded", "true")
+    assert serious_violations(page) == [], "list open"
+    page.keyboard.press("Enter")
+    expect(box).to_have_value("BP monitor (BPM)")
+    expect(page.get_by_label("Count of item 1")).to_be_focused()
+    expect(page.get_by_text("BP monitor · BPM")).to_be_visible()
+    assert orders_in_db(app) == []  # Enter picked; it placed nothing
+
+
+def test_combobox_by_mouse(app, coordinator: Page, catalog):
+    page = coordinator
+    page.get_by_role("button", name="Add kit").click()
+    kit = page.get_by_role("combobox", name="Kit 1", exact=True)
+    kit.fill("glu")  # what the kit holds: a glucometer, SKU GLU
+    option = options_of(page, "Kit 1").get_by_role("option", name=re.compile("^Diabetes kit"))
+    option.click()
+    expect(kit).to_have_value("Diabetes kit")
+    expect(page.get_by_label("Count of kit 1")).to_be_focused()
+    expect(page.get_by_text("Contains 1 × Glucometer, 2 × Test strips")).to_be_visible()
+    expect(page.locator("#order-summary")).to_have_text("1 line · 3 units in all")
+
+
+def test_combobox_without_javascript(app, coordinator_without_javascript: Page, catalog):
+    page = coordinator_without_javascript
+    search = page.get_by_label("Find a patient")
+    search.fill("Lovelace")
+    search.press("Enter")
+    expect(page.get_by_text("1 patient found")).to_be_visible()
+    expect(search).to_be_focused()  # the reload keeps the place
+    choose(page, "Ada Lovelace")
+    box = page.get_by_label("Item 1", exact=True)
+    expect(box).to_be_focused()
+
+    box.fill("omron")
+    box.press("Enter")
+    expect(page.get_by_text("2 matches for “omron”")).to_be_visible()
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
+    page.get_by_role("button", name=re.compile(r"^BP cuff, large")).click()
+    expect(page.get_by_label("Item 1", exact=True)).to_have_value("BP cuff, large (CUF-L)")
+    expect(page.get_by_label("Count of item 1")).to_be_focused()
+
+    page.get_by_role("button", name="Add kit").click()
+    page.get_by_label("Kit 1", exact=True).fill("hyper")
+    page.get_by_role("button", name="Find kit 1").click()
+    page.get_by_role("button", name=re.compile(r"^Hypertension kit")).click()
+    page.get_by_role("button", name="Place order").click()
+    placed_order(page)
+    [order] = orders_in_db(app)
+    assert (order["items"], order["kits"]) == ([("BP cuff, large", 1)], [("Hypertension kit", 1)])
+
+
+def test_a_typical_order_within_the_key_budget(app, coordinator: Page, catalog):
+    """Find the patient, add test strips and a blood-pressure monitor, add the hypertension
+    kit, place it: by keyboard alone, counting the keys."""
+    page = coordinator
+    pressed: list[str] = []
+
+    def press(key: str) -> None:
+        pressed.append(key)
+        page.keyboard.press(key)
+
+    def pick(word: str, label: str) -> None:
+        page.keyboard.type(word)
+        expect(options_of(page, label).get_by_role("option").first).to_be_attached()
+        press("ArrowDown")
+        press("Enter")
+
+    expect(page.get_by_label("Find a patient")).to_be_focused()
+    page.keyboard.type("Lovelace")
+    expect(page.get_by_text("1 patient found")).to_be_visible()
+    press("ArrowDown")
+    press("Enter")
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
+    pick("strips", "Item 1")
+    expect(page.get_by_label("Count of item 1")).to_be_focused()
+    page.keyboard.type("2")
+    press("Enter")  # the next row
+    expect(page.get_by_label("Item 2", exact=True)).to_be_focused()
+    pick("monitor", "Item 2")
+    press("Alt+K")  # "Add kit", as its button says
+    expect(page.get_by_label("Kit 1", exact=True)).to_be_focused()
+    pick("hypertension", "Kit 1")
+    expect(page.locator("#order-summary")).to_have_text("3 lines · 6 units in all")
+    press("Control+Enter")
+
+    order_id = placed_order(page)
+    assert len(pressed) <= KEY_BUDGET, pressed
+    [order] = orders_in_db(app)
+    assert order["id"] == order_id and order["patient"] == catalog.patient
+    assert order["items"] == [("BP monitor", 1), ("Test strips", 2)]
+    assert order["kits"] == [("Hypertension kit", 1)]
+
+
+def test_ctrl_enter_places_from_any_field_and_enter_never_does(app, coordinator: Page, catalog):
+    page = coordinator
+    find_recipient(page, "Ada")
+    choose(page, "Ada Lovelace")
+    page.get_by_label("Item 1", exact=True).fill("Test strips (STR)")
+    external = page.get_by_label("External order ids")
+    external.fill("EHR-5")
+    external.press("Enter")  # a single-line field: updates, never places
+    page.get_by_label("Note for the packer").fill("Fragile")
+    page.wait_for_timeout(300)
+    assert orders_in_db(app) == []
+    page.get_by_label("Note for the packer").press("Control+Enter")
+    placed_order(page)
+    [order] = orders_in_db(app)
+    assert order["external_ids"] == ["EHR-5"] and order["notes"] == ["Fragile"]
