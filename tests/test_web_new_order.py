@@ -17,6 +17,7 @@ from app.catalog.search import OPTION_CAP
 from app.database import write_transaction
 from app.orders.models import Order
 from tests.conftest import app_context
+from tests.helpers.orders import delivered_order, place
 from tests.helpers.web import Browserless
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -673,3 +674,151 @@ def test_five_failed_sign_ins_lock_the_account_for_a_while(app, client, catalog)
         assert user.locked_until > utcnow() + timedelta(minutes=14)
         user.locked_until = utcnow() - timedelta(seconds=1)  # fifteen minutes later
     assert attempt("correct horse battery staple").status_code == 303
+
+
+# --- Two-way orders -----------------------------------------------------------------------
+
+
+def held_choices(html: str) -> tuple[list[str], list[str]]:
+    devices = re.findall(r'name="return_devices" value="(\d+)"', html)
+    kits = re.findall(r'name="return_packed_kits" value="(\d+)"', html)
+    return devices, kits
+
+
+def stored_returns(app, order_id: int) -> dict:
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        return {
+            "items": [(line.item.name, line.count) for line in order.items],
+            "return_items": [(line.item.name, line.count) for line in order.return_items],
+            "return_devices": [line.device_id for line in order.return_devices],
+            "return_packed_kits": [line.packed_kit_id for line in order.return_packed_kits],
+            "email_label": order.email_label,
+            "shipping": order.shipping_option,
+        }
+
+
+def test_return_devices_offered_are_those_the_patient_has_now(
+    app, coordinator, catalog, count_queries
+):
+    html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert held_choices(html) == ([], [])
+    assert "no devices or packed kits from delivered orders" in html
+    delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    place(app, catalog, items={"monitor": 1})  # not delivered: nothing of it is offered
+    with count_queries() as one_order:
+        html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    with app_context(app) as session:
+        order = session.get(Order, delivered)
+        monitor = next(d.device_id for d in order.devices if d.order_item_id)
+        glucometer = next(d.device_id for d in order.devices if d.packed_kit_id)
+        [packed_kit] = [pk.id for pk in order.packed_kits]
+    assert held_choices(html) == ([str(monitor), str(glucometer)], [str(packed_kit)])
+
+    delivered_order(app, catalog, items={"monitor": 1})
+    with count_queries() as two_orders:
+        html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert len(held_choices(html)[0]) == 3
+    assert two_orders.count == one_order.count
+
+    # Once on a return order, a device is no longer offered.
+    place(app, catalog, return_device_ids=[monitor])
+    html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(monitor) not in held_choices(html)[0]
+
+
+def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coordinator, catalog):
+    delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    with app_context(app) as session:
+        order = session.get(Order, delivered)
+        monitor = next(d.device_id for d in order.devices if d.order_item_id)
+        [packed_kit] = [pk.id for pk in order.packed_kits]
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "BP monitor (BPM)",
+        "items-0-count": "1",
+        "return_items-0-ref": "cuf-l",
+        "return_items-0-count": "2",
+        "return_devices": [str(monitor)],
+        "return_packed_kits": [str(packed_kit)],
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 303
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert stored_returns(app, order_id) == {
+        "items": [("BP monitor", 1)],
+        "return_items": [("BP cuff, large", 2)],
+        "return_devices": [monitor],
+        "return_packed_kits": [packed_kit],
+        "email_label": False,
+        "shipping": "standard",
+    }
+
+
+def test_a_return_only_order_with_an_emailed_label_ships_nothing(app, coordinator, catalog):
+    delivered = delivered_order(app, catalog, items={"monitor": 1})
+    with app_context(app) as session:
+        [monitor] = [d.device_id for d in session.get(Order, delivered).devices]
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",  # the empty first row is not a line
+        "items-0-count": "1",
+        "return_devices": [str(monitor)],
+        "email_label": "y",
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 303
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    stored = stored_returns(app, order_id)
+    assert (stored["email_label"], stored["shipping"], stored["items"]) == (True, None, [])
+
+
+def test_return_problems_are_shown_in_the_form_as_the_api_words_them(app, coordinator, catalog):
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",
+        "return_devices": ["999999"],
+        "email_label": "y",
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert "There is no device with id 999999." in response.text
+    assert orders_in_db(app) == 0
+    # An emailed label with nothing coming back is the API's rule too.
+    data = {**data, "return_devices": [], "items-0-ref": "Test strips"}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert "An emailed return label needs at least one return line." in response.text
+
+
+# --- Order again --------------------------------------------------------------------------
+
+
+def test_order_again_fills_a_new_order_and_places_nothing(app, coordinator, catalog):
+    first = place(
+        app,
+        catalog,
+        items={"strips": 3, "cuff": 1},
+        kits={"hypertension": 2},
+        external_order_ids=["EHR_2024_17"],
+        shipping_option="overnight",
+    )
+    html = coordinator.get(f"/orders/{first}").text
+    assert f'href="/orders/new?again={first}"' in html
+    html = coordinator.get(f"/orders/new?again={first}").text
+    assert orders_in_db(app) == 1
+    assert rows_of(html, "items") == [
+        ("items-0", "Test strips (STR)"),
+        ("items-1", "BP cuff, large (CUF-L)"),
+    ]
+    assert rows_of(html, "kits") == [("kits-0", "Hypertension kit")]
+    assert 'value="overnight" checked' in html or re.search(r'checked[^>]*value="overnight"', html)
+    assert 'value="EHR_2024_"' in html
+    assert 'id="ship-to"' in html and "Ada Lovelace" in html
+    assert coordinator.get("/orders/new?again=99999").status_code == 404

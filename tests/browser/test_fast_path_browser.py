@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.orders.models import Order
 from tests.browser.test_new_order_browser import (
     choose,
     find_recipient,
@@ -18,6 +19,8 @@ from tests.browser.test_new_order_browser import (
     placed_order,
     serious_violations,
 )
+from tests.conftest import app_context
+from tests.helpers.orders import delivered_order, place
 
 pytestmark = pytest.mark.browser
 
@@ -174,3 +177,81 @@ def test_ctrl_enter_places_from_any_field_and_enter_never_does(app, coordinator:
     placed_order(page)
     [order] = orders_in_db(app)
     assert order["external_ids"] == ["EHR-5"] and order["notes"] == ["Fragile"]
+
+
+def test_a_two_way_order_placed_from_the_form(app, coordinator: Page, catalog):
+    delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    page = coordinator
+    find_recipient(page, "Ada")
+    choose(page, "Ada Lovelace")
+    page.keyboard.type("test strips")
+    expect(options_of(page, "Item 1").get_by_role("option")).to_have_count(1)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+
+    page.get_by_text("What comes back").click()  # closed until used
+    devices = page.get_by_role("group", name="Devices to return")
+    expect(devices.get_by_role("checkbox")).to_have_count(2)  # the monitor, the glucometer
+    devices.get_by_role("checkbox", name=re.compile("^BP monitor")).check()
+    page.get_by_role("group", name="Packed kits to return").get_by_role(
+        "checkbox", name=re.compile("^Diabetes kit")
+    ).check()
+    page.get_by_role("button", name="Add return item").click()
+    returned = page.get_by_role("combobox", name="Return item 1", exact=True)
+    expect(returned).to_be_focused()
+    returned.fill("cuff")
+    options_of(page, "Return item 1").get_by_role("option").first.click()
+    expect(returned).to_have_value("BP cuff, large (CUF-L)")
+    expect(page.locator("#order-summary")).to_have_text("1 line · 1 unit in all · 3 return lines")
+    page.get_by_label("Email the return label to the recipient").check()
+    assert serious_violations(page) == []
+    page.keyboard.press("Control+Enter")
+
+    order_id = placed_order(page)
+    lines = page.get_by_role("main")
+    for text in ("Test strips", "BP cuff, large", "BP monitor", "Diabetes kit"):
+        expect(lines).to_contain_text(text)
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        assert [(r.item.name, r.count) for r in order.return_items] == [("BP cuff, large", 1)]
+        assert [r.device.item.name for r in order.return_devices] == ["BP monitor"]
+        assert [r.packed_kit.order_id for r in order.return_packed_kits] == [delivered]
+        assert order.email_label is True and order.shipping_option == "standard"
+
+    # What came back is no longer offered for the next order.
+    page.goto(page.url.rsplit("/orders", 1)[0] + f"/orders/new?patient={catalog.patient}")
+    page.get_by_text("What comes back").click()
+    expect(page.get_by_role("checkbox", name=re.compile("^BP monitor"))).to_have_count(0)
+    expect(page.get_by_role("checkbox", name=re.compile("^Glucometer"))).to_have_count(1)
+
+
+def test_order_again(app, coordinator: Page, catalog):
+    first = place(
+        app,
+        catalog,
+        items={"strips": 3},
+        kits={"hypertension": 1},
+        external_order_ids=["EHR-17"],
+        shipping_option="overnight",
+    )
+    page = coordinator
+    page.goto(page.url.replace("/orders/new", f"/orders/{first}"))
+    page.get_by_role("link", name="Order again").click()
+    expect(page).to_have_url(re.compile(rf"/orders/new\?again={first}$"))
+    expect(page.locator("#ship-to")).to_contain_text("Ada Lovelace")
+    expect(page.get_by_label("Item 1", exact=True)).to_have_value("Test strips (STR)")
+    expect(page.get_by_label("Count of item 1")).to_have_value("3")
+    expect(page.get_by_label("Kit 1", exact=True)).to_have_value("Hypertension kit")
+    expect(page.get_by_label("Overnight")).to_be_checked()
+    expect(page.get_by_label("External order ids")).to_have_value("EHR-")
+    expect(page.get_by_role("button", name="Place order")).to_be_focused()
+    assert serious_violations(page) == []
+    assert len(orders_in_db(app)) == 1  # nothing placed yet
+
+    page.get_by_label("External order ids").fill("EHR-18")
+    page.keyboard.press("Control+Enter")
+    second = placed_order(page)
+    orders = orders_in_db(app)
+    assert [o["id"] for o in orders] == [first, second]
+    assert orders[1]["items"] == orders[0]["items"] and orders[1]["kits"] == orders[0]["kits"]
+    assert orders[1]["shipping"] == "overnight" and orders[1]["external_ids"] == ["EHR-18"]
