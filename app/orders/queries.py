@@ -138,13 +138,17 @@ def order_version(order_id: int) -> int | None:
 
 
 def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
-    """The patient's newest orders, for their page."""
+    """The patient's newest orders with their lines, for their page (three queries)."""
     return list(
         db.session.scalars(
             select(Order)
             .where(Order.patient_id == patient_id)
             .order_by(Order.id.desc())
             .limit(limit)
+            .options(
+                selectinload(Order.items).joinedload(OrderItem.item),
+                selectinload(Order.kits).joinedload(OrderKit.kit),
+            )
         )
     )
 

@@ -12,7 +12,7 @@ from app.auth.actor import Actor
 from app.extensions import db
 from app.forms import ActionForm, form_page, record_or_404
 from app.history.record import history_of
-from app.orders.queries import recent_orders_of_patient
+from app.orders.queries import held_by_recipient, recent_orders_of_patient
 from app.people import importing, service
 from app.people.forms import (
     ImportForm,
@@ -25,6 +25,8 @@ from app.people.forms import (
 from app.people.models import Patient, PatientImport, Site
 from app.people.search import patient_match
 from app.validation import Rejected, parse_int
+
+RECENT_ORDERS = 10
 
 bp = Blueprint("people", __name__)
 
@@ -124,11 +126,12 @@ def new_patient():
 @role_required(*PATIENT_EDITORS)
 def show_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
-    orders = recent_orders_of_patient(patient_id, limit=10)
+    orders = recent_orders_of_patient(patient_id, limit=RECENT_ORDERS)
     return render_template(
         "people/patient.html",
         patient=patient,
         orders=orders,
+        held=held_by_recipient(patient_id=patient_id),
         history=history_of("patient", patient_id),
         action_form=ActionForm(),
     )

@@ -5,12 +5,19 @@
   // Show each <time> in the reader's time zone too, and how long ago it was.
   function localiseTimes(root) {
     var formatter = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+    // In a table column ([data-compact]) one short line; the full time is in the title.
+    var compact = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
     var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
       if (!el.dataset.utc) el.dataset.utc = el.textContent;
       var text = formatter.format(when);
+      if (el.hasAttribute("data-compact")) {
+        el.textContent = compact.format(when);
+        el.title = text + " (" + el.dataset.utc + ")";
+        return;
+      }
       if (relative) {
         var seconds = Math.round((when - Date.now()) / 1000);
         var units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];

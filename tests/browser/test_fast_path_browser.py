@@ -255,3 +255,25 @@ def test_order_again(app, coordinator: Page, catalog):
     assert [o["id"] for o in orders] == [first, second]
     assert orders[1]["items"] == orders[0]["items"] and orders[1]["kits"] == orders[0]["kits"]
     assert orders[1]["shipping"] == "overnight" and orders[1]["external_ids"] == ["EHR-18"]
+
+
+def test_the_patients_page_lists_their_orders_and_the_devices_they_have(
+    app, coordinator: Page, catalog
+):
+    delivered = delivered_order(app, catalog, items={"monitor": 1})
+    newer = place(app, catalog, items={"strips": 2}, kits={"diabetes": 1})
+    page = coordinator
+    page.goto(page.url.replace("/orders/new", f"/patients/{catalog.patient}"))
+    orders = page.get_by_role("table", name=re.compile("orders, newest first"))
+    rows = orders.get_by_role("row")
+    expect(rows).to_have_count(3)  # the header and two orders
+    expect(rows.nth(1)).to_contain_text(f"Order {newer}")
+    expect(rows.nth(1)).to_contain_text("Created")
+    expect(rows.nth(1)).to_contain_text("2 × Test strips, 1 × Diabetes kit")
+    expect(rows.nth(2)).to_contain_text(f"Order {delivered}")
+    expect(rows.nth(2)).to_contain_text("Delivered")
+    devices = page.get_by_role("region", name="Devices they have now")
+    expect(devices.get_by_role("listitem")).to_have_count(1)
+    expect(devices).to_contain_text("BP monitor · serial")
+    expect(devices.get_by_role("link", name=f"order {delivered}")).to_be_visible()
+    assert serious_violations(page) == []
