@@ -112,7 +112,7 @@ def _render_new(
             recipient=entry.recipient(),
             results=entry.search_results(),
             focus=focus,
-            **_lines_context(entry, catalog),
+            **lines_context(entry, catalog),
             problems=problems or [],
             patient_form=patient_form
             or (_new_patient_form(None) if entry.creating_patient else None),
@@ -123,7 +123,7 @@ def _render_new(
     return response
 
 
-def _lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
+def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
     """What the lines part of the page needs, whether it is drawn alone or in the page."""
     return {
         "catalog": catalog,
@@ -243,9 +243,11 @@ def new_order_lines():
     focus = entry.apply(action)
     return render_template(
         "orders/_lines.html",
+        # Send to many shows the same rows, without the returns.
+        lines_only=request.form.get("lines_only") == "1",
         form=entry.to_form(),
         focus=focus,
-        **_lines_context(entry, Catalog(entry)),
+        **lines_context(entry, Catalog(entry)),
     )
 
 
@@ -301,7 +303,7 @@ def new_order_recipient():
         form=form,
         focus=None,
         oob=True,
-        **_lines_context(entry, Catalog(entry)),
+        **lines_context(entry, Catalog(entry)),
     )
     response = make_response(html, status)
     if focus and not focus.startswith(("recipient", "change", "new_patient")):
@@ -310,4 +312,4 @@ def new_order_recipient():
     return response
 
 
-from app.orders import order_page, packing_summary  # noqa: E402,F401  (routes on bp)
+from app.orders import batch_page, order_page, packing_summary  # noqa: E402,F401  (routes on bp)

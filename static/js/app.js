@@ -175,7 +175,7 @@
     if (!form) return;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      var place = document.getElementById("place-order");
+      var place = form.querySelector("[data-primary]");
       if (place && !place.disabled) place.click();
       return;
     }

@@ -11,7 +11,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.database import write_transaction
 from app.orders.models import Order
+from app.people.models import Address, Patient
 from tests.browser.test_new_order_browser import (
     choose,
     find_recipient,
@@ -277,3 +279,69 @@ def test_the_patients_page_lists_their_orders_and_the_devices_they_have(
     expect(devices).to_contain_text("BP monitor · serial")
     expect(devices.get_by_role("link", name=f"order {delivered}")).to_be_visible()
     assert serious_violations(page) == []
+
+
+def test_send_to_many(app, coordinator: Page, catalog):
+    with app.app_context(), write_transaction() as session:
+        hopper = Patient(
+            external_identifier="MRN-3",
+            first_name="Grace",
+            last_name="Hopper",
+            address=Address(line_one="5 Navy Rd", city="Dayton", state="OH", zip_code="45402"),
+        )
+        session.add(hopper)
+        session.flush()
+        hopper_id = hopper.id
+    page = coordinator
+    page.get_by_role("link", name="Send to many").click()
+    expect(page.get_by_role("heading", name="Send to many", exact=True)).to_be_visible()
+    search = page.get_by_label("Find patients")
+    expect(search).to_be_focused()
+    search.fill("Hopper")
+    search.press("Enter")
+    page.get_by_role("checkbox", name=re.compile("^Grace Hopper")).check()
+    page.get_by_label("Or paste their identifiers").fill("MRN-1\nMRN-2")  # MRN-2 is archived
+    kit = page.get_by_role("combobox", name="Item 1", exact=True)
+    kit.fill("strips")
+    options_of(page, "Item 1").get_by_role("option").first.click()
+    page.get_by_role("button", name="Add kit").click()
+    expect(page.get_by_label("Kit 1", exact=True)).to_be_focused()
+    page.keyboard.type("hypertension")
+    expect(options_of(page, "Kit 1").get_by_role("option")).to_have_count(1)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+Enter")  # the preview
+
+    preview = page.get_by_role("region", name=re.compile("^Preview"))
+    expect(preview.get_by_role("heading")).to_have_text("Preview: 2 orders to place, 1 refused")
+    rows = preview.get_by_role("row")
+    expect(rows.filter(has_text="Old Patient")).to_contain_text("Refused")
+    expect(rows.filter(has_text="Old Patient")).to_contain_text("archived")
+    expect(rows.filter(has_text="Grace Hopper")).to_contain_text("Ready")
+    expect(rows.filter(has_text="Ada Lovelace")).to_contain_text("Ready")
+    assert serious_violations(page) == []
+    assert orders_in_db(app) == []
+
+    place_button = page.get_by_role("button", name="Place 2 orders")
+    posts = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+    place_button.click()
+    expect(page.get_by_role("heading", name="Orders placed")).to_be_visible()
+    result_url = page.url
+    # The very same submission again (a retry on a slow network, a resubmitted page): the
+    # batch token makes it place nothing more, and it answers the same result.
+    [placing] = posts
+    again = page.request.fetch(placing, max_redirects=0)
+    assert again.status == 303 and result_url.endswith(again.headers["location"])
+    orders = orders_in_db(app)
+    assert sorted(o["patient"] for o in orders) == sorted([catalog.patient, hopper_id])
+    assert all(o["items"] == [("Test strips", 1)] for o in orders)
+    assert all(o["kits"] == [("Hypertension kit", 1)] for o in orders)
+    table = page.get_by_role("table", name="The orders of this batch")
+    for order in orders:
+        expect(table.get_by_role("link", name=f"Order {order['id']}")).to_be_visible()
+    assert serious_violations(page) == []
+
+    page.get_by_role("link", name="Print the packing summaries").click()
+    for order in orders:
+        expect(page.get_by_text(f"Order {order['id']}").first).to_be_visible()
