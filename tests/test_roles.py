@@ -46,6 +46,7 @@ POLICY = {
     "people.import_patients": {C, A},
     "people.import_preview": {C, A},
     "people.run_import": {C, A},
+    "people.rejected_rows": {C, A},
     "people.list_sites": {C, A},
     "people.show_site": {C, A},
     "people.new_site": {A},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from app.database import write_transaction
@@ -345,3 +346,13 @@ def test_send_to_many(app, coordinator: Page, catalog):
     page.get_by_role("link", name="Print the packing summaries").click()
     for order in orders:
         expect(page.get_by_text(f"Order {order['id']}").first).to_be_visible()
+
+
+def test_the_packing_summary_passes_axe(app, coordinator: Page, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    page = coordinator
+    page.goto(page.url.replace("/orders/new", f"/orders/{order_id}/packing-summary"))
+    expect(page.get_by_role("banner").get_by_role("link", name="← Back")).to_be_visible()
+    assert serious_violations(page) == []
+    results = Axe().run(page).response["violations"]
+    assert [v["id"] for v in results if v["id"] == "region"] == []
