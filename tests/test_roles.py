@@ -36,6 +36,7 @@ POLICY = {
     "orders.send_to_many": {C, A},
     "orders.send_to_many_step": {C, A},
     "orders.batch_result": {C, A},
+    "auth.time_zone": {C, F, A},
     "orders.new_order_recipient": {C, A},
     "people.list_patients": {C, A},
     "people.show_patient": {C, A},

@@ -59,7 +59,7 @@ ROW_ID = re.compile(r"^(items|kits|return_items)-\d{1,3}$")
 @role_required("coordinator", "fulfillment")
 def list_orders():
     """The order list. htmx (filters, search, tabs, pages) gets the results part alone."""
-    query = listing.OrderQuery.from_args(request.args)
+    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
     context = {
         "query": query,
         "page": listing.list_page(query),
@@ -80,7 +80,7 @@ def list_orders():
 @role_required("coordinator", "fulfillment")
 def export_orders():
     """Every order the current filters select, as CSV, streamed in keyset batches."""
-    query = listing.OrderQuery.from_args(request.args)
+    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
     response = Response(stream_with_context(csv_export.rows(query)), mimetype="text/csv")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'

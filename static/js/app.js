@@ -74,6 +74,15 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+
+  // Until the user has a time zone, tell the server the browser's, once.
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("browser-time-zone");
+    var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!form || !zone) return;
+    form.elements.time_zone.value = zone;
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+  });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
 
   // An htmx request that failed must not fail silently: say so where it is seen and heard.

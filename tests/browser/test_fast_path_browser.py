@@ -12,9 +12,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from app.auth.models import User
 from app.database import write_transaction
 from app.orders.models import Order
 from app.people.models import Address, Patient
+from tests.browser.conftest import watch_console
 from tests.browser.test_new_order_browser import (
     choose,
     find_recipient,
@@ -23,6 +25,7 @@ from tests.browser.test_new_order_browser import (
     serious_violations,
 )
 from tests.conftest import app_context
+from tests.helpers.browser import sign_in_through_form
 from tests.helpers.orders import delivered_order, place
 
 pytestmark = pytest.mark.browser
@@ -356,3 +359,22 @@ def test_the_packing_summary_passes_axe(app, coordinator: Page, catalog):
     assert serious_violations(page) == []
     results = Axe().run(page).response["violations"]
     assert [v["id"] for v in results if v["id"] == "region"] == []
+
+
+def test_the_browsers_time_zone_becomes_the_users(app, new_context, base_url, catalog):
+    page = new_context(timezone_id="America/Chicago").new_page()
+    problems = watch_console(page)
+    with page.expect_response(lambda r: r.url.endswith("/account/time-zone")) as told:
+        sign_in_through_form(page, base_url, "coordinator")
+    assert told.value.status == 204
+    page.reload()  # the zone is stored, and shown from now on
+    link = page.get_by_role("link", name="America/Chicago")
+    expect(link).to_be_visible()
+    link.click()
+    page.get_by_label("Time zone").select_option("America/New_York")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Dates are shown in America/New York time.")).to_be_visible()
+    assert serious_violations(page) == []
+    with app_context(app) as session:
+        assert session.get(User, catalog.users["coordinator"]).time_zone == "America/New_York"
+    assert problems == []
