@@ -755,6 +755,13 @@ def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coord
         "email_label": False,
         "shipping": "standard",
     }
+    # What comes back reads as a packer and a coordinator say it.
+    summary = coordinator.get(f"/orders/{order_id}/packing-summary").text
+    page = coordinator.get(f"/orders/{order_id}").text
+    for html in (summary, page):
+        assert re.search(r"BP monitor, Serial number SN\d+", html)
+        assert f"Diabetes kit (packed kit {packed_kit}, sent on" in html
+    assert "Put a prepaid return label in the box." in summary
 
 
 def test_a_return_only_order_with_an_emailed_label_ships_nothing(app, coordinator, catalog):

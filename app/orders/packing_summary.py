@@ -139,8 +139,13 @@ def sections_of(order: Order) -> list[Section]:
                 "return",
                 {
                     "count": 1,
-                    "name": r.device.item.name,
-                    "sku": ", ".join(i.value for i in r.device.identifiers),
+                    # The identifier tells the unit that comes back from any other.
+                    "name": r.device.item.name
+                    + "".join(
+                        f", {identifiers.LABELS.get(i.type, i.type)} {i.value}"
+                        for i in r.device.identifiers
+                    ),
+                    "sku": r.device.item.sku,
                 },
             )
             for r in order.return_devices
@@ -150,7 +155,8 @@ def sections_of(order: Order) -> list[Section]:
                 "return",
                 {
                     "count": 1,
-                    "name": f"Packed kit {r.packed_kit.id}: {r.packed_kit.kit.name}",
+                    "name": f"{r.packed_kit.kit.name} (packed kit {r.packed_kit.id}, "
+                    f"sent on order {r.packed_kit.order_id})",
                     "sku": "",
                 },
             )
