@@ -13,7 +13,7 @@ from app.orders import batch, service
 from app.orders.entry import Catalog, OrderEntry
 from app.orders.forms import OrderForm
 from app.orders.routes import PLACE, bp, lines_context
-from app.people.search import find_patients
+from app.people.search import find_patients, patients_for_batch
 from app.validation import parse_int
 
 MAX_UPLOAD_BYTES = 256 * 1024
@@ -40,7 +40,7 @@ def _identifiers_text() -> str:
 
 def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra):
     catalog = Catalog(entry)
-    chosen, _ = batch.patients_for_batch(chosen_ids, [])
+    chosen, _ = patients_for_batch(chosen_ids, [])
     results = [p for p in find_patients(query) if p not in chosen] if query.strip() else []
     return render_template(
         "orders/batch.html",

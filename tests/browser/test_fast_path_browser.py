@@ -190,6 +190,7 @@ def test_a_two_way_order_placed_from_the_form(app, coordinator: Page, catalog):
     page = coordinator
     find_recipient(page, "Ada")
     choose(page, "Ada Lovelace")
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
     page.keyboard.type("test strips")
     expect(options_of(page, "Item 1").get_by_role("option")).to_have_count(1)
     page.keyboard.press("ArrowDown")
