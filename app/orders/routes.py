@@ -60,6 +60,12 @@ ROW_ID = re.compile(r"^(items|kits|return_items)-\d{1,3}$")
 def list_orders():
     """The order list. htmx (filters, search, tabs, pages) gets the results part alone."""
     query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
+    # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
+    # types it, opens that order; searching as you type never jumps away.
+    if request.args.get(listing.SUBMITTED) and query.q:
+        order_id = queries.order_number_in(query.q)
+        if order_id is not None:
+            return _open_order(order_id)
     context = {
         "query": query,
         "page": listing.list_page(query),
@@ -70,10 +76,37 @@ def list_orders():
         "page_sizes": listing.PAGE_SIZES,
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,
+        "submitted": listing.SUBMITTED,
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render_template("orders/_list_results.html", **context)
     return render_template("orders/list.html", **context)
+
+
+def _open_order(order_id: int):
+    target = url_for("orders.show_order", order_id=order_id)
+    if request.htmx:
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+@bp.get("/go")
+@role_required("coordinator", "fulfillment")
+def go_to_order():
+    """The header's "Go to order" field: an order number (typed or scanned) opens it."""
+    text = request.args.get("number", "").strip()[:100]
+    order_id = queries.order_number_in(text)
+    if order_id is not None:
+        return _open_order(order_id)
+    flash(
+        f"There is no order “{text}”: an order number is digits only, as on its packing summary."
+        if text
+        else "Type or scan an order number to open the order.",
+        "error",
+    )
+    return redirect(url_for("orders.list_orders", q=text or None), code=303)
 
 
 @bp.get("/export.csv")

@@ -1,7 +1,7 @@
 """user time zone
 
 Revision ID: c14e7a2d5b01
-Revises: 69272f2f0f0b
+Revises: c3a9e1d4b7f2
 Create Date: 2026-11-27 04:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c14e7a2d5b01'
-down_revision = '69272f2f0f0b'
+down_revision = 'c3a9e1d4b7f2'
 branch_labels = None
 depends_on = None
 
