@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -494,7 +495,7 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         return slot
 
 
-def _refuse_scan(code: str, message: str, empty: list[Slot], explicit: bool) -> None:
+def _refuse_scan(code: str, message: str, empty: list[Slot], explicit: bool) -> NoReturn:
     """Refuses a scan, saying what the order still needs (a line's own form needs no list)."""
     if not explicit:
         message = f"{message} Still needed: {still_needed(empty)}."

@@ -1,7 +1,7 @@
 """inventory: stock locations, the stock ledger and balances, receipts, device history
 
 Revision ID: 6923e39777ef
-Revises: c3a9e1d4b7f2
+Revises: c14e7a2d5b01
 Create Date: 2026-11-27 04:11:29.625251
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '6923e39777ef'
-down_revision = 'c3a9e1d4b7f2'
+down_revision = 'c14e7a2d5b01'
 branch_labels = None
 depends_on = None
 
