@@ -115,8 +115,19 @@ def serve() -> None:
     run(BIN / "flask", "seed-demo", env=env)
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     say(f"Serving Orderly on http://{host}:{port} (Ctrl+C stops it)")
-    gunicorn = [
+    gunicorn = gunicorn_command(host, port)
+    os.chdir(ROOT)
+    os.execve(gunicorn[0], gunicorn, env)
+
+
+def gunicorn_command(host: str, port: str) -> list[str]:
+    return [
         str(BIN / "gunicorn"),
+        # No control socket: every instance would bind the same ~/.gunicorn/gunicorn.ctl,
+        # and stopping one would unlink another's.
+        "--no-control-socket",
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
         "--bind",
         f"{host}:{port}",
         "--workers",
@@ -130,8 +141,6 @@ def serve() -> None:
         '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
         "app:create_app()",
     ]
-    os.chdir(ROOT)
-    os.execve(gunicorn[0], gunicorn, env)
 
 
 def test(pytest_args: list[str]) -> None:

@@ -48,6 +48,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.orders import routes as order_routes
     from app.people import routes as people_routes
 
+    # Before any blueprint: every <int:...> in a route is then a bounded record id.
+    app.url_map.converters["int"] = web.RecordIdConverter
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import g, request
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from app.api.errors import ApiError
 from app.auth.models import ApiKey, hash_api_key
+from app.database import utcnow
 from app.extensions import db
 
 HEADER = "Impilo-API-Key"
+# A key's last use is written at most this often, so that reading the API stays read-only
+# almost always.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def authenticate() -> None:
@@ -22,3 +28,25 @@ def authenticate() -> None:
     if api_key is None:
         raise ApiError(401, "unauthorized", "This API key is not valid.")
     g.api_key = api_key
+    _record_use(api_key)
+
+
+def _record_use(api_key: ApiKey) -> None:
+    now = utcnow()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_PRECISION:
+        return
+    # On a connection of its own, committed at once: the request's own transaction may be
+    # rolled back (a refused order), and the session's objects stay as they are. The WHERE
+    # makes parallel requests write it once.
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == api_key.id,
+                or_(
+                    ApiKey.last_used_at.is_(None),
+                    ApiKey.last_used_at < now - LAST_USED_PRECISION,
+                ),
+            )
+            .values(last_used_at=now)
+        )

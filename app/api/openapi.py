@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
+from app.api.parse import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
+from app.validation import MAX_DB_ID
 
 
 def _ref(name: str) -> dict:
@@ -33,7 +35,15 @@ NULLABLE_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_DB_ID}
 ID_REF = _object({"id": {"type": "integer", "minimum": 1}}, ["id"])
+PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}
+PAGE_SIZE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_PAGE_SIZE,
+    "default": DEFAULT_PAGE_SIZE,
+}
 
 
 def _list(schema: dict) -> dict:
@@ -183,6 +193,11 @@ SCHEMAS = {
     "OrderCreate": {
         "type": "object",
         "description": "Exactly one of patient or site. At least one order or return line.",
+        # Not both recipients (either may be null, and one alone is checked by the service).
+        "not": {
+            "properties": {"patient": {"type": "object"}, "site": {"type": "object"}},
+            "required": ["patient", "site"],
+        },
         "properties": {
             "externalOrderIds": _list(
                 {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH}
@@ -338,15 +353,15 @@ DOCUMENT = {
                 "operationId": "listOrders",
                 "summary": "List orders, newest first",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Orders per page",
                     ),
                     _query("status", {"enum": list(statuses.ALL)}, "Only orders in this status"),
-                    _query("patientId", {"type": "integer", "minimum": 1}, "Only this patient's"),
-                    _query("siteId", {"type": "integer", "minimum": 1}, "Only this site's"),
+                    _query("patientId", ID, "Only this patient's"),
+                    _query("siteId", ID, "Only this site's"),
                     _query("externalOrderId", STRING, "Orders carrying this external order id"),
                 ],
                 "responses": {
@@ -419,10 +434,10 @@ DOCUMENT = {
                 "operationId": "listSites",
                 "summary": "List sites",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Sites per page",
                     ),
                     _query("active", {"enum": ["true", "false"]}, "Only active or inactive sites"),

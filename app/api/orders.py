@@ -9,9 +9,6 @@ from app.api.auth import authenticate
 from app.api.errors import ApiError, problems_response
 from app.orders import lifecycle, queries, service, statuses
 
-DEFAULT_PAGE_SIZE = 15
-MAX_PAGE_SIZE = 250
-
 
 @bp.before_request
 def require_api_key():
@@ -73,11 +70,8 @@ def list_orders():
         site_id=parse.positive_int_arg("siteId"),
         external_order_id=external_id,
     )
-    page = queries.page_of_orders(
-        order_filter,
-        page=parse.positive_int_arg("page", default=1, maximum=10**6),
-        size=parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
-    )
+    page_number, size = parse.page_args()
+    page = queries.page_of_orders(order_filter, page=page_number, size=size)
     return jsonify(
         {
             "content": [serialize.order(o) for o in page.orders],

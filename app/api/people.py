@@ -13,9 +13,6 @@ from app.people import service
 from app.people.models import Patient, Site
 from app.validation import Rejected
 
-DEFAULT_PAGE_SIZE = 15
-MAX_PAGE_SIZE = 250
-
 
 def _address_draft(body: dict) -> service.AddressDraft:
     address = parse.object_at(body.get("address"), "address", required=True)
@@ -70,7 +67,7 @@ def create_patient():
 
 @bp.get("/patient/<int:patient_id>")
 def get_patient(patient_id: int):
-    patient = db.session.get(Patient, patient_id) if patient_id <= 2**31 - 1 else None
+    patient = db.session.get(Patient, patient_id)  # the route's <int:> is a bounded id
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
     return jsonify(serialize.patient(patient))
@@ -81,8 +78,7 @@ def list_sites():
     active = request.args.get("active")
     if active not in (None, "", "true", "false"):
         raise ApiError(400, "invalid_parameter", "active must be true or false.", "active")
-    page = parse.positive_int_arg("page", default=1, maximum=10**6)
-    size = parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    page, size = parse.page_args()
     where = [] if active in (None, "") else [Site.active.is_(active == "true")]
     total = db.session.scalar(select(func.count(Site.id)).where(*where))
     sites = db.session.scalars(

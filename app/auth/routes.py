@@ -17,11 +17,11 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import service
+from app.auth.actor import Actor
 from app.auth.forms import SignInForm
-from app.auth.models import ROLES, ApiKey, User
-from app.database import write_transaction
+from app.auth.models import ROLES, User
 from app.extensions import db, login_manager
-from app.validation import parse_int
+from app.validation import Rejected, parse_int
 
 bp = Blueprint("auth", __name__)
 
@@ -95,6 +95,11 @@ def sign_out():
     return redirect(url_for("auth.sign_in"), code=303)
 
 
+def _refused(rejected: Rejected) -> click.ClickException:
+    """The same messages the web shows, one line each, and a non-zero exit."""
+    return click.ClickException("; ".join(p.message for p in rejected.problems))
+
+
 def register_commands(app) -> None:
     @app.cli.group("api-key")
     def api_key_group():
@@ -104,9 +109,10 @@ def register_commands(app) -> None:
     @click.argument("name")
     def create_api_key(name: str):
         """Create an API key; the key is printed once and stored only as a hash."""
-        with write_transaction() as session:
-            api_key, plain = ApiKey.issue(name)
-            session.add(api_key)
+        try:
+            _, plain = service.create_api_key(name, Actor())
+        except Rejected as rejected:
+            raise _refused(rejected) from None
         click.echo(f"API key “{name}” (shown once, keep it safe):\n{plain}")
 
     @app.cli.group("user")
@@ -121,8 +127,11 @@ def register_commands(app) -> None:
     @click.password_option()
     def create_user(email, role, first_name, last_name, password):
         """Create a staff user who signs in with EMAIL."""
-        with write_transaction() as session:
-            user = User(email=email.lower(), role=role, first_name=first_name, last_name=last_name)
-            user.set_password(password)
-            session.add(user)
-        click.echo(f"Created {role} {email}.")
+        draft = service.UserDraft(
+            email=email, first_name=first_name, last_name=last_name, role=role
+        )
+        try:
+            user = service.create_user(draft, password, Actor())
+        except Rejected as rejected:
+            raise _refused(rejected) from None
+        click.echo(f"Created {user.role} {user.email}.")

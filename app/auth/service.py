@@ -80,7 +80,11 @@ def authenticate(email: Any, password: Any) -> User | None:
     email = (email or "").strip().lower()
     password = password or ""
     with write_transaction():
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        # Locked for the count: parallel attempts would otherwise each read the same count
+        # and write back one more (SQLite's write transaction already queues them).
+        user = db.session.scalar(
+            select(User).where(func.lower(User.email) == email).with_for_update()
+        )
         password_ok = check_password_hash(
             user.password_hash if user else _DUMMY_PASSWORD_HASH, password
         )

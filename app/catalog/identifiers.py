@@ -50,12 +50,12 @@ def normalise(kind: str, raw: str) -> str:
 def problem(kind: str, value: str) -> str | None:
     """Why a (normalised) identifier is not valid for its type, or None if it is."""
     if kind == "imei":
-        if not re.fullmatch(r"\d{15}", value):
+        if not re.fullmatch(r"[0-9]{15}", value):
             return "An IMEI is 15 digits."
         if not _luhn_ok(value):
             return "This IMEI's check digit is wrong; check for a mistyped digit."
     elif kind in ("iccid", "simCardNumber"):
-        if not re.fullmatch(r"89\d{17,18}", value):
+        if not re.fullmatch(r"89[0-9]{17,18}", value):
             name = "An ICCID" if kind == "iccid" else "A SIM card number"
             return f"{name} is 19 or 20 digits starting with 89."
         if not _luhn_ok(value):

@@ -225,7 +225,7 @@ class OrderEntry:
         )
 
 
-_LINE_PATH = re.compile(r"^(orderItems|orderKits)\[(\d+)\]\.(count|item\.id|kit\.id)$")
+_LINE_PATH = re.compile(r"^(orderItems|orderKits)\[([0-9]+)\]\.(count|item\.id|kit\.id)$")
 _FRIENDLY = {
     "missing_id": "Choose {what} from the list.",
     "invalid_id": "Nothing on offer matches “{text}”: choose {what} from the list.",

@@ -273,7 +273,7 @@ def import_patients():
 @bp.get("/patients/import/<int:import_id>")
 @role_required(*PATIENT_EDITORS)
 def import_preview(import_id: int):
-    upload = db.session.get(PatientImport, import_id) if import_id <= 2**31 - 1 else None
+    upload = db.session.get(PatientImport, import_id)  # <int:> is a bounded record id
     if upload is None:
         abort(404)
     return render_template(
