@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.auth.models import ApiKey, User
+from app.auth.scopes import ALL_SCOPES
 from app.database import write_transaction
 from app.extensions import db
 from tests.conftest import PASSWORD, password_hash
@@ -69,7 +70,7 @@ def _prepare(outage_app) -> str:
                     password_hash=password_hash(),
                 )
             )
-            key, plain = ApiKey.issue("Outage")
+            key, plain = ApiKey.issue("Outage", ALL_SCOPES)
             session.add(key)
         db.session.remove()
     return plain

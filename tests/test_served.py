@@ -27,6 +27,7 @@ def gunicorn(tmp_path, app):
     """gunicorn with dev.py's own arguments, on port 0, with HOME in a folder of its own."""
     command = _dev().gunicorn_command("127.0.0.1", "0")
     command[command.index("--workers") + 1] = "1"
+    command[1:1] = ["--graceful-timeout", "2"]
     env = {
         **os.environ,
         "HOME": str(tmp_path),
@@ -48,7 +49,11 @@ def gunicorn(tmp_path, app):
         yield port, tmp_path
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def test_serve_binds_no_shared_control_socket(gunicorn):

@@ -7,8 +7,10 @@ from datetime import timedelta
 from flask import g, request
 from sqlalchemy import or_, select, update
 
-from app.api.errors import ApiError
+from app.api import bp
+from app.api.errors import ApiError, error_response
 from app.auth.models import ApiKey, hash_api_key
+from app.auth.scopes import InsufficientScope
 from app.database import utcnow
 from app.extensions import db
 
@@ -50,3 +52,12 @@ def _record_use(api_key: ApiKey) -> None:
             )
             .values(last_used_at=now)
         )
+
+
+@bp.errorhandler(InsufficientScope)
+def insufficient_scope(error: InsufficientScope):
+    return error_response(
+        403,
+        "insufficient_scope",
+        f"This API key does not have the scope {error.scope}; an admin can make a key that has.",
+    )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
-from app.api.parse import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
+from app.api.parse import (
+    DEFAULT_PAGE_SIZE,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+)
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
@@ -331,7 +336,7 @@ DOCUMENT = {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
+                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                         "description": "Repeating a request with the same key returns the first "
                         "order; the same key with a different body answers 409.",
                     }
@@ -469,6 +474,23 @@ DOCUMENT = {
         "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "Impilo-API-Key"}},
     },
 }
+
+
+def _answers_every_operation_may_give(document: dict) -> dict:
+    """The answers any keyed operation can give, on every operation: a missing or refused key,
+    a key without the scope (the scope named in the description), throttling, and the
+    database being away."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            responses.setdefault("401", _error("No API key, or one that is not valid"))
+            responses.setdefault("403", _error("The API key lacks the scope (insufficient_scope)"))
+            responses.setdefault("429", _error("Too many requests: wait Retry-After seconds"))
+            responses.setdefault("503", _error("The database cannot be reached: try again"))
+    return document
+
+
+_answers_every_operation_may_give(DOCUMENT)
 
 
 @bp.get("/openapi.json")

@@ -7,8 +7,11 @@ from sqlalchemy import func, select
 
 from app.api import bp, parse, serialize
 from app.api.errors import ApiError, problems_response
+from app.auth import scopes
 from app.auth.actor import Actor
+from app.auth.scopes import scope_required
 from app.extensions import db
+from app.history.patient_access import VIEWED, note_patient_access
 from app.people import service
 from app.people.models import Patient, Site
 from app.validation import Rejected
@@ -53,6 +56,7 @@ def _rejected(rejected: Rejected):
 
 
 @bp.post("/patient")
+@scope_required(scopes.PATIENTS_WRITE)
 def create_patient():
     draft = patient_draft(parse.json_body())
     try:
@@ -66,14 +70,17 @@ def create_patient():
 
 
 @bp.get("/patient/<int:patient_id>")
+@scope_required(scopes.PATIENTS_READ)
 def get_patient(patient_id: int):
     patient = db.session.get(Patient, patient_id)  # the route's <int:> is a bounded id
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
+    note_patient_access("apiPatient", VIEWED, [(patient.id, None)])
     return jsonify(serialize.patient(patient))
 
 
 @bp.get("/site")
+@scope_required(scopes.PATIENTS_READ)
 def list_sites():
     active = request.args.get("active")
     if active not in (None, "", "true", "false"):

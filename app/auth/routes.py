@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import click
 from flask import (
     Blueprint,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -16,12 +18,13 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import service
+from app.auth import service, throttle
 from app.auth.actor import Actor
 from app.auth.forms import SignInForm
 from app.auth.models import ROLES, User
-from app.extensions import db, login_manager
-from app.validation import Rejected, parse_int
+from app.auth.scopes import ALL_SCOPES
+from app.extensions import login_manager
+from app.validation import Rejected
 
 bp = Blueprint("auth", __name__)
 
@@ -52,15 +55,10 @@ def _path_of(url: str | None) -> str | None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    ident, _, token = user_id.partition(":")
-    user_id = parse_int(ident)
-    if user_id is None:
-        return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_token != token:
-        return None
-    return user
+def load_user(sign_in_token: str) -> User | None:
+    """The cookie names a sign-in kept on the server, not a user: see UserSignIn."""
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    return service.signed_in_user(sign_in_token, idle)
 
 
 def _safe_next(target: str | None) -> str:
@@ -72,6 +70,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@throttle.sign_in_per_address
+@throttle.sign_in_per_account
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
@@ -90,8 +90,19 @@ def sign_in():
 @bp.post("/sign-out")
 @login_required
 def sign_out():
+    service.sign_out(current_user.sign_in_record.id)
     logout_user()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"), code=303)
+
+
+@bp.post("/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """Ends every sign-in of the user: other browsers, other devices, and this one."""
+    service.sign_out_everywhere(current_user.id, Actor(user=current_user))
+    logout_user()
+    flash("You are signed out everywhere.", "info")
     return redirect(url_for("auth.sign_in"), code=303)
 
 
@@ -107,13 +118,21 @@ def register_commands(app) -> None:
 
     @api_key_group.command("create")
     @click.argument("name")
-    def create_api_key(name: str):
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        type=click.Choice(ALL_SCOPES),
+        help="What the key may do; repeat it. Without any, the key gets every scope.",
+    )
+    def create_api_key(name: str, scopes: tuple[str, ...]):
         """Create an API key; the key is printed once and stored only as a hash."""
         try:
-            _, plain = service.create_api_key(name, Actor())
+            api_key, plain = service.create_api_key(name, list(scopes or ALL_SCOPES), Actor())
         except Rejected as rejected:
             raise _refused(rejected) from None
-        click.echo(f"API key “{name}” (shown once, keep it safe):\n{plain}")
+        click.echo(f"API key “{name}” with scopes {api_key.scopes} (shown once, keep it safe):")
+        click.echo(plain)
 
     @app.cli.group("user")
     def user_group():

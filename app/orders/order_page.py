@@ -10,6 +10,7 @@ from flask import abort, current_app, make_response, redirect, render_template, 
 from flask_login import current_user
 
 from app.auth.access import role_required
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
@@ -107,6 +108,8 @@ def render_order(
     order = queries.get_order(order_id)
     if order is None:
         abort(404)
+    if not polled:  # a refresh the person did not ask for is not another look
+        note_patient_access("orderPage", VIEWED, [(order.patient_id, order.id)])
     forms = forms or {}
     role = current_user.role
     context = {

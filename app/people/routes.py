@@ -11,6 +11,7 @@ from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.extensions import db
 from app.forms import ActionForm, form_page, record_or_404
+from app.history.patient_access import VIEWED, note_patient_access
 from app.history.record import history_of
 from app.orders.queries import recent_orders_of_patient
 from app.people import importing, service
@@ -125,6 +126,7 @@ def new_patient():
 def show_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
     orders = recent_orders_of_patient(patient_id, limit=10)
+    note_patient_access("patientPage", VIEWED, [(patient_id, None)])
     return render_template(
         "people/patient.html",
         patient=patient,
