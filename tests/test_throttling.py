@@ -99,7 +99,7 @@ def _serve(app, home, env_extra):
     log = home / f"gunicorn-{uuid.uuid4().hex}.log"
     out = log.open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-    for _ in range(200):
+    for _ in range(1200):  # up to a minute: the machine may be busy
         text = log.read_text()
         match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
         if match and "Booting worker" in text:

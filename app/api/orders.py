@@ -26,6 +26,7 @@ def _actor() -> service.Actor:
 @bp.post("/order")
 @scope_required(scopes.ORDERS_WRITE)
 def place_order():
+    parse.only_args()
     draft = parse.order_draft(parse.json_body())
     key = parse.idempotency_key()
     try:
@@ -50,6 +51,7 @@ def place_order():
 @bp.get("/order/<int:order_id>")
 @scope_required(scopes.ORDERS_READ)
 def get_order(order_id: int):
+    parse.only_args()
     order = queries.get_order(order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
@@ -60,6 +62,7 @@ def get_order(order_id: int):
 @bp.get("/order")
 @scope_required(scopes.ORDERS_READ)
 def list_orders():
+    parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
     status = request.args.get("status") or None
     if status is not None and status not in statuses.ALL:
         raise ApiError(
@@ -99,6 +102,7 @@ REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found"
 @scope_required(scopes.ORDERS_WRITE)
 def cancel_order(order_id: int):
     """Cancels an order that has not been packed yet; the reason is required."""
+    parse.only_args()
     body = parse.json_body()
     if not isinstance(body, dict):
         raise ApiError(

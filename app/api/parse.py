@@ -187,3 +187,17 @@ def page_args() -> tuple[int, int]:
         positive_int_arg("page", default=1, maximum=MAX_PAGE),
         positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
     )
+
+
+def only_args(*names: str) -> None:
+    """Refuses query parameters the operation does not have: a misspelt filter
+    (``patientid``) would otherwise be ignored, and answer every order."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            f"Unknown query parameter: {unknown[0]}."
+            + (f" This operation takes: {', '.join(names)}." if names else ""),
+            unknown[0],
+        )

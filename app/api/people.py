@@ -58,6 +58,7 @@ def _rejected(rejected: Rejected):
 @bp.post("/patient")
 @scope_required(scopes.PATIENTS_WRITE)
 def create_patient():
+    parse.only_args()
     draft = patient_draft(parse.json_body())
     try:
         patient = service.create_patient(draft, Actor(api_key=g.api_key))
@@ -72,6 +73,7 @@ def create_patient():
 @bp.get("/patient/<int:patient_id>")
 @scope_required(scopes.PATIENTS_READ)
 def get_patient(patient_id: int):
+    parse.only_args()
     patient = db.session.get(Patient, patient_id)  # the route's <int:> is a bounded id
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
@@ -82,6 +84,7 @@ def get_patient(patient_id: int):
 @bp.get("/site")
 @scope_required(scopes.PATIENTS_READ)
 def list_sites():
+    parse.only_args("page", "size", "active")
     active = request.args.get("active")
     if active not in (None, "", "true", "false"):
         raise ApiError(400, "invalid_parameter", "active must be true or false.", "active")
