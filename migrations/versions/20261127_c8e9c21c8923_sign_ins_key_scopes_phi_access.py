@@ -1,7 +1,7 @@
 """hardening: server-side sign-ins, API key scopes, the PHI access log
 
 Revision ID: c8e9c21c8923
-Revises: 69272f2f0f0b
+Revises: c3a9e1d4b7f2
 Create Date: 2026-11-27 04:28:37.195783
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c8e9c21c8923'
-down_revision = '69272f2f0f0b'
+down_revision = 'c3a9e1d4b7f2'
 branch_labels = None
 depends_on = None
 
