@@ -47,6 +47,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.demo import generate
     from app.orders import routes as order_routes
     from app.people import routes as people_routes
+    from app.webhooks import routes as webhook_routes
+    from app.webhooks import worker as webhooks_worker
 
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
@@ -56,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(people_routes.bp)
     app.register_blueprint(catalog_routes.bp)
     app.register_blueprint(admin_routes.bp)
+    app.register_blueprint(webhook_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
@@ -63,4 +66,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)
+    webhooks_worker.register(app)
     return app

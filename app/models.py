@@ -11,6 +11,7 @@ from app.orders.models import (  # noqa: F401
     OrderItem,
     OrderKit,
     OrderNote,
+    OrderOutboxEntry,
     PackedKit,
     ReturnDevice,
     ReturnItem,
@@ -19,3 +20,4 @@ from app.orders.models import (  # noqa: F401
     TrackingNumber,
 )
 from app.people.models import Address, Patient, PatientImport, Site  # noqa: F401
+from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription  # noqa: F401

@@ -36,6 +36,10 @@ HISTORY_ACTIONS = {
     "passwordReset": "Password reset",
     "revoked": "Revoked",
     "imported": "Imported",
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "secretRotated": "Secret rotated",
+    "deleted": "Deleted",
 }
 
 

@@ -67,6 +67,14 @@ POLICY = {
     "admin.deactivate_user": {A},
     "admin.api_keys": {A},
     "admin.revoke_api_key": {A},
+    "webhooks.list_webhooks": {A},
+    "webhooks.show_webhook": {A},
+    "webhooks.enable_webhook": {A},
+    "webhooks.disable_webhook": {A},
+    "webhooks.ping_webhook": {A},
+    "webhooks.rotate_secret": {A},
+    "webhooks.delete_webhook": {A},
+    "webhooks.redeliver_message": {A},
 }
 # Open to everyone, or guarded by an API key rather than a role.
 NOT_ROLE_BASED = {"static", "auth.sign_in", "web.health"}

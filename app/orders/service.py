@@ -22,11 +22,11 @@ from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.orders import statuses
+from app.orders.events import record_event
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
     OrderDevice,
-    OrderEvent,
     OrderExternalId,
     OrderItem,
     OrderKit,
@@ -406,9 +406,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             order.created_at = order.updated_at = now
             order.placed_by_user = actor.user
             order.placed_by_api_key = actor.api_key
-            order.events.append(
-                OrderEvent(name=statuses.CREATED, event_timestamp=now, **actor.stamp())
-            )
+            record_event(order, statuses.CREATED, actor, at=now)
             for note in order.notes:
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
