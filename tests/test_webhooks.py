@@ -220,12 +220,12 @@ def test_redelivery_sends_the_same_message_again(app, api, catalog, receiver, wo
 def test_a_worker_killed_mid_delivery_leaves_it_to_the_next(app, api, catalog, receiver, workers):
     receiver.hold = threading.Event()
     subscription = subscribe(api, receiver.url)
-    first = workers(WEBHOOK_LEASE_SECONDS="1")
+    first = workers(WEBHOOK_LEASE_SECONDS="4", WEBHOOK_TIMEOUT_SECONDS="3")
     place(app, catalog, items={"strips": 1})
     wait_until(receiver.hits, what="the first request")
     first.kill()
     receiver.hold.set()
-    workers(WEBHOOK_LEASE_SECONDS="1")
+    workers(WEBHOOK_LEASE_SECONDS="2", WEBHOOK_TIMEOUT_SECONDS="1")
     hits = wait_until(lambda: len(receiver.hits()) == 2 and receiver.hits(), what="a second try")
     assert hits[0].headers["webhook-id"] == hits[1].headers["webhook-id"]
     log = wait_until(

@@ -262,7 +262,13 @@ def run(exit_with_parent: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    poll = current_app.config["WEBHOOK_POLL_SECONDS"]
+    config = current_app.config
+    poll = config["WEBHOOK_POLL_SECONDS"]
+    if config["WEBHOOK_LEASE_SECONDS"] <= config["WEBHOOK_TIMEOUT_SECONDS"]:
+        log.warning(
+            "WEBHOOK_LEASE_SECONDS is not above WEBHOOK_TIMEOUT_SECONDS: a slow receiver may "
+            "get a message twice, from two workers"
+        )
     log.info("webhooks worker: started")
     while not stopping:
         if exit_with_parent and os.getppid() != parent:
