@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
 from standardwebhooks import Webhook
 
+from app.database import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderOutboxEntry
-from app.webhooks import service
+from app.webhooks import service, signing
 from app.webhooks.destinations import refusal
 from app.webhooks.models import MAX_RESPONSE_BYTES, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
@@ -319,3 +321,29 @@ def test_the_deny_rules():
     assert refusal("10.0.0.5", deny_private=True)
     assert refusal("::1", deny_private=True)
     assert refusal("93.184.216.34", deny_private=True) is None
+
+
+def test_the_readme_receiver_verifies_our_signature(app):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = next(
+        block.removeprefix("python\n")
+        for block in readme.split("```")
+        if block.startswith("python\n") and "standardwebhooks" in block
+    )
+    with app_context(app):
+        secret = signing.new_secret()
+        body = service.message_body("msg_readme", "webhook.ping", {"message": "hi"})
+        now = utcnow()
+        signature = signing.signature_header([secret], "msg_readme", now, body)
+    namespace: dict = {"__name__": "readme_receiver"}
+    exec(example.replace('"whsec_..."', repr(secret)), namespace)  # noqa: S102
+    receiver = namespace["app"].test_client()
+    headers = {
+        "webhook-id": "msg_readme",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
+    assert receiver.post("/orderly-hooks", data=body, headers=headers).status_code == 204
+    forged = {**headers, "webhook-signature": signature[:-4] + "AAA="}
+    assert receiver.post("/orderly-hooks", data=body, headers=forged).status_code == 400

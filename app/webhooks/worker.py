@@ -150,6 +150,7 @@ class Claimed:
     def __init__(self, attempt: WebhookAttempt, token: str, secrets_in_use: list[str]):
         self.attempt_id = attempt.id
         self.token = token
+        self.subscription_id = attempt.message.subscription_id
         self.url = attempt.message.subscription.url
         self.message_id = attempt.message.message_id
         self.body = attempt.message.body
@@ -195,6 +196,13 @@ def deliver(claimed: Claimed) -> sender.Outcome:
 
 def record(claimed: Claimed, outcome: sender.Outcome) -> None:
     with write_transaction() as session:
+        # The subscription first (its failure count changes), then the attempt: the order in
+        # which deleting a subscription locks them too, so the two never deadlock.
+        session.scalar(
+            select(WebhookSubscription.id)
+            .where(WebhookSubscription.id == claimed.subscription_id)
+            .with_for_update()
+        )
         attempt = session.scalar(
             select(WebhookAttempt).where(WebhookAttempt.id == claimed.attempt_id).with_for_update()
         )
@@ -262,6 +270,8 @@ def run(exit_with_parent: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # httpx logs each request's URL, and receivers' URLs often carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = current_app.config
     poll = config["WEBHOOK_POLL_SECONDS"]
     if config["WEBHOOK_LEASE_SECONDS"] <= config["WEBHOOK_TIMEOUT_SECONDS"]:
