@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -136,3 +137,19 @@ def wait_until(check, timeout: float = 40, what: str = "the condition"):
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def subscribe(api, url, types=("order.status",)) -> dict:
+    response = api.post("/api/v3/webhook", json={"url": url, "types": list(types)})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def deliveries(api, subscription_id, **params) -> list[dict]:
+    response = api.get(f"/api/v3/webhook/{subscription_id}/deliveries", query_string=params)
+    assert response.status_code == 200
+    return response.get_json()["content"]
+
+
+def body_of(hit) -> dict:
+    return json.loads(hit.body)
