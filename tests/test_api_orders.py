@@ -49,6 +49,7 @@ def test_patient_order_is_placed_and_answered_whole(api, catalog):
                 "manufacturer": None,
                 "orderable": True,
                 "deviceIdentifierType": None,
+                "serialPattern": None,
                 "size": None,
             },
             "count": 10,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, User
+from app.catalog.identifiers import fits_serial_pattern
 from app.catalog.models import Device, Item, Kit
 from app.demo import catalog as demo
 from app.orders.models import Order
@@ -50,6 +51,17 @@ def test_seed_demo_loads_a_realistic_catalog_once(app, client):
     assert "left as it is" in second.output
     with app_context(app) as session:
         assert session.scalar(select(func.count(Order.id))) == orders_before
+
+    # The demo monitor has a serial pattern, and every demo serial of it fits.
+    with app_context(app) as session:
+        monitor = session.scalar(select(Item).where(Item.sku == "BPM-7450"))
+        assert monitor.serial_pattern
+        serials = [
+            i.value
+            for d in session.scalars(select(Device).where(Device.item_id == monitor.id))
+            for i in d.identifiers
+        ]
+        assert serials and all(fits_serial_pattern(monitor.serial_pattern, s) for s in serials)
 
     # The printed key is a working key.
     assert client.get("/api/v3/order", headers={"Impilo-API-Key": demo.API_KEY}).status_code == 200

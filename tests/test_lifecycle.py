@@ -304,7 +304,7 @@ def test_an_identifier_no_slot_takes_is_refused(app, catalog):
     [
         ("35000000000001", "An IMEI is 15 digits."),
         ("350000000000012", "check digit is wrong"),
-        ("abc", "An IMEI is 15 digits."),
+        ("abc", "Still needed: 1 IMEI for Glucometer (Diabetes kit 1)."),
     ],
 )
 def test_imei_is_format_checked(app, catalog, value, message):

@@ -108,13 +108,17 @@ def test_fulfillment_packs_by_scanning(app, fulfillment, order):
     assert "Every device this order needs is already recorded." in more.text
 
 
-def test_scan_errors_keep_what_was_typed(app, fulfillment, order):
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_scan_empties_the_box_and_quotes_the_value(app, fulfillment, order, htmx):
+    """Issue 9, defect 1: a scanner types the next value into whatever the box holds."""
     move(app, order, "processing")
     response = fulfillment.post(
-        f"/orders/{order}/devices", {"identifier": "35000000000001"}, htmx=True
+        f"/orders/{order}/devices", {"identifier": "35000000000001"}, htmx=htmx
     )
     assert response.status_code == 422
-    assert 'value="35000000000001"' in response.text
+    scan_box = re.search(r'<input[^>]*id="scan"[^>]*>', response.text).group(0)
+    assert 'value=""' in scan_box and "autofocus" in scan_box
+    assert "“35000000000001” was not recorded." in response.text
     assert "An IMEI is 15 digits." in response.text
 
 

@@ -105,6 +105,7 @@ SCHEMAS = {
             "manufacturer": _nullable(_object({"id": INTEGER, "name": STRING})),
             "orderable": BOOLEAN,
             "deviceIdentifierType": {"enum": [*DEVICE_IDENTIFIER_TYPES, None]},
+            "serialPattern": NULLABLE_STRING,
             "size": {"enum": [*SIZES, None]},
         }
     ),

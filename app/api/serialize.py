@@ -66,6 +66,7 @@ def item(i: Item) -> dict:
         ),
         "orderable": i.orderable,
         "deviceIdentifierType": i.device_identifier_type,
+        "serialPattern": i.serial_pattern,
         "size": i.size,
     }
 

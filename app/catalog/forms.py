@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, SelectChoice, SelectField, StringField
 from wtforms.widgets import NumberInput
 
-from app.catalog.identifiers import LABELS
+from app.catalog.identifiers import LABELS, MAX_SERIAL_PATTERN_LENGTH
 from app.catalog.models import SIZES
 
 IDENTIFIER_CHOICES = [SelectChoice("", "None: a consumable")] + [
@@ -21,6 +21,14 @@ class ItemForm(FlaskForm):
     model = StringField("Model (optional)", render_kw={"maxlength": 100})
     manufacturer = StringField("Manufacturer (optional)", render_kw={"maxlength": 200})
     device_identifier_type = SelectField("Device identifier", choices=IDENTIFIER_CHOICES)
+    serial_pattern = StringField(
+        "Serial pattern (optional)",
+        render_kw={
+            "maxlength": MAX_SERIAL_PATTERN_LENGTH,
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
+    )
     size = SelectField("Size", choices=SIZE_CHOICES)
     orderable = BooleanField("Can be ordered", default=True)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
 
@@ -31,6 +32,9 @@ class Item(db.Model):
     orderable: Mapped[bool] = mapped_column(Boolean, default=True)
     # How each unit is told apart when packed; None for consumables (strips, lancets).
     device_identifier_type: Mapped[str | None] = mapped_column(String(20))
+    # For serial-numbered items: a regular expression every serial must match in full
+    # (see app/catalog/identifiers.py); None takes any serial.
+    serial_pattern: Mapped[str | None] = mapped_column(String(MAX_SERIAL_PATTERN_LENGTH))
     size: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -53,6 +53,7 @@ def _item_draft(form: ItemForm) -> service.ItemDraft:
         manufacturer=form.manufacturer.data,
         orderable=bool(form.orderable.data),
         device_identifier_type=form.device_identifier_type.data or None,
+        serial_pattern=form.serial_pattern.data or None,
         size=form.size.data or None,
     )
 
@@ -78,6 +79,7 @@ def _save_item(item: Item | None):
                 "model": item.model,
                 "manufacturer": item.manufacturer.name if item.manufacturer else "",
                 "device_identifier_type": item.device_identifier_type or "",
+                "serial_pattern": item.serial_pattern or "",
                 "size": item.size or "",
                 "orderable": item.orderable,
             }

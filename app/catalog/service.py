@@ -9,6 +9,7 @@ from sqlalchemy import exists, func, select
 
 from app.auth.actor import Actor
 from app.catalog import usage
+from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH, serial_pattern_problem
 from app.catalog.models import (
     DEVICE_IDENTIFIER_TYPES,
     SIZES,
@@ -30,6 +31,7 @@ ITEM_FIELDS = [
     "manufacturer_name",
     "orderable",
     "device_identifier_type",
+    "serial_pattern",
     "size",
 ]
 MAX_PER_KIT = 99
@@ -43,6 +45,7 @@ class ItemDraft:
     manufacturer: Any = None  # a name: found, or added to the list of manufacturers
     orderable: Any = True
     device_identifier_type: Any = None
+    serial_pattern: Any = None  # serial-numbered items only
     size: Any = None
 
 
@@ -87,8 +90,28 @@ def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
             "Device identifier",
             DEVICE_IDENTIFIER_TYPES,
         ),
+        "serial_pattern": check.text(
+            draft.serial_pattern,
+            "serialPattern",
+            "Serial pattern",
+            required=False,
+            max_length=MAX_SERIAL_PATTERN_LENGTH,
+        ),
         "size": check.choice(draft.size or None, "size", "Size", SIZES),
     }
+    pattern = values["serial_pattern"]
+    if pattern is not None:
+        if values["device_identifier_type"] != "serial":
+            check.add(
+                "serial_pattern_not_used",
+                "Only items identified by a serial number have a serial pattern: clear it, or "
+                "choose Serial number as the device identifier.",
+                "serialPattern",
+            )
+        elif len(pattern) <= MAX_SERIAL_PATTERN_LENGTH:
+            problem = serial_pattern_problem(pattern)
+            if problem:
+                check.add("invalid_serial_pattern", problem, "serialPattern")
     if values["sku"]:
         values["sku"] = values["sku"].upper()
         holder = db.session.scalar(select(Item).where(func.upper(Item.sku) == values["sku"]))

@@ -36,6 +36,9 @@ ITEMS = [
     ),
 ]
 
+# Serial patterns of demo items (sku: pattern, how demo serials begin): demo serials fit them.
+SERIAL_PATTERNS = {"BPM-7450": (r"BP7450-[0-9A-Z]{4,8}", "BP7450-")}
+
 # (name, archived, [(sku, count)])
 KITS = [
     ("Hypertension starter kit", False, [("BPM-7450", 1), ("CUF-M", 1), ("GWY-LTE", 1)]),

@@ -20,7 +20,7 @@ from app.people.models import Address, Patient, Site
 DEVICES_PER_ITEM = 12
 
 
-def _identifier(kind: str, rng: random.Random, n: int) -> str:
+def _identifier(kind: str, rng: random.Random, n: int, serial_prefix: str | None = None) -> str:
     if kind == "imei":
         body = "35" + "".join(rng.choice("0123456789") for _ in range(12))
         return body + luhn_check_digit(body)
@@ -29,6 +29,8 @@ def _identifier(kind: str, rng: random.Random, n: int) -> str:
         return body + luhn_check_digit(body)
     if kind == "macAddress":
         return "00:1C:05:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
+    if serial_prefix:
+        return f"{serial_prefix}{n:02d}{rng.randrange(10**6):06d}"
     return f"SN{rng.randrange(10**7):07d}{n:02d}"
 
 
@@ -45,6 +47,7 @@ def seed(rng: random.Random) -> None:
                 model=model,
                 manufacturer=manufacturers[maker],
                 device_identifier_type=id_type,
+                serial_pattern=catalog.SERIAL_PATTERNS.get(sku, (None,))[0],
                 size=size,
                 orderable=orderable,
             )
@@ -61,13 +64,10 @@ def seed(rng: random.Random) -> None:
             if item.device_identifier_type and item.orderable:
                 for n in range(DEVICES_PER_ITEM):
                     kind = item.device_identifier_type
+                    prefix = catalog.SERIAL_PATTERNS.get(item.sku, (None, None))[1]
+                    value = _identifier(kind, rng, n, prefix)
                     session.add(
-                        Device(
-                            item=item,
-                            identifiers=[
-                                DeviceIdentifier(type=kind, value=_identifier(kind, rng, n))
-                            ],
-                        )
+                        Device(item=item, identifiers=[DeviceIdentifier(type=kind, value=value)])
                     )
 
         sites = []

@@ -265,7 +265,10 @@ def generate(n_orders: int, seed: int = 1) -> dict:
                                     "device_id": device_id,
                                     "type": item.device_identifier_type,
                                     "value": _identifier(
-                                        item.device_identifier_type, identifier_seq, seed
+                                        item.device_identifier_type,
+                                        identifier_seq,
+                                        seed,
+                                        demo.SERIAL_PATTERNS.get(item.sku, (None, None))[1],
                                     ),
                                 },
                             )
@@ -348,7 +351,17 @@ def generate(n_orders: int, seed: int = 1) -> dict:
     }
 
 
-def _identifier(kind: str, n: int, seed: int) -> str:
+def _base36(n: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    text = ""
+    while True:
+        n, rest = divmod(n, 36)
+        text = digits[rest] + text
+        if not n:
+            return text
+
+
+def _identifier(kind: str, n: int, seed: int, serial_prefix: str | None = None) -> str:
     if kind == "imei":
         body = f"35{seed % 100:02d}{n:010d}"
         return body + luhn_check_digit(body)
@@ -367,6 +380,9 @@ def _identifier(kind: str, n: int, seed: int) -> str:
                 n & 255,
             )
         )
+    if serial_prefix:
+        # The item's serial pattern takes 4 to 8 letters or digits after the prefix.
+        return f"{serial_prefix}{seed % 100:02d}{_base36(n):0>6}"
     return f"GS{seed % 100:02d}{n:09d}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -270,7 +271,11 @@ def _move_devices(order: Order, to_status: str) -> None:
 
 @dataclass
 class Slot:
-    """One device the order needs: in a packed kit, or for a device-tracked item line."""
+    """One device the order needs: for a device-tracked item line, or inside a kit.
+
+    Slots come from the order's lines, so an order lists every device it needs from the
+    moment it is placed; a kit's slots find their packed kit once processing opens it.
+    """
 
     key: str
     item: Item
@@ -278,6 +283,12 @@ class Slot:
     packed_kit: PackedKit | None = None
     order_item_id: int | None = None
     filled: OrderDevice | None = None
+    kit_name: str | None = None
+    kit_number: int | None = None
+
+    @property
+    def identifier_type(self) -> str:
+        return self.item.device_identifier_type
 
 
 @dataclass
@@ -289,12 +300,23 @@ class PackingPlan:
         return sum(1 for s in self.slots if s.filled is None)
 
     @property
+    def recorded(self) -> int:
+        return len(self.slots) - self.missing
+
+    @property
     def complete(self) -> bool:
         return self.missing == 0
 
+    def slot_of(self, order_device_id: int) -> Slot | None:
+        return next((s for s in self.slots if s.filled and s.filled.id == order_device_id), None)
+
 
 def packing_plan(order: Order) -> PackingPlan:
-    """Every device the order needs and which are recorded, from the loaded order (no queries)."""
+    """Every device the order needs and which are recorded, from the loaded order (no queries).
+
+    The one place the device slots are worked out: the order page, the packing summaries and
+    the device count all read it. Labels are the same before and after processing starts.
+    """
     slots: list[Slot] = []
     loose: dict[int, list[OrderDevice]] = {}
     for od in order.devices:
@@ -314,28 +336,56 @@ def packing_plan(order: Order) -> PackingPlan:
                     filled=recorded[n] if n < len(recorded) else None,
                 )
             )
-    kit_number: dict[int, int] = {}
-    for pk in order.packed_kits:
-        kit_number[pk.kit_id] = kit_number.get(pk.kit_id, 0) + 1
-        in_kit: dict[int, list[OrderDevice]] = {}
-        for od in pk.devices:
-            in_kit.setdefault(od.device.item_id, []).append(od)
-        for ki in pk.kit.kit_items:
-            if not ki.item.is_device:
-                continue
-            recorded = in_kit.get(ki.item_id, [])
-            for n in range(ki.count):
-                suffix = f" {n + 1}" if ki.count > 1 else ""
-                slots.append(
-                    Slot(
-                        key=f"kit-{pk.id}-{ki.item_id}-{n + 1}",
-                        item=ki.item,
-                        label=f"{pk.kit.name} {kit_number[pk.kit_id]}: {ki.item.name}{suffix}",
-                        packed_kit=pk,
-                        filled=recorded[n] if n < len(recorded) else None,
+    boxes: dict[int, list[PackedKit]] = {}
+    for pk in sorted(order.packed_kits, key=lambda pk: pk.id or 0):
+        boxes.setdefault(pk.order_kit_id, []).append(pk)
+    for line in order.kits:
+        opened = boxes.get(line.id, [])
+        for number in range(1, line.count + 1):
+            pk = opened[number - 1] if number <= len(opened) else None
+            in_kit: dict[int, list[OrderDevice]] = {}
+            for od in pk.devices if pk is not None else ():
+                in_kit.setdefault(od.device.item_id, []).append(od)
+            for ki in line.kit.kit_items:
+                if not ki.item.is_device:
+                    continue
+                recorded = in_kit.get(ki.item_id, [])
+                for n in range(ki.count):
+                    suffix = f" {n + 1}" if ki.count > 1 else ""
+                    slots.append(
+                        Slot(
+                            key=f"kit-{line.id}-{number}-{ki.item_id}-{n + 1}",
+                            item=ki.item,
+                            label=f"{line.kit.name} {number}: {ki.item.name}{suffix}",
+                            packed_kit=pk,
+                            filled=recorded[n] if n < len(recorded) else None,
+                            kit_name=line.kit.name,
+                            kit_number=number,
+                        )
                     )
-                )
     return PackingPlan(slots)
+
+
+# Still-needed lists stop after this many kinds of device ("... and 3 more").
+MAX_NEEDS_LISTED = 6
+
+
+def still_needed(slots: list[Slot]) -> str:
+    """What the empty slots wait for, grouped: "1 serial number for Blood pressure monitor
+    (Hypertension starter kit 1), 1 ICCID for Cellular gateway (Hypertension starter kit 1)"."""
+    groups: dict[tuple, int] = {}
+    for slot in slots:
+        if slot.filled is None:
+            where = f"{slot.kit_name} {slot.kit_number}" if slot.kit_name else None
+            key = (slot.identifier_type, slot.item.name, where)
+            groups[key] = groups.get(key, 0) + 1
+    parts = []
+    for (kind, item_name, where), n in list(groups.items())[:MAX_NEEDS_LISTED]:
+        noun = identifiers.noun(kind, n)
+        parts.append(f"{n} {noun} for {item_name}" + (f" ({where})" if where else ""))
+    if len(groups) > MAX_NEEDS_LISTED:
+        parts.append(f"and {len(groups) - MAX_NEEDS_LISTED} more")
+    return ", ".join(parts)
 
 
 def record_device(
@@ -343,15 +393,18 @@ def record_device(
 ) -> Slot:
     """Records a typed or scanned device identifier in the slot it belongs to.
 
-    Without ``slot_key`` the identifier goes to the first empty slot that takes it. Only
-    slots the order expects exist, so nothing beyond what was ordered can be recorded.
+    The value is classified by its format first (``identifiers.classify``): an IMEI, ICCID
+    or MAC address is never taken for a serial number, and a serial must fit its item's
+    serial pattern. Without ``slot_key`` the identifier goes to the first empty slot that
+    takes it. Only slots the order expects exist, so nothing beyond what was ordered can
+    be recorded.
     """
     raw = (identifier or "").strip()
     if not raw:
         raise OrderChangeRefused(
             "identifier_required", "Scan or type the device identifier.", "invalid", "identifier"
         )
-    if len(raw) > 64:
+    if len(raw) > identifiers.MAX_IDENTIFIER_LENGTH:
         raise OrderChangeRefused(
             "invalid_identifier", "That identifier is too long.", "invalid", "identifier"
         )
@@ -397,7 +450,7 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         if device is None:
             device = Device(
                 item=slot.item,
-                identifiers=[DeviceIdentifier(type=slot.item.device_identifier_type, value=value)],
+                identifiers=[DeviceIdentifier(type=slot.identifier_type, value=value)],
             )
             db.session.add(device)
         device.current_status = "packed"
@@ -407,80 +460,97 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
             packed_kit=slot.packed_kit,
         )
         order.devices.append(recorded)  # and, through packed_kit, to the packed kit's devices
-        id_label = identifiers.LABELS[slot.item.device_identifier_type]
+        id_label = identifiers.LABELS[slot.identifier_type]
         _event(order, "deviceRecorded", actor, f"{slot.label}: {id_label} {value}")
         slot.filled = recorded
         return slot
 
 
+def _refuse_scan(code: str, message: str, empty: list[Slot], explicit: bool) -> NoReturn:
+    """Refuses a scan, saying what the order still needs (a line's own form needs no list)."""
+    if not explicit:
+        message = f"{message} Still needed: {still_needed(empty)}."
+    raise OrderChangeRefused(code, message, "invalid", "identifier")
+
+
 def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | None, str]:
     """The slot, the known device (or None for a new one) and the normalised identifier."""
-    problems = []
-    kinds = sorted(
-        {s.item.device_identifier_type for s in empty}, key=identifiers.SPECIFICITY.index
-    )
-    # A scan that reads as an IMEI, ICCID or MAC address is not taken for a serial number,
-    # which could be almost anything.
-    if not explicit and any(identifiers.looks_like(k, raw) for k in kinds if k != "serial"):
-        kinds = [k for k in kinds if k != "serial"]
-    for kind in kinds:
-        value = identifiers.normalise(kind, raw)
-        problem = identifiers.problem(kind, value)
-        if problem:
-            problems.append(problem)
-            continue
-        known = db.session.scalar(
-            select(DeviceIdentifier).where(
-                DeviceIdentifier.type == kind, DeviceIdentifier.value == value
+    scanned = identifiers.classify(raw)
+    if scanned.kind == identifiers.UNREADABLE:
+        _refuse_scan("invalid_identifier", scanned.problem, empty, explicit)
+    looks = f"This looks like {scanned.description}."
+    if not scanned.valid:
+        _refuse_scan("invalid_identifier", f"{looks} {scanned.problem}", empty, explicit)
+    value = scanned.normalized
+    takers = [s for s in empty if scanned.fits(s.identifier_type)]
+    if not takers:
+        if explicit:
+            wanted = identifiers.noun(empty[0].identifier_type, 1)
+            _refuse_scan(
+                "invalid_identifier",
+                f"{looks} This line takes {identifiers.article(wanted)} {wanted}.",
+                empty,
+                explicit,
             )
+        _refuse_scan(
+            "invalid_identifier", f"{looks} The order needs no more of those.", empty, explicit
         )
-        takers = [s for s in empty if s.item.device_identifier_type == kind]
-        if known is not None:
-            # Lock the device: a second order scanning it now waits, then sees it taken.
-            device = db.session.scalar(
-                select(Device).where(Device.id == known.device_id).with_for_update()
+    if scanned.kind == "serial":
+        fitting = [
+            s for s in takers if identifiers.fits_serial_pattern(s.item.serial_pattern, value)
+        ]
+        if not fitting:
+            items = sorted({s.item.name for s in takers})
+            patterns = sorted({s.item.serial_pattern for s in takers if s.item.serial_pattern})
+            _refuse_scan(
+                "serial_pattern_mismatch",
+                f"{value} does not fit the serial numbers of {' or '.join(items)} "
+                f"(pattern {' or '.join(patterns)}): check it is the right label, scanned once.",
+                empty,
+                explicit,
             )
-            for slot in takers:
-                if slot.item.id == device.item_id:
-                    return slot, device, value
-            if explicit or len(takers) == len(empty):
-                raise OrderChangeRefused(
-                    "wrong_item",
-                    f"{value} is a {device.item.name}, which this line does not take.",
-                    "invalid",
-                    "identifier",
-                )
-            continue
-        other = db.session.scalar(
-            select(DeviceIdentifier).where(DeviceIdentifier.value == value).limit(1)
+        takers = fitting
+    types = {s.identifier_type for s in takers}
+    # The same value may be on record under several types (an ICCID and a SIM card number).
+    on_record = db.session.scalars(
+        select(DeviceIdentifier).where(DeviceIdentifier.value == value)
+    ).all()
+    known = next((i for i in on_record if i.type in types), on_record[0] if on_record else None)
+    if known is not None and known.type in types:
+        # Lock the device: a second order scanning it now waits, then sees it taken.
+        device = db.session.scalar(
+            select(Device).where(Device.id == known.device_id).with_for_update()
         )
-        if other is not None:
-            # Known under another type: e.g. a gateway's ICCID typed into a monitor's line.
-            raise OrderChangeRefused(
-                "wrong_item",
-                f"{value} is the {identifiers.LABELS[other.type]} of a {other.device.item.name}, "
-                "which this line does not take.",
-                "invalid",
-                "identifier",
-            )
-        items = {s.item.id for s in takers}
-        if len(items) > 1:
-            raise OrderChangeRefused(
-                "ambiguous_identifier",
-                f"Several lines take a {identifiers.LABELS[kind].lower()}: enter it in the line "
-                "it belongs to.",
-                "invalid",
-                "identifier",
-            )
-        return takers[0], None, value
-    raise OrderChangeRefused(
-        "invalid_identifier",
-        problems[0]
-        if len(problems) == 1
-        else "Nothing this order still needs takes that identifier.",
-        "invalid",
-        "identifier",
-    )
+        for slot in takers:
+            if slot.item.id == device.item_id and slot.identifier_type == known.type:
+                return slot, device, value
+        needs = "this line does not take" if explicit else "this order does not still need"
+        raise OrderChangeRefused(
+            "wrong_item",
+            f"{value} is a {device.item.name}, which {needs}.",
+            "invalid",
+            "identifier",
+        )
+    if known is not None:
+        # Known under another type: e.g. a SIM card's number scanned for a gateway's ICCID.
+        raise OrderChangeRefused(
+            "wrong_item",
+            f"{value} is the {identifiers.LABELS[known.type]} of a {known.device.item.name}, "
+            "which this order does not take.",
+            "invalid",
+            "identifier",
+        )
+    items = {s.item.id for s in takers}
+    if len(items) > 1:
+        kind = identifiers.noun(scanned.kind, 1)
+        raise OrderChangeRefused(
+            "ambiguous_identifier",
+            f"Several lines take {identifiers.article(kind)} {kind}: enter it in the line "
+            "it belongs to.",
+            "invalid",
+            "identifier",
+        )
+    return takers[0], None, value
 
 
 def _check_device_free(order: Order, device: Device | None) -> None:

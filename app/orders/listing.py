@@ -17,6 +17,9 @@ from app.people.search import patient_match
 from app.validation import parse_int
 
 PAGE_SIZES = (25, 50, 100)
+# Sent by the filter form's submit button (Enter in the search box presses it): the list was
+# asked for on purpose, not as the person types, so an exact order number may open its order.
+SUBMITTED = "apply"
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
 # Tab counts stop at this: counting every delivered order of the last ten years would be
 # slow and no one needs the exact figure.

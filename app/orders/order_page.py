@@ -6,10 +6,13 @@ re-rendered in place; without JavaScript it posts, and the page is shown again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.access import role_required
+from app.catalog import identifiers
 from app.orders import lifecycle, queries, service, statuses
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
@@ -32,6 +35,47 @@ MOVE_LABELS = {
     statuses.ON_HOLD: "Put on hold",
     statuses.CANCELLED: "Cancel order",
 }
+
+
+# The obvious next step of each status: its button is the primary one. Hold, cancel, ready
+# for pickup and returned are always secondary; coordinators have no primary status move.
+PRIMARY_MOVES = {
+    statuses.CREATED: statuses.PROCESSING,
+    statuses.PROCESSING: statuses.PACKED,
+    statuses.PACKED: statuses.SHIPPED,
+    statuses.SHIPPED: statuses.DELIVERED,
+    statuses.DELIVERY_EXCEPTION: statuses.DELIVERED,
+}
+
+
+@dataclass
+class LastScan:
+    """What the last scan on the order did, said right under the scan box."""
+
+    text: str
+    undo_id: int | None = None  # the recorded device an Undo removes
+
+
+def last_scan(order, plan: lifecycle.PackingPlan) -> LastScan | None:
+    """From the order itself (its last device event and newest device), so that it is the
+    same after a redirect, a reload or a refresh."""
+    last = next(
+        (e for e in reversed(order.events) if e.name in ("deviceRecorded", "deviceRemoved")),
+        None,
+    )
+    if last is None:
+        return None
+    progress = f"{plan.recorded} of {len(plan.slots)} recorded."
+    if last.name == "deviceRemoved":
+        return LastScan(f"Removed {last.note}. {progress}")
+    newest = max(order.devices, key=lambda od: od.id, default=None)
+    slot = plan.slot_of(newest.id) if newest is not None else None
+    if slot is None:
+        return None
+    values = ", ".join(
+        f"{identifiers.LABELS[i.type]} {i.value}" for i in slot.filled.device.identifiers
+    )
+    return LastScan(f"Recorded {values} for {slot.label}. {progress}", newest.id)
 
 
 def _actor() -> service.Actor:
@@ -67,6 +111,7 @@ def _timeline(order) -> list[dict]:
 
 def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) -> list[dict]:
     forms = []
+    primary = PRIMARY_MOVES.get(order.current_status) if role != "coordinator" else None
     for to_status in lifecycle.next_moves(order, role):
         if failed and failed[0] == to_status:
             form = failed[1]
@@ -85,6 +130,7 @@ def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) 
                 "takes_note": to_status in (statuses.DELIVERY_EXCEPTION, statuses.RETURNED),
                 "takes_tracking": to_status == statuses.SHIPPED,
                 "danger": to_status == statuses.CANCELLED,
+                "primary": to_status == primary,
             }
         )
     return forms
@@ -98,23 +144,30 @@ def render_order(
     error_field: str | None = None,
     forms: dict | None = None,
     polled: bool = False,
+    refused_scan: str | None = None,
 ):
     """The order page, or (for htmx) its live part, from one template.
 
     ``error_field`` names the field that shows ``error`` (it takes the focus); ``polled``
-    marks a refresh the person did not ask for, which must not move their focus.
+    marks a refresh the person did not ask for, which must not move their focus;
+    ``refused_scan`` is a scanned value that was refused: the scan box is emptied for the
+    next scan and the message quotes it.
     """
     order = queries.get_order(order_id)
     if order is None:
         abort(404)
     forms = forms or {}
     role = current_user.role
+    plan = lifecycle.packing_plan(order)
+    may_pack = lifecycle.may_pack(order, role)
     context = {
         "order": order,
         "timeline": _timeline(order),
         "moves": _move_forms(order, role, forms.get("status")),
-        "plan": lifecycle.packing_plan(order) if order.packed_kits or order.items else None,
-        "may_pack": lifecycle.may_pack(order, role),
+        "plan": plan,
+        "last_scan": last_scan(order, plan) if may_pack else None,
+        "refused_scan": refused_scan,
+        "may_pack": may_pack,
         "device_form": forms.get("device") or DeviceForm(formdata=None),
         "may_add_tracking": lifecycle.may_add_tracking(order, role),
         "tracking_form": forms.get("tracking") or TrackingForm(formdata=None),
@@ -125,6 +178,7 @@ def render_order(
         "polled": polled,
         "poll_seconds": current_app.config.get("ORDER_POLL_SECONDS", POLL_SECONDS),
         "move_labels": MOVE_LABELS,
+        "max_identifier_length": identifiers.MAX_IDENTIFIER_LENGTH,
     }
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
     return make_response(render_template(template, **context), status)
@@ -137,7 +191,12 @@ def _done(order_id: int):
 
 
 def _refused(
-    order_id: int, refused: lifecycle.OrderChangeRefused, form, field_map: dict, forms: dict
+    order_id: int,
+    refused: lifecycle.OrderChangeRefused,
+    form,
+    field_map: dict,
+    forms: dict,
+    refused_scan: str | None = None,
 ):
     """Shows the page again with the refusal next to its field, or at the top of the actions."""
     if refused.kind == "not_found":
@@ -152,6 +211,7 @@ def _refused(
         error=refused.message,
         error_field=target,
         forms=forms,
+        refused_scan=refused_scan,
     )
 
 
@@ -206,7 +266,17 @@ def record_device(order_id: int):
             order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
         )
     except lifecycle.OrderChangeRefused as refused:
-        return _refused(order_id, refused, form, {"identifier": "identifier"}, {"device": form})
+        # Scanners type the next value and Enter into whatever the box holds: the box is
+        # emptied (the message quotes what was refused), so the next scan is not appended.
+        scanned = (form.identifier.data or "").strip()[: identifiers.MAX_IDENTIFIER_LENGTH]
+        return _refused(
+            order_id,
+            refused,
+            form,
+            {"identifier": "identifier"},
+            {"device": form},
+            refused_scan=scanned or None,
+        )
     return _done(order_id)
 
 

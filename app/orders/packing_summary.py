@@ -8,16 +8,19 @@ together; budgets are set so that a sheet fits on US Letter and on A4 alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from app.auth.access import role_required
 from app.catalog import identifiers
 from app.extensions import db
 from app.orders import lifecycle, statuses
 from app.orders.barcodes import code128_svg
+from app.orders.listing import OrderQuery
 from app.orders.models import Order
 from app.orders.queries import full_order_options
 from app.orders.routes import bp
@@ -243,9 +246,19 @@ def packing_summary(order_id: int):
 
 
 def _requested_ids() -> list[int]:
-    raw = request.values.getlist("order")
-    ids = sorted({n for n in map(parse_int, raw) if n})
-    return ids
+    """The orders asked for, in the order asked (the list's order), each once."""
+    raw = request.values.getlist("order")[: MAX_BATCH + 1]
+    return list(dict.fromkeys(n for n in map(parse_int, raw) if n))
+
+
+def _back_to_list(status: str) -> str:
+    """The list as it was (tab, filters, page), rebuilt from its own parameters only."""
+    if request.args.get("back") is not None:
+        query = OrderQuery.from_args(MultiDict(parse_qsl(request.args["back"][:2000])))
+        args = query.url_args(after=query.after, before=query.before)
+    else:
+        args = {"status": status} if status else {}
+    return url_for("orders.list_orders", **args)
 
 
 @bp.get("/packing-summaries")
@@ -274,8 +287,8 @@ def packing_summaries():
         )
         ids = ids[:MAX_BATCH]
     if not ids:
-        flash("Choose at least one order to print.", "error")
-        return redirect(url_for("orders.list_orders", status=status or None), code=303)
+        flash("No orders were selected: tick the orders to print first.", "error")
+        return redirect(_back_to_list(status), code=303)
     return _render(_orders(ids), title)
 
 

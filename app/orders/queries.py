@@ -129,6 +129,19 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrd
     return PageOfOrders(list(orders), page, size, total)
 
 
+def order_number_in(text: str) -> int | None:
+    """The order whose number ``text`` is, exactly (as a barcode or a person types it), if
+    that order exists: scanning a packing summary's barcode opens its order."""
+    text = (text or "").strip()
+    # ASCII digits only: int() would also read Arabic-Indic digits.
+    if not (text.isascii() and text.isdigit()):
+        return None
+    order_id = int(text)
+    if not 1 <= order_id <= 2**31 - 1:
+        return None
+    return db.session.scalar(select(Order.id).where(Order.id == order_id))
+
+
 def order_version(order_id: int) -> int | None:
     """The order's version: it changes whenever anything on the order does."""
     if not 1 <= order_id <= 2**31 - 1:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from app.auth.access import role_required
 from app.extensions import db
 from app.forms import put_problems_on_fields
-from app.orders import csv_export, listing, service, statuses
+from app.orders import csv_export, listing, queries, service, statuses
 from app.orders.entry import Catalog, OrderEntry, put_problems_on_order_form
 from app.orders.forms import OrderForm
 from app.people import service as people_service
@@ -44,6 +44,12 @@ PLACE = "place"
 def list_orders():
     """The order list. htmx (filters, search, tabs, pages) gets the results part alone."""
     query = listing.OrderQuery.from_args(request.args)
+    # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
+    # types it, opens that order; searching as you type never jumps away.
+    if request.args.get(listing.SUBMITTED) and query.q:
+        order_id = queries.order_number_in(query.q)
+        if order_id is not None:
+            return _open_order(order_id)
     context = {
         "query": query,
         "page": listing.list_page(query),
@@ -54,10 +60,37 @@ def list_orders():
         "page_sizes": listing.PAGE_SIZES,
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,
+        "submitted": listing.SUBMITTED,
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render_template("orders/_list_results.html", **context)
     return render_template("orders/list.html", **context)
+
+
+def _open_order(order_id: int):
+    target = url_for("orders.show_order", order_id=order_id)
+    if request.htmx:
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+@bp.get("/go")
+@role_required("coordinator", "fulfillment")
+def go_to_order():
+    """The header's "Go to order" field: an order number (typed or scanned) opens it."""
+    text = request.args.get("number", "").strip()[:100]
+    order_id = queries.order_number_in(text)
+    if order_id is not None:
+        return _open_order(order_id)
+    flash(
+        f"There is no order “{text}”: an order number is digits only, as on its packing summary."
+        if text
+        else "Type or scan an order number to open the order.",
+        "error",
+    )
+    return redirect(url_for("orders.list_orders", q=text or None), code=303)
 
 
 @bp.get("/export.csv")

@@ -66,7 +66,72 @@
     (field || fallback).focus();
   });
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  // The scan box. A scanner types the next value and Enter the moment the last one is sent,
+  // often before the answer is back. So the box is cleared as soon as a value is on its way;
+  // values entered meanwhile wait their turn and are sent, one by one, when the answer has
+  // replaced the box; what is typed without Enter yet is carried into the new box. Nothing
+  // is appended to a sent value, and nothing is lost.
+  var scanInFlight = false;
+  var waitingScans = [];
+  function isScan(event) {
+    var config = event.detail.requestConfig;
+    var elt = config ? config.elt : event.detail.elt;
+    return !!elt && elt.id === "scan-form";
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!isScan(event)) return;
+    scanInFlight = true;
+    var box = event.detail.elt.querySelector("[data-scan-box]");
+    if (box) box.value = "";
+  });
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (!scanInFlight || event.key !== "Enter" || !box.matches || !box.matches("[data-scan-box]")) return;
+    event.preventDefault();
+    if (box.value.trim()) waitingScans.push(box.value);
+    box.value = "";
+  }, true);
+  function scanDone(event) {
+    if (!isScan(event)) return;
+    scanInFlight = false;
+    var box = document.querySelector("[data-scan-box]");
+    var typed = event.type === "htmx:afterSettle" && event.detail.requestConfig.elt.querySelector
+      ? (event.detail.requestConfig.elt.querySelector("[data-scan-box]") || {}).value || ""
+      : "";
+    if (!box) { waitingScans = []; return; }
+    box.focus();
+    if (waitingScans.length) {
+      box.value = waitingScans.shift();
+      box.form.requestSubmit();
+    }
+    if (typed) box.value = typed;
+  }
+  document.addEventListener("htmx:afterSettle", scanDone);
+  document.addEventListener("htmx:responseError", scanDone);
+  document.addEventListener("htmx:sendError", scanDone);
+
+  // The order list's "select all" box ticks every order on the page for printing.
+  function wireSelectAll(root) {
+    var all = root.querySelector ? root.querySelector("[data-select-all]") : null;
+    if (!all) return;
+    var form = all.getAttribute("data-select-all");
+    var boxes = function () { return document.querySelectorAll('input[type=checkbox][name=order][form="' + form + '"]'); };
+    var sync = function () {
+      var list = boxes(), ticked = 0;
+      list.forEach(function (b) { if (b.checked) ticked++; });
+      all.checked = list.length > 0 && ticked === list.length;
+      all.indeterminate = ticked > 0 && ticked < list.length;
+    };
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+    });
+    boxes().forEach(function (b) { b.addEventListener("change", sync); });
+    sync();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); wireSelectAll(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { wireSelectAll(event.target); });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
 
   // An htmx request that failed must not fail silently: say so where it is seen and heard.

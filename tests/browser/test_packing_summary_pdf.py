@@ -160,3 +160,31 @@ def test_print_button_records_printing(page, sign_in, base_url, app, catalog):
             select(OrderEvent.name).where(OrderEvent.order_id == order_id)
         ).all()
     assert names == ["created", "packingSummaryPrinted"]
+
+
+@pytest.mark.parametrize("paper", ["Letter", "A4"])
+def test_a_created_orders_summary_has_a_row_per_device_kit_contents_included(
+    page, sign_in, base_url, app, catalog, paper
+):
+    """Issue 9, defect 3: packers print at the start of a shift, before processing."""
+    order_id = place(app, catalog, items={"monitor": 1}, kits={"hypertension": 1, "diabetes": 2})
+    sign_in("fulfillment")
+    text = re.sub(
+        r"\s+",
+        " ",
+        " ".join(pages_text(pdf_of(page, f"{base_url}/orders/{order_id}/packing-summary", paper))),
+    )
+    assert "Status Created" in text or "Created" in text
+    # One identifier row per device: the monitor, the kit's monitor and gateway, two glucometers.
+    rows = re.findall(
+        r"(BP monitor 1 of 1|Hypertension kit 1: BP monitor|Hypertension kit 1: Gateway"
+        r"|Diabetes kit [12]: Glucometer) (Serial number|ICCID|IMEI):",
+        text,
+    )
+    assert sorted(label for label, _ in rows) == [
+        "BP monitor 1 of 1",
+        "Diabetes kit 1: Glucometer",
+        "Diabetes kit 2: Glucometer",
+        "Hypertension kit 1: BP monitor",
+        "Hypertension kit 1: Gateway",
+    ]

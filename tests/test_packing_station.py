@@ -1,0 +1,445 @@
+"""The packing station (issue 9): classify before matching, serial patterns, every device
+from the start, what the last scan did and its Undo, the primary button, scan to open."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.catalog import service as catalog_service
+from app.catalog.identifiers import luhn_check_digit
+from app.catalog.models import Item
+from app.orders import lifecycle
+from app.orders.models import OrderEvent
+from app.orders.queries import get_order
+from app.validation import Rejected
+from tests.conftest import app_context
+from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place
+from tests.helpers.web import Browserless
+
+MONITOR_PATTERN = r"BP7450-[0-9A-Z]{4,8}"
+
+
+def record(app, order_id, value, slot_key=None):
+    with app.app_context():
+        try:
+            return lifecycle.record_device(order_id, value, actor("fulfillment"), slot_key).label
+        finally:
+            lifecycle.db.session.remove()
+
+
+def refusal(app, order_id, value, slot_key=None) -> lifecycle.OrderChangeRefused:
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        record(app, order_id, value, slot_key)
+    return error.value
+
+
+def plan_of(app, order_id) -> list[tuple[str, bool]]:
+    with app_context(app):
+        return [
+            (s.label, s.filled is not None)
+            for s in lifecycle.packing_plan(get_order(order_id)).slots
+        ]
+
+
+def recorded_values(app, order_id) -> list[str]:
+    with app_context(app):
+        order = get_order(order_id)
+        return sorted(i.value for od in order.devices for i in od.device.identifiers)
+
+
+def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
+    with app.app_context():
+        monitor = lifecycle.db.session.get(Item, catalog.items["monitor"])
+        catalog_service.update_item(
+            monitor.id,
+            catalog_service.ItemDraft(
+                name=monitor.name,
+                sku=monitor.sku,
+                device_identifier_type="serial",
+                serial_pattern=pattern,
+            ),
+            actor("admin"),
+        )
+        lifecycle.db.session.remove()
+
+
+@pytest.fixture
+def person(client, catalog):
+    def signed_in(role):
+        someone = Browserless(client)
+        assert someone.sign_in(role).status_code == 303
+        return someone
+
+    return signed_in
+
+
+# --- Every device from the start (defect 3) ----------------------------------------------
+
+
+def test_every_device_is_listed_from_the_moment_the_order_is_placed(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1}, kits={"hypertension": 1})
+    expected = [
+        ("BP monitor 1 of 1", False),
+        ("Hypertension kit 1: BP monitor", False),
+        ("Hypertension kit 1: Gateway", False),
+    ]
+    assert plan_of(app, order_id) == expected
+    move(app, order_id, "processing")
+    assert plan_of(app, order_id) == expected  # the same labels once processing opens the kits
+    record(app, order_id, iccid(1))
+    assert plan_of(app, order_id)[2] == ("Hypertension kit 1: Gateway", True)
+
+
+def test_the_order_page_counts_kit_devices_before_processing(app, person, catalog):
+    order_id = place(app, catalog, items={"monitor": 1}, kits={"hypertension": 1})
+    text = person("coordinator").get(f"/orders/{order_id}").text
+    assert "0 of 3 devices recorded" in text
+    assert "Hypertension kit 1: Gateway" in text
+
+
+def test_kit_contents_multiply_out_three_diabetes_kits(app, person, catalog):
+    """count × per-kit was never checked: every other test uses one kit of one of each."""
+    order_id = place(app, catalog, kits={"diabetes": 3})
+    html = person("fulfillment").get(f"/orders/{order_id}/packing-summary").text
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert re.search(r"6 Test strips \(2 per kit × 3\)", text)
+    assert re.search(r"3 Glucometer \(1 per kit × 3\)", text)
+    assert [f"Diabetes kit {n}: Glucometer" in text for n in (1, 2, 3)] == [True] * 3
+    assert html.count('<tr class="device">') == 3
+
+
+# --- Classify before matching (defect 2) ------------------------------------------------
+
+
+def test_an_imei_is_never_recorded_as_a_serial(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    refused = refusal(app, order_id, imei(7))
+    assert refused.code == "invalid_identifier"
+    assert refused.message == (
+        "This looks like an IMEI. The order needs no more of those. "
+        "Still needed: 1 serial number for BP monitor."
+    )
+    assert recorded_values(app, order_id) == []
+
+
+@pytest.mark.parametrize("wrong", ["valid", "one wrong digit"])
+def test_an_iccid_is_never_recorded_as_a_serial_and_the_monitor_still_can_be(app, catalog, wrong):
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    value = iccid(3)
+    if wrong == "one wrong digit":
+        value = value[:5] + str((int(value[5]) + 1) % 10) + value[6:]
+    refused = refusal(app, order_id, value)
+    assert "This looks like an ICCID." in refused.message
+    assert "Still needed: 1 serial number for BP monitor." in refused.message
+    assert record(app, order_id, "SN-0001") == "BP monitor 1 of 1"
+    assert recorded_values(app, order_id) == ["SN-0001"]
+
+
+def test_a_mac_address_is_never_recorded_as_a_serial(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    assert "This looks like a MAC address." in refusal(app, order_id, "00-1c-05-4a-2b-3c").message
+
+
+def test_the_refusal_says_what_the_order_still_needs(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1}, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    record(app, order_id, "SN-0001")  # the standalone monitor
+    assert refusal(app, order_id, imei(1)).message == (
+        "This looks like an IMEI. The order needs no more of those. Still needed: "
+        "1 serial number for BP monitor (Hypertension kit 1), "
+        "1 ICCID for Gateway (Hypertension kit 1)."
+    )
+
+
+@pytest.mark.parametrize("length", [18, 21])
+def test_a_luhn_valid_iccid_of_18_or_21_digits_is_refused_at_packing(app, catalog, length):
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    body = "8901260" + "4" * (length - 8)
+    refused = refusal(app, order_id, body + luhn_check_digit(body))
+    assert "An ICCID is 19 or 20 digits starting with 89." in refused.message
+    assert recorded_values(app, order_id) == []
+
+
+def test_non_ascii_digits_are_refused(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    arabic = imei(4).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert refusal(app, order_id, arabic).code == "invalid_identifier"
+    assert recorded_values(app, order_id) == []
+
+
+def test_a_line_form_refuses_a_value_of_the_wrong_kind(app, catalog):
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    with app_context(app):
+        monitor = next(
+            s.key for s in lifecycle.packing_plan(get_order(order_id)).slots if "monitor" in s.label
+        )
+    refused = refusal(app, order_id, iccid(2), slot_key=monitor)
+    assert refused.message == "This looks like an ICCID. This line takes a serial number."
+
+
+# --- Serial patterns ---------------------------------------------------------------------
+
+
+def test_a_serial_that_does_not_fit_the_items_pattern_is_refused(app, catalog):
+    set_monitor_pattern(app, catalog)
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    # Defect 1's appended scans: serial-shaped, but no monitor's serial.
+    refused = refusal(app, order_id, "BP7450-CLEAN01BP7450-SCAN0002")
+    assert refused.code == "serial_pattern_mismatch"
+    assert MONITOR_PATTERN in refused.message
+    assert record(app, order_id, "bp7450-scan0002") == "BP monitor 1 of 1"
+    assert recorded_values(app, order_id) == ["BP7450-SCAN0002"]
+
+
+def test_a_bad_serial_pattern_is_refused_at_its_field(app, catalog):
+    with pytest.raises(Rejected) as error:
+        set_monitor_pattern(app, catalog, "(a+)+b")
+    assert [p.field for p in error.value.problems] == ["serialPattern"]
+    with app_context(app) as session:
+        assert session.get(Item, catalog.items["monitor"]).serial_pattern is None
+
+
+def test_only_serial_numbered_items_take_a_pattern(app, catalog):
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            catalog_service.create_item(
+                catalog_service.ItemDraft(
+                    name="Gateway 2",
+                    sku="GW2",
+                    device_identifier_type="iccid",
+                    serial_pattern="89.*",
+                ),
+                actor("admin"),
+            )
+    assert error.value.problems[0].code == "serial_pattern_not_used"
+
+
+def test_the_item_form_shows_a_bad_pattern_next_to_the_field(app, person, catalog):
+    admin = person("admin")
+    url = f"/items/{catalog.items['monitor']}/edit"
+    response = admin.post(
+        url,
+        {
+            "name": "BP monitor",
+            "sku": "BPM",
+            "device_identifier_type": "serial",
+            "serial_pattern": "BP7450-[0-9",
+            "orderable": "y",
+        },
+    )
+    assert response.status_code == 422
+    assert re.search(
+        r'id="serial_pattern-error">[^<]*not a valid regular expression', response.text
+    )
+    assert 'value="BP7450-[0-9"' in response.text  # what was typed is kept
+    saved = admin.post(
+        url,
+        {
+            "name": "BP monitor",
+            "sku": "BPM",
+            "device_identifier_type": "serial",
+            "serial_pattern": MONITOR_PATTERN,
+            "orderable": "y",
+        },
+    )
+    assert saved.status_code == 303
+    assert MONITOR_PATTERN in admin.get(f"/items/{catalog.items['monitor']}").text
+
+
+# --- What the last scan did, and Undo ----------------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_the_last_scan_is_confirmed_under_the_box_and_undone(app, person, catalog, htmx):
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    packer = person("fulfillment")
+    response = packer.post(f"/orders/{order_id}/devices", {"identifier": iccid(5)}, htmx=htmx)
+    if not htmx:
+        assert response.status_code == 303
+        response = packer.get(response.headers["Location"])
+    said = f"Recorded ICCID {iccid(5)} for Hypertension kit 1: Gateway. 1 of 2 recorded."
+    assert said in response.text
+    undo = re.search(
+        r'action="(/orders/\d+/devices/\d+/remove)"[^>]*>\s*<input[^>]*>\s*<button[^>]*>Undo',
+        response.text,
+    )
+    assert undo
+    undone = packer.post(undo.group(1), htmx=htmx)
+    if not htmx:
+        undone = packer.get(undone.headers["Location"])
+    assert "0 of 2 recorded." in undone.text
+    assert recorded_values(app, order_id) == []
+    with app_context(app) as session:
+        removed = session.scalars(
+            select(OrderEvent).where(
+                OrderEvent.order_id == order_id, OrderEvent.name == "deviceRemoved"
+            )
+        ).all()
+        assert [e.note for e in removed] == [f"Gateway {iccid(5)}"]
+
+
+def test_the_scan_box_is_empty_and_focused_after_a_success(app, person, catalog):
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    response = person("fulfillment").post(
+        f"/orders/{order_id}/devices", {"identifier": iccid(6)}, htmx=True
+    )
+    box = re.search(r'<input[^>]*id="scan"[^>]*>', response.text).group(0)
+    assert 'value=""' in box and "autofocus" in box
+
+
+# --- The primary button ------------------------------------------------------------------
+
+
+def primary_buttons(html: str) -> list[str]:
+    return [
+        re.sub(r"<[^>]+>", "", b).strip()
+        for b in re.findall(r'<button type="submit" class="primary"[^>]*>(.*?)</button>', html)
+    ]
+
+
+def test_the_obvious_next_step_is_the_primary_button(app, person, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    packer = person("fulfillment")
+    assert primary_buttons(packer.get(f"/orders/{order_id}").text) == ["Start processing"]
+    move(app, order_id, "processing")
+    assert primary_buttons(packer.get(f"/orders/{order_id}").text) == ["Mark packed"]
+    pack_everything(app, order_id)
+    move(app, order_id, "packed")
+    html = packer.get(f"/orders/{order_id}").text
+    assert primary_buttons(html) == ["Mark shipped"]
+    # Carrier and tracking number are entered in the Mark shipped form, and only there.
+    ship_form = re.search(r'<form[^>]*id="move-shipped".*?</form>', html, re.S).group(0)
+    assert 'id="ship-carrier"' in ship_form and 'id="ship-tracking"' in ship_form
+    assert 'id="tracking-form"' not in html
+    with app.app_context():
+        lifecycle.change_status(
+            order_id, "shipped", actor("fulfillment"), tracking=("UPS", "1Z999AA10123456784")
+        )
+        lifecycle.db.session.remove()
+    assert primary_buttons(packer.get(f"/orders/{order_id}").text) == ["Mark delivered"]
+
+
+def test_a_coordinators_order_page_has_no_primary_status_button(app, person, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    coordinator = person("coordinator")
+    assert primary_buttons(coordinator.get(f"/orders/{order_id}").text) == []
+    move(app, order_id, "onHold", role="coordinator", reason="waiting")
+    assert primary_buttons(coordinator.get(f"/orders/{order_id}").text) == []
+
+
+# --- Scan to open ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_searching_exactly_an_order_number_with_enter_opens_it(app, person, catalog, htmx):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    packer = person("fulfillment")
+    response = packer.get(
+        f"/orders/?q=+{order_id}+&apply=1", headers={"HX-Request": "true"} if htmx else {}
+    )
+    if htmx:
+        assert response.headers["HX-Redirect"] == f"/orders/{order_id}"
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"/orders/{order_id}"
+    # Searching as one types lists, never jumps; a number that is no order lists too.
+    assert packer.get(f"/orders/?q={order_id}").status_code == 200
+    assert packer.get("/orders/?q=99999&apply=1").status_code == 200
+    arabic = str(order_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert packer.get(f"/orders/?q={arabic}&apply=1").status_code == 200
+
+
+def test_go_to_order_in_the_header(app, person, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    for role in ("fulfillment", "admin"):
+        someone = Browserless(app.test_client())
+        assert someone.sign_in(role).status_code == 303
+        page = someone.get("/orders/").text
+        assert '<label for="go-to-order">Go to order</label>' in page
+        response = someone.get(f"/orders/go?number={order_id}")
+        assert response.headers["Location"] == f"/orders/{order_id}"
+        missing = someone.get("/orders/go?number=123456", follow_redirects=True)
+        assert "There is no order “123456”" in missing.text
+
+
+def test_coordinators_have_no_go_to_order_field(person, catalog):
+    assert 'id="go-to-order"' not in person("coordinator").get("/orders/").text
+
+
+# --- Batch print -------------------------------------------------------------------------
+
+
+def test_batch_sheets_come_out_in_the_lists_order(app, person, catalog):
+    ids = [place(app, catalog, items={"strips": 1}) for _ in range(3)]
+    newest_first = list(reversed(ids))
+    html = (
+        person("fulfillment")
+        .get("/orders/packing-summaries?" + "&".join(f"order={i}" for i in newest_first))
+        .text
+    )
+    assert re.findall(r'aria-label="Order (\d+), page 1 of', html) == [str(i) for i in newest_first]
+
+
+def test_print_selected_with_nothing_selected_says_so_and_keeps_tab_and_filters(
+    app, person, catalog
+):
+    place(app, catalog, items={"strips": 1})
+    packer = person("fulfillment")
+    page = packer.get("/orders/?status=created&shipping=standard&q=Ada").text
+    back = re.search(r'<input type="hidden" name="back" value="([^"]*)"', page).group(1)
+    response = packer.get(f"/orders/packing-summaries?back={back.replace('&amp;', '%26')}")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/orders/?")
+    assert {"status=created", "shipping=standard", "q=Ada"} <= set(
+        location.split("?")[1].split("&")
+    )
+    assert "No orders were selected" in packer.get(location).text
+
+
+def test_the_list_has_a_select_all_box(app, person, catalog):
+    place(app, catalog, items={"strips": 1})
+    html = person("fulfillment").get("/orders/").text
+    assert re.search(
+        r'<input type="checkbox" id="select-all"[^>]*aria-label="Select all orders on this page"',
+        html,
+    )
+
+
+def test_a_batch_of_created_and_processing_orders_costs_a_fixed_number_of_queries(
+    app, person, catalog, count_queries
+):
+    packer = person("fulfillment")
+
+    def order(n):
+        order_id = place(
+            app, catalog, items={"monitor": 2}, kits={"hypertension": 2, "diabetes": 3}
+        )
+        if n % 2:
+            move(app, order_id, "processing")
+            pack_everything(app, order_id, start=100 + n * 20)
+        return order_id
+
+    def summaries(ids):
+        with count_queries() as counter:
+            html = packer.get(
+                "/orders/packing-summaries?" + "&".join(f"order={i}" for i in ids)
+            ).text
+        # Every device of every order, kit contents included, created or processing.
+        assert html.count('<tr class="device">') == len(ids) * (2 + 2 * 2 + 3)
+        return counter.count
+
+    ids = [order(n) for n in range(12)]
+    assert summaries(ids[:2]) == summaries(ids)
