@@ -1,7 +1,7 @@
 """webhooks
 
 Revision ID: 719b4e6721e1
-Revises: 69272f2f0f0b
+Revises: c3a9e1d4b7f2
 Create Date: 2026-11-27 04:11:46.146698
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '719b4e6721e1'
-down_revision = '69272f2f0f0b'
+down_revision = 'c3a9e1d4b7f2'
 branch_labels = None
 depends_on = None
 
