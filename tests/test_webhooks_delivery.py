@@ -1,5 +1,5 @@
-"""Webhook delivery end to end: a real receiver on a free port and one worker process, shared
-by these tests (each still starts from an empty database)."""
+"""Webhook delivery end to end: a real receiver on a free port and the worker as a real
+process, with the default (fast) test settings; test_webhooks.py starts workers with others."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def receiver():
     receiver.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def delivering(app):
-    """One worker with the fast test settings: starting a process costs seconds, so the tests
-    here share it. Tests that need other settings start their own (test_webhooks.py)."""
+    """A worker with the fast test settings, stopped before the test's database is emptied
+    (a worker left running would hold locks that TRUNCATE deadlocks with)."""
     worker = Worker(app).start()
     yield worker
     worker.stop()
