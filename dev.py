@@ -140,6 +140,15 @@ def setup(extras: str = "") -> None:
     frontend_packages()
 
 
+def start_webhooks_worker(env: dict) -> subprocess.Popen:
+    """One webhooks worker beside the web server. It stops on Ctrl+C with it, and ends by
+    itself when the server (its parent, which this process becomes) is gone."""
+    say("Starting one webhooks worker")
+    return subprocess.Popen(
+        [str(BIN / "flask"), "webhooks", "work", "--exit-with-parent"], cwd=ROOT, env=env
+    )
+
+
 def serve() -> None:
     setup()
     env = {**os.environ, "FLASK_APP": "app"}
@@ -151,6 +160,7 @@ def serve() -> None:
     say(f"Serving Orderly on http://{host}:{port} (Ctrl+C stops it)")
     gunicorn = gunicorn_command(host, port)
     os.chdir(ROOT)
+    start_webhooks_worker(env)
     os.execve(gunicorn[0], gunicorn, env)
 
 

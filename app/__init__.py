@@ -51,6 +51,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.inventory import routes as inventory_routes
     from app.orders import routes as order_routes
     from app.people import routes as people_routes
+    from app.webhooks import routes as webhook_routes
+    from app.webhooks import worker as webhooks_worker
 
     # Before any blueprint: every <int:...> in a route is then a bounded record id.
     app.url_map.converters["int"] = web.RecordIdConverter
@@ -63,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(catalog_routes.bp)
     app.register_blueprint(admin_routes.bp)
     app.register_blueprint(inventory_routes.bp)
+    app.register_blueprint(webhook_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
@@ -73,4 +76,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     demo_commands.register(app)
     generate.register(app)
     inventory_commands.register(app)
+    webhooks_worker.register(app)
     return app

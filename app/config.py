@@ -36,6 +36,10 @@ def max_content_length() -> int:
     return int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
 
 
+def _seconds_list(name: str, default: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in os.environ.get(name, default).split(",") if part.strip())
+
+
 def from_environment(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'orderly.db'}"
     # Heroku-style URLs name the driver "postgres"; SQLAlchemy wants psycopg 3 spelled out.
@@ -78,4 +82,13 @@ def from_environment(instance_path: Path) -> dict:
         "API_FAILED_KEYS_PER_ADDRESS": os.environ.get("API_FAILED_KEYS_PER_ADDRESS", "20/minute"),
         # How often an open order page asks whether someone else changed the order.
         "ORDER_POLL_SECONDS": max(2, int(os.environ.get("ORDER_POLL_SECONDS", 10))),
+        # Webhooks: seconds between a failed attempt and the next (then the event is failed).
+        "WEBHOOK_RETRY_SCHEDULE": _seconds_list("WEBHOOK_RETRY_SCHEDULE", "900,1800,3600"),
+        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
+        # How long a worker may hold an attempt before another worker takes it over.
+        "WEBHOOK_LEASE_SECONDS": float(os.environ.get("WEBHOOK_LEASE_SECONDS", 60)),
+        "WEBHOOK_POLL_SECONDS": float(os.environ.get("WEBHOOK_POLL_SECONDS", 1)),
+        # Events failed in a row before a subscription is disabled.
+        "WEBHOOK_DISABLE_AFTER": int(os.environ.get("WEBHOOK_DISABLE_AFTER", 20)),
+        "WEBHOOK_DENY_PRIVATE": _bool("WEBHOOK_DENY_PRIVATE", False),
     }

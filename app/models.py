@@ -18,6 +18,7 @@ from app.orders.models import (  # noqa: F401
     OrderItem,
     OrderKit,
     OrderNote,
+    OrderOutboxEntry,
     PackedKit,
     ReturnDevice,
     ReturnItem,
@@ -26,3 +27,4 @@ from app.orders.models import (  # noqa: F401
     TrackingNumber,
 )
 from app.people.models import Address, Patient, PatientImport, Site  # noqa: F401
+from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription  # noqa: F401

@@ -47,6 +47,10 @@ HISTORY_ACTIONS = {
     "signedOutEverywhere": "Signed out everywhere",
     "revoked": "Revoked",
     "imported": "Imported",
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "secretRotated": "Secret rotated",
+    "deleted": "Deleted",
 }
 
 

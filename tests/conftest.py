@@ -333,6 +333,9 @@ class ApiClient:
     def post(self, url, json=None, headers=None, **kwargs):
         return self.client.post(url, json=json, headers=self._headers(headers), **kwargs)
 
+    def delete(self, url, headers=None, **kwargs):
+        return self.client.delete(url, headers=self._headers(headers), **kwargs)
+
 
 @pytest.fixture
 def api(client, api_key) -> ApiClient:

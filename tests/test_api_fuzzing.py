@@ -20,7 +20,9 @@ EXAMPLES = 10
 
 # Placing an order, enrolling a patient, cancelling and receiving stock check rules no JSON
 # Schema can say (the items named exist and are orderable, a patient's identifier is free, the
-# order is not packed yet, a device identifier is valid for its item and not yet known): a schema-valid body may be refused there with 400, 404 or 409 and its code.
+# order is not packed yet, a device identifier is valid for its item and not yet known, a
+# webhook's address resolves to one that may be called):
+# a schema-valid body may be refused there with 400, 404 or 409 and its code.
 # Everywhere else a schema-valid request must be accepted.
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -32,6 +34,7 @@ CONFIG = SchemathesisConfig.from_dict(
                     "createPatient",
                     "cancelOrder",
                     "createReceipt",
+                    "createWebhook",
                 ],
                 "checks": {
                     "positive_data_acceptance": {"expected-statuses": ["2xx", 400, 404, 409]}

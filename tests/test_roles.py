@@ -85,6 +85,14 @@ POLICY = {
     "inventory.adjust": {F, A},
     "inventory.inspect_device": {F, A},
     "admin.phi_access": {A},
+    "webhooks.list_webhooks": {A},
+    "webhooks.show_webhook": {A},
+    "webhooks.enable_webhook": {A},
+    "webhooks.disable_webhook": {A},
+    "webhooks.ping_webhook": {A},
+    "webhooks.rotate_secret": {A},
+    "webhooks.delete_webhook": {A},
+    "webhooks.redeliver_message": {A},
 }
 # Open to everyone, or guarded by an API key rather than a role.
 NOT_ROLE_BASED = {"static", "auth.sign_in", "web.health"}

@@ -27,6 +27,11 @@ POLICY = {
     "api.list_inventory": scopes.INVENTORY_READ,
     "api.create_receipt": scopes.INVENTORY_WRITE,
     "api.find_device": scopes.INVENTORY_READ,
+    "api.create_webhook": scopes.WEBHOOKS_MANAGE,
+    "api.list_webhooks": scopes.WEBHOOKS_MANAGE,
+    "api.get_webhook": scopes.WEBHOOKS_MANAGE,
+    "api.delete_webhook": scopes.WEBHOOKS_MANAGE,
+    "api.webhook_deliveries": scopes.WEBHOOKS_MANAGE,
 }
 # Needs no key at all.
 PUBLIC = {"api.openapi"}
@@ -55,8 +60,14 @@ def key_with(app, granted) -> str:
 
 
 def call(client, rule, method):
-    url = rule.rule.replace("<int:order_id>", "1").replace("<int:patient_id>", "1")
-    return client.get(url) if method == "GET" else client.post(url, json={})
+    url = rule.rule
+    for name in ("order_id", "patient_id", "subscription_id"):
+        url = url.replace(f"<int:{name}>", "1")
+    if method == "GET":
+        return client.get(url)
+    if method == "DELETE":
+        return client.delete(url)
+    return client.post(url, json={})
 
 
 @pytest.mark.parametrize("endpoint", sorted(POLICY))

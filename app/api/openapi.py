@@ -19,6 +19,9 @@ from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
 from app.validation import MAX_DB_ID
+from app.webhooks.models import ATTEMPT_STATUSES, MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
+from app.webhooks.models import TYPES as WEBHOOK_TYPES
+from app.webhooks.service import DELIVERIES_PAGE_SIZE, MAX_DELIVERIES_PAGE_SIZE
 
 
 def _ref(name: str) -> dict:
@@ -382,7 +385,70 @@ SCHEMAS = {
             "last": BOOLEAN,
         }
     ),
+    "WebhookCreate": _object(
+        {
+            "url": {"type": "string", "maxLength": MAX_URL_LENGTH},
+            "types": {"type": "array", "items": {"enum": list(WEBHOOK_TYPES)}, "minItems": 1},
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LENGTH},
+        },
+        ["url", "types"],
+    ),
+    "Webhook": _object(
+        {
+            "id": INTEGER,
+            "url": STRING,
+            "types": _list({"enum": list(WEBHOOK_TYPES)}),
+            "description": NULLABLE_STRING,
+            "enabled": BOOLEAN,
+            "disabledReason": NULLABLE_STRING,
+            "createdAt": TIMESTAMP,
+        }
+    ),
+    "WebhookPage": _object(
+        {
+            "content": _list(_ref("Webhook")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "WebhookDelivery": _object(
+        {
+            "id": INTEGER,
+            "eventId": {"type": "string", "description": "The webhook-id the receiver gets"},
+            "type": STRING,
+            "orderId": {"type": ["integer", "null"]},
+            "attempt": INTEGER,
+            "status": {"enum": list(ATTEMPT_STATUSES)},
+            "responseStatus": {"type": ["integer", "null"]},
+            "error": NULLABLE_STRING,
+            "attemptedAt": _nullable(TIMESTAMP),
+            "nextAttemptAt": _nullable(TIMESTAMP),
+            "durationMs": {"type": ["integer", "null"]},
+        }
+    ),
+    "WebhookDeliveryPage": _object(
+        {
+            "content": _list(_ref("WebhookDelivery")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
 }
+SCHEMAS["WebhookCreated"] = {
+    "allOf": [
+        _ref("Webhook"),
+        _object(
+            {"secret": {"type": "string", "pattern": "^whsec_", "description": "Shown only here"}}
+        ),
+    ]
+}
+WEBHOOK_ID = {"name": "webhookId", "in": "path", "required": True, "schema": ID}
 
 
 def _error(description: str) -> dict:
@@ -606,6 +672,78 @@ DOCUMENT = {
                     "200": _json("DevicePage", "The devices with that identifier"),
                     "400": _error("No identifier given"),
                     "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/webhook": {
+            "post": {
+                "operationId": "createWebhook",
+                "summary": "Subscribe a URL to order events; the answer carries the secret once",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("WebhookCreate")}},
+                },
+                "responses": {
+                    "201": _json("WebhookCreated", "The subscription and its signing secret"),
+                    "400": _error("The URL or the types are refused; nothing was stored"),
+                    "401": _error("No valid API key"),
+                    "415": _error("The body is not JSON"),
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "List the subscriptions (never their secrets)",
+                "responses": {
+                    "200": _json("WebhookPage", "Every subscription"),
+                    "401": _error("No valid API key"),
+                },
+            },
+        },
+        "/api/v3/webhook/{webhookId}": {
+            "get": {
+                "operationId": "getWebhook",
+                "summary": "Fetch one subscription",
+                "parameters": [WEBHOOK_ID],
+                "responses": {
+                    "200": _json("Webhook", "The subscription"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a subscription: nothing more is sent to it",
+                "parameters": [WEBHOOK_ID],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
+                },
+            },
+        },
+        "/api/v3/webhook/{webhookId}/deliveries": {
+            "get": {
+                "operationId": "listWebhookDeliveries",
+                "summary": "Every delivery attempt, newest first",
+                "parameters": [
+                    WEBHOOK_ID,
+                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query(
+                        "size",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_DELIVERIES_PAGE_SIZE,
+                            "default": DELIVERIES_PAGE_SIZE,
+                        },
+                        "Attempts per page",
+                    ),
+                ],
+                "responses": {
+                    "200": _json("WebhookDeliveryPage", "One page of attempts"),
+                    "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
                 },
             }
         },

@@ -21,6 +21,7 @@ from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import carriers, service, statuses
+from app.orders.events import record_event
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -141,9 +142,7 @@ def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
 
 
 def _event(order: Order, name: str, actor: Actor, note: str | None = None) -> OrderEvent:
-    event = OrderEvent(name=name, event_timestamp=utcnow(), note=note, **actor.stamp())
-    order.events.append(event)
-    return event
+    return record_event(order, name, actor, note)
 
 
 def _clean_text(

@@ -280,6 +280,28 @@ class OrderEvent(db.Model):
         return "System"
 
 
+class OrderOutboxEntry(db.Model):
+    """A status event waiting to be handed to the webhooks, written in the event's transaction.
+
+    The webhooks worker turns each entry into deliveries and deletes it in one transaction,
+    so an event is neither lost (a crash before that leaves the entry) nor sent when the
+    change was rolled back (the entry rolls back with it).
+    """
+
+    __tablename__ = "order_outbox"
+    __table_args__ = (
+        Index("ix_order_outbox_order_id_order_event_id", "order_id", "order_event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    order_event_id: Mapped[int] = mapped_column(ForeignKey("order_event.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship()
+    event: Mapped[OrderEvent] = relationship()
+
+
 class OrderNote(db.Model):
     __tablename__ = "order_note"
     __table_args__ = (Index("ix_order_note_order_id_id", "order_id", "id"),)

@@ -23,11 +23,11 @@ from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import statuses
+from app.orders.events import record_event
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
     OrderDevice,
-    OrderEvent,
     OrderExternalId,
     OrderItem,
     OrderKit,
@@ -436,9 +436,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             order.created_at = order.updated_at = now
             order.placed_by_user = actor.user
             order.placed_by_api_key = actor.api_key
-            order.events.append(
-                OrderEvent(name=statuses.CREATED, event_timestamp=now, **actor.stamp())
-            )
+            record_event(order, statuses.CREATED, actor, at=now)
             for note in order.notes:
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
