@@ -135,7 +135,8 @@ class OrderEntry:
     def again(cls, order) -> OrderEntry:
         """A new entry with what ``order`` had: its recipient, lines, shipping and the
         prefix of its external ids (the part before the last "_" or "-", which is what
-        tells one order of a series from the next)."""
+        tells one order of a series from the next). Not its returns or their emailed
+        label: what that order asked back has come back, or is on its way."""
         prefixes = []
         for external_id in order.external_ids:
             prefix = re.sub(r"[^_\-]*$", "", external_id.value)
@@ -147,10 +148,6 @@ class OrderEntry:
             recipient_id=order.site_id or order.patient_id,
             items=[LineRow(item_label(line.item), str(line.count)) for line in order.items],
             kits=[LineRow(line.kit.name, str(line.count)) for line in order.kits],
-            return_items=[
-                LineRow(item_label(line.item), str(line.count)) for line in order.return_items
-            ],
-            email_label=order.email_label,
             external_order_ids=", ".join(prefixes),
             shipping_option=order.shipping_option or "standard",
         )
