@@ -128,3 +128,21 @@ def test_the_preview_takes_a_fixed_number_of_queries(app, coordinator, catalog, 
     assert twenty_two.count == two.count
     with app_context(app) as session:
         assert session.scalar(select(func.count(Order.id))) == 0
+
+
+def test_a_second_submission_says_nothing_new_was_placed(app, coordinator, catalog):
+    enrol(app, 2)
+    data = {**batch_form(coordinator), "identifiers": "MRN-10\nMRN-11", "action": "place"}
+    first = coordinator.post("/orders/batch", data)
+    assert "2 orders placed." in coordinator.get(first.headers["Location"]).text
+
+    again = coordinator.post("/orders/batch", data)
+    html = coordinator.get(again.headers["Location"]).text
+    assert "2 orders placed" not in html
+    assert "This batch had already placed these 2 orders; nothing new was placed." in html
+
+    # Back, another kit, placed again under the same token: the batch says so.
+    changed = coordinator.post("/orders/batch", {**data, "kits-0-count": "2"})
+    html = coordinator.get(changed.headers["Location"]).text
+    assert "The changes made after that were not placed" in html
+    assert len(orders_placed(app)) == 2

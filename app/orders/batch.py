@@ -20,6 +20,7 @@ from app.orders.service import (
     Actor,
     OrderDraft,
     OrderRejected,
+    PlacedOrder,
     check_draft,
     patient_problems,
     place_order,
@@ -91,9 +92,10 @@ def preview_batch(
 
 def place_batch(
     draft: OrderDraft, patient_ids: list[int], identifiers: list[str], actor: Actor, token: str
-) -> tuple[list[Order], BatchPreview]:
-    """One order per patient that passes the preview's checks; answers the orders (new or
-    placed by an earlier submission of the same batch) and the preview they passed."""
+) -> tuple[list[PlacedOrder], BatchPreview]:
+    """One order per patient that passes the preview's checks; answers the orders (new, or
+    ``replayed`` when an earlier submission of the same batch placed them) and the preview
+    they passed."""
     preview = preview_batch(draft, patient_ids, identifiers)
     if preview.order_problems:
         return [], preview
@@ -109,7 +111,7 @@ def place_batch(
             # Changed since the preview (archived meanwhile): refused, the others go on.
             line.problems = [p.message for p in rejected.problems]
             continue
-        orders.append(placed.order)
+        orders.append(placed)
     return orders, preview
 
 

@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.access import role_required
+from app.formats import plural
 from app.orders import batch, service
 from app.orders.entry import Catalog, OrderEntry
 from app.orders.forms import OrderForm
@@ -93,17 +94,32 @@ def send_to_many_step():
         return _render(
             entry, query, chosen_ids, identifiers, preview=preview, focus="preview", status=status
         )
-    refused = [line for line in preview.lines if not line.good]
-    flash(
-        f"{len(orders)} {'order' if len(orders) == 1 else 'orders'} placed"
-        + (
-            f"; {len(refused)} {'patient' if len(refused) == 1 else 'patients'} refused."
-            if refused
-            else "."
-        ),
-        "success",
-    )
+    _say_what_was_placed(orders, [line for line in preview.lines if not line.good])
     return redirect(url_for("orders.batch_result", token=entry.token), code=303)
+
+
+def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> None:
+    """New orders, or, for the same batch submitted again, that nothing new was placed."""
+    new = [p for p in placed if not p.replayed]
+    if new:
+        flash(
+            f"{plural(len(new), 'order')} placed"
+            + (f"; {plural(len(refused), 'patient')} refused." if refused else "."),
+            "success",
+        )
+    if any(p.replayed and not p.same_request for p in placed):
+        flash(
+            "This batch had already placed its orders. The changes made after that were not "
+            "placed: check the orders below, and send to the patients again if something is "
+            "missing.",
+            "error",
+        )
+    elif not new:
+        flash(
+            f"This batch had already placed these {plural(len(placed), 'order')}; "
+            "nothing new was placed.",
+            "info",
+        )
 
 
 @bp.get("/batch/<token>")
