@@ -25,16 +25,33 @@ from app.orders.service import (
     patient_problems,
     place_order,
 )
+from app.people.importing import decode
 from app.people.models import Patient
 from app.people.search import patients_for_batch
 
 MAX_PATIENTS = 200
 MAX_IDENTIFIERS_TEXT = 20_000
+FIRST_CELL = re.compile(r'\s*("[^"]*"|[^,;\t]*)')
 
 
 def split_identifiers(text: str) -> list[str]:
     """Identifiers pasted or uploaded: separated by commas, semicolons, tabs or lines."""
     return [v.strip().strip('"') for v in re.split(r"[,;\t\r\n]+", text or "") if v.strip()]
+
+
+def identifiers_in_file(raw: bytes) -> list[str]:
+    """The first column of an uploaded CSV or text file, without its header row. NUL
+    characters, which no identifier has and PostgreSQL cannot compare, are dropped."""
+    text = decode(raw).replace("\x00", "")
+    values = [
+        v.strip().strip('"').strip()
+        for v in (FIRST_CELL.match(line).group(0) for line in text.splitlines())
+    ]
+    values = [v for v in values if v]
+    # A header row ("MRN", "external_identifier"...) is not an identifier.
+    if values and not any(ch.isdigit() for ch in values[0]):
+        values = values[1:]
+    return values
 
 
 @dataclass

@@ -5,13 +5,13 @@ pages work without JavaScript; the line rows are the new-order page's, combobox 
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.access import role_required
 from app.formats import plural
 from app.orders import batch, service
-from app.orders.entry import Catalog, OrderEntry
+from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
 from app.orders.forms import OrderForm
 from app.orders.routes import PLACE, bp, lines_context
 from app.people.search import find_patients, patients_for_batch
@@ -30,11 +30,7 @@ def _identifiers_text() -> str:
     text = request.form.get("identifiers", "")[: batch.MAX_IDENTIFIERS_TEXT]
     upload = request.files.get("identifiers_file")
     if upload and upload.filename:
-        raw = upload.read(MAX_UPLOAD_BYTES).decode("utf-8-sig", errors="replace")
-        values = batch.split_identifiers(raw)
-        # A header row ("MRN", "external_identifier"...) is not an identifier.
-        if values and not any(ch.isdigit() for ch in values[0]):
-            values = values[1:]
+        values = batch.identifiers_in_file(upload.read(MAX_UPLOAD_BYTES))
         text = "\n".join(v for v in [text.strip(), *values] if v)[: batch.MAX_IDENTIFIERS_TEXT]
     return text
 
@@ -125,7 +121,9 @@ def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> No
 @bp.get("/batch/<token>")
 @role_required("coordinator")
 def batch_result(token: str):
-    orders = batch.orders_of_batch(token[:64], service.Actor(user=current_user))
+    if not SUBMISSION_TOKEN.fullmatch(token):
+        abort(404)
+    orders = batch.orders_of_batch(token, service.Actor(user=current_user))
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)

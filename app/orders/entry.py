@@ -64,6 +64,8 @@ class LineRow:
 
 
 # The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
+# What a form's submission token is (secrets.token_urlsafe): it names a batch in a URL too.
+SUBMISSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SECTIONS = {"item": "items", "kit": "kits", "return-item": "return_items"}
 
 
@@ -112,8 +114,9 @@ class OrderEntry:
             return [str(v)[:20] for v in (values or [])][:MAX_LINES]
 
         recipient_id = form.recipient_id.data or ""
+        token = form.submission_token.data or ""
         return cls(
-            token=(form.submission_token.data or "")[:64] or secrets.token_urlsafe(16),
+            token=token if SUBMISSION_TOKEN.fullmatch(token) else secrets.token_urlsafe(16),
             recipient_kind=form.recipient_kind.data
             if form.recipient_kind.data == "site"
             else "patient",
