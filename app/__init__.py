@@ -45,6 +45,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.catalog import routes as catalog_routes
     from app.demo import commands as demo_commands
     from app.demo import generate
+    from app.inventory import commands as inventory_commands
+    from app.inventory import routes as inventory_routes
     from app.orders import routes as order_routes
     from app.people import routes as people_routes
 
@@ -56,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(people_routes.bp)
     app.register_blueprint(catalog_routes.bp)
     app.register_blueprint(admin_routes.bp)
+    app.register_blueprint(inventory_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
@@ -63,4 +66,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)
+    inventory_commands.register(app)
     return app

@@ -3,6 +3,13 @@
 from app.auth.models import ApiKey, User  # noqa: F401
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer  # noqa: F401
 from app.history.models import RecordChange  # noqa: F401
+from app.inventory.models import (  # noqa: F401
+    DeviceEvent,
+    StockBalance,
+    StockLocation,
+    StockMovement,
+    StockReceipt,
+)
 from app.orders.models import (  # noqa: F401
     Order,
     OrderDevice,

@@ -17,10 +17,13 @@ from werkzeug.security import generate_password_hash
 os.environ.setdefault("SECRET_KEY", "tests-only-secret")
 
 from app import create_app  # noqa: E402
+from app.auth.actor import Actor  # noqa: E402
 from app.auth.models import ApiKey, User  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.database import write_transaction  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.inventory import service as inventory  # noqa: E402
+from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
 pytest_plugins = ["tests.helpers.server", "tests.helpers.browser"]
@@ -164,6 +167,26 @@ class Catalog:
     items: dict[str, int] = field(default_factory=dict)
     kits: dict[str, int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
+    location: int = 0
+
+
+# The catalog fixture's stock at the default location: every order a test places reserves
+# real stock, as in production, so each item starts with enough for any test's orders.
+STOCK_PER_COUNTED_ITEM = 2 * MAX_LINE_COUNT  # the largest line fits, twice
+STOCK_PER_DEVICE_ITEM = 12
+
+
+def stock_identifier(kind: str, n: int) -> str:
+    """A valid identifier of the fixture's received devices (distinct from tests' own)."""
+    from app.catalog.identifiers import luhn_check_digit
+
+    if kind == "imei":
+        body = f"86{n:012d}"
+    elif kind == "iccid":
+        body = f"8944{n:014d}"
+    else:
+        return f"STOCK-{n:05d}"
+    return body + luhn_check_digit(body)
 
 
 def _address(n: int) -> Address:
@@ -224,6 +247,11 @@ def catalog(app) -> Catalog:
             address=_address(4),
         )
         users = {}
+        # The packing tests scan identifiers of their own: their devices are received when
+        # scanned. Tests of picking from stock turn this off (see tests/test_inventory.py).
+        for item in items.values():
+            if item.device_identifier_type:
+                item.accept_unreceived_devices = True
         for role in ("coordinator", "fulfillment", "admin"):
             user = User(
                 email=f"{role}@example.org",
@@ -242,6 +270,34 @@ def catalog(app) -> Catalog:
         ids.items = {name: item.id for name, item in items.items()}
         ids.kits = {name: kit.id for name, kit in kits.items()}
         ids.users = {role: user.id for role, user in users.items()}
+        ids.location = inventory.ensure_default_location().id
+        stocked = [(item.id, item.device_identifier_type) for item in items.values()]
+    with app.app_context():
+        admin = db.session.get(User, ids.users["admin"])
+        inventory.receive(
+            inventory.ReceiptDraft(
+                location_ref=ids.location,
+                reference="Opening stock",
+                lines=[
+                    inventory.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
+                    for item_id, kind in stocked
+                    if kind is None
+                ],
+                devices=[
+                    inventory.ReceiptDevices(
+                        item_id,
+                        [
+                            (kind, stock_identifier(kind, item_id * 1000 + n))
+                            for n in range(STOCK_PER_DEVICE_ITEM)
+                        ],
+                    )
+                    for item_id, kind in stocked
+                    if kind is not None
+                ],
+            ),
+            Actor(user=admin),
+        )
+        db.session.remove()
     return ids
 
 

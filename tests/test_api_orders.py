@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent, OrderItem, SubmissionKey
 from tests.conftest import app_context
+from tests.helpers.orders import receive_stock
 
 
 def patient_order(catalog, **overrides):
@@ -211,6 +212,7 @@ def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_
         session.add_all(extra)
         session.flush()
         extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 3 for i in extra_ids})
     small = api.post(
         "/api/v3/order",
         json=patient_order(catalog, orderItems=[{"item": {"id": extra_ids[0]}, "count": 1}]),

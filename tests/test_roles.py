@@ -74,6 +74,14 @@ POLICY = {
     "admin.deactivate_user": {A},
     "admin.api_keys": {A},
     "admin.revoke_api_key": {A},
+    "inventory.stock": EVERYONE,
+    "inventory.ledger": EVERYONE,
+    "inventory.export_ledger": EVERYONE,
+    "inventory.find_devices": EVERYONE,
+    "inventory.show_device": EVERYONE,
+    "inventory.receive": {F, A},
+    "inventory.adjust": {F, A},
+    "inventory.inspect_device": {F, A},
 }
 # Open to everyone, or guarded by an API key rather than a role.
 NOT_ROLE_BASED = {"static", "auth.sign_in", "web.health"}

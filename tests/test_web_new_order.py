@@ -542,7 +542,8 @@ def test_fragments_answer_with_a_fixed_number_of_queries(coordinator, count_quer
     chosen = {**form, "action": f"choose:{catalog.patient}"}
     with count_queries() as choose:
         coordinator.post("/orders/new/recipient", chosen, htmx=True)
-    assert choose.count <= few.count + 3
+    # Choosing redraws the lines too, which name their fulfillment locations (one query).
+    assert choose.count <= few.count + 4
 
 
 def test_new_order_page_loads_under_100_kb_of_css_and_javascript(coordinator):

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v3")
 
-from app.api import errors, openapi, orders, people  # noqa: E402,F401  (routes register on bp)
+from app.api import errors, inventory, openapi, orders, people  # noqa: E402,F401  (routes register on bp)

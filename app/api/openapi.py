@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.inventory.models import MAX_REFERENCE_LENGTH
+from app.inventory.service import MAX_RECEIPT_UNITS
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
@@ -179,8 +181,93 @@ SCHEMAS = {
             "emailLabel": BOOLEAN,
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
+            "fulfillmentLocation": _ref("Location"),
         }
     ),
+    "Location": _object({"id": INTEGER, "name": STRING}),
+    "StockRow": _object(
+        {
+            "item": _ref("Item"),
+            "location": _ref("Location"),
+            "onHand": INTEGER,
+            "reserved": INTEGER,
+            "available": INTEGER,
+        }
+    ),
+    "StockPage": _object(
+        {
+            "content": _list(_ref("StockRow")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "StockDevice": _object(
+        {
+            "id": INTEGER,
+            "item": _ref("Item"),
+            "currentStatus": {"enum": list(DEVICE_STATUSES)},
+            "deviceIdentifiers": _list(
+                _object({"type": {"enum": list(DEVICE_IDENTIFIER_TYPES)}, "value": STRING})
+            ),
+            "externalIdentifier": NULLABLE_STRING,
+            "location": _nullable(_ref("Location")),
+            "orders": _list(_object({"id": INTEGER})),
+        }
+    ),
+    "DevicePage": _object(
+        {
+            "content": _list(_ref("StockDevice")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "Receipt": _object(
+        {
+            "id": INTEGER,
+            "location": _object({"id": INTEGER}),
+            "reference": NULLABLE_STRING,
+            "createdAt": TIMESTAMP,
+        }
+    ),
+    "ReceiptCreate": {
+        "type": "object",
+        "description": "Counted lines for items not tracked by device; devices by identifier. "
+        "The location is the default one when left out.",
+        "properties": {
+            "location": _nullable(ID_REF),
+            "reference": {"type": ["string", "null"], "maxLength": MAX_REFERENCE_LENGTH},
+            "lines": _list(
+                _object(
+                    {
+                        "item": ID_REF,
+                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_RECEIPT_UNITS},
+                    }
+                )
+            ),
+            "devices": _list(
+                _object(
+                    {
+                        "item": ID_REF,
+                        "deviceIdentifiers": _list(
+                            _object(
+                                {
+                                    "type": {"enum": list(DEVICE_IDENTIFIER_TYPES)},
+                                    "value": STRING,
+                                },
+                                ["value"],
+                            )
+                        ),
+                    }
+                )
+            ),
+        },
+    },
     "OrderCreate": {
         "type": "object",
         "description": "Exactly one of patient or site. At least one order or return line.",
@@ -219,6 +306,11 @@ SCHEMAS = {
             "shippingOption": {"enum": [*SHIPPING_OPTIONS, None], "default": "standard"},
             "emailLabel": {"type": "boolean", "default": False},
             "orderNotes": _list(_object({"note": STRING})),
+            "fulfillmentLocation": {
+                **_nullable(ID_REF),
+                "description": "The stock location that fulfils the order; the default one "
+                "when left out.",
+            },
         },
     },
     "PatientCreate": {
@@ -328,7 +420,10 @@ DOCUMENT = {
                 },
                 "responses": {
                     "201": _json("Order", "The order as placed"),
-                    "400": _error("The request breaks a rule; nothing was stored"),
+                    "400": _error(
+                        "The request breaks a rule; nothing was stored. insufficient_inventory "
+                        "points at the line (orderItems[1].count) that the location cannot fill"
+                    ),
                     "401": _error("No valid API key"),
                     "409": _error("The Idempotency-Key was used for another order"),
                     "413": _error("The body is too large"),
@@ -431,6 +526,73 @@ DOCUMENT = {
                 "responses": {
                     "200": _json("SitePage", "One page of sites"),
                     "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/inventory": {
+            "get": {
+                "operationId": "listInventory",
+                "summary": "Stock figures per item and location",
+                "parameters": [
+                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query(
+                        "size",
+                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        "Rows per page",
+                    ),
+                    _query("itemId", {"type": "integer", "minimum": 1}, "Only this item"),
+                    _query("locationId", {"type": "integer", "minimum": 1}, "Only this location"),
+                ],
+                "responses": {
+                    "200": _json("StockPage", "One page of stock figures"),
+                    "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/inventory/receipts": {
+            "post": {
+                "operationId": "createReceipt",
+                "summary": "Receive counted items and devices into a location",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ReceiptCreate")}},
+                },
+                "responses": {
+                    "201": _json("Receipt", "The receipt as stored"),
+                    "400": _error(
+                        "The request breaks a rule (e.g. a counted line for a device-tracked "
+                        "item); nothing was stored"
+                    ),
+                    "401": _error("No valid API key"),
+                    "409": _error("A device identifier is already known"),
+                    "415": _error("The body is not JSON"),
+                },
+            }
+        },
+        "/api/v3/device": {
+            "get": {
+                "operationId": "findDevices",
+                "summary": "Devices by any of their identifiers",
+                "parameters": [
+                    {
+                        "name": "identifier",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": "A serial, IMEI, MAC address, ICCID or SIM number",
+                    },
+                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query(
+                        "size",
+                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        "Devices per page",
+                    ),
+                ],
+                "responses": {
+                    "200": _json("DevicePage", "The devices with that identifier"),
+                    "400": _error("No identifier given"),
                     "401": _error("No valid API key"),
                 },
             }

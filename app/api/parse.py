@@ -46,12 +46,13 @@ def object_at(value: Any, where: str, required: bool = False) -> dict | None:
     return value
 
 
-def _list(body: dict, key: str) -> list:
+def list_at(body: dict, key: str, within: str | None = None) -> list:
     value = body.get(key)
     if value is None:
         return []
+    where = f"{within}.{key}" if within else key
     if not isinstance(value, list):
-        raise ApiError(400, "invalid_type", f"{key} must be a list.", key)
+        raise ApiError(400, "invalid_type", f"{where} must be a list.", where)
     return value
 
 
@@ -64,7 +65,7 @@ def ref_id(value: Any, where: str) -> Any:
 
 def _lines(body: dict, key: str, noun: str) -> list[LineRequest]:
     lines = []
-    for i, line in enumerate(_list(body, key)):
+    for i, line in enumerate(list_at(body, key)):
         where = f"{key}[{i}]"
         line = object_at(line, where, required=True)
         lines.append(
@@ -81,7 +82,7 @@ def _recipient_id(body: dict, key: str) -> Any:
 def order_draft(body: Any) -> OrderDraft:
     body = object_at(body, "The request body", required=True)
     notes = []
-    for i, note in enumerate(_list(body, "orderNotes")):
+    for i, note in enumerate(list_at(body, "orderNotes")):
         notes.append(object_at(note, f"orderNotes[{i}]", required=True).get("note"))
     return OrderDraft(
         patient_id=_recipient_id(body, "patient"),
@@ -90,16 +91,21 @@ def order_draft(body: Any) -> OrderDraft:
         kits=_lines(body, "orderKits", "kit"),
         return_items=_lines(body, "returnItems", "item"),
         return_device_ids=[
-            ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(_list(body, "returnDevices"))
+            ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(list_at(body, "returnDevices"))
         ],
         return_packed_kit_ids=[
             ref_id(k, f"returnPackedKits[{i}]")
-            for i, k in enumerate(_list(body, "returnPackedKits"))
+            for i, k in enumerate(list_at(body, "returnPackedKits"))
         ],
-        external_order_ids=_list(body, "externalOrderIds"),
+        external_order_ids=list_at(body, "externalOrderIds"),
         shipping_option=body.get("shippingOption", NOT_GIVEN),
         email_label=body.get("emailLabel", False),
         notes=notes,
+        location_id=(
+            None
+            if body.get("fulfillmentLocation") is None
+            else ref_id(body["fulfillmentLocation"], "fulfillmentLocation")
+        ),
     )
 
 

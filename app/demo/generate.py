@@ -20,6 +20,7 @@ from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
 from app.extensions import db
+from app.inventory.service import ensure_default_location
 from app.orders import carriers
 from app.orders.models import (
     Order,
@@ -120,6 +121,9 @@ def generate(n_orders: int, seed: int = 1) -> dict:
     if not (sites and items and kits and users):
         raise click.ClickException("Load the demo catalog first: flask seed-demo")
     consumables = [i for i in items if not i.is_device]
+    # Generated orders are history, not demand: they hold no stock (the ledger benchmark
+    # makes its own rows).
+    location = ensure_default_location()
     writer = Writer()
 
     # Patients: about one per hundred orders, at least a few hundred.
@@ -204,6 +208,7 @@ def generate(n_orders: int, seed: int = 1) -> dict:
                 "created_at": created,
                 "updated_at": times[-1],
                 "placed_by_user_id": users.get("coordinator"),
+                "fulfillment_location_id": location.id,
                 "version": len(path) + 1,
             },
         )
@@ -255,7 +260,9 @@ def generate(n_orders: int, seed: int = 1) -> dict:
                                     "id": device_id,
                                     "item_id": item.id,
                                     "created_at": times[1],
-                                    "current_status": "shipped" if "shipped" in path else "packed",
+                                    "current_status": "shipped"
+                                    if "shipped" in path
+                                    else "allocated",
                                 },
                             )
                             writer.add(

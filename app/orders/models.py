@@ -18,6 +18,7 @@ from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
+from app.inventory.models import StockLocation
 from app.orders.carriers import tracking_url
 from app.people.models import Patient, Site
 
@@ -58,6 +59,8 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     placed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     placed_by_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    # The warehouse that reserves, packs and ships the order.
+    fulfillment_location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id"))
     # Bumped by every change: two changes made from the same state cannot both land.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -68,6 +71,7 @@ class Order(db.Model):
     responsible_site: Mapped[Site | None] = relationship(foreign_keys=[responsible_site_id])
     placed_by_user: Mapped[User | None] = relationship()
     placed_by_api_key: Mapped[ApiKey | None] = relationship()
+    fulfillment_location: Mapped[StockLocation] = relationship(lazy="joined")
     external_ids: Mapped[list[OrderExternalId]] = relationship(
         cascade="all, delete-orphan", order_by="OrderExternalId.id"
     )

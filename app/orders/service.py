@@ -21,6 +21,7 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
+from app.inventory import service as inventory
 from app.orders import statuses
 from app.orders.models import (
     MAX_LINE_COUNT,
@@ -75,6 +76,8 @@ class OrderDraft:
     shipping_option: Any = NOT_GIVEN
     email_label: Any = False
     notes: list[Any] = field(default_factory=list)
+    # The id of the warehouse that fulfils the order; None for the default one.
+    location_id: Any = None
 
     def fingerprint(self) -> str:
         """A hash of the request, to tell a retry from a different order."""
@@ -365,8 +368,11 @@ def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
     external_ids = _check_external_ids(draft.external_order_ids, check)
     shipping_option, email_label = _check_shipping(draft, has_returns, check)
     notes = _check_notes(draft.notes, check)
+    location, problems = inventory.resolve_location(draft.location_id, "fulfillmentLocation.id")
+    check.problems.extend(problems)
 
     order = Order(
+        fulfillment_location=location,
         patient=recipient if isinstance(recipient, Patient) else None,
         site=recipient if isinstance(recipient, Site) else None,
         responsible_site_id=(
@@ -423,8 +429,9 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
             session.add(order)
+            session.flush()
+            _reserve(order, actor)
             if submission_key is not None:
-                session.flush()
                 session.add(
                     SubmissionKey(
                         scope=actor.scope,
@@ -442,6 +449,26 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
         if earlier is None:
             raise
         return earlier
+
+
+def demand_lines(order: Order) -> list[inventory.DemandLine]:
+    """The order's outbound lines, as inventory counts them, with their field paths."""
+    return [
+        inventory.DemandLine(
+            f"orderItems[{i}].count", line.item.name, line.count, item_id=line.item_id
+        )
+        for i, line in enumerate(order.items)
+    ] + [
+        inventory.DemandLine(f"orderKits[{i}].count", line.kit.name, line.count, kit_id=line.kit_id)
+        for i, line in enumerate(order.kits)
+    ]
+
+
+def _reserve(order: Order, actor: Actor) -> None:
+    try:
+        inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
+    except inventory.InsufficientInventory as short:
+        raise OrderRejected(short.problems) from None
 
 
 def _order_for_key(scope: str, key: str, fingerprint: str) -> PlacedOrder | None:
