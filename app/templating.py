@@ -44,6 +44,7 @@ HISTORY_ACTIONS = {
     "activated": "Activated",
     "deactivated": "Deactivated",
     "passwordReset": "Password reset",
+    "signedOutEverywhere": "Signed out everywhere",
     "revoked": "Revoked",
     "imported": "Imported",
 }

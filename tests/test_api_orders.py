@@ -288,11 +288,12 @@ def test_rejected_order_does_not_use_up_its_idempotency_key(app, api, catalog):
 
 def test_idempotency_keys_belong_to_one_api_key(app, client, api, catalog):
     from app.auth.models import ApiKey
+    from app.auth.scopes import ALL_SCOPES
     from app.database import write_transaction
     from tests.conftest import ApiClient
 
     with app.app_context(), write_transaction() as session:
-        other_key, plain = ApiKey.issue("Other system")
+        other_key, plain = ApiKey.issue("Other system", ALL_SCOPES)
         session.add(other_key)
     other = ApiClient(client, plain)
     headers = {"Idempotency-Key": "shared-name"}

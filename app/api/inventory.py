@@ -6,12 +6,12 @@ from flask import g, jsonify, request
 
 from app.api import bp, parse, serialize
 from app.api.errors import ApiError, problems_response
+from app.auth import scopes
 from app.auth.actor import Actor
+from app.auth.scopes import scope_required
 from app.inventory import queries, service
 from app.validation import Rejected
 
-DEFAULT_PAGE_SIZE = 15
-MAX_PAGE_SIZE = 250
 MAX_IDENTIFIER_LENGTH = 64
 
 
@@ -27,9 +27,9 @@ def _page(content: list, page: int, size: int, total: int) -> dict:
 
 
 @bp.get("/inventory")
+@scope_required(scopes.INVENTORY_READ)
 def list_inventory():
-    page = parse.positive_int_arg("page", default=1, maximum=10**6)
-    size = parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    page, size = parse.page_args()
     item_id = parse.positive_int_arg("itemId")
     location_id = parse.positive_int_arg("locationId")
     total = queries.count_stock_rows(location_id=location_id, item_id=item_id)
@@ -70,6 +70,7 @@ def _receipt_draft(body) -> service.ReceiptDraft:
 
 
 @bp.post("/inventory/receipts")
+@scope_required(scopes.INVENTORY_WRITE)
 def create_receipt():
     draft = _receipt_draft(parse.json_body())
     try:
@@ -85,6 +86,7 @@ def create_receipt():
 
 
 @bp.get("/device")
+@scope_required(scopes.INVENTORY_READ)
 def find_device():
     identifier = request.args.get("identifier", "")
     if not identifier.strip() or len(identifier) > MAX_IDENTIFIER_LENGTH:
@@ -94,8 +96,7 @@ def find_device():
             f"identifier is required, at most {MAX_IDENTIFIER_LENGTH} characters.",
             "identifier",
         )
-    page = parse.positive_int_arg("page", default=1, maximum=10**6)
-    size = parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    page, size = parse.page_args()
     found = queries.find_devices(identifier)
     shown = found[(page - 1) * size : page * size]
     locations = queries.device_locations(shown)

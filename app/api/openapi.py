@@ -5,6 +5,12 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
+from app.api.parse import (
+    DEFAULT_PAGE_SIZE,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+)
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
 from app.inventory.models import MAX_REFERENCE_LENGTH
 from app.inventory.service import MAX_RECEIPT_UNITS
@@ -12,6 +18,7 @@ from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
+from app.validation import MAX_DB_ID
 
 
 def _ref(name: str) -> dict:
@@ -35,7 +42,15 @@ NULLABLE_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_DB_ID}
 ID_REF = _object({"id": {"type": "integer", "minimum": 1}}, ["id"])
+PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}
+PAGE_SIZE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_PAGE_SIZE,
+    "default": DEFAULT_PAGE_SIZE,
+}
 
 
 def _list(schema: dict) -> dict:
@@ -271,6 +286,11 @@ SCHEMAS = {
     "OrderCreate": {
         "type": "object",
         "description": "Exactly one of patient or site. At least one order or return line.",
+        # Not both recipients (either may be null, and one alone is checked by the service).
+        "not": {
+            "properties": {"patient": {"type": "object"}, "site": {"type": "object"}},
+            "required": ["patient", "site"],
+        },
         "properties": {
             "externalOrderIds": _list(
                 {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH}
@@ -409,7 +429,7 @@ DOCUMENT = {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
+                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                         "description": "Repeating a request with the same key returns the first "
                         "order; the same key with a different body answers 409.",
                     }
@@ -434,15 +454,15 @@ DOCUMENT = {
                 "operationId": "listOrders",
                 "summary": "List orders, newest first",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Orders per page",
                     ),
                     _query("status", {"enum": list(statuses.ALL)}, "Only orders in this status"),
-                    _query("patientId", {"type": "integer", "minimum": 1}, "Only this patient's"),
-                    _query("siteId", {"type": "integer", "minimum": 1}, "Only this site's"),
+                    _query("patientId", ID, "Only this patient's"),
+                    _query("siteId", ID, "Only this site's"),
                     _query("externalOrderId", STRING, "Orders carrying this external order id"),
                 ],
                 "responses": {
@@ -515,10 +535,10 @@ DOCUMENT = {
                 "operationId": "listSites",
                 "summary": "List sites",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Sites per page",
                     ),
                     _query("active", {"enum": ["true", "false"]}, "Only active or inactive sites"),
@@ -535,14 +555,10 @@ DOCUMENT = {
                 "operationId": "listInventory",
                 "summary": "Stock figures per item and location",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
-                    _query(
-                        "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
-                        "Rows per page",
-                    ),
-                    _query("itemId", {"type": "integer", "minimum": 1}, "Only this item"),
-                    _query("locationId", {"type": "integer", "minimum": 1}, "Only this location"),
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Rows per page"),
+                    _query("itemId", ID, "Only this item"),
+                    _query("locationId", ID, "Only this location"),
                 ],
                 "responses": {
                     "200": _json("StockPage", "One page of stock figures"),
@@ -583,12 +599,8 @@ DOCUMENT = {
                         "schema": {"type": "string", "minLength": 1, "maxLength": 64},
                         "description": "A serial, IMEI, MAC address, ICCID or SIM number",
                     },
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
-                    _query(
-                        "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
-                        "Devices per page",
-                    ),
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Devices per page"),
                 ],
                 "responses": {
                     "200": _json("DevicePage", "The devices with that identifier"),
@@ -617,6 +629,23 @@ DOCUMENT = {
         "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "Impilo-API-Key"}},
     },
 }
+
+
+def _answers_every_operation_may_give(document: dict) -> dict:
+    """The answers any keyed operation can give, on every operation: a missing or refused key,
+    a key without the scope (the scope named in the description), throttling, and the
+    database being away."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            responses.setdefault("401", _error("No API key, or one that is not valid"))
+            responses.setdefault("403", _error("The API key lacks the scope (insufficient_scope)"))
+            responses.setdefault("429", _error("Too many requests: wait Retry-After seconds"))
+            responses.setdefault("503", _error("The database cannot be reached: try again"))
+    return document
+
+
+_answers_every_operation_may_give(DOCUMENT)
 
 
 @bp.get("/openapi.json")

@@ -9,6 +9,7 @@ import click
 from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, User
+from app.auth.scopes import ALL_SCOPES
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.database import write_transaction
@@ -107,7 +108,7 @@ def seed(rng: random.Random) -> None:
             user = User(email=email, role=role, first_name=first, last_name=last)
             user.set_password(password)
             session.add(user)
-        api_key, _ = ApiKey.issue("Demo integration", key=catalog.API_KEY)
+        api_key, _ = ApiKey.issue("Demo integration", ALL_SCOPES, key=catalog.API_KEY)
         session.add(api_key)
 
     _receive_demo_stock(rng)

@@ -397,7 +397,9 @@ class OrderEntry:
         )
 
 
-_LINE_PATH = re.compile(r"^(orderItems|orderKits|returnItems)\[(\d+)\]\.(count|item\.id|kit\.id)$")
+_LINE_PATH = re.compile(
+    r"^(orderItems|orderKits|returnItems)\[([0-9]+)\]\.(count|item\.id|kit\.id)$"
+)
 _ROWS = {
     "orderItems": ("items", "Item", "an item"),
     "orderKits": ("kits", "Kit", "a kit"),

@@ -31,6 +31,7 @@ from app.orders.models import (
 )
 from app.orders.queries import full_order_options
 from app.orders.service import MAX_NOTE_LENGTH, Actor
+from app.validation import MAX_DB_ID
 
 MAX_REASON_LENGTH = 500
 
@@ -123,7 +124,7 @@ def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
         # from BEGIN IMMEDIATE), then load the graph: a second change waits, then sees this one.
         locked = (
             session.scalar(select(Order.id).where(Order.id == order_id).with_for_update())
-            if 1 <= order_id <= 2**31 - 1
+            if 1 <= order_id <= MAX_DB_ID
             else None
         )
         if locked is None:

@@ -39,7 +39,15 @@ from app.orders.models import (
     SubmissionKey,
 )
 from app.people.models import Patient, Site
-from app.validation import Checker, Problem, Rejected, fetch_by_id, is_whole_number
+from app.validation import (
+    Checker,
+    Problem,
+    Rejected,
+    fetch_by_id,
+    is_invisible,
+    is_whole_number,
+    text_problem,
+)
 
 SHIPPING_OPTIONS = ("standard", "overnight")
 DEFAULT_SHIPPING_OPTION = "standard"
@@ -271,9 +279,13 @@ def _check_external_ids(values: list[Any], check: _Checker) -> list[str]:
     good: list[str] = []
     for i, value in enumerate(values):
         where = f"externalOrderIds[{i}]"
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or is_invisible(value):
             check.add(
                 "invalid_external_order_id", "An external order id must be a non-empty text.", where
+            )
+        elif text_problem(value):
+            check.add(
+                "invalid_external_order_id", f"An external order id {text_problem(value)}.", where
             )
         elif len(value) > MAX_EXTERNAL_ID_LENGTH:
             check.add(
@@ -342,6 +354,8 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
         where = f"orderNotes[{i}].note"
         if not isinstance(note, str):
             check.add("invalid_note", "A note must be text.", where)
+        elif text_problem(note, free_text=True):
+            check.add("invalid_note", f"A note {text_problem(note, free_text=True)}.", where)
         elif len(note.strip()) > MAX_NOTE_LENGTH:
             check.add("invalid_note", f"A note is at most {MAX_NOTE_LENGTH} characters.", where)
         elif note.strip():
