@@ -28,8 +28,12 @@ def zone_named(name: str | None) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+# The longest IANA name kept on a user (the column's width).
+MAX_TIME_ZONE_LENGTH = 64
+
+
 def is_time_zone(name: str) -> bool:
-    return bool(name) and len(name) <= 64 and name in available_timezones()
+    return bool(name) and len(name) <= MAX_TIME_ZONE_LENGTH and name in available_timezones()
 
 
 def local_datetime(value: datetime | None, zone: ZoneInfo) -> str:

@@ -196,9 +196,10 @@ def register_input_guard(app) -> None:
     def refuse_nul_characters():
         """PostgreSQL cannot store a NUL character in text: refuse it at the door, for every
         query string and form (the API's JSON bodies are checked where they are parsed)."""
-        values = list(request.args.values())
+        # Every value of a repeated name (tick boxes), not only the first.
+        values = [v for _, vs in request.args.lists() for v in vs]
         if request.method == "POST" and not is_api_request():
-            values += list(request.form.values())
+            values += [v for _, vs in request.form.lists() for v in vs]
         if any("\x00" in value for value in values):
             if is_api_request():
                 raise ApiError(400, "invalid_parameter", NUL_MESSAGE)

@@ -257,3 +257,19 @@ def test_the_slowest_pattern_allowed_is_still_fast():
 
 def test_a_serial_longer_than_any_serial_fits_no_pattern():
     assert not fits_serial_pattern(".*", "A" * 41)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(A|A|A)" * 14,  # 3^14 ways to try before failing
+        "(A|A|A)" * 12 + "A*A*A*",  # alternatives times repeats: minutes
+        "(A|AA|A)" * 12,
+    ],
+)
+def test_a_pattern_with_too_many_ways_to_match_is_refused(pattern):
+    assert len(pattern) <= MAX_SERIAL_PATTERN_LENGTH
+    assert "too many ways" in serial_pattern_problem(pattern)
+    started = time.perf_counter()
+    assert not fits_serial_pattern(pattern, "A" * 39 + "B")
+    assert time.perf_counter() - started < 0.5

@@ -178,3 +178,12 @@ def test_strange_digits_in_urls(app, coordinator, catalog, url):
 
 def test_strange_digits_in_the_api(api, catalog):
     assert api.get("/api/v3/order?page=%C2%B2").status_code == 400
+
+
+def test_a_nul_in_any_value_of_a_repeated_field_is_refused_at_the_door(coordinator):
+    # Tick boxes and repeated parameters send several values under one name.
+    assert coordinator.get("/orders/?status=created&status=a%00b").status_code == 400
+    response = coordinator.post(
+        "/orders/batch", {"action": "preview", "patient_ids": ["1", "2\x00"]}
+    )
+    assert response.status_code == 400

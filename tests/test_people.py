@@ -15,7 +15,7 @@ from app.people import service
 from app.people.models import Patient, Site
 from app.validation import Rejected
 from tests.conftest import app_context
-from tests.helpers.orders import actor
+from tests.helpers.orders import actor, delivered_order
 from tests.helpers.web import Browserless
 
 
@@ -401,3 +401,21 @@ def test_saving_the_edit_form_keeps_address_line_three(app, coordinator, catalog
         api.get(f"/api/v3/patient/{patient['id']}").get_json()["address"]["lineThree"]
         == "Building C"
     )
+
+
+def test_the_patients_devices_read_by_name_in_a_fixed_number_of_queries(
+    app, coordinator, catalog, count_queries
+):
+    delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    with count_queries() as one_order:
+        html = coordinator.get(f"/patients/{catalog.patient}").text
+    # The identifier's name as people say it, not the API's field name.
+    assert re.search(r"· (Serial number|IMEI|MAC address|ICCID) <code>", html)
+    assert not re.search(r"· (serial|imei|macAddress|iccid|simCardNumber) <code>", html)
+    delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    with count_queries() as two_orders:
+        html = coordinator.get(f"/patients/{catalog.patient}").text
+    assert html.count("<code>") >= 4
+    assert two_orders.count == one_order.count
+    page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert not re.search(r"· (serial|imei|macAddress|iccid|simCardNumber) ", page)

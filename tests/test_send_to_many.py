@@ -128,3 +128,71 @@ def test_the_preview_takes_a_fixed_number_of_queries(app, coordinator, catalog, 
     assert twenty_two.count == two.count
     with app_context(app) as session:
         assert session.scalar(select(func.count(Order.id))) == 0
+
+
+def test_a_second_submission_says_nothing_new_was_placed(app, coordinator, catalog):
+    enrol(app, 2)
+    data = {**batch_form(coordinator), "identifiers": "MRN-10\nMRN-11", "action": "place"}
+    first = coordinator.post("/orders/batch", data)
+    assert "2 orders placed." in coordinator.get(first.headers["Location"]).text
+
+    again = coordinator.post("/orders/batch", data)
+    html = coordinator.get(again.headers["Location"]).text
+    assert "2 orders placed" not in html
+    assert "This batch had already placed these 2 orders; nothing new was placed." in html
+
+    # Back, another kit, placed again under the same token: the batch says so.
+    changed = coordinator.post("/orders/batch", {**data, "kits-0-count": "2"})
+    html = coordinator.get(changed.headers["Location"]).text
+    assert "The changes made after that were not placed" in html
+    assert len(orders_placed(app)) == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"MRN-10\nMR\x00N-11\n", bytes(range(256)) * 100],
+    ids=["nul", "binary"],
+)
+def test_an_uploaded_file_that_is_not_text_is_no_500(app, coordinator, catalog, content):
+    enrol(app, 1)
+    response = coordinator.post(
+        "/orders/batch",
+        {
+            **batch_form(coordinator),
+            "action": "place",
+            "identifiers_file": (io.BytesIO(content), "cohort.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (303, 422)
+    assert len(orders_placed(app)) == (1 if content.startswith(b"MRN-10") else 0)
+
+
+def test_an_uploaded_csv_gives_its_first_column_only(app, coordinator, catalog):
+    # The people export: identifiers first, then names; none of the names is an identifier.
+    enrol(app, 2)
+    upload = b'external_identifier,first_name,last_name\nMRN-10,Pat10,Cohort\n"MRN-11",Pat11,X\n'
+    html = coordinator.post(
+        "/orders/batch",
+        {
+            **batch_form(coordinator),
+            "action": "preview",
+            "identifiers_file": (io.BytesIO(upload), "people.csv"),
+        },
+        content_type="multipart/form-data",
+    ).text
+    assert "Preview: 2 orders to place</h2>" in html
+    assert "No patient has" not in html
+
+
+def test_a_batch_token_that_is_no_token_is_not_found(coordinator):
+    assert coordinator.get("/orders/batch/ab%00c").status_code == 404
+    assert coordinator.get("/orders/batch/" + "a" * 200).status_code == 404
+
+
+def test_a_batch_placed_under_a_strange_token_still_shows_its_result(app, coordinator, catalog):
+    enrol(app, 1)
+    data = {**batch_form(coordinator), "identifiers": "MRN-10", "action": "place"}
+    response = coordinator.post("/orders/batch", {**data, "submission_token": "a/b%"})
+    assert response.status_code == 303
+    assert coordinator.get(response.headers["Location"]).status_code == 200

@@ -16,6 +16,7 @@ from app.catalog.models import Item
 from app.catalog.search import OPTION_CAP
 from app.database import write_transaction
 from app.orders.models import Order
+from app.orders.service import LineRequest
 from tests.conftest import app_context
 from tests.helpers.orders import delivered_order, place
 from tests.helpers.web import Browserless
@@ -831,3 +832,19 @@ def test_order_again_fills_a_new_order_and_places_nothing(app, coordinator, cata
     assert 'value="EHR_2024_"' in html
     assert 'id="ship-to"' in html and "Ada Lovelace" in html
     assert coordinator.get("/orders/new?again=99999").status_code == 404
+
+
+def test_order_again_asks_for_nothing_back_that_already_came_back(app, coordinator, catalog):
+    # A swap: a new cuff out, the old cuff back with an emailed label. Ordering again sends
+    # another cuff; the old one has been returned and is not asked for twice.
+    first = place(
+        app,
+        catalog,
+        items={"cuff": 1},
+        return_items=[LineRequest(catalog.items["cuff"], 1)],
+        email_label=True,
+    )
+    html = coordinator.get(f"/orders/new?again={first}").text
+    assert rows_of(html, "items") == [("items-0", "BP cuff, large (CUF-L)")]
+    assert all(ref == "" for _, ref in rows_of(html, "return_items"))
+    assert not re.search(r'name="email_label"[^>]*checked|checked[^>]*name="email_label"', html)

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
-from app.formats import zone_named
+from app.formats import MAX_TIME_ZONE_LENGTH, zone_named
 
 ROLES = ("coordinator", "fulfillment", "admin")
 API_KEY_PREFIX = "ok_"
@@ -33,7 +33,7 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The IANA time zone ("America/New_York") dates are shown and filtered in; None until
     # the browser tells it (static/js/app.js) or the user chooses one: then UTC.
-    time_zone: Mapped[str | None] = mapped_column(String(64))
+    time_zone: Mapped[str | None] = mapped_column(String(MAX_TIME_ZONE_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

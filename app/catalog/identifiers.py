@@ -51,6 +51,9 @@ MAX_SERIAL_LENGTH = 40
 # A serial pattern is a regular expression kept short and simple (see serial_pattern_problem).
 MAX_SERIAL_PATTERN_LENGTH = 100
 MAX_SERIAL_PATTERN_VARIABLE_REPEATS = 3
+# Alternatives and repeats multiply the ways a match may be tried: (A|A|A) fourteen times
+# is 3^14 tries before a serial is refused. Three free repeats (41^3) fit under this.
+MAX_SERIAL_PATTERN_MATCH_WAYS = 100_000
 
 UNREADABLE = "unreadable"
 
@@ -293,6 +296,22 @@ def _shape_problem(parsed, counter: list[int]) -> str | None:
     return None
 
 
+def _match_ways(parsed) -> int:
+    """How many ways at most the regex engine may try to match a serial: one per
+    alternative, one per length a repeat may take, multiplied along the pattern."""
+    ways = 1
+    for op, arg in parsed:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, high = min(arg[0], MAX_SERIAL_LENGTH), min(arg[1], MAX_SERIAL_LENGTH)
+            ways *= high - low + 1
+        elif name == "SUBPATTERN":
+            ways *= _match_ways(arg[-1])
+        elif name == "BRANCH":
+            ways *= sum(_match_ways(branch) for branch in arg[1])
+    return ways
+
+
 def serial_pattern_problem(pattern: str) -> str | None:
     """Why ``pattern`` cannot be an item's serial pattern, or None if it can.
 
@@ -318,6 +337,11 @@ def serial_pattern_problem(pattern: str) -> str | None:
         return (
             f"At most {MAX_SERIAL_PATTERN_VARIABLE_REPEATS} repeats of varying length "
             "(*, +, ?, {2,5}); fix the others to a count, like {6}."
+        )
+    if _match_ways(parsed) > MAX_SERIAL_PATTERN_MATCH_WAYS:
+        return (
+            "This pattern has too many ways to match (alternatives and repeats multiply): "
+            "use fewer | and fixed counts, like [0-9]{6}."
         )
     return None
 

@@ -20,20 +20,38 @@ from app.orders.service import (
     Actor,
     OrderDraft,
     OrderRejected,
+    PlacedOrder,
     check_draft,
     patient_problems,
     place_order,
 )
+from app.people.importing import decode
 from app.people.models import Patient
 from app.people.search import patients_for_batch
 
 MAX_PATIENTS = 200
 MAX_IDENTIFIERS_TEXT = 20_000
+FIRST_CELL = re.compile(r'\s*("[^"]*"|[^,;\t]*)')
 
 
 def split_identifiers(text: str) -> list[str]:
     """Identifiers pasted or uploaded: separated by commas, semicolons, tabs or lines."""
     return [v.strip().strip('"') for v in re.split(r"[,;\t\r\n]+", text or "") if v.strip()]
+
+
+def identifiers_in_file(raw: bytes) -> list[str]:
+    """The first column of an uploaded CSV or text file, without its header row. NUL
+    characters, which no identifier has and PostgreSQL cannot compare, are dropped."""
+    text = decode(raw).replace("\x00", "")
+    values = [
+        v.strip().strip('"').strip()
+        for v in (FIRST_CELL.match(line).group(0) for line in text.splitlines())
+    ]
+    values = [v for v in values if v]
+    # A header row ("MRN", "external_identifier"...) is not an identifier.
+    if values and not any(ch.isdigit() for ch in values[0]):
+        values = values[1:]
+    return values
 
 
 @dataclass
@@ -91,9 +109,10 @@ def preview_batch(
 
 def place_batch(
     draft: OrderDraft, patient_ids: list[int], identifiers: list[str], actor: Actor, token: str
-) -> tuple[list[Order], BatchPreview]:
-    """One order per patient that passes the preview's checks; answers the orders (new or
-    placed by an earlier submission of the same batch) and the preview they passed."""
+) -> tuple[list[PlacedOrder], BatchPreview]:
+    """One order per patient that passes the preview's checks; answers the orders (new, or
+    ``replayed`` when an earlier submission of the same batch placed them) and the preview
+    they passed."""
     preview = preview_batch(draft, patient_ids, identifiers)
     if preview.order_problems:
         return [], preview
@@ -109,7 +128,7 @@ def place_batch(
             # Changed since the preview (archived meanwhile): refused, the others go on.
             line.problems = [p.message for p in rejected.problems]
             continue
-        orders.append(placed.order)
+        orders.append(placed)
     return orders, preview
 
 

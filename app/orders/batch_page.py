@@ -5,12 +5,13 @@ pages work without JavaScript; the line rows are the new-order page's, combobox 
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.access import role_required
+from app.formats import plural
 from app.orders import batch, service
-from app.orders.entry import Catalog, OrderEntry
+from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
 from app.orders.forms import OrderForm
 from app.orders.routes import PLACE, bp, lines_context
 from app.people.search import find_patients, patients_for_batch
@@ -29,11 +30,7 @@ def _identifiers_text() -> str:
     text = request.form.get("identifiers", "")[: batch.MAX_IDENTIFIERS_TEXT]
     upload = request.files.get("identifiers_file")
     if upload and upload.filename:
-        raw = upload.read(MAX_UPLOAD_BYTES).decode("utf-8-sig", errors="replace")
-        values = batch.split_identifiers(raw)
-        # A header row ("MRN", "external_identifier"...) is not an identifier.
-        if values and not any(ch.isdigit() for ch in values[0]):
-            values = values[1:]
+        values = batch.identifiers_in_file(upload.read(MAX_UPLOAD_BYTES))
         text = "\n".join(v for v in [text.strip(), *values] if v)[: batch.MAX_IDENTIFIERS_TEXT]
     return text
 
@@ -93,23 +90,40 @@ def send_to_many_step():
         return _render(
             entry, query, chosen_ids, identifiers, preview=preview, focus="preview", status=status
         )
-    refused = [line for line in preview.lines if not line.good]
-    flash(
-        f"{len(orders)} {'order' if len(orders) == 1 else 'orders'} placed"
-        + (
-            f"; {len(refused)} {'patient' if len(refused) == 1 else 'patients'} refused."
-            if refused
-            else "."
-        ),
-        "success",
-    )
+    _say_what_was_placed(orders, [line for line in preview.lines if not line.good])
     return redirect(url_for("orders.batch_result", token=entry.token), code=303)
+
+
+def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> None:
+    """New orders, or, for the same batch submitted again, that nothing new was placed."""
+    new = [p for p in placed if not p.replayed]
+    if new:
+        flash(
+            f"{plural(len(new), 'order')} placed"
+            + (f"; {plural(len(refused), 'patient')} refused." if refused else "."),
+            "success",
+        )
+    if any(p.replayed and not p.same_request for p in placed):
+        flash(
+            "This batch had already placed its orders. The changes made after that were not "
+            "placed: check the orders below, and send to the patients again if something is "
+            "missing.",
+            "error",
+        )
+    elif not new:
+        flash(
+            f"This batch had already placed these {plural(len(placed), 'order')}; "
+            "nothing new was placed.",
+            "info",
+        )
 
 
 @bp.get("/batch/<token>")
 @role_required("coordinator")
 def batch_result(token: str):
-    orders = batch.orders_of_batch(token[:64], service.Actor(user=current_user))
+    if not SUBMISSION_TOKEN.fullmatch(token):
+        abort(404)
+    orders = batch.orders_of_batch(token, service.Actor(user=current_user))
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)

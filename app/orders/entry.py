@@ -92,6 +92,8 @@ class LineRow:
 
 
 # The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
+# What a form's submission token is (secrets.token_urlsafe): it names a batch in a URL too.
+SUBMISSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SECTIONS = {"item": "items", "kit": "kits", "return-item": "return_items"}
 
 
@@ -141,8 +143,9 @@ class OrderEntry:
             return [str(v)[:20] for v in (values or [])][:MAX_LINES]
 
         recipient_id = form.recipient_id.data or ""
+        token = form.submission_token.data or ""
         return cls(
-            token=(form.submission_token.data or "")[:64] or secrets.token_urlsafe(16),
+            token=token if SUBMISSION_TOKEN.fullmatch(token) else secrets.token_urlsafe(16),
             recipient_kind=form.recipient_kind.data
             if form.recipient_kind.data == "site"
             else "patient",
@@ -165,7 +168,8 @@ class OrderEntry:
     def again(cls, order) -> OrderEntry:
         """A new entry with what ``order`` had: its recipient, lines, shipping and the
         prefix of its external ids (the part before the last "_" or "-", which is what
-        tells one order of a series from the next)."""
+        tells one order of a series from the next). Not its returns or their emailed
+        label: what that order asked back has come back, or is on its way."""
         prefixes = []
         for external_id in order.external_ids:
             prefix = re.sub(r"[^_\-]*$", "", external_id.value)
@@ -177,10 +181,6 @@ class OrderEntry:
             recipient_id=order.site_id or order.patient_id,
             items=[LineRow(item_label(line.item), str(line.count)) for line in order.items],
             kits=[LineRow(line.kit.name, str(line.count)) for line in order.kits],
-            return_items=[
-                LineRow(item_label(line.item), str(line.count)) for line in order.return_items
-            ],
-            email_label=order.email_label,
             external_order_ids=", ".join(prefixes),
             shipping_option=order.shipping_option or "standard",
         )

@@ -139,7 +139,7 @@ def order_number_in(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()):
         return None
     order_id = int(text)
-    if not 1 <= order_id <= 2**31 - 1:
+    if not 1 <= order_id <= MAX_DB_ID:
         return None
     return db.session.scalar(select(Order.id).where(Order.id == order_id))
 

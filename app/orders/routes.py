@@ -84,6 +84,7 @@ def list_orders():
 
 
 def _open_order(order_id: int):
+    """To the order's page: an htmx request is told to go there, a plain one redirected."""
     target = url_for("orders.show_order", order_id=order_id)
     if request.htmx:
         response = make_response("", 200)
@@ -260,12 +261,7 @@ def place_order():
         flash(f"Order {placed.order.id} had already been placed; nothing new was placed.", "info")
     else:
         flash(f"Order {placed.order.id} placed.", "success")
-    target = url_for("orders.show_order", order_id=placed.order.id)
-    if request.htmx:
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return _open_order(placed.order.id)
 
 
 @bp.post("/new/lines")

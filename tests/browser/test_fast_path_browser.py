@@ -281,7 +281,7 @@ def test_the_patients_page_lists_their_orders_and_the_devices_they_have(
     expect(rows.nth(2)).to_contain_text("Delivered")
     devices = page.get_by_role("region", name="Devices they have now")
     expect(devices.get_by_role("listitem")).to_have_count(1)
-    expect(devices).to_contain_text("BP monitor · serial")
+    expect(devices).to_contain_text("BP monitor · Serial number")
     expect(devices.get_by_role("link", name=f"order {delivered}")).to_be_visible()
     assert serious_violations(page) == []
 
