@@ -21,6 +21,11 @@ def base_url(live_server) -> str:
     return live_server.url
 
 
+# Assertions wait up to 10 s, like actions: the suite runs two workers (and two Chromiums) on
+# two cores, where a fragment can take longer than Playwright's default 5 s to come back.
+expect.set_options(timeout=10_000)
+
+
 # The form answers a rejected order with 422 by design, and Chromium logs every 4xx as a
 # console error. Any other status (a 400 for a missing CSRF token, a 500) still counts.
 EXPECTED_CONSOLE = re.compile(
