@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.database import write_transaction
 from app.orders.models import Order
 from app.people.models import Address, Patient
-from tests.conftest import app_context
+from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context
 from tests.helpers.web import Browserless
 
 
@@ -196,3 +196,26 @@ def test_a_batch_placed_under_a_strange_token_still_shows_its_result(app, coordi
     response = coordinator.post("/orders/batch", {**data, "submission_token": "a/b%"})
     assert response.status_code == 303
     assert coordinator.get(response.headers["Location"]).status_code == 200
+
+
+def test_the_preview_refuses_the_patients_the_stock_cannot_serve(app, coordinator, catalog):
+    """Each order takes from what the ones above it left: with stock for two such orders,
+    the third patient is refused in the preview, and placing places two."""
+    identifiers = enrol(app, 3)
+    data = {
+        **batch_form(coordinator),
+        "kits-0-ref": "",
+        "items-0-ref": "Test strips",
+        "items-0-count": str(STOCK_PER_COUNTED_ITEM // 2),
+        "identifiers": "\n".join(identifiers),
+    }
+    html = coordinator.post("/orders/batch", {**data, "action": "preview"}).text
+    assert "Preview: 2 orders to place, 1 refused" in html
+    needed = STOCK_PER_COUNTED_ITEM // 2
+    assert (
+        f"Not enough stock left for this order: {needed} × Test strips needed, 0 available." in html
+    )
+    assert orders_placed(app) == []
+
+    assert coordinator.post("/orders/batch", {**data, "action": "place"}).status_code == 303
+    assert [mrn for _, mrn in orders_placed(app)] == identifiers[:2]

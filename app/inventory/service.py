@@ -296,6 +296,35 @@ def _units(lines: list[DemandLine]) -> list[dict[int, int]]:
     return answer
 
 
+def _received_on_scan(item_ids: set[int]) -> set[int]:
+    """Items whose devices are received when scanned have no stock before packing: they
+    hold nothing back (the scan adds the unit, the shipment takes it)."""
+    if not item_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Item.id).where(Item.id.in_(item_ids), Item.accept_unreceived_devices.is_(True))
+        )
+    )
+
+
+def units_to_reserve(lines: list[DemandLine]) -> dict[int, int]:
+    """What an order with these lines would reserve, per item, kits multiplied out (reads
+    only: for previews that check several orders against the stock before placing any)."""
+    totals: dict[int, int] = defaultdict(int)
+    for units in _units(lines):
+        for item_id, n in units.items():
+            totals[item_id] += n
+    skip = _received_on_scan(set(totals))
+    return {i: n for i, n in totals.items() if i not in skip}
+
+
+def item_names(item_ids: set[int]) -> dict[int, str]:
+    if not item_ids:
+        return {}
+    return dict(db.session.execute(select(Item.id, Item.name).where(Item.id.in_(item_ids))).all())
+
+
 def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Actor) -> None:
     """Reserves every outbound unit of an order, or refuses the whole order.
 
@@ -304,17 +333,7 @@ def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Act
     """
     per_line = _units(lines)
     wanted = {item_id for units in per_line for item_id in units}
-    # Items whose devices are received when scanned have no stock before packing: they
-    # hold nothing back (the scan adds the unit, the shipment takes it).
-    received_on_scan = (
-        set(
-            db.session.scalars(
-                select(Item.id).where(Item.id.in_(wanted), Item.accept_unreceived_devices.is_(True))
-            )
-        )
-        if wanted
-        else set()
-    )
+    received_on_scan = _received_on_scan(wanted)
     per_line = [{i: n for i, n in units.items() if i not in received_on_scan} for units in per_line]
     wanted -= received_on_scan
     balances = _lock_balances(location_id, wanted, create=False)

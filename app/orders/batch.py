@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
+from app.inventory import service as inventory
 from app.orders.models import Order, SubmissionKey
 from app.orders.service import (
     Actor,
@@ -22,6 +23,7 @@ from app.orders.service import (
     OrderRejected,
     PlacedOrder,
     check_draft,
+    demand_lines,
     patient_problems,
     place_order,
 )
@@ -92,17 +94,39 @@ def preview_batch(
     patients, unknown = patients_for_batch(patient_ids, identifiers)
     too_many = len(patients) > MAX_PATIENTS
     patients = patients[:MAX_PATIENTS]
-    _, problems = check_draft(replace(draft, patient_id=None, site_id=None))
+    order, problems = check_draft(replace(draft, patient_id=None, site_id=None))
     order_problems = [p.message for p in problems if p.code != "recipient_required"]
+    # Each good patient's order takes its units from what is left after the ones above it:
+    # the preview refuses the first patient the stock cannot serve, as placing would.
+    need: dict[int, int] = {}
+    left: dict[int, int] = {}
+    if not order_problems and order.fulfillment_location is not None:
+        need = inventory.units_to_reserve(demand_lines(order))
+        left = inventory.available(order.fulfillment_location.id, set(need))
+    names: dict[int, str] = {}
     lines = []
     for patient in patients:
         mine = [p.message for p in patient_problems(patient)]
         if not (patient.address and patient.address.line_one.strip()):
             mine.append("No address to ship to.")
-        # Stock: once inventory lands, a patient whose lines cannot be reserved is refused
-        # here with inventory's message.
         if order_problems and not mine:
             mine.append("Not placed until the lines are fixed.")
+        if need and not mine:
+            short = sorted(i for i, n in need.items() if n > left.get(i, 0))
+            if short and not names:
+                names = inventory.item_names(set(need))
+            if short:
+                mine.append(
+                    "Not enough stock left for this order: "
+                    + "; ".join(
+                        f"{need[i]} × {names.get(i, i)} needed, {max(left.get(i, 0), 0)} available"
+                        for i in short
+                    )
+                    + "."
+                )
+            else:
+                for item_id, n in need.items():
+                    left[item_id] -= n
         lines.append(BatchLine(patient, mine))
     return BatchPreview(lines, unknown, too_many, order_problems)
 

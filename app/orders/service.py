@@ -467,11 +467,11 @@ def demand_lines(order: Order) -> list[inventory.DemandLine]:
     """The order's outbound lines, as inventory counts them, with their field paths."""
     return [
         inventory.DemandLine(
-            f"orderItems[{i}].count", line.item.name, line.count, item_id=line.item_id
+            f"orderItems[{i}].count", line.item.name, line.count, item_id=line.item.id
         )
         for i, line in enumerate(order.items)
     ] + [
-        inventory.DemandLine(f"orderKits[{i}].count", line.kit.name, line.count, kit_id=line.kit_id)
+        inventory.DemandLine(f"orderKits[{i}].count", line.kit.name, line.count, kit_id=line.kit.id)
         for i, line in enumerate(order.kits)
     ]
 
