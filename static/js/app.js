@@ -213,6 +213,18 @@
   "use strict";
   document.documentElement.classList.add("js");
 
+  // htmx binds a new box's "input" trigger only when the swap settles. A box typed into
+  // before that (a quick typist right after adding a row) asks for its options now.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    if (!root || !root.querySelectorAll || !window.htmx) return;
+    var boxes = Array.prototype.slice.call(root.querySelectorAll('input[role="combobox"]'));
+    if (root.matches && root.matches('input[role="combobox"]')) boxes.push(root);
+    boxes.forEach(function (box) {
+      if (box.value !== box.defaultValue) window.htmx.trigger(box, "input");
+    });
+  });
+
   function listboxOf(input) { return document.getElementById(input.getAttribute("aria-controls")); }
   function options(listbox) { return listbox ? Array.prototype.slice.call(listbox.querySelectorAll("[role=option]")) : []; }
 
