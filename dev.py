@@ -3,6 +3,7 @@
 
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
+    python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
 
 Each step is skipped when what it installs is already up to date, so running a
 command twice is quick.
@@ -151,12 +152,20 @@ def test(pytest_args: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def bench(args: list[str]) -> None:
+    setup()
+    result = subprocess.run([str(PYTHON), "-m", "tests.benchmarks.throughput", *args], cwd=ROOT)
+    sys.exit(result.returncode)
+
+
 def main() -> None:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "serve":
         serve()
     elif command == "test":
         test(rest)
+    elif command == "bench":
+        bench(rest)
     elif command == "setup":
         setup("test" if "--test" in rest else "")
     else:

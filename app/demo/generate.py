@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from app.auth.models import User
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit
+from app.database import UTCDateTime
 from app.demo import catalog as demo
 from app.extensions import db
 from app.orders import carriers
@@ -124,10 +125,7 @@ class Writer:
         names = [c.name for c in columns]
         # A column a row leaves out takes the model's default, as an ORM insert would.
         defaults = [_default(c) for c in columns]
-        values = [
-            tuple(row.get(name, default) for name, default in zip(names, defaults, strict=True))
-            for row in rows
-        ]
+        values = [tuple(map(row.get, names, defaults)) for row in rows]
         table = model.__tablename__
         # The session's own connection, inside its transaction (asked each time: a commit
         # may hand the session another pooled connection).
@@ -139,16 +137,25 @@ class Writer:
                     for value in values:
                         copy.write_row(value)
             return
-        processors = [
-            c.type.dialect_impl(self.dialect).bind_processor(self.dialect) for c in columns
-        ]
+        processors = [_sqlite_value(c, self.dialect) for c in columns]
         if any(processors):
             values = [
-                tuple(p(v) if p else v for p, v in zip(processors, value, strict=True))
+                tuple(
+                    v if p is None or v is None else p(v)
+                    for p, v in zip(processors, value, strict=True)
+                )
                 for value in values
             ]
         marks = ", ".join("?" for _ in names)
         driver.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
+
+
+def _sqlite_value(column, dialect):
+    """How a value is stored on SQLite: what SQLAlchemy would bind, the common case fast."""
+    if isinstance(column.type, UTCDateTime):
+        # Every timestamp here is made in UTC; stored naive, in SQLAlchemy's own format.
+        return lambda v: v.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _default(column):
