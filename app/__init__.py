@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.demo import commands as demo_commands
     from app.demo import generate
     from app.orders import routes as order_routes
+    from app.orders import status_counters
     from app.people import routes as people_routes
 
     app.register_blueprint(api_bp)
@@ -63,4 +64,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)
+    status_counters.register(app)
     return app

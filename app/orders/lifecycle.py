@@ -19,7 +19,7 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.orders import carriers, statuses
+from app.orders import carriers, status_counters, statuses
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -245,6 +245,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     if to_status == statuses.PROCESSING and not order.packed_kits:
         _open_packed_kits(order)
     _move_devices(order, to_status)
+    status_counters.record_status_change(order, current, to_status)
     order.current_status = to_status
     _event(order, to_status, actor, note)
 

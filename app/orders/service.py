@@ -21,7 +21,7 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.orders import statuses
+from app.orders import status_counters, statuses
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
@@ -413,6 +413,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
             session.add(order)
+            status_counters.record_status_change(order, None, statuses.CREATED)
             if submission_key is not None:
                 session.flush()
                 session.add(
