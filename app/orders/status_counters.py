@@ -9,7 +9,7 @@ check-status-counts`` recomputes them from the orders and reports (or mends) any
 from __future__ import annotations
 
 import click
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -53,15 +53,11 @@ def tab_counts(site_id: int | None, shipping_option: str) -> dict[str, int]:
 
 
 def _counted_from_orders():
-    return select(
-        Order.current_status,
-        func.coalesce(Order.responsible_site_id, 0),
-        func.coalesce(Order.shipping_option, ""),
-        func.count(),
-    ).group_by(
-        Order.current_status,
-        func.coalesce(Order.responsible_site_id, 0),
-        func.coalesce(Order.shipping_option, ""),
+    # Literal columns, not parameters: PostgreSQL matches the select list to GROUP BY by text.
+    site = func.coalesce(Order.responsible_site_id, literal_column("0"))
+    shipping = func.coalesce(Order.shipping_option, literal_column("''"))
+    return select(Order.current_status, site, shipping, func.count()).group_by(
+        Order.current_status, site, shipping
     )
 
 
