@@ -4,6 +4,7 @@
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
     python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
+    python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
 
 Each step is skipped when what it installs is already up to date, so running a
 command twice is quick.
@@ -158,6 +159,19 @@ def bench(args: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def screenshots() -> None:
+    """Remakes docs/screenshots/*.png from the demo data (a temporary database)."""
+    setup("test")
+    env = dict(os.environ)
+    path = chromium()
+    if path:
+        env["CHROMIUM_PATH"] = path
+    say("Photographing the demo into docs/screenshots/")
+    subprocess.run(
+        [str(PYTHON), str(ROOT / "tools" / "screenshots.py")], cwd=ROOT, env=env, check=True
+    )
+
+
 def main() -> None:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "serve":
@@ -166,6 +180,8 @@ def main() -> None:
         test(rest)
     elif command == "bench":
         bench(rest)
+    elif command == "screenshots":
+        screenshots()
     elif command == "setup":
         setup("test" if "--test" in rest else "")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -10,3 +11,29 @@ def timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """ "1 patient", "3 patients", "0 rows": the count with the word in its proper number."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The time zone called ``name`` (IANA), or UTC when it is empty or unknown."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo("UTC")
+
+
+def is_time_zone(name: str) -> bool:
+    return bool(name) and len(name) <= 64 and name in available_timezones()
+
+
+def local_datetime(value: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as a person in ``zone`` reads it: "2026-11-26 19:05 EST"."""
+    if value is None:
+        return ""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import has_request_context
+from flask_login import current_user
 
 from app.catalog import identifiers
+from app.formats import local_datetime, zone_named
 from app.orders import statuses
 
 EVENT_LABELS = {
@@ -15,11 +20,16 @@ EVENT_LABELS = {
 }
 
 
+def reader_zone() -> ZoneInfo:
+    """The signed-in user's time zone (UTC for anyone else)."""
+    user = current_user if has_request_context() else None
+    return zone_named(getattr(user, "time_zone", None) if user is not None else None)
+
+
 def format_datetime(value: datetime | None) -> str:
-    """Absolute time in UTC; the browser shows it in local time too (static/js/app.js)."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Absolute time in the reader's time zone; the browser adds how long ago it was
+    (static/js/app.js)."""
+    return local_datetime(value, reader_zone())
 
 
 def event_label(name: str) -> str:

@@ -255,7 +255,14 @@ def test_api_key_is_shown_once_stored_hashed_and_revocable(app, client, admin):
         stored = session.scalar(select(ApiKey).where(ApiKey.name == "EHR integration"))
         assert key not in (stored.key_hash, stored.prefix)
         key_id = stored.id
-    admin.post(f"/admin/api-keys/{key_id}/revoke")
+    # The button asks first, naming the key; only the answer revokes it.
+    asked = admin.post(f"/admin/api-keys/{key_id}/revoke")
+    assert asked.status_code == 200
+    assert "Revoke the API key “EHR integration”?" in asked.text
+    assert client.get("/api/v3/order", headers={"Impilo-API-Key": key}).status_code == 200
+    done = admin.post(f"/admin/api-keys/{key_id}/revoke", {"confirm": "yes"})
+    assert done.status_code == 303
+    assert "API key “EHR integration” revoked" in admin.get("/admin/api-keys/").text
     assert client.get("/api/v3/order", headers={"Impilo-API-Key": key}).status_code == 401
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from datetime import date, timedelta
@@ -219,6 +220,8 @@ def test_patient_list_pages(app, coordinator, catalog):
     next_link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
     second = coordinator.get(next_link).text
     assert "Zed29" in second and "Zed29" not in first
+    # "First" is offered away from the first page only.
+    assert ">First</a>" not in first and ">First</a>" in second
 
 
 def test_new_order_for_a_patient_starts_with_them_chosen(coordinator, catalog):
@@ -307,6 +310,26 @@ def test_import_previews_every_row_then_imports_the_good_ones(app, coordinator, 
             session.scalar(select(RecordChange.action).where(RecordChange.record_id == turing.id))
             == "imported"
         )
+
+
+def test_rejected_rows_stay_on_the_result_with_a_csv_to_fix(app, coordinator, catalog):
+    preview_url = upload(coordinator, CSV).headers["Location"]
+    coordinator.post(preview_url)
+    page = coordinator.get(preview_url).text
+    assert (
+        "Imported 1 patient; 1 patient already on record was skipped; 3 rows with problems "
+        "were not imported." in page
+    )
+    assert "Rows not imported, and why" in page
+    assert "No site is called “Nowhere Clinic”" in page
+    assert "Download the 3 rejected rows (CSV)" in page
+    response = coordinator.get(preview_url + "/rejected.csv")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="patients-rejected.csv"'
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == [*CSV.splitlines()[0].split(","), "Problems"]
+    assert [row[0] for row in rows[1:]] == ["MRN-502", "MRN-503", "MRN-501"]
+    assert "ZIP code: Enter a ZIP code" in rows[1][-1]
+    assert "Site: No site is called “Nowhere Clinic”." in rows[2][-1]
 
 
 def test_importing_the_same_file_twice_adds_no_one_twice(app, coordinator, catalog):

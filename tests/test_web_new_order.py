@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.catalog.models import Item
+from app.catalog.search import OPTION_CAP
+from app.database import write_transaction
 from app.orders.models import Order
 from tests.conftest import app_context
+from tests.helpers.orders import delivered_order, place
 from tests.helpers.web import Browserless
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,12 +271,79 @@ def test_kit_row_shows_what_the_kit_contains_and_summary_counts_units(coordinato
     assert "2 lines · 10 units in all" in html
 
 
-def test_items_not_orderable_and_archived_kits_are_not_offered(coordinator):
+def test_the_catalog_is_not_rendered_into_the_page(coordinator):
     html = coordinator.get("/orders/new").text
-    assert "Test strips (STR)" in html
-    assert "Old monitor" not in html
-    assert "Hypertension kit" in html
-    assert "Old kit" not in html
+    assert "<datalist" not in html
+    assert "Test strips" not in html and "Hypertension kit" not in html
+
+
+def options(person, text, kind="item", row="items-0") -> list[str]:
+    """The option texts the combobox of ``row`` gets for ``text``."""
+    response = person.get(
+        "/orders/new/options",
+        query_string={"kind": kind, "row": row, f"{row}-ref": text},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    return re.findall(r'role="option"[^>]*data-value="([^"]*)"', response.text)
+
+
+def test_options_match_every_word_of_name_sku_model_or_maker(app, coordinator, catalog):
+    with app.app_context(), write_transaction() as session:
+        session.get(Item, catalog.items["monitor"]).model = "HEM-7121"
+    assert options(coordinator, "strips") == ["Test strips (STR)"]
+    assert options(coordinator, "STRIPS test") == ["Test strips (STR)"]
+    assert options(coordinator, "omron") == ["BP cuff, large (CUF-L)", "BP monitor (BPM)"]
+    assert options(coordinator, "omron large") == ["BP cuff, large (CUF-L)"]
+    assert options(coordinator, "cuf-l") == ["BP cuff, large (CUF-L)"]
+    assert options(coordinator, "hem-7121") == ["BP monitor (BPM)"]
+    assert options(coordinator, "100%") == []
+    # Not orderable, not offered; archived kits neither.
+    assert options(coordinator, "old") == []
+    assert options(coordinator, "hyper", "kit", "kits-0") == ["Hypertension kit"]
+    # A kit is found by what it holds, too.
+    assert options(coordinator, "GLU", "kit", "kits-0") == ["Diabetes kit"]
+    assert options(coordinator, "old", "kit", "kits-0") == []
+    assert options(coordinator, "") == []
+
+
+def test_options_are_capped_with_a_fixed_number_of_queries(app, coordinator, count_queries):
+    with count_queries() as few:
+        options(coordinator, "strips")
+    with app.app_context(), write_transaction() as session:
+        session.add_all(Item(name=f"Lancet {n}", sku=f"LAN-{n}") for n in range(OPTION_CAP + 5))
+    with count_queries() as many:
+        assert len(options(coordinator, "lancet")) == OPTION_CAP
+    assert many.count == few.count
+
+
+def test_a_bad_row_name_is_refused(coordinator):
+    response = coordinator.get("/orders/new/options", query_string={"row": "x;drop"})
+    assert response.status_code == 404
+
+
+def test_find_without_javascript_lists_the_matches_as_buttons(coordinator, catalog):
+    data = {**new_form(coordinator), "items-0-ref": "omron", "items-0-count": "1"}
+    html = coordinator.post("/orders/new", {**data, "action": "find-item:0"}).text
+    monitor, cuff = catalog.items["monitor"], catalog.items["cuff"]
+    assert f'value="pick-item:0:{monitor}"' in html and f'value="pick-item:0:{cuff}"' in html
+    assert re.search(r'id="items-0-ref"[^>]*autofocus', html, re.S)
+    # Enter in the box (the form's first button, "refresh") finds the same way.
+    html = coordinator.post("/orders/new", {**data, "action": "refresh"}).text
+    assert f'value="pick-item:0:{cuff}"' in html
+    assert re.search(r'id="items-0-ref"[^>]*autofocus', html, re.S)
+    # Picking fills the box and moves on to the count.
+    html = coordinator.post("/orders/new", {**data, "action": f"pick-item:0:{cuff}"}).text
+    assert rows_of(html, "items") == [("items-0", "BP cuff, large (CUF-L)")]
+    assert re.search(r'id="items-0-count"[^>]*autofocus', html, re.S)
+    assert "pick-item:" not in html
+
+
+def test_enter_in_the_patient_search_without_javascript_keeps_the_focus_there(coordinator):
+    data = {**new_form(coordinator), "recipient_query": "Lovelace", "items-0-ref": ""}
+    html = coordinator.post("/orders/new", {**data, "action": "refresh"}).text
+    assert "1 patient found" in html
+    assert re.search(r'id="recipient-query"[^>]*autofocus', html, re.S)
 
 
 # --- Placing ----------------------------------------------------------------------------
@@ -603,3 +674,158 @@ def test_five_failed_sign_ins_lock_the_account_for_a_while(app, client, catalog)
         assert user.locked_until > utcnow() + timedelta(minutes=14)
         user.locked_until = utcnow() - timedelta(seconds=1)  # fifteen minutes later
     assert attempt("correct horse battery staple").status_code == 303
+
+
+# --- Two-way orders -----------------------------------------------------------------------
+
+
+def held_choices(html: str) -> tuple[list[str], list[str]]:
+    devices = re.findall(r'name="return_devices" value="(\d+)"', html)
+    kits = re.findall(r'name="return_packed_kits" value="(\d+)"', html)
+    return devices, kits
+
+
+def stored_returns(app, order_id: int) -> dict:
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        return {
+            "items": [(line.item.name, line.count) for line in order.items],
+            "return_items": [(line.item.name, line.count) for line in order.return_items],
+            "return_devices": [line.device_id for line in order.return_devices],
+            "return_packed_kits": [line.packed_kit_id for line in order.return_packed_kits],
+            "email_label": order.email_label,
+            "shipping": order.shipping_option,
+        }
+
+
+def test_return_devices_offered_are_those_the_patient_has_now(
+    app, coordinator, catalog, count_queries
+):
+    html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert held_choices(html) == ([], [])
+    assert "no devices or packed kits from delivered orders" in html
+    delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    place(app, catalog, items={"monitor": 1})  # not delivered: nothing of it is offered
+    with count_queries() as one_order:
+        html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    with app_context(app) as session:
+        order = session.get(Order, delivered)
+        monitor = next(d.device_id for d in order.devices if d.order_item_id)
+        glucometer = next(d.device_id for d in order.devices if d.packed_kit_id)
+        [packed_kit] = [pk.id for pk in order.packed_kits]
+    assert held_choices(html) == ([str(monitor), str(glucometer)], [str(packed_kit)])
+
+    delivered_order(app, catalog, items={"monitor": 1})
+    with count_queries() as two_orders:
+        html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert len(held_choices(html)[0]) == 3
+    assert two_orders.count == one_order.count
+
+    # Once on a return order, a device is no longer offered.
+    place(app, catalog, return_device_ids=[monitor])
+    html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(monitor) not in held_choices(html)[0]
+
+
+def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coordinator, catalog):
+    delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    with app_context(app) as session:
+        order = session.get(Order, delivered)
+        monitor = next(d.device_id for d in order.devices if d.order_item_id)
+        [packed_kit] = [pk.id for pk in order.packed_kits]
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "BP monitor (BPM)",
+        "items-0-count": "1",
+        "return_items-0-ref": "cuf-l",
+        "return_items-0-count": "2",
+        "return_devices": [str(monitor)],
+        "return_packed_kits": [str(packed_kit)],
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 303
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert stored_returns(app, order_id) == {
+        "items": [("BP monitor", 1)],
+        "return_items": [("BP cuff, large", 2)],
+        "return_devices": [monitor],
+        "return_packed_kits": [packed_kit],
+        "email_label": False,
+        "shipping": "standard",
+    }
+    # What comes back reads as a packer and a coordinator say it.
+    summary = coordinator.get(f"/orders/{order_id}/packing-summary").text
+    page = coordinator.get(f"/orders/{order_id}").text
+    for html in (summary, page):
+        assert re.search(r"BP monitor, Serial number SN\d+", html)
+        assert f"Diabetes kit (packed kit {packed_kit}, sent on" in html
+    assert "Put a prepaid return label in the box." in summary
+
+
+def test_a_return_only_order_with_an_emailed_label_ships_nothing(app, coordinator, catalog):
+    delivered = delivered_order(app, catalog, items={"monitor": 1})
+    with app_context(app) as session:
+        [monitor] = [d.device_id for d in session.get(Order, delivered).devices]
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",  # the empty first row is not a line
+        "items-0-count": "1",
+        "return_devices": [str(monitor)],
+        "email_label": "y",
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 303
+    order_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    stored = stored_returns(app, order_id)
+    assert (stored["email_label"], stored["shipping"], stored["items"]) == (True, None, [])
+
+
+def test_return_problems_are_shown_in_the_form_as_the_api_words_them(app, coordinator, catalog):
+    data = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",
+        "return_devices": ["999999"],
+        "email_label": "y",
+    }
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert "There is no device with id 999999." in response.text
+    assert orders_in_db(app) == 0
+    # An emailed label with nothing coming back is the API's rule too.
+    data = {**data, "return_devices": [], "items-0-ref": "Test strips"}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert "An emailed return label needs at least one return line." in response.text
+
+
+# --- Order again --------------------------------------------------------------------------
+
+
+def test_order_again_fills_a_new_order_and_places_nothing(app, coordinator, catalog):
+    first = place(
+        app,
+        catalog,
+        items={"strips": 3, "cuff": 1},
+        kits={"hypertension": 2},
+        external_order_ids=["EHR_2024_17"],
+        shipping_option="overnight",
+    )
+    html = coordinator.get(f"/orders/{first}").text
+    assert f'href="/orders/new?again={first}"' in html
+    html = coordinator.get(f"/orders/new?again={first}").text
+    assert orders_in_db(app) == 1
+    assert rows_of(html, "items") == [
+        ("items-0", "Test strips (STR)"),
+        ("items-1", "BP cuff, large (CUF-L)"),
+    ]
+    assert rows_of(html, "kits") == [("kits-0", "Hypertension kit")]
+    assert 'value="overnight" checked' in html or re.search(r'checked[^>]*value="overnight"', html)
+    assert 'value="EHR_2024_"' in html
+    assert 'id="ship-to"' in html and "Ada Lovelace" in html
+    assert coordinator.get("/orders/new?again=99999").status_code == 404

@@ -188,9 +188,14 @@ def api_keys():
 @bp.post("/api-keys/<int:key_id>/revoke")
 @role_required()
 def revoke_api_key(key_id: int):
+    """Asks first, naming the key (the button is one click from a working integration's
+    end); revokes when the answer says so."""
+    if request.form.get("confirm") != "yes":
+        key = record_or_404(ApiKey, key_id)
+        return render_template("admin/api_key_revoke.html", key=key, action_form=ActionForm())
     try:
-        service.revoke_api_key(key_id, _actor())
+        key = service.revoke_api_key(key_id, _actor())
     except Rejected:
         abort(404)
-    flash("API key revoked: requests with it are refused from now on.", "info")
+    flash(f"API key “{key.name}” revoked: requests with it are refused from now on.", "info")
     return redirect(url_for("admin.api_keys"), code=303)

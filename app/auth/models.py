@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Integer, String
@@ -11,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
+from app.formats import zone_named
 
 ROLES = ("coordinator", "fulfillment", "admin")
 API_KEY_PREFIX = "ok_"
@@ -31,7 +33,14 @@ class User(UserMixin, db.Model):
     # Failed sign-ins in a row, and until when the account is locked after too many.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The IANA time zone ("America/New_York") dates are shown and filtered in; None until
+    # the browser tells it (static/js/app.js) or the user chooses one: then UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.time_zone)
 
     @property
     def full_name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 import click
 from flask import (
@@ -17,11 +18,15 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import service
-from app.auth.forms import SignInForm
+from app.auth.access import role_required
+from app.auth.forms import SignInForm, TimeZoneForm
 from app.auth.models import ROLES, ApiKey, User
 from app.database import write_transaction
 from app.extensions import db, login_manager
-from app.validation import parse_int
+from app.validation import Rejected, parse_int
+
+TIME_ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+TIME_ZONES.append("UTC")
 
 bp = Blueprint("auth", __name__)
 
@@ -93,6 +98,31 @@ def sign_out():
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"), code=303)
+
+
+@bp.route("/account/time-zone", methods=["GET", "POST"])
+@role_required("coordinator", "fulfillment")
+def time_zone():
+    """The time zone dates are shown and filtered in. The page's script sends the browser's
+    once (``browser=1``, answered 204), which never overrides a zone chosen here."""
+    form = TimeZoneForm(time_zone=current_user.time_zone or "")
+    form.time_zone.choices = [("", "Choose…")] + [(z, z.replace("_", " ")) for z in TIME_ZONES]
+    status = 200
+    if form.validate_on_submit():
+        browser = request.form.get("browser") == "1"
+        try:
+            service.set_time_zone(current_user.id, form.time_zone.data, only_if_unset=browser)
+        except Rejected as rejected:
+            form.time_zone.errors = [p.message for p in rejected.problems]
+            status = 422
+        else:
+            if browser:
+                return "", 204
+            flash(f"Dates are shown in {form.time_zone.data.replace('_', ' ')} time.", "success")
+            return redirect(url_for("auth.time_zone"), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/time_zone.html", form=form), status
 
 
 def register_commands(app) -> None:

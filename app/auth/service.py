@@ -14,6 +14,7 @@ from app.auth.actor import Actor
 from app.auth.models import ROLES, ApiKey, User
 from app.database import utcnow, write_transaction
 from app.extensions import db
+from app.formats import is_time_zone
 from app.history.record import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
@@ -181,3 +182,17 @@ def revoke_api_key(key_id: int, actor: Actor) -> ApiKey:
             api_key.revoked_at = utcnow()
             record_change("apiKey", api_key.id, "revoked", actor)
     return api_key
+
+
+def set_time_zone(user_id: int, name: Any, only_if_unset: bool = False) -> User:
+    """Sets the time zone a user's dates are shown and filtered in. ``only_if_unset``: the
+    browser's guess, which never overrides a zone the user chose."""
+    if not isinstance(name, str) or not is_time_zone(name):
+        raise Rejected(
+            [Problem("invalid_time_zone", "Choose a time zone from the list.", "time_zone")]
+        )
+    with write_transaction():
+        user = get_or_reject(User, user_id, "user")
+        if not (only_if_unset and user.time_zone):
+            user.time_zone = name
+    return user

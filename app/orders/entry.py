@@ -14,62 +14,65 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import FieldList, FormField
 
-from app.catalog.models import Item, Kit, KitItem
+from app.catalog.models import Item, Kit
+from app.catalog.search import (
+    find_orderable_items,
+    find_orderable_kits,
+    item_label,
+    orderable_items_named,
+    orderable_kits_named,
+)
 from app.extensions import db
 from app.orders.forms import OrderForm
-from app.orders.service import LineRequest, OrderDraft, Problem
+from app.orders.queries import HeldByRecipient, held_by_recipient
+from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
 from app.validation import parse_int
 
 
 class Catalog:
-    """What can be put on a new order: orderable items and kits that are not archived."""
+    """The items and kits an entry's rows name, looked up once per request (two queries,
+    however many rows): the catalog itself is never loaded whole."""
 
-    def __init__(self):
-        self.items = list(
-            db.session.scalars(select(Item).where(Item.orderable).order_by(Item.name))
-        )
-        self.kits = list(
-            db.session.scalars(
-                select(Kit)
-                .where(Kit.archived.is_(False))
-                .options(selectinload(Kit.kit_items).joinedload(KitItem.item))
-                .order_by(Kit.name)
-            )
-        )
-        self._items = self._index(self.items, with_sku=True)
-        self._kits = self._index(self.kits, with_sku=False)
+    def __init__(self, entry: OrderEntry | None = None):
+        rows = entry.items + entry.return_items if entry else []
+        self._items = orderable_items_named([r.ref for r in rows])
+        self._kits = orderable_kits_named([r.ref for r in entry.kits] if entry else [])
 
-    @staticmethod
-    def item_label(item: Item) -> str:
-        return f"{item.name} ({item.sku})"
-
-    @staticmethod
-    def _index(rows, with_sku: bool) -> dict[str, object]:
-        index = {}
-        for row in rows:
-            index[row.name.lower()] = row
-            if with_sku:
-                index[row.sku.lower()] = row
-                index[Catalog.item_label(row).lower()] = row
-        return index
+    item_label = staticmethod(item_label)
 
     def item(self, text: str) -> Item | None:
-        return self._items.get(text.strip().lower())
+        return self._items.get((text or "").strip().lower())
 
     def kit(self, text: str) -> Kit | None:
-        return self._kits.get(text.strip().lower())
+        return self._kits.get((text or "").strip().lower())
+
+
+def available_to_order(item_ids: list[int]) -> dict[int, int] | None:
+    """How many of each item can be ordered now, for the pickers; None while there is no
+    stock to ask (the hook for inventory: once it lands, answer its query function here)."""
+    return None
 
 
 @dataclass
 class LineRow:
     ref: str = ""
     count: str = "1"
+
+
+# The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
+SECTIONS = {"item": "items", "kit": "kits", "return-item": "return_items"}
+
+
+@dataclass
+class RowMatches:
+    """What a "Find" (without JavaScript) found for one row: shown under it as buttons."""
+
+    row: str
+    options: list
 
 
 @dataclass
@@ -82,9 +85,16 @@ class OrderEntry:
     creating_patient: bool = False
     items: list[LineRow] = field(default_factory=list)
     kits: list[LineRow] = field(default_factory=list)
+    return_items: list[LineRow] = field(default_factory=list)
+    # Ids (as sent) of the devices and packed kits ticked to come back.
+    return_devices: list[str] = field(default_factory=list)
+    return_packed_kits: list[str] = field(default_factory=list)
+    email_label: bool = False
     external_order_ids: str = ""
     shipping_option: str = "standard"
     note: str = ""
+    # Not part of the form: the row whose matches to show, after "Find" without JavaScript.
+    finding: str | None = None
 
     @classmethod
     def blank(cls) -> OrderEntry:
@@ -98,6 +108,9 @@ class OrderEntry:
                 for entry in field_list
             ]
 
+        def ids(values) -> list[str]:
+            return [str(v)[:20] for v in (values or [])][:MAX_LINES]
+
         recipient_id = form.recipient_id.data or ""
         return cls(
             token=(form.submission_token.data or "")[:64] or secrets.token_urlsafe(16),
@@ -109,12 +122,43 @@ class OrderEntry:
             creating_patient=form.creating_patient.data == "1",
             items=rows(form.items),
             kits=rows(form.kits),
+            return_items=rows(form.return_items),
+            return_devices=ids(form.return_devices.data),
+            return_packed_kits=ids(form.return_packed_kits.data),
+            email_label=bool(form.email_label.data),
             external_order_ids=(form.external_order_ids.data or "")[:2000],
             shipping_option=form.shipping_option.data or "",
             note=(form.note.data or "")[:5000],
         )
 
+    @classmethod
+    def again(cls, order) -> OrderEntry:
+        """A new entry with what ``order`` had: its recipient, lines, shipping and the
+        prefix of its external ids (the part before the last "_" or "-", which is what
+        tells one order of a series from the next)."""
+        prefixes = []
+        for external_id in order.external_ids:
+            prefix = re.sub(r"[^_\-]*$", "", external_id.value)
+            if prefix and prefix not in prefixes:
+                prefixes.append(prefix)
+        return cls(
+            token=secrets.token_urlsafe(16),
+            recipient_kind="site" if order.site_id else "patient",
+            recipient_id=order.site_id or order.patient_id,
+            items=[LineRow(item_label(line.item), str(line.count)) for line in order.items],
+            kits=[LineRow(line.kit.name, str(line.count)) for line in order.kits],
+            return_items=[
+                LineRow(item_label(line.item), str(line.count)) for line in order.return_items
+            ],
+            email_label=order.email_label,
+            external_order_ids=", ".join(prefixes),
+            shipping_option=order.shipping_option or "standard",
+        )
+
     def to_form(self) -> OrderForm:
+        def rows(lines: list[LineRow]) -> list[dict]:
+            return [{"ref": r.ref, "count": r.count} for r in lines]
+
         return OrderForm(
             formdata=None,
             data={
@@ -123,8 +167,12 @@ class OrderEntry:
                 "recipient_query": self.recipient_query,
                 "recipient_id": str(self.recipient_id or ""),
                 "creating_patient": "1" if self.creating_patient else "",
-                "items": [{"ref": r.ref, "count": r.count} for r in self.items],
-                "kits": [{"ref": r.ref, "count": r.count} for r in self.kits],
+                "items": rows(self.items),
+                "kits": rows(self.kits),
+                "return_items": rows(self.return_items),
+                "return_devices": self.return_devices,
+                "return_packed_kits": self.return_packed_kits,
+                "email_label": self.email_label,
                 "external_order_ids": self.external_order_ids,
                 "shipping_option": self.shipping_option,
                 "note": self.note,
@@ -133,24 +181,52 @@ class OrderEntry:
 
     # --- Changes, one per button ----------------------------------------------------------
 
+    def first_line_field(self) -> str:
+        """Where the coordinator goes once the recipient is chosen: the first item box."""
+        return "items-0-ref" if self.items else "add-item"
+
+    def rows_of(self, kind: str) -> list[LineRow] | None:
+        section = SECTIONS.get(kind)
+        return getattr(self, section) if section else None
+
     def apply(self, action: str) -> str | None:
         """Applies an edit named by a button; answers the id of the field to focus next."""
         kind, _, arg = action.partition(":")
-        if kind == "add-item" and len(self.items) < 200:
-            self.items.append(LineRow())
-            return f"items-{len(self.items) - 1}-ref"
-        if kind == "add-kit" and len(self.kits) < 200:
-            self.kits.append(LineRow())
-            return f"kits-{len(self.kits) - 1}-ref"
-        if kind in ("remove-item", "remove-kit") and parse_int(arg) is not None:
-            rows = self.items if kind == "remove-item" else self.kits
+        verb, _, row_kind = kind.partition("-")
+        rows = self.rows_of(row_kind)
+        if verb == "add" and rows is not None:
+            if len(rows) < MAX_LINES:
+                rows.append(LineRow())
+                return f"{SECTIONS[row_kind]}-{len(rows) - 1}-ref"
+            return kind
+        if verb == "remove" and rows is not None and parse_int(arg) is not None:
             index = parse_int(arg)
             if index < len(rows):
                 del rows[index]
-            return "add-item" if kind == "remove-item" else "add-kit"
+            return f"add-{row_kind}"
+        if verb == "find" and rows is not None and parse_int(arg) is not None:
+            index = parse_int(arg)
+            if index < len(rows):
+                self.finding = f"{SECTIONS[row_kind]}-{index}"
+                return f"{self.finding}-ref"
+            return None
+        if verb == "pick" and rows is not None:
+            index_text, _, picked = arg.partition(":")
+            index, picked_id = parse_int(index_text), parse_int(picked)
+            if index is not None and index < len(rows) and picked_id:
+                model = Kit if row_kind == "kit" else Item
+                found = db.session.get(model, picked_id)
+                if found is not None:
+                    rows[index].ref = found.name if row_kind == "kit" else item_label(found)
+                    return f"{SECTIONS[row_kind]}-{index}-count"
+            return None
+        if kind == "refresh":
+            # Enter in a box, without JavaScript: show the matches of the first row that
+            # names nothing yet, and keep the focus in the box that was being typed in.
+            return self._find_unresolved()
         if kind == "choose" and parse_int(arg):
             self.recipient_id = parse_int(arg)
-            return "change-recipient"
+            return self.first_line_field()
         if kind == "change-recipient":
             self.recipient_id = None
             return "recipient-query"
@@ -169,6 +245,30 @@ class OrderEntry:
             return "recipient-query"
         return None
 
+    def _find_unresolved(self) -> str | None:
+        catalog = Catalog(self)
+        for row_kind, section in SECTIONS.items():
+            for index, row in enumerate(getattr(self, section)):
+                lookup = catalog.kit if row_kind == "kit" else catalog.item
+                if row.ref.strip() and lookup(row.ref) is None:
+                    self.finding = f"{section}-{index}"
+                    return f"{self.finding}-ref"
+        if self.recipient_id is None and self.recipient_query.strip():
+            return "recipient-query"
+        return None
+
+    def matches(self) -> RowMatches | None:
+        """The options for the row being found (one query, capped), or None."""
+        if not self.finding:
+            return None
+        section, _, index = self.finding.rpartition("-")
+        rows = getattr(self, section, None)
+        number = parse_int(index)
+        if rows is None or number is None or number >= len(rows):
+            return None
+        find = find_orderable_kits if section == "kits" else find_orderable_items
+        return RowMatches(self.finding, find(rows[number].ref))
+
     # --- Reading what the entry refers to -------------------------------------------------
 
     def recipient(self) -> Patient | Site | None:
@@ -176,6 +276,14 @@ class OrderEntry:
             return None
         model = Site if self.recipient_kind == "site" else Patient
         return db.session.get(model, self.recipient_id)
+
+    def held(self) -> HeldByRecipient:
+        """What the chosen recipient has now, that could come back on this order."""
+        if self.recipient_id is None:
+            return HeldByRecipient([], [])
+        if self.recipient_kind == "site":
+            return held_by_recipient(site_id=self.recipient_id)
+        return held_by_recipient(patient_id=self.recipient_id)
 
     def search_results(self) -> list[Patient] | list[Site]:
         if self.recipient_id is not None:
@@ -198,7 +306,27 @@ class OrderEntry:
             if kit and count is not None:
                 lines += 1
                 units += count * sum(ki.count for ki in kit.kit_items)
-        return {"lines": lines, "units": units}
+        returning = sum(
+            1 for row in self.return_items if catalog.item(row.ref) and parse_int(row.count, 6)
+        )
+        returning += len(self.return_devices) + len(self.return_packed_kits)
+        return {"lines": lines, "units": units, "returning": returning}
+
+    def drop_empty_rows(self) -> None:
+        """Rows left empty (no item named, the count untouched) are not lines: dropped
+        before placing, so that a return-only order needs no "Remove" of the first row."""
+
+        def kept(rows: list[LineRow]) -> list[LineRow]:
+            return [r for r in rows if r.ref.strip() or r.count.strip() not in ("", "1")]
+
+        self.items, self.kits, self.return_items = (
+            kept(self.items),
+            kept(self.kits),
+            kept(self.return_items),
+        )
+
+    def has_outbound(self) -> bool:
+        return any(r.ref.strip() for r in self.items + self.kits)
 
     def draft(self, catalog: Catalog) -> OrderDraft:
         def ref(row: LineRow, found) -> object:
@@ -213,19 +341,36 @@ class OrderEntry:
             number = parse_int(text, 6)
             return number if number is not None else (text or None)
 
+        def id_or_text(value: str) -> object:
+            number = parse_int(value)
+            return number if number is not None else value
+
         external_ids = [v.strip() for v in re.split(r"[,\n]", self.external_order_ids) if v.strip()]
+        # Nothing ships out and the label is emailed: then there is no shipment to choose.
+        nothing_ships = self.email_label and not self.has_outbound()
         return OrderDraft(
             patient_id=self.recipient_id if self.recipient_kind == "patient" else None,
             site_id=self.recipient_id if self.recipient_kind == "site" else None,
             items=[LineRequest(ref(r, catalog.item(r.ref)), count(r)) for r in self.items],
             kits=[LineRequest(ref(r, catalog.kit(r.ref)), count(r)) for r in self.kits],
+            return_items=[
+                LineRequest(ref(r, catalog.item(r.ref)), count(r)) for r in self.return_items
+            ],
+            return_device_ids=[id_or_text(v) for v in self.return_devices],
+            return_packed_kit_ids=[id_or_text(v) for v in self.return_packed_kits],
+            email_label=self.email_label,
             external_order_ids=external_ids,
-            shipping_option=self.shipping_option or None,
+            shipping_option=None if nothing_ships else (self.shipping_option or None),
             notes=[self.note] if self.note.strip() else [],
         )
 
 
-_LINE_PATH = re.compile(r"^(orderItems|orderKits)\[(\d+)\]\.(count|item\.id|kit\.id)$")
+_LINE_PATH = re.compile(r"^(orderItems|orderKits|returnItems)\[(\d+)\]\.(count|item\.id|kit\.id)$")
+_ROWS = {
+    "orderItems": ("items", "Item", "an item"),
+    "orderKits": ("kits", "Kit", "a kit"),
+    "returnItems": ("return_items", "Return item", "an item"),
+}
 _FRIENDLY = {
     "missing_id": "Choose {what} from the list.",
     "invalid_id": "Nothing on offer matches “{text}”: choose {what} from the list.",
@@ -236,25 +381,24 @@ def put_problems_on_order_form(form: OrderForm, problems: list[Problem]) -> list
     """Puts each problem next to its field, and answers (field id, message) for the summary
     at the top of the form. Problems about the lines as a whole go to ``form.line_errors``,
     any other to ``form.general_errors``."""
-    form.line_errors, form.general_errors = [], []
+    form.line_errors, form.general_errors, form.return_errors = [], [], []
     summary: list[tuple[str, str]] = []
     for problem in problems:
         path = problem.field or ""
         line = _LINE_PATH.match(path)
         if line:
             section, index, attr = line.group(1), int(line.group(2)), line.group(3)
-            rows = form.items if section == "orderItems" else form.kits
+            attr_name, row_name, what = _ROWS[section]
+            rows = form[attr_name]
             if index < len(rows):
                 sub = rows[index]
                 target = sub.count if attr == "count" else sub.ref
                 message = problem.message
                 if problem.code in _FRIENDLY and attr != "count":
-                    what = "an item" if section == "orderItems" else "a kit"
                     message = _FRIENDLY[problem.code].format(what=what, text=sub.ref.data)
                 _add_error(target, message)
                 # The summary names the row: "Count must be ..." alone could be any row's.
-                row = "Item" if section == "orderItems" else "Kit"
-                summary.append((target.id, f"{row} {index + 1}: {message}"))
+                summary.append((target.id, f"{row_name} {index + 1}: {message}"))
                 continue
         if path in ("patient", "patient.id", "site", "site.id"):
             target = form.recipient_query
@@ -264,6 +408,12 @@ def put_problems_on_order_form(form: OrderForm, problems: list[Problem]) -> list
             target = form.shipping_option
         elif path.startswith("orderNotes"):
             target = form.note
+        elif path == "emailLabel":
+            target = form.email_label
+        elif path.startswith(("returnDevices", "returnPackedKits")):
+            form.return_errors.append(problem.message)
+            summary.append(("returns-heading", problem.message))
+            continue
         elif path in ("orderItems", "orderKits"):
             form.line_errors.append(problem.message)
             summary.append(("add-item", problem.message))
@@ -291,6 +441,8 @@ def _page_positions(form: OrderForm) -> dict[str, int]:
         for form_field in fields:
             if form_field.name == "items":
                 ids.append("add-item")  # problems with the lines as a whole: above the rows
+            if form_field.name == "return_items":
+                ids.append("returns-heading")
             if isinstance(form_field, FieldList | FormField):
                 walk(form_field)  # the rows, or a form inside the form
             else:

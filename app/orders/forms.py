@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     FieldList,
     Form,
     FormField,
@@ -11,6 +12,7 @@ from wtforms import (
     RadioField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -37,6 +39,11 @@ class OrderForm(FlaskForm):
     creating_patient = HiddenField()
     items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     kits = FieldList(FormField(LineForm), max_entries=MAX_LINES)
+    return_items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
+    # Ticked from what the recipient has now; the service checks each id.
+    return_devices = SelectMultipleField(choices=[], validate_choice=False)
+    return_packed_kits = SelectMultipleField(choices=[], validate_choice=False)
+    email_label = BooleanField("Email the return label to the recipient")
     external_order_ids = StringField("External order ids")
     shipping_option = RadioField(
         "Shipping",

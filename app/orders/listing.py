@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from sqlalchemy import ARRAY, Integer, any_, func, literal, select, tuple_, union, union_all
@@ -53,11 +53,13 @@ class OrderQuery:
     after: str = ""
     before: str = ""
     problems: dict[str, str] = field(default_factory=dict)
+    # Whose days "placed from/to" mean: the coordinator's "today" ends at their midnight.
+    zone: tzinfo = UTC
     _matches: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_args(cls, args) -> OrderQuery:
-        query = cls()
+    def from_args(cls, args, zone: tzinfo = UTC) -> OrderQuery:
+        query = cls(zone=zone)
         problems = {}
         status = args.get("status", "")
         query.status = status if status in statuses.ALL else ""
@@ -111,6 +113,10 @@ class OrderQuery:
 
     # --- SQL ------------------------------------------------------------------------------
 
+    def _start_of(self, day: date) -> datetime:
+        """The moment ``day`` begins in the user's zone, in UTC (as stored)."""
+        return datetime.combine(day, time(), self.zone).astimezone(UTC)
+
     def conditions(self, with_status: bool = True) -> list:
         where = []
         if with_status and self.status:
@@ -123,11 +129,9 @@ class OrderQuery:
             where.append(Order.responsible_site_id == self.site)
         # A bad date is left out and said so; the other one still applies.
         if self.date_from and "from" not in self.problems:
-            where.append(Order.created_at >= datetime.combine(self.date_from, time(), UTC))
+            where.append(Order.created_at >= self._start_of(self.date_from))
         if self.date_to and "to" not in self.problems:
-            where.append(
-                Order.created_at < datetime.combine(self.date_to + timedelta(days=1), time(), UTC)
-            )
+            where.append(Order.created_at < self._start_of(self.date_to + timedelta(days=1)))
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
         if self.q:

@@ -142,8 +142,13 @@ def sections_of(order: Order) -> list[Section]:
                 "return",
                 {
                     "count": 1,
-                    "name": r.device.item.name,
-                    "sku": ", ".join(i.value for i in r.device.identifiers),
+                    # The identifier tells the unit that comes back from any other.
+                    "name": r.device.item.name
+                    + "".join(
+                        f", {identifiers.LABELS.get(i.type, i.type)} {i.value}"
+                        for i in r.device.identifiers
+                    ),
+                    "sku": r.device.item.sku,
                 },
             )
             for r in order.return_devices
@@ -153,7 +158,8 @@ def sections_of(order: Order) -> list[Section]:
                 "return",
                 {
                     "count": 1,
-                    "name": f"Packed kit {r.packed_kit.id}: {r.packed_kit.kit.name}",
+                    "name": f"{r.packed_kit.kit.name} (packed kit {r.packed_kit.id}, "
+                    f"sent on order {r.packed_kit.order_id})",
                     "sku": "",
                 },
             )
@@ -254,7 +260,9 @@ def _requested_ids() -> list[int]:
 def _back_to_list(status: str) -> str:
     """The list as it was (tab, filters, page), rebuilt from its own parameters only."""
     if request.args.get("back") is not None:
-        query = OrderQuery.from_args(MultiDict(parse_qsl(request.args["back"][:2000])))
+        query = OrderQuery.from_args(
+            MultiDict(parse_qsl(request.args["back"][:2000])), zone=current_user.zone
+        )
         args = query.url_args(after=query.after, before=query.before)
     else:
         args = {"status": status} if status else {}

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.catalog.models import Device, Kit, KitItem
 from app.extensions import db
+from app.orders import statuses
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -166,12 +167,61 @@ def order_version(order_id: int) -> int | None:
 
 
 def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
-    """The patient's newest orders, for their page."""
+    """The patient's newest orders with their lines, for their page (three queries)."""
     return list(
         db.session.scalars(
             select(Order)
             .where(Order.patient_id == patient_id)
             .order_by(Order.id.desc())
             .limit(limit)
+            .options(
+                selectinload(Order.items).joinedload(OrderItem.item),
+                selectinload(Order.kits).joinedload(OrderKit.kit),
+            )
         )
     )
+
+
+@dataclass
+class HeldByRecipient:
+    """What a patient or site has now: devices and packed kits delivered on their orders
+    and not on a return line of an order that is still going (anything not cancelled)."""
+
+    devices: list[OrderDevice]
+    packed_kits: list[PackedKit]
+
+
+def held_by_recipient(patient_id: int | None = None, site_id: int | None = None) -> HeldByRecipient:
+    """Devices and packed kits a recipient has now, oldest delivery first; four queries
+    however many there are. Inventory may refine "has now" with device statuses later."""
+    if patient_id is None and site_id is None:
+        return HeldByRecipient([], [])
+    recipient = (
+        Order.patient_id == patient_id if patient_id is not None else Order.site_id == site_id
+    )
+    delivered = select(Order.id).where(recipient, Order.current_status == statuses.DELIVERED)
+    going = Order.current_status != statuses.CANCELLED
+    returning_devices = (
+        select(ReturnDevice.device_id).join(Order, ReturnDevice.order_id == Order.id).where(going)
+    )
+    returning_kits = (
+        select(ReturnPackedKit.packed_kit_id)
+        .join(Order, ReturnPackedKit.order_id == Order.id)
+        .where(going)
+    )
+    devices = db.session.scalars(
+        select(OrderDevice)
+        .where(
+            OrderDevice.order_id.in_(delivered),
+            OrderDevice.device_id.not_in(returning_devices),
+        )
+        .order_by(OrderDevice.order_id, OrderDevice.id)
+        .options(*_device_options(joinedload(OrderDevice.device)))
+    ).all()
+    packed_kits = db.session.scalars(
+        select(PackedKit)
+        .where(PackedKit.order_id.in_(delivered), PackedKit.id.not_in(returning_kits))
+        .order_by(PackedKit.order_id, PackedKit.id)
+        .options(joinedload(PackedKit.kit))
+    ).all()
+    return HeldByRecipient(list(devices), list(packed_kits))

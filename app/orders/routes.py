@@ -7,11 +7,14 @@ that re-render only the part that changed, from the same partial templates.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
     Response,
+    abort,
     flash,
     make_response,
     redirect,
@@ -24,10 +27,22 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.access import role_required
+from app.catalog.search import (
+    MAX_QUERY_LENGTH,
+    OPTION_CAP,
+    find_orderable_items,
+    find_orderable_kits,
+    item_label,
+)
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.orders import csv_export, listing, queries, service, statuses
-from app.orders.entry import Catalog, OrderEntry, put_problems_on_order_form
+from app.orders.entry import (
+    Catalog,
+    OrderEntry,
+    available_to_order,
+    put_problems_on_order_form,
+)
 from app.orders.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
@@ -37,13 +52,14 @@ from app.validation import Rejected, parse_int
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 PLACE = "place"
+ROW_ID = re.compile(r"^(items|kits|return_items)-\d{1,3}$")
 
 
 @bp.get("/")
 @role_required("coordinator", "fulfillment")
 def list_orders():
     """The order list. htmx (filters, search, tabs, pages) gets the results part alone."""
-    query = listing.OrderQuery.from_args(request.args)
+    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
     # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
     # types it, opens that order; searching as you type never jumps away.
     if request.args.get(listing.SUBMITTED) and query.q:
@@ -97,7 +113,7 @@ def go_to_order():
 @role_required("coordinator", "fulfillment")
 def export_orders():
     """Every order the current filters select, as CSV, streamed in keyset batches."""
-    query = listing.OrderQuery.from_args(request.args)
+    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
     response = Response(stream_with_context(csv_export.rows(query)), mimetype="text/csv")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
@@ -119,18 +135,17 @@ def _render_new(
     patient_form=None,
     patient_problems: list[str] | None = None,
 ):
-    catalog = Catalog()
+    catalog = Catalog(entry)
     form = form or entry.to_form()
     response = make_response(
         render_template(
             "orders/new.html",
             form=form,
             entry=entry,
-            catalog=catalog,
             recipient=entry.recipient(),
             results=entry.search_results(),
-            summary=entry.summary(catalog),
             focus=focus,
+            **lines_context(entry, catalog),
             problems=problems or [],
             patient_form=patient_form
             or (_new_patient_form(None) if entry.creating_patient else None),
@@ -139,6 +154,18 @@ def _render_new(
         status,
     )
     return response
+
+
+def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
+    """What the lines part of the page needs, whether it is drawn alone or in the page."""
+    return {
+        "catalog": catalog,
+        "summary": entry.summary(catalog),
+        "matches": entry.matches(),
+        "option_cap": OPTION_CAP,
+        "held": entry.held(),
+        "recipient_chosen": entry.recipient_id is not None,
+    }
 
 
 def _new_patient_form(formdata):
@@ -173,14 +200,26 @@ def _edit_recipient(entry: OrderEntry, action: str):
 @bp.get("/new")
 @role_required("coordinator")
 def new_order():
-    """A blank order; ``?patient=<id>`` (from a patient's page) starts it for that patient."""
+    """A blank order; ``?patient=<id>`` (from a patient's page) starts it for that patient;
+    ``?again=<order id>`` ("Order again") fills it with what that order had. Nothing is
+    placed until the coordinator places it."""
     entry = OrderEntry.blank()
     patient = request.args.get("patient", "")
-    if parse_int(patient):
+    again = parse_int(request.args.get("again", ""))
+    if again:
+        order = queries.get_order(again)
+        if order is None:
+            abort(404)
+        entry = OrderEntry.again(order)
+    elif parse_int(patient):
         entry.recipient_id = parse_int(patient)
-        if entry.recipient() is None:
-            entry.recipient_id = None
-    return _render_new(entry, focus="items-0-ref" if entry.recipient_id else "recipient-query")
+    if entry.recipient_id is not None and entry.recipient() is None:
+        entry.recipient_id = None
+    if again:
+        focus = "place-order" if entry.recipient_id else "recipient-query"
+    else:
+        focus = entry.first_line_field() if entry.recipient_id else "recipient-query"
+    return _render_new(entry, focus=focus)
 
 
 @bp.post("/new")
@@ -198,7 +237,8 @@ def place_order():
             patient_problems=patient_problems,
         )
 
-    catalog = Catalog()
+    entry.drop_empty_rows()
+    catalog = Catalog(entry)
     draft = entry.draft(catalog)
     try:
         placed = service.place_order(
@@ -234,13 +274,34 @@ def new_order_lines():
     """htmx: add, remove or refresh rows; answers the lines section alone."""
     entry, action = _entry_from_request()
     focus = entry.apply(action)
-    catalog = Catalog()
     return render_template(
         "orders/_lines.html",
+        # Send to many shows the same rows, without the returns.
+        lines_only=request.form.get("lines_only") == "1",
         form=entry.to_form(),
-        catalog=catalog,
-        summary=entry.summary(catalog),
         focus=focus,
+        **lines_context(entry, Catalog(entry)),
+    )
+
+
+@bp.get("/new/options")
+@role_required("coordinator")
+def new_order_options():
+    """htmx: the options of one item or kit box, matching every word typed in it."""
+    kind = "kit" if request.args.get("kind") == "kit" else "item"
+    row = request.args.get("row", "")
+    if not ROW_ID.match(row):
+        abort(404)
+    text = request.args.get(f"{row}-ref", "")[:MAX_QUERY_LENGTH]
+    find = find_orderable_kits if kind == "kit" else find_orderable_items
+    options = find(text)
+    return render_template(
+        "orders/_options.html",
+        options=options,
+        kind=kind,
+        row=row,
+        catalog_label=item_label,
+        available=available_to_order([o.id for o in options]) if kind == "item" else None,
     )
 
 
@@ -258,9 +319,10 @@ def new_order_recipient():
             "orders/_recipient_results.html", entry=entry, results=entry.search_results()
         )
     focus, patient_form, patient_problems, status = _edit_recipient(entry, action)
+    form = entry.to_form()
     html = render_template(
         "orders/_recipient.html",
-        form=entry.to_form(),
+        form=form,
         entry=entry,
         recipient=entry.recipient(),
         results=entry.search_results(),
@@ -268,7 +330,19 @@ def new_order_recipient():
         patient_form=patient_form,
         patient_problems=patient_problems,
     )
-    return html, status
+    # Another recipient has other devices to return: the lines are drawn again beside.
+    html += render_template(
+        "orders/_lines.html",
+        form=form,
+        focus=None,
+        oob=True,
+        **lines_context(entry, Catalog(entry)),
+    )
+    response = make_response(html, status)
+    if focus and not focus.startswith(("recipient", "change", "new_patient")):
+        # The field to go on with is outside the part redrawn: the script moves there.
+        response.headers["HX-Trigger-After-Settle"] = json.dumps({"orderly:focus": focus})
+    return response
 
 
-from app.orders import order_page, packing_summary  # noqa: E402,F401  (routes on bp)
+from app.orders import batch_page, order_page, packing_summary  # noqa: E402,F401  (routes on bp)

@@ -101,6 +101,19 @@ class _Checker(Checker):
             )
 
 
+def patient_problems(patient: Patient) -> list[Problem]:
+    """Why this patient cannot receive an order now (none: they can)."""
+    if patient.archived:
+        return [
+            Problem(
+                "patient_archived",
+                f"{patient.full_name} is archived and cannot receive orders.",
+                "patient.id",
+            )
+        ]
+    return []
+
+
 def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | None:
     if draft.patient_id is None and draft.site_id is None:
         check.add("recipient_required", "Choose a patient or a site to ship to.", "patient")
@@ -117,12 +130,9 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
         patient = fetch_by_id(Patient, {ref}).get(ref) if ref else None
         if ref and patient is None:
             check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
-        elif patient is not None and patient.archived:
-            check.add(
-                "patient_archived",
-                f"{patient.full_name} is archived and cannot receive orders.",
-                "patient.id",
-            )
+        elif patient is not None:
+            for problem in patient_problems(patient):
+                check.add(problem.code, problem.message, problem.field)
         return patient
     ref = check.id_of(draft.site_id, "site.id", "site")
     site = fetch_by_id(Site, {ref}).get(ref) if ref else None

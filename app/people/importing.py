@@ -294,3 +294,25 @@ def _run_import(import_id: int, actor: Actor) -> dict:
         upload.imported_at = utcnow()
         upload.result = result
     return result
+
+
+def rejected_rows_csv(content: str) -> str:
+    """The rows not imported because of problems, as the file had them, with a "Problems"
+    column: a file to fix and import again (rows already on record stay out of it)."""
+    preview = check_file(content)
+    bad = {row.line: row for row in preview.rows if row.status == "problem"}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    reader = csv.reader(io.StringIO(content))
+    try:
+        writer.writerow([*next(reader), "Problems"])
+        for line, record in enumerate(reader, start=2):
+            if line in bad:
+                problems = "; ".join(
+                    f"{LABELS.get(column, 'Row')}: {message}"
+                    for column, message in bad[line].problems
+                )
+                writer.writerow([*record, problems])
+    except (StopIteration, csv.Error):
+        pass  # an unreadable file has no rows to give back; its page says why
+    return out.getvalue()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import re
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import joinedload
@@ -10,9 +12,10 @@ from sqlalchemy.orm import joinedload
 from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.extensions import db
+from app.formats import plural
 from app.forms import ActionForm, form_page, record_or_404
 from app.history.record import history_of
-from app.orders.queries import recent_orders_of_patient
+from app.orders.queries import held_by_recipient, recent_orders_of_patient
 from app.people import importing, service
 from app.people.forms import (
     ImportForm,
@@ -25,6 +28,8 @@ from app.people.forms import (
 from app.people.models import Patient, PatientImport, Site
 from app.people.search import patient_match
 from app.validation import Rejected, parse_int
+
+RECENT_ORDERS = 10
 
 bp = Blueprint("people", __name__)
 
@@ -104,7 +109,9 @@ def list_patients():
         else None
     )
     template = "people/_patient_results.html" if request.htmx else "people/patients.html"
-    return render_template(template, patients=patients, q=q, show=show, next_after=next_after)
+    return render_template(
+        template, patients=patients, q=q, show=show, next_after=next_after, after=after
+    )
 
 
 @bp.route("/patients/new", methods=["GET", "POST"])
@@ -124,11 +131,12 @@ def new_patient():
 @role_required(*PATIENT_EDITORS)
 def show_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
-    orders = recent_orders_of_patient(patient_id, limit=10)
+    orders = recent_orders_of_patient(patient_id, limit=RECENT_ORDERS)
     return render_template(
         "people/patient.html",
         patient=patient,
         orders=orders,
+        held=held_by_recipient(patient_id=patient_id),
         history=history_of("patient", patient_id),
         action_form=ActionForm(),
     )
@@ -279,7 +287,8 @@ def import_preview(import_id: int):
     return render_template(
         "people/import_preview.html",
         upload=upload,
-        preview=importing.check_file(upload.content) if upload.imported_at is None else None,
+        # After the import too: the rows refused, and why, stay on the page.
+        preview=importing.check_file(upload.content),
         labels=importing.LABELS,
         action_form=ActionForm(),
     )
@@ -294,8 +303,22 @@ def run_import(import_id: int):
         flash(rejected.problems[0].message, "error")
     else:
         flash(
-            f"Imported {result['created']} patient(s); {result['skipped']} already on record were "
-            f"skipped; {result['problems']} row(s) with problems were not imported.",
+            f"Imported {plural(result['created'], 'patient')}; "
+            f"{plural(result['skipped'], 'patient')} already on record "
+            f"{'was' if result['skipped'] == 1 else 'were'} skipped; "
+            f"{plural(result['problems'], 'row')} with problems "
+            f"{'was' if result['problems'] == 1 else 'were'} not imported.",
             "success",
         )
     return redirect(url_for("people.import_preview", import_id=import_id), code=303)
+
+
+@bp.get("/patients/import/<int:import_id>/rejected.csv")
+@role_required(*PATIENT_EDITORS)
+def rejected_rows(import_id: int):
+    """The rows with problems, to fix and import again."""
+    upload = record_or_404(PatientImport, import_id)
+    response = Response(importing.rejected_rows_csv(upload.content), mimetype="text/csv")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", upload.filename.rsplit(".", 1)[0])[:60] or "import"
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-rejected.csv"'
+    return response

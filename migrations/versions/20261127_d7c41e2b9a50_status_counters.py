@@ -1,7 +1,7 @@
 """order status counters, site + shipping + status index
 
 Revision ID: d7c41e2b9a50
-Revises: c3a9e1d4b7f2
+Revises: c14e7a2d5b01
 Create Date: 2026-11-27 05:15:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd7c41e2b9a50'
-down_revision = 'c3a9e1d4b7f2'
+down_revision = 'c14e7a2d5b01'
 branch_labels = None
 depends_on = None
 

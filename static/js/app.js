@@ -5,12 +5,19 @@
   // Show each <time> in the reader's time zone too, and how long ago it was.
   function localiseTimes(root) {
     var formatter = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+    // In a table column ([data-compact]) one short line; the full time is in the title.
+    var compact = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
     var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
       if (!el.dataset.utc) el.dataset.utc = el.textContent;
       var text = formatter.format(when);
+      if (el.hasAttribute("data-compact")) {
+        el.textContent = compact.format(when);
+        el.title = text + " (" + el.dataset.utc + ")";
+        return;
+      }
       if (relative) {
         var seconds = Math.round((when - Date.now()) / 1000);
         var units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
@@ -132,6 +139,15 @@
 
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); wireSelectAll(document); });
   document.addEventListener("htmx:afterSettle", function (event) { wireSelectAll(event.target); });
+
+  // Until the user has a time zone, tell the server the browser's, once.
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("browser-time-zone");
+    var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!form || !zone) return;
+    form.elements.time_zone.value = zone;
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+  });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });
 
   // An htmx request that failed must not fail silently: say so where it is seen and heard.
@@ -184,5 +200,134 @@
         credentials: "same-origin",
       });
     });
+  });
+})();
+
+// The new-order page's fast path: item and kit boxes are comboboxes (WAI-ARIA 1.2, list
+// autocomplete) whose options the server sends as the coordinator types; Enter in a count
+// adds the next row; Ctrl+Enter (⌘+Enter) places the order from any field. Without this
+// script every box has a "Find" button and the page still works.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function listboxOf(input) { return document.getElementById(input.getAttribute("aria-controls")); }
+  function options(listbox) { return listbox ? Array.prototype.slice.call(listbox.querySelectorAll("[role=option]")) : []; }
+
+  function setActive(input, option) {
+    var listbox = listboxOf(input);
+    options(listbox).forEach(function (o) { o.setAttribute("aria-selected", o === option ? "true" : "false"); });
+    if (option) {
+      input.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function open(input, yes) {
+    var listbox = listboxOf(input);
+    if (!listbox) return;
+    var has = yes && options(listbox).length > 0;
+    listbox.hidden = !has;
+    input.setAttribute("aria-expanded", has ? "true" : "false");
+    if (!has) setActive(input, null);
+  }
+
+  function pick(input, option) {
+    input.value = option.getAttribute("data-value");
+    open(input, false);
+    // The row's note and the summary follow the change, as when a name is typed.
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    var count = document.getElementById(input.getAttribute("data-count"));
+    if (count) { count.focus(); count.select(); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var form = target.closest && target.closest("form[data-order-form]");
+    if (!form) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      var place = form.querySelector("[data-primary]");
+      if (place && !place.disabled) place.click();
+      return;
+    }
+    if (event.altKey && !event.ctrlKey && !event.metaKey) {
+      var shortcut = form.querySelector('[data-shortcut="Alt+' + (event.code || "").replace("Key", "") + '"]');
+      if (shortcut) { event.preventDefault(); shortcut.click(); }
+      return;
+    }
+    if (target.getAttribute("role") === "combobox") {
+      var listbox = listboxOf(target);
+      var all = options(listbox);
+      var current = document.getElementById(target.getAttribute("aria-activedescendant") || "");
+      var index = all.indexOf(current);
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        if (!all.length) return;
+        event.preventDefault();
+        open(target, true);
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        setActive(target, all[(index + step + all.length) % all.length]);
+      } else if (event.key === "Enter" && current && !listbox.hidden) {
+        event.preventDefault();
+        pick(target, current);
+      } else if (event.key === "Escape" && !listbox.hidden) {
+        event.preventDefault();
+        open(target, false);
+      }
+      return;
+    }
+    // Enter in a count adds the next row of its kind (and the new row takes the focus).
+    if (event.key === "Enter" && target.hasAttribute("data-add-row")) {
+      var add = document.getElementById(target.getAttribute("data-add-row"));
+      if (add) { event.preventDefault(); add.click(); }
+      return;
+    }
+    // ↓ from the recipient search goes to the first result; ↑/↓ move between results.
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      var results = Array.prototype.slice.call(form.querySelectorAll("#recipient-results button.result"));
+      var at = results.indexOf(target);
+      if (target.id === "recipient-query" && event.key === "ArrowDown" && results.length) {
+        event.preventDefault();
+        results[0].focus();
+      } else if (at >= 0) {
+        event.preventDefault();
+        if (event.key === "ArrowUp" && at === 0) document.getElementById("recipient-query").focus();
+        else if (results[at + (event.key === "ArrowDown" ? 1 : -1)]) results[at + (event.key === "ArrowDown" ? 1 : -1)].focus();
+      }
+    }
+  });
+
+  // New options arrived: open the list (or close it when nothing matches) and say how many.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var listbox = event.detail.target;
+    if (!listbox || listbox.getAttribute("role") !== "listbox") return;
+    var input = document.querySelector('[aria-controls="' + listbox.id + '"]');
+    if (!input) return;
+    var count = options(listbox).length;
+    open(input, document.activeElement === input && input.value.trim() !== "");
+    var status = document.getElementById(input.id.replace(/-ref$/, "-status"));
+    if (status) status.textContent = input.value.trim() === "" ? "" : count === 0 ? "Nothing matches." : count + (count === 1 ? " match" : " matches") + ": ↓ to choose.";
+  });
+
+  // The mouse: a click on an option picks it; the box keeps the focus meanwhile.
+  document.addEventListener("mousedown", function (event) {
+    if (event.target.closest && event.target.closest("[role=listbox]")) event.preventDefault();
+  });
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest && event.target.closest("[role=option]");
+    if (!option) return;
+    var input = document.querySelector('[aria-controls="' + option.parentElement.id + '"]');
+    if (input) pick(input, option);
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target.getAttribute && event.target.getAttribute("role") === "combobox") open(event.target, false);
+  });
+
+  // The server names the field to go on with when it lies outside the part it redrew.
+  document.addEventListener("orderly:focus", function (event) {
+    var field = document.getElementById(event.detail.value);
+    if (field) field.focus();
   });
 })();

@@ -8,9 +8,57 @@ in the helpers plugin; a conftest fixture is closer to the tests and always wins
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import Page, expect
+
+from tests.helpers.browser import sign_in_through_form
 
 
 @pytest.fixture(scope="session")
 def base_url(live_server) -> str:
     return live_server.url
+
+
+# The form answers a rejected order with 422 by design, and Chromium logs every 4xx as a
+# console error. Any other status (a 400 for a missing CSRF token, a 500) still counts.
+EXPECTED_CONSOLE = re.compile(
+    r"^Failed to load resource: the server responded with a status of 422 "
+)
+
+
+def watch_console(page: Page) -> list[str]:
+    """Collects what goes wrong in ``page``: console errors (where Chromium reports CSP
+    violations and failed requests) and uncaught script errors."""
+    problems: list[str] = []
+
+    def on_console(message):
+        if message.type == "error" and not EXPECTED_CONSOLE.match(message.text):
+            problems.append(message.text)
+
+    page.set_default_timeout(10_000)  # a local server: fail in seconds, not in 30
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return problems
+
+
+@pytest.fixture
+def coordinator(page: Page, sign_in, catalog) -> Page:
+    """A coordinator signed in, on a new order; the test fails on any console error."""
+    problems = watch_console(page)
+    sign_in("coordinator")
+    expect(page).to_have_url(re.compile(r"/orders/new$"))
+    expect(page.get_by_role("heading", name="New order", exact=True)).to_be_visible()
+    yield page
+    assert problems == []
+
+
+@pytest.fixture
+def coordinator_without_javascript(new_context, base_url, catalog) -> Page:
+    page = new_context(java_script_enabled=False).new_page()
+    problems = watch_console(page)
+    sign_in_through_form(page, base_url, "coordinator")
+    expect(page).to_have_url(re.compile(r"/orders/new$"))
+    yield page
+    assert problems == []

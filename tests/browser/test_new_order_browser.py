@@ -17,52 +17,10 @@ from sqlalchemy import select
 from app.database import write_transaction
 from app.orders.models import Order
 from app.people.models import Patient
+from tests.browser.conftest import watch_console
 from tests.conftest import app_context
-from tests.helpers.browser import sign_in_through_form
 
 pytestmark = pytest.mark.browser
-
-# The form answers a rejected order with 422 by design, and Chromium logs every 4xx as a
-# console error. Any other status (a 400 for a missing CSRF token, a 500) still counts.
-EXPECTED_CONSOLE = re.compile(
-    r"^Failed to load resource: the server responded with a status of 422 "
-)
-
-
-def watch_console(page: Page) -> list[str]:
-    """Collects what goes wrong in ``page``: console errors (where Chromium reports CSP
-    violations and failed requests) and uncaught script errors."""
-    problems: list[str] = []
-
-    def on_console(message):
-        if message.type == "error" and not EXPECTED_CONSOLE.match(message.text):
-            problems.append(message.text)
-
-    page.set_default_timeout(10_000)  # a local server: fail in seconds, not in 30
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
-
-
-@pytest.fixture
-def coordinator(page: Page, sign_in, catalog) -> Page:
-    """A coordinator signed in, on a new order; the test fails on any console error."""
-    problems = watch_console(page)
-    sign_in("coordinator")
-    expect(page).to_have_url(re.compile(r"/orders/new$"))
-    expect(page.get_by_role("heading", name="New order", exact=True)).to_be_visible()
-    yield page
-    assert problems == []
-
-
-@pytest.fixture
-def coordinator_without_javascript(new_context, base_url, catalog) -> Page:
-    page = new_context(java_script_enabled=False).new_page()
-    problems = watch_console(page)
-    sign_in_through_form(page, base_url, "coordinator")
-    expect(page).to_have_url(re.compile(r"/orders/new$"))
-    yield page
-    assert problems == []
 
 
 def orders_in_db(app) -> list[dict]:
@@ -133,7 +91,8 @@ def test_patient_order_with_two_items_and_a_kit(app, coordinator: Page, catalog)
     ship_to = page.locator("#ship-to")
     expect(ship_to).to_contain_text("3 Main St")
     expect(ship_to).to_contain_text("Born 1950-12-10 · MRN-1")
-    expect(page.get_by_role("button", name="Change recipient")).to_be_focused()
+    # Once the recipient is chosen, the coordinator goes on with the first item.
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
 
     set_line(page, "Item 1", "Test strips (STR)", 3)
     page.get_by_role("button", name="Add item").click()
@@ -319,7 +278,7 @@ def test_the_whole_order_without_javascript(app, coordinator_without_javascript:
     expect(page.get_by_text("1 patient found")).to_be_visible()
     expect(search).to_be_focused()  # not back at the top of a reloaded page
     choose(page, "Ada Lovelace")
-    expect(page.get_by_role("button", name="Change recipient")).to_be_focused()
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
     set_line(page, "Item 1", "Test strips", 2)
     page.get_by_role("button", name="Add kit").click()
     kit = page.get_by_label("Kit 1", exact=True)
@@ -447,9 +406,6 @@ def test_the_whole_order_by_keyboard(app, coordinator: Page, catalog):
     focused(page.get_by_role("button", name=re.compile("^Ada Lovelace")))
     keys.press("Enter")
     expect(page.locator("#ship-to")).to_contain_text("Ada Lovelace")
-    focused(page.get_by_role("button", name="Change recipient"))
-
-    keys.press("Tab")
     focused(page.get_by_label("Item 1", exact=True))
     keys.type("Test strips")
     keys.press("Tab")
@@ -484,6 +440,7 @@ def test_the_whole_order_by_keyboard(app, coordinator: Page, catalog):
     expect(page.locator("#order-summary")).to_have_text("3 lines · 10 units in all")
 
     keys.press("Tab")
+    keys.press("Tab")  # "What comes back", closed: this order sends only
     keys.press("Tab")
     focused(page.get_by_label("External order ids"))
     keys.type("EHR-9")
@@ -551,8 +508,7 @@ def test_focus_stays_put_when_a_part_of_the_page_is_redrawn(coordinator: Page):
     expect(page.get_by_role("button", name=re.compile("^Ada Lovelace"))).to_be_focused()
 
     keys.press("Enter")
-    expect(page.get_by_role("button", name="Change recipient")).to_be_focused()
-    keys.press("Tab")
+    expect(page.get_by_label("Item 1", exact=True)).to_be_focused()
     keys.type("Test strips")
     keys.press("Tab")
     expect(page.get_by_text("Test strips · STR")).to_be_visible()

@@ -75,3 +75,14 @@ def record_and_release(app, catalog, identifier: str) -> None:
         lifecycle.record_device(order_id, identifier, actor("fulfillment"))
         db.session.remove()
     move(app, order_id, "cancelled", role="admin", reason="test")
+
+
+def delivered_order(app, catalog, **lines) -> int:
+    """An order placed, packed with new devices, shipped and delivered; answers its id."""
+    order_id = place(app, catalog, **lines)
+    move(app, order_id, "processing")
+    pack_everything(app, order_id, start=order_id * 100)
+    move(app, order_id, "packed")
+    move(app, order_id, "shipped", tracking=("UPS", "1Z999AA10123456784"))
+    move(app, order_id, "delivered")
+    return order_id

@@ -1,0 +1,131 @@
+"""Send to many: one set of lines to many patients at once, one order each.
+
+The preview checks every patient's order with the order service's own rules
+(``check_draft``), so what it refuses is what placing would refuse. Placing places one
+order per patient that passed, each under a key made of the batch token and the patient:
+submitting the same batch again places nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.orders.models import Order, SubmissionKey
+from app.orders.service import (
+    Actor,
+    OrderDraft,
+    OrderRejected,
+    check_draft,
+    patient_problems,
+    place_order,
+)
+from app.people.models import Patient
+from app.people.search import patients_for_batch
+
+MAX_PATIENTS = 200
+MAX_IDENTIFIERS_TEXT = 20_000
+
+
+def split_identifiers(text: str) -> list[str]:
+    """Identifiers pasted or uploaded: separated by commas, semicolons, tabs or lines."""
+    return [v.strip().strip('"') for v in re.split(r"[,;\t\r\n]+", text or "") if v.strip()]
+
+
+@dataclass
+class BatchLine:
+    """One patient of the batch, as the preview shows them."""
+
+    patient: Patient
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def good(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class BatchPreview:
+    lines: list[BatchLine]
+    unknown_identifiers: list[str]
+    too_many: bool = False
+    # Problems with the lines themselves (the same for every patient).
+    order_problems: list[str] = field(default_factory=list)
+
+    @property
+    def good(self) -> list[BatchLine]:
+        return [line for line in self.lines if line.good]
+
+
+def _key(token: str, patient_id: int) -> str:
+    return f"batch:{token[:64]}:{patient_id}"
+
+
+def preview_batch(
+    draft: OrderDraft, patient_ids: list[int], identifiers: list[str]
+) -> BatchPreview:
+    """Each patient's order checked as if placed now; nothing is written. The lines are
+    checked once (they are the same for everyone), each patient by the service's own
+    recipient rule: a fixed number of queries however many patients."""
+    patients, unknown = patients_for_batch(patient_ids, identifiers)
+    too_many = len(patients) > MAX_PATIENTS
+    patients = patients[:MAX_PATIENTS]
+    _, problems = check_draft(replace(draft, patient_id=None, site_id=None))
+    order_problems = [p.message for p in problems if p.code != "recipient_required"]
+    lines = []
+    for patient in patients:
+        mine = [p.message for p in patient_problems(patient)]
+        if not (patient.address and patient.address.line_one.strip()):
+            mine.append("No address to ship to.")
+        # Stock: once inventory lands, a patient whose lines cannot be reserved is refused
+        # here with inventory's message.
+        if order_problems and not mine:
+            mine.append("Not placed until the lines are fixed.")
+        lines.append(BatchLine(patient, mine))
+    return BatchPreview(lines, unknown, too_many, order_problems)
+
+
+def place_batch(
+    draft: OrderDraft, patient_ids: list[int], identifiers: list[str], actor: Actor, token: str
+) -> tuple[list[Order], BatchPreview]:
+    """One order per patient that passes the preview's checks; answers the orders (new or
+    placed by an earlier submission of the same batch) and the preview they passed."""
+    preview = preview_batch(draft, patient_ids, identifiers)
+    if preview.order_problems:
+        return [], preview
+    orders = []
+    for line in preview.good:
+        try:
+            placed = place_order(
+                replace(draft, patient_id=line.patient.id, site_id=None),
+                actor,
+                submission_key=_key(token, line.patient.id),
+            )
+        except OrderRejected as rejected:
+            # Changed since the preview (archived meanwhile): refused, the others go on.
+            line.problems = [p.message for p in rejected.problems]
+            continue
+        orders.append(placed.order)
+    return orders, preview
+
+
+def orders_of_batch(token: str, actor: Actor) -> list[Order]:
+    """The orders a batch placed, for its result page (one query)."""
+    prefix = _key(token, 0)[:-1]
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        db.session.scalars(
+            select(Order)
+            .join(SubmissionKey, SubmissionKey.order_id == Order.id)
+            .where(
+                SubmissionKey.scope == actor.scope,
+                SubmissionKey.key.like(escaped + "%", escape="\\"),
+            )
+            .order_by(Order.id)
+            .options(joinedload(Order.patient))
+        )
+    )
