@@ -5,6 +5,7 @@
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
     python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
+    python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
 
 Each step is skipped when what it installs is already up to date, so running a
 command twice is quick.
@@ -27,6 +28,9 @@ VENDOR = ROOT / "static" / "vendor"
 # Files copied out of node_modules into static/vendor (never committed).
 VENDOR_FILES = {"htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js"}
 SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+# Every dependency, transitive ones too, pinned with hashes (made by `python3 dev.py lock`).
+LOCKS = {"": ROOT / "requirements" / "base.txt", "test": ROOT / "requirements" / "test.txt"}
+PIP_TOOLS = "pip-tools==7.6.2"
 
 
 def say(message: str) -> None:
@@ -53,14 +57,43 @@ def python_packages(extras: str) -> None:
         say("Creating the virtualenv in .venv")
         run(sys.executable, "-m", "venv", VENV)
     stamp = VENV / f".installed-{extras or 'base'}"
-    digest = _digest(ROOT / "pyproject.toml", extra=extras)
+    lock = LOCKS[extras]
+    digest = _digest(ROOT / "pyproject.toml", lock, extra=extras)
     if _up_to_date(stamp, digest):
         return
-    say("Installing Python packages")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    target = f".[{extras}]" if extras else "."
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", target)
+    say(f"Installing Python packages from {lock.relative_to(ROOT)} (pinned, hashes checked)")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", lock)
+    # The project itself: its dependencies are all in the lock already.
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "-e", ".")
     stamp.write_text(digest)
+
+
+def lock() -> None:
+    """Pins every dependency of pyproject.toml, transitive ones too, with their hashes: one
+    file for serving, one for the tests. Run it after changing a dependency there."""
+    if not PYTHON.exists():
+        run(sys.executable, "-m", "venv", VENV)
+    run(PYTHON, "-m", "pip", "install", "--quiet", PIP_TOOLS)
+    # Resolved against the package index alone: a machine's own pip settings (local mirrors,
+    # constraints) must not end up in the project's lock.
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    for extras, path in LOCKS.items():
+        say(f"Locking {path.relative_to(ROOT)}")
+        path.parent.mkdir(exist_ok=True)
+        run(
+            BIN / "pip-compile",
+            "--quiet",
+            "--generate-hashes",
+            "--allow-unsafe",
+            "--strip-extras",
+            "--no-emit-index-url",
+            "--no-emit-find-links",
+            *(["--extra", extras] if extras else []),
+            "--output-file",
+            path,
+            "pyproject.toml",
+            env=env,
+        )
 
 
 def frontend_packages() -> None:
@@ -108,6 +141,15 @@ def setup(extras: str = "") -> None:
     frontend_packages()
 
 
+def start_webhooks_worker(env: dict) -> subprocess.Popen:
+    """One webhooks worker beside the web server. It stops on Ctrl+C with it, and ends by
+    itself when the server (its parent, which this process becomes) is gone."""
+    say("Starting one webhooks worker")
+    return subprocess.Popen(
+        [str(BIN / "flask"), "webhooks", "work", "--exit-with-parent"], cwd=ROOT, env=env
+    )
+
+
 def serve() -> None:
     setup()
     env = {**os.environ, "FLASK_APP": "app"}
@@ -117,8 +159,20 @@ def serve() -> None:
     run(BIN / "flask", "seed-demo", env=env)
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     say(f"Serving Orderly on http://{host}:{port} (Ctrl+C stops it)")
-    gunicorn = [
+    gunicorn = gunicorn_command(host, port)
+    os.chdir(ROOT)
+    start_webhooks_worker(env)
+    os.execve(gunicorn[0], gunicorn, env)
+
+
+def gunicorn_command(host: str, port: str) -> list[str]:
+    return [
         str(BIN / "gunicorn"),
+        # No control socket: every instance would bind the same ~/.gunicorn/gunicorn.ctl,
+        # and stopping one would unlink another's.
+        "--no-control-socket",
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
         "--bind",
         f"{host}:{port}",
         "--workers",
@@ -132,8 +186,6 @@ def serve() -> None:
         '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
         "app:create_app()",
     ]
-    os.chdir(ROOT)
-    os.execve(gunicorn[0], gunicorn, env)
 
 
 def test(pytest_args: list[str]) -> None:
@@ -184,6 +236,8 @@ def main() -> None:
         screenshots()
     elif command == "setup":
         setup("test" if "--test" in rest else "")
+    elif command == "lock":
+        lock()
     else:
         print(__doc__)
         sys.exit(0 if command in ("help", "-h", "--help") else 2)

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from app import config
-from app.extensions import csrf, db, htmx, login_manager, migrate
+from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     htmx.init_app(app)
+    limiter.init_app(app)
 
     from app import templating, web
     from app.admin import routes as admin_routes
@@ -45,10 +46,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.catalog import routes as catalog_routes
     from app.demo import commands as demo_commands
     from app.demo import generate
+    from app.history import patient_access
+    from app.inventory import commands as inventory_commands
+    from app.inventory import routes as inventory_routes
     from app.orders import routes as order_routes
     from app.orders import status_counters
     from app.people import routes as people_routes
+    from app.webhooks import routes as webhook_routes
+    from app.webhooks import worker as webhooks_worker
 
+    # Before any blueprint: every <int:...> in a route is then a bounded record id.
+    app.url_map.converters["int"] = web.RecordIdConverter
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)
@@ -57,12 +65,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(people_routes.bp)
     app.register_blueprint(catalog_routes.bp)
     app.register_blueprint(admin_routes.bp)
+    app.register_blueprint(inventory_routes.bp)
+    app.register_blueprint(webhook_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
     web.register_input_guard(app)
+    patient_access.register(app)
+    patient_access.register_commands(app)
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)
     status_counters.register(app)
+    inventory_commands.register(app)
+    webhooks_worker.register(app)
     return app

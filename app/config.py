@@ -31,6 +31,15 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def max_content_length() -> int:
+    """The largest request body, in bytes (gunicorn's hooks read it too)."""
+    return int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
+
+
+def _seconds_list(name: str, default: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in os.environ.get(name, default).split(",") if part.strip())
+
+
 def from_environment(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'orderly.db'}"
     # Heroku-style URLs name the driver "postgres"; SQLAlchemy wants psycopg 3 spelled out.
@@ -44,15 +53,42 @@ def from_environment(instance_path: Path) -> dict:
         # hide_parameters: database errors in the logs never carry the values (patient data).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # A request body above this is refused with 413 before it is parsed.
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
+        "MAX_CONTENT_LENGTH": max_content_length(),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
+        # A sign-in unused this long ends (checked on the server, whatever the cookie says).
+        "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", 30)),
         # CSRF tokens live as long as the session: coordinators keep one tab open all day.
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # How long the PHI access log keeps its entries (six years, HIPAA's span for
+        # documentation); `flask phi-access prune` removes older ones (run it daily).
+        "PHI_ACCESS_RETENTION_DAYS": int(os.environ.get("PHI_ACCESS_RETENTION_DAYS", 6 * 366)),
+        # Throttling (Flask-Limiter). Memory suits one instance; with several, point them at
+        # one Redis: RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "orderly"),
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # A storage that cannot be reached throttles in memory rather than failing requests.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "SIGN_IN_LIMIT_PER_ADDRESS": os.environ.get("SIGN_IN_LIMIT_PER_ADDRESS", "20/minute"),
+        "SIGN_IN_LIMIT_PER_ACCOUNT": os.environ.get("SIGN_IN_LIMIT_PER_ACCOUNT", "10/minute"),
+        "API_LIMIT_PER_KEY": os.environ.get("API_LIMIT_PER_KEY", "600/minute"),
+        "API_FAILED_KEYS_PER_ADDRESS": os.environ.get("API_FAILED_KEYS_PER_ADDRESS", "20/minute"),
         # How often an open order page asks whether someone else changed the order.
         "ORDER_POLL_SECONDS": max(2, int(os.environ.get("ORDER_POLL_SECONDS", 10))),
+        # Webhooks: seconds between a failed attempt and the next (then the event is failed).
+        "WEBHOOK_RETRY_SCHEDULE": _seconds_list("WEBHOOK_RETRY_SCHEDULE", "900,1800,3600"),
+        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
+        # How long a worker may hold an attempt before another worker takes it over.
+        "WEBHOOK_LEASE_SECONDS": float(os.environ.get("WEBHOOK_LEASE_SECONDS", 60)),
+        "WEBHOOK_POLL_SECONDS": float(os.environ.get("WEBHOOK_POLL_SECONDS", 1)),
+        # Events failed in a row before a subscription is disabled.
+        "WEBHOOK_DISABLE_AFTER": int(os.environ.get("WEBHOOK_DISABLE_AFTER", 20)),
+        "WEBHOOK_DENY_PRIVATE": _bool("WEBHOOK_DENY_PRIVATE", False),
     }

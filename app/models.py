@@ -3,6 +3,13 @@
 from app.auth.models import ApiKey, User  # noqa: F401
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer  # noqa: F401
 from app.history.models import RecordChange  # noqa: F401
+from app.inventory.models import (  # noqa: F401
+    DeviceEvent,
+    StockBalance,
+    StockLocation,
+    StockMovement,
+    StockReceipt,
+)
 from app.orders.models import (  # noqa: F401
     Order,
     OrderDevice,
@@ -11,6 +18,7 @@ from app.orders.models import (  # noqa: F401
     OrderItem,
     OrderKit,
     OrderNote,
+    OrderOutboxEntry,
     PackedKit,
     ReturnDevice,
     ReturnItem,
@@ -19,3 +27,4 @@ from app.orders.models import (  # noqa: F401
     TrackingNumber,
 )
 from app.people.models import Address, Patient, PatientImport, Site  # noqa: F401
+from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription  # noqa: F401

@@ -44,8 +44,13 @@ HISTORY_ACTIONS = {
     "activated": "Activated",
     "deactivated": "Deactivated",
     "passwordReset": "Password reset",
+    "signedOutEverywhere": "Signed out everywhere",
     "revoked": "Revoked",
     "imported": "Imported",
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "secretRotated": "Secret rotated",
+    "deleted": "Deleted",
 }
 
 

@@ -8,6 +8,7 @@ problem at once, with the field path in the API's own spelling (``address.zipCod
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,7 +21,33 @@ US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR VI GU AS MP AA AE AP".split()
 )
-ZIP = re.compile(r"\d{5}(-\d{4})?")
+ZIP = re.compile(r"[0-9]{5}(-[0-9]{4})?")
+# Dates in JSON and forms are written one way only: date.fromisoformat alone also takes
+# "19800203" and "1980-W01-1" and reads them as other days.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ISO_DATE_HINT = "YYYY-MM-DD"
+# Bidirectional controls reorder how text is shown (a name or id could read as another).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def is_invisible(text: str) -> bool:
+    """True when nothing in the text shows: only spaces and format characters (zero-width
+    space, word joiner, ...)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Zs", "Cc") for ch in text)
+
+
+def text_problem(text: str, free_text: bool = False) -> str | None:
+    """Why a text cannot be stored, or None. Names and ids may not hold bidirectional
+    controls; free text (a note) may, since right-to-left writing uses them."""
+    if not free_text and any(ch in BIDI_CONTROLS for ch in text):
+        return "cannot hold characters that reverse the text's direction"
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        return "holds a broken character (a lone surrogate)"
+    if "\x00" in text:
+        return "cannot contain the NUL character"
+    return None
 
 
 @dataclass(frozen=True)
@@ -126,6 +153,20 @@ class Checker:
             self.add("invalid_type", f"{label} must be text.", field_path)
             return None
         value = value.strip()
+        problem = text_problem(value)
+        if problem:
+            self.add("invalid_text", f"{label} {problem}.", field_path)
+            return None
+        if is_invisible(value):
+            if required:
+                self.add(
+                    "required",
+                    f"{label} is required (it has only invisible characters).",
+                    field_path,
+                )
+            else:
+                self.add("invalid_text", f"{label} has only invisible characters.", field_path)
+            return None
         if len(value) > max_length:
             self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
         return value
@@ -179,11 +220,19 @@ class Checker:
             parsed = value
         else:
             try:
-                parsed = date.fromisoformat(value) if isinstance(value, str) else None
+                parsed = (
+                    date.fromisoformat(value)
+                    if isinstance(value, str) and ISO_DATE.fullmatch(value)
+                    else None
+                )
             except ValueError:
                 parsed = None
         if parsed is None:
-            self.add("invalid_date", f"{label} must be a date like 1950-12-31.", field_path)
+            self.add(
+                "invalid_date",
+                f"{label} must be a date written {ISO_DATE_HINT}, like 1950-12-31.",
+                field_path,
+            )
             return None
         if parsed > date.today():
             self.add("date_in_future", f"{label} cannot be in the future.", field_path)

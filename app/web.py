@@ -2,16 +2,59 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
-from app.extensions import db
+from app.extensions import db, login_manager
+from app.validation import MAX_DB_ID
 
 bp = Blueprint("web", __name__)
+
+
+def _digits_at_most(limit: int) -> str:
+    """A regular expression for the whole numbers 0..limit (leading zeros allowed)."""
+    digits = str(limit)
+    choices = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+    choices.append(digits)
+    return "0*(?:" + "|".join(choices) + ")"
+
+
+class RecordIdConverter(IntegerConverter):
+    """``<int:...>`` in every URL: a number no id column can hold (above 2^31 - 1) matches
+    no route, so it answers 404 instead of overflowing the database's integer. The bound is
+    in the pattern itself: werkzeug answers 405, not 404, when a converter refuses a value on
+    a path that other methods' rules share."""
+
+    regex = _digits_at_most(MAX_DB_ID)
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_DB_ID)
+        super().__init__(map, *args, **kwargs)
+
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,21 +77,90 @@ def health():
     return jsonify({"status": "ok"})
 
 
+# How long a client is asked to wait before trying again when the database is away.
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable(error: Exception) -> bool:
+    """The database cannot be reached (refused, gone, out of connections): not a bug."""
+    if isinstance(error, SQLAlchemyTimeoutError):
+        return True
+    if isinstance(error, DBAPIError) and not _busy(error):
+        return isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated
+    return False
+
+
+def _busy(error: Exception) -> bool:
+    return isinstance(error, OperationalError) and "locked" in str(error.orig)
+
+
+def _unavailable_response():
+    """A 503 that needs no database: JSON for the API and /health, a page of its own (not
+    base.html, which asks who is signed in) for everything else."""
+    if is_api_request() or request.path == url_for("web.health"):
+        response = error_response(
+            503, "database_unavailable", "The database cannot be reached: try again shortly."
+        )
+    else:
+        # Nobody counts as signed in: Flask-Login would otherwise load the user from the
+        # database again to render the page.
+        g._login_user = login_manager.anonymous_user()
+        response = make_response(render_template("errors/unavailable.html"), 503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _rollback_quietly() -> None:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass  # the connection is gone; the pool drops it
+
+
+def _with_headers(response, error: HTTPException):
+    """The error's own headers (Allow on 405, Retry-After on 429, ...), and Connection:
+    close on 413: the server closes without reading the rest of the body, so it says so."""
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    if error.code == 413:
+        response.headers["Connection"] = "close"
+    return response
+
+
 def register_error_pages(app) -> None:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
-        return error_response(error.status, error.code, error.message, error.field)
+        response = error_response(error.status, error.code, error.message, error.field)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if is_api_request():
-            return http_error_response(error)
-        return render_template("errors/error.html", error=error), error.code
+            return _with_headers(http_error_response(error), error)
+        try:
+            page = render_template("errors/error.html", error=error)
+        except SQLAlchemyError as db_error:
+            # The page asks who is signed in, which needs the database.
+            if not database_unavailable(db_error):
+                raise
+            _rollback_quietly()
+            return _unavailable_response()
+        return _with_headers(make_response(page, error.code), error)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         # Logged without the request body or arguments: they may hold patient data.
-        db.session.rollback()
+        _rollback_quietly()
+        if database_unavailable(error):
+            app.logger.error(
+                "Database unavailable on %s %s: %s",
+                request.method,
+                request.path,
+                type(getattr(error, "orig", error)).__name__,
+            )
+            return _unavailable_response()
         busy = False
         if isinstance(error, DBAPIError):
             # The driver's own message can quote values (PostgreSQL's DETAIL line): log the
@@ -61,7 +173,7 @@ def register_error_pages(app) -> None:
                 type(error.orig).__name__,
                 constraint or "",
             )
-            busy = isinstance(error, OperationalError) and "locked" in str(error.orig)
+            busy = _busy(error)
         else:
             app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         status = 503 if busy else 500
@@ -69,7 +181,11 @@ def register_error_pages(app) -> None:
             if busy:
                 return error_response(503, "busy", "The database is busy: try again in a moment.")
             return error_response(500, "internal_error", "Something went wrong on our side.")
-        return render_template("errors/error.html", error=None, busy=busy), status
+        try:
+            return render_template("errors/error.html", error=None, busy=busy), status
+        except SQLAlchemyError:
+            _rollback_quietly()
+            return _unavailable_response()
 
 
 NUL_MESSAGE = "Text cannot contain the NUL character."

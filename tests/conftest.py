@@ -17,10 +17,14 @@ from werkzeug.security import generate_password_hash
 os.environ.setdefault("SECRET_KEY", "tests-only-secret")
 
 from app import create_app  # noqa: E402
+from app.auth.actor import Actor  # noqa: E402
 from app.auth.models import ApiKey, User  # noqa: E402
+from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.database import write_transaction  # noqa: E402
-from app.extensions import db  # noqa: E402
+from app.extensions import db, limiter  # noqa: E402
+from app.inventory import service as inventory  # noqa: E402
+from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
 pytest_plugins = ["tests.helpers.server", "tests.helpers.browser"]
@@ -95,6 +99,7 @@ def _empty_database(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    limiter.reset()  # each test starts with no sign-in or API call counted
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
@@ -122,12 +127,18 @@ def app_context(app):
             db.session.remove()
 
 
+# Bookkeeping written at most once a minute per sign-in or API key, whatever the page (when
+# a slow test crosses the minute, it would otherwise add one statement to one request).
+BOOKKEEPING = ("UPDATE USER_SIGN_IN SET LAST_SEEN_AT", "UPDATE API_KEY SET LAST_USED_AT")
+
+
 class QueryCounter:
     def __init__(self):
         self.statements: list[str] = []
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
+        head = " ".join(statement.split()).upper()
+        if not head.startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE", *BOOKKEEPING)):
             self.statements.append(statement)
 
     @property
@@ -164,6 +175,26 @@ class Catalog:
     items: dict[str, int] = field(default_factory=dict)
     kits: dict[str, int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
+    location: int = 0
+
+
+# The catalog fixture's stock at the default location: every order a test places reserves
+# real stock, as in production, so each item starts with enough for any test's orders.
+STOCK_PER_COUNTED_ITEM = 2 * MAX_LINE_COUNT  # the largest line fits, twice
+STOCK_PER_DEVICE_ITEM = 12
+
+
+def stock_identifier(kind: str, n: int) -> str:
+    """A valid identifier of the fixture's received devices (distinct from tests' own)."""
+    from app.catalog.identifiers import luhn_check_digit
+
+    if kind == "imei":
+        body = f"86{n:012d}"
+    elif kind == "iccid":
+        body = f"8944{n:014d}"
+    else:
+        return f"STOCK-{n:05d}"
+    return body + luhn_check_digit(body)
 
 
 def _address(n: int) -> Address:
@@ -224,6 +255,11 @@ def catalog(app) -> Catalog:
             address=_address(4),
         )
         users = {}
+        # The packing tests scan identifiers of their own: their devices are received when
+        # scanned. Tests of picking from stock turn this off (see tests/test_inventory.py).
+        for item in items.values():
+            if item.device_identifier_type:
+                item.accept_unreceived_devices = True
         for role in ("coordinator", "fulfillment", "admin"):
             user = User(
                 email=f"{role}@example.org",
@@ -242,13 +278,41 @@ def catalog(app) -> Catalog:
         ids.items = {name: item.id for name, item in items.items()}
         ids.kits = {name: kit.id for name, kit in kits.items()}
         ids.users = {role: user.id for role, user in users.items()}
+        ids.location = inventory.ensure_default_location().id
+        stocked = [(item.id, item.device_identifier_type) for item in items.values()]
+    with app.app_context():
+        admin = db.session.get(User, ids.users["admin"])
+        inventory.receive(
+            inventory.ReceiptDraft(
+                location_ref=ids.location,
+                reference="Opening stock",
+                lines=[
+                    inventory.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
+                    for item_id, kind in stocked
+                    if kind is None
+                ],
+                devices=[
+                    inventory.ReceiptDevices(
+                        item_id,
+                        [
+                            (kind, stock_identifier(kind, item_id * 1000 + n))
+                            for n in range(STOCK_PER_DEVICE_ITEM)
+                        ],
+                    )
+                    for item_id, kind in stocked
+                    if kind is not None
+                ],
+            ),
+            Actor(user=admin),
+        )
+        db.session.remove()
     return ids
 
 
 @pytest.fixture
 def api_key(app) -> str:
     with app.app_context(), write_transaction() as session:
-        key, plain = ApiKey.issue("Tests")
+        key, plain = ApiKey.issue("Tests", ALL_SCOPES)
         session.add(key)
     return plain
 
@@ -268,6 +332,9 @@ class ApiClient:
 
     def post(self, url, json=None, headers=None, **kwargs):
         return self.client.post(url, json=json, headers=self._headers(headers), **kwargs)
+
+    def delete(self, url, headers=None, **kwargs):
+        return self.client.delete(url, headers=self._headers(headers), **kwargs)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent, OrderItem, SubmissionKey
 from tests.conftest import app_context
+from tests.helpers.orders import receive_stock
 
 
 def patient_order(catalog, **overrides):
@@ -227,6 +228,7 @@ def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_
         session.add_all(extra)
         session.flush()
         extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 3 for i in extra_ids})
     small = api.post(
         "/api/v3/order",
         json=patient_order(catalog, orderItems=[{"item": {"id": extra_ids[0]}, "count": 1}]),
@@ -302,11 +304,12 @@ def test_rejected_order_does_not_use_up_its_idempotency_key(app, api, catalog):
 
 def test_idempotency_keys_belong_to_one_api_key(app, client, api, catalog):
     from app.auth.models import ApiKey
+    from app.auth.scopes import ALL_SCOPES
     from app.database import write_transaction
     from tests.conftest import ApiClient
 
     with app.app_context(), write_transaction() as session:
-        other_key, plain = ApiKey.issue("Other system")
+        other_key, plain = ApiKey.issue("Other system", ALL_SCOPES)
         session.add(other_key)
     other = ApiClient(client, plain)
     headers = {"Idempotency-Key": "shared-name"}

@@ -244,7 +244,9 @@ def test_admin_cannot_lock_themselves_out(app, admin, catalog):
 
 
 def test_api_key_is_shown_once_stored_hashed_and_revocable(app, client, admin):
-    response = admin.post("/admin/api-keys/", {"name": "EHR integration"})
+    response = admin.post(
+        "/admin/api-keys/", {"name": "EHR integration", "scopes": ["orders:read", "orders:write"]}
+    )
     assert response.status_code == 200
     key = re.search(r'id="new-key" value="(ok_[^"]+)"', response.text).group(1)
     assert response.headers["Cache-Control"] == "no-store"
@@ -296,7 +298,7 @@ def test_identifier_type_is_fixed_once_the_item_is_in_an_ordered_kit(app, admin,
 
 
 def test_api_keys_page_shows_who_made_and_revoked_keys(app, admin):
-    admin.post("/admin/api-keys/", {"name": "Lab feed"})
+    admin.post("/admin/api-keys/", {"name": "Lab feed", "scopes": ["orders:read"]})
     page = admin.get("/admin/api-keys/").text
     assert "<title>API keys · Orderly</title>" in page
     assert page.count('id="key-history-heading"') == 1

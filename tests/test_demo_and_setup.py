@@ -109,3 +109,26 @@ def test_database_errors_never_log_the_values(app):
             )
         session.rollback()
     assert "Secret Patient Street" not in str(error.value)
+
+
+def test_demo_stock_has_low_and_out_of_stock_items_and_devices_to_scan(app):
+    from app.catalog.identifiers import classify, fits_serial_pattern
+    from app.inventory import queries
+    from app.inventory.service import balance_mismatches
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app_context(app) as session:
+        rows = queries.stock_rows(limit=100)
+        assert {r.location.name for r in rows} == {"Main warehouse"}
+        assert sum(r.low and not r.out for r in rows) >= 2
+        assert [r.item.sku for r in rows if r.out] == ["SIM-IOT"]
+        assert balance_mismatches() == []
+        on_shelf = session.scalars(select(Device).where(Device.current_status == "inStock")).all()
+        kinds = {d.identifiers[0].type for d in on_shelf}
+        assert kinds >= {"serial", "imei", "iccid", "macAddress"}
+        for device in on_shelf:
+            identifier = device.identifiers[0]
+            assert classify(identifier.value).valid, identifier.value
+            if identifier.type == "serial":
+                assert fits_serial_pattern(device.item.serial_pattern, identifier.value)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.catalog import identifiers
-from app.catalog.models import DeviceIdentifier, Item
+from app.catalog.models import Device, DeviceIdentifier, Item
 from app.demo import catalog as demo
+from app.inventory.models import StockMovement
 from app.orders import carriers, statuses
-from app.orders.models import Order
+from app.orders.models import Order, OrderDevice
+from app.webhooks.models import WebhookMessage
 from tests.conftest import app_context
 
 
@@ -60,6 +62,7 @@ def test_generated_orders_read_back_like_placed_ones_and_a_second_run_adds_more(
             )
             for status in statuses.ALL
         }
+        messages_before = session.scalar(select(func.count(WebhookMessage.id)))
         identifier_types = dict(session.execute(select(Item.id, Item.device_identifier_type)).all())
         assert session.scalar(select(func.count(DeviceIdentifier.id))) > 0
 
@@ -92,3 +95,36 @@ def test_generated_orders_read_back_like_placed_ones_and_a_second_run_adds_more(
                     if pattern:
                         assert identifiers.fits_serial_pattern(pattern, found["value"]), found
     assert seen_devices > 0
+
+    # Stock stays consistent: every balance equals its ledger, open orders hold their units
+    # reserved as placed ones do, and generated history sends no webhook messages.
+    check = runner.invoke(args=["stock-check"])
+    assert check.exit_code == 0, check.output
+    with app_context(app) as session:
+        holding = session.scalar(
+            select(func.count(func.distinct(StockMovement.order_id))).where(
+                StockMovement.order_id > placed_ids[-1],
+                StockMovement.kind == "reservation",
+            )
+        )
+        open_orders = session.scalar(
+            select(func.count(Order.id)).where(
+                Order.id > placed_ids[-1],
+                Order.current_status.in_(["created", "processing", "packed", "onHold"]),
+            )
+        )
+        assert holding >= open_orders > 0
+        assert session.scalar(select(func.count(WebhookMessage.id))) == messages_before
+        # A packed device is where its order left it.
+        device_status = dict(
+            session.execute(
+                select(Order.current_status, Device.current_status)
+                .join(OrderDevice, OrderDevice.order_id == Order.id)
+                .join(Device, Device.id == OrderDevice.device_id)
+                .where(Order.id > placed_ids[-1])
+                .distinct()
+            ).all()
+        )
+        assert device_status.get("packed", "allocated") == "allocated"
+        assert device_status.get("shipped", "shipped") == "shipped"
+        assert device_status.get("delivered") == "delivered"

@@ -8,10 +8,28 @@ from sqlalchemy import select
 from app.catalog.models import Device
 from app.extensions import db
 from app.orders import lifecycle, statuses
-from app.orders.models import Order, OrderEvent
+from app.orders.models import Order, OrderDevice, OrderEvent
 from app.orders.queries import get_order
 from tests.conftest import app_context
-from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place
+from tests.helpers.orders import (
+    actor,
+    iccid,
+    imei,
+    move,
+    pack_everything,
+    place,
+    receive_stock,
+)
+
+
+def device_statuses(order_id: int):
+    """The statuses of the devices recorded on one order (not the shelf's other devices)."""
+    return (
+        select(Device.current_status)
+        .join(OrderDevice, OrderDevice.device_id == Device.id)
+        .where(OrderDevice.order_id == order_id)
+        .order_by(Device.id)
+    )
 
 
 def status_of(app, order_id):
@@ -258,7 +276,7 @@ def test_order_is_packed_only_when_every_device_is_recorded(app, kit_order):
         packed = get_order(kit_order)
         assert len(packed.packed_kits) == 2
         assert [len(pk.devices) for pk in packed.packed_kits] == [2, 2]
-        assert {od.device.current_status for od in packed.devices} == {"packed"}
+        assert {od.device.current_status for od in packed.devices} == {"allocated"}
 
 
 def record(app, order_id, value, slot_key=None, role="fulfillment"):
@@ -337,7 +355,7 @@ def test_a_device_cannot_be_in_two_open_orders(app, catalog):
     # Once the first order is cancelled, the device is free again.
     move(app, first, "cancelled", role="admin", reason="patient moved")
     with app_context(app) as session:
-        assert session.scalars(select(Device.current_status)).all() == ["available"]
+        assert session.scalars(device_statuses(first)).all() == ["inStock"]
     assert record(app, second, imei(5)) == "Diabetes kit 1: Glucometer"
 
 
@@ -365,6 +383,8 @@ def test_ambiguous_scan_asks_for_the_line(app, catalog):
         session.add(thermometer)
         session.flush()
         session.add(KitItem(kit_id=catalog.kits["hypertension"], item_id=thermometer.id, count=1))
+        thermometer_id = thermometer.id
+    receive_stock(app, {thermometer_id: 1})
     order_id = place(app, catalog, kits={"hypertension": 1})
     move(app, order_id, "processing")
     with pytest.raises(lifecycle.OrderChangeRefused) as error:
@@ -406,10 +426,14 @@ def test_shipping_and_returning_move_the_devices(app, catalog):
     move(app, order_id, "packed")
     move(app, order_id, "shipped", tracking=("DHL", "1234567890"))
     with app_context(app) as session:
-        assert session.scalars(select(Device.current_status)).all() == ["shipped"]
-    move(app, order_id, "delivered", "returned")
+        assert session.scalars(device_statuses(order_id)).all() == ["shipped"]
+    move(app, order_id, "delivered")
     with app_context(app) as session:
-        assert session.scalars(select(Device.current_status)).all() == ["returned"]
+        assert session.scalars(device_statuses(order_id)).all() == ["delivered"]
+    move(app, order_id, "returned")
+    with app_context(app) as session:
+        # Back from the patient: quarantined until someone inspects it.
+        assert session.scalars(device_statuses(order_id)).all() == ["quarantined"]
 
 
 # --- Tracking numbers and notes ------------------------------------------------------------

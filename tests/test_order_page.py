@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.conftest import app_context
-from tests.helpers.orders import imei, move, pack_everything, place
+from tests.helpers.orders import imei, move, pack_everything, place, receive_stock
 from tests.helpers.web import Browserless
 
 
@@ -193,6 +193,7 @@ def test_unknown_order_is_404(fulfillment, catalog):
 def test_timeline_costs_the_same_queries_however_long_the_order(
     app, fulfillment, catalog, count_queries
 ):
+    receive_stock(app, {catalog.items["glucometer"]: 13, catalog.items["monitor"]: 13})
     small = place(app, catalog, kits={"diabetes": 1})
     big = place(
         app, catalog, kits={"diabetes": 12, "hypertension": 8}, items={"monitor": 5, "strips": 9}

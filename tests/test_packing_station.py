@@ -60,6 +60,7 @@ def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
                 sku=monitor.sku,
                 device_identifier_type="serial",
                 serial_pattern=pattern,
+                accept_unreceived_devices=monitor.accept_unreceived_devices,
             ),
             actor("admin"),
         )

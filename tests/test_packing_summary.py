@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.orders.models import OrderEvent
 from app.orders.service import LineRequest
 from tests.conftest import app_context
-from tests.helpers.orders import move, pack_everything, place
+from tests.helpers.orders import move, pack_everything, place, receive_stock
 from tests.helpers.web import Browserless
 
 
@@ -100,6 +100,7 @@ def test_long_order_continues_with_its_number_and_page_x_of_y(app, fulfillment, 
         session.add_all(extra)
         session.flush()
         extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 1 for i in extra_ids})
     with app.app_context():
         order_id = service.place_order(
             service.OrderDraft(
@@ -124,6 +125,7 @@ def test_summaries_cost_a_fixed_number_of_queries(app, fulfillment, catalog, cou
     with count_queries() as one:
         fulfillment.get(f"/orders/packing-summaries?order={first}")
     ids = [first]
+    receive_stock(app, {catalog.items["monitor"]: 90, catalog.items["gateway"]: 60})
     for n in range(30):
         order_id = place(app, catalog, items={"strips": 1, "monitor": 1}, kits={"hypertension": 2})
         move(app, order_id, "processing")

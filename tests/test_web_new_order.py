@@ -541,7 +541,8 @@ def test_fragments_answer_with_a_fixed_number_of_queries(coordinator, count_quer
     chosen = {**form, "action": f"choose:{catalog.patient}"}
     with count_queries() as choose:
         coordinator.post("/orders/new/recipient", chosen, htmx=True)
-    assert choose.count <= few.count + 3
+    # Choosing redraws the lines too, which name their fulfillment locations (one query).
+    assert choose.count <= few.count + 4
 
 
 def test_new_order_page_loads_under_100_kb_of_css_and_javascript(coordinator):
@@ -650,7 +651,7 @@ def test_htmx_request_after_signing_out_sends_the_whole_page_to_sign_in(client, 
     assert client.get("/orders/?q=a").headers["Location"] == "/sign-in?next=/orders/?q%3Da"
 
 
-def test_five_failed_sign_ins_lock_the_account_for_a_while(app, client, catalog):
+def test_five_failed_sign_ins_make_the_account_wait_a_minute(app, client, catalog):
     from datetime import timedelta
 
     from app.auth.models import User
@@ -671,8 +672,9 @@ def test_five_failed_sign_ins_lock_the_account_for_a_while(app, client, catalog)
     assert "That email and password do not match an active account." in locked.text
     with app.app_context(), write_transaction() as session:
         user = session.get(User, catalog.users["fulfillment"])
-        assert user.locked_until > utcnow() + timedelta(minutes=14)
-        user.locked_until = utcnow() - timedelta(seconds=1)  # fifteen minutes later
+        assert utcnow() + timedelta(seconds=50) < user.locked_until
+        assert user.locked_until < utcnow() + timedelta(seconds=61)  # slowed, not locked out
+        user.locked_until = utcnow() - timedelta(seconds=1)  # a minute later
     assert attempt("correct horse battery staple").status_code == 303
 
 

@@ -1,7 +1,16 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.auth.models import ROLES
+from app.auth.scopes import SCOPES
 
 
 class UserForm(FlaskForm):
@@ -24,4 +33,12 @@ class PasswordForm(FlaskForm):
 class ApiKeyForm(FlaskForm):
     name = StringField(
         "What uses this key", render_kw={"maxlength": 100, "placeholder": "e.g. EHR integration"}
+    )
+    # Checked by the service (which names the problem), not by WTForms.
+    scopes = SelectMultipleField(
+        "What the key may do",
+        choices=[SelectChoice(scope, f"{label} ({scope})") for scope, label in SCOPES.items()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validate_choice=False,
     )

@@ -14,9 +14,10 @@ from app.auth.actor import Actor
 from app.auth.models import ApiKey, User
 from app.extensions import db
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
+from app.history import patient_access
 from app.history.models import RecordChange
 from app.history.record import history_of
-from app.validation import Rejected
+from app.validation import Rejected, parse_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -126,6 +127,15 @@ def deactivate_user(user_id: int):
     return _set_active(user_id, False)
 
 
+@bp.post("/users/<int:user_id>/sign-out-everywhere")
+@role_required()
+def sign_out_user_everywhere(user_id: int):
+    user = record_or_404(User, user_id)
+    service.sign_out_everywhere(user_id, _actor())
+    flash(f"{user.full_name} is signed out everywhere.", "success")
+    return redirect(url_for("admin.show_user", user_id=user_id), code=303)
+
+
 @bp.post("/users/<int:user_id>/activate")
 @role_required()
 def activate_user(user_id: int):
@@ -154,7 +164,7 @@ def api_keys():
     status = 200
     if request.method == "POST":
         try:
-            api_key, new_key = service.create_api_key(form.name.data, _actor())
+            api_key, new_key = service.create_api_key(form.name.data, form.scopes.data, _actor())
         except Rejected as rejected:
             put_problems_on_fields(form, rejected.problems)
             status = 422
@@ -199,3 +209,26 @@ def revoke_api_key(key_id: int):
         abort(404)
     flash(f"API key “{key.name}” revoked: requests with it are refused from now on.", "info")
     return redirect(url_for("admin.api_keys"), code=303)
+
+
+@bp.get("/phi-access/")
+@role_required()
+def phi_access():
+    """The PHI access log, newest first, filtered by patient and/or by person or API key."""
+    patient_id = parse_int(request.args.get("patient", "").strip())
+    person = request.args.get("person", "")
+    kind, _, ident = person.partition(":")
+    person_id = parse_int(ident)
+    user_id = person_id if kind == "user" else None
+    api_key_id = person_id if kind == "key" else None
+    before = parse_int(request.args.get("before", ""))
+    rows, more = patient_access.entries(patient_id, user_id, api_key_id, before)
+    return render_template(
+        "admin/phi_access.html",
+        rows=rows,
+        more=more,
+        patient=request.args.get("patient", ""),
+        person=person,
+        users=db.session.scalars(select(User).order_by(User.last_name, User.first_name)).all(),
+        keys=db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all(),
+    )

@@ -2,6 +2,10 @@
 
 from flask import Blueprint
 
-bp = Blueprint("api", __name__, url_prefix="/api/v3")
+from app.auth import throttle
 
-from app.api import errors, openapi, orders, people  # noqa: E402,F401  (routes register on bp)
+bp = Blueprint("api", __name__, url_prefix="/api/v3")
+throttle.api_per_key(bp)
+throttle.api_failed_keys_per_address(bp)
+
+from app.api import errors, inventory, openapi, orders, people, webhooks  # noqa: E402,F401  (routes register on bp)

@@ -5,12 +5,24 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
+from app.api.parse import (
+    DEFAULT_PAGE_SIZE,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+)
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.inventory.models import MAX_REFERENCE_LENGTH
+from app.inventory.service import MAX_RECEIPT_UNITS
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.queries import TOTAL_CAP
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
+from app.validation import MAX_DB_ID
+from app.webhooks.models import ATTEMPT_STATUSES, MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
+from app.webhooks.models import TYPES as WEBHOOK_TYPES
+from app.webhooks.service import DELIVERIES_PAGE_SIZE, MAX_DELIVERIES_PAGE_SIZE
 
 
 def _ref(name: str) -> dict:
@@ -34,7 +46,15 @@ NULLABLE_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_DB_ID}
 ID_REF = _object({"id": {"type": "integer", "minimum": 1}}, ["id"])
+PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}
+PAGE_SIZE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_PAGE_SIZE,
+    "default": DEFAULT_PAGE_SIZE,
+}
 
 
 def _list(schema: dict) -> dict:
@@ -180,11 +200,101 @@ SCHEMAS = {
             "emailLabel": BOOLEAN,
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
+            "fulfillmentLocation": _ref("Location"),
         }
     ),
+    "Location": _object({"id": INTEGER, "name": STRING}),
+    "StockRow": _object(
+        {
+            "item": _ref("Item"),
+            "location": _ref("Location"),
+            "onHand": INTEGER,
+            "reserved": INTEGER,
+            "available": INTEGER,
+        }
+    ),
+    "StockPage": _object(
+        {
+            "content": _list(_ref("StockRow")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "StockDevice": _object(
+        {
+            "id": INTEGER,
+            "item": _ref("Item"),
+            "currentStatus": {"enum": list(DEVICE_STATUSES)},
+            "deviceIdentifiers": _list(
+                _object({"type": {"enum": list(DEVICE_IDENTIFIER_TYPES)}, "value": STRING})
+            ),
+            "externalIdentifier": NULLABLE_STRING,
+            "location": _nullable(_ref("Location")),
+            "orders": _list(_object({"id": INTEGER})),
+        }
+    ),
+    "DevicePage": _object(
+        {
+            "content": _list(_ref("StockDevice")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "Receipt": _object(
+        {
+            "id": INTEGER,
+            "location": _object({"id": INTEGER}),
+            "reference": NULLABLE_STRING,
+            "createdAt": TIMESTAMP,
+        }
+    ),
+    "ReceiptCreate": {
+        "type": "object",
+        "description": "Counted lines for items not tracked by device; devices by identifier. "
+        "The location is the default one when left out.",
+        "properties": {
+            "location": _nullable(ID_REF),
+            "reference": {"type": ["string", "null"], "maxLength": MAX_REFERENCE_LENGTH},
+            "lines": _list(
+                _object(
+                    {
+                        "item": ID_REF,
+                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_RECEIPT_UNITS},
+                    }
+                )
+            ),
+            "devices": _list(
+                _object(
+                    {
+                        "item": ID_REF,
+                        "deviceIdentifiers": _list(
+                            _object(
+                                {
+                                    "type": {"enum": list(DEVICE_IDENTIFIER_TYPES)},
+                                    "value": STRING,
+                                },
+                                ["value"],
+                            )
+                        ),
+                    }
+                )
+            ),
+        },
+    },
     "OrderCreate": {
         "type": "object",
         "description": "Exactly one of patient or site. At least one order or return line.",
+        # Not both recipients (either may be null, and one alone is checked by the service).
+        "not": {
+            "properties": {"patient": {"type": "object"}, "site": {"type": "object"}},
+            "required": ["patient", "site"],
+        },
         "properties": {
             "externalOrderIds": _list(
                 {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH}
@@ -220,6 +330,11 @@ SCHEMAS = {
             "shippingOption": {"enum": [*SHIPPING_OPTIONS, None], "default": "standard"},
             "emailLabel": {"type": "boolean", "default": False},
             "orderNotes": _list(_object({"note": STRING})),
+            "fulfillmentLocation": {
+                **_nullable(ID_REF),
+                "description": "The stock location that fulfils the order; the default one "
+                "when left out.",
+            },
         },
     },
     "PatientCreate": {
@@ -282,7 +397,70 @@ SCHEMAS = {
             "last": BOOLEAN,
         }
     ),
+    "WebhookCreate": _object(
+        {
+            "url": {"type": "string", "maxLength": MAX_URL_LENGTH},
+            "types": {"type": "array", "items": {"enum": list(WEBHOOK_TYPES)}, "minItems": 1},
+            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LENGTH},
+        },
+        ["url", "types"],
+    ),
+    "Webhook": _object(
+        {
+            "id": INTEGER,
+            "url": STRING,
+            "types": _list({"enum": list(WEBHOOK_TYPES)}),
+            "description": NULLABLE_STRING,
+            "enabled": BOOLEAN,
+            "disabledReason": NULLABLE_STRING,
+            "createdAt": TIMESTAMP,
+        }
+    ),
+    "WebhookPage": _object(
+        {
+            "content": _list(_ref("Webhook")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
+    "WebhookDelivery": _object(
+        {
+            "id": INTEGER,
+            "eventId": {"type": "string", "description": "The webhook-id the receiver gets"},
+            "type": STRING,
+            "orderId": {"type": ["integer", "null"]},
+            "attempt": INTEGER,
+            "status": {"enum": list(ATTEMPT_STATUSES)},
+            "responseStatus": {"type": ["integer", "null"]},
+            "error": NULLABLE_STRING,
+            "attemptedAt": _nullable(TIMESTAMP),
+            "nextAttemptAt": _nullable(TIMESTAMP),
+            "durationMs": {"type": ["integer", "null"]},
+        }
+    ),
+    "WebhookDeliveryPage": _object(
+        {
+            "content": _list(_ref("WebhookDelivery")),
+            "page": INTEGER,
+            "size": INTEGER,
+            "total": INTEGER,
+            "first": BOOLEAN,
+            "last": BOOLEAN,
+        }
+    ),
 }
+SCHEMAS["WebhookCreated"] = {
+    "allOf": [
+        _ref("Webhook"),
+        _object(
+            {"secret": {"type": "string", "pattern": "^whsec_", "description": "Shown only here"}}
+        ),
+    ]
+}
+WEBHOOK_ID = {"name": "webhookId", "in": "path", "required": True, "schema": ID}
 
 
 def _error(description: str) -> dict:
@@ -329,7 +507,7 @@ DOCUMENT = {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
+                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                         "description": "Repeating a request with the same key returns the first "
                         "order; the same key with a different body answers 409.",
                     }
@@ -340,7 +518,10 @@ DOCUMENT = {
                 },
                 "responses": {
                     "201": _json("Order", "The order as placed"),
-                    "400": _error("The request breaks a rule; nothing was stored"),
+                    "400": _error(
+                        "The request breaks a rule; nothing was stored. insufficient_inventory "
+                        "points at the line (orderItems[1].count) that the location cannot fill"
+                    ),
                     "401": _error("No valid API key"),
                     "409": _error("The Idempotency-Key was used for another order"),
                     "413": _error("The body is too large"),
@@ -351,15 +532,15 @@ DOCUMENT = {
                 "operationId": "listOrders",
                 "summary": "List orders, newest first",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Orders per page",
                     ),
                     _query("status", {"enum": list(statuses.ALL)}, "Only orders in this status"),
-                    _query("patientId", {"type": "integer", "minimum": 1}, "Only this patient's"),
-                    _query("siteId", {"type": "integer", "minimum": 1}, "Only this site's"),
+                    _query("patientId", ID, "Only this patient's"),
+                    _query("siteId", ID, "Only this site's"),
                     _query("externalOrderId", STRING, "Orders carrying this external order id"),
                 ],
                 "responses": {
@@ -432,10 +613,10 @@ DOCUMENT = {
                 "operationId": "listSites",
                 "summary": "List sites",
                 "parameters": [
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
-                        {"type": "integer", "minimum": 1, "maximum": 250, "default": 15},
+                        PAGE_SIZE,
                         "Sites per page",
                     ),
                     _query("active", {"enum": ["true", "false"]}, "Only active or inactive sites"),
@@ -444,6 +625,137 @@ DOCUMENT = {
                     "200": _json("SitePage", "One page of sites"),
                     "400": _error("A parameter is not valid"),
                     "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/inventory": {
+            "get": {
+                "operationId": "listInventory",
+                "summary": "Stock figures per item and location",
+                "parameters": [
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Rows per page"),
+                    _query("itemId", ID, "Only this item"),
+                    _query("locationId", ID, "Only this location"),
+                ],
+                "responses": {
+                    "200": _json("StockPage", "One page of stock figures"),
+                    "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/inventory/receipts": {
+            "post": {
+                "operationId": "createReceipt",
+                "summary": "Receive counted items and devices into a location",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ReceiptCreate")}},
+                },
+                "responses": {
+                    "201": _json("Receipt", "The receipt as stored"),
+                    "400": _error(
+                        "The request breaks a rule (e.g. a counted line for a device-tracked "
+                        "item); nothing was stored"
+                    ),
+                    "401": _error("No valid API key"),
+                    "409": _error("A device identifier is already known"),
+                    "415": _error("The body is not JSON"),
+                },
+            }
+        },
+        "/api/v3/device": {
+            "get": {
+                "operationId": "findDevices",
+                "summary": "Devices by any of their identifiers",
+                "parameters": [
+                    {
+                        "name": "identifier",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": "A serial, IMEI, MAC address, ICCID or SIM number",
+                    },
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Devices per page"),
+                ],
+                "responses": {
+                    "200": _json("DevicePage", "The devices with that identifier"),
+                    "400": _error("No identifier given"),
+                    "401": _error("No valid API key"),
+                },
+            }
+        },
+        "/api/v3/webhook": {
+            "post": {
+                "operationId": "createWebhook",
+                "summary": "Subscribe a URL to order events; the answer carries the secret once",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("WebhookCreate")}},
+                },
+                "responses": {
+                    "201": _json("WebhookCreated", "The subscription and its signing secret"),
+                    "400": _error("The URL or the types are refused; nothing was stored"),
+                    "401": _error("No valid API key"),
+                    "415": _error("The body is not JSON"),
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "List the subscriptions (never their secrets)",
+                "responses": {
+                    "200": _json("WebhookPage", "Every subscription"),
+                    "401": _error("No valid API key"),
+                },
+            },
+        },
+        "/api/v3/webhook/{webhookId}": {
+            "get": {
+                "operationId": "getWebhook",
+                "summary": "Fetch one subscription",
+                "parameters": [WEBHOOK_ID],
+                "responses": {
+                    "200": _json("Webhook", "The subscription"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a subscription: nothing more is sent to it",
+                "parameters": [WEBHOOK_ID],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
+                },
+            },
+        },
+        "/api/v3/webhook/{webhookId}/deliveries": {
+            "get": {
+                "operationId": "listWebhookDeliveries",
+                "summary": "Every delivery attempt, newest first",
+                "parameters": [
+                    WEBHOOK_ID,
+                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query(
+                        "size",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_DELIVERIES_PAGE_SIZE,
+                            "default": DELIVERIES_PAGE_SIZE,
+                        },
+                        "Attempts per page",
+                    ),
+                ],
+                "responses": {
+                    "200": _json("WebhookDeliveryPage", "One page of attempts"),
+                    "400": _error("A parameter is not valid"),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such subscription"),
                 },
             }
         },
@@ -467,6 +779,23 @@ DOCUMENT = {
         "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "Impilo-API-Key"}},
     },
 }
+
+
+def _answers_every_operation_may_give(document: dict) -> dict:
+    """The answers any keyed operation can give, on every operation: a missing or refused key,
+    a key without the scope (the scope named in the description), throttling, and the
+    database being away."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            responses = operation["responses"]
+            responses.setdefault("401", _error("No API key, or one that is not valid"))
+            responses.setdefault("403", _error("The API key lacks the scope (insufficient_scope)"))
+            responses.setdefault("429", _error("Too many requests: wait Retry-After seconds"))
+            responses.setdefault("503", _error("The database cannot be reached: try again"))
+    return document
+
+
+_answers_every_operation_may_give(DOCUMENT)
 
 
 @bp.get("/openapi.json")

@@ -7,10 +7,10 @@ from flask import g, jsonify, request, url_for
 from app.api import bp, parse, serialize
 from app.api.auth import authenticate
 from app.api.errors import ApiError, problems_response
+from app.auth import scopes
+from app.auth.scopes import scope_required
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses
-
-DEFAULT_PAGE_SIZE = 15
-MAX_PAGE_SIZE = 250
 
 
 @bp.before_request
@@ -24,7 +24,9 @@ def _actor() -> service.Actor:
 
 
 @bp.post("/order")
+@scope_required(scopes.ORDERS_WRITE)
 def place_order():
+    parse.only_args()
     draft = parse.order_draft(parse.json_body())
     key = parse.idempotency_key()
     try:
@@ -47,15 +49,20 @@ def place_order():
 
 
 @bp.get("/order/<int:order_id>")
+@scope_required(scopes.ORDERS_READ)
 def get_order(order_id: int):
+    parse.only_args()
     order = queries.get_order(order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
+    note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
     return jsonify(serialize.order(order))
 
 
 @bp.get("/order")
+@scope_required(scopes.ORDERS_READ)
 def list_orders():
+    parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
     status = request.args.get("status") or None
     if status is not None and status not in statuses.ALL:
         raise ApiError(
@@ -73,11 +80,9 @@ def list_orders():
         site_id=parse.positive_int_arg("siteId"),
         external_order_id=external_id,
     )
-    page = queries.page_of_orders(
-        order_filter,
-        page=parse.positive_int_arg("page", default=1, maximum=10**6),
-        size=parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
-    )
+    page_number, size = parse.page_args()
+    page = queries.page_of_orders(order_filter, page=page_number, size=size)
+    note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
     return jsonify(
         {
             "content": [serialize.order(o) for o in page.orders],
@@ -95,8 +100,10 @@ REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found"
 
 
 @bp.post("/order/<int:order_id>/cancel")
+@scope_required(scopes.ORDERS_WRITE)
 def cancel_order(order_id: int):
     """Cancels an order that has not been packed yet; the reason is required."""
+    parse.only_args()
     body = parse.json_body()
     if not isinstance(body, dict):
         raise ApiError(

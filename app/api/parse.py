@@ -13,13 +13,34 @@ from flask import request
 
 from app.api.errors import ApiError
 from app.orders.service import NOT_GIVEN, LineRequest, OrderDraft
-from app.validation import parse_int
+from app.validation import MAX_DB_ID, parse_int, text_problem
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# Paging of every list the API answers: pages from 1.
+MAX_PAGE = 10**6
+DEFAULT_PAGE_SIZE = 15
+MAX_PAGE_SIZE = 250
+# No body of ours nests deeper than this (an order: body, list, line, reference, id).
+MAX_JSON_DEPTH = 10
+
+
+class _DuplicateKey(ValueError):
+    pass
 
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return body
 
 
 def json_body() -> Any:
@@ -28,14 +49,47 @@ def json_body() -> Any:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = request.get_data(cache=False)  # raises 413 when the body is over the limit
     try:
-        text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_refuse_constant)
+        body = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except _DuplicateKey as duplicate:
+        # Which of two values was meant cannot be known: the last one silently winning
+        # would store what the sender may not have meant.
+        raise ApiError(
+            400, "duplicate_key", f"The key “{duplicate}” appears twice in one object."
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if "\x00" in text or "\\u0000" in text.lower():
-        # PostgreSQL cannot store it in text; no field of ours has a use for it.
-        raise ApiError(400, "invalid_json", "Text in the body cannot contain the NUL character.")
+    _check_values(body)
     return body
+
+
+def _check_values(body: Any) -> None:
+    """Refuses nesting deeper than any request of ours, and text no database can store
+    (a lone surrogate, NUL). Keys are not checked: unknown keys are ignored, and known keys
+    are plain ASCII."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(
+                400,
+                "too_deeply_nested",
+                f"The body nests more than {MAX_JSON_DEPTH} levels deep.",
+                where or None,
+            )
+        if isinstance(value, str):
+            problem = text_problem(value, free_text=True)
+            if problem:
+                raise ApiError(400, "invalid_text", f"{where or 'The body'} {problem}.", where)
+        elif isinstance(value, dict):
+            stack.extend(
+                (v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
 
 
 def object_at(value: Any, where: str, required: bool = False) -> dict | None:
@@ -46,12 +100,13 @@ def object_at(value: Any, where: str, required: bool = False) -> dict | None:
     return value
 
 
-def _list(body: dict, key: str) -> list:
+def list_at(body: dict, key: str, within: str | None = None) -> list:
     value = body.get(key)
     if value is None:
         return []
+    where = f"{within}.{key}" if within else key
     if not isinstance(value, list):
-        raise ApiError(400, "invalid_type", f"{key} must be a list.", key)
+        raise ApiError(400, "invalid_type", f"{where} must be a list.", where)
     return value
 
 
@@ -64,7 +119,7 @@ def ref_id(value: Any, where: str) -> Any:
 
 def _lines(body: dict, key: str, noun: str) -> list[LineRequest]:
     lines = []
-    for i, line in enumerate(_list(body, key)):
+    for i, line in enumerate(list_at(body, key)):
         where = f"{key}[{i}]"
         line = object_at(line, where, required=True)
         lines.append(
@@ -81,7 +136,7 @@ def _recipient_id(body: dict, key: str) -> Any:
 def order_draft(body: Any) -> OrderDraft:
     body = object_at(body, "The request body", required=True)
     notes = []
-    for i, note in enumerate(_list(body, "orderNotes")):
+    for i, note in enumerate(list_at(body, "orderNotes")):
         notes.append(object_at(note, f"orderNotes[{i}]", required=True).get("note"))
     return OrderDraft(
         patient_id=_recipient_id(body, "patient"),
@@ -90,16 +145,21 @@ def order_draft(body: Any) -> OrderDraft:
         kits=_lines(body, "orderKits", "kit"),
         return_items=_lines(body, "returnItems", "item"),
         return_device_ids=[
-            ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(_list(body, "returnDevices"))
+            ref_id(d, f"returnDevices[{i}]") for i, d in enumerate(list_at(body, "returnDevices"))
         ],
         return_packed_kit_ids=[
             ref_id(k, f"returnPackedKits[{i}]")
-            for i, k in enumerate(_list(body, "returnPackedKits"))
+            for i, k in enumerate(list_at(body, "returnPackedKits"))
         ],
-        external_order_ids=_list(body, "externalOrderIds"),
+        external_order_ids=list_at(body, "externalOrderIds"),
         shipping_option=body.get("shippingOption", NOT_GIVEN),
         email_label=body.get("emailLabel", False),
         notes=notes,
+        location_id=(
+            None
+            if body.get("fulfillmentLocation") is None
+            else ref_id(body["fulfillmentLocation"], "fulfillmentLocation")
+        ),
     )
 
 
@@ -116,12 +176,34 @@ def idempotency_key() -> str | None:
     return key
 
 
-def positive_int_arg(name: str, default: int | None = None, maximum: int | None = None):
+def positive_int_arg(name: str, default: int | None = None, maximum: int = MAX_DB_ID):
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     number = parse_int(raw, 10)
-    if number is None or not 1 <= number <= (maximum or 2**31 - 1):
-        limit = f" from 1 to {maximum}" if maximum else ""
+    if number is None or not 1 <= number <= maximum:
+        limit = f" from 1 to {maximum}" if maximum != MAX_DB_ID else ""
         raise ApiError(400, "invalid_parameter", f"{name} must be a whole number{limit}.", name)
     return number
+
+
+def page_args() -> tuple[int, int]:
+    """``page`` and ``size`` of a list request."""
+    return (
+        positive_int_arg("page", default=1, maximum=MAX_PAGE),
+        positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
+    )
+
+
+def only_args(*names: str) -> None:
+    """Refuses query parameters the operation does not have: a misspelt filter
+    (``patientid``) would otherwise be ignored, and answer every order."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            f"Unknown query parameter: {unknown[0]}."
+            + (f" This operation takes: {', '.join(names)}." if names else ""),
+            unknown[0],
+        )

@@ -7,14 +7,14 @@ from sqlalchemy import func, select
 
 from app.api import bp, parse, serialize
 from app.api.errors import ApiError, problems_response
+from app.auth import scopes
 from app.auth.actor import Actor
+from app.auth.scopes import scope_required
 from app.extensions import db
+from app.history.patient_access import VIEWED, note_patient_access
 from app.people import service
 from app.people.models import Patient, Site
 from app.validation import Rejected
-
-DEFAULT_PAGE_SIZE = 15
-MAX_PAGE_SIZE = 250
 
 
 def _address_draft(body: dict) -> service.AddressDraft:
@@ -56,7 +56,9 @@ def _rejected(rejected: Rejected):
 
 
 @bp.post("/patient")
+@scope_required(scopes.PATIENTS_WRITE)
 def create_patient():
+    parse.only_args()
     draft = patient_draft(parse.json_body())
     try:
         patient = service.create_patient(draft, Actor(api_key=g.api_key))
@@ -69,20 +71,24 @@ def create_patient():
 
 
 @bp.get("/patient/<int:patient_id>")
+@scope_required(scopes.PATIENTS_READ)
 def get_patient(patient_id: int):
-    patient = db.session.get(Patient, patient_id) if patient_id <= 2**31 - 1 else None
+    parse.only_args()
+    patient = db.session.get(Patient, patient_id)  # the route's <int:> is a bounded id
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
+    note_patient_access("apiPatient", VIEWED, [(patient.id, None)])
     return jsonify(serialize.patient(patient))
 
 
 @bp.get("/site")
+@scope_required(scopes.PATIENTS_READ)
 def list_sites():
+    parse.only_args("page", "size", "active")
     active = request.args.get("active")
     if active not in (None, "", "true", "false"):
         raise ApiError(400, "invalid_parameter", "active must be true or false.", "active")
-    page = parse.positive_int_arg("page", default=1, maximum=10**6)
-    size = parse.positive_int_arg("size", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    page, size = parse.page_args()
     where = [] if active in (None, "") else [Site.active.is_(active == "true")]
     total = db.session.scalar(select(func.count(Site.id)).where(*where))
     sites = db.session.scalars(

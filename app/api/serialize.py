@@ -5,6 +5,8 @@ from __future__ import annotations
 from app.auth.models import User
 from app.catalog.models import Device, Item, Kit
 from app.formats import timestamp
+from app.inventory.models import StockLocation, StockReceipt
+from app.inventory.queries import StockRow
 from app.orders.models import Order, OrderDevice, PackedKit
 from app.people.models import Address, Patient, Site
 
@@ -143,6 +145,39 @@ def order(o: Order) -> dict:
         "returnDevices": [device(line.device) for line in o.return_devices],
         "returnPackedKits": [packed_kit(line.packed_kit) for line in o.return_packed_kits],
         "emailLabel": o.email_label,
+        "fulfillmentLocation": location(o.fulfillment_location),
         "createdAt": timestamp(o.created_at),
         "updatedAt": timestamp(o.updated_at),
+    }
+
+
+def location(loc: StockLocation | None) -> dict | None:
+    return None if loc is None else {"id": loc.id, "name": loc.name}
+
+
+def stock_row(row: StockRow) -> dict:
+    return {
+        "item": item(row.item),
+        "location": location(row.location),
+        "onHand": row.on_hand,
+        "reserved": row.reserved,
+        "available": row.available,
+    }
+
+
+def receipt(r: StockReceipt) -> dict:
+    return {
+        "id": r.id,
+        "location": {"id": r.location_id},
+        "reference": r.reference,
+        "createdAt": timestamp(r.created_at),
+    }
+
+
+def stock_device(d: Device, loc: StockLocation | None, order_ids: list[int]) -> dict:
+    """A device as inventory knows it: where it is and which orders it has been on."""
+    return {
+        **device(d),
+        "location": location(loc),
+        "orders": [{"id": order_id} for order_id in order_ids],
     }

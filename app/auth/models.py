@@ -28,8 +28,6 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Changes when the password is reset or the user deactivated, so old sessions end.
-    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
     # Failed sign-ins in a row, and until when the account is locked after too many.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -50,12 +48,16 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    # The sign-in this request came with (set by the session loader), and the plain token
+    # of a sign-in being made (set by sign_in): the cookie carries the token only.
+    sign_in_record = None
+    new_sign_in_token = None
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        return self.new_sign_in_token or ""
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.session_token = secrets.token_hex(16)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -64,9 +66,36 @@ class User(UserMixin, db.Model):
         return self.role == "admin" or self.role in roles
 
 
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserSignIn(db.Model):
+    """One sign-in: a session kept on the server. The browser's cookie holds only a random
+    token whose hash is here, so that signing out (here or everywhere) really ends it."""
+
+    __tablename__ = "user_sign_in"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "signedOut", "signedOutEverywhere", "idle", "passwordReset", "deactivated"
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+
+    user: Mapped[User] = relationship()
+
+    @classmethod
+    def start(cls, user: User) -> tuple[UserSignIn, str]:
+        token = secrets.token_urlsafe(32)
+        return cls(user=user, token_hash=hash_token(token)), token
+
+
 def hash_api_key(key: str) -> str:
     # Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hash_token(key)
 
 
 class ApiKey(db.Model):
@@ -81,16 +110,32 @@ class ApiKey(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the key may do (app/auth/scopes.py), separated by spaces as in OAuth.
+    scopes: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     created_by: Mapped[User | None] = relationship()
 
     @classmethod
-    def issue(cls, name: str, created_by: User | None = None, key: str | None = None):
+    def issue(
+        cls,
+        name: str,
+        scopes: list[str] | tuple[str, ...],
+        created_by: User | None = None,
+        key: str | None = None,
+    ):
         """A new key and its plain text, which is shown once and never stored."""
         plain = key or API_KEY_PREFIX + secrets.token_urlsafe(32)
         return cls(
-            name=name, key_hash=hash_api_key(plain), prefix=plain[:10], created_by=created_by
+            name=name,
+            key_hash=hash_api_key(plain),
+            prefix=plain[:10],
+            created_by=created_by,
+            scopes=" ".join(scopes),
         ), plain
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
 
     @property
     def active(self) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import click
 from flask import (
     Blueprint,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -17,18 +19,19 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import service
+from app.auth import service, throttle
 from app.auth.access import role_required
+from app.auth.actor import Actor
 from app.auth.forms import SignInForm, TimeZoneForm
-from app.auth.models import ROLES, ApiKey, User
-from app.database import write_transaction
-from app.extensions import db, login_manager
-from app.validation import Rejected, parse_int
+from app.auth.models import ROLES, User
+from app.auth.scopes import ALL_SCOPES
+from app.extensions import login_manager
+from app.validation import Rejected
+
+bp = Blueprint("auth", __name__)
 
 TIME_ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
 TIME_ZONES.append("UTC")
-
-bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Please sign in to continue."
@@ -57,15 +60,10 @@ def _path_of(url: str | None) -> str | None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    ident, _, token = user_id.partition(":")
-    user_id = parse_int(ident)
-    if user_id is None:
-        return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_token != token:
-        return None
-    return user
+def load_user(sign_in_token: str) -> User | None:
+    """The cookie names a sign-in kept on the server, not a user: see UserSignIn."""
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    return service.signed_in_user(sign_in_token, idle)
 
 
 def _safe_next(target: str | None) -> str:
@@ -77,6 +75,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@throttle.sign_in_per_address
+@throttle.sign_in_per_account
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
@@ -95,8 +95,19 @@ def sign_in():
 @bp.post("/sign-out")
 @login_required
 def sign_out():
+    service.sign_out(current_user.sign_in_record.id)
     logout_user()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"), code=303)
+
+
+@bp.post("/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """Ends every sign-in of the user: other browsers, other devices, and this one."""
+    service.sign_out_everywhere(current_user.id, Actor(user=current_user))
+    logout_user()
+    flash("You are signed out everywhere.", "info")
     return redirect(url_for("auth.sign_in"), code=303)
 
 
@@ -125,6 +136,11 @@ def time_zone():
     return render_template("auth/time_zone.html", form=form), status
 
 
+def _refused(rejected: Rejected) -> click.ClickException:
+    """The same messages the web shows, one line each, and a non-zero exit."""
+    return click.ClickException("; ".join(p.message for p in rejected.problems))
+
+
 def register_commands(app) -> None:
     @app.cli.group("api-key")
     def api_key_group():
@@ -132,12 +148,21 @@ def register_commands(app) -> None:
 
     @api_key_group.command("create")
     @click.argument("name")
-    def create_api_key(name: str):
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        type=click.Choice(ALL_SCOPES),
+        help="What the key may do; repeat it. Without any, the key gets every scope.",
+    )
+    def create_api_key(name: str, scopes: tuple[str, ...]):
         """Create an API key; the key is printed once and stored only as a hash."""
-        with write_transaction() as session:
-            api_key, plain = ApiKey.issue(name)
-            session.add(api_key)
-        click.echo(f"API key “{name}” (shown once, keep it safe):\n{plain}")
+        try:
+            api_key, plain = service.create_api_key(name, list(scopes or ALL_SCOPES), Actor())
+        except Rejected as rejected:
+            raise _refused(rejected) from None
+        click.echo(f"API key “{name}” with scopes {api_key.scopes} (shown once, keep it safe):")
+        click.echo(plain)
 
     @app.cli.group("user")
     def user_group():
@@ -151,8 +176,11 @@ def register_commands(app) -> None:
     @click.password_option()
     def create_user(email, role, first_name, last_name, password):
         """Create a staff user who signs in with EMAIL."""
-        with write_transaction() as session:
-            user = User(email=email.lower(), role=role, first_name=first_name, last_name=last_name)
-            user.set_password(password)
-            session.add(user)
-        click.echo(f"Created {role} {email}.")
+        draft = service.UserDraft(
+            email=email, first_name=first_name, last_name=last_name, role=role
+        )
+        try:
+            user = service.create_user(draft, password, Actor())
+        except Rejected as rejected:
+            raise _refused(rejected) from None
+        click.echo(f"Created {user.role} {user.email}.")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.actor import Actor
-from app.auth.models import ROLES, ApiKey, User
+from app.auth.models import ROLES, ApiKey, User, UserSignIn, hash_token
+from app.auth.scopes import ALL_SCOPES, SCOPES
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.formats import is_time_zone
@@ -19,9 +20,11 @@ from app.history.record import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12
-# After this many failed sign-ins in a row an account waits LOCK_MINUTES before the next.
+# After this many failed sign-ins in a row an account waits LOCK_SECONDS before the next.
+# The wait is short on purpose: it slows guessing down (with the throttling per address and
+# per account, app/auth/throttle.py) without letting anyone lock a known user out for long.
 MAX_FAILED_SIGN_INS = 5
-LOCK_MINUTES = 15
+LOCK_SECONDS = 60
 # Checked when the email is unknown, so that timing does not tell unknown emails apart.
 _DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
 USER_FIELDS = ["email", "first_name", "last_name", "role"]
@@ -81,7 +84,11 @@ def authenticate(email: Any, password: Any) -> User | None:
     email = (email or "").strip().lower()
     password = password or ""
     with write_transaction():
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        # Locked for the count: parallel attempts would otherwise each read the same count
+        # and write back one more (SQLite's write transaction already queues them).
+        user = db.session.scalar(
+            select(User).where(func.lower(User.email) == email).with_for_update()
+        )
         password_ok = check_password_hash(
             user.password_hash if user else _DUMMY_PASSWORD_HASH, password
         )
@@ -93,12 +100,79 @@ def authenticate(email: Any, password: Any) -> User | None:
         if not password_ok or not user.active:
             user.failed_sign_ins += 1
             if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
-                user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                user.locked_until = now + timedelta(seconds=LOCK_SECONDS)
                 user.failed_sign_ins = 0
             return None
         user.failed_sign_ins = 0
         user.locked_until = None
+        sign_in, user.new_sign_in_token = UserSignIn.start(user)
+        db.session.add(sign_in)
         return user
+
+
+# A sign-in's last activity is written at most this often (not on every request).
+LAST_SEEN_PRECISION = timedelta(minutes=1)
+
+
+def signed_in_user(token: str, idle_timeout: timedelta) -> User | None:
+    """The active user of an open sign-in with this token, in one query; a sign-in idle
+    longer than ``idle_timeout`` is ended instead."""
+    if not token:
+        return None
+    found = db.session.execute(
+        select(UserSignIn, User)
+        .join(User, UserSignIn.user_id == User.id)
+        .where(
+            UserSignIn.token_hash == hash_token(token),
+            UserSignIn.ended_at.is_(None),
+            User.active.is_(True),
+        )
+    ).first()
+    if found is None:
+        return None
+    sign_in, user = found
+    now = utcnow()
+    if now - sign_in.last_seen_at > idle_timeout:
+        _write_apart(sign_in.id, ended_at=now, end_reason="idle")
+        return None
+    if now - sign_in.last_seen_at >= LAST_SEEN_PRECISION:
+        _write_apart(sign_in.id, last_seen_at=now)
+    user.sign_in_record = sign_in
+    return user
+
+
+def _write_apart(sign_in_id: int, **values) -> None:
+    """Written on a connection of its own and committed at once: the request's own
+    transaction may be rolled back, and its objects stay as they are."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(UserSignIn)
+            .where(UserSignIn.id == sign_in_id, UserSignIn.ended_at.is_(None))
+            .values(**values)
+        )
+
+
+def sign_out(sign_in_id: int) -> None:
+    with write_transaction():
+        _end_sign_ins(UserSignIn.id == sign_in_id, "signedOut")
+
+
+def sign_out_everywhere(user_id: int, actor: Actor) -> int:
+    """Ends every open sign-in of the user; answers how many were ended."""
+    with write_transaction():
+        get_or_reject(User, user_id, "user")
+        ended = _end_sign_ins(UserSignIn.user_id == user_id, "signedOutEverywhere")
+        record_change("user", user_id, "signedOutEverywhere", actor)
+    return ended
+
+
+def _end_sign_ins(condition, reason: str) -> int:
+    result = db.session.execute(
+        update(UserSignIn)
+        .where(condition, UserSignIn.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)
+    )
+    return result.rowcount
 
 
 def create_user(draft: UserDraft, password: Any, actor: Actor) -> User:
@@ -139,6 +213,7 @@ def reset_password(user_id: int, password: Any, actor: Actor) -> User:
         check.raise_if_any()
         user.set_password(password)
         user.failed_sign_ins, user.locked_until = 0, None
+        _end_sign_ins(UserSignIn.user_id == user.id, "passwordReset")
         record_change("user", user.id, "passwordReset", actor)
     return user
 
@@ -151,18 +226,25 @@ def set_user_active(user_id: int, active: bool, actor: Actor) -> User:
         if user.active != active:
             user.active = active
             if not active:
-                user.session_token = secrets.token_hex(16)  # signed out everywhere
+                _end_sign_ins(UserSignIn.user_id == user.id, "deactivated")
             record_change("user", user.id, "activated" if active else "deactivated", actor)
     return user
 
 
-def create_api_key(name: Any, actor: Actor) -> tuple[ApiKey, str]:
-    """A new key; the plain text is answered once and only its hash is kept."""
+def create_api_key(name: Any, scopes: Any, actor: Actor) -> tuple[ApiKey, str]:
+    """A new key with these scopes; the plain text is answered once and only its hash is
+    kept."""
     check = Checker()
     name = check.text(name, "name", "Name", required=True, max_length=100)
+    chosen = [s for s in ALL_SCOPES if s in (scopes or [])]  # in the one order of the list
+    unknown = [s for s in (scopes or []) if s not in SCOPES]
+    if unknown:
+        check.add("invalid_scope", "Unknown scope: " + ", ".join(map(str, unknown)) + ".", "scopes")
+    elif not chosen:
+        check.add("required", "Choose at least one thing the key may do.", "scopes")
     check.raise_if_any()
     with write_transaction() as session:
-        api_key, plain = ApiKey.issue(name, created_by=actor.user)
+        api_key, plain = ApiKey.issue(name, chosen, created_by=actor.user)
         session.add(api_key)
         session.flush()
         record_change(
@@ -170,7 +252,11 @@ def create_api_key(name: Any, actor: Actor) -> tuple[ApiKey, str]:
             api_key.id,
             "created",
             actor,
-            {"name": [None, name], "prefix": [None, api_key.prefix]},
+            {
+                "name": [None, name],
+                "prefix": [None, api_key.prefix],
+                "scopes": [None, api_key.scopes],
+            },
         )
     return api_key, plain
 

@@ -31,6 +31,10 @@ class ItemForm(FlaskForm):
     )
     size = SelectField("Size", choices=SIZE_CHOICES)
     orderable = BooleanField("Can be ordered", default=True)
+    reorder_point = StringField("Reorder point", default="0", widget=NumberInput(min=0))
+    accept_unreceived_devices = BooleanField(
+        "Accept devices not yet received (scanning one receives it)", default=False
+    )
 
 
 class KitLineForm(Form):

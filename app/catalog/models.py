@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH
@@ -11,7 +19,16 @@ from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
 SIZES = ("small", "medium", "standard", "large", "extraLarge")
-DEVICE_STATUSES = ("available", "packed", "shipped", "returned", "retired")
+# A device's life, in the public API's words (inventory moves it from one to the next).
+DEVICE_STATUSES = (
+    "inStock",
+    "allocated",
+    "shipped",
+    "delivered",
+    "returned",
+    "quarantined",
+    "retired",
+)
 
 
 class Manufacturer(db.Model):
@@ -36,6 +53,13 @@ class Item(db.Model):
     # (see app/catalog/identifiers.py); None takes any serial.
     serial_pattern: Mapped[str | None] = mapped_column(String(MAX_SERIAL_PATTERN_LENGTH))
     size: Mapped[str | None] = mapped_column(String(20))
+    # Programmes that receive and ship in one step: a scan of a device never received
+    # receives it on the spot. Off: a packer can only pick devices on the shelf.
+    accept_unreceived_devices: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # Stock at or below this many available units is shown as low.
+    reorder_point: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     manufacturer: Mapped[Manufacturer | None] = relationship(lazy="joined")
@@ -81,7 +105,10 @@ class Device(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
-    current_status: Mapped[str] = mapped_column(String(20), default="available")
+    current_status: Mapped[str] = mapped_column(String(20), default="inStock")
+    # Where the device is while the warehouse holds it (None once shipped). Named by table,
+    # not imported: locations belong to inventory, a floor above.
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_location.id"), index=True)
     external_identifier: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -45,6 +45,15 @@ def show_item(item_id: int):
     )
 
 
+def _reorder_point(text: str | None):
+    """0 when left empty; otherwise the number typed, or the text for the service to refuse."""
+    text = (text or "").strip()
+    if not text:
+        return 0
+    number = parse_int(text)
+    return text if number is None else number
+
+
 def _item_draft(form: ItemForm) -> service.ItemDraft:
     return service.ItemDraft(
         name=form.name.data,
@@ -55,6 +64,8 @@ def _item_draft(form: ItemForm) -> service.ItemDraft:
         device_identifier_type=form.device_identifier_type.data or None,
         serial_pattern=form.serial_pattern.data or None,
         size=form.size.data or None,
+        reorder_point=_reorder_point(form.reorder_point.data),
+        accept_unreceived_devices=bool(form.accept_unreceived_devices.data),
     )
 
 
@@ -82,6 +93,8 @@ def _save_item(item: Item | None):
                 "serial_pattern": item.serial_pattern or "",
                 "size": item.size or "",
                 "orderable": item.orderable,
+                "reorder_point": str(item.reorder_point),
+                "accept_unreceived_devices": item.accept_unreceived_devices,
             }
         )
     else:

@@ -33,8 +33,11 @@ ITEM_FIELDS = [
     "device_identifier_type",
     "serial_pattern",
     "size",
+    "reorder_point",
+    "accept_unreceived_devices",
 ]
 MAX_PER_KIT = 99
+MAX_REORDER_POINT = 100_000
 
 
 @dataclass
@@ -47,6 +50,8 @@ class ItemDraft:
     device_identifier_type: Any = None
     serial_pattern: Any = None  # serial-numbered items only
     size: Any = None
+    reorder_point: Any = 0
+    accept_unreceived_devices: Any = False
 
 
 @dataclass
@@ -98,7 +103,26 @@ def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
             max_length=MAX_SERIAL_PATTERN_LENGTH,
         ),
         "size": check.choice(draft.size or None, "size", "Size", SIZES),
+        "reorder_point": draft.reorder_point,
+        "accept_unreceived_devices": check.boolean(
+            draft.accept_unreceived_devices,
+            "acceptUnreceivedDevices",
+            "Accept devices not yet received",
+            default=False,
+        ),
     }
+    if not (is_whole_number(draft.reorder_point) and 0 <= draft.reorder_point <= MAX_REORDER_POINT):
+        check.add(
+            "invalid_reorder_point",
+            f"The reorder point is a whole number from 0 to {MAX_REORDER_POINT}.",
+            "reorderPoint",
+        )
+    if values["accept_unreceived_devices"] and not values["device_identifier_type"]:
+        check.add(
+            "not_device_tracked",
+            "Only an item with a device identifier receives devices when they are scanned.",
+            "acceptUnreceivedDevices",
+        )
     pattern = values["serial_pattern"]
     if pattern is not None:
         if values["device_identifier_type"] != "serial":

@@ -36,6 +36,28 @@ ITEMS = [
     ),
 ]
 
+# Stock at the demo's "Main warehouse": (units or devices received, reorder point). A few
+# items are low, the replacement SIM cards are all held by an open order (out of stock),
+# and every orderable device item has devices on the shelf with valid identifiers, so a
+# demo order can be packed end to end.
+STOCK = {
+    "BPM-7450": (12, 4),
+    "CUF-S": (9, 12),
+    "CUF-M": (60, 15),
+    "CUF-L": (40, 10),
+    "CUF-XL": (12, 5),
+    "GLU-IG": (12, 4),
+    "STR-50": (400, 50),
+    "LAN-100": (200, 30),
+    "CTL-SOL": (8, 10),
+    "SCL-BT": (12, 4),
+    "POX-3230": (12, 4),
+    "THM-PT3": (5, 6),
+    "GWY-LTE": (14, 4),
+    "SIM-IOT": (2, 5),
+    "PAD-ALC": (30, 10),
+}
+
 # Serial patterns of demo items (sku: pattern, how demo serials begin): demo serials fit them.
 SERIAL_PATTERNS = {"BPM-7450": (r"BP7450-[0-9A-Z]{4,8}", "BP7450-")}
 

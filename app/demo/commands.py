@@ -9,15 +9,21 @@ import click
 from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, User
+from app.auth.scopes import ALL_SCOPES
 from app.catalog.identifiers import luhn_check_digit
-from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
+from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.database import write_transaction
 from app.demo import catalog
 from app.extensions import db
+from app.inventory.service import (
+    ReceiptDevices,
+    ReceiptDraft,
+    ReceiptLine,
+    ensure_default_location,
+    receive,
+)
 from app.orders.service import Actor, LineRequest, OrderDraft, place_order
 from app.people.models import Address, Patient, Site
-
-DEVICES_PER_ITEM = 12
 
 
 def _identifier(kind: str, rng: random.Random, n: int, serial_prefix: str | None = None) -> str:
@@ -60,16 +66,9 @@ def seed(rng: random.Random) -> None:
                     kit_items=[KitItem(item=items[sku], count=count) for sku, count in contents],
                 )
             )
-        for item in items.values():
-            if item.device_identifier_type and item.orderable:
-                for n in range(DEVICES_PER_ITEM):
-                    kind = item.device_identifier_type
-                    prefix = catalog.SERIAL_PATTERNS.get(item.sku, (None, None))[1]
-                    value = _identifier(kind, rng, n, prefix)
-                    session.add(
-                        Device(item=item, identifiers=[DeviceIdentifier(type=kind, value=value)])
-                    )
-
+        for sku, (_, reorder_point) in catalog.STOCK.items():
+            items[sku].reorder_point = reorder_point
+        ensure_default_location()
         sites = []
         for name, active, phone, (line_one, city, state, zip_code) in catalog.SITES:
             address = Address(line_one=line_one, city=city, state=state, zip_code=zip_code)
@@ -109,10 +108,35 @@ def seed(rng: random.Random) -> None:
             user = User(email=email, role=role, first_name=first, last_name=last)
             user.set_password(password)
             session.add(user)
-        api_key, _ = ApiKey.issue("Demo integration", key=catalog.API_KEY)
+        api_key, _ = ApiKey.issue("Demo integration", ALL_SCOPES, key=catalog.API_KEY)
         session.add(api_key)
 
+    _receive_demo_stock(rng)
     _place_demo_orders(rng)
+
+
+def _receive_demo_stock(rng: random.Random) -> None:
+    """The opening stock, received as a warehouse would: one receipt of counts and devices."""
+    admin = db.session.scalar(select(User).where(User.role == "admin"))
+    items = {i.sku: i for i in db.session.scalars(select(Item))}
+    lines, devices = [], []
+    for sku, (units, _) in catalog.STOCK.items():
+        item = items[sku]
+        kind = item.device_identifier_type
+        if not units:
+            continue
+        if kind is None:
+            lines.append(ReceiptLine(item.id, units))
+        else:
+            prefix = catalog.SERIAL_PATTERNS.get(sku, (None, None))[1]
+            devices.append(
+                ReceiptDevices(
+                    item.id, [(kind, _identifier(kind, rng, n, prefix)) for n in range(units)]
+                )
+            )
+    receive(
+        ReceiptDraft(reference="Opening stock", lines=lines, devices=devices), Actor(user=admin)
+    )
 
 
 def _place_demo_orders(rng: random.Random) -> None:
@@ -131,6 +155,15 @@ def _place_demo_orders(rng: random.Random) -> None:
             shipping_option="overnight" if n % 5 == 0 else "standard",
         )
         place_order(draft, Actor(user=coordinator))
+    # Every replacement SIM card on the shelf is promised: the demo's out-of-stock item.
+    sims = db.session.scalar(select(Item).where(Item.sku == "SIM-IOT"))
+    place_order(
+        OrderDraft(
+            patient_id=patients[12].id,
+            items=[LineRequest(ref=sims.id, count=catalog.STOCK["SIM-IOT"][0])],
+        ),
+        Actor(user=coordinator),
+    )
 
 
 def credentials_text() -> str:
@@ -138,6 +171,10 @@ def credentials_text() -> str:
     for email, password, role, *_ in catalog.USERS:
         lines.append(f"  {role:<12} {email:<30} password: {password}")
     lines.append(f"Demo API key (header Impilo-API-Key): {catalog.API_KEY}")
+    lines.append(
+        "Devices to scan when packing: sign in as fulfillment, open Stock (/stock/): "
+        "'Devices on the shelf' lists identifiers that are in stock."
+    )
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -23,6 +24,14 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.database import UTCDateTime
 from app.demo import catalog as demo
 from app.extensions import db
+from app.inventory import models as stock
+from app.inventory.service import (
+    ALLOCATED,
+    DELIVERED,
+    QUARANTINED,
+    SHIPPED,
+    ensure_default_location,
+)
 from app.orders import carriers, status_counters
 from app.orders.models import (
     Order,
@@ -48,6 +57,8 @@ WRITTEN = [
     Device,
     DeviceIdentifier,
     Order,
+    stock.StockReceipt,
+    stock.StockMovement,
     OrderExternalId,
     OrderItem,
     OrderKit,
@@ -57,7 +68,11 @@ WRITTEN = [
     TrackingNumber,
     OrderNote,
 ]
-# Also written: the status counters, recounted at the end (see status_counters.rebuild).
+# Also written: the status counters, recounted at the end (see status_counters.rebuild),
+# and the default location's stock balances. No webhook messages: generated history is not
+# news to any subscriber.
+# Orders that still hold stock reserved, as the order service leaves them.
+HOLDING_STOCK = {"created", "processing", "packed", "availableForPickup", "onHold"}
 # Where orders are now, by age: most old orders were delivered long ago.
 PATHS = {
     "created": [],
@@ -180,6 +195,17 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
     if not (sites and items and kits and users):
         raise click.ClickException("Load the demo catalog first: flask seed-demo")
     consumables = [i for i in items if not i.is_device]
+    # Open orders hold their units reserved at the default location, as placed ones do; the
+    # same run receives exactly those units, so stock stays consistent (flask stock-check).
+    # Closed orders are history from before the ledger: they move no stock.
+    location = ensure_default_location()
+    # Items whose devices are received when scanned hold nothing back (inventory.reserve).
+    received_on_scan = {
+        i.id
+        for i in [*items, *(item for parts in kit_items.values() for item, _ in parts)]
+        if i.accept_unreceived_devices
+    }
+    to_receive: dict[int, int] = defaultdict(int)
     writer = Writer()
 
     # Patients: about one per hundred orders, at least a few hundred.
@@ -265,6 +291,7 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
                 "created_at": created,
                 "updated_at": times[-1],
                 "placed_by_user_id": users.get("coordinator"),
+                "fulfillment_location_id": location.id,
                 "version": len(path) + 1,
             },
         )
@@ -274,14 +301,17 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
                 {"id": take(OrderExternalId), "order_id": order_id, "value": f"EHR-{order_id}-{k}"},
             )
         line_items = rng.sample(consumables, rng.randrange(1, 3))
+        line_items_counts = []
         for item in line_items:
+            count = rng.randrange(1, 5)
+            line_items_counts.append((item.id, count))
             writer.add(
                 OrderItem,
                 {
                     "id": take(OrderItem),
                     "order_id": order_id,
                     "item_id": item.id,
-                    "count": rng.randrange(1, 5),
+                    "count": count,
                 },
             )
         order_kits = rng.sample(kits, 1) if rng.random() < 0.7 else []
@@ -315,7 +345,7 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
                                     "id": device_id,
                                     "item_id": item.id,
                                     "created_at": times[1],
-                                    "current_status": "shipped" if "shipped" in path else "packed",
+                                    **_device_whereabouts(status, location.id),
                                 },
                             )
                             writer.add(
@@ -395,8 +425,35 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
                     "created_by_id": users.get("coordinator"),
                 },
             )
+        if status in HOLDING_STOCK:
+            units: dict[int, int] = defaultdict(int)
+            for line in line_items_counts:
+                units[line[0]] += line[1]
+            for kit in order_kits:
+                for item, count in kit_items[kit.id]:
+                    units[item.id] += count
+            for item_id, count in sorted(units.items()):
+                if item_id in received_on_scan:
+                    continue
+                to_receive[item_id] += count
+                writer.add(
+                    stock.StockMovement,
+                    {
+                        "id": take(stock.StockMovement),
+                        "kind": stock.RESERVATION,
+                        "item_id": item_id,
+                        "location_id": location.id,
+                        "on_hand_change": 0,
+                        "reserved_change": count,
+                        "order_id": order_id,
+                        "created_at": created,
+                        "actor_user_id": actor,
+                    },
+                )
         done = n + 1
         if done % ORDERS_PER_COMMIT == 0 or done == n_orders:
+            _receive(writer, take, location.id, to_receive, users.get("fulfillment"), now)
+            to_receive.clear()
             writer.flush()
             db.session.commit()
         if progress is not None and (done % PROGRESS_STEP == 0 or done == n_orders):
@@ -413,6 +470,72 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
         "rows": writer.written,
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _device_whereabouts(order_status: str, location_id: int) -> dict:
+    """A packed device's status and place, as the order's steps would have left it."""
+    if order_status == "returned":
+        # Returned devices wait in quarantine at the warehouse until inspected.
+        return {"current_status": QUARANTINED, "location_id": location_id}
+    if order_status == "delivered":
+        return {"current_status": DELIVERED, "location_id": None}
+    if order_status in ("shipped", "deliveryException"):
+        return {"current_status": SHIPPED, "location_id": None}
+    return {"current_status": ALLOCATED, "location_id": location_id}
+
+
+def _receive(writer, take, location_id: int, units: dict[int, int], actor, at) -> None:
+    """Receives the units just reserved (one receipt) and moves the balances with the
+    ledger rows, in the batch's transaction."""
+    if not units:
+        return
+    receipt_id = take(stock.StockReceipt)
+    writer.add(
+        stock.StockReceipt,
+        {
+            "id": receipt_id,
+            "location_id": location_id,
+            "reference": "Stock for generated orders",
+            "created_at": at,
+            "actor_user_id": actor,
+        },
+    )
+    for item_id, count in sorted(units.items()):
+        writer.add(
+            stock.StockMovement,
+            {
+                "id": take(stock.StockMovement),
+                "kind": stock.RECEIPT,
+                "item_id": item_id,
+                "location_id": location_id,
+                "on_hand_change": count,
+                "reserved_change": 0,
+                "receipt_id": receipt_id,
+                "created_at": at,
+                "actor_user_id": actor,
+            },
+        )
+    balances = {
+        b.item_id: b
+        for b in db.session.scalars(
+            select(stock.StockBalance)
+            .where(
+                stock.StockBalance.location_id == location_id,
+                stock.StockBalance.item_id.in_(units),
+            )
+            .with_for_update()
+        )
+    }
+    for item_id, count in units.items():
+        balance = balances.get(item_id)
+        if balance is None:
+            balance = stock.StockBalance(
+                location_id=location_id, item_id=item_id, on_hand=0, reserved=0
+            )
+            db.session.add(balance)
+        # Received and reserved alike: what was available before stays available.
+        balance.on_hand += count
+        balance.reserved += count
 
 
 def _base36(n: int) -> str:

@@ -36,3 +36,41 @@ class RecordChange(db.Model):
         if self.actor_api_key is not None:
             return f"API key “{self.actor_api_key.name}”"
         return "System"
+
+
+class PatientDataAccess(db.Model):
+    """One look at one patient's data: who (a user or an API key), what (a patient page, an
+    order, a packing summary, a CSV export, an API read) and when. Only ever appended; the
+    only removal is the retention prune (``flask phi-access prune``)."""
+
+    __tablename__ = "patient_data_access"
+    __table_args__ = (
+        Index("ix_patient_data_access_patient", "patient_id", "id"),
+        Index("ix_patient_data_access_user", "user_id", "id"),
+        Index("ix_patient_data_access_api_key", "api_key_id", "id"),
+        Index("ix_patient_data_access_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # No foreign key to patient: the log outlives what it names, and costs no lookups.
+    patient_id: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int | None] = mapped_column(Integer)
+    # "viewed", "printed", "exported"
+    action: Mapped[str] = mapped_column(String(20))
+    # What was looked at: "patientPage", "orderPage", "packingSummary", "ordersCsv",
+    # "apiOrder", "apiPatient"
+    source: Mapped[str] = mapped_column(String(30))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    api_key: Mapped[ApiKey | None] = relationship(foreign_keys=[api_key_id])
+
+    @property
+    def actor_name(self) -> str:
+        if self.user is not None:
+            return self.user.full_name
+        if self.api_key is not None:
+            return f"API key “{self.api_key.name}”"
+        return "System"

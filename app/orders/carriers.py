@@ -12,17 +12,17 @@ CARRIERS = {
         "url": "https://www.ups.com/track?tracknum={}",
     },
     "FedEx": {
-        "patterns": [r"\d{12}", r"\d{15}", r"\d{20}", r"\d{22}"],
+        "patterns": [r"[0-9]{12}", r"[0-9]{15}", r"[0-9]{20}", r"[0-9]{22}"],
         "hint": "12, 15, 20 or 22 digits",
         "url": "https://www.fedex.com/fedextrack/?trknbr={}",
     },
     "USPS": {
-        "patterns": [r"9[1-5]\d{18,20}", r"[A-Z]{2}\d{9}US"],
+        "patterns": [r"9[1-5][0-9]{18,20}", r"[A-Z]{2}[0-9]{9}US"],
         "hint": "20 to 22 digits starting with 91-95, or like EC123456789US",
         "url": "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
     },
     "DHL": {
-        "patterns": [r"\d{10}", r"JJD\d{18,20}"],
+        "patterns": [r"[0-9]{10}", r"JJD[0-9]{18,20}"],
         "hint": "10 digits, or JJD followed by 18 to 20 digits",
         "url": "https://www.dhl.com/us-en/home/tracking.html?tracking-id={}",
     },

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from app.extensions import db
 from app.formats import timestamp
+from app.history.patient_access import EXPORTED, note_patient_access
 from app.orders import listing, statuses
 from app.orders.models import Order
 
@@ -69,6 +70,7 @@ def rows(query: listing.OrderQuery) -> Iterator[str]:
     batch = replace(query, size=BATCH, after="", before="")
     while True:
         page = listing.list_page(batch)
+        note_patient_access("ordersCsv", EXPORTED, [(o.patient_id, o.id) for o in page.orders])
         for order in page.orders:
             writer.writerow(_row(order))
         yield flush()

@@ -25,6 +25,7 @@ from app.catalog.search import (
     orderable_kits_named,
 )
 from app.extensions import db
+from app.inventory import service as inventory
 from app.orders.forms import OrderForm
 from app.orders.queries import HeldByRecipient, held_by_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
@@ -41,6 +42,33 @@ class Catalog:
         rows = entry.items + entry.return_items if entry else []
         self._items = orderable_items_named([r.ref for r in rows])
         self._kits = orderable_kits_named([r.ref for r in entry.kits] if entry else [])
+        # Where the order is fulfilled from, and what is available there (one query).
+        self.locations = inventory.list_locations()
+        ids = {loc.id for loc in self.locations}
+        default = next((loc.id for loc in self.locations if loc.is_default), None)
+        chosen = entry.location_id if entry else None
+        self.location_id = chosen if chosen in ids else default
+        self.location_name = next(
+            (loc.name for loc in self.locations if loc.id == self.location_id), ""
+        )
+        wanted = {i.id for i in self._items.values()} | {
+            ki.item_id for kit in self._kits.values() for ki in kit.kit_items
+        }
+        self._stock = inventory.available(self.location_id, wanted) if self.location_id else {}
+
+    def available(self, found: Item | Kit) -> int | None:
+        """Units (or whole kits) available at the chosen location; None when the item's
+        devices are received as they are scanned, so stock does not limit it."""
+        if isinstance(found, Item):
+            if found.accept_unreceived_devices:
+                return None
+            return self._stock.get(found.id, 0)
+        limits = [
+            self._stock.get(ki.item_id, 0) // ki.count
+            for ki in found.kit_items
+            if not ki.item.accept_unreceived_devices
+        ]
+        return min(limits) if limits else None
 
     item_label = staticmethod(item_label)
 
@@ -52,9 +80,9 @@ class Catalog:
 
 
 def available_to_order(item_ids: list[int]) -> dict[int, int] | None:
-    """How many of each item can be ordered now, for the pickers; None while there is no
-    stock to ask (the hook for inventory: once it lands, answer its query function here)."""
-    return None
+    """How many of each item can be ordered now at the default location, for the pickers."""
+    location = inventory.default_location()
+    return inventory.available(location.id, item_ids) if location else None
 
 
 @dataclass
@@ -83,6 +111,7 @@ class OrderEntry:
     recipient_id: int | None = None
     # The coordinator is adding a new patient, in a small form inside this one.
     creating_patient: bool = False
+    location_id: int | None = None
     items: list[LineRow] = field(default_factory=list)
     kits: list[LineRow] = field(default_factory=list)
     return_items: list[LineRow] = field(default_factory=list)
@@ -120,6 +149,7 @@ class OrderEntry:
             recipient_query=(form.recipient_query.data or "")[:100],
             recipient_id=parse_int(recipient_id),
             creating_patient=form.creating_patient.data == "1",
+            location_id=parse_int(form.fulfillment_location.data or ""),
             items=rows(form.items),
             kits=rows(form.kits),
             return_items=rows(form.return_items),
@@ -167,6 +197,7 @@ class OrderEntry:
                 "recipient_query": self.recipient_query,
                 "recipient_id": str(self.recipient_id or ""),
                 "creating_patient": "1" if self.creating_patient else "",
+                "fulfillment_location": str(self.location_id or ""),
                 "items": rows(self.items),
                 "kits": rows(self.kits),
                 "return_items": rows(self.return_items),
@@ -362,10 +393,13 @@ class OrderEntry:
             external_order_ids=external_ids,
             shipping_option=None if nothing_ships else (self.shipping_option or None),
             notes=[self.note] if self.note.strip() else [],
+            location_id=catalog.location_id,
         )
 
 
-_LINE_PATH = re.compile(r"^(orderItems|orderKits|returnItems)\[(\d+)\]\.(count|item\.id|kit\.id)$")
+_LINE_PATH = re.compile(
+    r"^(orderItems|orderKits|returnItems)\[([0-9]+)\]\.(count|item\.id|kit\.id)$"
+)
 _ROWS = {
     "orderItems": ("items", "Item", "an item"),
     "orderKits": ("kits", "Kit", "a kit"),

@@ -37,6 +37,8 @@ class OrderForm(FlaskForm):
     recipient_query = StringField("Find", id="recipient-query")
     recipient_id = HiddenField()
     creating_patient = HiddenField()
+    # Rendered by the lines section from the catalog's locations; parsed here.
+    fulfillment_location = StringField("Fulfilled from")
     items = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     kits = FieldList(FormField(LineForm), max_entries=MAX_LINES)
     return_items = FieldList(FormField(LineForm), max_entries=MAX_LINES)

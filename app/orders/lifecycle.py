@@ -19,7 +19,9 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.orders import carriers, status_counters, statuses
+from app.inventory import service as inventory
+from app.orders import carriers, service, status_counters, statuses
+from app.orders.events import record_event
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -30,6 +32,7 @@ from app.orders.models import (
 )
 from app.orders.queries import full_order_options
 from app.orders.service import MAX_NOTE_LENGTH, Actor
+from app.validation import MAX_DB_ID
 
 MAX_REASON_LENGTH = 500
 
@@ -122,7 +125,7 @@ def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
         # from BEGIN IMMEDIATE), then load the graph: a second change waits, then sees this one.
         locked = (
             session.scalar(select(Order.id).where(Order.id == order_id).with_for_update())
-            if 1 <= order_id <= 2**31 - 1
+            if 1 <= order_id <= MAX_DB_ID
             else None
         )
         if locked is None:
@@ -139,9 +142,7 @@ def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
 
 
 def _event(order: Order, name: str, actor: Actor, note: str | None = None) -> OrderEvent:
-    event = OrderEvent(name=name, event_timestamp=utcnow(), note=note, **actor.stamp())
-    order.events.append(event)
-    return event
+    return record_event(order, name, actor, note)
 
 
 def _clean_text(
@@ -244,7 +245,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
         order.held_from_status = None
     if to_status == statuses.PROCESSING and not order.packed_kits:
         _open_packed_kits(order)
-    _move_devices(order, to_status)
+    _move_devices(order, current, to_status, actor, note)
     status_counters.record_status_change(order, current, to_status)
     order.current_status = to_status
     _event(order, to_status, actor, note)
@@ -257,15 +258,33 @@ def _open_packed_kits(order: Order) -> None:
             order.packed_kits.append(PackedKit(order_kit_id=line.id, kit=line.kit))
 
 
-def _move_devices(order: Order, to_status: str) -> None:
-    device_status = {
-        statuses.SHIPPED: "shipped",
-        statuses.CANCELLED: "available",
-        statuses.RETURNED: "returned",
-    }.get(to_status)
-    if device_status:
-        for od in order.devices:
-            od.device.current_status = device_status
+def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:
+    """Stock and devices follow the order: released, shipped, delivered or returned."""
+    devices = [od.device for od in order.devices]
+    if to_status == statuses.CANCELLED:
+        inventory.release(order.id, actor, note)
+        inventory.move_devices(
+            devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
+        )
+    elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
+        inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
+        inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
+    elif to_status == statuses.DELIVERED:
+        inventory.move_devices(devices, inventory.DELIVERED, order.id, actor)
+    elif to_status == statuses.RETURNED:
+        coming_back = (
+            devices
+            + [rd.device for rd in order.return_devices]
+            + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
+        )
+        # Returned devices wait in quarantine until someone inspects them.
+        inventory.move_devices(
+            coming_back, inventory.QUARANTINED, order.id, actor, order.fulfillment_location_id
+        )
+        counts: dict[int, int] = {}
+        for line in order.return_items:
+            counts[line.item_id] = counts.get(line.item_id, 0) + line.count
+        inventory.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
 
 
 # --- Packing -----------------------------------------------------------------------------
@@ -450,12 +469,21 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         slot, device, value = _match(empty, raw, slot_key is not None)
         _check_device_free(order, device)
         if device is None:
-            device = Device(
-                item=slot.item,
-                identifiers=[DeviceIdentifier(type=slot.identifier_type, value=value)],
+            if not slot.item.accept_unreceived_devices:
+                raise OrderChangeRefused(
+                    "unknown_device",
+                    f"No device {value} has been received: it is not in stock anywhere. "
+                    "Check the label, or receive the device first (Stock, Receive).",
+                    "invalid",
+                    "identifier",
+                )
+            # Received and shipped in one step: the scan is the receipt, with its ledger row.
+            device = inventory.receive_scanned_device(
+                slot.item, slot.identifier_type, value, order.fulfillment_location_id, actor
             )
-            db.session.add(device)
-        device.current_status = "packed"
+        else:
+            _check_device_on_shelf(order, device)
+        inventory.allocate_device(device, order.id, actor)
         recorded = OrderDevice(
             device=device,
             order_item_id=slot.order_item_id,
@@ -598,6 +626,40 @@ def _check_device_free(order: Order, device: Device | None) -> None:
         )
 
 
+def _check_device_on_shelf(order: Order, device: Device) -> None:
+    """Packing picks from stock: the device must be in stock where the order is fulfilled."""
+    if device.current_status in (inventory.SHIPPED, inventory.DELIVERED):
+        raise OrderChangeRefused(
+            "device_already_shipped",
+            "This device has already been shipped; it is not on the shelf.",
+            "conflict",
+            "identifier",
+        )
+    if device.current_status in (inventory.RETURNED, inventory.QUARANTINED):
+        raise OrderChangeRefused(
+            "device_quarantined",
+            "This device came back and awaits inspection; it cannot be packed until it passes.",
+            "conflict",
+            "identifier",
+        )
+    if device.current_status == inventory.ALLOCATED:
+        raise OrderChangeRefused(
+            "device_in_open_order",
+            "This device is already on another order.",
+            "conflict",
+            "identifier",
+        )
+    if device.location_id != order.fulfillment_location_id:
+        where = inventory.location_name(device.location_id)
+        raise OrderChangeRefused(
+            "device_at_another_location",
+            f"This device is at {where}, not at {order.fulfillment_location.name} where this "
+            "order is packed.",
+            "conflict",
+            "identifier",
+        )
+
+
 def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
     with _changing(order_id, actor) as order:
         if not may_pack(order, actor.role):
@@ -610,7 +672,7 @@ def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
                 "device_not_on_order", "That device is not on this order.", "not_found"
             )
         values = ", ".join(i.value for i in recorded.device.identifiers)
-        recorded.device.current_status = "available"
+        inventory.unallocate_device(recorded.device, order.id, actor)
         order.devices.remove(recorded)
         if recorded.packed_kit is not None:
             recorded.packed_kit.devices.remove(recorded)

@@ -18,6 +18,7 @@ from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
+from app.inventory.models import StockLocation
 from app.orders.carriers import tracking_url
 from app.people.models import Patient, Site
 
@@ -67,6 +68,8 @@ class Order(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     placed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     placed_by_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    # The warehouse that reserves, packs and ships the order.
+    fulfillment_location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id"))
     # Bumped by every change: two changes made from the same state cannot both land.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -77,6 +80,7 @@ class Order(db.Model):
     responsible_site: Mapped[Site | None] = relationship(foreign_keys=[responsible_site_id])
     placed_by_user: Mapped[User | None] = relationship()
     placed_by_api_key: Mapped[ApiKey | None] = relationship()
+    fulfillment_location: Mapped[StockLocation] = relationship(lazy="joined")
     external_ids: Mapped[list[OrderExternalId]] = relationship(
         cascade="all, delete-orphan", order_by="OrderExternalId.id"
     )
@@ -283,6 +287,28 @@ class OrderEvent(db.Model):
         if self.actor_api_key is not None:
             return f"API key “{self.actor_api_key.name}”"
         return "System"
+
+
+class OrderOutboxEntry(db.Model):
+    """A status event waiting to be handed to the webhooks, written in the event's transaction.
+
+    The webhooks worker turns each entry into deliveries and deletes it in one transaction,
+    so an event is neither lost (a crash before that leaves the entry) nor sent when the
+    change was rolled back (the entry rolls back with it).
+    """
+
+    __tablename__ = "order_outbox"
+    __table_args__ = (
+        Index("ix_order_outbox_order_id_order_event_id", "order_id", "order_event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    order_event_id: Mapped[int] = mapped_column(ForeignKey("order_event.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship()
+    event: Mapped[OrderEvent] = relationship()
 
 
 class OrderNote(db.Model):

@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from app.auth.access import role_required
 from app.catalog import identifiers
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
@@ -156,6 +157,8 @@ def render_order(
     order = queries.get_order(order_id)
     if order is None:
         abort(404)
+    if not polled:  # a refresh the person did not ask for is not another look
+        note_patient_access("orderPage", VIEWED, [(order.patient_id, order.id)])
     forms = forms or {}
     role = current_user.role
     plan = lifecycle.packing_plan(order)

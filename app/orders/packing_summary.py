@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from app.auth.access import role_required
 from app.catalog import identifiers
 from app.extensions import db
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, statuses
 from app.orders.barcodes import code128_svg
 from app.orders.listing import OrderQuery
@@ -233,6 +234,7 @@ def _orders(ids: list[int]) -> list[Order]:
 
 
 def _render(orders: list[Order], title: str):
+    note_patient_access("packingSummary", VIEWED, [(o.patient_id, o.id) for o in orders])
     return render_template(
         "orders/packing_summary.html",
         summaries=summaries_of(orders),

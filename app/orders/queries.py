@@ -24,6 +24,7 @@ from app.orders.models import (
     ReturnPackedKit,
 )
 from app.people.models import Patient
+from app.validation import MAX_DB_ID
 
 
 def _device_options(path):
@@ -69,7 +70,7 @@ def full_order_options():
 
 
 def get_order(order_id: int) -> Order | None:
-    if not 1 <= order_id <= 2**31 - 1:
+    if not 1 <= order_id <= MAX_DB_ID:
         return None
     return db.session.scalar(
         select(Order).where(Order.id == order_id).options(*full_order_options())
@@ -161,7 +162,7 @@ def order_number_in(text: str) -> int | None:
 
 def order_version(order_id: int) -> int | None:
     """The order's version: it changes whenever anything on the order does."""
-    if not 1 <= order_id <= 2**31 - 1:
+    if not 1 <= order_id <= MAX_DB_ID:
         return None
     return db.session.scalar(select(Order.version).where(Order.id == order_id))
 

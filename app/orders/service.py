@@ -21,12 +21,13 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
+from app.inventory import service as inventory
 from app.orders import status_counters, statuses
+from app.orders.events import record_event
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
     OrderDevice,
-    OrderEvent,
     OrderExternalId,
     OrderItem,
     OrderKit,
@@ -38,7 +39,15 @@ from app.orders.models import (
     SubmissionKey,
 )
 from app.people.models import Patient, Site
-from app.validation import Checker, Problem, Rejected, fetch_by_id, is_whole_number
+from app.validation import (
+    Checker,
+    Problem,
+    Rejected,
+    fetch_by_id,
+    is_invisible,
+    is_whole_number,
+    text_problem,
+)
 
 SHIPPING_OPTIONS = ("standard", "overnight")
 DEFAULT_SHIPPING_OPTION = "standard"
@@ -75,6 +84,8 @@ class OrderDraft:
     shipping_option: Any = NOT_GIVEN
     email_label: Any = False
     notes: list[Any] = field(default_factory=list)
+    # The id of the warehouse that fulfils the order; None for the default one.
+    location_id: Any = None
 
     def fingerprint(self) -> str:
         """A hash of the request, to tell a retry from a different order."""
@@ -268,9 +279,13 @@ def _check_external_ids(values: list[Any], check: _Checker) -> list[str]:
     good: list[str] = []
     for i, value in enumerate(values):
         where = f"externalOrderIds[{i}]"
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or is_invisible(value):
             check.add(
                 "invalid_external_order_id", "An external order id must be a non-empty text.", where
+            )
+        elif text_problem(value):
+            check.add(
+                "invalid_external_order_id", f"An external order id {text_problem(value)}.", where
             )
         elif len(value) > MAX_EXTERNAL_ID_LENGTH:
             check.add(
@@ -339,6 +354,8 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
         where = f"orderNotes[{i}].note"
         if not isinstance(note, str):
             check.add("invalid_note", "A note must be text.", where)
+        elif text_problem(note, free_text=True):
+            check.add("invalid_note", f"A note {text_problem(note, free_text=True)}.", where)
         elif len(note.strip()) > MAX_NOTE_LENGTH:
             check.add("invalid_note", f"A note is at most {MAX_NOTE_LENGTH} characters.", where)
         elif note.strip():
@@ -365,8 +382,11 @@ def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
     external_ids = _check_external_ids(draft.external_order_ids, check)
     shipping_option, email_label = _check_shipping(draft, has_returns, check)
     notes = _check_notes(draft.notes, check)
+    location, problems = inventory.resolve_location(draft.location_id, "fulfillmentLocation.id")
+    check.problems.extend(problems)
 
     order = Order(
+        fulfillment_location=location,
         patient=recipient if isinstance(recipient, Patient) else None,
         site=recipient if isinstance(recipient, Site) else None,
         responsible_site_id=(
@@ -416,16 +436,15 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             order.created_at = order.updated_at = now
             order.placed_by_user = actor.user
             order.placed_by_api_key = actor.api_key
-            order.events.append(
-                OrderEvent(name=statuses.CREATED, event_timestamp=now, **actor.stamp())
-            )
+            record_event(order, statuses.CREATED, actor, at=now)
             for note in order.notes:
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
             session.add(order)
+            session.flush()
             status_counters.record_status_change(order, None, statuses.CREATED)
+            _reserve(order, actor)
             if submission_key is not None:
-                session.flush()
                 session.add(
                     SubmissionKey(
                         scope=actor.scope,
@@ -443,6 +462,26 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
         if earlier is None:
             raise
         return earlier
+
+
+def demand_lines(order: Order) -> list[inventory.DemandLine]:
+    """The order's outbound lines, as inventory counts them, with their field paths."""
+    return [
+        inventory.DemandLine(
+            f"orderItems[{i}].count", line.item.name, line.count, item_id=line.item_id
+        )
+        for i, line in enumerate(order.items)
+    ] + [
+        inventory.DemandLine(f"orderKits[{i}].count", line.kit.name, line.count, kit_id=line.kit_id)
+        for i, line in enumerate(order.kits)
+    ]
+
+
+def _reserve(order: Order, actor: Actor) -> None:
+    try:
+        inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
+    except inventory.InsufficientInventory as short:
+        raise OrderRejected(short.problems) from None
 
 
 def _order_for_key(scope: str, key: str, fingerprint: str) -> PlacedOrder | None:

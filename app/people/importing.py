@@ -141,20 +141,24 @@ def check_file(content: str) -> Preview:
     sites = {s.name.lower(): s for s in db.session.scalars(select(Site))}
     sites_by_id = {s.id: s for s in sites.values()}
     rows, seen = [], {}
+    line = 1  # the heading's
     try:
         for line, record in enumerate(reader, start=2):
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) >= MAX_ROWS:
+                # Refused whole: importing the first rows only would leave the rest forgotten.
                 return Preview(
-                    found, rows, [f"A file holds at most {MAX_ROWS} patients; split it."]
+                    found, [], [f"A file holds at most {MAX_ROWS:,} patients; split it."]
                 )
             values = {
                 name: (record[i].strip() if i < len(record) else "") for name, i in columns.items()
             }
             rows.append(_check_row(line, values, sites, sites_by_id, seen))
     except csv.Error as error:
-        return Preview(found, rows, [f"The file stops being readable CSV: {error}."])
+        return Preview(
+            found, [], [f"The file stops being readable CSV after line {line}: {error}."]
+        )
     _mark_existing(rows)
     return Preview(found, rows, [])
 
@@ -274,6 +278,10 @@ def _run_import(import_id: int, actor: Actor) -> dict:
         if upload is None or upload.imported_at is not None:
             raise Rejected([Problem("import_done", "This file was imported already, or is gone.")])
         preview = check_file(upload.content)
+        if preview.file_problems:
+            raise Rejected(
+                [Problem("import_refused", "Nothing was imported: " + preview.file_problems[0])]
+            )
         patients = [
             Patient(**row.checked[0], address=Address(**row.checked[1]))
             for row in preview.rows

@@ -14,6 +14,7 @@ from app.auth.actor import Actor
 from app.extensions import db
 from app.formats import plural
 from app.forms import ActionForm, form_page, record_or_404
+from app.history.patient_access import VIEWED, note_patient_access
 from app.history.record import history_of
 from app.orders.queries import held_by_recipient, recent_orders_of_patient
 from app.people import importing, service
@@ -132,6 +133,7 @@ def new_patient():
 def show_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
     orders = recent_orders_of_patient(patient_id, limit=RECENT_ORDERS)
+    note_patient_access("patientPage", VIEWED, [(patient_id, None)])
     return render_template(
         "people/patient.html",
         patient=patient,
@@ -281,7 +283,7 @@ def import_patients():
 @bp.get("/patients/import/<int:import_id>")
 @role_required(*PATIENT_EDITORS)
 def import_preview(import_id: int):
-    upload = db.session.get(PatientImport, import_id) if import_id <= 2**31 - 1 else None
+    upload = db.session.get(PatientImport, import_id)  # <int:> is a bounded record id
     if upload is None:
         abort(404)
     return render_template(

@@ -1,7 +1,7 @@
 """order status counters, site + shipping + status index
 
 Revision ID: d7c41e2b9a50
-Revises: c14e7a2d5b01
+Revises: 719b4e6721e1
 Create Date: 2026-11-27 05:15:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd7c41e2b9a50'
-down_revision = 'c14e7a2d5b01'
+down_revision = '719b4e6721e1'
 branch_labels = None
 depends_on = None
 

@@ -102,16 +102,18 @@
     if (!isScan(event)) return;
     scanInFlight = false;
     var box = document.querySelector("[data-scan-box]");
-    var typed = event.type === "htmx:afterSettle" && event.detail.requestConfig.elt.querySelector
-      ? (event.detail.requestConfig.elt.querySelector("[data-scan-box]") || {}).value || ""
-      : "";
+    // What was typed (without Enter yet) while the answer came back: into the old box
+    // before the swap, then into the new one before this runs. Both parts, in that order.
+    var config = event.detail.requestConfig;
+    var old = config && config.elt.querySelector ? config.elt.querySelector("[data-scan-box]") : null;
+    var typed = (old && old !== box ? old.value : "") + (box ? box.value : "");
     if (!box) { waitingScans = []; return; }
     box.focus();
     if (waitingScans.length) {
       box.value = waitingScans.shift();
       box.form.requestSubmit();
     }
-    if (typed) box.value = typed;
+    box.value = typed;
   }
   document.addEventListener("htmx:afterSettle", scanDone);
   document.addEventListener("htmx:responseError", scanDone);

@@ -1,4 +1,5 @@
-"""Speed figures for the order list, search, the timeline and the API, at 10^4..10^6 orders.
+"""Speed figures for the order list, search, the timeline, the API and the stock and ledger
+pages, at 10^4..10^6 orders (and as many stock ledger rows).
 
 Not part of the test suite (timings in tests flake); run it by hand:
 
@@ -96,6 +97,57 @@ def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
     }
 
 
+def fill_ledger(rows: int) -> None:
+    """``rows`` stock ledger rows (adjustments in and out, over every item), bulk-inserted,
+    then the balances recomputed from them: the stock and ledger pages at that size."""
+    from sqlalchemy import insert, update
+
+    from app.catalog.models import Item
+    from app.database import utcnow
+    from app.extensions import db
+    from app.inventory.models import StockBalance, StockMovement
+    from app.inventory.service import ensure_default_location, ledger_totals
+
+    location_id = ensure_default_location().id
+    item_ids = db.session.scalars(select(Item.id)).all()
+    rng = random.Random(11)
+    now = utcnow()
+    batch = []
+    for n in range(rows):
+        change = rng.choice([5, 3, -1, -2, 10])
+        batch.append(
+            {
+                "kind": "adjustment",
+                "item_id": item_ids[n % len(item_ids)],
+                "location_id": location_id,
+                "on_hand_change": change,
+                "reserved_change": 0,
+                "reason": "benchmark",
+                "created_at": now,
+            }
+        )
+        if len(batch) == 5000:
+            db.session.execute(insert(StockMovement), batch)
+            batch = []
+    if batch:
+        db.session.execute(insert(StockMovement), batch)
+    for (item_id, loc), (on_hand, reserved) in ledger_totals().items():
+        exists = db.session.scalar(
+            select(StockBalance.id).where(
+                StockBalance.item_id == item_id, StockBalance.location_id == loc
+            )
+        )
+        if exists is None:
+            db.session.add(StockBalance(item_id=item_id, location_id=loc))
+            db.session.flush()
+        db.session.execute(
+            update(StockBalance)
+            .where(StockBalance.item_id == item_id, StockBalance.location_id == loc)
+            .values(on_hand=on_hand, reserved=reserved)
+        )
+    db.session.commit()
+
+
 def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
     from app.auth.models import ApiKey
     from app.demo import catalog as demo
@@ -112,6 +164,7 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         else:
             app.test_cli_runner().invoke(args=["seed-demo"])
             generate(size, seed=7)
+            fill_ledger(size)
         generated_in = time.perf_counter() - started
         rng = random.Random(3)
         max_id = db.session.scalar(select(func.max(Order.id)))
@@ -123,6 +176,10 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         tracking = db.session.scalars(select(TrackingNumber.value).limit(10)).all()
         site_id = db.session.scalar(select(Site.id).where(Site.active))
         deep_cursor = db.session.scalar(select(Order.id).order_by(Order.id).offset(100).limit(1))
+        from app.inventory.models import StockMovement
+
+        ledger_max = db.session.scalar(select(func.max(StockMovement.id)))
+        ledger_item = db.session.scalar(select(StockMovement.item_id).limit(1))
         assert db.session.scalar(select(func.count(ApiKey.id))) == 1
     client = app.test_client()
     sign_in(client)
@@ -148,6 +205,18 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         ),
         measure(app, client, "api: list, 250 per page", ["/api/v3/order?size=250"], api_headers),
     ]
+    if "inventory.stock" in app.view_functions:
+        results += [
+            measure(app, client, "stock: first page", ["/stock/"]),
+            measure(app, client, "ledger: newest rows", ["/stock/ledger"]),
+            measure(
+                app,
+                client,
+                "ledger: one item, deep page (keyset)",
+                [f"/stock/ledger?item={ledger_item}&before={ledger_max // 2}"],
+            ),
+            measure(app, client, "api: inventory", ["/api/v3/inventory?size=50"], api_headers),
+        ]
     summary_urls = [f"/orders/{i}/packing-summary" for i in order_ids]
     if "orders.packing_summary" in app.view_functions:
         results.append(measure(app, client, "packing summary", summary_urls))

@@ -259,10 +259,10 @@ def test_fulfillment_takes_an_order_from_created_to_delivered_in_place(app, cata
         "delivered",
     ]
     assert {who for _, who, _ in order["events"][1:]} == {"Fulfillment Tester"}
-    assert order["devices"] == [
-        ("BP monitor", "SN-1001", "shipped"),
-        ("Gateway", iccid(2), "shipped"),
-        ("Glucometer", imei(3), "shipped"),
+    assert order["devices"] == [  # delivered with the order
+        ("BP monitor", "SN-1001", "delivered"),
+        ("Gateway", iccid(2), "delivered"),
+        ("Glucometer", imei(3), "delivered"),
     ]
     assert order["tracking"] == [("UPS", UPS_NUMBER)]
 
@@ -404,7 +404,8 @@ def test_delivery_exception_then_returned(app, catalog, open_as, role):
         ("deliveryException", who, "No one at the address"),
         ("returned", who, "Back at the warehouse"),
     ]
-    assert {status for _, _, status in order["devices"]} == {"returned"}
+    # Returned devices wait in quarantine until someone inspects them.
+    assert {status for _, _, status in order["devices"]} == {"quarantined"}
 
 
 def test_a_note_appears_on_the_timeline_with_its_author(app, catalog, open_as):
@@ -498,7 +499,7 @@ def test_every_action_works_without_javascript(app, catalog, open_as):
         "shipped",
         "delivered",
     ]
-    assert order["devices"] == [("BP monitor", "SN-2002", "shipped")]
+    assert order["devices"] == [("BP monitor", "SN-2002", "delivered")]
     assert order["tracking"] == [("DHL", "1234567890")]
     assert order["notes"] == [("Left with the neighbour", "Fulfillment Tester")]
 

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from app.catalog.models import Item
 from app.database import write_transaction
 from app.orders import service
-from tests.helpers.orders import actor, move, pack_everything, place
+from tests.helpers.orders import actor, move, pack_everything, place, receive_stock
 
 pytestmark = pytest.mark.browser
 
@@ -113,6 +113,7 @@ def test_long_order_continues_with_its_number_and_page_x_of_y(
         session.add_all(extra)
         session.flush()
         extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 2 for i in extra_ids})
     with app.app_context():
         order_id = service.place_order(
             service.OrderDraft(

@@ -77,6 +77,36 @@ def record_and_release(app, catalog, identifier: str) -> None:
     move(app, order_id, "cancelled", role="admin", reason="test")
 
 
+def receive_stock(app, units: dict[int, int], start: int = 500_000) -> None:
+    """Receives ``units`` more of each item id at the default location, through the real
+    receipt: counted units, or that many new devices with valid identifiers."""
+    from app.catalog.models import Item
+    from app.inventory import service as inventory
+    from tests.conftest import stock_identifier
+
+    with app.app_context():
+        kinds = {i: db.session.get(Item, i).device_identifier_type for i in units}
+        inventory.receive(
+            inventory.ReceiptDraft(
+                reference="More stock for this test",
+                lines=[inventory.ReceiptLine(i, n) for i, n in units.items() if not kinds[i]],
+                devices=[
+                    inventory.ReceiptDevices(
+                        i,
+                        [
+                            (kinds[i], stock_identifier(kinds[i], start + i * 1000 + k))
+                            for k in range(n)
+                        ],
+                    )
+                    for i, n in units.items()
+                    if kinds[i]
+                ],
+            ),
+            actor("admin"),
+        )
+        db.session.remove()
+
+
 def delivered_order(app, catalog, **lines) -> int:
     """An order placed, packed with new devices, shipped and delivered; answers its id."""
     order_id = place(app, catalog, **lines)

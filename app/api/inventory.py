@@ -1,0 +1,111 @@
+"""/api/v3/inventory and /api/v3/device: stock figures, receipts, and devices by identifier."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from app.api import bp, parse, serialize
+from app.api.errors import ApiError, problems_response
+from app.auth import scopes
+from app.auth.actor import Actor
+from app.auth.scopes import scope_required
+from app.inventory import queries, service
+from app.validation import Rejected
+
+MAX_IDENTIFIER_LENGTH = 64
+
+
+def _page(content: list, page: int, size: int, total: int) -> dict:
+    return {
+        "content": content,
+        "page": page,
+        "size": size,
+        "total": total,
+        "first": page == 1,
+        "last": page * size >= total,
+    }
+
+
+@bp.get("/inventory")
+@scope_required(scopes.INVENTORY_READ)
+def list_inventory():
+    page, size = parse.page_args()
+    item_id = parse.positive_int_arg("itemId")
+    location_id = parse.positive_int_arg("locationId")
+    total = queries.count_stock_rows(location_id=location_id, item_id=item_id)
+    rows = queries.stock_rows(
+        location_id=location_id, item_id=item_id, limit=size, offset=(page - 1) * size
+    )
+    return jsonify(_page([serialize.stock_row(r) for r in rows], page, size, total))
+
+
+def _receipt_draft(body) -> service.ReceiptDraft:
+    body = parse.object_at(body, "The request body", required=True)
+    location = parse.object_at(body.get("location"), "location")
+    lines = []
+    for i, line in enumerate(parse.list_at(body, "lines")):
+        line = parse.object_at(line, f"lines[{i}]", required=True)
+        lines.append(
+            service.ReceiptLine(
+                parse.ref_id(line.get("item"), f"lines[{i}].item"), line.get("count")
+            )
+        )
+    devices = []
+    for i, group in enumerate(parse.list_at(body, "devices")):
+        where = f"devices[{i}]"
+        group = parse.object_at(group, where, required=True)
+        found = []
+        for j, ident in enumerate(parse.list_at(group, "deviceIdentifiers", where)):
+            ident = parse.object_at(ident, f"{where}.deviceIdentifiers[{j}]", required=True)
+            found.append((ident.get("type"), ident.get("value")))
+        devices.append(
+            service.ReceiptDevices(parse.ref_id(group.get("item"), f"{where}.item"), found)
+        )
+    return service.ReceiptDraft(
+        location_ref=None if location is None else parse.ref_id(location, "location"),
+        reference=body.get("reference"),
+        lines=lines,
+        devices=devices,
+    )
+
+
+@bp.post("/inventory/receipts")
+@scope_required(scopes.INVENTORY_WRITE)
+def create_receipt():
+    draft = _receipt_draft(parse.json_body())
+    try:
+        receipt = service.receive(draft, Actor(api_key=g.api_key))
+    except Rejected as rejected:
+        response = problems_response(rejected.problems)
+        if any(p.code == "device_already_known" for p in rejected.problems):
+            response.status_code = 409
+        return response
+    response = jsonify(serialize.receipt(receipt))
+    response.status_code = 201
+    return response
+
+
+@bp.get("/device")
+@scope_required(scopes.INVENTORY_READ)
+def find_device():
+    identifier = request.args.get("identifier", "")
+    if not identifier.strip() or len(identifier) > MAX_IDENTIFIER_LENGTH:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"identifier is required, at most {MAX_IDENTIFIER_LENGTH} characters.",
+            "identifier",
+        )
+    page, size = parse.page_args()
+    found = queries.find_devices(identifier)
+    shown = found[(page - 1) * size : page * size]
+    locations = queries.device_locations(shown)
+    orders = queries.device_order_ids(shown)
+    return jsonify(
+        _page(
+            [serialize.stock_device(d, locations.get(d.location_id), orders[d.id]) for d in shown],
+            page,
+            size,
+            len(found),
+        )
+    )

@@ -1,0 +1,130 @@
+"""The PHI access log: who viewed, printed or exported which patient's data, and when.
+
+A view notes what it shows with ``note_patient_access``; the entries of one request are
+written together, in ONE insert, when its answer is ready (a streamed CSV: when it has been
+sent), on a connection of their own. So the log costs a fixed number of statements per request
+however many patients a page shows, and a refused change does not take the log with it.
+Only answers that succeeded (2xx) are logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app, g
+from flask_login import current_user
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import joinedload
+
+from app.database import utcnow
+from app.extensions import db
+from app.history.models import PatientDataAccess
+
+VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
+# The admin page shows this many entries at a time, newest first.
+PAGE_SIZE = 100
+
+
+@dataclass
+class _Pending:
+    rows: list[dict] = field(default_factory=list)
+    seen: set = field(default_factory=set)
+
+
+def note_patient_access(
+    source: str, action: str, patients: Iterable[tuple[int | None, int | None]]
+) -> None:
+    """Notes (patient id, order id) pairs shown by this request; orders without a patient
+    (a site's) are skipped. Written when the answer is complete."""
+    pending = g.setdefault("patient_access", _Pending())
+    for patient_id, order_id in patients:
+        key = (patient_id, order_id, source, action)
+        if patient_id is None or key in pending.seen:
+            continue
+        pending.seen.add(key)
+        pending.rows.append(
+            {"patient_id": patient_id, "order_id": order_id, "source": source, "action": action}
+        )
+
+
+def _who() -> dict:
+    api_key = g.get("api_key")
+    if api_key is not None:
+        return {"user_id": None, "api_key_id": api_key.id}
+    user = current_user._get_current_object() if current_user else None
+    if user is not None and user.is_authenticated:
+        return {"user_id": user.id, "api_key_id": None}
+    return {"user_id": None, "api_key_id": None}
+
+
+def register(app) -> None:
+    @app.after_request
+    def write_when_answered(response):
+        if not 200 <= response.status_code < 300:
+            return response
+        # Left on g: a streamed answer goes on noting after this hook has run.
+        pending = g.setdefault("patient_access", _Pending())
+        who, at = _who(), utcnow()
+        engine = db.engine
+
+        def write():
+            if pending.rows:
+                with engine.begin() as conn:
+                    conn.execute(
+                        insert(PatientDataAccess),
+                        [{**row, **who, "at": at} for row in pending.rows],
+                    )
+
+        if response.is_streamed:
+            # A streamed answer (the CSV) notes its patients as it goes: they are all noted
+            # once the answer is closed.
+            response.call_on_close(write)
+        else:
+            write()
+        return response
+
+
+def entries(
+    patient_id: int | None, user_id: int | None, api_key_id: int | None, before: int | None
+):
+    """A page of the log, newest first, filtered by patient and/or by person or key."""
+    query = (
+        select(PatientDataAccess)
+        .options(joinedload(PatientDataAccess.user), joinedload(PatientDataAccess.api_key))
+        .order_by(PatientDataAccess.id.desc())
+        .limit(PAGE_SIZE + 1)
+    )
+    if patient_id is not None:
+        query = query.where(PatientDataAccess.patient_id == patient_id)
+    if user_id is not None:
+        query = query.where(PatientDataAccess.user_id == user_id)
+    if api_key_id is not None:
+        query = query.where(PatientDataAccess.api_key_id == api_key_id)
+    if before is not None:
+        query = query.where(PatientDataAccess.id < before)
+    rows = list(db.session.scalars(query))
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def prune() -> int:
+    """Removes entries older than PHI_ACCESS_RETENTION_DAYS; answers how many."""
+    cutoff = utcnow() - timedelta(days=current_app.config["PHI_ACCESS_RETENTION_DAYS"])
+    with db.engine.begin() as conn:
+        return conn.execute(delete(PatientDataAccess).where(PatientDataAccess.at < cutoff)).rowcount
+
+
+def register_commands(app) -> None:
+    import click
+
+    @app.cli.group("phi-access")
+    def group():
+        """The PHI access log."""
+
+    @group.command("prune")
+    def prune_command():
+        """Remove entries older than the retention (PHI_ACCESS_RETENTION_DAYS)."""
+        removed = prune()
+        days = current_app.config["PHI_ACCESS_RETENTION_DAYS"]
+        click.echo(f"Removed {removed} entries older than {days} days.")

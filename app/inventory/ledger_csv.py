@@ -1,0 +1,80 @@
+"""The stock ledger as CSV: the filtered rows, streamed in keyset batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import replace
+
+from app.extensions import db
+from app.formats import timestamp
+from app.inventory.models import MOVEMENT_LABELS
+from app.inventory.queries import MAX_LEDGER_EXPORT_ROWS, LedgerFilter, ledger_rows
+
+LEDGER_HEADER = [
+    "Row",
+    "When (UTC)",
+    "Kind",
+    "Item",
+    "SKU",
+    "Location",
+    "On hand change",
+    "Reserved change",
+    "Order",
+    "Receipt",
+    "Reason",
+    "By",
+]
+EXPORT_BATCH = 500
+
+
+def _spreadsheet_safe(value) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet would run a text cell starting with these as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def ledger_csv(filters: LedgerFilter) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(LEDGER_HEADER)
+    yield flush()
+    sent = 0
+    while sent < MAX_LEDGER_EXPORT_ROWS:
+        rows = ledger_rows(filters, limit=EXPORT_BATCH)
+        if not rows:
+            break
+        for row in rows:
+            by = (
+                row.actor_user.full_name
+                if row.actor_user
+                else (row.actor_api_key.name if row.actor_api_key else "")
+            )
+            writer.writerow(
+                [
+                    row.id,
+                    timestamp(row.created_at),
+                    MOVEMENT_LABELS.get(row.kind, row.kind),
+                    _spreadsheet_safe(row.item.name),
+                    _spreadsheet_safe(row.item.sku),
+                    _spreadsheet_safe(row.location.name),
+                    row.on_hand_change,
+                    row.reserved_change,
+                    row.order_id or "",
+                    row.receipt_id or "",
+                    _spreadsheet_safe(row.reason),
+                    _spreadsheet_safe(by),
+                ]
+            )
+        sent += len(rows)
+        filters = replace(filters, before=rows[-1].id)
+        db.session.expunge_all()
+        yield flush()

@@ -1,0 +1,317 @@
+"""Stock pages: the stock list, receiving, adjusting and counting, devices, the ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from app.auth.access import role_required
+from app.auth.actor import Actor
+from app.catalog.models import Item
+from app.extensions import db
+from app.forms import put_problems_on_fields
+from app.inventory import queries, service
+from app.inventory.forms import (
+    AdjustmentForm,
+    CountedReceiptForm,
+    DeviceReceiptForm,
+    InspectionForm,
+)
+from app.inventory.ledger_csv import ledger_csv
+from app.inventory.models import MOVEMENT_KINDS, MOVEMENT_LABELS
+from app.validation import Rejected, parse_int
+
+bp = Blueprint("inventory", __name__, url_prefix="/stock")
+
+SEES_STOCK = ("coordinator", "fulfillment")
+MOVES_STOCK = ("fulfillment",)
+MAX_MANIFEST_BYTES = 256 * 1024
+
+
+def _actor() -> Actor:
+    return Actor(user=current_user)
+
+
+def _location_choices() -> list[SelectChoice]:
+    return [SelectChoice(str(loc.id), loc.name) for loc in service.list_locations()]
+
+
+def _item_choices(devices: bool | None) -> list[SelectChoice]:
+    query = select(Item).order_by(Item.name)
+    if devices is True:
+        query = query.where(Item.device_identifier_type.is_not(None))
+    elif devices is False:
+        query = query.where(Item.device_identifier_type.is_(None))
+    return [SelectChoice(str(i.id), f"{i.name} ({i.sku})") for i in db.session.scalars(query)]
+
+
+def _arg_id(name: str) -> int | None:
+    return parse_int(request.args.get(name))
+
+
+@bp.get("/")
+@role_required(*SEES_STOCK)
+def stock():
+    location_id = _arg_id("location")
+    after = _arg_id("after")
+    rows = queries.stock_rows(
+        location_id=location_id, after=after, limit=queries.STOCK_PAGE_SIZE + 1
+    )
+    more = len(rows) > queries.STOCK_PAGE_SIZE
+    rows = rows[: queries.STOCK_PAGE_SIZE]
+    return render_template(
+        "inventory/stock.html",
+        rows=rows,
+        locations=service.list_locations(),
+        location_id=location_id,
+        next_after=rows[-1].balance_id if more else None,
+        devices=queries.devices_in_stock(location_id or _default_location_id()),
+    )
+
+
+def _default_location_id() -> int:
+    location = service.default_location()
+    return location.id if location else 0
+
+
+@bp.route("/receive", methods=["GET", "POST"])
+@role_required(*MOVES_STOCK)
+def receive():
+    counted = CountedReceiptForm(prefix="counted")
+    devices = DeviceReceiptForm(prefix="devices")
+    for form in (counted, devices):
+        form.location_id.choices = _location_choices()
+    counted.item_id.choices = _item_choices(devices=False)
+    devices.item_id.choices = _item_choices(devices=True)
+    problems: list[str] = []
+    preview = None
+    status = 200
+    action = request.form.get("action", "")[:40]
+    if request.method == "POST":
+        status = 422
+        if action == "counted":
+            draft = service.ReceiptDraft(
+                location_ref=parse_int(counted.location_id.data),
+                reference=counted.reference.data,
+                lines=[
+                    service.ReceiptLine(
+                        parse_int(counted.item_id.data), parse_int(counted.count.data) or 0
+                    )
+                ],
+            )
+            aliases = {
+                "location.id": "location_id",
+                "lines[0].item.id": "item_id",
+                "lines[0].count": "count",
+            }
+            try:
+                service.receive(draft, _actor())
+            except Rejected as rejected:
+                problems = put_problems_on_fields(counted, rejected.problems, aliases)
+            else:
+                flash(f"Received {counted.count.data} units.", "success")
+                return redirect(url_for("inventory.receive"), code=303)
+        elif action in ("preview", "devices"):
+            manifest = _manifest_text(devices)
+            item = db.session.get(Item, parse_int(devices.item_id.data) or 0)
+            if item is None or not item.is_device:
+                devices.item_id.errors = ["Choose a device-tracked item."]
+            elif not manifest.strip():
+                devices.manifest.errors = ["Scan, paste or upload at least one identifier."]
+            else:
+                devices.manifest.data = manifest
+                preview = service.read_manifest(item, manifest)
+                if action == "devices":
+                    if any(e.problem for e in preview):
+                        problems = [
+                            "Some identifiers are flagged below: correct or remove them, then "
+                            "receive again."
+                        ]
+                    else:
+                        received = _receive_devices(devices, item, preview, problems)
+                        if received:
+                            flash(f"Received {received} {item.name} devices.", "success")
+                            return redirect(url_for("inventory.receive"), code=303)
+                else:
+                    status = 200
+    return (
+        render_template(
+            "inventory/receive.html",
+            counted=counted,
+            devices=devices,
+            form=devices,
+            problems=problems,
+            preview=preview,
+        ),
+        status,
+    )
+
+
+def _manifest_text(form: DeviceReceiptForm) -> str:
+    text = form.manifest.data or ""
+    upload = request.files.get(form.manifest_file.name)
+    if upload and upload.filename:
+        raw = upload.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            form.manifest_file.errors = ["The file is too large."]
+            return text
+        try:
+            text = (text + "\n" + raw.decode("utf-8-sig")).strip()
+        except UnicodeDecodeError:
+            form.manifest_file.errors = ["The file is not UTF-8 text."]
+    return text
+
+
+def _receive_devices(form, item, preview, problems: list[str]) -> int:
+    draft = service.ReceiptDraft(
+        location_ref=parse_int(form.location_id.data),
+        reference=form.reference.data,
+        devices=[
+            service.ReceiptDevices(
+                item.id, [(item.device_identifier_type, e.value) for e in preview]
+            )
+        ],
+    )
+    try:
+        service.receive(draft, _actor())
+    except Rejected as rejected:
+        problems.extend(p.message for p in rejected.problems)
+        return 0
+    return len(preview)
+
+
+@bp.route("/adjust", methods=["GET", "POST"])
+@role_required(*MOVES_STOCK)
+def adjust():
+    form = AdjustmentForm()
+    form.location_id.choices = _location_choices()
+    form.item_id.choices = _item_choices(devices=False)
+    if request.method == "GET" and request.args.get("item"):
+        form.item_id.data = request.args["item"][:12]
+    problems: list[str] = []
+    if request.method == "POST":
+        raw = (form.quantity.data or "").strip().replace("−", "-")
+        quantity = (
+            -parse_int(raw[1:])
+            if raw.startswith("-") and parse_int(raw[1:])
+            else (parse_int(raw.lstrip("+")))
+        )
+        try:
+            service.adjust(
+                parse_int(form.location_id.data),
+                parse_int(form.item_id.data),
+                quantity,
+                form.reason.data,
+                _actor(),
+                counted=form.kind.data == "count",
+            )
+        except Rejected as rejected:
+            problems = put_problems_on_fields(
+                form, rejected.problems, {"location.id": "location_id", "item.id": "item_id"}
+            )
+        else:
+            flash("Stock updated.", "success")
+            return redirect(url_for("inventory.stock"), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("inventory/adjust.html", form=form, problems=problems), status
+
+
+@bp.get("/devices/")
+@role_required(*SEES_STOCK)
+def find_devices():
+    identifier = (request.args.get("identifier") or "")[:64]
+    found = queries.find_devices(identifier) if identifier.strip() else []
+    if len(found) == 1 and not request.htmx:
+        return redirect(url_for("inventory.show_device", device_id=found[0].id), code=303)
+    return render_template(
+        "inventory/devices.html",
+        identifier=identifier,
+        found=found,
+        locations=queries.device_locations(found),
+        status_label=service.device_status_label,
+    )
+
+
+@bp.get("/devices/<int:device_id>")
+@role_required(*SEES_STOCK)
+def show_device(device_id: int):
+    device = queries.get_device(device_id)
+    if device is None:
+        abort(404)
+    return render_template(
+        "inventory/device.html",
+        device=device,
+        history=queries.device_history(device.id),
+        locations=queries.device_locations([device]),
+        status_label=service.device_status_label,
+        form=InspectionForm(),
+    )
+
+
+@bp.post("/devices/<int:device_id>/inspect")
+@role_required(*MOVES_STOCK)
+def inspect_device(device_id: int):
+    form = InspectionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    passed = request.form.get("outcome") == "pass"
+    try:
+        service.inspect_device(device_id, passed, form.note.data, _actor())
+    except Rejected as rejected:
+        flash(" ".join(p.message for p in rejected.problems), "error")
+    else:
+        flash("Back in stock." if passed else "Retired.", "success")
+    return redirect(url_for("inventory.show_device", device_id=device_id), code=303)
+
+
+def _ledger_filter() -> queries.LedgerFilter:
+    kind = request.args.get("kind") or None
+    return queries.LedgerFilter(
+        location_id=_arg_id("location"),
+        item_id=_arg_id("item"),
+        kind=kind if kind in MOVEMENT_KINDS else None,
+        order_id=_arg_id("order"),
+        before=_arg_id("before"),
+    )
+
+
+@bp.get("/ledger")
+@role_required(*SEES_STOCK)
+def ledger():
+    filters = _ledger_filter()
+    rows = queries.ledger_rows(filters, limit=queries.LEDGER_PAGE_SIZE + 1)
+    more = len(rows) > queries.LEDGER_PAGE_SIZE
+    rows = rows[: queries.LEDGER_PAGE_SIZE]
+    return render_template(
+        "inventory/ledger.html",
+        rows=rows,
+        filters=filters,
+        next_before=rows[-1].id if more else None,
+        locations=service.list_locations(),
+        items=_item_choices(devices=None),
+        kinds=MOVEMENT_LABELS,
+    )
+
+
+@bp.get("/ledger.csv")
+@role_required(*SEES_STOCK)
+def export_ledger():
+    filters = _ledger_filter()
+    response = Response(stream_with_context(ledger_csv(filters)), mimetype="text/csv")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    response.headers["Content-Disposition"] = f'attachment; filename="stock-ledger-{stamp}.csv"'
+    return response

@@ -1,0 +1,304 @@
+"""Managing webhook subscriptions: the one service both the admin page and the API use."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
+
+from app.auth.actor import Actor
+from app.database import utcnow, write_transaction
+from app.extensions import db
+from app.history.record import record_change
+from app.validation import MAX_DB_ID, Problem, Rejected
+from app.webhooks import signing
+from app.webhooks.destinations import DestinationRefused, check_url, resolve
+from app.webhooks.models import (
+    FAILED,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_URL_LENGTH,
+    PENDING,
+    PING,
+    TYPES,
+    WebhookAttempt,
+    WebhookMessage,
+    WebhookSubscription,
+)
+
+# After a rotation the old secret keeps signing, beside the new one, this long.
+OLD_SECRET_GRACE = timedelta(hours=24)
+DELIVERIES_PAGE_SIZE = 25
+MAX_DELIVERIES_PAGE_SIZE = 100
+
+
+@dataclass
+class SubscriptionDraft:
+    url: Any = None
+    types: Any = None
+    description: Any = None
+
+
+@dataclass
+class NewSecret:
+    """A subscription and its secret in clear, shown this once."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+
+def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
+    problems: list[Problem] = []
+    url = draft.url.strip() if isinstance(draft.url, str) else draft.url
+    if not isinstance(url, str) or not url:
+        problems.append(Problem("url_required", "Give the URL that receives the events.", "url"))
+    elif len(url) > MAX_URL_LENGTH:
+        problems.append(
+            Problem("invalid_url", f"The URL is at most {MAX_URL_LENGTH} characters.", "url")
+        )
+    else:
+        try:
+            _, host, port = check_url(url)
+            resolve(host, port, current_app.config["WEBHOOK_DENY_PRIVATE"])
+        except DestinationRefused as refused:
+            problems.append(Problem("invalid_url", str(refused), "url"))
+    types = draft.types
+    if not isinstance(types, list) or not types:
+        problems.append(
+            Problem(
+                "types_required", "Choose at least one type: " + ", ".join(TYPES) + ".", "types"
+            )
+        )
+        types = []
+    elif any(t not in TYPES for t in types):
+        problems.append(Problem("invalid_type", "Types are " + " and ".join(TYPES) + ".", "types"))
+    description = draft.description
+    if description is not None and not isinstance(description, str):
+        problems.append(Problem("invalid_description", "The description is text.", "description"))
+        description = None
+    description = (description or "").strip() or None
+    if description and len(description) > MAX_DESCRIPTION_LENGTH:
+        problems.append(
+            Problem(
+                "invalid_description",
+                f"The description is at most {MAX_DESCRIPTION_LENGTH} characters.",
+                "description",
+            )
+        )
+    if problems:
+        raise Rejected(problems)
+    return url, [t for t in TYPES if t in types], description
+
+
+def create_subscription(draft: SubscriptionDraft, actor: Actor) -> NewSecret:
+    url, types, description = _check(draft)
+    secret = signing.new_secret()
+    with write_transaction() as session:
+        subscription = WebhookSubscription(
+            url=url,
+            types=",".join(types),
+            description=description,
+            secret_encrypted=signing.encrypt(secret),
+            enabled=True,
+            consecutive_failures=0,
+            created_at=utcnow(),
+            created_by_user=actor.user,
+            created_by_api_key=actor.api_key,
+        )
+        session.add(subscription)
+        session.flush()
+        record_change("webhook", subscription.id, "created", actor, {"url": [None, url]})
+    return NewSecret(subscription, secret)
+
+
+def subscriptions() -> list[WebhookSubscription]:
+    return list(
+        db.session.scalars(
+            select(WebhookSubscription)
+            .where(WebhookSubscription.deleted_at.is_(None))
+            .order_by(WebhookSubscription.id)
+        )
+    )
+
+
+def subscription(subscription_id: int) -> WebhookSubscription | None:
+    if not 1 <= subscription_id <= MAX_DB_ID:
+        return None
+    found = db.session.get(WebhookSubscription, subscription_id)
+    return found if found is not None and found.deleted_at is None else None
+
+
+def _changing(session, subscription_id: int) -> WebhookSubscription:
+    found = (
+        session.scalar(
+            select(WebhookSubscription)
+            .where(
+                WebhookSubscription.id == subscription_id,
+                WebhookSubscription.deleted_at.is_(None),
+            )
+            .with_for_update()
+        )
+        if 1 <= subscription_id <= MAX_DB_ID
+        else None
+    )
+    if found is None:
+        raise Rejected([Problem("webhook_not_found", f"There is no webhook {subscription_id}.")])
+    return found
+
+
+def delete_subscription(subscription_id: int, actor: Actor) -> None:
+    """Stops every delivery to it; its delivery log is kept."""
+    with write_transaction() as session:
+        found = _changing(session, subscription_id)
+        found.deleted_at = utcnow()
+        found.enabled = False
+        _fail_pending(session, found.id, "The webhook was deleted.")
+        record_change("webhook", found.id, "deleted", actor)
+
+
+def _fail_pending(session, subscription_id: int, reason: str) -> None:
+    pending = session.scalars(
+        select(WebhookAttempt)
+        .join(WebhookMessage)
+        .where(WebhookMessage.subscription_id == subscription_id, WebhookAttempt.status == PENDING)
+    ).all()
+    for attempt in pending:
+        attempt.status = FAILED
+        attempt.error = reason
+        attempt.next_attempt_at = None
+        attempt.message.status = FAILED
+
+
+def set_enabled(subscription_id: int, enabled: bool, actor: Actor) -> WebhookSubscription:
+    """Disabled, it receives nothing (new events are not queued for it); events already
+    queued wait and go on when it is enabled again."""
+    with write_transaction() as session:
+        found = _changing(session, subscription_id)
+        found.enabled = enabled
+        if enabled:
+            found.disabled_reason = None
+            found.consecutive_failures = 0
+        else:
+            found.disabled_reason = f"Disabled by {actor_name(actor)}."
+        record_change("webhook", found.id, "enabled" if enabled else "disabled", actor)
+    return found
+
+
+def actor_name(actor: Actor) -> str:
+    if actor.user is not None:
+        return actor.user.full_name
+    if actor.api_key is not None:
+        return f"API key “{actor.api_key.name}”"
+    return "the system"
+
+
+def rotate_secret(subscription_id: int, actor: Actor) -> NewSecret:
+    """A new secret; the old one signs too for OLD_SECRET_GRACE, so receivers can switch."""
+    secret = signing.new_secret()
+    with write_transaction() as session:
+        found = _changing(session, subscription_id)
+        found.previous_secret_encrypted = found.secret_encrypted
+        found.previous_secret_expires_at = utcnow() + OLD_SECRET_GRACE
+        found.secret_encrypted = signing.encrypt(secret)
+        record_change("webhook", found.id, "secretRotated", actor)
+    return NewSecret(found, secret)
+
+
+def signing_secrets(found: WebhookSubscription) -> list[str]:
+    """The secrets every message is signed with now: the current one, and the previous one
+    until it expires."""
+    in_use = [signing.decrypt(found.secret_encrypted)]
+    if found.previous_secret_encrypted and found.previous_secret_expires_at > utcnow():
+        in_use.append(signing.decrypt(found.previous_secret_encrypted))
+    return in_use
+
+
+def message_body(message_id: str, type_: str, payload: dict) -> str:
+    return json.dumps({"id": message_id, "type": type_, "payload": payload}, separators=(",", ":"))
+
+
+def send_ping(subscription_id: int, actor: Actor) -> WebhookMessage:
+    """Queues a test message for the worker; its result shows in the delivery log."""
+    with write_transaction() as session:
+        found = _changing(session, subscription_id)
+        message_id = signing.new_message_id()
+        payload = {"webhookId": found.id, "message": "Test ping from Orderly."}
+        message = WebhookMessage(
+            message_id=message_id,
+            subscription=found,
+            type=PING,
+            body=message_body(message_id, PING, payload),
+            status=PENDING,
+            created_at=utcnow(),
+        )
+        message.attempts.append(
+            WebhookAttempt(attempt=1, manual=True, status=PENDING, next_attempt_at=utcnow())
+        )
+        session.add(message)
+    return message
+
+
+def redeliver(subscription_id: int, message_id: int, actor: Actor) -> WebhookAttempt:
+    """Sends a message again, once, with the same webhook-id."""
+    with write_transaction() as session:
+        found = _changing(session, subscription_id)
+        message = session.scalar(
+            select(WebhookMessage).where(
+                WebhookMessage.id == message_id, WebhookMessage.subscription_id == found.id
+            )
+            if 1 <= message_id <= MAX_DB_ID
+            else select(WebhookMessage).where(False)
+        )
+        if message is None:
+            raise Rejected([Problem("event_not_found", "There is no such event for this webhook.")])
+        if message.status == PENDING:
+            raise Rejected(
+                [Problem("already_pending", "This event is already waiting to be delivered.")]
+            )
+        last = session.scalar(
+            select(func.max(WebhookAttempt.attempt)).where(WebhookAttempt.message_id == message.id)
+        )
+        attempt = WebhookAttempt(
+            attempt=(last or 0) + 1, manual=True, status=PENDING, next_attempt_at=utcnow()
+        )
+        message.attempts.append(attempt)
+        message.status = PENDING
+    return attempt
+
+
+@dataclass
+class DeliveryPage:
+    attempts: list[WebhookAttempt]
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return self.page * self.size >= self.total
+
+
+def deliveries(subscription_id: int, page: int = 1, size: int = DELIVERIES_PAGE_SIZE):
+    """Every attempt for the subscription, newest first, with its message, in two queries."""
+    where = WebhookMessage.subscription_id == subscription_id
+    total = db.session.scalar(
+        select(func.count(WebhookAttempt.id)).join(WebhookAttempt.message).where(where)
+    )
+    attempts = db.session.scalars(
+        select(WebhookAttempt)
+        .join(WebhookAttempt.message)
+        .where(where)
+        .options(contains_eager(WebhookAttempt.message))
+        .order_by(WebhookAttempt.id.desc())
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return DeliveryPage(list(attempts), page, size, total or 0)

@@ -1,0 +1,312 @@
+"""The delivery worker: ``flask webhooks work``. Run one or many, on one database.
+
+Each round it
+1. hands new outbox entries to the subscriptions (one message per subscription and type),
+2. claims one due attempt (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers never take
+   the same one; SQLite: one worker, ``BEGIN IMMEDIATE``) and leases it,
+3. sends it outside any transaction, then records the outcome (and schedules a retry).
+
+An attempt whose worker dies mid-delivery is taken again when its lease runs out, with the
+same webhook-id. Events of one order go to one subscription in order: an attempt is not
+claimed while an earlier event of the same order is still pending for that subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import time
+from datetime import timedelta
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy.orm import aliased
+
+from app.api import serialize
+from app.database import utcnow, write_transaction
+from app.extensions import db
+from app.formats import timestamp
+from app.orders import queries
+from app.orders.models import OrderOutboxEntry
+from app.webhooks import sender, signing
+from app.webhooks.models import (
+    DELIVERED,
+    FAILED,
+    ORDER_STATUS_FULL,
+    PENDING,
+    WebhookAttempt,
+    WebhookMessage,
+    WebhookSubscription,
+)
+from app.webhooks.service import message_body, signing_secrets
+
+log = logging.getLogger(__name__)
+OUTBOX_BATCH = 100
+
+
+def fan_out() -> int:
+    """Turns outbox entries into messages for the subscriptions enabled when the event
+    happened; the entries go in the same transaction. Answers how many entries."""
+    with write_transaction() as session:
+        entries = session.scalars(
+            select(OrderOutboxEntry)
+            .order_by(OrderOutboxEntry.id)
+            .limit(OUTBOX_BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not entries:
+            return 0
+        listening = session.scalars(
+            select(WebhookSubscription).where(
+                WebhookSubscription.enabled.is_(True), WebhookSubscription.deleted_at.is_(None)
+            )
+        ).all()
+        orders: dict[int, dict] = {}
+        now = utcnow()
+        for entry in entries:
+            event = entry.event
+            for subscription in listening:
+                if subscription.created_at > entry.created_at:
+                    continue
+                for type_ in subscription.type_list:
+                    if type_ == ORDER_STATUS_FULL:
+                        if entry.order_id not in orders:
+                            orders[entry.order_id] = serialize.order(
+                                queries.get_order(entry.order_id)
+                            )
+                        payload = {"order": orders[entry.order_id]}
+                    else:
+                        payload = {
+                            "orderId": entry.order_id,
+                            "event": {
+                                "name": event.name,
+                                "eventTimestamp": timestamp(event.event_timestamp),
+                            },
+                        }
+                    message_id = signing.new_message_id()
+                    message = WebhookMessage(
+                        message_id=message_id,
+                        subscription_id=subscription.id,
+                        type=type_,
+                        order_id=entry.order_id,
+                        order_event_id=entry.order_event_id,
+                        body=message_body(message_id, type_, payload),
+                        status=PENDING,
+                        created_at=now,
+                    )
+                    message.attempts.append(
+                        WebhookAttempt(attempt=1, status=PENDING, next_attempt_at=now)
+                    )
+                    session.add(message)
+        session.execute(
+            delete(OrderOutboxEntry).where(OrderOutboxEntry.id.in_([e.id for e in entries]))
+        )
+        return len(entries)
+
+
+def _due_attempt_query(now):
+    earlier = aliased(WebhookMessage)
+    earlier_attempt = aliased(WebhookAttempt)
+    earlier_pending = exists().where(
+        earlier_attempt.message_id == earlier.id,
+        earlier_attempt.status == PENDING,
+        earlier.subscription_id == WebhookMessage.subscription_id,
+        earlier.order_id == WebhookMessage.order_id,
+        earlier.order_event_id < WebhookMessage.order_event_id,
+    )
+    # An earlier event of the order not yet handed out by fan_out (another worker holds it).
+    earlier_in_outbox = exists().where(
+        OrderOutboxEntry.order_id == WebhookMessage.order_id,
+        OrderOutboxEntry.order_event_id < WebhookMessage.order_event_id,
+    )
+    return (
+        select(WebhookAttempt)
+        .join(WebhookAttempt.message)
+        .join(WebhookMessage.subscription)
+        .where(
+            WebhookAttempt.status == PENDING,
+            WebhookAttempt.next_attempt_at <= now,
+            or_(WebhookAttempt.leased_until.is_(None), WebhookAttempt.leased_until < now),
+            WebhookSubscription.enabled.is_(True),
+            WebhookSubscription.deleted_at.is_(None),
+            or_(
+                WebhookMessage.order_id.is_(None),
+                and_(~earlier_pending, ~earlier_in_outbox),
+            ),
+        )
+        .order_by(WebhookAttempt.next_attempt_at, WebhookAttempt.id)
+        .limit(1)
+        .with_for_update(of=WebhookAttempt, skip_locked=True)
+    )
+
+
+class Claimed:
+    """What a worker needs to send one attempt, read while the lease was taken."""
+
+    def __init__(self, attempt: WebhookAttempt, token: str, secrets_in_use: list[str]):
+        self.attempt_id = attempt.id
+        self.token = token
+        self.subscription_id = attempt.message.subscription_id
+        self.url = attempt.message.subscription.url
+        self.message_id = attempt.message.message_id
+        self.body = attempt.message.body
+        self.secrets = secrets_in_use
+
+
+def claim() -> Claimed | None:
+    config = current_app.config
+    with write_transaction() as session:
+        now = utcnow()
+        attempt = session.scalar(_due_attempt_query(now))
+        if attempt is None:
+            return None
+        token = secrets.token_hex(16)
+        attempt.leased_until = now + timedelta(seconds=config["WEBHOOK_LEASE_SECONDS"])
+        attempt.lease_token = token
+        try:
+            secrets_in_use = signing_secrets(attempt.message.subscription)
+        except signing.SecretUnreadable as unreadable:
+            _finish(session, attempt, sender.Outcome(None, None, str(unreadable), 0), now)
+            return None
+        return Claimed(attempt, token, secrets_in_use)
+
+
+def deliver(claimed: Claimed) -> sender.Outcome:
+    at = utcnow()
+    headers = {
+        "webhook-id": claimed.message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signing.signature_header(
+            claimed.secrets, claimed.message_id, at, claimed.body
+        ),
+    }
+    config = current_app.config
+    return sender.send(
+        claimed.url,
+        claimed.body,
+        headers,
+        timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
+        deny_private=config["WEBHOOK_DENY_PRIVATE"],
+    )
+
+
+def record(claimed: Claimed, outcome: sender.Outcome) -> None:
+    with write_transaction() as session:
+        # The subscription first (its failure count changes), then the attempt: the order in
+        # which deleting a subscription locks them too, so the two never deadlock.
+        session.scalar(
+            select(WebhookSubscription.id)
+            .where(WebhookSubscription.id == claimed.subscription_id)
+            .with_for_update()
+        )
+        attempt = session.scalar(
+            select(WebhookAttempt).where(WebhookAttempt.id == claimed.attempt_id).with_for_update()
+        )
+        if attempt is None or attempt.lease_token != claimed.token or attempt.status != PENDING:
+            # Our lease ran out and another worker took the attempt over: its outcome counts.
+            log.warning("webhook attempt %s: lease lost, outcome not recorded", claimed.attempt_id)
+            return
+        _finish(session, attempt, outcome, utcnow())
+
+
+def _finish(session, attempt: WebhookAttempt, outcome: sender.Outcome, now) -> None:
+    message = attempt.message
+    subscription = message.subscription
+    attempt.attempted_at = now
+    attempt.response_status = outcome.response_status
+    attempt.response_body = outcome.response_body
+    attempt.error = outcome.error
+    attempt.duration_ms = outcome.duration_ms
+    attempt.leased_until = None
+    attempt.lease_token = None
+    attempt.next_attempt_at = None
+    if outcome.delivered:
+        attempt.status = message.status = DELIVERED
+        subscription.consecutive_failures = 0
+        return
+    attempt.status = FAILED
+    schedule = current_app.config["WEBHOOK_RETRY_SCHEDULE"]
+    if not attempt.manual and attempt.attempt <= len(schedule):
+        retry_at = now + timedelta(seconds=schedule[attempt.attempt - 1])
+        attempt.next_attempt_at = retry_at
+        message.attempts.append(
+            WebhookAttempt(attempt=attempt.attempt + 1, status=PENDING, next_attempt_at=retry_at)
+        )
+        return
+    message.status = FAILED
+    if attempt.manual:
+        return
+    subscription.consecutive_failures += 1
+    limit = current_app.config["WEBHOOK_DISABLE_AFTER"]
+    if subscription.enabled and subscription.consecutive_failures >= limit:
+        subscription.enabled = False
+        subscription.disabled_reason = (
+            f"Disabled automatically on {now:%Y-%m-%d %H:%M} UTC: {limit} events in a row "
+            f"failed after every retry. The last error: {outcome.error or 'none'}"
+        )
+
+
+def work_once() -> bool:
+    """One round; answers whether there was anything to do."""
+    handed_out = fan_out()
+    claimed = claim()
+    if claimed is None:
+        return handed_out > 0
+    record(claimed, deliver(claimed))
+    return True
+
+
+def run(exit_with_parent: bool = False) -> None:
+    stopping = []
+    parent = os.getppid()
+
+    def stop(signum, _frame):
+        log.info("webhooks worker: stopping after the current delivery")
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # httpx logs each request's URL, and receivers' URLs often carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    config = current_app.config
+    poll = config["WEBHOOK_POLL_SECONDS"]
+    if config["WEBHOOK_LEASE_SECONDS"] <= config["WEBHOOK_TIMEOUT_SECONDS"]:
+        log.warning(
+            "WEBHOOK_LEASE_SECONDS is not above WEBHOOK_TIMEOUT_SECONDS: a slow receiver may "
+            "get a message twice, from two workers"
+        )
+    log.info("webhooks worker: started")
+    while not stopping:
+        if exit_with_parent and os.getppid() != parent:
+            log.info("webhooks worker: the web server is gone; stopping")
+            break
+        try:
+            busy = work_once()
+        except Exception:
+            # A database hiccup must not end the worker; the attempt's lease covers it.
+            log.exception("webhooks worker: round failed")
+            db.session.rollback()
+            busy = False
+        finally:
+            db.session.remove()
+        if not busy:
+            time.sleep(poll)
+
+
+def register(app) -> None:
+    group = AppGroup("webhooks", help="Webhook deliveries.")
+
+    @group.command("work")
+    @click.option(
+        "--exit-with-parent", is_flag=True, help="Stop when the process that started it ends."
+    )
+    def work(exit_with_parent: bool):
+        """Deliver webhooks until stopped (Ctrl+C or SIGTERM). Run as many as you like."""
+        click.echo("Delivering webhooks (Ctrl+C stops)")
+        run(exit_with_parent)
+
+    app.cli.add_command(group)

@@ -1,0 +1,13 @@
+"""gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags)."""
+
+from app.config import max_content_length
+
+
+def pre_request(worker, req):
+    """A body over the limit is answered 413 without being read, and gunicorn then closes
+    the connection: mark it now, so that the answer says `Connection: close` instead of
+    promising a keep-alive it will not keep. (gunicorn ignores a Connection header set by
+    the app.)"""
+    length = next((v for h, v in req.headers if h == "CONTENT-LENGTH"), None)
+    if length and length.isascii() and length.isdigit() and int(length) > max_content_length():
+        req.must_close = True

@@ -1,0 +1,89 @@
+"""Stock in a real Chromium: devices received from a pasted manifest, an order placed for
+them, packed by scanning those devices (an unknown one refused), shipped, and the devices'
+histories. CSRF on; the test fails on any console error."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from app.catalog.models import Item
+from app.database import write_transaction
+from tests.browser.test_new_order_browser import choose, find_recipient, placed_order
+from tests.browser.test_order_page_browser import (  # noqa: F401  (open_as is a fixture)
+    UPS_NUMBER,
+    devices,
+    expect_status,
+    next_steps,
+    open_as,
+    scan,
+    scan_box,
+    step,
+)
+from tests.helpers.orders import imei
+
+pytestmark = pytest.mark.browser
+
+
+def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as):  # noqa: F811
+    with app.app_context(), write_transaction() as session:
+        # Glucometers are picked from the shelf only: no receiving when scanned.
+        session.get(Item, catalog.items["glucometer"]).accept_unreceived_devices = False
+    first, second = imei(7301), imei(7302)
+
+    # Fulfillment receives two glucometers from a pasted manifest, after a preview.
+    receiver = open_as("fulfillment", "/stock/receive")
+    devices_form = receiver.get_by_role("form", name="Devices")
+    devices_form.get_by_label("Device item").select_option(label="Glucometer (GLU)")
+    devices_form.get_by_label("Identifiers").fill(f"{first}\n{first}\n{second}\n")
+    devices_form.get_by_role("button", name="Preview").click()
+    expect(receiver.get_by_text("3 identifiers, 1 flagged")).to_be_visible()
+    expect(receiver.get_by_text("Listed twice in this manifest.")).to_be_visible()
+    devices_form = receiver.get_by_role("form", name="Devices")
+    devices_form.get_by_label("Identifiers").fill(f"{first}\n{second}\n")
+    devices_form.get_by_role("button", name="Receive devices").click()
+    expect(receiver.get_by_text("Received 2 Glucometer devices.")).to_be_visible()
+
+    # A coordinator orders a diabetes kit, seeing what is available as the line is entered.
+    coordinator = open_as("coordinator", "/orders/new")
+    find_recipient(coordinator, "Ada")
+    choose(coordinator, "Ada Lovelace")
+    coordinator.get_by_label("Item 1", exact=True).fill("Test strips")
+    coordinator.get_by_role("button", name="Add kit").click()
+    coordinator.get_by_label("Kit 1", exact=True).fill("Diabetes kit")
+    coordinator.get_by_label("Count of kit 1").click()
+    expect(coordinator.locator("#order-lines")).to_contain_text("available at Main warehouse")
+    coordinator.get_by_role("button", name="Place order").click()
+    order_id = placed_order(coordinator)
+
+    # Fulfillment packs it: an unknown device is refused, a received one is recorded.
+    packer = open_as("fulfillment", f"/orders/{order_id}")
+    step(packer, "Start processing").click()
+    expect_status(packer, "Processing")
+    scan(packer, imei(7999))
+    expect(packer.locator("#scan-error")).to_have_text(re.compile("has been received"))
+    expect(scan_box(packer)).to_be_focused()
+    scan(packer, second)
+    expect(devices(packer)).to_contain_text(f"IMEI {second}")
+    step(packer, "Mark packed").click()
+    expect_status(packer, "Packed")
+    next_steps(packer).get_by_label("Carrier").select_option("UPS")
+    next_steps(packer).get_by_label("Tracking number").fill(UPS_NUMBER)
+    step(packer, "Mark shipped").click()
+    expect_status(packer, "Shipped")
+
+    # Anyone can trace the devices: the shipped one to its order, the other still in stock.
+    receiver.goto(receiver.url.split("/stock/")[0] + "/stock/devices/")
+    receiver.get_by_label("Identifier").fill(second)
+    receiver.get_by_role("button", name="Find").click()
+    history = receiver.get_by_role("region", name="History")
+    expect(history).to_contain_text("Received")
+    expect(history).to_contain_text("Allocated")
+    expect(history).to_contain_text("Shipped")
+    expect(history.get_by_role("link", name=f"order {order_id}").first).to_be_visible()
+    receiver.get_by_role("link", name="Devices").first.click()
+    receiver.get_by_label("Identifier").fill(first)
+    receiver.get_by_role("button", name="Find").click()
+    expect(receiver.get_by_text("In stock", exact=True)).to_be_visible()

@@ -1,0 +1,104 @@
+"""/api/v3/webhook: subscriptions and their delivery log, checked against the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.webhooks import service
+from tests.conftest import app_context
+from tests.helpers.orders import actor
+from tests.test_openapi import check
+
+URL = "http://127.0.0.1:9/hooks"
+
+
+@pytest.fixture
+def spec(client):
+    return client.get("/api/v3/openapi.json").get_json()
+
+
+def test_create_answers_the_secret_once(api, spec):
+    created = api.post(
+        "/api/v3/webhook",
+        json={"url": URL, "types": ["order.statusFull", "order.status"], "description": "EHR"},
+    )
+    assert created.status_code == 201
+    check(spec, "/api/v3/webhook", "post", created)
+    body = created.get_json()
+    assert body["secret"].startswith("whsec_")
+    assert body["types"] == ["order.status", "order.statusFull"]
+    assert created.headers["Location"] == f"/api/v3/webhook/{body['id']}"
+    fetched = api.get(f"/api/v3/webhook/{body['id']}")
+    check(spec, "/api/v3/webhook/{webhookId}", "get", fetched)
+    assert "secret" not in fetched.get_json()
+    listed = api.get("/api/v3/webhook")
+    check(spec, "/api/v3/webhook", "get", listed)
+    assert [w["id"] for w in listed.get_json()["content"]] == [body["id"]]
+    assert body["secret"] not in listed.text
+
+
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        ({"types": ["order.status"]}, "url_required", "url"),
+        ({"url": URL}, "types_required", "types"),
+        ({"url": URL, "types": ["order.created"]}, "invalid_type", "types"),
+        ({"url": URL, "types": "order.status"}, "types_required", "types"),
+        ({"url": "http://" + "a" * 2000, "types": ["order.status"]}, "invalid_url", "url"),
+        ({"url": URL, "types": ["order.status"], "description": 5}, "invalid_description", None),
+    ],
+)
+def test_bad_subscriptions_are_refused_with_the_field(api, spec, body, code, field):
+    response = api.post("/api/v3/webhook", json=body)
+    assert response.status_code == 400
+    check(spec, "/api/v3/webhook", "post", response)
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    if field:
+        assert error["field"] == field
+    assert api.get("/api/v3/webhook").get_json()["total"] == 0
+
+
+def test_delete_stops_it_and_hides_it(app, api, spec):
+    webhook_id = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json[
+        "id"
+    ]
+    with app_context(app):
+        service.send_ping(webhook_id, actor("admin"))
+    deleted = api.client.delete(
+        f"/api/v3/webhook/{webhook_id}", headers={"Impilo-API-Key": api.key}
+    )
+    assert deleted.status_code == 204
+    missing = api.get(f"/api/v3/webhook/{webhook_id}")
+    assert missing.status_code == 404
+    check(spec, "/api/v3/webhook/{webhookId}", "get", missing)
+    assert api.get("/api/v3/webhook").get_json()["total"] == 0
+    with app_context(app):
+        attempts = service.deliveries(webhook_id).attempts
+        assert [a.status for a in attempts] == ["failed"]
+        assert attempts[0].error == "The webhook was deleted."
+
+
+def test_the_delivery_log_is_paged(app, api, spec, catalog):
+    webhook_id = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json[
+        "id"
+    ]
+    with app_context(app):
+        for _ in range(3):
+            service.send_ping(webhook_id, actor("admin"))
+    first = api.get(f"/api/v3/webhook/{webhook_id}/deliveries?size=2")
+    check(spec, "/api/v3/webhook/{webhookId}/deliveries", "get", first)
+    page = first.get_json()
+    assert (page["total"], page["first"], page["last"], len(page["content"])) == (3, True, False, 2)
+    assert page["content"][0]["status"] == "pending"
+    assert page["content"][0]["type"] == "webhook.ping"
+    second = api.get(f"/api/v3/webhook/{webhook_id}/deliveries?size=2&page=2").get_json()
+    assert len(second["content"]) == 1 and second["last"]
+    too_big = api.get(f"/api/v3/webhook/{webhook_id}/deliveries?size=1000")
+    assert too_big.status_code == 400
+    assert api.get("/api/v3/webhook/424242/deliveries").status_code == 404
+
+
+def test_a_key_is_needed(client):
+    assert client.get("/api/v3/webhook").status_code == 401
+    assert client.post("/api/v3/webhook", json={}).status_code == 401

@@ -1,0 +1,106 @@
+"""No overselling under load: truly parallel HTTP requests against the app on a real port,
+competing for the last units and for one device, on whichever database the suite runs on."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from sqlalchemy import func, select
+
+from app.catalog.models import Item
+from app.database import write_transaction
+from app.inventory import service as inventory
+from app.orders.models import Order, OrderEvent
+from tests.conftest import app_context, stock_identifier
+from tests.helpers.orders import move, place, receive_stock
+from tests.test_concurrency import HttpSession, in_parallel
+
+PARALLEL = 8
+LAST_UNITS = 3
+
+
+def api_post(base: str, key: str, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Impilo-API-Key": key},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_parallel_orders_for_the_last_units_place_exactly_what_exists(
+    app, live_server, api_key, catalog
+):
+    with app.app_context(), write_transaction() as session:
+        item = Item(name="Pulse oximeter sleeve", sku="POX-SLV")
+        session.add(item)
+        session.flush()
+        item_id = item.id
+    receive_stock(app, {item_id: LAST_UNITS})
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [
+            {"item": {"id": catalog.items["strips"]}, "count": 1},
+            {"item": {"id": item_id}, "count": 1},
+        ],
+    }
+    results = in_parallel(
+        [lambda: api_post(live_server.url, api_key, "/api/v3/order", body)] * PARALLEL
+    )
+    codes = sorted(code for code, _ in results)
+    assert codes == [201] * LAST_UNITS + [400] * (PARALLEL - LAST_UNITS)
+    for code, answer in results:
+        if code == 400:
+            assert answer["error"]["code"] == "insufficient_inventory"
+            assert answer["error"]["field"] == "orderItems[1].count"
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Order.id))) == LAST_UNITS
+        assert inventory.balance_mismatches() == []
+        assert inventory.available(inventory.default_location().id, [item_id]) == {item_id: 0}
+
+
+def test_parallel_kits_competing_for_the_last_devices_never_oversell(
+    app, live_server, api_key, catalog
+):
+    with app.app_context(), write_transaction() as session:
+        session.get(Item, catalog.items["glucometer"]).accept_unreceived_devices = False
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderKits": [{"kit": {"id": catalog.kits["diabetes"]}, "count": 5}],
+    }
+    results = in_parallel([lambda: api_post(live_server.url, api_key, "/api/v3/order", body)] * 4)
+    # 12 glucometers on the shelf: two orders of 5 fit, the other two do not.
+    assert sorted(code for code, _ in results) == [201, 201, 400, 400]
+    with app_context(app) as session:
+        assert inventory.balance_mismatches() == []
+
+
+def test_two_packers_scanning_one_shelf_device_into_two_orders_one_wins(app, live_server, catalog):
+    with app.app_context(), write_transaction() as session:
+        session.get(Item, catalog.items["glucometer"]).accept_unreceived_devices = False
+    device = stock_identifier("imei", catalog.items["glucometer"] * 1000 + 2)
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    a, b = HttpSession(live_server.url, "fulfillment"), HttpSession(live_server.url, "fulfillment")
+    results = in_parallel(
+        [
+            lambda: a.post(f"/orders/{first}/devices", {"identifier": device}),
+            lambda: b.post(f"/orders/{second}/devices", {"identifier": device}),
+        ]
+    )
+    assert sorted(results) == [303, 409]
+    with app_context(app) as session:
+        recorded = session.scalar(
+            select(func.count(OrderEvent.id)).where(
+                OrderEvent.order_id.in_([first, second]), OrderEvent.name == "deviceRecorded"
+            )
+        )
+        assert recorded == 1

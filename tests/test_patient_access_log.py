@@ -1,0 +1,116 @@
+"""The PHI access log: who viewed, printed or exported which patient's data, and when; one
+insert per request however many patients it shows; append-only, pruned by retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from app.database import utcnow
+from app.history.models import PatientDataAccess
+from tests.conftest import app_context
+from tests.helpers.orders import move, place
+from tests.helpers.web import Browserless
+
+
+def entries(app) -> list[tuple]:
+    with app_context(app) as session:
+        rows = session.scalars(select(PatientDataAccess).order_by(PatientDataAccess.id))
+        return [
+            (r.source, r.action, r.patient_id, r.order_id, r.user_id, r.api_key_id) for r in rows
+        ]
+
+
+def person(client, role):
+    someone = Browserless(client)
+    someone.sign_in(role)
+    return someone
+
+
+def test_pages_log_who_saw_which_patient(app, client, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    site_order = place(app, catalog, items={"strips": 1}, patient=False)
+    coordinator = person(client, "coordinator")
+    user = catalog.users["coordinator"]
+    coordinator.get(f"/patients/{catalog.patient}")
+    coordinator.get(f"/orders/{order_id}")
+    coordinator.get(f"/orders/{site_order}")  # a site's order names no patient
+    coordinator.get(f"/orders/{order_id}/packing-summary")
+    coordinator.get("/orders/export.csv")
+    coordinator.get("/patients/999999")  # a 404 shows nobody
+    assert entries(app) == [
+        ("patientPage", "viewed", catalog.patient, None, user, None),
+        ("orderPage", "viewed", catalog.patient, order_id, user, None),
+        ("packingSummary", "viewed", catalog.patient, order_id, user, None),
+        ("ordersCsv", "exported", catalog.patient, order_id, user, None),
+    ]
+
+
+def test_api_reads_log_the_key(app, api, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    api.get(f"/api/v3/order/{order_id}")
+    api.get("/api/v3/order")
+    api.get(f"/api/v3/patient/{catalog.patient}")
+    with app_context(app) as session:
+        key_id = session.scalar(select(PatientDataAccess.api_key_id))
+    assert entries(app) == [
+        ("apiOrder", "viewed", catalog.patient, order_id, None, key_id),
+        ("apiOrder", "viewed", catalog.patient, order_id, None, key_id),
+        ("apiPatient", "viewed", catalog.patient, None, None, key_id),
+    ]
+
+
+def test_the_log_costs_one_statement_however_many_patients(app, api, catalog, count_queries):
+    place(app, catalog, items={"strips": 1})
+    with count_queries() as one:
+        api.get("/api/v3/order?size=250")
+    for _ in range(20):
+        place(app, catalog, items={"strips": 1})
+    with count_queries() as many:
+        api.get("/api/v3/order?size=250")
+    assert many.count == one.count
+    inserts = [s for s in many.statements if "INSERT INTO patient_data_access" in s]
+    assert len(inserts) == 1
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(PatientDataAccess.id))) == 22
+
+
+def test_an_admin_filters_the_log_by_patient_and_by_person(app, client, catalog):
+    from app.people.models import Patient
+
+    with app_context(app) as session:
+        other = session.scalar(select(Patient.id).where(Patient.id != catalog.patient))
+    coordinator = person(app.test_client(), "coordinator")
+    fulfillment = person(app.test_client(), "fulfillment")
+    coordinator.get(f"/patients/{catalog.patient}")
+    coordinator.get(f"/patients/{other}")
+    order_id = place(app, catalog, items={"strips": 1})
+    move(app, order_id, "processing")
+    fulfillment.get(f"/orders/{order_id}")
+    admin = person(client, "admin")
+    page = admin.get("/admin/phi-access/").text
+    assert page.count("<tr>") == 1 + 3
+    by_patient = admin.get(f"/admin/phi-access/?patient={other}").text
+    assert by_patient.count("<tr>") == 1 + 1 and "Coordinator Tester" in by_patient
+    by_person = admin.get(f"/admin/phi-access/?person=user:{catalog.users['fulfillment']}").text
+    assert by_person.count("<tr>") == 1 + 1 and f">{order_id}</a>" in by_person
+    assert admin.get("/admin/phi-access/?patient=x&person=nonsense").status_code == 200
+
+
+def test_retention_prunes_old_entries_only(app, client, catalog):
+    coordinator = person(client, "coordinator")
+    coordinator.get(f"/patients/{catalog.patient}")
+    coordinator.get(f"/patients/{catalog.patient}")
+    days = app.config["PHI_ACCESS_RETENTION_DAYS"]
+    with app_context(app) as session:
+        first = session.scalar(select(func.min(PatientDataAccess.id)))
+        session.execute(
+            update(PatientDataAccess)
+            .where(PatientDataAccess.id == first)
+            .values(at=utcnow() - timedelta(days=days + 1))
+        )
+        session.commit()
+    result = app.test_cli_runner().invoke(args=["phi-access", "prune"])
+    assert result.exit_code == 0 and "Removed 1 entries" in result.output
+    assert len(entries(app)) == 1

@@ -1,0 +1,91 @@
+"""Each sign-in is a session kept on the server: signing out ends it for real, "sign out
+everywhere" ends them all, and an idle one ends by itself."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.auth.models import UserSignIn
+from app.database import utcnow
+from tests.conftest import app_context
+from tests.helpers.web import Browserless
+
+
+def signed_in(app, role="coordinator") -> Browserless:
+    person = Browserless(app.test_client())
+    assert person.sign_in(role).status_code == 303
+    return person
+
+
+def with_cookie_of(app, person: Browserless):
+    """Another browser holding a copy of this person's session cookie."""
+    thief = app.test_client()
+    cookie = person.client.get_cookie("session")
+    thief.set_cookie("session", cookie.value)
+    return thief
+
+
+def test_a_copied_cookie_is_useless_after_sign_out(app, catalog):
+    person = signed_in(app)
+    thief = with_cookie_of(app, person)
+    assert thief.get(f"/patients/{catalog.patient}").status_code == 200
+    assert person.post("/sign-out").status_code == 303
+    again = thief.get(f"/patients/{catalog.patient}")
+    assert again.status_code == 302 and "/sign-in" in again.headers["Location"]
+    with app_context(app) as session:
+        record = session.scalar(select(UserSignIn))
+        assert record.ended_at is not None and record.end_reason == "signedOut"
+
+
+def test_sign_out_everywhere_ends_every_sign_in_of_the_user(app, catalog):
+    laptop, phone = signed_in(app), signed_in(app)
+    other = signed_in(app, "fulfillment")
+    assert phone.post("/sign-out-everywhere").status_code == 303
+    assert laptop.get("/orders/").status_code == 302
+    assert phone.get("/orders/").status_code == 302
+    assert other.get("/orders/").status_code == 200
+
+
+def test_an_admin_signs_a_user_out_everywhere(app, catalog):
+    person = signed_in(app)
+    admin = signed_in(app, "admin")
+    assert "Sign out everywhere" in admin.get(f"/admin/users/{catalog.users['coordinator']}").text
+    response = admin.post(f"/admin/users/{catalog.users['coordinator']}/sign-out-everywhere")
+    assert response.status_code == 303
+    assert person.get("/orders/").status_code == 302
+    assert admin.get("/orders/").status_code == 200
+    history = admin.get(f"/admin/users/{catalog.users['coordinator']}").text
+    assert "Signed out everywhere" in history
+
+
+@pytest.mark.parametrize("idle_minutes, still_in", [(5, True), (31, False)])
+def test_an_idle_sign_in_ends(app, catalog, idle_minutes, still_in):
+    person = signed_in(app)
+    assert app.config["SESSION_IDLE_MINUTES"] == 30
+    with app_context(app) as session:
+        session.execute(
+            update(UserSignIn).values(last_seen_at=utcnow() - timedelta(minutes=idle_minutes))
+        )
+        session.commit()
+    response = person.get("/orders/")
+    assert response.status_code == (200 if still_in else 302)
+    with app_context(app) as session:
+        record = session.scalar(select(UserSignIn))
+        if still_in:  # the request counts as activity
+            assert utcnow() - record.last_seen_at < timedelta(minutes=1)
+        else:
+            assert record.end_reason == "idle"
+
+
+def test_a_password_reset_and_a_deactivation_end_sign_ins(app, catalog):
+    person = signed_in(app, "fulfillment")
+    admin = signed_in(app, "admin")
+    user_id = catalog.users["fulfillment"]
+    admin.post(f"/admin/users/{user_id}/password", {"password": "a brand new password"})
+    assert person.get("/orders/").status_code == 302
+    person = signed_in(app, "coordinator")
+    admin.post(f"/admin/users/{catalog.users['coordinator']}/deactivate")
+    assert person.get("/orders/").status_code == 302

@@ -1,0 +1,158 @@
+"""Throttling: sign-in attempts per address and per account, API calls per key, refused keys
+per address; 429 with Retry-After (JSON on the API). Memory storage in-process; Redis when
+several instances share the counts (served by gunicorn, as dev.py serves)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+
+from tests.helpers.web import csrf_token
+from tests.test_served import ROOT, _dev
+
+
+def attempt(client, email="coordinator@example.org", password="wrong password", **environ):
+    token = csrf_token(client.get("/sign-in").text)
+    return client.post(
+        "/sign-in",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "127.0.0.1", **environ},
+    )
+
+
+def test_sign_ins_are_throttled_per_address(app, client, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "3/minute")
+    for n in range(3):
+        assert attempt(client, email=f"nobody{n}@example.org").status_code == 401
+    refused = attempt(client, email="nobody9@example.org")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "Too Many Requests" in refused.text or "429" in refused.text
+    other_address = attempt(client, email="nobody9@example.org", REMOTE_ADDR="10.0.0.2")
+    assert other_address.status_code == 401
+
+
+def test_sign_ins_are_throttled_per_account_from_any_address(app, client, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "2/minute")
+    for n in range(2):
+        assert attempt(client, REMOTE_ADDR=f"10.0.1.{n}").status_code == 401
+    assert attempt(client, REMOTE_ADDR="10.0.1.9").status_code == 429
+    # Another account from the same address is not held up.
+    assert attempt(client, email="fulfillment@example.org").status_code == 401
+
+
+def test_api_calls_are_throttled_per_key(app, api, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "API_LIMIT_PER_KEY", "2/minute")
+    assert api.get("/api/v3/site").status_code == 200
+    assert api.get("/api/v3/site").status_code == 200
+    refused = api.get("/api/v3/site")
+    assert refused.status_code == 429
+    assert refused.json["error"]["code"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_refused_api_keys_are_throttled_per_address(app, client, api, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "API_FAILED_KEYS_PER_ADDRESS", "3/minute")
+    for n in range(3):
+        wrong = client.get("/api/v3/site", headers={"Impilo-API-Key": f"ok_guess{n}"})
+        assert wrong.status_code == 401
+    refused = client.get("/api/v3/site", headers={"Impilo-API-Key": "ok_guess9"})
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
+    assert refused.headers["Retry-After"]
+    # The same address with a good key is refused too: guessing there has stopped all keys.
+    assert api.get("/api/v3/site").status_code == 429
+    # Another address is not.
+    assert api.get("/api/v3/site", environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code == 200
+
+
+# --- Redis: two instances share one count ----------------------------------------------------
+
+
+def _redis():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis does not answer on 127.0.0.1:6379")
+    return client
+
+
+def _serve(app, home, env_extra):
+    command = _dev().gunicorn_command("127.0.0.1", "0")
+    command[command.index("--workers") + 1] = "1"
+    command[1:1] = ["--graceful-timeout", "2"]
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": "tests-only-secret",
+        **env_extra,
+    }
+    log = home / f"gunicorn-{uuid.uuid4().hex}.log"
+    out = log.open("w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    for _ in range(1200):  # up to a minute: the machine may be busy
+        text = log.read_text()
+        match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
+        if match and "Booting worker" in text:
+            return process, int(match.group(1))
+        time.sleep(0.05)
+    process.terminate()
+    raise AssertionError(log.read_text())
+
+
+def _get(port, path, key):
+    try:
+        with urlopen(
+            Request(f"http://127.0.0.1:{port}{path}", headers={"Impilo-API-Key": key})
+        ) as r:
+            return r.status, dict(r.headers)
+    except HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def test_instances_share_their_counts_through_redis(app, api_key, catalog, tmp_path):
+    redis = _redis()
+    prefix = f"orderly-test-h10-{uuid.uuid4().hex[:8]}"
+    env = {
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "RATELIMIT_KEY_PREFIX": prefix,
+        "API_LIMIT_PER_KEY": "3/minute",
+    }
+    first, first_port = _serve(app, tmp_path, env)
+    second, second_port = _serve(app, tmp_path, env)
+    try:
+        assert _get(first_port, "/api/v3/site", api_key)[0] == 200
+        assert _get(second_port, "/api/v3/site", api_key)[0] == 200
+        assert _get(first_port, "/api/v3/site", api_key)[0] == 200
+        status, headers = _get(second_port, "/api/v3/site", api_key)
+        assert status == 429 and int(headers["Retry-After"]) > 0
+        keys = list(redis.scan_iter(f"*{prefix}*"))
+        assert keys, "the counts are kept in Redis"
+        assert not any(api_key.encode() in key for key in keys)  # keys are stored hashed
+    finally:
+        for process in (first, second):
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for key in redis.scan_iter(f"*{prefix}*"):
+            redis.delete(key)
+
+
+def test_a_sign_in_form_post_is_throttled_with_a_page(app, client, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "1/minute")
+    attempt(client)
+    refused = attempt(client)
+    assert refused.status_code == 429
+    assert "<html" in refused.text and refused.headers["Content-Type"].startswith("text/html")

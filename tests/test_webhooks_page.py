@@ -1,0 +1,145 @@
+"""The Webhooks page: admins create, see the secret once, manage and read the delivery log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from app.extensions import db
+from app.webhooks import service, worker
+from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
+from tests.conftest import app_context
+from tests.helpers.orders import place
+from tests.helpers.web import Browserless
+from tests.helpers.webhooks import Receiver, Worker, wait_until
+
+SECRET = re.compile(r'value="(whsec_[^"]+)"')
+
+
+@pytest.fixture
+def admin(client, catalog):
+    person = Browserless(client)
+    assert person.sign_in("admin").status_code == 303
+    return person
+
+
+def create(admin, url="http://127.0.0.1:9/hooks", types=("order.status",), description=""):
+    return admin.post(
+        "/admin/webhooks/", {"url": url, "types": list(types), "description": description}
+    )
+
+
+def test_the_secret_is_shown_once_after_creation(app, admin):
+    response = create(admin, description="EHR feed")
+    assert response.status_code == 200
+    secret = SECRET.search(response.text).group(1)
+    assert "shown this once" in response.text
+    with app_context(app):
+        subscription = db.session.scalar(select(WebhookSubscription))
+        assert subscription.description == "EHR feed"
+        assert secret not in subscription.secret_encrypted  # kept encrypted
+        assert service.signing_secrets(subscription) == [secret]
+    listing = admin.get("/admin/webhooks/")
+    assert "http://127.0.0.1:9/hooks" in listing.text
+    assert secret not in listing.text
+    assert secret not in admin.get(f"/admin/webhooks/{subscription.id}").text
+
+
+def test_a_refused_url_is_explained_next_to_its_field_and_the_rest_kept(app, admin):
+    response = create(
+        admin, url="http://169.254.169.254/latest", types=(), description="Keep this text"
+    )
+    assert response.status_code == 422
+    assert "link-local or cloud metadata" in response.text
+    assert 'id="url-error"' in response.text
+    assert 'id="types-error"' in response.text
+    assert 'value="Keep this text"' in response.text
+    with app_context(app):
+        assert db.session.scalar(select(WebhookSubscription)) is None
+
+
+def test_disable_enable_rotate_and_delete(app, admin):
+    create(admin)
+    with app_context(app):
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+    page = f"/admin/webhooks/{subscription_id}"
+    assert admin.post(f"{page}/disable").status_code == 303
+    shown = admin.get(page).text
+    assert "Disabled by Admin Tester." in shown
+    assert admin.post(f"{page}/enable").status_code == 303
+    assert "Why it is disabled" not in admin.get(page).text
+    rotated = admin.post(f"{page}/rotate")
+    new_secret = SECRET.search(rotated.text).group(1)
+    with app_context(app):
+        found = db.session.get(WebhookSubscription, subscription_id)
+        assert service.signing_secrets(found)[0] == new_secret
+        assert len(service.signing_secrets(found)) == 2
+    assert "Secret rotated" in admin.get(page).text
+    assert admin.post(f"{page}/delete").status_code == 303
+    assert admin.get(page).status_code == 404
+    assert "127.0.0.1:9" not in admin.get("/admin/webhooks/").text
+
+
+def test_ping_and_redeliver_from_the_page(app, admin):
+    receiver = Receiver().start()
+    delivering = Worker(app).start()
+    try:
+        create(admin, url=receiver.url)
+        with app_context(app):
+            subscription = db.session.scalar(select(WebhookSubscription))
+            subscription_id = subscription.id
+            secret = service.signing_secrets(subscription)[0]
+        page = f"/admin/webhooks/{subscription_id}"
+        assert admin.post(f"{page}/ping").status_code == 303
+        ping = wait_until(receiver.hits, what="the ping")[0]
+        assert Webhook(secret).verify(ping.body, ping.headers)["type"] == "webhook.ping"
+        with app_context(app):
+            message_id = db.session.scalar(select(WebhookMessage.id))
+        wait_until(lambda: "Delivered" in admin.get(page).text, what="the ping logged")
+        assert admin.post(f"{page}/messages/{message_id}/redeliver").status_code == 303
+        hits = wait_until(lambda: len(receiver.hits()) == 2 and receiver.hits(), what="again")
+        assert hits[1].headers["webhook-id"] == ping.headers["webhook-id"]
+    finally:
+        delivering.stop()
+        receiver.stop()
+
+
+def test_the_reason_of_an_automatic_disabling_is_shown(app, admin, catalog):
+    create(admin, url="http://127.0.0.1:9/hooks")  # nothing listens on port 9
+    app.config.update(WEBHOOK_RETRY_SCHEDULE=(), WEBHOOK_DISABLE_AFTER=1)
+    try:
+        place(app, catalog, items={"strips": 1})
+        with app.app_context():  # the worker's own steps, in-process
+            worker.fan_out()
+            worker.record(claimed := worker.claim(), worker.deliver(claimed))
+            db.session.remove()
+    finally:
+        app.config.update(WEBHOOK_RETRY_SCHEDULE=(900.0, 1800.0, 3600.0), WEBHOOK_DISABLE_AFTER=20)
+    with app_context(app):
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+    shown = admin.get(f"/admin/webhooks/{subscription_id}").text
+    assert "Why it is disabled" in shown
+    assert "1 events in a row failed" in shown
+    assert "ConnectError" in shown
+
+
+def test_the_page_costs_the_same_queries_however_long_the_log(app, admin, catalog, count_queries):
+    create(admin)
+    with app_context(app):
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+    counts = []
+    for orders in (1, 6):
+        for _ in range(orders):
+            place(app, catalog, items={"strips": 1})
+        with app.app_context():
+            worker.fan_out()
+            db.session.remove()
+        with app_context(app):
+            assert db.session.query(WebhookAttempt).count() >= orders
+        with count_queries() as counter:
+            assert admin.get(f"/admin/webhooks/{subscription_id}").status_code == 200
+        counts.append(counter.count)
+    assert counts[0] == counts[1]
