@@ -3,6 +3,7 @@
 
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
+    python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
     python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
 
@@ -204,6 +205,12 @@ def test(pytest_args: list[str]) -> None:
     sys.exit(result.returncode)
 
 
+def bench(args: list[str]) -> None:
+    setup()
+    result = subprocess.run([str(PYTHON), "-m", "tests.benchmarks.throughput", *args], cwd=ROOT)
+    sys.exit(result.returncode)
+
+
 def screenshots() -> None:
     """Remakes docs/screenshots/*.png from the demo data (a temporary database)."""
     setup("test")
@@ -223,6 +230,8 @@ def main() -> None:
         serve()
     elif command == "test":
         test(rest)
+    elif command == "bench":
+        bench(rest)
     elif command == "screenshots":
         screenshots()
     elif command == "setup":

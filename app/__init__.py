@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.inventory import commands as inventory_commands
     from app.inventory import routes as inventory_routes
     from app.orders import routes as order_routes
+    from app.orders import status_counters
     from app.people import routes as people_routes
     from app.webhooks import routes as webhook_routes
     from app.webhooks import worker as webhooks_worker
@@ -75,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth_routes.register_commands(app)
     demo_commands.register(app)
     generate.register(app)
+    status_counters.register(app)
     inventory_commands.register(app)
     webhooks_worker.register(app)
     return app

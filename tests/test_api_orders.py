@@ -148,6 +148,22 @@ def test_list_is_the_paged_envelope_newest_first(api, catalog):
     page2 = api.get("/api/v3/order?size=2&page=2").get_json()
     assert [o["id"] for o in page2["content"]] == [ids[0]]
     assert (page2["first"], page2["last"]) == (False, True)
+    assert page["totalCapped"] is False
+
+
+def test_list_total_stops_at_the_cap_and_says_so(api, catalog, monkeypatch):
+    from app.orders import queries
+
+    for _ in range(4):
+        api.post("/api/v3/order", json=patient_order(catalog))
+    monkeypatch.setattr(queries, "TOTAL_CAP", 2)
+    page = api.get("/api/v3/order?size=1").get_json()
+    assert (page["total"], page["totalCapped"], page["last"]) == (2, True, False)
+    # A page past the cap counts as far as it reaches, and still knows it is not the last.
+    page3 = api.get("/api/v3/order?size=1&page=3").get_json()
+    assert (page3["total"], page3["totalCapped"], page3["last"]) == (3, True, False)
+    page4 = api.get("/api/v3/order?size=1&page=4").get_json()
+    assert (page4["total"], page4["totalCapped"], page4["last"]) == (4, False, True)
 
 
 def test_list_size_defaults_to_15(api, catalog):

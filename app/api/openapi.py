@@ -16,6 +16,7 @@ from app.inventory.models import MAX_REFERENCE_LENGTH
 from app.inventory.service import MAX_RECEIPT_UNITS
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
+from app.orders.queries import TOTAL_CAP
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
 from app.validation import MAX_DB_ID
@@ -380,7 +381,18 @@ SCHEMAS = {
             "content": _list(_ref("Order")),
             "page": INTEGER,
             "size": INTEGER,
-            "total": INTEGER,
+            "total": {
+                "type": "integer",
+                "description": (
+                    f"Orders that match, counted up to {TOTAL_CAP:,} (or up to the end of "
+                    "the page asked for, if further): when more match, this is that many "
+                    "and totalCapped is true."
+                ),
+            },
+            "totalCapped": {
+                "type": "boolean",
+                "description": "More orders match than total says; total is a lower bound.",
+            },
             "first": BOOLEAN,
             "last": BOOLEAN,
         }

@@ -89,6 +89,7 @@ def list_orders():
             "page": page.page,
             "size": page.size,
             "total": page.total,
+            "totalCapped": page.total_capped,
             "first": page.first,
             "last": page.last,
         }

@@ -20,7 +20,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
-from app.orders import carriers, service, statuses
+from app.orders import carriers, service, status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (
     Order,
@@ -246,6 +246,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     if to_status == statuses.PROCESSING and not order.packed_kits:
         _open_packed_kits(order)
     _move_devices(order, current, to_status, actor, note)
+    status_counters.record_status_change(order, current, to_status)
     order.current_status = to_status
     _event(order, to_status, actor, note)
 

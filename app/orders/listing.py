@@ -6,11 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from urllib.parse import urlencode
 
-from sqlalchemy import func, literal, select, tuple_, union, union_all
+from sqlalchemy import ARRAY, Integer, any_, func, literal, select, tuple_, union, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
-from app.orders import carriers, statuses
+from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.people.models import Patient
 from app.people.search import patient_match
@@ -135,7 +135,7 @@ class OrderQuery:
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
         if self.q:
-            where.append(Order.id.in_(self.matching_ids))
+            where.append(_id_among(self.matching_ids))
         return where
 
     @property
@@ -159,11 +159,15 @@ def search_matches(text: str) -> list[int]:
     pages then start from these few ids: asked inside one big query, the planner may
     guess thousands of matches and walk every order instead.
     """
+    number = parse_int(text.lstrip("#"))
     matches = [
         select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
-        select(Order.id).where(Order.patient_id.in_(select(Patient.id).where(patient_match(text)))),
+        select(Order.id).where(
+            Order.patient_id.in_(
+                select(Patient.id).where(patient_match(text, names=number is None))
+            )
+        ),
     ]
-    number = parse_int(text.lstrip("#"))
     if number is not None:
         matches.append(select(Order.id).where(Order.id == number))
     tracking = carriers.normalise(text)
@@ -172,6 +176,14 @@ def search_matches(text: str) -> list[int]:
     found = union(*matches).subquery()
     newest = select(found.c.id).order_by(found.c.id.desc()).limit(SEARCH_CAP + 1)
     return list(db.session.scalars(newest))
+
+
+def _id_among(ids: list[int]):
+    """``Order.id IN ids``; on PostgreSQL as one array parameter, not one per id (thousands
+    of parameters cost more to send and plan than the lookup itself)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return Order.id == any_(literal(ids, ARRAY(Integer)))
+    return Order.id.in_(ids)
 
 
 def _sort_key(order: Order, sort: str) -> str:
@@ -246,10 +258,18 @@ def list_page(query: OrderQuery) -> OrderListPage:
 def status_counts(query: OrderQuery) -> dict[str, int]:
     """How many orders each tab holds under the other filters, in one statement.
 
-    A search or a date range selects a bounded set of orders, found through its own index
-    and counted exactly in one pass. Otherwise each count stops at COUNT_CAP + 1, so that a
-    tab of a million delivered orders costs no more than one of ten thousand.
+    Filtered by site and shipping option only (or not at all), the counts are read from
+    the status counters. A search or a date range selects a bounded set of orders, found
+    through its own index and counted exactly in one pass. Otherwise (recipient kind) each
+    count stops at COUNT_CAP + 1, so that a tab of a million delivered orders costs no
+    more than one of ten thousand.
     """
+    if not (query.q or query.date_from or query.date_to or query.kind):
+        counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
+            query.site, query.shipping
+        )
+        counts[""] = sum(counts.values())
+        return counts
     where = query.conditions(with_status=False)
     if query.q or query.date_from or query.date_to:
         grouped = db.session.execute(

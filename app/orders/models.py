@@ -42,6 +42,15 @@ class Order(db.Model):
         # A status tab within one site: counted and listed without scanning the site.
         Index("ix_order__status_site_id", "current_status", "responsible_site_id", "id"),
         Index("ix_order__updated_at_id", "updated_at", "id"),
+        # One site's orders by shipping option and status, newest first: the list's site and
+        # shipping filters, with or without a status tab, walk this index alone.
+        Index(
+            "ix_order__site_shipping_status_id",
+            "responsible_site_id",
+            "shipping_option",
+            "current_status",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -334,3 +343,19 @@ class SubmissionKey(db.Model):
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderStatusCount(db.Model):
+    """How many orders are in each status, per responsible site and shipping option.
+
+    Kept in the same transaction as every status change (see ``status_counters``), so
+    that the list's tabs are read from a few dozen rows, not counted over every order.
+    No site and no shipping option are stored as 0 and "" so that the key is never null.
+    """
+
+    __tablename__ = "order_status_count"
+
+    current_status: Mapped[str] = mapped_column(String(24), primary_key=True)
+    site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipping_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

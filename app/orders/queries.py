@@ -77,6 +77,10 @@ def get_order(order_id: int) -> Order | None:
     )
 
 
+# The API list counts at most this many matching orders (see page_of_orders).
+TOTAL_CAP = 10_000
+
+
 @dataclass
 class OrderFilter:
     status: str | None = None
@@ -108,6 +112,8 @@ class PageOfOrders:
     page: int
     size: int
     total: int
+    # More orders match than were counted: ``total`` is a lower bound.
+    total_capped: bool = False
 
     @property
     def first(self) -> bool:
@@ -115,12 +121,22 @@ class PageOfOrders:
 
     @property
     def last(self) -> bool:
-        return self.page * self.size >= self.total
+        return not self.total_capped and self.page * self.size >= self.total
 
 
 def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrders:
-    """Newest first, one page of whole orders, with the total that match."""
-    total = db.session.scalar(order_filter.apply(select(func.count(Order.id))))
+    """Newest first, one page of whole orders, with the total that match.
+
+    The total counts at most TOTAL_CAP orders (or as many as this page reaches, if more):
+    an exact count over a million orders would cost more than the page itself.
+    """
+    limit = max(TOTAL_CAP, page * size) + 1
+    counted = db.session.scalar(
+        select(func.count()).select_from(
+            order_filter.apply(select(Order.id)).limit(limit).subquery()
+        )
+    )
+    total, capped = (limit - 1, True) if counted >= limit else (counted, False)
     orders = db.session.scalars(
         order_filter.apply(select(Order))
         .order_by(Order.id.desc())
@@ -128,7 +144,7 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrd
         .offset((page - 1) * size)
         .options(*full_order_options())
     ).all()
-    return PageOfOrders(list(orders), page, size, total)
+    return PageOfOrders(list(orders), page, size, total, capped)
 
 
 def order_number_in(text: str) -> int | None:

@@ -22,7 +22,7 @@ from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
-from app.orders import statuses
+from app.orders import status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (
     MAX_LINE_COUNT,
@@ -442,6 +442,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 note.created_by_api_key = actor.api_key
             session.add(order)
             session.flush()
+            status_counters.record_status_change(order, None, statuses.CREATED)
             _reserve(order, actor)
             if submission_key is not None:
                 session.add(

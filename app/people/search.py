@@ -29,9 +29,15 @@ def _starts_with(column, text: str):
     return func.lower(column).like(escaped + "%", escape="\\")
 
 
-def patient_match(query: str):
-    """The condition for patients matching a name, an external identifier or a birth date."""
+def patient_match(query: str, names: bool = True):
+    """The condition for patients matching a name, an external identifier or a birth date.
+
+    ``names=False`` leaves names out: a query known to be a number can only be the start
+    of an identifier, and a name match over every patient would be wasted.
+    """
     query = query.strip()[:100]
+    if not names:
+        return _starts_with(Patient.external_identifier, query)
     born = _as_date(query)
     if born is not None:
         return Patient.date_of_birth == born

@@ -1,0 +1,55 @@
+"""The list's status counters move with every order, and the check command finds drift."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from app.orders import status_counters
+from app.orders.listing import OrderQuery, status_counts
+from app.orders.models import OrderStatusCount
+from tests.conftest import app_context
+from tests.helpers.orders import move, place
+
+
+def test_counters_follow_placing_and_every_status_change(app, catalog):
+    first = place(app, catalog, items={"strips": 1}, shipping_option="overnight")
+    second = place(app, catalog, items={"strips": 2}, patient=False)
+    place(app, catalog, items={"strips": 3})
+    move(app, first, "processing", "onHold", reason="Patient in hospital")
+    move(app, first, "processing")
+    move(app, second, "cancelled", role="coordinator", reason="Ordered in error")
+
+    with app_context(app):
+        assert status_counters.drift() == []
+        everything = status_counts(OrderQuery())
+        assert everything[""] == 3
+        assert (everything["created"], everything["processing"], everything["cancelled"]) == (
+            1,
+            1,
+            1,
+        )
+        assert everything["onHold"] == 0
+        overnight = status_counts(OrderQuery(shipping="overnight"))
+        assert overnight[""] == 1 and overnight["processing"] == 1
+        one_site = status_counts(OrderQuery(site=catalog.site))
+        assert one_site[""] == 3  # the patient belongs to the site too
+        # A filter the counters do not keep is still counted from the orders.
+        assert status_counts(OrderQuery(kind="site"))["cancelled"] == 1
+
+
+def test_check_command_reports_drift_and_mends_it_when_asked(app, catalog):
+    place(app, catalog, items={"strips": 1})
+    runner = app.test_cli_runner()
+    clean = runner.invoke(args=["check-status-counts"])
+    assert clean.exit_code == 0 and "match" in clean.output
+
+    with app_context(app) as session:
+        session.execute(update(OrderStatusCount).values(count=OrderStatusCount.count + 4))
+        session.commit()
+    found = runner.invoke(args=["check-status-counts"])
+    assert found.exit_code != 0
+    assert "created" in found.output and "counter 5, orders 1" in found.output
+
+    fixed = runner.invoke(args=["check-status-counts", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert runner.invoke(args=["check-status-counts"]).exit_code == 0
