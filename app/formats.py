@@ -41,3 +41,9 @@ def local_datetime(value: datetime | None, zone: ZoneInfo) -> str:
     if value is None:
         return ""
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def spreadsheet_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting with these would run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

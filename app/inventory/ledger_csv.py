@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from app.extensions import db
-from app.formats import timestamp
+from app.formats import spreadsheet_cell, timestamp
 from app.inventory.models import MOVEMENT_LABELS
 from app.inventory.queries import MAX_LEDGER_EXPORT_ROWS, LedgerFilter, ledger_rows
 
@@ -27,12 +27,6 @@ LEDGER_HEADER = [
     "By",
 ]
 EXPORT_BATCH = 500
-
-
-def _spreadsheet_safe(value) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a text cell starting with these as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def ledger_csv(filters: LedgerFilter) -> Iterator[str]:
@@ -63,15 +57,15 @@ def ledger_csv(filters: LedgerFilter) -> Iterator[str]:
                     row.id,
                     timestamp(row.created_at),
                     MOVEMENT_LABELS.get(row.kind, row.kind),
-                    _spreadsheet_safe(row.item.name),
-                    _spreadsheet_safe(row.item.sku),
-                    _spreadsheet_safe(row.location.name),
+                    spreadsheet_cell(row.item.name),
+                    spreadsheet_cell(row.item.sku),
+                    spreadsheet_cell(row.location.name),
                     row.on_hand_change,
                     row.reserved_change,
                     row.order_id or "",
                     row.receipt_id or "",
-                    _spreadsheet_safe(row.reason),
-                    _spreadsheet_safe(by),
+                    spreadsheet_cell(row.reason),
+                    spreadsheet_cell(by),
                 ]
             )
         sent += len(rows)

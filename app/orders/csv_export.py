@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from app.extensions import db
-from app.formats import timestamp
+from app.formats import spreadsheet_cell, timestamp
 from app.history.patient_access import EXPORTED, note_patient_access
 from app.orders import listing, statuses
 from app.orders.models import Order
@@ -29,16 +29,10 @@ HEADER = [
 BATCH = 500
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell starting with these as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _row(order: Order) -> list[str]:
     recipient = order.patient.full_name if order.patient else order.site.name
     return [
-        _cell(v)
+        spreadsheet_cell(v)
         for v in (
             order.id,
             statuses.label(order.current_status),
