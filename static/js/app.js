@@ -80,6 +80,7 @@
   // is appended to a sent value, and nothing is lost.
   var scanInFlight = false;
   var waitingScans = [];
+  var boxBeforeSwap = null;
   function isScan(event) {
     var config = event.detail.requestConfig;
     var elt = config ? config.elt : event.detail.elt;
@@ -98,16 +99,26 @@
     if (box.value.trim()) waitingScans.push(box.value);
     box.value = "";
   }, true);
+  // Any swap that replaces the box (an answer, or the page's poll) moves what was typed in
+  // the old box into the new one at once, in the same task as the swap, so the keys that
+  // follow land after it, in the box an Enter will send.
+  document.addEventListener("htmx:beforeSwap", function () {
+    boxBeforeSwap = document.querySelector("[data-scan-box]");
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var old = boxBeforeSwap;
+    boxBeforeSwap = null;
+    var box = document.querySelector("[data-scan-box]");
+    if (!old || !box || old === box || !old.value) return;
+    box.value = old.value + box.value;
+    if (document.activeElement === box) box.setSelectionRange(box.value.length, box.value.length);
+  });
   function scanDone(event) {
     if (!isScan(event)) return;
     scanInFlight = false;
     var box = document.querySelector("[data-scan-box]");
-    // What was typed (without Enter yet) while the answer came back: into the old box
-    // before the swap, then into the new one before this runs. Both parts, in that order.
-    var config = event.detail.requestConfig;
-    var old = config && config.elt.querySelector ? config.elt.querySelector("[data-scan-box]") : null;
-    var typed = (old && old !== box ? old.value : "") + (box ? box.value : "");
     if (!box) { waitingScans = []; return; }
+    var typed = box.value;
     box.focus();
     if (waitingScans.length) {
       box.value = waitingScans.shift();
