@@ -43,6 +43,7 @@ HISTORY_ACTIONS = {
     "restored": "Restored",
     "activated": "Activated",
     "deactivated": "Deactivated",
+    "madeDefault": "Made the default",
     "passwordReset": "Password reset",
     "signedOutEverywhere": "Signed out everywhere",
     "revoked": "Revoked",

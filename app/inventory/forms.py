@@ -3,7 +3,11 @@ from flask_wtf.file import FileField
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import NumberInput
 
-from app.inventory.models import MAX_REASON_LENGTH, MAX_REFERENCE_LENGTH
+from app.inventory.models import (
+    MAX_LOCATION_NAME_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_REFERENCE_LENGTH,
+)
 from app.inventory.service import MAX_ADJUSTMENT, MAX_RECEIPT_UNITS
 
 
@@ -41,3 +45,7 @@ class AdjustmentForm(FlaskForm):
 
 class InspectionForm(FlaskForm):
     note = StringField("Inspection note (optional)", render_kw={"maxlength": MAX_REASON_LENGTH})
+
+
+class LocationForm(FlaskForm):
+    name = StringField("Name", render_kw={"maxlength": MAX_LOCATION_NAME_LENGTH})

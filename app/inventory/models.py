@@ -20,6 +20,7 @@ from app.extensions import db
 
 MAX_REFERENCE_LENGTH = 100
 MAX_REASON_LENGTH = 500
+MAX_LOCATION_NAME_LENGTH = 200
 
 # What a ledger row records, and how it moves the two figures.
 RECEIPT = "receipt"
@@ -47,7 +48,7 @@ class StockLocation(db.Model):
     __tablename__ = "stock_location"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_LOCATION_NAME_LENGTH), unique=True)
     # Exactly one location is the default: orders that name none are fulfilled from it.
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

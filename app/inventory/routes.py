@@ -23,22 +23,25 @@ from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.catalog.models import Item
 from app.extensions import db
-from app.forms import put_problems_on_fields
+from app.forms import ActionForm, form_page, put_problems_on_fields
+from app.history.record import history_of
 from app.inventory import queries, service
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
     DeviceReceiptForm,
     InspectionForm,
+    LocationForm,
 )
 from app.inventory.ledger_csv import ledger_csv
-from app.inventory.models import MOVEMENT_KINDS, MOVEMENT_LABELS
+from app.inventory.models import MOVEMENT_KINDS, MOVEMENT_LABELS, StockLocation
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("inventory", __name__, url_prefix="/stock")
 
 SEES_STOCK = ("coordinator", "fulfillment")
 MOVES_STOCK = ("fulfillment",)
+MANAGES_LOCATIONS = ()  # admins only
 MAX_MANIFEST_BYTES = 256 * 1024
 
 
@@ -228,6 +231,88 @@ def adjust():
             return redirect(url_for("inventory.stock"), code=303)
     status = 422 if request.method == "POST" else 200
     return render_template("inventory/adjust.html", form=form, problems=problems), status
+
+
+@bp.get("/locations")
+@role_required(*SEES_STOCK)
+def locations():
+    return render_template(
+        "inventory/locations.html",
+        locations=service.all_locations(),
+        totals=service.location_totals(),
+        form=ActionForm(),
+    )
+
+
+@bp.route("/locations/new", methods=["GET", "POST"])
+@role_required(*MANAGES_LOCATIONS)
+def new_location():
+    form = LocationForm()
+    return form_page(
+        form,
+        "inventory/location_form.html",
+        save=lambda: service.create_location(form.name.data, _actor()),
+        done=lambda location: (f"{location.name} added.", url_for("inventory.locations")),
+        location=None,
+        history=[],
+    )
+
+
+@bp.route("/locations/<int:location_id>", methods=["GET", "POST"])
+@role_required(*MANAGES_LOCATIONS)
+def edit_location(location_id: int):
+    location = db.session.get(StockLocation, location_id) or abort(404)
+    form = LocationForm(obj=location)
+    return form_page(
+        form,
+        "inventory/location_form.html",
+        save=lambda: service.rename_location(location_id, form.name.data, _actor()),
+        done=lambda saved: (f"Renamed to {saved.name}.", url_for("inventory.locations")),
+        location=location,
+        history=history_of(service.LOCATION_RECORD, location_id),
+    )
+
+
+def _location_action(change, done: str, location_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        location = change()
+    except Rejected as rejected:
+        flash(" ".join(p.message for p in rejected.problems), "error")
+    else:
+        flash(done.format(name=location.name), "success")
+    return redirect(url_for("inventory.locations", _anchor=f"location-{location_id}"), code=303)
+
+
+@bp.post("/locations/<int:location_id>/default")
+@role_required(*MANAGES_LOCATIONS)
+def make_default_location(location_id: int):
+    return _location_action(
+        lambda: service.make_default_location(location_id, _actor()),
+        "{name} is now the default: orders that name no location are fulfilled from it.",
+        location_id,
+    )
+
+
+@bp.post("/locations/<int:location_id>/deactivate")
+@role_required(*MANAGES_LOCATIONS)
+def deactivate_location(location_id: int):
+    return _location_action(
+        lambda: service.set_location_active(location_id, False, _actor()),
+        "{name} is inactive: it takes no new orders and receives nothing.",
+        location_id,
+    )
+
+
+@bp.post("/locations/<int:location_id>/activate")
+@role_required(*MANAGES_LOCATIONS)
+def activate_location(location_id: int):
+    return _location_action(
+        lambda: service.set_location_active(location_id, True, _actor()),
+        "{name} is active again.",
+        location_id,
+    )
 
 
 @bp.get("/devices/")

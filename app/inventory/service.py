@@ -23,6 +23,7 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item, KitItem
 from app.database import utcnow, write_transaction
 from app.extensions import db
+from app.history.record import record_change
 from app.inventory import models as m
 from app.inventory.models import (
     DeviceEvent,
@@ -31,13 +32,22 @@ from app.inventory.models import (
     StockMovement,
     StockReceipt,
 )
-from app.validation import Problem, Rejected, as_id, fetch_by_id, is_whole_number
+from app.validation import (
+    Checker,
+    Problem,
+    Rejected,
+    as_id,
+    fetch_by_id,
+    get_or_reject,
+    is_whole_number,
+)
 
 MAX_RECEIPT_LINES = 200
 MAX_RECEIPT_DEVICES = 1000
 MAX_RECEIPT_UNITS = 100_000
 MAX_ADJUSTMENT = 100_000
 DEFAULT_LOCATION_NAME = "Main warehouse"
+LOCATION_RECORD = "stock_location"  # its history entries' record type
 
 # Device statuses, in the words of the public API.
 IN_STOCK = "inStock"
@@ -117,6 +127,141 @@ def resolve_location(ref: Any, field_path: str) -> tuple[StockLocation | None, l
             Problem("location_not_found", f"There is no stock location with id {ref}.", field_path)
         ]
     return location, []
+
+
+def _location_name(check: Checker, name: Any, location_id: int | None) -> str | None:
+    value = check.text(name, "name", "Name", required=True, max_length=m.MAX_LOCATION_NAME_LENGTH)
+    if value is None:
+        return None
+    clash = db.session.scalar(
+        select(StockLocation.id).where(
+            func.lower(StockLocation.name) == value.lower(),
+            StockLocation.id != (location_id or 0),
+        )
+    )
+    if clash is not None:
+        check.add("location_name_taken", f"There is a location called “{value}” already.", "name")
+    return value
+
+
+def create_location(name: Any, actor: Actor) -> StockLocation:
+    """A new, active location; the first one ever made is the default."""
+    with write_transaction() as session:
+        check = Checker()
+        value = _location_name(check, name, None)
+        check.raise_if_any()
+        location = StockLocation(name=value, is_default=default_location() is None, active=True)
+        session.add(location)
+        session.flush()
+        record_change(LOCATION_RECORD, location.id, "created", actor, {"name": value})
+    return location
+
+
+def rename_location(location_id: int, name: Any, actor: Actor) -> StockLocation:
+    with write_transaction():
+        location = get_or_reject(StockLocation, location_id, "stock location")
+        check = Checker()
+        value = _location_name(check, name, location.id)
+        check.raise_if_any()
+        if value != location.name:
+            record_change(
+                LOCATION_RECORD, location.id, "updated", actor, {"name": [location.name, value]}
+            )
+            location.name = value
+    return location
+
+
+def make_default_location(location_id: int, actor: Actor) -> StockLocation:
+    """Orders that name no location are fulfilled from this one from now on."""
+    with write_transaction():
+        location = get_or_reject(StockLocation, location_id, "stock location")
+        if not location.active:
+            raise StockRefused(
+                [
+                    Problem(
+                        "location_inactive",
+                        f"{location.name} is inactive: reactivate it before making it the default.",
+                    )
+                ]
+            )
+        if not location.is_default:
+            db.session.execute(
+                update(StockLocation)
+                .where(StockLocation.is_default.is_(True))
+                .values(is_default=False)
+            )
+            location.is_default = True
+            record_change(LOCATION_RECORD, location.id, "madeDefault", actor)
+    return location
+
+
+def set_location_active(location_id: int, active: bool, actor: Actor) -> StockLocation:
+    """An inactive location fulfils no new order and receives nothing; it can go inactive
+    only when it is not the default and holds nothing (no units on hand, none reserved)."""
+    with write_transaction():
+        location = get_or_reject(StockLocation, location_id, "stock location")
+        if location.active == active:
+            return location
+        if not active:
+            if location.is_default:
+                raise StockRefused(
+                    [
+                        Problem(
+                            "location_is_default",
+                            f"{location.name} is the default location: make another one the "
+                            "default first.",
+                        )
+                    ]
+                )
+            on_hand, reserved = _lock_location_totals(location.id)
+            if on_hand or reserved:
+                raise StockRefused(
+                    [
+                        Problem(
+                            "location_not_empty",
+                            f"{location.name} still holds {on_hand} on hand and {reserved} "
+                            "reserved by open orders: ship, move or count them out first.",
+                        )
+                    ]
+                )
+        location.active = active
+        record_change(LOCATION_RECORD, location.id, "activated" if active else "deactivated", actor)
+    return location
+
+
+def _lock_location_totals(location_id: int) -> tuple[int, int]:
+    """Units on hand and reserved at a location, its balance rows locked (in id order) so
+    no order reserves there while it is being emptied out."""
+    rows = db.session.execute(
+        select(StockBalance.on_hand, StockBalance.reserved)
+        .where(StockBalance.location_id == location_id)
+        .order_by(StockBalance.id)
+        .with_for_update()
+    ).all()
+    return sum(r.on_hand for r in rows), sum(r.reserved for r in rows)
+
+
+def location_totals() -> dict[int, tuple[int, int]]:
+    """Units on hand and reserved at every location, in one query."""
+    rows = db.session.execute(
+        select(
+            StockBalance.location_id,
+            func.coalesce(func.sum(StockBalance.on_hand), 0),
+            func.coalesce(func.sum(StockBalance.reserved), 0),
+        ).group_by(StockBalance.location_id)
+    ).all()
+    return {location_id: (on_hand, reserved) for location_id, on_hand, reserved in rows}
+
+
+def all_locations() -> list[StockLocation]:
+    """Every location, active ones first (the default at the top), then inactive ones."""
+    return list(
+        db.session.scalars(
+            select(StockLocation).order_by(
+                StockLocation.active.desc(), StockLocation.is_default.desc(), StockLocation.name
+            )
+        )
+    )
 
 
 # --- Figures -------------------------------------------------------------------------------
