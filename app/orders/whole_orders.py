@@ -5,7 +5,7 @@ in building objects that an answer never changes. The API's reads take orders fr
 instead: one statement for the orders with their recipients and location, one per kind of
 line, and none for a kind that no order asked for has (devices, packed kits, tracking
 numbers, notes and returns are skipped by what the first statement tells). However many
-orders and lines, a read costs at most 14 statements, 5 for an order just placed.
+orders and lines, a read costs at most 13 statements, 5 for an order just placed.
 
 The orders come back as plain objects with the attribute names of the ORM models, so the
 one function that writes an order for the API (``serialize.order``) takes either.
@@ -78,6 +78,9 @@ ITEM = (
 )
 KIT = ("id", "name", "archived")
 DEVICE = ("id", "current_status", "external_identifier")
+# An item's columns with its manufacturer's; a device's with its item's and one identifier.
+ITEM_WIDTH = len(ITEM) + 2
+DEVICE_WIDTH = len(DEVICE) + ITEM_WIDTH + 2
 # What the first statement tells of each order: which kinds of lines it has at all.
 HAS = {
     "devices": OrderDevice,
@@ -125,11 +128,6 @@ def _item(values: tuple, known: dict) -> Plain:
         found.manufacturer = None if maker_id is None else Plain(id=maker_id, name=maker_name)
         known[values[0]] = found
     return found
-
-
-# An item's columns with its manufacturer's; a device's with its item's and one identifier.
-ITEM_WIDTH = len(ITEM) + 2
-DEVICE_WIDTH = len(DEVICE) + ITEM_WIDTH + 2
 
 
 @cache
