@@ -51,7 +51,13 @@ def from_environment(instance_path: Path) -> dict:
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # hide_parameters: database errors in the logs never carry the values (patient data).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # Connections are renewed after POOL_RECYCLE_SECONDS rather than pinged before every
+        # checkout (a round trip per request); one the server dropped sooner fails that
+        # request, and the pool then replaces all its connections.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_recycle": int(os.environ.get("POOL_RECYCLE_SECONDS", 1800)),
+            "hide_parameters": True,
+        },
         # A request body above this is refused with 413 before it is parsed.
         "MAX_CONTENT_LENGTH": max_content_length(),
         "SESSION_COOKIE_HTTPONLY": True,

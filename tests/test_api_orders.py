@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent, OrderItem, SubmissionKey
 from tests.conftest import app_context
-from tests.helpers.orders import receive_stock
+from tests.helpers.orders import actor, delivered_order, receive_stock
 
 
 def patient_order(catalog, **overrides):
@@ -252,6 +252,44 @@ def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_
         page = api.get("/api/v3/order?size=250").get_json()
     assert page["total"] == 2
     assert listing.count <= one_line.count + 2
+
+
+def test_an_order_with_every_kind_of_line_reads_as_the_orm_writes_it(app, api, catalog):
+    """The API reads orders with plain statements; its answer is the document that
+    serialize.order writes from the ORM's graph, devices, returns and notes included."""
+    from app.api import serialize
+    from app.orders import lifecycle
+    from app.orders.queries import get_order
+
+    first = delivered_order(app, catalog, kits={"diabetes": 1}, items={"monitor": 1})
+    with app_context(app):
+        shipped = get_order(first)
+        packed_kit_id = shipped.packed_kits[0].id
+        loose = [od.device_id for od in shipped.devices if od.packed_kit_id is None]
+    assert loose
+    second = api.post(
+        "/api/v3/order",
+        json=patient_order(
+            catalog,
+            returnItems=[{"item": {"id": catalog.items["cuff"]}, "count": 2}],
+            returnDevices=[{"id": device_id} for device_id in loose],
+            returnPackedKits=[{"id": packed_kit_id}],
+        ),
+    ).get_json()["id"]
+    with app.app_context():
+        lifecycle.add_note(second, "Call before delivery", actor("coordinator"))
+
+    for order_id in (first, second):
+        answer = api.get(f"/api/v3/order/{order_id}").get_json()
+        with app_context(app):
+            assert answer == serialize.order(get_order(order_id))
+    listed = api.get("/api/v3/order").get_json()["content"]
+    with app_context(app):
+        assert listed == [serialize.order(get_order(i)) for i in (second, first)]
+    assert listed[0]["returnPackedKits"][0]["devices"]
+    assert listed[0]["returnDevices"] and listed[0]["returnItems"] and listed[0]["orderNotes"]
+    assert listed[1]["packedKits"][0]["devices"] and listed[1]["devices"]
+    assert listed[1]["trackingNumbers"]
 
 
 def test_list_of_many_orders_costs_a_fixed_number_of_queries(api, catalog, count_queries):

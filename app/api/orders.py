@@ -10,7 +10,7 @@ from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses
+from app.orders import lifecycle, queries, service, statuses, whole_orders
 
 
 @bp.before_request
@@ -52,11 +52,11 @@ def place_order():
 @scope_required(scopes.ORDERS_READ)
 def get_order(order_id: int):
     parse.only_args()
-    order = queries.get_order(order_id)
+    order = whole_orders.load_one(order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
     note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
-    return jsonify(serialize.order(order))
+    return serialize.json_response(serialize.order(order))
 
 
 @bp.get("/order")
@@ -83,7 +83,7 @@ def list_orders():
     page_number, size = parse.page_args()
     page = queries.page_of_orders(order_filter, page=page_number, size=size)
     note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
-    return jsonify(
+    return serialize.json_response(
         {
             "content": [serialize.order(o) for o in page.orders],
             "page": page.page,

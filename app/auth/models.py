@@ -42,7 +42,7 @@ class User(UserMixin, db.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return full_name(self.first_name, self.last_name)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -140,3 +140,7 @@ class ApiKey(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+def full_name(first_name: str, last_name: str) -> str:
+    return f"{first_name} {last_name}"

@@ -282,11 +282,19 @@ class OrderEvent(db.Model):
 
     @property
     def actor_name(self) -> str:
-        if self.actor_user is not None:
-            return self.actor_user.full_name
-        if self.actor_api_key is not None:
-            return f"API key “{self.actor_api_key.name}”"
-        return "System"
+        return actor_name(
+            self.actor_user.full_name if self.actor_user is not None else None,
+            self.actor_api_key.name if self.actor_api_key is not None else None,
+        )
+
+
+def actor_name(user_name: str | None, api_key_name: str | None) -> str:
+    """Who an event names as its actor: the person, else the API key, else the system."""
+    if user_name is not None:
+        return user_name
+    if api_key_name is not None:
+        return f"API key “{api_key_name}”"
+    return "System"
 
 
 class OrderOutboxEntry(db.Model):

@@ -227,7 +227,7 @@ def _orders(ids: list[int]) -> list[Order]:
     if not ids:
         return []
     found = db.session.scalars(
-        select(Order).where(Order.id.in_(ids)).options(*full_order_options())
+        select(Order).where(Order.id.in_(ids)).options(*full_order_options(history=False))
     ).all()
     by_id = {o.id: o for o in found}
     return [by_id[i] for i in ids if i in by_id]

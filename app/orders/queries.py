@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.catalog.models import Device, Kit, KitItem
 from app.extensions import db
-from app.orders import statuses
+from app.orders import statuses, whole_orders
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -31,17 +31,20 @@ def _device_options(path):
     return path.joinedload(Device.item), path.selectinload(Device.identifiers)
 
 
-def full_order_options():
+def full_order_options(history: bool = True):
     """Loader options that fetch a whole order graph with one query per relationship.
 
     The number of statements does not grow with the number of lines, events or devices.
+    Without ``history``, the events, tracking numbers and notes' authors are left out: what
+    goes in the box (a packing summary) needs none of them.
     """
     order_device = selectinload(Order.devices)
     packed_kit = selectinload(Order.packed_kits)
     packed_kit_device = packed_kit.selectinload(PackedKit.devices).joinedload(OrderDevice.device)
     return_device = selectinload(Order.return_devices).joinedload(ReturnDevice.device)
     return_kit = selectinload(Order.return_packed_kits).joinedload(ReturnPackedKit.packed_kit)
-    return (
+    notes = selectinload(Order.notes)
+    goods = (
         joinedload(Order.patient).joinedload(Patient.site),
         joinedload(Order.site),
         selectinload(Order.external_ids),
@@ -56,16 +59,19 @@ def full_order_options():
         return_kit.selectinload(PackedKit.devices)
         .joinedload(OrderDevice.device)
         .selectinload(Device.identifiers),
+        *_device_options(order_device.joinedload(OrderDevice.device)),
+        packed_kit.joinedload(PackedKit.kit),
+        *_device_options(packed_kit_device),
+    )
+    if not history:
+        return (*goods, notes)
+    return (
+        *goods,
         selectinload(Order.events).options(
             joinedload(OrderEvent.actor_user), joinedload(OrderEvent.actor_api_key)
         ),
         selectinload(Order.tracking_numbers),
-        *_device_options(order_device.joinedload(OrderDevice.device)),
-        packed_kit.joinedload(PackedKit.kit),
-        *_device_options(packed_kit_device),
-        selectinload(Order.notes).options(
-            joinedload(OrderNote.created_by), joinedload(OrderNote.created_by_api_key)
-        ),
+        notes.options(joinedload(OrderNote.created_by), joinedload(OrderNote.created_by_api_key)),
     )
 
 
@@ -108,7 +114,8 @@ class OrderFilter:
 
 @dataclass
 class PageOfOrders:
-    orders: list[Order]
+    # Plain copies, read for showing (see whole_orders).
+    orders: list
     page: int
     size: int
     total: int
@@ -137,14 +144,13 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrd
         )
     )
     total, capped = (limit - 1, True) if counted >= limit else (counted, False)
-    orders = db.session.scalars(
-        order_filter.apply(select(Order))
+    order_ids = db.session.scalars(
+        order_filter.apply(select(Order.id))
         .order_by(Order.id.desc())
         .limit(size)
         .offset((page - 1) * size)
-        .options(*full_order_options())
     ).all()
-    return PageOfOrders(list(orders), page, size, total, capped)
+    return PageOfOrders(whole_orders.load(order_ids), page, size, total, capped)
 
 
 def order_number_in(text: str) -> int | None:
