@@ -168,7 +168,7 @@ class Writer:
             c.name
             for c in table.columns
             if c.name not in names and c.default is None and c.server_default is None
-            if not c.nullable
+            if not c.nullable and c is not table.autoincrement_column
         ]
         if unknown or missing:
             raise ValueError(f"{table.name}: unknown {sorted(unknown)}, missing {missing}")
