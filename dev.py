@@ -4,6 +4,7 @@
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
     python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
+    python3 dev.py bench --pages --sizes 10000 100000  # page timings at those sizes
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
     python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
 
@@ -206,8 +207,13 @@ def test(pytest_args: list[str]) -> None:
 
 
 def bench(args: list[str]) -> None:
+    """Throughput through gunicorn, or with ``--pages`` the page timings in-process."""
     setup()
-    result = subprocess.run([str(PYTHON), "-m", "tests.benchmarks.throughput", *args], cwd=ROOT)
+    module = "tests.benchmarks.throughput"
+    if "--pages" in args:
+        args = [a for a in args if a != "--pages"]
+        module = "tests.benchmarks.run_benchmarks"
+    result = subprocess.run([str(PYTHON), "-m", module, *args], cwd=ROOT)
     sys.exit(result.returncode)
 
 

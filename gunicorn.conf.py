@@ -2,6 +2,10 @@
 
 from app.config import max_content_length
 
+# The workers serve web requests only: create_app leaves out what command-line tasks alone
+# use (Flask-Migrate and Alembic, about 10 MB per worker).
+raw_env = ["ORDERLY_WEB_WORKER=1"]
+
 
 def pre_request(worker, req):
     """A body over the limit is answered 413 without being read, and gunicorn then closes

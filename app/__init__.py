@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from app import config
-from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from app.extensions import csrf, db, htmx, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (every table on the metadata)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    if not app.config["WEB_WORKER"]:
+        # Migrations run from the command line (flask db ...), never in a web worker: gunicorn
+        # workers leave Flask-Migrate and Alembic out (about 10 MB each; gunicorn.conf.py).
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     htmx.init_app(app)

@@ -70,6 +70,8 @@ def from_environment(instance_path: Path) -> dict:
         # CSRF tokens live as long as the session: coordinators keep one tab open all day.
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Set by gunicorn.conf.py: this process serves web requests only (no flask db).
+        "WEB_WORKER": _bool("ORDERLY_WEB_WORKER", False),
         # How long the PHI access log keeps its entries (six years, HIPAA's span for
         # documentation); `flask phi-access prune` removes older ones (run it daily).
         "PHI_ACCESS_RETENTION_DAYS": int(os.environ.get("PHI_ACCESS_RETENTION_DAYS", 6 * 366)),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import io
+import time
+
+import pytest
+from sqlalchemy import func, select, text
 
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.demo import catalog as demo
+from app.demo.generate import Writer
+from app.demo.progress import Progress
+from app.extensions import db
 from app.inventory.models import StockMovement
 from app.orders import carriers, statuses
 from app.orders.models import Order, OrderDevice
@@ -128,3 +135,75 @@ def test_generated_orders_read_back_like_placed_ones_and_a_second_run_adds_more(
         assert device_status.get("packed", "allocated") == "allocated"
         assert device_status.get("shipped", "shipped") == "shipped"
         assert device_status.get("delivered") == "delivered"
+
+
+def sqlite(session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def schema(session) -> list[tuple]:
+    """Every key and constraint as the database reports it."""
+    if not sqlite(session):
+        return session.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
+                "ORDER BY 1, 2"
+            )
+        ).all()
+    tables = session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'")).all()
+    return [
+        (table, *key)
+        for table in sorted(tables)
+        for key in session.execute(text(f'PRAGMA foreign_key_list("{table}")')).all()
+    ]
+
+
+def test_generation_leaves_every_key_as_it_was_and_every_counter_right(app):
+    """PostgreSQL's foreign keys are dropped for the load and added back, checking every
+    row; SQLite's page cache is enlarged for the load only."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app_context(app) as session:
+        before = schema(session)
+        assert before
+        cache = session.scalar(text("PRAGMA cache_size")) if sqlite(session) else None
+    result = runner.invoke(args=["generate-orders", "300", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    with app_context(app) as session:
+        assert schema(session) == before
+        if sqlite(session):
+            assert session.execute(text("PRAGMA foreign_key_check")).all() == []
+            assert session.scalar(text("PRAGMA cache_size")) == cache
+    for check in ("stock-check", "check-status-counts"):
+        outcome = runner.invoke(args=[check])
+        assert outcome.exit_code == 0, outcome.output
+
+
+def test_a_table_written_without_a_required_column_is_refused(app):
+    with app_context(app):
+        writer = Writer()
+        with pytest.raises(ValueError, match="missing \\['order_id'\\]"):
+            writer.table(OrderDevice, "id device_id")
+        with pytest.raises(ValueError, match="unknown \\['colour'\\]"):
+            writer.table(OrderDevice, "id order_id device_id colour")
+        db.session.rollback()
+
+
+def test_progress_shows_rate_and_time_left():
+    log = io.StringIO()  # not a terminal: a line now and then, for a log file
+    with Progress(10_000, "Generating orders", "orders", stream=log) as bar:
+        bar.started -= 5  # five seconds in
+        bar.update(5_000)
+        line = bar.line()
+        assert "[############            ]  50% 5,000/10,000 orders" in line
+        rate = int(line.split(", ")[1].split()[0].replace(",", ""))
+        assert 900 <= rate <= 1000  # 5,000 orders in a little over 5 s
+        assert line.endswith(" left")
+        bar.update(0, note="VACUUM (ANALYZE)")
+        bar.update(5_000)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "Generating orders: 10,000 orders"
+    assert lines[1].endswith("left (VACUUM (ANALYZE))")
+    assert "100% 10,000/10,000 orders" in lines[-1] and "in all" in lines[-1]
+    assert time.perf_counter() - bar.started >= 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from barcode.codex import Code128
 from markupsafe import Markup, escape
 
 QUIET_ZONE = 10  # modules of white on each side, as the symbology asks
@@ -12,6 +11,10 @@ def code128_svg(
     value: str, height: int = 40, module: float = 2.0, label: str | None = None
 ) -> Markup:
     """The barcode of ``value`` as an inline SVG element that scales with its width."""
+    # Imported on the first label: python-barcode brings Pillow along (about 6 MB in every
+    # web worker, most of which never print a label).
+    from barcode.codex import Code128
+
     modules = "".join(Code128(value).build())
     width = len(modules) + 2 * QUIET_ZONE
     bars = []

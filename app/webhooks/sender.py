@@ -3,16 +3,19 @@ timeout, reading at most MAX_RESPONSE_BYTES of the answer."""
 
 from __future__ import annotations
 
-import ssl
 import time
 from dataclasses import dataclass
 from functools import cache
-
-import certifi
-import httpx
+from typing import TYPE_CHECKING
 
 from app.webhooks.destinations import DestinationRefused, check_url, resolve
 from app.webhooks.models import MAX_ERROR_LENGTH, MAX_RESPONSE_BYTES
+
+if TYPE_CHECKING:
+    import ssl
+
+# httpx, ssl and certifi are imported when a delivery is made: only the webhooks worker
+# sends, and every web worker would otherwise carry them (several MB each).
 
 
 @dataclass
@@ -30,10 +33,16 @@ class Outcome:
 @cache
 def _tls() -> ssl.SSLContext:
     """Made once: loading the certificate authorities costs more than a delivery."""
+    import ssl
+
+    import certifi
+
     return ssl.create_default_context(cafile=certifi.where())
 
 
 def send(url: str, body: str, headers: dict, *, timeout: float, deny_private: bool) -> Outcome:
+    import httpx
+
     started = time.monotonic()
 
     def outcome(status=None, text=None, error=None) -> Outcome:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from standardwebhooks import Webhook
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+# cryptography and standardwebhooks are imported where they are used: every web worker
+# imports this module, few ever encrypt or sign (their import costs each worker ~7 MB).
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -30,6 +33,10 @@ def new_secret() -> str:
 
 
 def _fernet() -> Fernet:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"orderly webhook secrets"
     ).derive(current_app.config["SECRET_KEY"].encode())
@@ -41,6 +48,8 @@ def encrypt(secret: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
@@ -49,6 +58,8 @@ def decrypt(token: str) -> str:
 
 def signature_header(secrets_in_use: list[str], message_id: str, at: datetime, body: str) -> str:
     """``v1,<sig>`` for each secret, space-separated (the receiver accepts any one)."""
+    from standardwebhooks import Webhook
+
     return " ".join(Webhook(s).sign(message_id, at, body) for s in secrets_in_use)
 
 

@@ -214,8 +214,10 @@ def create_app(url: str | None = None) -> Flask:
 
     def order_document(order_id: int) -> dict | None:
         found = database.rows(
-            "SELECT id, patient_id, site_id, current_status, shipping_option, email_label, "
-            "created_at, updated_at FROM order_ WHERE id = ?",
+            "SELECT o.id, o.patient_id, o.site_id, o.current_status, o.shipping_option, "
+            "o.email_label, o.created_at, o.updated_at, l.id, l.name "
+            "FROM order_ o JOIN stock_location l ON l.id = o.fulfillment_location_id "
+            "WHERE o.id = ?",
             (order_id,),
         )
         if not found:
@@ -335,6 +337,7 @@ def create_app(url: str | None = None) -> Flask:
             "returnDevices": [],
             "returnPackedKits": [],
             "emailLabel": bool(o[5]),
+            "fulfillmentLocation": {"id": o[8], "name": o[9]},
             "createdAt": _timestamp(o[6]),
             "updatedAt": _timestamp(o[7]),
         }
@@ -387,15 +390,28 @@ def create_app(url: str | None = None) -> Flask:
             now = datetime.now(UTC)
             stamp = now.replace(tzinfo=None).isoformat(sep=" ") if database.sqlite else now
             responsible = recipient.pop("_site_id", None) if patient_id else site_id
+            location_id, location_name = database.rows(
+                "SELECT id, name FROM stock_location WHERE is_default", ()
+            )[0]
             cursor = conn.cursor()
             cursor.execute(
                 database.sql(
                     "INSERT INTO order_ (patient_id, site_id, responsible_site_id, "
                     "current_status, shipping_option, email_label, created_at, updated_at, "
-                    "placed_by_api_key_id, version) VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, 1) "
-                    "RETURNING id"
+                    "placed_by_api_key_id, fulfillment_location_id, version) "
+                    "VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, 1) RETURNING id"
                 ),
-                (patient_id, site_id, responsible, shipping, False, stamp, stamp, key_id),
+                (
+                    patient_id,
+                    site_id,
+                    responsible,
+                    shipping,
+                    False,
+                    stamp,
+                    stamp,
+                    key_id,
+                    location_id,
+                ),
             )
             order_id = cursor.fetchone()[0]
             for table, rows, columns in (
@@ -448,6 +464,7 @@ def create_app(url: str | None = None) -> Flask:
             "returnDevices": [],
             "returnPackedKits": [],
             "emailLabel": False,
+            "fulfillmentLocation": {"id": location_id, "name": location_name},
             "createdAt": _timestamp(now),
             "updatedAt": _timestamp(now),
         }

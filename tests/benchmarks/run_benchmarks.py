@@ -8,11 +8,15 @@ Not part of the test suite (timings in tests flake); run it by hand:
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m tests.benchmarks.run_benchmarks --sizes 10000 100000 1000000
 
+Also ``python3 dev.py bench --pages --sizes 10000 100000 1000000``.
+
 Each size starts from an empty database (SQLite: a file under /tmp; PostgreSQL: the schema
 is dropped and migrated again), loads the demo catalog, generates the orders with
-``flask generate-orders``, then times requests in-process through the app (no network), as
-a signed-in fulfillment user, printing p50 and p95 in milliseconds and the SQL statements
-each request issued.
+``flask generate-orders`` and as many stock ledger rows, then times requests in-process
+through the app (no network), as a signed-in fulfillment user (a coordinator for the
+new-order fragments). It prints a Markdown table for the README: p50 and p95 in
+milliseconds and the SQL statements each request issued, with the date, the commit, the
+database and the load average at the start and the end.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select, text
 
+from app.demo.progress import Progress
+from tests.benchmarks.report import RunInfo, table
+
 REPEAT = 40
+ITEM_WORDS = ["cuff", "glucose", "monitor", "strips", "sim"]
 
 
 def fresh_app(url: str, reuse: bool = False):
@@ -51,20 +59,26 @@ def fresh_app(url: str, reuse: bool = False):
     return app
 
 
-def sign_in(client):
-    page = client.get("/sign-in").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, role: str = "fulfillment") -> str:
+    """Signs the client in as the demo user of ``role``; answers the CSRF token its pages
+    send (the new-order page's, which only coordinators open)."""
     client.post(
         "/sign-in",
         data={
-            "email": "fulfillment@orderly.example",
-            "password": "demo-fulfillment",
-            "csrf_token": token,
+            "email": f"{role}@orderly.example",
+            "password": f"demo-{role}",
+            "csrf_token": csrf_token(client.get("/sign-in").text),
         },
     )
+    return csrf_token(client.get("/orders/new").text) if role == "coordinator" else ""
 
 
-def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
+def measure(app, client, label: str, urls: list[str], headers=None, forms=None) -> dict:
+    """``REPEAT`` requests, GETs of ``urls`` in turn, or POSTs of ``forms`` to them."""
     from app.extensions import db
 
     with app.app_context():
@@ -81,7 +95,10 @@ def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
             url = urls[i % len(urls)]
             statements.append(0)
             started = time.perf_counter()
-            response = client.get(url, headers=headers or {})
+            if forms:
+                response = client.post(url, data=forms[i % len(forms)], headers=headers or {})
+            else:
+                response = client.get(url, headers=headers or {})
             timings.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
     finally:
@@ -97,13 +114,14 @@ def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
     }
 
 
-def fill_ledger(rows: int) -> None:
-    """``rows`` stock ledger rows (adjustments in and out, over every item), bulk-inserted,
-    then the balances recomputed from them: the stock and ledger pages at that size."""
-    from sqlalchemy import insert, update
+def fill_ledger(rows: int, progress) -> None:
+    """``rows`` stock ledger rows (adjustments in and out, over every item), written in bulk
+    as the generator writes (COPY, executemany), then the balances recomputed from them:
+    the stock and ledger pages at that size."""
+    from sqlalchemy import update
 
     from app.catalog.models import Item
-    from app.database import utcnow
+    from app.demo.generate import Writer
     from app.extensions import db
     from app.inventory.models import StockBalance, StockMovement
     from app.inventory.service import ensure_default_location, ledger_totals
@@ -111,26 +129,19 @@ def fill_ledger(rows: int) -> None:
     location_id = ensure_default_location().id
     item_ids = db.session.scalars(select(Item.id)).all()
     rng = random.Random(11)
-    now = utcnow()
-    batch = []
-    for n in range(rows):
-        change = rng.choice([5, 3, -1, -2, 10])
-        batch.append(
-            {
-                "kind": "adjustment",
-                "item_id": item_ids[n % len(item_ids)],
-                "location_id": location_id,
-                "on_hand_change": change,
-                "reserved_change": 0,
-                "reason": "benchmark",
-                "created_at": now,
-            }
-        )
-        if len(batch) == 5000:
-            db.session.execute(insert(StockMovement), batch)
-            batch = []
-    if batch:
-        db.session.execute(insert(StockMovement), batch)
+    writer = Writer()
+    ledger = writer.table(
+        StockMovement, "kind item_id location_id on_hand_change reserved_change reason"
+    )
+    step = 50_000
+    for start in range(0, rows, step):
+        for n in range(start, min(rows, start + step)):
+            change = rng.choice([5, 3, -1, -2, 10])
+            ledger.append(
+                ("adjustment", item_ids[n % len(item_ids)], location_id, change, 0, "benchmark")
+            )
+        writer.flush()
+        progress(min(step, rows - start))
     for (item_id, loc), (on_hand, reserved) in ledger_totals().items():
         exists = db.session.scalar(
             select(StockBalance.id).where(
@@ -163,8 +174,10 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
             print(f"  reusing the {size:,} orders already in the database")
         else:
             app.test_cli_runner().invoke(args=["seed-demo"])
-            generate(size, seed=7)
-            fill_ledger(size)
+            with Progress(size, "Generating orders", "orders") as bar:
+                generate(size, seed=7, progress=bar.update)
+            with Progress(size, "Writing stock ledger rows", "rows") as bar:
+                fill_ledger(size, bar.update)
         generated_in = time.perf_counter() - started
         rng = random.Random(3)
         max_id = db.session.scalar(select(func.max(Order.id)))
@@ -183,7 +196,10 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         assert db.session.scalar(select(func.count(ApiKey.id))) == 1
     client = app.test_client()
     sign_in(client)
+    coordinator = app.test_client()
+    coordinator_token = sign_in(coordinator, "coordinator")
     api_headers = {"Impilo-API-Key": demo.API_KEY}
+    fragment_headers = {"HX-Request": "true", "X-CSRFToken": coordinator_token}
     results = [
         measure(app, client, "list: first page", ["/orders/"]),
         measure(app, client, "list: status tab (processing)", ["/orders/?status=processing"]),
@@ -230,6 +246,34 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
                 [f"/orders/packing-summaries?{batch}"],
             )
         )
+    results += [
+        measure(
+            app,
+            coordinator,
+            "new order: recipient search",
+            ["/orders/new/recipient"],
+            fragment_headers,
+            forms=[
+                {"action": "search", "recipient_kind": "patient", "recipient_query": name}
+                for name in last_names
+            ],
+        ),
+        measure(
+            app,
+            coordinator,
+            "new order: add an item row",
+            ["/orders/new/lines"],
+            fragment_headers,
+            forms=[{"action": "add-item"}],
+        ),
+        measure(
+            app,
+            coordinator,
+            "new order: item options",
+            [f"/orders/new/options?kind=item&row=items-0&items-0-ref={q}" for q in ITEM_WORDS],
+            fragment_headers,
+        ),
+    ]
     for r in results:
         r["size"] = size
     print(f"  generated {size:,} orders in {generated_in:.0f} s")
@@ -247,6 +291,7 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL")
     database = "PostgreSQL" if url and "postgresql" in url else "SQLite"
+    run = RunInfo.start(database, " / ".join(f"{size:,}" for size in args.sizes) + " orders")
     all_results = []
     for size in args.sizes:
         print(f"== {size:,} orders on {database}", flush=True)
@@ -258,10 +303,17 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(db_url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
         all_results += run_size(db_url, size, reuse)
-    print(f"\n| request ({database}) | orders | p50 ms | p95 ms | SQL statements |")
-    print("|---|---:|---:|---:|---:|")
-    for r in all_results:
-        print(f"| {r['label']} | {r['size']:,} | {r['p50']:.1f} | {r['p95']:.1f} | {r['sql']} |")
+    run.finish()
+    print(f"\n{run.heading('Pages, in-process (server time)')}\n")
+    print(
+        table(
+            ["request", "orders", "p50 ms", "p95 ms", "SQL statements"],
+            [
+                [r["label"], f"{r['size']:,}", f"{r['p50']:.1f}", f"{r['p95']:.1f}", r["sql"]]
+                for r in all_results
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ Not part of the test suite (timings in tests flake); run it by hand on a fresh c
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench python3 dev.py bench
     .venv/bin/python -m tests.benchmarks.throughput --seconds 3 --rounds 4 --orders 10000
 
-For each database: an empty database is migrated, given the demo data and ``--orders``
-generated orders; then Orderly (``app:create_app()``) and the baseline
-(``tests/benchmarks/baseline_app.py``) are each served by gunicorn as ``serve`` runs it
-(2 workers x 4 threads), on sockets this process binds to port 0 and hands over. Each
-operation is driven with 8 concurrent keep-alive connections, in rounds that alternate
-between the two servers, so that both see the same load on this machine. It prints
-requests/s, p50 and p99 for each, and Orderly's share of the baseline's requests/s.
+For each database: an empty database is migrated, given the demo data, ``--orders``
+generated orders and stock for every order the placing rounds can make; then Orderly
+(``app:create_app()``) and the baseline (``tests/benchmarks/baseline_app.py``) are each
+served by gunicorn as ``serve`` runs it (gunicorn.conf.py, 2 workers x 4 threads), on
+sockets this process binds to port 0 and hands over. Each operation is driven with 8
+concurrent keep-alive connections, in rounds that alternate between the two servers, so
+that both see the same load on this machine. It prints, as Markdown tables for the README:
+requests/s, p50 and p99 for each, Orderly's share of the baseline's requests/s, and each
+gunicorn worker's resident memory after the run.
 """
 
 from __future__ import annotations
@@ -33,14 +35,23 @@ from pathlib import Path
 
 import click
 
+from app.demo.progress import Progress
+from tests.benchmarks.report import RunInfo, table
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONNECTIONS = 8
 SERVERS = {"Orderly": "app:create_app()", "baseline": "tests.benchmarks.baseline_app:create_app()"}
+# The benchmark measures throughput, not throttling: one API key may call far more often
+# than eight connections can (the limiter still counts every call).
+SERVER_ENV = {"API_LIMIT_PER_KEY": "100000000/minute"}
+# Orders per second the placing rounds are stocked for (above what this machine reaches).
+STOCKED_RATE = 400
 
 
-def prepare(url: str, orders: int) -> dict:
-    """An empty, migrated database with the demo data and ``orders`` generated orders."""
+def prepare(url: str, orders: int, stock_units: int) -> dict:
+    """An empty, migrated database with the demo data, ``orders`` generated orders, and
+    ``stock_units`` of every orderable item in stock."""
     from sqlalchemy import select
 
     from app.auth.models import ApiKey
@@ -56,7 +67,9 @@ def prepare(url: str, orders: int) -> dict:
     with app.app_context():
         app.test_cli_runner().invoke(args=["seed-demo"])
         if orders:
-            generate(orders, seed=11)
+            with Progress(orders, "Generating orders", "orders") as bar:
+                generate(orders, seed=11, progress=bar.update)
+        stock_up(stock_units)
         assert db.session.scalar(select(ApiKey.id))
         patients = db.session.scalars(
             select(Patient.id).where(Patient.archived.is_(False)).limit(200)
@@ -77,6 +90,43 @@ def prepare(url: str, orders: int) -> dict:
     }
 
 
+def stock_up(units: int) -> None:
+    """``units`` of every orderable item received at the default location through the
+    inventory service, devices with valid identifiers: placing never runs out of stock."""
+    from sqlalchemy import select
+
+    from app.auth.models import User
+    from app.catalog.models import Item
+    from app.demo import catalog as demo
+    from app.demo.generate import _identifier
+    from app.extensions import db
+    from app.inventory import service as inventory
+    from app.orders.service import Actor
+
+    admin = Actor(user=db.session.scalar(select(User).where(User.role == "admin")))
+    items = db.session.scalars(select(Item).where(Item.orderable).order_by(Item.id)).all()
+    counted = [inventory.ReceiptLine(i.id, units) for i in items if not i.is_device]
+    inventory.receive(inventory.ReceiptDraft(reference="Benchmark stock", lines=counted), admin)
+    devices = [i for i in items if i.is_device]
+    step = inventory.MAX_RECEIPT_DEVICES
+    with Progress(units * len(devices), "Receiving devices", "devices") as bar:
+        for item in devices:
+            kind = item.device_identifier_type
+            prefix = demo.SERIAL_PATTERNS.get(item.sku, (None, None))[1]
+            for start in range(0, units, step):
+                # Identifiers from the generator's rule, with a seed no generated order uses.
+                values = [
+                    (kind, _identifier(kind, item.id * 10**7 + n, 99, prefix))
+                    for n in range(start, min(units, start + step))
+                ]
+                draft = inventory.ReceiptDraft(
+                    reference="Benchmark stock",
+                    devices=[inventory.ReceiptDevices(item.id, values)],
+                )
+                inventory.receive(draft, admin)
+                bar.update(len(values))
+
+
 class Server:
     """gunicorn serving one app on a socket bound here to port 0 (no fixed port)."""
 
@@ -88,10 +138,10 @@ class Server:
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         fd = self.sock.fileno()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "benchmark"}
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "benchmark", **SERVER_ENV}
         self.process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"fd://{fd}", "--workers", "2", "--threads", "4"]
-            + ["--log-level", "warning", target],
+            [str(GUNICORN), "--config", str(ROOT / "gunicorn.conf.py"), "--bind", f"fd://{fd}"]
+            + ["--workers", "2", "--threads", "4", "--log-level", "warning", target],
             cwd=ROOT,
             env=env,
             pass_fds=[fd],
@@ -195,12 +245,12 @@ def check_same_answer(servers: dict, data: dict) -> None:
         raise RuntimeError(f"the baseline answers another document for order {order_id}")
 
 
-def run_database(label: str, url: str, args) -> list[dict]:
+def run_database(label: str, url: str, args) -> tuple[list[dict], list[dict]]:
     click.echo(f"== {label}: preparing a database with {args.orders:,} generated orders")
-    data = prepare(url, args.orders)
+    data = prepare(url, args.orders, int(args.rounds * args.seconds * STOCKED_RATE))
     KEY[0] = data["key"]
     servers = {name: Server(name, target, url) for name, target in SERVERS.items()}
-    results = []
+    results, memory = [], []
     try:
         check_same_answer(servers, data)
         ops = operations(data)
@@ -213,18 +263,15 @@ def run_database(label: str, url: str, args) -> list[dict]:
             # Alternate which server goes first, so neither always follows the other.
             for name in (list(servers) if r % 2 == 0 else list(reversed(servers)))
         ]
-        with click.progressbar(
-            steps,
-            label=f"{label}: {args.rounds} rounds of {args.seconds:g} s",
-            show_eta=True,
-            item_show_func=lambda s: f"{s[0]}, {s[1]}" if s else "",
-        ) as bar:
-            for op, name in bar:
+        with Progress(len(steps), f"{label}: {args.rounds} rounds of {args.seconds:g} s") as bar:
+            for op, name in steps:
+                bar.update(0, note=f"{op}, {name}")
                 taken, seconds = drive(servers[name].port, ops[op], args.seconds)
                 timings[(op, name)] += taken
                 elapsed[(op, name)] += seconds
+                bar.update(1)
         for op in ops:
-            row = {"operation": op, "database": label}
+            row = {"operation": op, "database": label, "orders": args.orders}
             for name in servers:
                 t = sorted(timings[(op, name)])
                 row[name] = {
@@ -235,12 +282,13 @@ def run_database(label: str, url: str, args) -> list[dict]:
             row["share"] = row["Orderly"]["rps"] / row["baseline"]["rps"]
             results.append(row)
         for name, server in servers.items():
-            rss = ", ".join(f"{mb:.0f}" for mb in server.rss_mb())
-            click.echo(f"  {name} workers' RSS after the run: {rss} MB")
+            memory.append(
+                {"server": name, "database": label, "orders": args.orders, "rss": server.rss_mb()}
+            )
     finally:
         for server in servers.values():
             server.stop()
-    return results
+    return results, memory
 
 
 def main() -> None:
@@ -258,26 +306,66 @@ def main() -> None:
         if url.startswith("sqlite"):
             for suffix in ("", "-wal", "-shm"):
                 Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
-    results = []
+    run = RunInfo.start(", ".join(label for label, _ in databases), f"{args.orders:,} orders")
+    results, memory = [], []
     for label, url in databases:
-        results += run_database(label, url, args)
-    load = os.getloadavg()
+        rows, rss = run_database(label, url, args)
+        results += rows
+        memory += rss
+    run.finish()
     click.echo(
-        f"\n{CONNECTIONS} connections, gunicorn 2 workers x 4 threads, "
-        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
+        f"\n{run.heading('Placing and reading an order through gunicorn')}\n\n"
+        f"{CONNECTIONS} connections, gunicorn 2 workers x 4 threads, "
+        f"{args.rounds} rounds of {args.seconds:g} s per server and operation.\n"
     )
     click.echo(
-        "| operation | database | Orderly req/s | p50 ms | p99 ms "
-        "| baseline req/s | p50 ms | p99 ms | share of baseline |"
-    )
-    click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        o, b = r["Orderly"], r["baseline"]
-        click.echo(
-            f"| {r['operation']} | {r['database']} | {o['rps']:.1f} | {o['p50']:.1f} "
-            f"| {o['p99']:.1f} | {b['rps']:.1f} | {b['p50']:.1f} | {b['p99']:.1f} "
-            f"| **{r['share']:.0%}** |"
+        table(
+            [
+                "operation",
+                "database",
+                "orders",
+                "Orderly req/s",
+                "p50 ms",
+                "p99 ms",
+                "baseline req/s",
+                "p50 ms",
+                "p99 ms",
+                "share of baseline",
+            ],
+            [
+                [
+                    r["operation"],
+                    r["database"],
+                    f"{r['orders']:,}",
+                    f"{r['Orderly']['rps']:.1f}",
+                    f"{r['Orderly']['p50']:.1f}",
+                    f"{r['Orderly']['p99']:.1f}",
+                    f"{r['baseline']['rps']:.1f}",
+                    f"{r['baseline']['p50']:.1f}",
+                    f"{r['baseline']['p99']:.1f}",
+                    f"**{r['share']:.0%}**",
+                ]
+                for r in results
+            ],
+            numeric_from=2,
         )
+    )
+    click.echo("\nEach gunicorn worker's resident memory (RSS) after the run:\n")
+    click.echo(
+        table(
+            ["server", "database", "orders", "worker RSS, MB"],
+            [
+                [
+                    m["server"],
+                    m["database"],
+                    f"{m['orders']:,}",
+                    ", ".join(f"{mb:.0f}" for mb in m["rss"]),
+                ]
+                for m in memory
+            ],
+            numeric_from=2,
+        )
+    )
 
 
 if __name__ == "__main__":
