@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.people.models import Patient, Site
+from app.validation import MAX_SEARCH_LENGTH
 
 RESULT_LIMIT = 8
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
@@ -35,7 +36,7 @@ def patient_match(query: str, names: bool = True):
     ``names=False`` leaves names out: a query known to be a number can only be the start
     of an identifier, and a name match over every patient would be wasted.
     """
-    query = query.strip()[:100]
+    query = query.strip()[:MAX_SEARCH_LENGTH]
     if not names:
         return _starts_with(Patient.external_identifier, query)
     born = _as_date(query)
@@ -72,7 +73,7 @@ def find_patients(query: str, limit: int = RESULT_LIMIT) -> list[Patient]:
 
 
 def find_sites(query: str, limit: int = RESULT_LIMIT) -> list[Site]:
-    query = query.strip()[:100]
+    query = query.strip()[:MAX_SEARCH_LENGTH]
     if not query:
         return []
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
