@@ -51,20 +51,24 @@ def fresh_app(url: str, reuse: bool = False):
     return app
 
 
-def sign_in(client):
-    page = client.get("/sign-in").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+def csrf_token(client, url: str = "/sign-in") -> str:
+    page = client.get(url).text
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, role: str = "fulfillment"):
     client.post(
         "/sign-in",
         data={
-            "email": "fulfillment@orderly.example",
-            "password": "demo-fulfillment",
-            "csrf_token": token,
+            "email": f"{role}@orderly.example",
+            "password": f"demo-{role}",
+            "csrf_token": csrf_token(client),
         },
     )
 
 
-def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
+def measure(app, client, label: str, urls: list[str], headers=None, forms=None) -> dict:
+    """``forms``: POST these (in turn) to the one url instead of GETting the urls."""
     from app.extensions import db
 
     with app.app_context():
@@ -81,7 +85,10 @@ def measure(app, client, label: str, urls: list[str], headers=None) -> dict:
             url = urls[i % len(urls)]
             statements.append(0)
             started = time.perf_counter()
-            response = client.get(url, headers=headers or {})
+            if forms:
+                response = client.post(url, data=forms[i % len(forms)], headers=headers or {})
+            else:
+                response = client.get(url, headers=headers or {})
             timings.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
     finally:
@@ -170,6 +177,9 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         max_id = db.session.scalar(select(func.max(Order.id)))
         order_ids = [rng.randrange(1, max_id) for _ in range(20)]
         last_names = [p.last_name for p in db.session.scalars(select(Patient).limit(200))][:10]
+        patient_ids = db.session.scalars(
+            select(Patient.id).where(Patient.archived.is_(False)).order_by(Patient.id.desc())
+        ).all()[:10]
         external = db.session.scalars(
             select(OrderExternalId.value).order_by(OrderExternalId.id.desc()).limit(10)
         ).all()
@@ -230,10 +240,61 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
                 [f"/orders/packing-summaries?{batch}"],
             )
         )
+    results += measure_new_order(app, last_names, patient_ids)
     for r in results:
         r["size"] = size
     print(f"  generated {size:,} orders in {generated_in:.0f} s")
     return results
+
+
+def measure_new_order(app, last_names: list[str], patient_ids: list[int]) -> list[dict]:
+    """The new-order page's htmx fragments, as a coordinator types: finding and choosing the
+    recipient, adding a row, the options of an item box and of a kit box."""
+    client = app.test_client()
+    sign_in(client, "coordinator")
+    token = csrf_token(client, "/orders/new")
+    htmx = {"HX-Request": "true"}
+
+    def form(**fields) -> dict:
+        return {"csrf_token": token, "recipient_kind": "patient", **fields}
+
+    def options(kind: str, words: list[str]) -> list[str]:
+        row = f"{kind}s-0"
+        return [f"/orders/new/options?kind={kind}&row={row}&{row}-ref={w}" for w in words]
+
+    chosen = [
+        form(recipient_id=str(p), **{"items-0-ref": "", "items-0-count": "1"}) for p in patient_ids
+    ]
+    return [
+        measure(
+            app,
+            client,
+            "new order: recipient search",
+            ["/orders/new/recipient"],
+            htmx,
+            [form(action="search", recipient_query=n) for n in last_names],
+        ),
+        measure(
+            app,
+            client,
+            "new order: choose the recipient",
+            ["/orders/new/recipient"],
+            htmx,
+            [form(action=f"choose:{p}") for p in patient_ids],
+        ),
+        measure(
+            app,
+            client,
+            "new order: add an item row",
+            ["/orders/new/lines"],
+            htmx,
+            [{**f, "action": "add-item"} for f in chosen],
+        ),
+        measure(
+            app, client, "new order: item options", options("item", ["cuff", "om", "strip"]), htmx
+        ),
+        measure(app, client, "new order: kit options", options("kit", ["kit", "bp", "gluc"]), htmx),
+    ]
 
 
 def main() -> None:
