@@ -165,10 +165,17 @@ def search_matches(text: str) -> list[int]:
     orders) is cut down before the lookups are merged.
     """
     number = parse_int(text.lstrip("#"))
-    patients = select(Patient.id).where(patient_match(text, names=number is None))
+    # Looked up on their own first (MATERIALIZED): otherwise PostgreSQL walks the newest
+    # orders and looks up each one's patient, twenty thousand of them for a common surname.
+    patients = (
+        select(Patient.id)
+        .where(patient_match(text, names=number is None))
+        .cte("matching_patients")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     matches = [
         select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
-        _newest(select(Order.id).where(Order.patient_id.in_(patients)), Order.id),
+        _newest(select(Order.id).where(Order.patient_id.in_(select(patients.c.id))), Order.id),
     ]
     if number is not None:
         matches.append(select(Order.id).where(Order.id == number))
