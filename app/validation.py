@@ -66,6 +66,9 @@ class Rejected(Exception):
 
 
 MAX_DB_ID = 2**31 - 1
+# What any search box reads of the text typed in it: no name, identifier or order number is
+# longer, and a longer text only costs more to match.
+MAX_SEARCH_LENGTH = 100
 
 
 _DIGITS = re.compile(r"[0-9]+")

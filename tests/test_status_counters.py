@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import update
 
 from app.orders import status_counters
@@ -33,8 +35,13 @@ def test_counters_follow_placing_and_every_status_change(app, catalog):
         assert overnight[""] == 1 and overnight["processing"] == 1
         one_site = status_counts(OrderQuery(site=catalog.site))
         assert one_site[""] == 3  # the patient belongs to the site too
-        # A filter the counters do not keep is still counted from the orders.
-        assert status_counts(OrderQuery(kind="site"))["cancelled"] == 1
+        sites = status_counts(OrderQuery(kind="site"))
+        assert sites[""] == 1 and sites["cancelled"] == 1
+        patients = status_counts(OrderQuery(kind="patient", shipping="overnight"))
+        assert patients[""] == 1 and patients["processing"] == 1
+        # A filter the counters do not keep is counted from the orders.
+        today = status_counts(OrderQuery(date_from=date.today() - timedelta(days=1)))
+        assert today[""] == 3 and today["cancelled"] == 1
 
 
 def test_check_command_reports_drift_and_mends_it_when_asked(app, catalog):

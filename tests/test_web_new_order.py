@@ -18,7 +18,7 @@ from app.database import write_transaction
 from app.orders.models import Order
 from app.orders.service import LineRequest
 from tests.conftest import app_context
-from tests.helpers.orders import delivered_order, place
+from tests.helpers.orders import delivered_order, move, place
 from tests.helpers.web import Browserless
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -724,10 +724,16 @@ def test_return_devices_offered_are_those_the_patient_has_now(
     assert len(held_choices(html)[0]) == 3
     assert two_orders.count == one_order.count
 
-    # Once on a return order, a device is no longer offered.
-    place(app, catalog, return_device_ids=[monitor])
+    # Once on a return order, a device or a packed kit is no longer offered; cancelling
+    # that order offers them again.
+    returning = place(app, catalog, return_device_ids=[monitor], return_packed_kit_ids=[packed_kit])
     html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
     assert str(monitor) not in held_choices(html)[0]
+    assert held_choices(html)[1] == []
+    move(app, returning, "cancelled", role="admin", reason="test")
+    html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(monitor) in held_choices(html)[0]
+    assert held_choices(html)[1] == [str(packed_kit)]
 
 
 def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coordinator, catalog):

@@ -14,13 +14,13 @@ from sqlalchemy.orm import selectinload
 
 from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.extensions import db
+from app.validation import MAX_SEARCH_LENGTH
 
 OPTION_CAP = 10
-MAX_QUERY_LENGTH = 100
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[\s,]+", (text or "")[:MAX_QUERY_LENGTH].lower()) if w][:8]
+    return [w for w in re.split(r"[\s,]+", (text or "")[:MAX_SEARCH_LENGTH].lower()) if w][:8]
 
 
 def _contains(column, word: str):

@@ -15,7 +15,7 @@ from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
 from app.orders.forms import OrderForm
 from app.orders.routes import PLACE, bp, lines_context
 from app.people.search import find_patients, patients_for_batch
-from app.validation import parse_int
+from app.validation import MAX_SEARCH_LENGTH, parse_int
 
 MAX_UPLOAD_BYTES = 256 * 1024
 
@@ -67,7 +67,7 @@ def send_to_many():
 def send_to_many_step():
     entry = OrderEntry.from_form(OrderForm())
     action = request.form.get("action", "preview")[:40]
-    query = request.form.get("patient_query", "")[:100]
+    query = request.form.get("patient_query", "")[:MAX_SEARCH_LENGTH]
     chosen_ids = _chosen_ids()
     identifiers = _identifiers_text()
     if action == "search":

@@ -31,7 +31,7 @@ from app.orders.queries import HeldByRecipient, held_by_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
-from app.validation import parse_int
+from app.validation import MAX_SEARCH_LENGTH, parse_int
 
 
 class Catalog:
@@ -149,7 +149,7 @@ class OrderEntry:
             recipient_kind=form.recipient_kind.data
             if form.recipient_kind.data == "site"
             else "patient",
-            recipient_query=(form.recipient_query.data or "")[:100],
+            recipient_query=(form.recipient_query.data or "")[:MAX_SEARCH_LENGTH],
             recipient_id=parse_int(recipient_id),
             creating_patient=form.creating_patient.data == "1",
             location_id=parse_int(form.fulfillment_location.data or ""),

@@ -6,26 +6,29 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from urllib.parse import urlencode
 
-from sqlalchemy import ARRAY, Integer, any_, func, literal, select, tuple_, union, union_all
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import ARRAY, Integer, any_, func, literal, select, tuple_, union
+from sqlalchemy.orm import joinedload, raiseload, selectinload
 
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
-from app.people.models import Patient
+from app.people.models import Patient, Site
 from app.people.search import patient_match
-from app.validation import parse_int
+from app.validation import MAX_SEARCH_LENGTH, parse_int
 
 PAGE_SIZES = (25, 50, 100)
 # Sent by the filter form's submit button (Enter in the search box presses it): the list was
 # asked for on purpose, not as the person types, so an exact order number may open its order.
 SUBMITTED = "apply"
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
-# Tab counts stop at this: counting every delivered order of the last ten years would be
-# slow and no one needs the exact figure.
+# Tab counts above this read "10,000+": no one needs the exact number of every delivered
+# order of the last ten years.
 COUNT_CAP = 10_000
-# A search shows at most this many orders, the newest (a common surname can match more).
-SEARCH_CAP = 5_000
+# A search shows at most this many orders, the newest (a common surname can match more):
+# twenty pages of the list. Each of them is looked up again for the page and its counts.
+SEARCH_CAP = 500
+# A page cursor is an id, or a time and an id ("updated" order): never longer than this.
+MAX_CURSOR_LENGTH = 60
 
 
 def _date(text: str | None) -> date | None:
@@ -77,12 +80,12 @@ class OrderQuery:
         query.shipping = (
             args.get("shipping", "") if args.get("shipping") in ("standard", "overnight") else ""
         )
-        query.q = args.get("q", "").strip()[:100]
+        query.q = args.get("q", "").strip()[:MAX_SEARCH_LENGTH]
         query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
         size = args.get("size", "")
         query.size = parse_int(size) if parse_int(size) in PAGE_SIZES else PAGE_SIZES[0]
-        query.after = args.get("after", "")[:60]
-        query.before = args.get("before", "")[:60] if not query.after else ""
+        query.after = args.get("after", "")[:MAX_CURSOR_LENGTH]
+        query.before = args.get("before", "")[:MAX_CURSOR_LENGTH] if not query.after else ""
         query.problems = problems
         return query
 
@@ -157,16 +160,22 @@ def search_matches(text: str) -> list[int]:
 
     Found first, in one query of indexed lookups, so that the list, its counts and its
     pages then start from these few ids: asked inside one big query, the planner may
-    guess thousands of matches and walk every order instead.
+    guess thousands of matches and walk every order instead. Each lookup keeps its own
+    newest SEARCH_CAP + 1, so that a common surname (a hundred patients, thousands of
+    orders) is cut down before the lookups are merged.
     """
     number = parse_int(text.lstrip("#"))
+    # Looked up on their own first (MATERIALIZED): otherwise PostgreSQL walks the newest
+    # orders and looks up each one's patient, twenty thousand of them for a common surname.
+    patients = (
+        select(Patient.id)
+        .where(patient_match(text, names=number is None))
+        .cte("matching_patients")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     matches = [
         select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
-        select(Order.id).where(
-            Order.patient_id.in_(
-                select(Patient.id).where(patient_match(text, names=number is None))
-            )
-        ),
+        _newest(select(Order.id).where(Order.patient_id.in_(select(patients.c.id))), Order.id),
     ]
     if number is not None:
         matches.append(select(Order.id).where(Order.id == number))
@@ -174,8 +183,13 @@ def search_matches(text: str) -> list[int]:
     if len(tracking) >= 8:
         matches.append(select(TrackingNumber.order_id).where(TrackingNumber.value == tracking))
     found = union(*matches).subquery()
-    newest = select(found.c.id).order_by(found.c.id.desc()).limit(SEARCH_CAP + 1)
-    return list(db.session.scalars(newest))
+    return list(db.session.scalars(_newest(select(found.c.id), found.c.id)))
+
+
+def _newest(stmt, id_column):
+    """The newest SEARCH_CAP + 1 rows of ``stmt``, as a select that a UNION may hold."""
+    limited = stmt.order_by(id_column.desc()).limit(SEARCH_CAP + 1).subquery()
+    return select(limited.c[0])
 
 
 def _id_among(ids: list[int]):
@@ -210,6 +224,22 @@ def _cursor(text: str, sort: str):
     return parse_int(text)
 
 
+def _row_options() -> tuple:
+    """What a row of the list (and of its CSV) shows: the recipient's and the sites' names,
+    external ids and tracking numbers. Not the addresses or the fulfillment location, which
+    patients, sites and orders otherwise join on load: every table joined costs PostgreSQL
+    more to plan (nine tables took longer to plan than the page took to run); raised if
+    asked for, so that a page cannot start loading them one by one."""
+    return (
+        joinedload(Order.patient).raiseload(Patient.address),
+        joinedload(Order.site).raiseload(Site.address),
+        joinedload(Order.responsible_site).raiseload(Site.address),
+        raiseload(Order.fulfillment_location),
+        selectinload(Order.external_ids),
+        selectinload(Order.tracking_numbers),
+    )
+
+
 @dataclass
 class OrderListPage:
     orders: list[Order]
@@ -234,13 +264,7 @@ def list_page(query: OrderQuery) -> OrderListPage:
     columns = (Order.updated_at, Order.id) if query.sort == "updated" else (Order.id,)
     reverse = descending != going_back
     stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in columns])
-    stmt = stmt.limit(query.size + 1).options(
-        joinedload(Order.patient),
-        joinedload(Order.site),
-        joinedload(Order.responsible_site),
-        selectinload(Order.external_ids),
-        selectinload(Order.tracking_numbers),
-    )
+    stmt = stmt.limit(query.size + 1).options(*_row_options())
     rows = list(db.session.scalars(stmt).unique())
     more = len(rows) > query.size
     rows = rows[: query.size]
@@ -258,30 +282,20 @@ def list_page(query: OrderQuery) -> OrderListPage:
 def status_counts(query: OrderQuery) -> dict[str, int]:
     """How many orders each tab holds under the other filters, in one statement.
 
-    Filtered by site and shipping option only (or not at all), the counts are read from
-    the status counters. A search or a date range selects a bounded set of orders, found
-    through its own index and counted exactly in one pass. Otherwise (recipient kind) each
-    count stops at COUNT_CAP + 1, so that a tab of a million delivered orders costs no
-    more than one of ten thousand.
+    Filtered by site, shipping option and recipient kind only (or not at all), the counts
+    are read from the status counters. A search or a date range selects a bounded set of
+    orders, found through its own index and counted exactly in one pass.
     """
-    if not (query.q or query.date_from or query.date_to or query.kind):
+    if not (query.q or query.date_from or query.date_to):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
-            query.site, query.shipping
+            query.site, query.shipping, query.kind
         )
         counts[""] = sum(counts.values())
         return counts
     where = query.conditions(with_status=False)
-    if query.q or query.date_from or query.date_to:
-        grouped = db.session.execute(
-            select(Order.current_status, func.count()).where(*where).group_by(Order.current_status)
-        )
-        counts = dict(grouped.all())
-        counts[""] = sum(counts.values())
-        return counts
-
-    def capped(label: str, *extra):
-        inner = select(Order.id).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
-        return select(literal(label).label("tab"), func.count().label("n")).select_from(inner)
-
-    parts = [capped("")] + [capped(s, Order.current_status == s) for s in statuses.ALL]
-    return {tab: n for tab, n in db.session.execute(union_all(*parts))}
+    grouped = db.session.execute(
+        select(Order.current_status, func.count()).where(*where).group_by(Order.current_status)
+    )
+    counts = dict(grouped.all())
+    counts[""] = sum(counts.values())
+    return counts

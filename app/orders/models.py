@@ -354,7 +354,8 @@ class SubmissionKey(db.Model):
 
 
 class OrderStatusCount(db.Model):
-    """How many orders are in each status, per responsible site and shipping option.
+    """How many orders are in each status, per responsible site, shipping option and
+    recipient kind.
 
     Kept in the same transaction as every status change (see ``status_counters``), so
     that the list's tabs are read from a few dozen rows, not counted over every order.
@@ -366,4 +367,6 @@ class OrderStatusCount(db.Model):
     current_status: Mapped[str] = mapped_column(String(24), primary_key=True)
     site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     shipping_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    # "patient" or "site": the list's recipient filter.
+    kind_key: Mapped[str] = mapped_column(String(7), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

@@ -208,26 +208,30 @@ def held_by_recipient(patient_id: int | None = None, site_id: int | None = None)
     )
     delivered = select(Order.id).where(recipient, Order.current_status == statuses.DELIVERED)
     going = Order.current_status != statuses.CANCELLED
-    returning_devices = (
-        select(ReturnDevice.device_id).join(Order, ReturnDevice.order_id == Order.id).where(going)
+    # Asked per device (NOT EXISTS, through the index on the returned device), not as one
+    # NOT IN list of every device on any return: at a million orders the planner then read
+    # every shipped device to leave out the few on returns.
+    returning_device = (
+        select(ReturnDevice.id)
+        .join(Order, ReturnDevice.order_id == Order.id)
+        .where(ReturnDevice.device_id == OrderDevice.device_id, going)
+        .exists()
     )
-    returning_kits = (
-        select(ReturnPackedKit.packed_kit_id)
+    returning_kit = (
+        select(ReturnPackedKit.id)
         .join(Order, ReturnPackedKit.order_id == Order.id)
-        .where(going)
+        .where(ReturnPackedKit.packed_kit_id == PackedKit.id, going)
+        .exists()
     )
     devices = db.session.scalars(
         select(OrderDevice)
-        .where(
-            OrderDevice.order_id.in_(delivered),
-            OrderDevice.device_id.not_in(returning_devices),
-        )
+        .where(OrderDevice.order_id.in_(delivered), ~returning_device)
         .order_by(OrderDevice.order_id, OrderDevice.id)
         .options(*_device_options(joinedload(OrderDevice.device)))
     ).all()
     packed_kits = db.session.scalars(
         select(PackedKit)
-        .where(PackedKit.order_id.in_(delivered), PackedKit.id.not_in(returning_kits))
+        .where(PackedKit.order_id.in_(delivered), ~returning_kit)
         .order_by(PackedKit.order_id, PackedKit.id)
         .options(joinedload(PackedKit.kit))
     ).all()

@@ -25,10 +25,10 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import raiseload
 
 from app.auth.access import role_required
 from app.catalog.search import (
-    MAX_QUERY_LENGTH,
     OPTION_CAP,
     find_orderable_items,
     find_orderable_kits,
@@ -47,7 +47,7 @@ from app.orders.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
-from app.validation import Rejected, parse_int
+from app.validation import MAX_SEARCH_LENGTH, Rejected, parse_int
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -70,7 +70,10 @@ def list_orders():
         "query": query,
         "page": listing.list_page(query),
         "counts": listing.status_counts(query),
-        "sites": db.session.scalars(select(Site).order_by(Site.name)).all(),
+        # Names for the site filter; not their addresses (joined on load otherwise).
+        "sites": db.session.scalars(
+            select(Site).order_by(Site.name).options(raiseload(Site.address))
+        ).all(),
         "statuses": statuses,
         "sorts": listing.SORTS,
         "page_sizes": listing.PAGE_SIZES,
@@ -97,7 +100,7 @@ def _open_order(order_id: int):
 @role_required("coordinator", "fulfillment")
 def go_to_order():
     """The header's "Go to order" field: an order number (typed or scanned) opens it."""
-    text = request.args.get("number", "").strip()[:100]
+    text = request.args.get("number", "").strip()[:MAX_SEARCH_LENGTH]
     order_id = queries.order_number_in(text)
     if order_id is not None:
         return _open_order(order_id)
@@ -288,7 +291,7 @@ def new_order_options():
     row = request.args.get("row", "")
     if not ROW_ID.match(row):
         abort(404)
-    text = request.args.get(f"{row}-ref", "")[:MAX_QUERY_LENGTH]
+    text = request.args.get(f"{row}-ref", "")[:MAX_SEARCH_LENGTH]
     find = find_orderable_kits if kind == "kit" else find_orderable_items
     options = find(text)
     return render_template(

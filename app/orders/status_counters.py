@@ -1,7 +1,9 @@
-"""The order list's tab counts, kept per (status, site, shipping option) as orders change.
+"""The order list's tab counts, kept per (status, site, shipping option, recipient kind) as
+orders change.
 
-Counting a status over a million orders takes tens of milliseconds on every list page; a
-counter row per (status, responsible site, shipping option), moved in the same transaction
+Counting a status over a million orders takes tens of milliseconds on every list page (and
+the recipient filter's capped counts most of a second); a counter row per (status,
+responsible site, shipping option, patient or site recipient), moved in the same transaction
 as the order's status, makes the tabs a read of a few dozen rows. ``flask
 check-status-counts`` recomputes them from the orders and reports (or mends) any drift.
 """
@@ -9,39 +11,51 @@ check-status-counts`` recomputes them from the orders and reports (or mends) any
 from __future__ import annotations
 
 import click
-from sqlalchemy import delete, func, insert, literal_column, select, text
+from sqlalchemy import case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount
 
-Key = tuple[str, int, str]  # status, site (0 for none), shipping option ("" for none)
+# status, site (0 for none), shipping option ("" for none), recipient kind ("patient", "site")
+Key = tuple[str, int, str, str]
+
+
+def recipient_kind(order: Order) -> str:
+    return "patient" if order.patient_id is not None else "site"
 
 
 def record_status_change(order: Order, from_status: str | None, to_status: str) -> None:
     """One order fewer in ``from_status`` (None when the order is new), one more in
     ``to_status``: in the caller's transaction, in one statement."""
     site, shipping = order.responsible_site_id or 0, order.shipping_option or ""
+    kind = recipient_kind(order)
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
     # Rows in key order: two transactions moving the same pair of counters the opposite way
     # lock them in the same order, so neither waits for the other forever.
     rows = [
-        {"current_status": status, "site_key": site, "shipping_key": shipping, "count": delta}
+        {
+            "current_status": status,
+            "site_key": site,
+            "shipping_key": shipping,
+            "kind_key": kind,
+            "count": delta,
+        }
         for status, delta in sorted(moves.items())
     ]
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(OrderStatusCount).values(rows)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["current_status", "site_key", "shipping_key"],
+        index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
         set_={"count": OrderStatusCount.count + stmt.excluded["count"]},
     )
     db.session.execute(stmt)
 
 
-def tab_counts(site_id: int | None, shipping_option: str) -> dict[str, int]:
-    """Orders per status, within one site and/or shipping option if given."""
+def tab_counts(site_id: int | None, shipping_option: str, kind: str = "") -> dict[str, int]:
+    """Orders per status, within one site, shipping option and/or recipient kind if given."""
     stmt = select(OrderStatusCount.current_status, func.sum(OrderStatusCount.count)).group_by(
         OrderStatusCount.current_status
     )
@@ -49,6 +63,8 @@ def tab_counts(site_id: int | None, shipping_option: str) -> dict[str, int]:
         stmt = stmt.where(OrderStatusCount.site_key == site_id)
     if shipping_option:
         stmt = stmt.where(OrderStatusCount.shipping_key == shipping_option)
+    if kind:
+        stmt = stmt.where(OrderStatusCount.kind_key == kind)
     return {status: int(n or 0) for status, n in db.session.execute(stmt)}
 
 
@@ -56,18 +72,23 @@ def _counted_from_orders():
     # Literal columns, not parameters: PostgreSQL matches the select list to GROUP BY by text.
     site = func.coalesce(Order.responsible_site_id, literal_column("0"))
     shipping = func.coalesce(Order.shipping_option, literal_column("''"))
-    return select(Order.current_status, site, shipping, func.count()).group_by(
-        Order.current_status, site, shipping
+    kind = case(
+        (Order.patient_id.is_not(None), literal_column("'patient'")),
+        else_=literal_column("'site'"),
+    )
+    return select(Order.current_status, site, shipping, kind, func.count()).group_by(
+        Order.current_status, site, shipping, kind
     )
 
 
 def drift() -> list[tuple[Key, int, int]]:
     """Every counter that differs from a count of the orders: (key, stored, counted)."""
     counted = {
-        (s, site, ship): n for s, site, ship, n in db.session.execute(_counted_from_orders())
+        (s, site, ship, kind): n
+        for s, site, ship, kind, n in db.session.execute(_counted_from_orders())
     }
     stored = {
-        (c.current_status, c.site_key, c.shipping_key): c.count
+        (c.current_status, c.site_key, c.shipping_key, c.kind_key): c.count
         for c in db.session.scalars(select(OrderStatusCount))
     }
     return [
@@ -90,7 +111,8 @@ def rebuild() -> None:
     session.execute(delete(OrderStatusCount))
     session.execute(
         insert(OrderStatusCount).from_select(
-            ["current_status", "site_key", "shipping_key", "count"], _counted_from_orders()
+            ["current_status", "site_key", "shipping_key", "kind_key", "count"],
+            _counted_from_orders(),
         )
     )
 
@@ -99,11 +121,12 @@ def register(app) -> None:
     @app.cli.command("check-status-counts")
     @click.option("--fix", is_flag=True, help="Rewrite the counters from the orders.")
     def check_status_counts(fix: bool):
-        """Recount orders per status, site and shipping option; report counters that drifted."""
+        """Recount orders per status, site, shipping option and recipient kind; report
+        counters that drifted."""
         found = drift()
-        for (status, site, shipping), stored, counted in found:
+        for (status, site, shipping, kind), stored, counted in found:
             click.echo(
-                f"{status} / site {site or '-'} / {shipping or '-'}: "
+                f"{status} / site {site or '-'} / {shipping or '-'} / {kind}: "
                 f"counter {stored:,}, orders {counted:,}"
             )
         if not found:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, column, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import UTCDateTime, utcnow
@@ -50,11 +50,28 @@ class Site(db.Model):
         return self.active
 
 
+def _prefix_index(name: str) -> Index:
+    """For searches by the first letters of ``name``, whatever their case (people.search).
+
+    text_pattern_ops lets PostgreSQL answer ``lower(name) LIKE 'ada%'`` from the index under
+    any collation; SQLite walks the same index by range.
+    """
+    lowered = f"lower_{name}"
+    return Index(
+        f"ix_patient_{lowered}",
+        func.lower(column(name)).label(lowered),
+        postgresql_ops={lowered: "text_pattern_ops"},
+    )
+
+
 class Patient(db.Model):
     __tablename__ = "patient"
     __table_args__ = (
         Index("ix_patient_last_first", "last_name", "first_name"),
         Index("ix_patient_date_of_birth", "date_of_birth"),
+        _prefix_index("first_name"),
+        _prefix_index("last_name"),
+        _prefix_index("external_identifier"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

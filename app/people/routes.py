@@ -28,7 +28,7 @@ from app.people.forms import (
 )
 from app.people.models import Patient, PatientImport, Site
 from app.people.search import patient_match
-from app.validation import Rejected, parse_int
+from app.validation import MAX_SEARCH_LENGTH, Rejected, parse_int
 
 RECENT_ORDERS = 10
 
@@ -80,7 +80,7 @@ def patient_form(patient: Patient | None = None, formdata=None, prefix: str = ""
 @bp.get("/patients/")
 @role_required(*PATIENT_EDITORS)
 def list_patients():
-    q = request.args.get("q", "").strip()[:100]
+    q = request.args.get("q", "").strip()[:MAX_SEARCH_LENGTH]
     show = request.args.get("show", "current")
     after = request.args.get("after", "")
     where = []

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.people.models import Patient, Site
+from app.validation import MAX_SEARCH_LENGTH
 
 RESULT_LIMIT = 8
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
@@ -35,7 +36,7 @@ def patient_match(query: str, names: bool = True):
     ``names=False`` leaves names out: a query known to be a number can only be the start
     of an identifier, and a name match over every patient would be wasted.
     """
-    query = query.strip()[:100]
+    query = query.strip()[:MAX_SEARCH_LENGTH]
     if not names:
         return _starts_with(Patient.external_identifier, query)
     born = _as_date(query)
@@ -60,19 +61,23 @@ def find_patients(query: str, limit: int = RESULT_LIMIT) -> list[Patient]:
     """Patients matching what was typed, those who can receive orders first."""
     if not query.strip():
         return []
+    order = (Patient.archived, Patient.last_name, Patient.first_name, Patient.id)
+    # The first few chosen before their addresses are joined: a common surname matches
+    # hundreds of patients, and joining first read every address to keep eight.
+    first = select(Patient.id).where(patient_match(query)).order_by(*order).limit(limit).subquery()
     return list(
         db.session.scalars(
             select(Patient)
-            .where(patient_match(query))
-            .options(joinedload(Patient.site))
-            .order_by(Patient.archived, Patient.last_name, Patient.first_name, Patient.id)
-            .limit(limit)
+            .join(first, Patient.id == first.c.id)
+            # The site's name is shown, not its address.
+            .options(joinedload(Patient.site).lazyload(Site.address))
+            .order_by(*order)
         )
     )
 
 
 def find_sites(query: str, limit: int = RESULT_LIMIT) -> list[Site]:
-    query = query.strip()[:100]
+    query = query.strip()[:MAX_SEARCH_LENGTH]
     if not query:
         return []
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

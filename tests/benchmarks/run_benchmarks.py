@@ -183,6 +183,9 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         max_id = db.session.scalar(select(func.max(Order.id)))
         order_ids = [rng.randrange(1, max_id) for _ in range(20)]
         last_names = [p.last_name for p in db.session.scalars(select(Patient).limit(200))][:10]
+        patient_ids = db.session.scalars(
+            select(Patient.id).where(Patient.archived.is_(False)).order_by(Patient.id.desc())
+        ).all()[:10]
         external = db.session.scalars(
             select(OrderExternalId.value).order_by(OrderExternalId.id.desc()).limit(10)
         ).all()
@@ -196,10 +199,7 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
         assert db.session.scalar(select(func.count(ApiKey.id))) == 1
     client = app.test_client()
     sign_in(client)
-    coordinator = app.test_client()
-    coordinator_token = sign_in(coordinator, "coordinator")
     api_headers = {"Impilo-API-Key": demo.API_KEY}
-    fragment_headers = {"HX-Request": "true", "X-CSRFToken": coordinator_token}
     results = [
         measure(app, client, "list: first page", ["/orders/"]),
         measure(app, client, "list: status tab (processing)", ["/orders/?status=processing"]),
@@ -246,38 +246,58 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
                 [f"/orders/packing-summaries?{batch}"],
             )
         )
-    results += [
-        measure(
-            app,
-            coordinator,
-            "new order: recipient search",
-            ["/orders/new/recipient"],
-            fragment_headers,
-            forms=[
-                {"action": "search", "recipient_kind": "patient", "recipient_query": name}
-                for name in last_names
-            ],
-        ),
-        measure(
-            app,
-            coordinator,
-            "new order: add an item row",
-            ["/orders/new/lines"],
-            fragment_headers,
-            forms=[{"action": "add-item"}],
-        ),
-        measure(
-            app,
-            coordinator,
-            "new order: item options",
-            [f"/orders/new/options?kind=item&row=items-0&items-0-ref={q}" for q in ITEM_WORDS],
-            fragment_headers,
-        ),
-    ]
+    results += measure_new_order(app, last_names, patient_ids)
     for r in results:
         r["size"] = size
     print(f"  generated {size:,} orders in {generated_in:.0f} s")
     return results
+
+
+def measure_new_order(app, last_names: list[str], patient_ids: list[int]) -> list[dict]:
+    """The new-order page's htmx fragments, as a coordinator types: finding and choosing the
+    recipient, adding a row, the options of an item box and of a kit box."""
+    client = app.test_client()
+    token = sign_in(client, "coordinator")
+    htmx = {"HX-Request": "true"}
+
+    def form(**fields) -> dict:
+        return {"csrf_token": token, "recipient_kind": "patient", **fields}
+
+    def options(kind: str, words: list[str]) -> list[str]:
+        row = f"{kind}s-0"
+        return [f"/orders/new/options?kind={kind}&row={row}&{row}-ref={w}" for w in words]
+
+    chosen = [
+        form(recipient_id=str(p), **{"items-0-ref": "", "items-0-count": "1"}) for p in patient_ids
+    ]
+    return [
+        measure(
+            app,
+            client,
+            "new order: recipient search",
+            ["/orders/new/recipient"],
+            htmx,
+            [form(action="search", recipient_query=n) for n in last_names],
+        ),
+        measure(
+            app,
+            client,
+            "new order: choose the recipient",
+            ["/orders/new/recipient"],
+            htmx,
+            [form(action=f"choose:{p}") for p in patient_ids],
+        ),
+        measure(
+            app,
+            client,
+            "new order: add an item row",
+            ["/orders/new/lines"],
+            htmx,
+            [{**f, "action": "add-item"} for f in chosen],
+        ),
+        measure(app, client, "new order: item options", options("item", ITEM_WORDS), htmx),
+        measure(app, client, "new order: kit options", options("kit", ["kit", "bp", "gluc"]), htmx),
+    ]
 
 
 def main() -> None:
