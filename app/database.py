@@ -68,18 +68,26 @@ def _sqlite_begin(conn):
 
 
 @contextmanager
-def write_transaction():
+def write_transaction(keep_written: bool = False):
     """One transaction for a change: committed if the block succeeds, rolled back if not.
 
-    Whatever the request read before is rolled back first, so the change starts from
-    fresh data (and, on SQLite, with the write lock held).
+    Whatever the request read before is rolled back and expired first, so the change starts
+    from fresh data (and, on SQLite, with the write lock held).
+
+    With ``keep_written`` the objects keep what was written when it commits, instead of
+    being expired: the caller can answer from them without reading them back.
     """
-    session = db.session
+    session = db.session()
     session.rollback()
+    session.expire_all()
     session.connection(execution_options={"write": True})
+    expire_on_commit = session.expire_on_commit
     try:
         yield session
+        session.expire_on_commit = expire_on_commit and not keep_written
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.expire_on_commit = expire_on_commit

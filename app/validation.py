@@ -95,14 +95,16 @@ def as_id(value: Any) -> int | None:
     return None
 
 
-def fetch_by_id(model, ids: set[int]) -> dict[int, Any]:
-    """Rows of ``model`` by id, in one query; ids too large for the column match nothing."""
+def fetch_by_id(model, ids: set[int], *options) -> dict[int, Any]:
+    """Rows of ``model`` by id, in one query (and one per eager loader ``options``); ids too
+    large for the column match nothing."""
     from app.extensions import db
 
     wanted = {i for i in ids if i and i <= MAX_DB_ID}
     if not wanted:
         return {}
-    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(wanted)))}
+    query = select(model).where(model.id.in_(wanted)).options(*options)
+    return {row.id: row for row in db.session.scalars(query)}
 
 
 def get_or_reject(model, record_id: int, what: str):

@@ -292,6 +292,53 @@ def test_an_order_with_every_kind_of_line_reads_as_the_orm_writes_it(app, api, c
     assert listed[1]["trackingNumbers"]
 
 
+def test_placing_answers_what_was_written_in_a_fixed_number_of_statements(
+    app, api, catalog, count_queries
+):
+    from app.catalog.models import Item
+    from app.database import write_transaction
+
+    with app.app_context(), write_transaction() as session:
+        extra = [Item(name=f"Item {n}", sku=f"X{n}") for n in range(50)]
+        session.add_all(extra)
+        session.flush()
+        extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 3 for i in extra_ids})
+    returns = {
+        "returnItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+        "orderNotes": [{"note": "Leave at the door"}],
+    }
+    with count_queries() as one_line:
+        small = api.post(
+            "/api/v3/order",
+            json=patient_order(
+                catalog, orderItems=[{"item": {"id": extra_ids[0]}, "count": 1}], **returns
+            ),
+        )
+    with count_queries() as fifty_lines:
+        big = api.post(
+            "/api/v3/order",
+            json=patient_order(
+                catalog, orderItems=[{"item": {"id": i}, "count": 2} for i in extra_ids], **returns
+            ),
+        )
+    assert small.status_code == big.status_code == 201
+    assert len(big.get_json()["orderItems"]) == 50
+    # Checked once, written in bulk, answered from what was written: nothing is read back.
+    assert fifty_lines.count == one_line.count
+    assert not [s for s in one_line.statements if "FROM order_" in s]
+    for placed in (small, big):
+        assert placed.get_json() == api.get(placed.headers["Location"]).get_json()
+
+
+def test_a_site_order_is_answered_as_get_answers_it(api, catalog):
+    placed = api.post(
+        "/api/v3/order", json=patient_order(catalog, patient=None, site={"id": catalog.site})
+    )
+    assert placed.status_code == 201
+    assert placed.get_json() == api.get(placed.headers["Location"]).get_json()
+
+
 def test_list_of_many_orders_costs_a_fixed_number_of_queries(api, catalog, count_queries):
     api.post("/api/v3/order", json=patient_order(catalog))
     with count_queries() as one:

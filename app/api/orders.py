@@ -39,7 +39,8 @@ def place_order():
             "idempotency_key_reused",
             "This Idempotency-Key was used for a different order.",
         )
-    order = queries.get_order(placed.order.id)
+    # A new order is answered as it was written; a replayed one is read again.
+    order = queries.get_order(placed.order.id) if placed.replayed else placed.order
     response = jsonify(serialize.order(order))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import MANYTOONE, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.auth.actor import Actor
-from app.catalog.models import Device, Item, Kit
+from app.catalog.models import Device, Item, Kit, KitItem
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
@@ -102,6 +106,26 @@ class PlacedOrder:
     same_request: bool = True
 
 
+@cache
+def _described(model) -> tuple:
+    """Loader options for the parts of ``model`` that describing an order shows: fetched with
+    the rows the check reads, so that the order answered after placing reads nothing more.
+    (Options are immutable: made once.)"""
+    device = (joinedload(Device.item), selectinload(Device.identifiers))
+    if model is Patient:
+        return (joinedload(Patient.site),)
+    if model is Kit:
+        return (selectinload(Kit.kit_items).joinedload(KitItem.item),)
+    if model is Device:
+        return device
+    if model is PackedKit:
+        return (
+            joinedload(PackedKit.kit),
+            selectinload(PackedKit.devices).joinedload(OrderDevice.device).options(*device),
+        )
+    return ()
+
+
 class _Checker(Checker):
     def count(self, value: Any, field_path: str) -> None:
         if not (is_whole_number(value) and 1 <= value <= MAX_LINE_COUNT):
@@ -138,7 +162,7 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
         return None
     if draft.patient_id is not None:
         ref = check.id_of(draft.patient_id, "patient.id", "patient")
-        patient = fetch_by_id(Patient, {ref}).get(ref) if ref else None
+        patient = fetch_by_id(Patient, {ref}, *_described(Patient)).get(ref) if ref else None
         if ref and patient is None:
             check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
         elif patient is not None:
@@ -168,7 +192,7 @@ def _check_lines(
     refs = [
         check.id_of(line.ref, f"{section}[{i}].{noun}.id", noun) for i, line in enumerate(lines)
     ]
-    found = fetch_by_id(model, {r for r in refs if r})
+    found = fetch_by_id(model, {r for r in refs if r}, *_described(model))
     seen: dict[int, int] = {}
     good = []
     for i, (line, ref) in enumerate(zip(lines, refs, strict=True)):
@@ -211,12 +235,12 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
         check.id_of(ref, f"returnDevices[{i}].id", "device")
         for i, ref in enumerate(draft.return_device_ids)
     ]
-    devices = fetch_by_id(Device, {r for r in refs if r})
+    devices = fetch_by_id(Device, {r for r in refs if r}, *_described(Device))
     kit_refs = [
         check.id_of(ref, f"returnPackedKits[{i}].id", "packed kit")
         for i, ref in enumerate(draft.return_packed_kit_ids)
     ]
-    packed_kits = fetch_by_id(PackedKit, {r for r in kit_refs if r})
+    packed_kits = fetch_by_id(PackedKit, {r for r in kit_refs if r}, *_described(PackedKit))
     in_returned_kits = (
         set(
             db.session.scalars(
@@ -409,22 +433,16 @@ def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
 def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = None) -> PlacedOrder:
     """Places the order a draft asks for, with its lines and its first event, or nothing.
 
+    The rules are checked once, under the write lock, on the rows as they are then. The
+    order comes back as it was written, every part of it loaded, so that describing it
+    reads nothing more.
+
     With a ``submission_key`` the call is safe to repeat: a key already used answers
     the order it placed then (``replayed``) instead of placing another.
     """
     fingerprint = draft.fingerprint()
-    if submission_key is not None:
-        earlier = _order_for_key(actor.scope, submission_key, fingerprint)
-        if earlier is not None:
-            return earlier
-    # Check first without the write lock, so that a large or wrong request keeps no one
-    # else waiting; the checks run again under the lock, on the rows as they are then.
-    _, problems = check_draft(draft)
-    if problems:
-        db.session.rollback()
-        raise OrderRejected(problems)
     try:
-        with write_transaction() as session:
+        with write_transaction(keep_written=True) as session:
             if submission_key is not None:
                 earlier = _order_for_key(actor.scope, submission_key, fingerprint)
                 if earlier is not None:
@@ -436,12 +454,20 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             order.created_at = order.updated_at = now
             order.placed_by_user = actor.user
             order.placed_by_api_key = actor.api_key
-            record_event(order, statuses.CREATED, actor, at=now)
             for note in order.notes:
+                note.created_at = now
                 note.created_by = actor.user
                 note.created_by_api_key = actor.api_key
+            lines = {kind: getattr(order, kind) for kind in LINE_KINDS}
+            for kind in LINE_KINDS:
+                setattr(order, kind, [])
+            record_event(order, statuses.CREATED, actor, at=now)
             session.add(order)
             session.flush()
+            _write_lines(order, lines)
+            # A new order has none of these yet: said here, describing it does not ask.
+            for nothing_yet in ("tracking_numbers", "packed_kits", "devices"):
+                set_committed_value(order, nothing_yet, [])
             status_counters.record_status_change(order, None, statuses.CREATED)
             _reserve(order, actor)
             if submission_key is not None:
@@ -462,6 +488,44 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
         if earlier is None:
             raise
         return earlier
+
+
+# The parts of an order there may be many of (up to MAX_LINES), written one statement per
+# kind however many there are. Left to the unit of work, each would be inserted alone on
+# SQLite to learn its id, which nothing needs.
+LINE_KINDS = (
+    "external_ids",
+    "items",
+    "kits",
+    "return_items",
+    "return_devices",
+    "return_packed_kits",
+    "notes",
+)
+
+
+def _write_lines(order: Order, lines: dict[str, list]) -> None:
+    """Inserts the lines of a new order in bulk and puts them back on it, as written."""
+    for kind, rows in lines.items():
+        if rows:
+            db.session.execute(insert(type(rows[0])), [_columns(row, order.id) for row in rows])
+        set_committed_value(order, kind, rows)
+
+
+def _columns(line, order_id: int) -> dict:
+    """The columns of a new line: its own values and the ids of the rows it points to."""
+    mapper = sa_inspect(type(line))
+    values = {"order_id": order_id}
+    for column in mapper.column_attrs:
+        value = getattr(line, column.key)
+        if value is not None and not column.columns[0].primary_key:
+            values[column.key] = value
+    for relation in mapper.relationships:
+        target = getattr(line, relation.key)
+        if relation.direction is MANYTOONE and target is not None:
+            for local, remote in relation.local_remote_pairs:
+                values[local.key] = getattr(target, remote.key)
+    return values
 
 
 def demand_lines(order: Order) -> list[inventory.DemandLine]:

@@ -46,12 +46,14 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
         for status, delta in sorted(moves.items())
     ]
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(OrderStatusCount).values(rows)
+    stmt = dialect.insert(OrderStatusCount)
     stmt = stmt.on_conflict_do_update(
         index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
         set_={"count": OrderStatusCount.count + stmt.excluded["count"]},
     )
-    db.session.execute(stmt)
+    # The rows as parameters, not in .values(): a statement with literal rows is compiled
+    # afresh every time, this one once.
+    db.session.execute(stmt, rows)
 
 
 def tab_counts(site_id: int | None, shipping_option: str, kind: str = "") -> dict[str, int]:
