@@ -3,7 +3,8 @@
 It does the same honest work as Orderly's ``POST /api/v3/order`` and
 ``GET /api/v3/order/<id>``: checks the API key, looks up the recipient, the items and the
 kits, refuses what Orderly refuses for those lines, writes the same rows (order, external
-ids, lines, first event) in one transaction, and answers the same JSON document. Plain
+ids, lines, first event, webhook outbox entry, status counter, stock reservation with its
+ledger rows) in one transaction, and answers the same JSON document. Plain
 DB-API statements on one connection per thread, nothing more.
 
     gunicorn 'tests.benchmarks.baseline_app:create_app()'   # DATABASE_URL as for Orderly
@@ -354,6 +355,60 @@ def create_app(url: str | None = None) -> Flask:
             return _error(404, "order_not_found", f"There is no order with id {order_id}.")
         return jsonify(document)
 
+    def reserve(cursor, order_id, location_id, item_lines, kit_lines, key_id, stamp):
+        """Orderly's reservation: every outbound unit (kits multiplied out) at the order's
+        location, balance rows locked in id order, a ledger row per item and the balances
+        moved by as much. Answers the id of an item short of stock (nothing written then)."""
+        units: dict[int, int] = {}
+        for item_id, count in item_lines:
+            units[item_id] = units.get(item_id, 0) + count
+        kit_counts = dict(kit_lines)
+        if kit_counts:
+            for kit_id, item_id, count in database.rows(
+                f"SELECT kit_id, item_id, count FROM kit_item "
+                f"WHERE kit_id IN ({database.ids_in(list(kit_counts))})",
+                list(kit_counts),
+            ):
+                units[item_id] = units.get(item_id, 0) + count * kit_counts[kit_id]
+        wanted = sorted(units)
+        scanned = {
+            r[0]
+            for r in database.rows(
+                f"SELECT id FROM item WHERE id IN ({database.ids_in(wanted)}) "
+                "AND accept_unreceived_devices",
+                wanted,
+            )
+        }
+        wanted = [i for i in wanted if i not in scanned]
+        if not wanted:
+            return None
+        lock = "" if database.sqlite else " FOR UPDATE"
+        balances = {
+            item_id: (balance_id, on_hand - reserved)
+            for balance_id, item_id, on_hand, reserved in database.rows(
+                "SELECT id, item_id, on_hand, reserved FROM stock_balance "
+                f"WHERE location_id = ? AND item_id IN ({database.ids_in(wanted)}) "
+                f"ORDER BY id{lock}",
+                [location_id, *wanted],
+            )
+        }
+        for item_id in wanted:
+            if units[item_id] > balances.get(item_id, (0, 0))[1]:
+                return item_id
+        cursor.executemany(
+            database.sql(
+                "INSERT INTO stock_movement (kind, item_id, location_id, on_hand_change, "
+                "reserved_change, order_id, created_at, actor_api_key_id) "
+                "VALUES ('reservation', ?, ?, 0, ?, ?, ?, ?)"
+            ),
+            [(i, location_id, units[i], order_id, stamp, key_id) for i in wanted],
+        )
+        cursor.executemany(
+            database.sql("UPDATE stock_balance SET reserved = reserved + ? WHERE id = ?"),
+            [(units[i], balances[i][0]) for i in wanted],
+        )
+        return None
+
     @app.post("/api/v3/order")
     def place_order():
         conn = database.connection()
@@ -414,6 +469,14 @@ def create_app(url: str | None = None) -> Flask:
                 ),
             )
             order_id = cursor.fetchone()[0]
+            cursor.execute(
+                database.sql(
+                    "INSERT INTO order_event (order_id, name, event_timestamp, actor_api_key_id) "
+                    "VALUES (?, 'created', ?, ?) RETURNING id"
+                ),
+                (order_id, stamp, key_id),
+            )
+            event_id = cursor.fetchone()[0]
             for table, rows, columns in (
                 ("order_external_id", [(order_id, v) for v in external], "order_id, value"),
                 (
@@ -422,15 +485,29 @@ def create_app(url: str | None = None) -> Flask:
                     "order_id, item_id, count",
                 ),
                 ("order_kit", [(order_id, k, c) for k, c in kit_lines], "order_id, kit_id, count"),
+                # The webhook outbox entry and the status counter, as Orderly writes them.
                 (
-                    "order_event",
-                    [(order_id, "created", stamp, key_id)],
-                    "order_id, name, event_timestamp, actor_api_key_id",
+                    "order_outbox",
+                    [(order_id, event_id, stamp)],
+                    "order_id, order_event_id, created_at",
                 ),
             ):
                 if rows:
                     marks = ", ".join(database.mark for _ in rows[0])
                     cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+            cursor.execute(
+                database.sql(
+                    "INSERT INTO order_status_count "
+                    "(current_status, site_key, shipping_key, kind_key, count) "
+                    "VALUES ('created', ?, ?, ?, 1) "
+                    "ON CONFLICT (current_status, site_key, shipping_key, kind_key) "
+                    "DO UPDATE SET count = order_status_count.count + excluded.count"
+                ),
+                (responsible or 0, shipping, "patient" if patient_id else "site"),
+            )
+            short = reserve(cursor, order_id, location_id, item_lines, kit_lines, key_id, stamp)
+            if short:
+                return _error(400, "insufficient_inventory", f"Not enough stock of item {short}.")
             key_name = database.rows("SELECT name FROM api_key WHERE id = ?", (key_id,))[0][0]
             if database.sqlite:
                 conn.execute("COMMIT")
