@@ -25,3 +25,14 @@ def post_worker_init(worker):
 
     gc.collect()
     gc.freeze()
+
+
+def worker_int(worker):
+    """A worker stopping on SIGINT or SIGQUIT ignores any further one. Ctrl+C reaches the
+    whole process group, so a worker gets SIGINT from the terminal and SIGQUIT from the
+    master at once; a second SystemExit raised while the first is joining the worker's
+    threads could leave it half-exited, and the master then waits its graceful timeout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
