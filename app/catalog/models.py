@@ -6,6 +6,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -102,13 +103,15 @@ class Device(db.Model):
     """One physical unit of a device-tracked item, told apart by its identifiers."""
 
     __tablename__ = "device"
+    # The stock page's "on the shelf here, newest first" (and any lookup by location).
+    __table_args__ = (Index("ix_device_location_status", "location_id", "current_status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     current_status: Mapped[str] = mapped_column(String(20), default="inStock")
     # Where the device is while the warehouse holds it (None once shipped). Named by table,
     # not imported: locations belong to inventory, a floor above.
-    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_location.id"), index=True)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_location.id"))
     external_identifier: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
