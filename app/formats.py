@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -47,3 +50,22 @@ def spreadsheet_cell(value) -> str:
     """A CSV cell a spreadsheet shows as text: one starting with these would run as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_stream(header: list[str], batches: Iterable[list[list]]) -> Iterator[str]:
+    """CSV text for a streamed answer: the header line, then each batch of rows as it comes
+    (the caller reads a batch from the database while the previous one is being sent)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(header)
+    yield flush()
+    for batch in batches:
+        writer.writerows(batch)
+        yield flush()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import replace
 
 from app.extensions import db
-from app.formats import spreadsheet_cell, timestamp
+from app.formats import csv_stream, spreadsheet_cell, timestamp
 from app.inventory.models import MOVEMENT_LABELS
 from app.inventory.queries import MAX_LEDGER_EXPORT_ROWS, LedgerFilter, ledger_rows
 
@@ -30,29 +28,23 @@ EXPORT_BATCH = 500
 
 
 def ledger_csv(filters: LedgerFilter) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    return csv_stream(LEDGER_HEADER, _batches(filters))
 
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
 
-    writer.writerow(LEDGER_HEADER)
-    yield flush()
+def _batches(filters: LedgerFilter) -> Iterator[list[list]]:
     sent = 0
     while sent < MAX_LEDGER_EXPORT_ROWS:
         rows = ledger_rows(filters, limit=EXPORT_BATCH)
         if not rows:
             break
+        batch = []
         for row in rows:
             by = (
                 row.actor_user.full_name
                 if row.actor_user
                 else (row.actor_api_key.name if row.actor_api_key else "")
             )
-            writer.writerow(
+            batch.append(
                 [
                     row.id,
                     timestamp(row.created_at),
@@ -71,4 +63,4 @@ def ledger_csv(filters: LedgerFilter) -> Iterator[str]:
         sent += len(rows)
         filters = replace(filters, before=rows[-1].id)
         db.session.expunge_all()
-        yield flush()
+        yield batch

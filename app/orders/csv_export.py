@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import replace
 
 from app.extensions import db
-from app.formats import spreadsheet_cell, timestamp
+from app.formats import csv_stream, spreadsheet_cell, timestamp
 from app.history.patient_access import EXPORTED, note_patient_access
 from app.orders import listing, statuses
 from app.orders.models import Order
@@ -50,24 +48,15 @@ def _row(order: Order) -> list[str]:
 
 
 def rows(query: listing.OrderQuery) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    return csv_stream(HEADER, _batches(query))
 
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
 
-    writer.writerow(HEADER)
-    yield flush()
+def _batches(query: listing.OrderQuery) -> Iterator[list[list[str]]]:
     batch = replace(query, size=BATCH, after="", before="")
     while True:
         page = listing.list_page(batch)
         note_patient_access("ordersCsv", EXPORTED, [(o.patient_id, o.id) for o in page.orders])
-        for order in page.orders:
-            writer.writerow(_row(order))
-        yield flush()
+        yield [_row(order) for order in page.orders]
         db.session.expunge_all()  # keep memory flat however many orders there are
         if page.next_cursor is None:
             return
