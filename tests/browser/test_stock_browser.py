@@ -87,3 +87,28 @@ def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as): 
     receiver.get_by_label("Identifier").fill(first)
     receiver.get_by_role("button", name="Find").click()
     expect(receiver.get_by_text("In stock", exact=True)).to_be_visible()
+
+
+def test_an_admin_adds_a_location_by_keyboard_and_the_page_passes_axe(app, open_as):  # noqa: F811
+    from tests.browser.test_new_order_browser import serious_violations
+
+    page = open_as("admin", "/stock/locations")
+    assert serious_violations(page) == [], "the list"
+    page.get_by_role("link", name="Add a location").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="New stock location")).to_be_visible()
+    page.get_by_label("Name").focus()
+    page.keyboard.type("Main Warehouse")  # taken, in another case
+    page.keyboard.press("Enter")
+    expect(page.locator("#name-error")).to_have_text(
+        "There is a location called “Main Warehouse” already."
+    )
+    expect(page.get_by_label("Name")).to_have_value("Main Warehouse")
+    assert serious_violations(page) == [], "the refused form"
+    page.get_by_label("Name").fill("East depot")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("rowheader", name="East depot")).to_be_visible()
+    page.get_by_role("button", name="Make East depot the default").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("East depot is now the default")).to_be_visible()
+    assert serious_violations(page) == [], "after a change"
