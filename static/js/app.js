@@ -224,8 +224,8 @@
   "use strict";
   document.documentElement.classList.add("js");
 
-  // htmx binds a new box's "input" trigger only when the swap settles. A box typed into
-  // before that (a quick typist right after adding a row) asks for its options now.
+  // A box that already holds text when htmx wires it (typed before the page's scripts
+  // ran, or put back by the browser) asks for its options now.
   document.addEventListener("htmx:load", function (event) {
     var root = event.detail.elt;
     if (!root || !root.querySelectorAll || !window.htmx) return;

@@ -471,6 +471,32 @@ def test_the_whole_order_by_keyboard(app, coordinator: Page, catalog):
     ]
 
 
+def test_a_button_used_the_moment_it_is_drawn_asks_htmx_not_the_whole_page(coordinator: Page):
+    """A fast keyboard (or a test) can press a button in the very task after the swap that
+    drew it. htmx used to wire new parts of the page only when the swap "settled", 20 ms
+    later: such a press submitted the whole form natively and reloaded the page, and CI
+    saw a row never appear. Here the press comes in the next task after each swap."""
+    page = coordinator
+    find_recipient(page, "Ada")
+    choose(page, "Ada Lovelace")
+    page.evaluate("window.samePage = true")
+    page.evaluate(
+        """() => {
+            let presses = 0;
+            document.addEventListener("htmx:afterSwap", (event) => {
+                if (event.detail.target.id !== "order-lines" || presses >= 2) return;
+                presses += 1;
+                setTimeout(() => document.getElementById("add-item").click(), 0);
+            });
+        }"""
+    )
+    page.get_by_role("button", name="Add item").click()
+    # The first click and the two presses in the next task: three rows added to Item 1.
+    expect(page.get_by_label("Item 4", exact=True)).to_be_visible()
+    expect(page.get_by_label(re.compile(r"^Item \d$"))).to_have_count(4)
+    assert page.evaluate("window.samePage") is True  # no reload: every press went through htmx
+
+
 def redrawn_while_focused(page: Page, url: str, press: str, then_press: list[str]) -> None:
     """Presses ``press``, holds the request it sends to ``url`` until ``then_press`` have
     moved the focus, then lets the answer redraw that part of the page under the focus."""
