@@ -236,6 +236,56 @@
     });
   });
 
+  // Presses that wait. The lines' requests take turns (hx-sync queue): a button pressed
+  // while the rows are being redrawn waits for that answer. The answer replaces the
+  // button, and htmx then drops the waiting request without a word. So a press made while
+  // the rows are busy is noted; if its button is gone when its turn came, it is pressed
+  // again on the button drawn in its place (same id and action). A press that names a row
+  // by its number ("remove-item:1") is pressed again only if the rows were not renumbered
+  // meanwhile; otherwise the page says so, rather than act on another row.
+  var linesBusy = 0;
+  var waiting = [];
+  function linesPath(path) {
+    var lines = document.getElementById("order-lines");
+    return !!lines && !!path && path === lines.getAttribute("data-lines-url");
+  }
+  function rowCount() { return document.querySelectorAll("#order-lines .line-row").length; }
+  function buttonText(elt) { return (elt.textContent || "").replace(/\s+/g, " ").trim(); }
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    if (!linesPath(event.detail.path)) return;
+    var notice = document.getElementById("lines-notice");
+    if (notice) notice.textContent = "";  // a new press: what was said is old news
+    if (!linesBusy || !elt.id) return;
+    waiting.push({ elt: elt, id: elt.id, value: elt.value, rows: rowCount(), text: buttonText(elt) });
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!linesPath(event.detail.requestConfig && event.detail.requestConfig.path)) return;
+    linesBusy += 1;
+    var elt = event.detail.elt;
+    waiting = waiting.filter(function (press) { return press.elt !== elt; });
+  });
+  function pressAgainWhatWasDropped() {
+    var dropped = waiting.filter(function (press) { return !press.elt.isConnected; });
+    waiting = waiting.filter(function (press) { return press.elt.isConnected; });
+    dropped.forEach(function (press) {
+      var again = document.getElementById(press.id);
+      var numbered = String(press.value || "").indexOf(":") >= 0;
+      if (again && again.value === press.value && (!numbered || rowCount() === press.rows)) {
+        again.click();
+      } else {
+        var notice = document.getElementById("lines-notice");
+        if (notice) notice.textContent = "“" + press.text + "” was pressed while the rows were being redrawn, and they changed: press it again if you still want it.";
+      }
+    });
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!linesPath(event.detail.requestConfig && event.detail.requestConfig.path)) return;
+    linesBusy = Math.max(0, linesBusy - 1);
+    // htmx issues the next waiting request right after this event: look once it has.
+    setTimeout(pressAgainWhatWasDropped, 0);
+  });
+
   function listboxOf(input) { return document.getElementById(input.getAttribute("aria-controls")); }
   function options(listbox) { return listbox ? Array.prototype.slice.call(listbox.querySelectorAll("[role=option]")) : []; }
 

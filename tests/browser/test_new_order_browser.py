@@ -497,6 +497,84 @@ def test_a_button_used_the_moment_it_is_drawn_asks_htmx_not_the_whole_page(coord
     assert page.evaluate("window.samePage") is True  # no reload: every press went through htmx
 
 
+def held(page: Page, url: str):
+    """Holds the next request to ``url``; answers a function that lets it go."""
+    routes = []
+
+    def hold(route):
+        if routes:
+            route.continue_()
+        else:
+            routes.append(route)
+
+    page.route(f"**{url}", hold)
+
+    def release():
+        for _ in range(100):  # wait (up to 5 s on a busy machine) until it is held
+            if routes:
+                break
+            page.wait_for_timeout(50)
+        assert routes, "the request was not sent"
+        routes[0].continue_()
+        page.unroute(f"**{url}", hold)
+
+    return release
+
+
+def rows(page: Page) -> list[str]:
+    return page.locator("#order-lines input[role=combobox]").evaluate_all(
+        "boxes => boxes.map(box => box.labels[0].textContent.trim() + '=' + box.value)"
+    )
+
+
+def test_a_press_while_the_rows_are_redrawn_is_not_lost(coordinator: Page):
+    """Enter in a field redraws the rows; "Add kit", pressed before that answer is back,
+    waits its turn. The answer replaces the button that was pressed: the press still
+    counts, on the button drawn in its place (CI once saw it dropped without a word)."""
+    page = coordinator
+    keys = page.keyboard
+    find_recipient(page, "Ada")
+    choose(page, "Ada Lovelace")
+    set_line(page, "Item 1", "Test strips", 2)
+    page.get_by_label("Item 1", exact=True).focus()
+    release = held(page, "/orders/new/lines")
+    keys.press("Enter")  # redraws the rows: held
+    page.get_by_role("button", name="Add kit").focus()
+    keys.press("Space")  # waits for the redraw
+    release()
+    expect(page.get_by_label("Kit 1", exact=True)).to_be_focused()
+    assert rows(page) == ["Item 1=Test strips", "Kit 1="]
+
+    # A press that names a row by its number is not replayed once the numbers changed:
+    # "Remove item 2" pressed while "Remove item 1" is on its way would remove what was
+    # item 3. It is said, and nothing else is removed.
+    page.get_by_role("button", name="Add item").click()
+    set_line(page, "Item 2", "Gateway", 1)
+    page.get_by_role("button", name="Add item").click()
+    set_line(page, "Item 3", "Glucometer", 1)
+    expect(page.get_by_label("Count of item 3")).to_have_value("1")
+    release = held(page, "/orders/new/lines")
+    page.get_by_role("button", name="Remove item 1").focus()
+    keys.press("Enter")  # held
+    page.get_by_role("button", name="Remove item 2").focus()
+    keys.press("Enter")  # waits, and the answer renumbers the rows
+    release()
+    expect(page.get_by_role("status").filter(has_text="Remove item 2")).to_contain_text(
+        "press it again"
+    )
+    assert rows(page) == ["Item 1=Gateway", "Item 2=Glucometer", "Kit 1="]
+
+    # Pressed while a redraw keeps the rows as they are, a numbered press still counts.
+    release = held(page, "/orders/new/lines")
+    page.get_by_label("Item 1", exact=True).focus()
+    keys.press("Enter")  # held
+    page.get_by_role("button", name="Remove item 2").focus()
+    keys.press("Enter")
+    release()
+    expect(page.get_by_label("Item 2", exact=True)).to_have_count(0)
+    assert rows(page) == ["Item 1=Gateway", "Kit 1="]
+
+
 def redrawn_while_focused(page: Page, url: str, press: str, then_press: list[str]) -> None:
     """Presses ``press``, holds the request it sends to ``url`` until ``then_press`` have
     moved the focus, then lets the answer redraw that part of the page under the focus."""
