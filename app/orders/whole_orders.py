@@ -1,11 +1,13 @@
 """Whole orders read with a few plain statements, for answers that only show them.
 
 Loading an order graph through the ORM costs 13-17 statements and most of a request's CPU
-in building objects that an answer never changes. The API's reads take orders from here
-instead: one statement for the orders with their recipients and location, one per kind of
+in building objects that an answer never changes. The API's reads, the order page and the
+packing summaries take orders from here instead (changes still load the ORM graph, locked,
+in ``lifecycle``): one statement for the orders with their recipients and location, one per kind of
 line, and none for a kind that no order asked for has (devices, packed kits, tracking
 numbers, notes and returns are skipped by what the first statement tells). However many
-orders and lines, a read costs at most 13 statements, 5 for an order just placed.
+orders and lines, a read costs at most 13 statements, 5 for an order just placed (without
+the history, at most 11).
 
 The orders come back as plain objects with the attribute names of the ORM models, so the
 one function that writes an order for the API (``serialize.order``) takes either. They also
