@@ -9,7 +9,15 @@ import re
 import pytest
 
 from tests.conftest import app_context
-from tests.helpers.orders import imei, move, pack_everything, place, receive_stock
+from tests.helpers.orders import (
+    actor,
+    delivered_order,
+    imei,
+    move,
+    pack_everything,
+    place,
+    receive_stock,
+)
 from tests.helpers.web import Browserless
 
 
@@ -207,6 +215,103 @@ def test_timeline_costs_the_same_queries_however_long_the_order(
     with count_queries() as many:
         assert fulfillment.get(f"/orders/{big}").status_code == 200
     assert many.count == one.count
+
+
+def order_with_every_kind_of_line(app, catalog, n: int) -> int:
+    """A packed order with ``n`` of everything: items, kits, devices, external ids, notes,
+    a tracking number and return lines of each kind (devices and packed kits delivered on an
+    earlier order)."""
+    from app.orders import lifecycle
+    from app.orders.models import Order
+    from app.orders.service import LineRequest
+
+    delivered = delivered_order(app, catalog, items={"monitor": n}, kits={"diabetes": n})
+    with app_context(app) as session:
+        sent = session.get(Order, delivered)
+        monitors = [od.device_id for od in sent.devices if od.order_item_id]
+        packed_kits = [pk.id for pk in sent.packed_kits]
+    order_id = place(
+        app,
+        catalog,
+        items={"monitor": n, "strips": n},
+        kits={"diabetes": n, "hypertension": n},
+        external_order_ids=[f"EHR-{delivered}-{k}" for k in range(n)],
+        notes=[f"Note {k}" for k in range(n)],
+        return_items=[LineRequest(catalog.items["cuff"], n)],
+        return_device_ids=monitors,
+        return_packed_kit_ids=packed_kits,
+    )
+    move(app, order_id, "processing")
+    pack_everything(app, order_id, start=order_id * 100)
+    move(app, order_id, "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(order_id, "UPS", "1Z999AA10123456784", actor("fulfillment"))
+        lifecycle.add_note(order_id, "Packed with care", actor("fulfillment"))
+    return order_id
+
+
+def test_every_kind_of_line_costs_the_same_queries_however_many(
+    app, fulfillment, catalog, count_queries
+):
+    """The order is read with plain statements, one per kind of line it has: more lines of
+    each kind cost no more statements."""
+    receive_stock(
+        app,
+        {
+            catalog.items["glucometer"]: 20,
+            catalog.items["monitor"]: 20,
+            catalog.items["gateway"]: 20,
+        },
+    )
+    small = order_with_every_kind_of_line(app, catalog, 1)
+    big = order_with_every_kind_of_line(app, catalog, 4)
+    counts = []
+    for order_id in (small, big):
+        with count_queries() as page:
+            html = fulfillment.get(f"/orders/{order_id}").text
+        assert "Expected back" in html and "Packed with care" in html and "1Z999AA" in html
+        with count_queries() as live:
+            assert fulfillment.get(f"/orders/{order_id}/changes?since=0").status_code == 200
+        with count_queries() as summary:
+            assert fulfillment.get(f"/orders/{order_id}/packing-summary").status_code == 200
+        counts.append((page.count, live.count, summary.count))
+    assert counts[0] == counts[1]
+
+
+def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, catalog):
+    """The page and the summaries read the order through whole_orders (plain statements);
+    the packing plan, the timeline, the last scan and the summary's sections come out as
+    they do from the ORM's objects, which the changes in lifecycle load."""
+    from app.orders import lifecycle, order_page, packing_summary, whole_orders
+    from app.orders.queries import get_order
+
+    receive_stock(app, {catalog.items["glucometer"]: 10, catalog.items["monitor"]: 10})
+    packed = order_with_every_kind_of_line(app, catalog, 2)
+    partly = place(app, catalog, items={"monitor": 2}, kits={"diabetes": 2, "hypertension": 1})
+    move(app, partly, "processing")
+    with app.app_context():
+        lifecycle.record_device(partly, imei(901), actor("fulfillment"))
+        lifecycle.record_device(partly, "SN000901", actor("fulfillment"))
+
+    def slots(plan):
+        return [
+            (s.key, s.label, s.item.id, s.order_item_id, s.kit_name, s.kit_number)
+            + ((s.filled.id, s.filled.device.id) if s.filled else ())
+            + ((s.packed_kit.id,) if s.packed_kit else ())
+            for s in plan.slots
+        ]
+
+    for order_id in (packed, partly):
+        with app.app_context():
+            orm, plain = get_order(order_id), whole_orders.load_one(order_id)
+            orm_plan, plain_plan = lifecycle.packing_plan(orm), lifecycle.packing_plan(plain)
+            assert slots(plain_plan) == slots(orm_plan) and plain_plan.slots
+            assert order_page._timeline(plain) == order_page._timeline(orm)
+            assert order_page.last_scan(plain, plain_plan) == order_page.last_scan(orm, orm_plan)
+            assert packing_summary.sections_of(plain) == packing_summary.sections_of(orm)
+            assert (plain.version, plain.held_from_status) == (orm.version, orm.held_from_status)
+            assert plain.recipient.address.lines() == orm.recipient.address.lines()
+            assert plain.has_return_lines == orm.has_return_lines
 
 
 # --- Roles, route by route ---------------------------------------------------------------

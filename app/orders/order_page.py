@@ -14,7 +14,7 @@ from flask_login import current_user
 from app.auth.access import role_required
 from app.catalog import identifiers
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses
+from app.orders import lifecycle, queries, service, statuses, whole_orders
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
 from app.validation import parse_int
@@ -154,7 +154,9 @@ def render_order(
     ``refused_scan`` is a scanned value that was refused: the scan box is emptied for the
     next scan and the message quotes it.
     """
-    order = queries.get_order(order_id)
+    # Read with plain statements: the page only shows the order (changes load it whole,
+    # locked, in lifecycle).
+    order = whole_orders.load_one(order_id)
     if order is None:
         abort(404)
     if not polled:  # a refresh the person did not ask for is not another look

@@ -1,14 +1,20 @@
 """Whole orders read with a few plain statements, for answers that only show them.
 
 Loading an order graph through the ORM costs 13-17 statements and most of a request's CPU
-in building objects that an answer never changes. The API's reads take orders from here
-instead: one statement for the orders with their recipients and location, one per kind of
+in building objects that an answer never changes. The API's reads, the order page and the
+packing summaries take orders from here instead (changes still load the ORM graph, locked,
+in ``lifecycle``): one statement for the orders with their recipients and location, one per kind of
 line, and none for a kind that no order asked for has (devices, packed kits, tracking
 numbers, notes and returns are skipped by what the first statement tells). However many
-orders and lines, a read costs at most 13 statements, 5 for an order just placed.
+orders and lines, a read costs at most 13 statements, 5 for an order just placed (without
+the history, at most 11).
 
 The orders come back as plain objects with the attribute names of the ORM models, so the
-one function that writes an order for the API (``serialize.order``) takes either.
+one function that writes an order for the API (``serialize.order``) takes either. They also
+carry what the order page and the packing summaries read (the ids, the version, the packed
+kits' own devices) and the models' own properties (``recipient``, ``Address.lines``,
+``Item.is_device``...), borrowed from the models so that each rule keeps one home: the page,
+the summaries and ``lifecycle.packing_plan`` read them as they would read the ORM's objects.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ ORDER = (
     "email_label",
     "created_at",
     "updated_at",
+    "version",
+    "held_from_status",
 )
 ADDRESS = ("line_one", "line_two", "line_three", "city", "state", "zip_code", "country", "note")
 SITE = ("id", "name", "active", "phone_number")
@@ -93,12 +101,29 @@ HAS = {
 }
 
 
+def _borrowed(model, *names: str) -> dict:
+    """The model's own properties and methods, for a plain class to read the same way."""
+    return {name: vars(model)[name] for name in names}
+
+
+# Plain objects that answer what the models' objects answer: one home for each rule.
+PlainOrder = type(
+    "PlainOrder", (Plain,), _borrowed(Order, "recipient", "recipient_kind", "has_return_lines")
+)
+PlainPatient = type("PlainPatient", (Plain,), _borrowed(Patient, "full_name", "usable"))
+PlainSite = type("PlainSite", (Plain,), _borrowed(Site, "usable"))
+PlainAddress = type("PlainAddress", (Plain,), _borrowed(Address, "lines"))
+PlainItem = type("PlainItem", (Plain,), _borrowed(Item, "is_device"))
+PlainUser = type("PlainUser", (Plain,), _borrowed(User, "full_name"))
+PlainTrackingNumber = type("PlainTrackingNumber", (Plain,), _borrowed(TrackingNumber, "url"))
+
+
 def _columns(entity, names) -> list:
     return [getattr(entity, name) for name in names]
 
 
-def _plain(names, values) -> Plain:
-    return Plain(**dict(zip(names, values, strict=True)))
+def _plain(names, values, kind=Plain) -> Plain:
+    return kind(**dict(zip(names, values, strict=True)))
 
 
 class _Cut:
@@ -123,7 +148,7 @@ def _item(values: tuple, known: dict) -> Plain:
     """An item from its columns and its manufacturer's; each item built once per read."""
     found = known.get(values[0])
     if found is None:
-        found = _plain(ITEM, values[: len(ITEM)])
+        found = _plain(ITEM, values[: len(ITEM)], PlainItem)
         maker_id, maker_name = values[len(ITEM) :]
         found.manufacturer = None if maker_id is None else Plain(id=maker_id, name=maker_name)
         known[values[0]] = found
@@ -192,7 +217,7 @@ def _statements() -> dict:
     return {
         "orders": orders,
         "external_ids": lines(OrderExternalId, OrderExternalId.value),
-        "items": lines(OrderItem, OrderItem.count, *_item_columns())
+        "items": lines(OrderItem, OrderItem.id, OrderItem.count, *_item_columns())
         .join(Item, Item.id == OrderItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
         "kits": lines(
@@ -210,6 +235,7 @@ def _statements() -> dict:
         .order_by(KitItem.id),
         "events": lines(
             OrderEvent,
+            OrderEvent.id,
             OrderEvent.name,
             OrderEvent.event_timestamp,
             OrderEvent.note,
@@ -223,6 +249,7 @@ def _statements() -> dict:
         "tracking_numbers": lines(TrackingNumber, TrackingNumber.carrier, TrackingNumber.value),
         "notes": lines(
             OrderNote,
+            OrderNote.id,
             OrderNote.note,
             OrderNote.created_at,
             User.id,
@@ -230,16 +257,18 @@ def _statements() -> dict:
             User.last_name,
             User.email,
         ).outerjoin(User, User.id == OrderNote.created_by_id),
-        "devices": device_lines(OrderDevice, OrderDevice.packed_kit_id),
-        "packed_kits": lines(PackedKit, PackedKit.id, *_columns(Kit, KIT)).join(
-            Kit, Kit.id == PackedKit.kit_id
+        "devices": device_lines(
+            OrderDevice, OrderDevice.packed_kit_id, OrderDevice.id, OrderDevice.order_item_id
         ),
+        "packed_kits": lines(
+            PackedKit, PackedKit.id, PackedKit.order_kit_id, *_columns(Kit, KIT)
+        ).join(Kit, Kit.id == PackedKit.kit_id),
         "return_items": lines(ReturnItem, ReturnItem.count, *_item_columns())
         .join(Item, Item.id == ReturnItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
         "return_devices": device_lines(ReturnDevice),
         "return_packed_kits": lines(
-            ReturnPackedKit, ReturnPackedKit.packed_kit_id, *_columns(Kit, KIT)
+            ReturnPackedKit, ReturnPackedKit.packed_kit_id, packed_kit.order_id, *_columns(Kit, KIT)
         )
         .join(packed_kit, packed_kit.id == ReturnPackedKit.packed_kit_id)
         .join(Kit, Kit.id == packed_kit.kit_id),
@@ -280,6 +309,7 @@ class _Read:
             if last is None or last.id != device_values[0] or last_key != key:
                 last_key, last = key, _plain(DEVICE, device_values[: len(DEVICE)])
                 last.item = _item(device_values[len(DEVICE) : -2], self.items)
+                last.item_id = last.item.id
                 last.identifiers = []
                 found.append((key, last))
             kind, value = device_values[-2:]
@@ -295,8 +325,12 @@ def load_one(order_id: int) -> Plain | None:
     return found[0] if found else None
 
 
-def load(order_ids: list[int]) -> list[Plain]:
-    """The orders with these ids, in the order given (ids that match none are left out)."""
+def load(order_ids: list[int], history: bool = True) -> list[Plain]:
+    """The orders with these ids, in the order given (ids that match none are left out).
+
+    Without ``history`` the events and tracking numbers are not read (left empty): what
+    goes in the box (a packing summary) needs neither.
+    """
     if not order_ids:
         return []
     read = _Read()
@@ -315,11 +349,11 @@ def load(order_ids: list[int]) -> list[Plain]:
     wanted: dict[str, list[int]] = {name: [] for name in HAS}
     for row in read.rows("orders", order_ids):
         own, location, who, address, site, site_address, to_site, to_address, has = cut(row)
-        order = _plain(ORDER, own)
+        order = _plain(ORDER, own, PlainOrder)
         order.fulfillment_location = Plain(id=location[0], name=location[1])
-        order.patient = None if who[0] is None else _plain(PATIENT, who)
+        order.patient = None if who[0] is None else _plain(PATIENT, who, PlainPatient)
         if order.patient is not None:
-            order.patient.address = _plain(ADDRESS, address)
+            order.patient.address = _plain(ADDRESS, address, PlainAddress)
             order.patient.site = _site(site, site_address)
         order.site = _site(to_site, to_address)
         for name, flag in zip(HAS, has, strict=True):
@@ -333,33 +367,47 @@ def load(order_ids: list[int]) -> list[Plain]:
 
     for order_id, value in read.rows("external_ids", found):
         found[order_id].external_ids.append(Plain(value=value))
-    for order_id, count, *item in read.rows("items", found):
-        found[order_id].items.append(Plain(item=_item(tuple(item), read.items), count=count))
+    for order_id, line_id, count, *values in read.rows("items", found):
+        item = _item(tuple(values), read.items)
+        found[order_id].items.append(Plain(id=line_id, item=item, item_id=item.id, count=count))
     _add_kit_lines(read, found)
-    for order_id, name, at, note, user_id, first, last, key_name in read.rows("events", found):
-        actor = actor_name(full_name(first, last) if user_id is not None else None, key_name)
-        found[order_id].events.append(
-            Plain(name=name, event_timestamp=at, note=note, actor_name=actor)
-        )
-    if wanted["tracking_numbers"]:
-        for order_id, carrier, value in read.rows("tracking_numbers", wanted["tracking_numbers"]):
-            found[order_id].tracking_numbers.append(Plain(carrier=carrier, value=value))
+    if history:
+        _add_history(read, found, wanted)
     if wanted["notes"]:
-        for order_id, note, at, user_id, first, last, email in read.rows("notes", wanted["notes"]):
+        for order_id, note_id, note, at, user_id, first, last, email in read.rows(
+            "notes", wanted["notes"]
+        ):
             author = None
             if user_id is not None:
-                author = Plain(id=user_id, first_name=first, last_name=last, email=email)
-            found[order_id].notes.append(Plain(note=note, created_at=at, created_by=author))
+                author = PlainUser(id=user_id, first_name=first, last_name=last, email=email)
+            found[order_id].notes.append(
+                Plain(id=note_id, note=note, created_at=at, created_by=author)
+            )
     _add_devices_and_kits(read, found, wanted)
     _add_returns(read, found, wanted)
     return [found[order_id] for order_id in order_ids if order_id in found]
 
 
+def _add_history(read: _Read, found: dict, wanted: dict) -> None:
+    for order_id, event_id, name, at, note, user_id, first, last, key_name in read.rows(
+        "events", found
+    ):
+        actor = actor_name(full_name(first, last) if user_id is not None else None, key_name)
+        found[order_id].events.append(
+            Plain(id=event_id, name=name, event_timestamp=at, note=note, actor_name=actor)
+        )
+    if wanted["tracking_numbers"]:
+        for order_id, carrier, value in read.rows("tracking_numbers", wanted["tracking_numbers"]):
+            found[order_id].tracking_numbers.append(
+                PlainTrackingNumber(carrier=carrier, value=value)
+            )
+
+
 def _site(values: tuple, address: tuple) -> Plain | None:
     if values[0] is None:
         return None
-    site = _plain(SITE, values)
-    site.address = _plain(ADDRESS, address)
+    site = _plain(SITE, values, PlainSite)
+    site.address = _plain(ADDRESS, address, PlainAddress)
     return site
 
 
@@ -378,25 +426,38 @@ def _add_kit_lines(read: _Read, found: dict) -> None:
             line = Plain(id=line_id, kit=kit, count=count, fills_kit=fresh)
             found[order_id].kits.append(line)
         if line.fills_kit and item_count is not None:
-            line.kit.kit_items.append(Plain(item=_item(item_values, read.items), count=item_count))
+            item = _item(item_values, read.items)
+            line.kit.kit_items.append(Plain(item=item, item_id=item.id, count=item_count))
 
 
-def _packed_kit(pk_id: int, kit_values, devices: list) -> Plain:
-    return Plain(id=pk_id, kit=_plain(KIT, kit_values), devices=[Plain(device=d) for d in devices])
+def _packed_kit(pk_id: int, order_id: int, kit_values, devices: list) -> Plain:
+    """A packed kit with the order's device lines in it (each with its ``device``)."""
+    return Plain(id=pk_id, order_id=order_id, kit=_plain(KIT, kit_values), devices=devices)
 
 
 def _add_devices_and_kits(read: _Read, found: dict, wanted: dict) -> None:
     in_kits: dict[int, list[Plain]] = defaultdict(list)
     if wanted["devices"]:
-        for (order_id, packed_kit_id), device in read.devices(
+        for (order_id, packed_kit_id, line_id, order_item_id), device in read.devices(
             read.rows("devices", wanted["devices"])
         ):
-            found[order_id].devices.append(Plain(packed_kit_id=packed_kit_id, device=device))
+            line = Plain(
+                id=line_id,
+                packed_kit_id=packed_kit_id,
+                order_item_id=order_item_id,
+                device_id=device.id,
+                device=device,
+            )
+            found[order_id].devices.append(line)
             if packed_kit_id is not None:
-                in_kits[packed_kit_id].append(device)
+                in_kits[packed_kit_id].append(line)
     if wanted["packed_kits"]:
-        for order_id, pk_id, *kit_values in read.rows("packed_kits", wanted["packed_kits"]):
-            found[order_id].packed_kits.append(_packed_kit(pk_id, kit_values, in_kits[pk_id]))
+        for order_id, pk_id, order_kit_id, *kit_values in read.rows(
+            "packed_kits", wanted["packed_kits"]
+        ):
+            packed = _packed_kit(pk_id, order_id, kit_values, in_kits[pk_id])
+            packed.order_kit_id = order_kit_id
+            found[order_id].packed_kits.append(packed)
 
 
 def _add_returns(read: _Read, found: dict, wanted: dict) -> None:
@@ -409,15 +470,18 @@ def _add_returns(read: _Read, found: dict, wanted: dict) -> None:
         for (order_id,), device in read.devices(
             read.rows("return_devices", wanted["return_devices"])
         ):
-            found[order_id].return_devices.append(Plain(device=device))
+            found[order_id].return_devices.append(Plain(device_id=device.id, device=device))
     if wanted["return_packed_kits"]:
         kits = read.rows("return_packed_kits", wanted["return_packed_kits"])
         in_kits: dict[int, list[Plain]] = defaultdict(list)
         for (pk_id,), device in read.devices(
             read.rows("returning_kit_devices", {pk_id for _, pk_id, *_ in kits})
         ):
-            in_kits[pk_id].append(device)
-        for order_id, pk_id, *kit_values in kits:
+            in_kits[pk_id].append(Plain(device_id=device.id, device=device))
+        for order_id, pk_id, sent_on, *kit_values in kits:
             found[order_id].return_packed_kits.append(
-                Plain(packed_kit=_packed_kit(pk_id, kit_values, in_kits[pk_id]))
+                Plain(
+                    packed_kit_id=pk_id,
+                    packed_kit=_packed_kit(pk_id, sent_on, kit_values, in_kits[pk_id]),
+                )
             )
