@@ -36,7 +36,9 @@ def list_inventory():
     rows = queries.stock_rows(
         location_id=location_id, item_id=item_id, limit=size, offset=(page - 1) * size
     )
-    return jsonify(_page([serialize.stock_row(r) for r in rows], page, size, total))
+    return jsonify(
+        serialize.plain(_page([serialize.stock_row(r) for r in rows], page, size, total))
+    )
 
 
 def _receipt_draft(body) -> service.ReceiptDraft:
