@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the v3 API. Tests validate real responses against it. The
-schemas of orders and of what they hold come from the Structs that write them (serialize)."""
+schemas of orders, patients, sites and stock come from the Structs that write them
+(app/api/serialize.py); requests, errors and webhooks are written out here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.api.parse import (
     MAX_PAGE,
     MAX_PAGE_SIZE,
 )
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES
 from app.inventory.models import MAX_REFERENCE_LENGTH
 from app.inventory.service import MAX_RECEIPT_UNITS
 from app.orders import statuses
@@ -76,56 +77,6 @@ SCHEMAS = {
                 },
                 ["code", "message", "field"],
             )
-        }
-    ),
-    "StockRow": _object(
-        {
-            "item": _ref("Item"),
-            "location": _ref("Location"),
-            "onHand": INTEGER,
-            "reserved": INTEGER,
-            "available": INTEGER,
-        }
-    ),
-    "StockPage": _object(
-        {
-            "content": _list(_ref("StockRow")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "StockDevice": _object(
-        {
-            "id": INTEGER,
-            "item": _ref("Item"),
-            "currentStatus": {"enum": list(DEVICE_STATUSES)},
-            "deviceIdentifiers": _list(
-                _object({"type": {"enum": list(DEVICE_IDENTIFIER_TYPES)}, "value": STRING})
-            ),
-            "externalIdentifier": NULLABLE_STRING,
-            "location": _nullable(_ref("Location")),
-            "orders": _list(_object({"id": INTEGER})),
-        }
-    ),
-    "DevicePage": _object(
-        {
-            "content": _list(_ref("StockDevice")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "Receipt": _object(
-        {
-            "id": INTEGER,
-            "location": _object({"id": INTEGER}),
-            "reference": NULLABLE_STRING,
-            "createdAt": TIMESTAMP,
         }
     ),
     "ReceiptCreate": {
@@ -240,16 +191,6 @@ SCHEMAS = {
             "site": _nullable(ID_REF),
         },
     },
-    "SitePage": _object(
-        {
-            "content": _list(_ref("Site")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
     "WebhookCreate": _object(
         {
             "url": {"type": "string", "maxLength": MAX_URL_LENGTH},
@@ -305,13 +246,21 @@ SCHEMAS = {
         }
     ),
 }
-# The shapes of orders and of what they hold, as app/api/serialize.py declares them: the
-# JSON is written from the same Structs (each component is named as its Struct).
-_, ORDER_SCHEMAS = msgspec.json.schema_components(
-    [serialize.OrderPage, serialize.Location], ref_template="#/components/schemas/{name}"
+# The shapes of the answers about orders, patients, sites and stock, as app/api/serialize.py
+# declares them: the JSON is written from the same Structs (each component is named as its
+# Struct).
+_, ANSWER_SCHEMAS = msgspec.json.schema_components(
+    [
+        serialize.OrderPage,
+        serialize.SitePage,
+        serialize.StockPage,
+        serialize.DevicePage,
+        serialize.Receipt,
+    ],
+    ref_template="#/components/schemas/{name}",
 )
-assert not ORDER_SCHEMAS.keys() & SCHEMAS.keys(), "a hand-written schema shadows a Struct's"
-SCHEMAS.update(ORDER_SCHEMAS)
+assert not ANSWER_SCHEMAS.keys() & SCHEMAS.keys(), "a hand-written schema shadows a Struct's"
+SCHEMAS.update(ANSWER_SCHEMAS)
 SCHEMAS["WebhookCreated"] = {
     "allOf": [
         _ref("Webhook"),

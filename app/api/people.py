@@ -94,13 +94,7 @@ def list_sites():
     sites = db.session.scalars(
         select(Site).where(*where).order_by(Site.id).limit(size).offset((page - 1) * size)
     )
+    content = [serialize.site(s) for s in sites]
     return jsonify(
-        {
-            "content": serialize.plain([serialize.site(s) for s in sites]),
-            "page": page,
-            "size": size,
-            "total": total,
-            "first": page == 1,
-            "last": page * size >= total,
-        }
+        serialize.plain(serialize.page_of(serialize.SitePage, content, page, size, total))
     )

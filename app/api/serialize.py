@@ -19,10 +19,10 @@ from msgspec import Meta
 
 from app.auth.models import User
 from app.catalog import models as catalog
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
 from app.formats import timestamp
+from app.inventory import queries as inventory_queries
 from app.inventory.models import StockLocation, StockReceipt
-from app.inventory.queries import StockRow
 from app.orders import models as orders
 from app.orders import statuses
 from app.orders.queries import TOTAL_CAP, PageOfOrders
@@ -346,29 +346,86 @@ def location(loc: StockLocation | None) -> Location | None:
     return None if loc is None else Location(loc.id, loc.name)
 
 
-def stock_row(row: StockRow) -> dict:
-    return {
-        "item": item(row.item),
-        "location": location(row.location),
-        "onHand": row.on_hand,
-        "reserved": row.reserved,
-        "available": row.available,
-    }
+class StockRow(_Shape):
+    item: Item
+    location: Location
+    on_hand: int
+    reserved: int
+    available: int
 
 
-def receipt(r: StockReceipt) -> dict:
-    return {
-        "id": r.id,
-        "location": {"id": r.location_id},
-        "reference": r.reference,
-        "createdAt": timestamp(r.created_at),
-    }
+class IdOnly(_Shape):
+    id: int
 
 
-def stock_device(d: catalog.Device, loc: StockLocation | None, order_ids: list[int]) -> dict:
+class StockDevice(_Shape):
     """A device as inventory knows it: where it is and which orders it has been on."""
-    return {
-        **plain(device(d)),
-        "location": plain(location(loc)),
-        "orders": [{"id": order_id} for order_id in order_ids],
-    }
+
+    id: int
+    item: Item
+    current_status: Literal[DEVICE_STATUSES]
+    device_identifiers: list[DeviceIdentifier]
+    external_identifier: str | None
+    location: Location | None
+    orders: list[IdOnly]
+
+
+class Receipt(_Shape):
+    id: int
+    location: IdOnly
+    reference: str | None
+    created_at: Timestamp
+
+
+class StockPage(_Shape):
+    content: list[StockRow]
+    page: int
+    size: int
+    total: int
+    first: bool
+    last: bool
+
+
+class DevicePage(_Shape):
+    content: list[StockDevice]
+    page: int
+    size: int
+    total: int
+    first: bool
+    last: bool
+
+
+class SitePage(_Shape):
+    content: list[Site]
+    page: int
+    size: int
+    total: int
+    first: bool
+    last: bool
+
+
+def page_of(shape, content: list, page: int, size: int, total: int):
+    """A page of ``shape`` (StockPage, DevicePage, SitePage): counted exactly."""
+    return shape(content, page, size, total, page == 1, page * size >= total)
+
+
+def stock_row(row: inventory_queries.StockRow) -> StockRow:
+    return StockRow(
+        item(row.item), location(row.location), row.on_hand, row.reserved, row.available
+    )
+
+
+def receipt(r: StockReceipt) -> Receipt:
+    return Receipt(r.id, IdOnly(r.location_id), r.reference, timestamp(r.created_at))
+
+
+def stock_device(d: catalog.Device, loc: StockLocation | None, order_ids: list[int]) -> StockDevice:
+    return StockDevice(
+        id=d.id,
+        item=item(d.item),
+        current_status=d.current_status,
+        device_identifiers=[DeviceIdentifier(i.type, i.value) for i in d.identifiers],
+        external_identifier=d.external_identifier,
+        location=location(loc),
+        orders=[IdOnly(order_id) for order_id in order_ids],
+    )
