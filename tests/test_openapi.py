@@ -107,3 +107,22 @@ def test_an_order_with_everything_matches_the_document(app, api, catalog, spec):
     move(app, order_id, "packed")
     move(app, order_id, "shipped", tracking=("UPS", "1Z999AA10123456784"))
     check(spec, "/api/v3/order/{orderId}", "get", api.get(f"/api/v3/order/{order_id}"))
+
+
+def test_order_schemas_come_from_the_structs_that_write_the_answers(api, catalog, spec):
+    """One declaration per shape: the document's order schemas are the Structs' own, and an
+    answer has exactly their fields, in their order."""
+    import msgspec
+
+    from app.api import serialize
+
+    order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
+    fetched = api.get(f"/api/v3/order/{order_id}").get_json()
+    listed = api.get("/api/v3/order").get_json()
+    for shape, answer in [(serialize.Order, fetched), (serialize.OrderPage, listed)]:
+        names = [f.encode_name for f in msgspec.structs.fields(shape)]
+        assert list(answer) == names
+        assert spec["components"]["schemas"][shape.__name__]["required"] == names
+    for shape in (serialize.Patient, serialize.Item, serialize.Device, serialize.PackedKit):
+        names = [f.encode_name for f in msgspec.structs.fields(shape)]
+        assert list(spec["components"]["schemas"][shape.__name__]["properties"]) == names

@@ -15,17 +15,6 @@ from app.validation import Rejected
 MAX_IDENTIFIER_LENGTH = 64
 
 
-def _page(content: list, page: int, size: int, total: int) -> dict:
-    return {
-        "content": content,
-        "page": page,
-        "size": size,
-        "total": total,
-        "first": page == 1,
-        "last": page * size >= total,
-    }
-
-
 @bp.get("/inventory")
 @scope_required(scopes.INVENTORY_READ)
 def list_inventory():
@@ -36,7 +25,13 @@ def list_inventory():
     rows = queries.stock_rows(
         location_id=location_id, item_id=item_id, limit=size, offset=(page - 1) * size
     )
-    return jsonify(_page([serialize.stock_row(r) for r in rows], page, size, total))
+    return jsonify(
+        serialize.plain(
+            serialize.page_of(
+                serialize.StockPage, [serialize.stock_row(r) for r in rows], page, size, total
+            )
+        )
+    )
 
 
 def _receipt_draft(body) -> service.ReceiptDraft:
@@ -80,7 +75,7 @@ def create_receipt():
         if any(p.code == "device_already_known" for p in rejected.problems):
             response.status_code = 409
         return response
-    response = jsonify(serialize.receipt(receipt))
+    response = jsonify(serialize.plain(serialize.receipt(receipt)))
     response.status_code = 201
     return response
 
@@ -101,11 +96,7 @@ def find_device():
     shown = found[(page - 1) * size : page * size]
     locations = queries.device_locations(shown)
     orders = queries.device_order_ids(shown)
+    devices = [serialize.stock_device(d, locations.get(d.location_id), orders[d.id]) for d in shown]
     return jsonify(
-        _page(
-            [serialize.stock_device(d, locations.get(d.location_id), orders[d.id]) for d in shown],
-            page,
-            size,
-            len(found),
-        )
+        serialize.plain(serialize.page_of(serialize.DevicePage, devices, page, size, len(found)))
     )

@@ -1,22 +1,24 @@
-"""The OpenAPI 3.1 document of the v3 API. Tests validate real responses against it."""
+"""The OpenAPI 3.1 document of the v3 API. Tests validate real responses against it. The
+schemas of orders, patients, sites and stock come from the Structs that write them
+(app/api/serialize.py); requests, errors and webhooks are written out here."""
 
 from __future__ import annotations
 
+import msgspec
 from flask import jsonify
 
-from app.api import bp
+from app.api import bp, serialize
 from app.api.parse import (
     DEFAULT_PAGE_SIZE,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE,
     MAX_PAGE_SIZE,
 )
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES
 from app.inventory.models import MAX_REFERENCE_LENGTH
 from app.inventory.service import MAX_RECEIPT_UNITS
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
-from app.orders.queries import TOTAL_CAP
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
 from app.validation import MAX_DB_ID
@@ -75,183 +77,6 @@ SCHEMAS = {
                 },
                 ["code", "message", "field"],
             )
-        }
-    ),
-    "Address": _object(
-        {
-            "lineOne": STRING,
-            "lineTwo": NULLABLE_STRING,
-            "lineThree": NULLABLE_STRING,
-            "city": STRING,
-            "state": STRING,
-            "zipCode": STRING,
-            "country": STRING,
-            "note": NULLABLE_STRING,
-        }
-    ),
-    "Site": _object(
-        {
-            "id": INTEGER,
-            "name": STRING,
-            "active": BOOLEAN,
-            "phoneNumber": NULLABLE_STRING,
-            "address": _ref("Address"),
-        }
-    ),
-    "Patient": _object(
-        {
-            "id": INTEGER,
-            "externalIdentifier": STRING,
-            "firstName": STRING,
-            "lastName": STRING,
-            "dateOfBirth": {"type": ["string", "null"], "format": "date"},
-            "email": NULLABLE_STRING,
-            "phoneNumber": NULLABLE_STRING,
-            "sex": {"enum": list(SEXES)},
-            "archived": BOOLEAN,
-            "enrolled": BOOLEAN,
-            "address": _ref("Address"),
-            "site": _nullable(_ref("Site")),
-        }
-    ),
-    "Item": _object(
-        {
-            "id": INTEGER,
-            "name": STRING,
-            "sku": STRING,
-            "model": NULLABLE_STRING,
-            "manufacturer": _nullable(_object({"id": INTEGER, "name": STRING})),
-            "orderable": BOOLEAN,
-            "deviceIdentifierType": {"enum": [*DEVICE_IDENTIFIER_TYPES, None]},
-            "serialPattern": NULLABLE_STRING,
-            "size": {"enum": [*SIZES, None]},
-        }
-    ),
-    "Kit": _object(
-        {
-            "id": INTEGER,
-            "name": STRING,
-            "archived": BOOLEAN,
-            "kitItems": _list(_object({"item": _ref("Item"), "count": INTEGER})),
-        }
-    ),
-    "Device": _object(
-        {
-            "id": INTEGER,
-            "item": _ref("Item"),
-            "currentStatus": STRING,
-            "deviceIdentifiers": _list(
-                _object({"type": {"enum": list(DEVICE_IDENTIFIER_TYPES)}, "value": STRING})
-            ),
-            "externalIdentifier": NULLABLE_STRING,
-        }
-    ),
-    "PackedKit": _object(
-        {
-            "id": INTEGER,
-            "kit": _object({"id": INTEGER, "name": STRING, "archived": BOOLEAN}),
-            "devices": _list(_ref("Device")),
-        }
-    ),
-    "Order": _object(
-        {
-            "id": INTEGER,
-            "externalOrderIds": _list(STRING),
-            "patient": _nullable(_ref("Patient")),
-            "site": _nullable(_ref("Site")),
-            "currentStatus": {"enum": list(statuses.ALL)},
-            "orderItems": _list(_object({"item": _ref("Item"), "count": INTEGER})),
-            "orderKits": _list(_object({"kit": _ref("Kit"), "count": INTEGER})),
-            "orderEvents": _list(
-                _object(
-                    {
-                        "name": STRING,
-                        "eventTimestamp": TIMESTAMP,
-                        "note": NULLABLE_STRING,
-                        "actor": STRING,
-                    }
-                )
-            ),
-            "trackingNumbers": _list(_object({"carrier": STRING, "value": STRING})),
-            "devices": _list(_ref("Device")),
-            "packedKits": _list(_ref("PackedKit")),
-            "orderNotes": _list(
-                _object(
-                    {
-                        "note": STRING,
-                        "createdAt": TIMESTAMP,
-                        "createdBy": _nullable(
-                            _object(
-                                {
-                                    "id": INTEGER,
-                                    "firstName": STRING,
-                                    "lastName": STRING,
-                                    "email": STRING,
-                                }
-                            )
-                        ),
-                    }
-                )
-            ),
-            "shippingOption": {"enum": [*SHIPPING_OPTIONS, None]},
-            "returnItems": _list(_object({"item": _ref("Item"), "count": INTEGER})),
-            "returnDevices": _list(_ref("Device")),
-            "returnPackedKits": _list(_ref("PackedKit")),
-            "emailLabel": BOOLEAN,
-            "createdAt": TIMESTAMP,
-            "updatedAt": TIMESTAMP,
-            "fulfillmentLocation": _ref("Location"),
-        }
-    ),
-    "Location": _object({"id": INTEGER, "name": STRING}),
-    "StockRow": _object(
-        {
-            "item": _ref("Item"),
-            "location": _ref("Location"),
-            "onHand": INTEGER,
-            "reserved": INTEGER,
-            "available": INTEGER,
-        }
-    ),
-    "StockPage": _object(
-        {
-            "content": _list(_ref("StockRow")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "StockDevice": _object(
-        {
-            "id": INTEGER,
-            "item": _ref("Item"),
-            "currentStatus": {"enum": list(DEVICE_STATUSES)},
-            "deviceIdentifiers": _list(
-                _object({"type": {"enum": list(DEVICE_IDENTIFIER_TYPES)}, "value": STRING})
-            ),
-            "externalIdentifier": NULLABLE_STRING,
-            "location": _nullable(_ref("Location")),
-            "orders": _list(_object({"id": INTEGER})),
-        }
-    ),
-    "DevicePage": _object(
-        {
-            "content": _list(_ref("StockDevice")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "Receipt": _object(
-        {
-            "id": INTEGER,
-            "location": _object({"id": INTEGER}),
-            "reference": NULLABLE_STRING,
-            "createdAt": TIMESTAMP,
         }
     ),
     "ReceiptCreate": {
@@ -366,37 +191,6 @@ SCHEMAS = {
             "site": _nullable(ID_REF),
         },
     },
-    "SitePage": _object(
-        {
-            "content": _list(_ref("Site")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "OrderPage": _object(
-        {
-            "content": _list(_ref("Order")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": {
-                "type": "integer",
-                "description": (
-                    f"Orders that match, counted up to {TOTAL_CAP:,} (or up to the end of "
-                    "the page asked for, if further): when more match, this is that many "
-                    "and totalCapped is true."
-                ),
-            },
-            "totalCapped": {
-                "type": "boolean",
-                "description": "More orders match than total says; total is a lower bound.",
-            },
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
     "WebhookCreate": _object(
         {
             "url": {"type": "string", "maxLength": MAX_URL_LENGTH},
@@ -452,6 +246,21 @@ SCHEMAS = {
         }
     ),
 }
+# The shapes of the answers about orders, patients, sites and stock, as app/api/serialize.py
+# declares them: the JSON is written from the same Structs (each component is named as its
+# Struct).
+_, ANSWER_SCHEMAS = msgspec.json.schema_components(
+    [
+        serialize.OrderPage,
+        serialize.SitePage,
+        serialize.StockPage,
+        serialize.DevicePage,
+        serialize.Receipt,
+    ],
+    ref_template="#/components/schemas/{name}",
+)
+assert not ANSWER_SCHEMAS.keys() & SCHEMAS.keys(), "a hand-written schema shadows a Struct's"
+SCHEMAS.update(ANSWER_SCHEMAS)
 SCHEMAS["WebhookCreated"] = {
     "allOf": [
         _ref("Webhook"),

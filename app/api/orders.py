@@ -41,7 +41,7 @@ def place_order():
         )
     # A new order is answered as it was written; a replayed one is read again.
     order = queries.get_order(placed.order.id) if placed.replayed else placed.order
-    response = jsonify(serialize.order(order))
+    response = jsonify(serialize.plain(serialize.order(order)))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
     if placed.replayed:
@@ -84,17 +84,7 @@ def list_orders():
     page_number, size = parse.page_args()
     page = queries.page_of_orders(order_filter, page=page_number, size=size)
     note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
-    return serialize.json_response(
-        {
-            "content": [serialize.order(o) for o in page.orders],
-            "page": page.page,
-            "size": page.size,
-            "total": page.total,
-            "totalCapped": page.total_capped,
-            "first": page.first,
-            "last": page.last,
-        }
-    )
+    return serialize.json_response(serialize.order_page(page))
 
 
 REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found": 404}
@@ -118,4 +108,4 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return jsonify(serialize.order(queries.get_order(order_id)))
+    return jsonify(serialize.plain(serialize.order(queries.get_order(order_id))))

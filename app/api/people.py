@@ -64,7 +64,7 @@ def create_patient():
         patient = service.create_patient(draft, Actor(api_key=g.api_key))
     except Rejected as rejected:
         return _rejected(rejected)
-    response = jsonify(serialize.patient(db.session.get(Patient, patient.id)))
+    response = jsonify(serialize.plain(serialize.patient(db.session.get(Patient, patient.id))))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_patient", patient_id=patient.id)
     return response
@@ -78,7 +78,7 @@ def get_patient(patient_id: int):
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
     note_patient_access("apiPatient", VIEWED, [(patient.id, None)])
-    return jsonify(serialize.patient(patient))
+    return jsonify(serialize.plain(serialize.patient(patient)))
 
 
 @bp.get("/site")
@@ -94,13 +94,7 @@ def list_sites():
     sites = db.session.scalars(
         select(Site).where(*where).order_by(Site.id).limit(size).offset((page - 1) * size)
     )
+    content = [serialize.site(s) for s in sites]
     return jsonify(
-        {
-            "content": [serialize.site(s) for s in sites],
-            "page": page,
-            "size": size,
-            "total": total,
-            "first": page == 1,
-            "last": page * size >= total,
-        }
+        serialize.plain(serialize.page_of(serialize.SitePage, content, page, size, total))
     )

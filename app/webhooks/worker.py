@@ -75,8 +75,8 @@ def fan_out() -> int:
                 for type_ in subscription.type_list:
                     if type_ == ORDER_STATUS_FULL:
                         if entry.order_id not in orders:
-                            orders[entry.order_id] = serialize.order(
-                                queries.get_order(entry.order_id)
+                            orders[entry.order_id] = serialize.plain(
+                                serialize.order(queries.get_order(entry.order_id))
                             )
                         payload = {"order": orders[entry.order_id]}
                     else:
