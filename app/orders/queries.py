@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.catalog.models import Device, Kit, KitItem
 from app.extensions import db
@@ -189,6 +189,12 @@ def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
     )
 
 
+# The new-order form lists at most this many of a recipient's held devices (and as many
+# packed kits): those of their newest deliveries. A site or a patient of many years holds
+# hundreds; the form then offers to show them all.
+HELD_CAP = 30
+
+
 @dataclass
 class HeldByRecipient:
     """What a patient or site has now: devices and packed kits delivered on their orders
@@ -196,43 +202,69 @@ class HeldByRecipient:
 
     devices: list[OrderDevice]
     packed_kits: list[PackedKit]
+    # More are held than were read (see HELD_CAP).
+    more: bool = False
 
 
-def held_by_recipient(patient_id: int | None = None, site_id: int | None = None) -> HeldByRecipient:
+def held_by_recipient(
+    patient_id: int | None = None, site_id: int | None = None, limit: int | None = None
+) -> HeldByRecipient:
     """Devices and packed kits a recipient has now, oldest delivery first; four queries
-    however many there are. Inventory may refine "has now" with device statuses later."""
+    however many there are. Inventory may refine "has now" with device statuses later.
+
+    With a ``limit``, those of the newest deliveries only, at most ``limit`` of each: the
+    recipient's delivered orders are walked newest first (through the index on the
+    recipient and the id) and the walk stops there, so that the cost does not grow with
+    their history or with the number of orders.
+    """
     if patient_id is None and site_id is None:
         return HeldByRecipient([], [])
     recipient = (
         Order.patient_id == patient_id if patient_id is not None else Order.site_id == site_id
     )
-    delivered = select(Order.id).where(recipient, Order.current_status == statuses.DELIVERED)
-    going = Order.current_status != statuses.CANCELLED
+    delivered = (recipient, Order.current_status == statuses.DELIVERED)
+    returning_order = aliased(Order)
     # Asked per device (NOT EXISTS, through the index on the returned device), not as one
     # NOT IN list of every device on any return: at a million orders the planner then read
     # every shipped device to leave out the few on returns.
     returning_device = (
         select(ReturnDevice.id)
-        .join(Order, ReturnDevice.order_id == Order.id)
-        .where(ReturnDevice.device_id == OrderDevice.device_id, going)
+        .join(returning_order, ReturnDevice.order_id == returning_order.id)
+        .where(
+            ReturnDevice.device_id == OrderDevice.device_id,
+            returning_order.current_status != statuses.CANCELLED,
+        )
         .exists()
     )
     returning_kit = (
         select(ReturnPackedKit.id)
-        .join(Order, ReturnPackedKit.order_id == Order.id)
-        .where(ReturnPackedKit.packed_kit_id == PackedKit.id, going)
+        .join(returning_order, ReturnPackedKit.order_id == returning_order.id)
+        .where(
+            ReturnPackedKit.packed_kit_id == PackedKit.id,
+            returning_order.current_status != statuses.CANCELLED,
+        )
         .exists()
     )
-    devices = db.session.scalars(
-        select(OrderDevice)
-        .where(OrderDevice.order_id.in_(delivered), ~returning_device)
-        .order_by(OrderDevice.order_id, OrderDevice.id)
-        .options(*_device_options(joinedload(OrderDevice.device)))
-    ).all()
-    packed_kits = db.session.scalars(
-        select(PackedKit)
-        .where(PackedKit.order_id.in_(delivered), ~returning_kit)
-        .order_by(PackedKit.order_id, PackedKit.id)
-        .options(joinedload(PackedKit.kit))
-    ).all()
-    return HeldByRecipient(list(devices), list(packed_kits))
+    take = None if limit is None else limit + 1
+    devices = list(
+        db.session.scalars(
+            select(OrderDevice)
+            .join(Order, OrderDevice.order_id == Order.id)
+            .where(*delivered, ~returning_device)
+            .order_by(Order.id.desc(), OrderDevice.id.desc())
+            .limit(take)
+            .options(*_device_options(joinedload(OrderDevice.device)))
+        )
+    )
+    packed_kits = list(
+        db.session.scalars(
+            select(PackedKit)
+            .join(Order, PackedKit.order_id == Order.id)
+            .where(*delivered, ~returning_kit)
+            .order_by(Order.id.desc(), PackedKit.id.desc())
+            .limit(take)
+            .options(joinedload(PackedKit.kit))
+        )
+    )
+    more = limit is not None and (len(devices) > limit or len(packed_kits) > limit)
+    return HeldByRecipient(devices[:limit][::-1], packed_kits[:limit][::-1], more)

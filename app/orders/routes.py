@@ -168,6 +168,7 @@ def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
         "matches": entry.matches(),
         "option_cap": OPTION_CAP,
         "held": entry.held(),
+        "held_cap": queries.HELD_CAP,
         "recipient_chosen": entry.recipient_id is not None,
     }
 
