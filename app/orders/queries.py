@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from app.catalog.models import Device, Kit, KitItem
+from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.extensions import db
 from app.orders import statuses, whole_orders
 from app.orders.models import (
@@ -196,12 +196,29 @@ HELD_CAP = 30
 
 
 @dataclass
+class HeldDevice:
+    device_id: int
+    order_id: int
+    item_name: str
+    # (type, value) of each of its identifiers, in the order they were given.
+    identifiers: list[tuple[str, str]]
+
+
+@dataclass
+class HeldPackedKit:
+    id: int
+    order_id: int
+    kit_name: str
+
+
+@dataclass
 class HeldByRecipient:
     """What a patient or site has now: devices and packed kits delivered on their orders
-    and not on a return line of an order that is still going (anything not cancelled)."""
+    and not on a return line of an order that is still going (anything not cancelled).
+    Plain rows, read for showing: only what the lists name."""
 
-    devices: list[OrderDevice]
-    packed_kits: list[PackedKit]
+    devices: list[HeldDevice]
+    packed_kits: list[HeldPackedKit]
     # More are held than were read (see HELD_CAP).
     more: bool = False
 
@@ -209,7 +226,7 @@ class HeldByRecipient:
 def held_by_recipient(
     patient_id: int | None = None, site_id: int | None = None, limit: int | None = None
 ) -> HeldByRecipient:
-    """Devices and packed kits a recipient has now, oldest delivery first; four queries
+    """Devices and packed kits a recipient has now, oldest delivery first; three queries
     however many there are. Inventory may refine "has now" with device statuses later.
 
     With a ``limit``, those of the newest deliveries only, at most ``limit`` of each: the
@@ -224,47 +241,52 @@ def held_by_recipient(
     )
     delivered = (recipient, Order.current_status == statuses.DELIVERED)
     returning_order = aliased(Order)
+    still_going = returning_order.current_status != statuses.CANCELLED
     # Asked per device (NOT EXISTS, through the index on the returned device), not as one
     # NOT IN list of every device on any return: at a million orders the planner then read
     # every shipped device to leave out the few on returns.
     returning_device = (
         select(ReturnDevice.id)
         .join(returning_order, ReturnDevice.order_id == returning_order.id)
-        .where(
-            ReturnDevice.device_id == OrderDevice.device_id,
-            returning_order.current_status != statuses.CANCELLED,
-        )
+        .where(ReturnDevice.device_id == OrderDevice.device_id, still_going)
         .exists()
     )
     returning_kit = (
         select(ReturnPackedKit.id)
         .join(returning_order, ReturnPackedKit.order_id == returning_order.id)
-        .where(
-            ReturnPackedKit.packed_kit_id == PackedKit.id,
-            returning_order.current_status != statuses.CANCELLED,
-        )
+        .where(ReturnPackedKit.packed_kit_id == PackedKit.id, still_going)
         .exists()
     )
     take = None if limit is None else limit + 1
-    devices = list(
-        db.session.scalars(
-            select(OrderDevice)
-            .join(Order, OrderDevice.order_id == Order.id)
-            .where(*delivered, ~returning_device)
-            .order_by(Order.id.desc(), OrderDevice.id.desc())
-            .limit(take)
-            .options(*_device_options(joinedload(OrderDevice.device)))
-        )
+    device_rows = db.session.execute(
+        select(OrderDevice.device_id, OrderDevice.order_id, Item.name)
+        .join(Order, OrderDevice.order_id == Order.id)
+        .join(Device, OrderDevice.device_id == Device.id)
+        .join(Item, Device.item_id == Item.id)
+        .where(*delivered, ~returning_device)
+        .order_by(Order.id.desc(), OrderDevice.id.desc())
+        .limit(take)
+    ).all()
+    kit_rows = db.session.execute(
+        select(PackedKit.id, PackedKit.order_id, Kit.name)
+        .join(Order, PackedKit.order_id == Order.id)
+        .join(Kit, PackedKit.kit_id == Kit.id)
+        .where(*delivered, ~returning_kit)
+        .order_by(Order.id.desc(), PackedKit.id.desc())
+        .limit(take)
+    ).all()
+    more = limit is not None and (len(device_rows) > limit or len(kit_rows) > limit)
+    device_rows, kit_rows = device_rows[:limit][::-1], kit_rows[:limit][::-1]
+    identifiers: dict[int, list[tuple[str, str]]] = {row.device_id: [] for row in device_rows}
+    if identifiers:
+        for device_id, kind, value in db.session.execute(
+            select(DeviceIdentifier.device_id, DeviceIdentifier.type, DeviceIdentifier.value)
+            .where(DeviceIdentifier.device_id.in_(list(identifiers)))
+            .order_by(DeviceIdentifier.id)
+        ):
+            identifiers[device_id].append((kind, value))
+    return HeldByRecipient(
+        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
+        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
+        more,
     )
-    packed_kits = list(
-        db.session.scalars(
-            select(PackedKit)
-            .join(Order, PackedKit.order_id == Order.id)
-            .where(*delivered, ~returning_kit)
-            .order_by(Order.id.desc(), PackedKit.id.desc())
-            .limit(take)
-            .options(joinedload(PackedKit.kit))
-        )
-    )
-    more = limit is not None and (len(devices) > limit or len(packed_kits) > limit)
-    return HeldByRecipient(devices[:limit][::-1], packed_kits[:limit][::-1], more)
