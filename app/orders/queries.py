@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
@@ -236,9 +237,32 @@ def held_by_recipient(
     """
     if patient_id is None and site_id is None:
         return HeldByRecipient([], [])
-    recipient = (
-        Order.patient_id == patient_id if patient_id is not None else Order.site_id == site_id
+    devices, kits, identifiers_of = _held_statements(patient_id is None, limit is not None)
+    params = {"recipient": patient_id if patient_id is not None else site_id}
+    if limit is not None:
+        params["take"] = limit + 1
+    device_rows = db.session.execute(devices, params).all()
+    kit_rows = db.session.execute(kits, params).all()
+    more = limit is not None and (len(device_rows) > limit or len(kit_rows) > limit)
+    device_rows, kit_rows = device_rows[:limit][::-1], kit_rows[:limit][::-1]
+    identifiers: dict[int, list[tuple[str, str]]] = {row.device_id: [] for row in device_rows}
+    if identifiers:
+        for device_id, kind, value in db.session.execute(
+            identifiers_of, {"ids": list(identifiers)}
+        ):
+            identifiers[device_id].append((kind, value))
+    return HeldByRecipient(
+        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
+        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
+        more,
     )
+
+
+@cache
+def _held_statements(by_site: bool, limited: bool) -> tuple:
+    """The statements of held_by_recipient, built once (building them cost more than
+    running them): the recipient and the limit are parameters."""
+    recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")
     delivered = (recipient, Order.current_status == statuses.DELIVERED)
     returning_order = aliased(Order)
     still_going = returning_order.current_status != statuses.CANCELLED
@@ -257,8 +281,8 @@ def held_by_recipient(
         .where(ReturnPackedKit.packed_kit_id == PackedKit.id, still_going)
         .exists()
     )
-    take = None if limit is None else limit + 1
-    device_rows = db.session.execute(
+    take = bindparam("take") if limited else None
+    devices = (
         select(OrderDevice.device_id, OrderDevice.order_id, Item.name)
         .join(Order, OrderDevice.order_id == Order.id)
         .join(Device, OrderDevice.device_id == Device.id)
@@ -266,27 +290,18 @@ def held_by_recipient(
         .where(*delivered, ~returning_device)
         .order_by(Order.id.desc(), OrderDevice.id.desc())
         .limit(take)
-    ).all()
-    kit_rows = db.session.execute(
+    )
+    kits = (
         select(PackedKit.id, PackedKit.order_id, Kit.name)
         .join(Order, PackedKit.order_id == Order.id)
         .join(Kit, PackedKit.kit_id == Kit.id)
         .where(*delivered, ~returning_kit)
         .order_by(Order.id.desc(), PackedKit.id.desc())
         .limit(take)
-    ).all()
-    more = limit is not None and (len(device_rows) > limit or len(kit_rows) > limit)
-    device_rows, kit_rows = device_rows[:limit][::-1], kit_rows[:limit][::-1]
-    identifiers: dict[int, list[tuple[str, str]]] = {row.device_id: [] for row in device_rows}
-    if identifiers:
-        for device_id, kind, value in db.session.execute(
-            select(DeviceIdentifier.device_id, DeviceIdentifier.type, DeviceIdentifier.value)
-            .where(DeviceIdentifier.device_id.in_(list(identifiers)))
-            .order_by(DeviceIdentifier.id)
-        ):
-            identifiers[device_id].append((kind, value))
-    return HeldByRecipient(
-        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
-        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
-        more,
     )
+    identifiers_of = (
+        select(DeviceIdentifier.device_id, DeviceIdentifier.type, DeviceIdentifier.value)
+        .where(DeviceIdentifier.device_id.in_(bindparam("ids", expanding=True)))
+        .order_by(DeviceIdentifier.id)
+    )
+    return devices, kits, identifiers_of
