@@ -193,7 +193,7 @@ def search_matches(text: str) -> list[int]:
     matches = [
         select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
         select(recent.c.id),
-        _newest(select(Order.id).where(by_patient, Order.id <= floor), Order.id).where(~enough),
+        _newest(select(Order.id).where(~enough, by_patient, Order.id <= floor), Order.id),
     ]
     if number is not None:
         matches.append(select(Order.id).where(Order.id == number))
