@@ -881,28 +881,34 @@ def test_a_recipient_holding_many_devices_shows_the_newest_until_all_are_asked_f
             "/orders/new/lines", {**chosen, "action": "add-item"}, htmx=True
         ).text
     assert held_choices(html) == (devices[1:], [])
-    with count_queries() as everything:
+    with count_queries() as showing_all:
         html = coordinator.post(
             "/orders/new/lines", {**chosen, "action": "all-held"}, htmx=True
         ).text
     assert held_choices(html) == (devices, [])
     assert 'id="held-more"' not in html
-    assert '<input type="hidden" name="all_held" value="1">' in html
+    everything = f"patient:{catalog.patient}"
+    assert f'<input type="hidden" name="all_held" value="{everything}">' in html
     assert re.search(rf'value="{devices[0]}"\s+autofocus', html)  # where the list grew
-    assert everything.count == capped.count
+    assert showing_all.count == capped.count
 
     # The oldest one ticked stays listed and ticked as the order is edited...
-    kept = {**chosen, "all_held": "1", "return_devices": [devices[0]], "action": "add-item"}
+    kept = {**chosen, "all_held": everything, "return_devices": [devices[0]], "action": "add-item"}
     html = coordinator.post("/orders/new/lines", kept, htmx=True).text
     assert held_choices(html) == (devices, [])
     assert re.search(rf'value="{devices[0]}"\s+checked', html)
     # ... and without JavaScript too.
     html = coordinator.post("/orders/new", {**chosen, "action": "all-held"}).text
     assert held_choices(html) == (devices, [])
-    # Another recipient (or the same one chosen again) starts from the newest again.
-    html = coordinator.post(
-        "/orders/new/recipient",
-        {**form, "all_held": "1", "action": f"choose:{catalog.patient}"},
-        htmx=True,
-    ).text
-    assert held_choices(html) == (devices[1:], [])
+
+    # It was asked for this recipient: chosen again, they still show everything; the key
+    # of another recipient (left in the form as the recipient changes) shows the newest.
+    def choose_with(key: str) -> str:
+        data = {**form, "all_held": key, "action": f"choose:{catalog.patient}"}
+        return coordinator.post("/orders/new/recipient", data, htmx=True).text
+
+    assert held_choices(choose_with(everything)) == (devices, [])
+    for other in (f"site:{catalog.patient}", f"patient:{catalog.patient + 1}", "1", "x"):
+        html = choose_with(other)
+        assert held_choices(html) == (devices[1:], [])
+        assert 'name="all_held"' not in html

@@ -45,7 +45,7 @@ class OrderForm(FlaskForm):
     # Ticked from what the recipient has now; the service checks each id.
     return_devices = SelectMultipleField(choices=[], validate_choice=False)
     return_packed_kits = SelectMultipleField(choices=[], validate_choice=False)
-    # "1" once "Show all" was pressed: every held device is listed (see OrderEntry.all_held).
+    # The recipient for whom "Show everything they have" was pressed (OrderEntry.all_held).
     all_held = HiddenField()
     email_label = BooleanField("Email the return label to the recipient")
     external_order_ids = StringField("External order ids")

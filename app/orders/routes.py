@@ -169,6 +169,7 @@ def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
         "option_cap": OPTION_CAP,
         "held": entry.held(),
         "held_cap": queries.HELD_CAP,
+        "all_held": entry.showing_all_held(),
         "recipient_chosen": entry.recipient_id is not None,
     }
 
