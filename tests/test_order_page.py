@@ -511,3 +511,19 @@ def test_a_search_matching_too_many_shows_the_newest_and_says_so(
     ids, html = listed(fulfillment, "q=Lovelace")
     assert ids == sorted(many_orders[:-1], reverse=True)[:3]
     assert "More orders match than can be shown: these are the newest 3" in html
+
+
+@pytest.mark.parametrize("window", [0, 1, 2, 3, 4, 6, 100])
+@pytest.mark.parametrize("cap", [3, 500])
+def test_a_name_search_finds_the_newest_whichever_orders_are_recent(
+    app, fulfillment, many_orders, monkeypatch, window, cap
+):
+    """A patient's newest orders are looked for among the newest RECENT_WINDOW orders first,
+    the older ones only if too few are there: the same newest matches either way."""
+    from app.orders import listing
+
+    monkeypatch.setattr(listing, "SEARCH_CAP", cap)
+    monkeypatch.setattr(listing, "RECENT_WINDOW", window)
+    ids, html = listed(fulfillment, "q=Lovelace")
+    assert ids == sorted(many_orders[:-1], reverse=True)[:cap]
+    assert ("More orders match than can be shown" in html) == (cap == 3)

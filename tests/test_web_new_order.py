@@ -854,3 +854,61 @@ def test_order_again_asks_for_nothing_back_that_already_came_back(app, coordinat
     assert rows_of(html, "items") == [("items-0", "BP cuff, large (CUF-L)")]
     assert all(ref == "" for _, ref in rows_of(html, "return_items"))
     assert not re.search(r'name="email_label"[^>]*checked|checked[^>]*name="email_label"', html)
+
+
+def test_a_recipient_holding_many_devices_shows_the_newest_until_all_are_asked_for(
+    app, coordinator, catalog, count_queries, monkeypatch
+):
+    """The returns list the devices and packed kits of the newest deliveries, HELD_CAP of
+    each (the cost does not grow with the recipient's history); "Show everything they
+    have" lists them all, kept (with what is ticked) until the recipient changes."""
+    monkeypatch.setattr("app.orders.queries.HELD_CAP", 2)
+    orders = [delivered_order(app, catalog, items={"monitor": 1}) for _ in range(3)]
+    with app_context(app) as session:
+        devices = [str(session.get(Order, o).devices[0].device_id) for o in orders]
+    form = {**new_form(coordinator), "items-0-ref": "", "items-0-count": "1"}
+    html = coordinator.post(
+        "/orders/new/recipient", {**form, "action": f"choose:{catalog.patient}"}, htmx=True
+    ).text
+    # The two newest deliveries, oldest first; a way to see the rest.
+    assert held_choices(html) == (devices[1:], [])
+    assert 'id="held-more"' in html and 'value="all-held"' in html
+    assert 'name="all_held"' not in html
+
+    chosen = {**form, "recipient_id": str(catalog.patient)}
+    with count_queries() as capped:
+        html = coordinator.post(
+            "/orders/new/lines", {**chosen, "action": "add-item"}, htmx=True
+        ).text
+    assert held_choices(html) == (devices[1:], [])
+    with count_queries() as showing_all:
+        html = coordinator.post(
+            "/orders/new/lines", {**chosen, "action": "all-held"}, htmx=True
+        ).text
+    assert held_choices(html) == (devices, [])
+    assert 'id="held-more"' not in html
+    everything = f"patient:{catalog.patient}"
+    assert f'<input type="hidden" name="all_held" value="{everything}">' in html
+    assert re.search(rf'value="{devices[0]}"\s+autofocus', html)  # where the list grew
+    assert showing_all.count == capped.count
+
+    # The oldest one ticked stays listed and ticked as the order is edited...
+    kept = {**chosen, "all_held": everything, "return_devices": [devices[0]], "action": "add-item"}
+    html = coordinator.post("/orders/new/lines", kept, htmx=True).text
+    assert held_choices(html) == (devices, [])
+    assert re.search(rf'value="{devices[0]}"\s+checked', html)
+    # ... and without JavaScript too.
+    html = coordinator.post("/orders/new", {**chosen, "action": "all-held"}).text
+    assert held_choices(html) == (devices, [])
+
+    # It was asked for this recipient: chosen again, they still show everything; the key
+    # of another recipient (left in the form as the recipient changes) shows the newest.
+    def choose_with(key: str) -> str:
+        data = {**form, "all_held": key, "action": f"choose:{catalog.patient}"}
+        return coordinator.post("/orders/new/recipient", data, htmx=True).text
+
+    assert held_choices(choose_with(everything)) == (devices, [])
+    for other in (f"site:{catalog.patient}", f"patient:{catalog.patient + 1}", "1", "x"):
+        html = choose_with(other)
+        assert held_choices(html) == (devices[1:], [])
+        assert 'name="all_held"' not in html

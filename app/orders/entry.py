@@ -26,6 +26,7 @@ from app.catalog.search import (
 )
 from app.extensions import db
 from app.inventory import service as inventory
+from app.orders import queries
 from app.orders.forms import OrderForm
 from app.orders.queries import HeldByRecipient, held_by_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
@@ -120,6 +121,9 @@ class OrderEntry:
     # Ids (as sent) of the devices and packed kits ticked to come back.
     return_devices: list[str] = field(default_factory=list)
     return_packed_kits: list[str] = field(default_factory=list)
+    # "Show everything they have" was pressed for this recipient ("patient:12"): all they
+    # hold is listed, not only the newest HELD_CAP. Another recipient starts capped again.
+    all_held: str = ""
     email_label: bool = False
     external_order_ids: str = ""
     shipping_option: str = "standard"
@@ -158,6 +162,7 @@ class OrderEntry:
             return_items=rows(form.return_items),
             return_devices=ids(form.return_devices.data),
             return_packed_kits=ids(form.return_packed_kits.data),
+            all_held=(form.all_held.data or "")[:40],
             email_label=bool(form.email_label.data),
             external_order_ids=(form.external_order_ids.data or "")[:2000],
             shipping_option=form.shipping_option.data or "",
@@ -203,6 +208,7 @@ class OrderEntry:
                 "return_items": rows(self.return_items),
                 "return_devices": self.return_devices,
                 "return_packed_kits": self.return_packed_kits,
+                "all_held": self.all_held,
                 "email_label": self.email_label,
                 "external_order_ids": self.external_order_ids,
                 "shipping_option": self.shipping_option,
@@ -255,6 +261,9 @@ class OrderEntry:
             # Enter in a box, without JavaScript: show the matches of the first row that
             # names nothing yet, and keep the focus in the box that was being typed in.
             return self._find_unresolved()
+        if kind == "all-held":
+            self.all_held = self._recipient_key()
+            return "held-first"
         if kind == "choose" and parse_int(arg):
             self.recipient_id = parse_int(arg)
             return self.first_line_field()
@@ -308,13 +317,22 @@ class OrderEntry:
         model = Site if self.recipient_kind == "site" else Patient
         return db.session.get(model, self.recipient_id)
 
+    def _recipient_key(self) -> str:
+        return f"{self.recipient_kind}:{self.recipient_id}"
+
+    def showing_all_held(self) -> bool:
+        """Everything the chosen recipient holds is listed ("Show everything they have")."""
+        return self.recipient_id is not None and self.all_held == self._recipient_key()
+
     def held(self) -> HeldByRecipient:
-        """What the chosen recipient has now, that could come back on this order."""
+        """What the chosen recipient has now, that could come back on this order: from
+        their newest deliveries only (HELD_CAP of each), unless all were asked for."""
         if self.recipient_id is None:
             return HeldByRecipient([], [])
+        limit = None if self.showing_all_held() else queries.HELD_CAP
         if self.recipient_kind == "site":
-            return held_by_recipient(site_id=self.recipient_id)
-        return held_by_recipient(patient_id=self.recipient_id)
+            return held_by_recipient(site_id=self.recipient_id, limit=limit)
+        return held_by_recipient(patient_id=self.recipient_id, limit=limit)
 
     def search_results(self) -> list[Patient] | list[Site]:
         if self.recipient_id is not None:

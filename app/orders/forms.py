@@ -45,6 +45,8 @@ class OrderForm(FlaskForm):
     # Ticked from what the recipient has now; the service checks each id.
     return_devices = SelectMultipleField(choices=[], validate_choice=False)
     return_packed_kits = SelectMultipleField(choices=[], validate_choice=False)
+    # The recipient for whom "Show everything they have" was pressed (OrderEntry.all_held).
+    all_held = HiddenField()
     email_label = BooleanField("Email the return label to the recipient")
     external_order_ids = StringField("External order ids")
     shipping_option = RadioField(

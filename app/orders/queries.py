@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from app.catalog.models import Device, Kit, KitItem
+from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.extensions import db
 from app.orders import statuses, whole_orders
 from app.orders.models import (
@@ -189,50 +190,118 @@ def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
     )
 
 
+# The new-order form lists at most this many of a recipient's held devices (and as many
+# packed kits): those of their newest deliveries. A site or a patient of many years holds
+# hundreds; the form then offers to show them all.
+HELD_CAP = 30
+
+
+@dataclass
+class HeldDevice:
+    device_id: int
+    order_id: int
+    item_name: str
+    # (type, value) of each of its identifiers, in the order they were given.
+    identifiers: list[tuple[str, str]]
+
+
+@dataclass
+class HeldPackedKit:
+    id: int
+    order_id: int
+    kit_name: str
+
+
 @dataclass
 class HeldByRecipient:
     """What a patient or site has now: devices and packed kits delivered on their orders
-    and not on a return line of an order that is still going (anything not cancelled)."""
+    and not on a return line of an order that is still going (anything not cancelled).
+    Plain rows, read for showing: only what the lists name."""
 
-    devices: list[OrderDevice]
-    packed_kits: list[PackedKit]
+    devices: list[HeldDevice]
+    packed_kits: list[HeldPackedKit]
+    # More are held than were read (see HELD_CAP).
+    more: bool = False
 
 
-def held_by_recipient(patient_id: int | None = None, site_id: int | None = None) -> HeldByRecipient:
-    """Devices and packed kits a recipient has now, oldest delivery first; four queries
-    however many there are. Inventory may refine "has now" with device statuses later."""
+def held_by_recipient(
+    patient_id: int | None = None, site_id: int | None = None, limit: int | None = None
+) -> HeldByRecipient:
+    """Devices and packed kits a recipient has now, oldest delivery first; three queries
+    however many there are. Inventory may refine "has now" with device statuses later.
+
+    With a ``limit``, those of the newest deliveries only, at most ``limit`` of each: the
+    recipient's delivered orders are walked newest first (through the index on the
+    recipient and the id) and the walk stops there, so that the cost does not grow with
+    their history or with the number of orders.
+    """
     if patient_id is None and site_id is None:
         return HeldByRecipient([], [])
-    recipient = (
-        Order.patient_id == patient_id if patient_id is not None else Order.site_id == site_id
+    devices, kits, identifiers_of = _held_statements(patient_id is None, limit is not None)
+    params = {"recipient": patient_id if patient_id is not None else site_id}
+    if limit is not None:
+        params["take"] = limit + 1
+    device_rows = db.session.execute(devices, params).all()
+    kit_rows = db.session.execute(kits, params).all()
+    more = limit is not None and (len(device_rows) > limit or len(kit_rows) > limit)
+    device_rows, kit_rows = device_rows[:limit][::-1], kit_rows[:limit][::-1]
+    identifiers: dict[int, list[tuple[str, str]]] = {row.device_id: [] for row in device_rows}
+    if identifiers:
+        for device_id, kind, value in db.session.execute(
+            identifiers_of, {"ids": list(identifiers)}
+        ):
+            identifiers[device_id].append((kind, value))
+    return HeldByRecipient(
+        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
+        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
+        more,
     )
-    delivered = select(Order.id).where(recipient, Order.current_status == statuses.DELIVERED)
-    going = Order.current_status != statuses.CANCELLED
+
+
+@cache
+def _held_statements(by_site: bool, limited: bool) -> tuple:
+    """The statements of held_by_recipient, built once (building them cost more than
+    running them): the recipient and the limit are parameters."""
+    recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")
+    delivered = (recipient, Order.current_status == statuses.DELIVERED)
+    returning_order = aliased(Order)
+    still_going = returning_order.current_status != statuses.CANCELLED
     # Asked per device (NOT EXISTS, through the index on the returned device), not as one
     # NOT IN list of every device on any return: at a million orders the planner then read
     # every shipped device to leave out the few on returns.
     returning_device = (
         select(ReturnDevice.id)
-        .join(Order, ReturnDevice.order_id == Order.id)
-        .where(ReturnDevice.device_id == OrderDevice.device_id, going)
+        .join(returning_order, ReturnDevice.order_id == returning_order.id)
+        .where(ReturnDevice.device_id == OrderDevice.device_id, still_going)
         .exists()
     )
     returning_kit = (
         select(ReturnPackedKit.id)
-        .join(Order, ReturnPackedKit.order_id == Order.id)
-        .where(ReturnPackedKit.packed_kit_id == PackedKit.id, going)
+        .join(returning_order, ReturnPackedKit.order_id == returning_order.id)
+        .where(ReturnPackedKit.packed_kit_id == PackedKit.id, still_going)
         .exists()
     )
-    devices = db.session.scalars(
-        select(OrderDevice)
-        .where(OrderDevice.order_id.in_(delivered), ~returning_device)
-        .order_by(OrderDevice.order_id, OrderDevice.id)
-        .options(*_device_options(joinedload(OrderDevice.device)))
-    ).all()
-    packed_kits = db.session.scalars(
-        select(PackedKit)
-        .where(PackedKit.order_id.in_(delivered), ~returning_kit)
-        .order_by(PackedKit.order_id, PackedKit.id)
-        .options(joinedload(PackedKit.kit))
-    ).all()
-    return HeldByRecipient(list(devices), list(packed_kits))
+    take = bindparam("take") if limited else None
+    devices = (
+        select(OrderDevice.device_id, OrderDevice.order_id, Item.name)
+        .join(Order, OrderDevice.order_id == Order.id)
+        .join(Device, OrderDevice.device_id == Device.id)
+        .join(Item, Device.item_id == Item.id)
+        .where(*delivered, ~returning_device)
+        .order_by(Order.id.desc(), OrderDevice.id.desc())
+        .limit(take)
+    )
+    kits = (
+        select(PackedKit.id, PackedKit.order_id, Kit.name)
+        .join(Order, PackedKit.order_id == Order.id)
+        .join(Kit, PackedKit.kit_id == Kit.id)
+        .where(*delivered, ~returning_kit)
+        .order_by(Order.id.desc(), PackedKit.id.desc())
+        .limit(take)
+    )
+    identifiers_of = (
+        select(DeviceIdentifier.device_id, DeviceIdentifier.type, DeviceIdentifier.value)
+        .where(DeviceIdentifier.device_id.in_(bindparam("ids", expanding=True)))
+        .order_by(DeviceIdentifier.id)
+    )
+    return devices, kits, identifiers_of

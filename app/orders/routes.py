@@ -168,6 +168,8 @@ def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
         "matches": entry.matches(),
         "option_cap": OPTION_CAP,
         "held": entry.held(),
+        "held_cap": queries.HELD_CAP,
+        "all_held": entry.showing_all_held(),
         "recipient_chosen": entry.recipient_id is not None,
     }
 

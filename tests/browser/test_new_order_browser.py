@@ -706,3 +706,44 @@ def test_console_watch_catches_csp_violations(page: Page, base_url):
     expect(page.get_by_label("Email")).to_be_visible()
     assert not page.evaluate("() => window.ran === true")
     assert any("Content Security Policy" in p for p in problems), problems
+
+
+def test_a_recipient_holding_more_than_is_listed_shows_everything_when_asked(
+    app, coordinator: Page, catalog, monkeypatch
+):
+    """The returns list the newest deliveries' devices (HELD_CAP); "Show everything they
+    have" lists the rest, puts the focus on the first of them, and what is ticked there
+    stays ticked as the order is edited, and is placed."""
+    from tests.helpers.orders import delivered_order
+
+    monkeypatch.setattr("app.orders.queries.HELD_CAP", 1)
+    older, newer = (delivered_order(app, catalog, items={"monitor": 1}) for _ in range(2))
+    with app_context(app) as session:
+        oldest_device = session.get(Order, older).devices[0].device_id
+    page = coordinator
+    find_recipient(page, "Lovelace")
+    choose(page, "Ada Lovelace")
+    page.get_by_role("heading", name="What comes back").click()
+    devices = page.locator('input[name="return_devices"]')
+    expect(devices).to_have_count(1)
+    expect(page.get_by_label(re.compile(rf"\(order {newer}\)"))).to_be_visible()
+    page.get_by_role("button", name="Show everything they have").click()
+    expect(devices).to_have_count(2)
+    first = page.get_by_label(re.compile(rf"\(order {older}\)"))
+    expect(first).to_be_focused()
+    assert serious_violations(page) == [], "every held device listed"
+
+    page.keyboard.press("Space")
+    expect(first).to_be_checked()
+    page.get_by_role("button", name="Add item").click()
+    expect(page.get_by_label("Item 2", exact=True)).to_be_focused()
+    expect(devices).to_have_count(2)
+    expect(first).to_be_checked()
+    set_line(page, "Item 1", "Test strips", 1)
+    page.get_by_role("button", name="Remove item 2").click()
+    place(page)
+    order_id = placed_order(page)
+    with app_context(app) as session:
+        assert [line.device_id for line in session.get(Order, order_id).return_devices] == [
+            oldest_device
+        ]
