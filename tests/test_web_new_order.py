@@ -17,6 +17,7 @@ from app.catalog.search import OPTION_CAP
 from app.database import write_transaction
 from app.orders.models import Order
 from app.orders.service import LineRequest
+from app.people.models import Address, Patient
 from tests.conftest import app_context
 from tests.helpers.orders import delivered_order, move, place
 from tests.helpers.web import Browserless
@@ -209,6 +210,30 @@ def test_search_escapes_what_was_typed(coordinator):
 def test_search_treats_like_wildcards_literally(coordinator):
     assert "Ada Lovelace" not in search(coordinator, "patient", "%")
     assert "Ada Lovelace" not in search(coordinator, "patient", "_da")
+
+
+def test_search_text_written_into_the_statement_is_only_ever_text(app, coordinator):
+    """Name searches write their pattern into the SQL (quoted by SQLAlchemy) so that
+    PostgreSQL plans it with its prefix: quotes and backslashes must stay plain text."""
+    with app_context(app), write_transaction() as session:
+        for n, (first, last) in enumerate([("Sean", "O'Brien"), ("Back", "Sl\\ash")]):
+            session.add(
+                Patient(
+                    external_identifier=f"MRN-Q{n}",
+                    first_name=first,
+                    last_name=last,
+                    address=Address(
+                        line_one="1 Elm St", city="Dayton", state="OH", zip_code="45402"
+                    ),
+                )
+            )
+    assert "O&#39;Brien" in search(coordinator, "patient", "o'b")
+    assert "Sl\\ash" in search(coordinator, "patient", "sl\\")
+    for attack in ("' OR '1'='1", "x' OR 1=1 --", "\\' OR 1=1 --", "'; DROP TABLE patient; --"):
+        html = search(coordinator, "patient", attack)
+        assert "Lovelace" not in html and "Brien" not in html, attack
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Patient.id))) >= 4
 
 
 def test_choosing_shows_the_ship_to_address(coordinator, catalog):
