@@ -7,6 +7,7 @@ import io
 import re
 
 import pytest
+from flask import url_for
 
 from tests.conftest import app_context
 from tests.helpers.orders import (
@@ -397,6 +398,15 @@ def test_list_shows_newest_first_with_status_counts(fulfillment, many_orders):
     assert re.search(r"All <span class=\"count\">8</span>", html)
     assert re.search(r"Processing <span class=\"count\">1</span>", html)
     assert re.search(r"Cancelled <span class=\"count\">1</span>", html)
+
+
+def test_list_rows_link_to_the_order_pages(app, fulfillment, many_orders):
+    """The rows build their links from the list's address (one url_for a page): they must
+    be the order pages' own."""
+    _, html = listed(fulfillment)
+    with app.test_request_context():
+        for order_id in many_orders:
+            assert f'<a href="{url_for("orders.show_order", order_id=order_id)}">' in html
 
 
 def test_list_filters(fulfillment, many_orders, catalog):

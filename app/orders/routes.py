@@ -25,7 +25,6 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import raiseload
 
 from app.auth.access import role_required
 from app.catalog.search import (
@@ -70,9 +69,9 @@ def list_orders():
         "query": query,
         "page": listing.list_page(query),
         "counts": listing.status_counts(query),
-        # Names for the site filter; not their addresses (joined on load otherwise).
-        "sites": db.session.scalars(
-            select(Site).order_by(Site.name).options(raiseload(Site.address))
+        # Names for the site filter, read as plain rows.
+        "sites": db.session.execute(
+            select(Site.id, Site.name, Site.active).order_by(Site.name)
         ).all(),
         "statuses": statuses,
         "sorts": listing.SORTS,
