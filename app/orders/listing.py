@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
-from app.orders.whole_orders import PlainOrder, PlainPatient, PlainTrackingNumber
+from app.orders.whole_orders import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
 from app.people.models import Patient, Site
 from app.people.search import patient_match
 from app.validation import MAX_SEARCH_LENGTH, parse_int
@@ -317,9 +317,11 @@ def _list_rows(stmt) -> list[PlainOrder]:
             else None
         )
         site, responsible = values[_SITE_AT], values[_RESPONSIBLE_AT]
-        order.site = Plain(id=site[0], name=site[1]) if site[0] is not None else None
+        order.site = PlainSite(id=site[0], name=site[1]) if site[0] is not None else None
         order.responsible_site = (
-            Plain(id=responsible[0], name=responsible[1]) if responsible[0] is not None else None
+            PlainSite(id=responsible[0], name=responsible[1])
+            if responsible[0] is not None
+            else None
         )
         order.external_ids, order.tracking_numbers = [], []
         orders.append(order)
