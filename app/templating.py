@@ -26,10 +26,10 @@ def reader_zone() -> ZoneInfo:
     return zone_named(getattr(user, "time_zone", None) if user is not None else None)
 
 
-def format_datetime(value: datetime | None) -> str:
-    """Absolute time in the reader's time zone; the browser adds how long ago it was
-    (static/js/app.js)."""
-    return local_datetime(value, reader_zone())
+def format_datetime(value: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """Absolute time in the reader's time zone (``zone`` when a page already knows it: a
+    long list looks it up once); the browser adds how long ago it was (static/js/app.js)."""
+    return local_datetime(value, zone or reader_zone())
 
 
 def event_label(name: str) -> str:

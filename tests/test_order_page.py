@@ -7,6 +7,7 @@ import io
 import re
 
 import pytest
+from flask import url_for
 
 from tests.conftest import app_context
 from tests.helpers.orders import (
@@ -399,6 +400,15 @@ def test_list_shows_newest_first_with_status_counts(fulfillment, many_orders):
     assert re.search(r"Cancelled <span class=\"count\">1</span>", html)
 
 
+def test_list_rows_link_to_the_order_pages(app, fulfillment, many_orders):
+    """The rows build their links from the list's address (one url_for a page): they must
+    be the order pages' own."""
+    _, html = listed(fulfillment)
+    with app.test_request_context():
+        for order_id in many_orders:
+            assert f'<a href="{url_for("orders.show_order", order_id=order_id)}">' in html
+
+
 def test_list_filters(fulfillment, many_orders, catalog):
     assert listed(fulfillment, "status=processing")[0] == [many_orders[0]]
     assert listed(fulfillment, "kind=site")[0] == [many_orders[-1]]
@@ -477,6 +487,33 @@ def test_list_costs_a_fixed_number_of_queries(app, fulfillment, catalog, count_q
     with count_queries() as many:
         fulfillment.get("/orders/?q=Ada")
     assert many.count == one.count
+
+
+def test_htmx_list_costs_a_fixed_number_of_queries_and_reads_no_sites(
+    app, fulfillment, catalog, count_queries
+):
+    """The results part has no filter form: its site names are not read. Its rows' external
+    ids and tracking numbers come in one statement, however many."""
+    from app.orders import lifecycle
+    from tests.helpers.orders import actor
+
+    htmx = {"HX-Request": "true"}
+    place(app, catalog, items={"strips": 1})
+    with count_queries() as full:
+        fulfillment.get("/orders/")
+    with count_queries() as one:
+        fulfillment.get("/orders/", headers=htmx)
+    for n in range(30):
+        order_id = place(app, catalog, items={"strips": 1}, external_order_ids=["X", "Y"])
+        if n >= 27:  # among the newest, on the first page
+            move(app, order_id, "processing", "packed")
+            with app.app_context():
+                for number in ("123456789012", "123456789013"):
+                    lifecycle.add_tracking_number(order_id, "FedEx", number, actor("fulfillment"))
+    with count_queries() as many:
+        html = fulfillment.get("/orders/", headers=htmx).text
+    assert html.count('href="https://') >= 6 and html.count("X, Y") == 25
+    assert many.count == one.count == full.count - 1
 
 
 def test_csv_export_follows_the_filters(app, fulfillment, many_orders):

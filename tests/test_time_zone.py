@@ -80,3 +80,5 @@ def test_dates_on_pages_and_summaries_are_in_the_users_zone(app, coordinator, ca
     coordinator.post("/account/time-zone", {"time_zone": "America/New_York"})
     assert "2026-11-26 20:00 EST" in coordinator.get(f"/orders/{order_id}").text
     assert "2026-11-26 20:00 EST" in coordinator.get(f"/orders/{order_id}/packing-summary").text
+    # The list reads the zone once for all its rows.
+    assert ">2026-11-26 20:00 EST</time>" in coordinator.get("/orders/").text

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache
+from types import SimpleNamespace as Plain
 from urllib.parse import urlencode
 
-from sqlalchemy import ARRAY, Integer, any_, func, literal, select, tuple_, union
-from sqlalchemy.orm import joinedload, raiseload, selectinload
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    any_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    tuple_,
+    union,
+    union_all,
+)
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
+from app.orders.whole_orders import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
 from app.people.models import Patient, Site
 from app.people.search import patient_match
 from app.validation import MAX_SEARCH_LENGTH, parse_int
@@ -218,7 +234,7 @@ def _id_among(ids: list[int]):
     return Order.id.in_(ids)
 
 
-def _sort_key(order: Order, sort: str) -> str:
+def _sort_key(order, sort: str) -> str:
     if sort == "updated":
         return f"{order.updated_at.astimezone(UTC).isoformat()}~{order.id}"
     return str(order.id)
@@ -242,25 +258,109 @@ def _cursor(text: str, sort: str):
     return parse_int(text)
 
 
-def _row_options() -> tuple:
-    """What a row of the list (and of its CSV) shows: the recipient's and the sites' names,
-    external ids and tracking numbers. Not the addresses or the fulfillment location, which
-    patients, sites and orders otherwise join on load: every table joined costs PostgreSQL
-    more to plan (nine tables took longer to plan than the page took to run); raised if
-    asked for, so that a page cannot start loading them one by one."""
-    return (
-        joinedload(Order.patient).raiseload(Patient.address),
-        joinedload(Order.site).raiseload(Site.address),
-        joinedload(Order.responsible_site).raiseload(Site.address),
-        raiseload(Order.fulfillment_location),
-        selectinload(Order.external_ids),
-        selectinload(Order.tracking_numbers),
+# What a row of the list (and of its CSV) shows: the order's own columns, the recipient's and
+# the responsible site's names, external ids and tracking numbers. Not the addresses or the
+# fulfillment location: every table joined costs PostgreSQL more to plan (nine tables took
+# longer to plan than the page took to run).
+ROW = (
+    "id",
+    "patient_id",
+    "site_id",
+    "responsible_site_id",
+    "current_status",
+    "shipping_option",
+    "created_at",
+    "updated_at",
+)
+ROW_PATIENT = ("id", "first_name", "last_name", "external_identifier")
+ROW_SITE = ("id", "name")
+
+
+@cache
+def _row_parts():
+    """The statement of the rows (to filter, sort and cut), and of their lines; built once:
+    a statement reused is compiled and keyed once."""
+    order_site, responsible_site = aliased(Site), aliased(Site)
+    columns = [
+        *[getattr(Order, name) for name in ROW],
+        *[getattr(Patient, name) for name in ROW_PATIENT],
+        *[getattr(order_site, name) for name in ROW_SITE],
+        *[getattr(responsible_site, name) for name in ROW_SITE],
+    ]
+    rows = (
+        select(*columns)
+        .select_from(Order)
+        .outerjoin(Patient, Patient.id == Order.patient_id)
+        .outerjoin(order_site, order_site.id == Order.site_id)
+        .outerjoin(responsible_site, responsible_site.id == Order.responsible_site_id)
     )
+    # External ids and tracking numbers in one statement, each kind in the order it was added.
+    ids = bindparam("ids", expanding=True)
+    lines = union_all(
+        select(
+            OrderExternalId.order_id,
+            literal_column("0").label("kind"),
+            OrderExternalId.id,
+            null().cast(TrackingNumber.carrier.type).label("carrier"),
+            OrderExternalId.value,
+        ).where(OrderExternalId.order_id.in_(ids)),
+        select(
+            TrackingNumber.order_id,
+            literal_column("1"),
+            TrackingNumber.id,
+            TrackingNumber.carrier,
+            TrackingNumber.value,
+        ).where(TrackingNumber.order_id.in_(ids)),
+    )
+    lines = lines.subquery()
+    return rows, select(lines).order_by(lines.c.kind, lines.c.id)
+
+
+_PATIENT_AT = slice(len(ROW), len(ROW) + len(ROW_PATIENT))
+_SITE_AT = slice(_PATIENT_AT.stop, _PATIENT_AT.stop + len(ROW_SITE))
+_RESPONSIBLE_AT = slice(_SITE_AT.stop, _SITE_AT.stop + len(ROW_SITE))
+
+
+def _list_rows(stmt) -> list[PlainOrder]:
+    """The orders ``stmt`` selects (with the row's columns), as plain objects that answer
+    what the ORM's would for a row: two statements, however many orders."""
+    connection = db.session.connection()
+    orders = []
+    for values in connection.execute(stmt):
+        order = PlainOrder(**dict(zip(ROW, values[: len(ROW)], strict=True)))
+        patient = values[_PATIENT_AT]
+        order.patient = (
+            PlainPatient(**dict(zip(ROW_PATIENT, patient, strict=True)))
+            if patient[0] is not None
+            else None
+        )
+        site, responsible = values[_SITE_AT], values[_RESPONSIBLE_AT]
+        order.site = PlainSite(id=site[0], name=site[1]) if site[0] is not None else None
+        order.responsible_site = (
+            PlainSite(id=responsible[0], name=responsible[1])
+            if responsible[0] is not None
+            else None
+        )
+        order.external_ids, order.tracking_numbers = [], []
+        orders.append(order)
+    if orders:
+        by_id = {order.id: order for order in orders}
+        for order_id, kind, line_id, carrier, value in connection.execute(
+            _row_parts()[1], {"ids": list(by_id)}
+        ):
+            order = by_id[order_id]
+            if kind == 0:
+                order.external_ids.append(Plain(id=line_id, value=value))
+            else:
+                order.tracking_numbers.append(
+                    PlainTrackingNumber(id=line_id, carrier=carrier, value=value)
+                )
+    return orders
 
 
 @dataclass
 class OrderListPage:
-    orders: list[Order]
+    orders: list[PlainOrder]
     next_cursor: str | None
     prev_cursor: str | None
 
@@ -275,15 +375,14 @@ def list_page(query: OrderQuery) -> OrderListPage:
         descending = query.sort == "newest"
     cursor = _cursor(query.before or query.after, query.sort)
     going_back = bool(query.before) and cursor is not None
-    stmt = select(Order).where(*query.conditions())
+    stmt = _row_parts()[0].where(*query.conditions())
     if cursor is not None:
         forward_is_smaller = descending != going_back
         stmt = stmt.where(key < cursor if forward_is_smaller else key > cursor)
-    columns = (Order.updated_at, Order.id) if query.sort == "updated" else (Order.id,)
+    order_by = (Order.updated_at, Order.id) if query.sort == "updated" else (Order.id,)
     reverse = descending != going_back
-    stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in columns])
-    stmt = stmt.limit(query.size + 1).options(*_row_options())
-    rows = list(db.session.scalars(stmt).unique())
+    stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in order_by])
+    rows = _list_rows(stmt.limit(query.size + 1))
     more = len(rows) > query.size
     rows = rows[: query.size]
     if going_back:

@@ -25,7 +25,6 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import raiseload
 
 from app.auth.access import role_required
 from app.catalog.search import (
@@ -66,14 +65,15 @@ def list_orders():
         order_id = queries.order_number_in(query.q)
         if order_id is not None:
             return _open_order(order_id)
+    results_only = request.htmx and not request.htmx.history_restore_request
     context = {
         "query": query,
         "page": listing.list_page(query),
         "counts": listing.status_counts(query),
-        # Names for the site filter; not their addresses (joined on load otherwise).
-        "sites": db.session.scalars(
-            select(Site).order_by(Site.name).options(raiseload(Site.address))
-        ).all(),
+        # Names for the filter form's site choice (not in the results part), as plain rows.
+        "sites": []
+        if results_only
+        else db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name)).all(),
         "statuses": statuses,
         "sorts": listing.SORTS,
         "page_sizes": listing.PAGE_SIZES,
@@ -81,7 +81,7 @@ def list_orders():
         "search_cap": listing.SEARCH_CAP,
         "submitted": listing.SUBMITTED,
     }
-    if request.htmx and not request.htmx.history_restore_request:
+    if results_only:
         return render_template("orders/_list_results.html", **context)
     return render_template("orders/list.html", **context)
 
