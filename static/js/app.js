@@ -245,6 +245,7 @@
   // meanwhile; otherwise the page says so, rather than act on another row.
   var linesBusy = 0;
   var waiting = [];
+  var replaying = false;
   function linesPath(path) {
     var lines = document.getElementById("order-lines");
     return !!lines && !!path && path === lines.getAttribute("data-lines-url");
@@ -253,10 +254,13 @@
   function buttonText(elt) { return (elt.textContent || "").replace(/\s+/g, " ").trim(); }
   document.addEventListener("htmx:confirm", function (event) {
     var elt = event.detail.elt;
+    var press = event.detail.triggeringEvent;
     if (!linesPath(event.detail.path)) return;
     var notice = document.getElementById("lines-notice");
-    if (notice) notice.textContent = "";  // a new press: what was said is old news
-    if (!linesBusy || !elt.id) return;
+    if (notice && !replaying) notice.textContent = "";  // a new press: what was said is old news
+    // Buttons only (a list's change is redrawn anyway), and not the second click of a
+    // double-click: that one was never meant as a second row.
+    if (!linesBusy || !elt.id || !elt.matches("button[type=submit]") || (press && press.detail > 1)) return;
     waiting.push({ elt: elt, id: elt.id, value: elt.value, rows: rowCount(), text: buttonText(elt) });
   });
   document.addEventListener("htmx:beforeRequest", function (event) {
@@ -267,17 +271,21 @@
   });
   function pressAgainWhatWasDropped() {
     var dropped = waiting.filter(function (press) { return !press.elt.isConnected; });
-    waiting = waiting.filter(function (press) { return press.elt.isConnected; });
+    // With nothing on its way, nothing still waits: a press htmx let go of is forgotten.
+    waiting = linesBusy ? waiting.filter(function (press) { return press.elt.isConnected; }) : [];
+    var said = [];
     dropped.forEach(function (press) {
       var again = document.getElementById(press.id);
       var numbered = String(press.value || "").indexOf(":") >= 0;
       if (again && again.value === press.value && (!numbered || rowCount() === press.rows)) {
-        again.click();
+        replaying = true;
+        try { again.click(); } finally { replaying = false; }
       } else {
-        var notice = document.getElementById("lines-notice");
-        if (notice) notice.textContent = "“" + press.text + "” was pressed while the rows were being redrawn, and they changed: press it again if you still want it.";
+        said.push("“" + press.text + "” was pressed while the rows were being redrawn, and they changed: press it again if you still want it.");
       }
     });
+    var notice = document.getElementById("lines-notice");
+    if (notice && said.length) notice.textContent = said.join(" ");
   }
   document.addEventListener("htmx:afterRequest", function (event) {
     if (!linesPath(event.detail.requestConfig && event.detail.requestConfig.path)) return;

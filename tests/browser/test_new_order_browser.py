@@ -573,6 +573,15 @@ def test_a_press_while_the_rows_are_redrawn_is_not_lost(coordinator: Page):
     release()
     expect(page.get_by_label("Item 2", exact=True)).to_have_count(0)
     assert rows(page) == ["Item 1=Gateway", "Kit 1="]
+    expect(page.locator("#lines-notice")).to_be_empty()  # a new press: the note is gone
+
+    # A double-click on "Add item" adds one row, not two.
+    release = held(page, "/orders/new/lines")
+    page.get_by_role("button", name="Add item").dblclick()
+    release()
+    expect(page.get_by_label("Item 2", exact=True)).to_be_focused()
+    page.wait_for_timeout(300)  # a second row would have been asked for by now
+    assert rows(page) == ["Item 1=Gateway", "Item 2=", "Kit 1="]
 
 
 def redrawn_while_focused(page: Page, url: str, press: str, then_press: list[str]) -> None:
