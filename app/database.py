@@ -6,7 +6,8 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Integer, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -41,9 +42,26 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def id_among(column, postgres: bool, ids: list[int] | None = None):
+    """``column IN ids``. PostgreSQL takes the ids as one array parameter (``= ANY(:ids)``):
+    the statement's text is then the same for any number of ids, so the driver parses it
+    once and the server plans it once, where 250 ids made 250 parameters and a new text for
+    every page. SQLite, which has no arrays, gets them expanded. Without ``ids`` they are
+    given when the statement runs, as ``{"ids": [...]}``."""
+    name = "ids" if ids is None else None
+    if postgres:
+        return column == any_(bindparam(name, ids, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, ids, expanding=True))
+
+
+def is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 @event.listens_for(Engine, "connect")
-def _sqlite_settings(dbapi_connection, _record):
+def _connection_settings(dbapi_connection, _record):
     if not isinstance(dbapi_connection, sqlite3.Connection):
+        _postgresql_settings(dbapi_connection)
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -53,6 +71,18 @@ def _sqlite_settings(dbapi_connection, _record):
     cursor.close()
     # Let SQLAlchemy, not the driver, say when a transaction begins (see _sqlite_begin).
     dbapi_connection.isolation_level = None
+
+
+def _postgresql_settings(dbapi_connection) -> None:
+    """psycopg prepares a statement on the server after its fifth run, and PostgreSQL may
+    then plan it once for any parameters. A prefix search (``lower(name) LIKE :p``) planned
+    without knowing its prefix cannot use the prefix index and reads every patient. Plan
+    each run with its parameters instead: the values stay bound, so database errors in
+    the logs still never carry them (``hide_parameters``)."""
+    if not hasattr(dbapi_connection, "execute") or not hasattr(dbapi_connection, "commit"):
+        return
+    dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
 
 
 @event.listens_for(Engine, "begin")

@@ -212,9 +212,9 @@ def test_search_treats_like_wildcards_literally(coordinator):
     assert "Ada Lovelace" not in search(coordinator, "patient", "_da")
 
 
-def test_search_text_written_into_the_statement_is_only_ever_text(app, coordinator):
-    """Name searches write their pattern into the SQL (quoted by SQLAlchemy) so that
-    PostgreSQL plans it with its prefix: quotes and backslashes must stay plain text."""
+def test_search_text_is_only_ever_text(app, coordinator):
+    """Quotes and backslashes in a name search stay plain text (the prefix pattern is a
+    bound parameter; PostgreSQL plans each search with it, see database.py)."""
     with app_context(app), write_transaction() as session:
         for n, (first, last) in enumerate([("Sean", "O'Brien"), ("Back", "Sl\\ash")]):
             session.add(

@@ -40,7 +40,7 @@ def place_order():
             "This Idempotency-Key was used for a different order.",
         )
     # A new order is answered as it was written; a replayed one is read again.
-    order = queries.get_order(placed.order.id) if placed.replayed else placed.order
+    order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
     response = jsonify(serialize.plain(serialize.order(order)))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
@@ -108,4 +108,4 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return jsonify(serialize.plain(serialize.order(queries.get_order(order_id))))
+    return jsonify(serialize.plain(serialize.order(whole_orders.load_one(order_id))))

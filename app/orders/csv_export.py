@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from app.extensions import db
 from app.formats import csv_stream, spreadsheet_cell, timestamp
 from app.history.patient_access import EXPORTED, note_patient_access
 from app.orders import listing, statuses
@@ -57,7 +56,6 @@ def _batches(query: listing.OrderQuery) -> Iterator[list[list[str]]]:
         page = listing.list_page(batch)
         note_patient_access("ordersCsv", EXPORTED, [(o.patient_id, o.id) for o in page.orders])
         yield [_row(order) for order in page.orders]
-        db.session.expunge_all()  # keep memory flat however many orders there are
         if page.next_cursor is None:
             return
         batch = replace(batch, after=page.next_cursor)

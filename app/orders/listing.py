@@ -9,12 +9,7 @@ from types import SimpleNamespace as Plain
 from urllib.parse import urlencode
 
 from sqlalchemy import (
-    ARRAY,
-    Integer,
-    any_,
-    bindparam,
     func,
-    literal,
     literal_column,
     null,
     select,
@@ -24,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
@@ -156,7 +152,7 @@ class OrderQuery:
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
         if self.q:
-            where.append(_id_among(self.matching_ids))
+            where.append(id_among(Order.id, is_postgresql(), self.matching_ids))
         return where
 
     @property
@@ -226,14 +222,6 @@ def _newest(stmt, id_column):
     return select(limited.c[0])
 
 
-def _id_among(ids: list[int]):
-    """``Order.id IN ids``; on PostgreSQL as one array parameter, not one per id (thousands
-    of parameters cost more to send and plan than the lookup itself)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return Order.id == any_(literal(ids, ARRAY(Integer)))
-    return Order.id.in_(ids)
-
-
 def _sort_key(order, sort: str) -> str:
     if sort == "updated":
         return f"{order.updated_at.astimezone(UTC).isoformat()}~{order.id}"
@@ -277,7 +265,7 @@ ROW_SITE = ("id", "name")
 
 
 @cache
-def _row_parts():
+def _row_parts(postgres: bool):
     """The statement of the rows (to filter, sort and cut), and of their lines; built once:
     a statement reused is compiled and keyed once."""
     order_site, responsible_site = aliased(Site), aliased(Site)
@@ -295,7 +283,6 @@ def _row_parts():
         .outerjoin(responsible_site, responsible_site.id == Order.responsible_site_id)
     )
     # External ids and tracking numbers in one statement, each kind in the order it was added.
-    ids = bindparam("ids", expanding=True)
     lines = union_all(
         select(
             OrderExternalId.order_id,
@@ -303,14 +290,14 @@ def _row_parts():
             OrderExternalId.id,
             null().cast(TrackingNumber.carrier.type).label("carrier"),
             OrderExternalId.value,
-        ).where(OrderExternalId.order_id.in_(ids)),
+        ).where(id_among(OrderExternalId.order_id, postgres)),
         select(
             TrackingNumber.order_id,
             literal_column("1"),
             TrackingNumber.id,
             TrackingNumber.carrier,
             TrackingNumber.value,
-        ).where(TrackingNumber.order_id.in_(ids)),
+        ).where(id_among(TrackingNumber.order_id, postgres)),
     )
     lines = lines.subquery()
     return rows, select(lines).order_by(lines.c.kind, lines.c.id)
@@ -346,7 +333,7 @@ def _list_rows(stmt) -> list[PlainOrder]:
     if orders:
         by_id = {order.id: order for order in orders}
         for order_id, kind, line_id, carrier, value in connection.execute(
-            _row_parts()[1], {"ids": list(by_id)}
+            _row_parts(is_postgresql())[1], {"ids": list(by_id)}
         ):
             order = by_id[order_id]
             if kind == 0:
@@ -375,7 +362,7 @@ def list_page(query: OrderQuery) -> OrderListPage:
         descending = query.sort == "newest"
     cursor = _cursor(query.before or query.after, query.sort)
     going_back = bool(query.before) and cursor is not None
-    stmt = _row_parts()[0].where(*query.conditions())
+    stmt = _row_parts(is_postgresql())[0].where(*query.conditions())
     if cursor is not None:
         forward_is_smaller = descending != going_back
         stmt = stmt.where(key < cursor if forward_is_smaller else key > cursor)

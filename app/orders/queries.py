@@ -32,12 +32,12 @@ def _device_options(path):
     return path.joinedload(Device.item), path.selectinload(Device.identifiers)
 
 
-def full_order_options(history: bool = True):
-    """Loader options that fetch a whole order graph with one query per relationship.
+def full_order_options():
+    """Loader options that fetch a whole order graph with one query per relationship, for
+    the changes that need it locked (``lifecycle``) and "Order again". Pages and the API
+    only read: they take plain copies from ``whole_orders``.
 
     The number of statements does not grow with the number of lines, events or devices.
-    Without ``history``, the events, tracking numbers and notes' authors are left out: what
-    goes in the box (a packing summary) needs none of them.
     """
     order_device = selectinload(Order.devices)
     packed_kit = selectinload(Order.packed_kits)
@@ -64,8 +64,6 @@ def full_order_options(history: bool = True):
         packed_kit.joinedload(PackedKit.kit),
         *_device_options(packed_kit_device),
     )
-    if not history:
-        return (*goods, notes)
     return (
         *goods,
         selectinload(Order.events).options(

@@ -23,12 +23,12 @@ from collections import defaultdict
 from functools import cache
 from types import SimpleNamespace as Plain
 
-from sqlalchemy import Integer, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.auth.models import ApiKey, User, full_name
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
+from app.database import id_among
 from app.extensions import db
 from app.inventory.models import StockLocation
 from app.orders.models import (
@@ -160,21 +160,11 @@ def _item(values: tuple, known: dict) -> Plain:
 def _statements(postgres: bool) -> dict:
     """Built once per dialect: a statement reused is compiled once and keyed once.
 
-    PostgreSQL takes the ids as one array parameter (``= ANY(:ids)``): the text of each
-    statement is then the same for any number of ids, so the driver parses it once and
-    the server plans it once (prepared), where 250 ids expanded into 250 parameters made a
-    new text for every page. SQLite, which has no arrays, gets them expanded (``IN``).
+    The ids are one parameter, an array on PostgreSQL (see ``database.id_among``).
     """
-    if postgres:
-        array = bindparam("ids", type_=ARRAY(Integer))
 
-        def among(column):
-            return column == any_(array)
-    else:
-        expanding = bindparam("ids", expanding=True)
-
-        def among(column):
-            return column.in_(expanding)
+    def among(column):
+        return id_among(column, postgres)
 
     patient_address, patient_site, patient_site_address = (
         aliased(Address),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from sqlalchemy import String, and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -27,12 +27,9 @@ def _as_date(text: str) -> date | None:
 
 def _starts_with(column, text: str):
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    # The pattern is written into the statement (quoted by SQLAlchemy), not sent as a
-    # parameter: PostgreSQL then plans each search knowing its prefix, and reads the
-    # lower(...) index. Given a parameter, it soon reuses one generic plan for every
-    # search, which cannot know the prefix and reads every patient instead.
-    pattern = bindparam(None, escaped + "%", type_=String, literal_execute=True)
-    return func.lower(column).like(pattern, escape="\\")
+    # A bound parameter (never written into the SQL: errors in the logs carry no names).
+    # PostgreSQL plans each run knowing the prefix: see database._postgresql_settings.
+    return func.lower(column).like(escaped + "%", escape="\\")
 
 
 def patient_match(query: str, names: bool = True):

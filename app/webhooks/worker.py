@@ -30,7 +30,7 @@ from app.api import serialize
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.formats import timestamp
-from app.orders import queries
+from app.orders import whole_orders
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (
@@ -76,7 +76,7 @@ def fan_out() -> int:
                     if type_ == ORDER_STATUS_FULL:
                         if entry.order_id not in orders:
                             orders[entry.order_id] = serialize.plain(
-                                serialize.order(queries.get_order(entry.order_id))
+                                serialize.order(whole_orders.load_one(entry.order_id))
                             )
                         payload = {"order": orders[entry.order_id]}
                     else:
