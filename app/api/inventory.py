@@ -28,7 +28,7 @@ def list_inventory():
     return jsonify(
         serialize.plain(
             serialize.page_of(
-                serialize.StockPage, [serialize.stock_row(r) for r in rows], page, size, total
+                serialize.StockPageJson, [serialize.stock_row(r) for r in rows], page, size, total
             )
         )
     )
@@ -98,5 +98,7 @@ def find_device():
     orders = queries.device_order_ids(shown)
     devices = [serialize.stock_device(d, locations.get(d.location_id), orders[d.id]) for d in shown]
     return jsonify(
-        serialize.plain(serialize.page_of(serialize.DevicePage, devices, page, size, len(found)))
+        serialize.plain(
+            serialize.page_of(serialize.DevicePageJson, devices, page, size, len(found))
+        )
     )

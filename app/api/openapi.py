@@ -246,20 +246,43 @@ SCHEMAS = {
         }
     ),
 }
+
+
+def _as_in_the_contract(node):
+    """The Structs are named ``<Shape>Json`` (beside the models of the same name); their
+    components keep the contract's names: ``OrderJson`` is the component ``Order``."""
+    if isinstance(node, dict):
+        return {
+            _contract_name(key): _contract_name(value)
+            if key in ("$ref", "title") and isinstance(value, str)
+            else _as_in_the_contract(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_as_in_the_contract(value) for value in node]
+    return node
+
+
+def _contract_name(name: str) -> str:
+    return name.removesuffix("Json")
+
+
 # The shapes of the answers about orders, patients, sites and stock, as app/api/serialize.py
 # declares them: the JSON is written from the same Structs (each component is named as its
-# Struct).
+# Struct, without "Json").
 _, ANSWER_SCHEMAS = msgspec.json.schema_components(
     [
-        serialize.OrderPage,
-        serialize.SitePage,
-        serialize.StockPage,
-        serialize.DevicePage,
-        serialize.Receipt,
+        serialize.OrderPageJson,
+        serialize.SitePageJson,
+        serialize.StockPageJson,
+        serialize.DevicePageJson,
+        serialize.ReceiptJson,
     ],
     ref_template="#/components/schemas/{name}",
 )
-assert not ANSWER_SCHEMAS.keys() & SCHEMAS.keys(), "a hand-written schema shadows a Struct's"
+ANSWER_SCHEMAS = _as_in_the_contract(ANSWER_SCHEMAS)
+if ANSWER_SCHEMAS.keys() & SCHEMAS.keys():
+    raise RuntimeError("a hand-written schema shadows a Struct's")
 SCHEMAS.update(ANSWER_SCHEMAS)
 SCHEMAS["WebhookCreated"] = {
     "allOf": [

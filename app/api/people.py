@@ -96,5 +96,5 @@ def list_sites():
     )
     content = [serialize.site(s) for s in sites]
     return jsonify(
-        serialize.plain(serialize.page_of(serialize.SitePage, content, page, size, total))
+        serialize.plain(serialize.page_of(serialize.SitePageJson, content, page, size, total))
     )

@@ -57,7 +57,7 @@ def plain(document):
     return msgspec.to_builtins(document)
 
 
-class Address(_Shape):
+class AddressJson(_Shape):
     line_one: str
     line_two: str | None
     line_three: str | None
@@ -68,15 +68,15 @@ class Address(_Shape):
     note: str | None
 
 
-class Site(_Shape):
+class SiteJson(_Shape):
     id: int
     name: str
     active: bool
     phone_number: str | None
-    address: Address
+    address: AddressJson
 
 
-class Patient(_Shape):
+class PatientJson(_Shape):
     id: int
     external_identifier: str
     first_name: str
@@ -87,58 +87,58 @@ class Patient(_Shape):
     sex: Literal[SEXES]
     archived: bool
     enrolled: bool
-    address: Address
-    site: Site | None
+    address: AddressJson
+    site: SiteJson | None
 
 
-class Manufacturer(_Shape):
+class ManufacturerJson(_Shape):
     id: int
     name: str
 
 
-class Item(_Shape):
+class ItemJson(_Shape):
     id: int
     name: str
     sku: str
     model: str | None
-    manufacturer: Manufacturer | None
+    manufacturer: ManufacturerJson | None
     orderable: bool
     device_identifier_type: IdentifierType | None
     serial_pattern: str | None
     size: Literal[SIZES] | None
 
 
-class ItemLine(_Shape):
-    item: Item
+class ItemLineJson(_Shape):
+    item: ItemJson
     count: int
 
 
-class Kit(_Shape):
+class KitJson(_Shape):
     id: int
     name: str
     archived: bool
-    kit_items: list[ItemLine]
+    kit_items: list[ItemLineJson]
 
 
-class KitLine(_Shape):
-    kit: Kit
+class KitLineJson(_Shape):
+    kit: KitJson
     count: int
 
 
-class DeviceIdentifier(_Shape):
+class DeviceIdentifierJson(_Shape):
     type: IdentifierType
     value: str
 
 
-class Device(_Shape):
+class DeviceJson(_Shape):
     id: int
-    item: Item
+    item: ItemJson
     current_status: str
-    device_identifiers: list[DeviceIdentifier]
+    device_identifiers: list[DeviceIdentifierJson]
     external_identifier: str | None
 
 
-class KitSummary(_Shape):
+class KitSummaryJson(_Shape):
     """A kit without its contents: what a packed kit was packed as."""
 
     id: int
@@ -146,67 +146,67 @@ class KitSummary(_Shape):
     archived: bool
 
 
-class PackedKit(_Shape):
+class PackedKitJson(_Shape):
     id: int
-    kit: KitSummary
-    devices: list[Device]
+    kit: KitSummaryJson
+    devices: list[DeviceJson]
 
 
-class OrderEvent(_Shape):
+class OrderEventJson(_Shape):
     name: str
     event_timestamp: Timestamp
     note: str | None
     actor: str
 
 
-class TrackingNumber(_Shape):
+class TrackingNumberJson(_Shape):
     carrier: str
     value: str
 
 
-class NoteAuthor(_Shape):
+class NoteAuthorJson(_Shape):
     id: int
     first_name: str
     last_name: str
     email: str
 
 
-class OrderNote(_Shape):
+class OrderNoteJson(_Shape):
     note: str
     created_at: Timestamp
-    created_by: NoteAuthor | None
+    created_by: NoteAuthorJson | None
 
 
-class Location(_Shape):
+class LocationJson(_Shape):
     id: int
     name: str
 
 
-class Order(_Shape):
+class OrderJson(_Shape):
     id: int
     external_order_ids: list[str]
-    patient: Patient | None
-    site: Site | None
+    patient: PatientJson | None
+    site: SiteJson | None
     current_status: Status
-    order_items: list[ItemLine]
-    order_kits: list[KitLine]
-    order_events: list[OrderEvent]
-    tracking_numbers: list[TrackingNumber]
-    devices: list[Device]
-    packed_kits: list[PackedKit]
-    order_notes: list[OrderNote]
+    order_items: list[ItemLineJson]
+    order_kits: list[KitLineJson]
+    order_events: list[OrderEventJson]
+    tracking_numbers: list[TrackingNumberJson]
+    devices: list[DeviceJson]
+    packed_kits: list[PackedKitJson]
+    order_notes: list[OrderNoteJson]
     shipping_option: Literal[SHIPPING_OPTIONS] | None
-    return_items: list[ItemLine]
-    return_devices: list[Device]
-    return_packed_kits: list[PackedKit]
+    return_items: list[ItemLineJson]
+    return_devices: list[DeviceJson]
+    return_packed_kits: list[PackedKitJson]
     email_label: bool
-    fulfillment_location: Location
+    fulfillment_location: LocationJson
     created_at: Timestamp
     updated_at: Timestamp
 
 
-class OrderPage(_Shape):
-    content: list[Order]
+class OrderPageJson(_Shape):
+    content: list[OrderJson]
     page: int
     size: int
     total: Annotated[
@@ -226,24 +226,24 @@ class OrderPage(_Shape):
     last: bool
 
 
-def address(a: people.Address | None) -> Address | None:
+def address(a: people.Address | None) -> AddressJson | None:
     if a is None:
         return None
-    return Address(
+    return AddressJson(
         a.line_one, a.line_two, a.line_three, a.city, a.state, a.zip_code, a.country, a.note
     )
 
 
-def site(s: people.Site | None) -> Site | None:
+def site(s: people.Site | None) -> SiteJson | None:
     if s is None:
         return None
-    return Site(s.id, s.name, s.active, s.phone_number, address(s.address))
+    return SiteJson(s.id, s.name, s.active, s.phone_number, address(s.address))
 
 
-def patient(p: people.Patient | None) -> Patient | None:
+def patient(p: people.Patient | None) -> PatientJson | None:
     if p is None:
         return None
-    return Patient(
+    return PatientJson(
         id=p.id,
         external_identifier=p.external_identifier,
         first_name=p.first_name,
@@ -259,14 +259,14 @@ def patient(p: people.Patient | None) -> Patient | None:
     )
 
 
-def item(i: catalog.Item) -> Item:
+def item(i: catalog.Item) -> ItemJson:
     maker = i.manufacturer
-    return Item(
+    return ItemJson(
         id=i.id,
         name=i.name,
         sku=i.sku,
         model=i.model,
-        manufacturer=None if maker is None else Manufacturer(maker.id, maker.name),
+        manufacturer=None if maker is None else ManufacturerJson(maker.id, maker.name),
         orderable=i.orderable,
         device_identifier_type=i.device_identifier_type,
         serial_pattern=i.serial_pattern,
@@ -274,32 +274,34 @@ def item(i: catalog.Item) -> Item:
     )
 
 
-def kit(k: catalog.Kit) -> Kit:
-    return Kit(k.id, k.name, k.archived, [ItemLine(item(ki.item), ki.count) for ki in k.kit_items])
+def kit(k: catalog.Kit) -> KitJson:
+    return KitJson(
+        k.id, k.name, k.archived, [ItemLineJson(item(ki.item), ki.count) for ki in k.kit_items]
+    )
 
 
-def device(d: catalog.Device) -> Device:
-    return Device(
+def device(d: catalog.Device) -> DeviceJson:
+    return DeviceJson(
         id=d.id,
         item=item(d.item),
         current_status=d.current_status,
-        device_identifiers=[DeviceIdentifier(i.type, i.value) for i in d.identifiers],
+        device_identifiers=[DeviceIdentifierJson(i.type, i.value) for i in d.identifiers],
         external_identifier=d.external_identifier,
     )
 
 
-def packed_kit(pk: orders.PackedKit) -> PackedKit:
-    return PackedKit(
+def packed_kit(pk: orders.PackedKit) -> PackedKitJson:
+    return PackedKitJson(
         pk.id,
-        KitSummary(pk.kit.id, pk.kit.name, pk.kit.archived),
+        KitSummaryJson(pk.kit.id, pk.kit.name, pk.kit.archived),
         [device(od.device) for od in pk.devices],
     )
 
 
-def user(u: User | None) -> NoteAuthor | None:
+def user(u: User | None) -> NoteAuthorJson | None:
     if u is None:
         return None
-    return NoteAuthor(u.id, u.first_name, u.last_name, u.email)
+    return NoteAuthorJson(u.id, u.first_name, u.last_name, u.email)
 
 
 def _loose_devices(order: orders.Order) -> list[orders.OrderDevice]:
@@ -307,26 +309,27 @@ def _loose_devices(order: orders.Order) -> list[orders.OrderDevice]:
     return [od for od in order.devices if od.packed_kit_id is None]
 
 
-def order(o: orders.Order) -> Order:
-    return Order(
+def order(o: orders.Order) -> OrderJson:
+    return OrderJson(
         id=o.id,
         external_order_ids=[e.value for e in o.external_ids],
         patient=patient(o.patient),
         site=site(o.site),
         current_status=o.current_status,
-        order_items=[ItemLine(item(line.item), line.count) for line in o.items],
-        order_kits=[KitLine(kit(line.kit), line.count) for line in o.kits],
+        order_items=[ItemLineJson(item(line.item), line.count) for line in o.items],
+        order_kits=[KitLineJson(kit(line.kit), line.count) for line in o.kits],
         order_events=[
-            OrderEvent(e.name, timestamp(e.event_timestamp), e.note, e.actor_name) for e in o.events
+            OrderEventJson(e.name, timestamp(e.event_timestamp), e.note, e.actor_name)
+            for e in o.events
         ],
-        tracking_numbers=[TrackingNumber(t.carrier, t.value) for t in o.tracking_numbers],
+        tracking_numbers=[TrackingNumberJson(t.carrier, t.value) for t in o.tracking_numbers],
         devices=[device(od.device) for od in _loose_devices(o)],
         packed_kits=[packed_kit(pk) for pk in o.packed_kits],
         order_notes=[
-            OrderNote(n.note, timestamp(n.created_at), user(n.created_by)) for n in o.notes
+            OrderNoteJson(n.note, timestamp(n.created_at), user(n.created_by)) for n in o.notes
         ],
         shipping_option=o.shipping_option,
-        return_items=[ItemLine(item(line.item), line.count) for line in o.return_items],
+        return_items=[ItemLineJson(item(line.item), line.count) for line in o.return_items],
         return_devices=[device(line.device) for line in o.return_devices],
         return_packed_kits=[packed_kit(line.packed_kit) for line in o.return_packed_kits],
         email_label=o.email_label,
@@ -336,49 +339,49 @@ def order(o: orders.Order) -> Order:
     )
 
 
-def order_page(p: PageOfOrders) -> OrderPage:
-    return OrderPage(
+def order_page(p: PageOfOrders) -> OrderPageJson:
+    return OrderPageJson(
         [order(o) for o in p.orders], p.page, p.size, p.total, p.total_capped, p.first, p.last
     )
 
 
-def location(loc: StockLocation | None) -> Location | None:
-    return None if loc is None else Location(loc.id, loc.name)
+def location(loc: StockLocation | None) -> LocationJson | None:
+    return None if loc is None else LocationJson(loc.id, loc.name)
 
 
-class StockRow(_Shape):
-    item: Item
-    location: Location
+class StockRowJson(_Shape):
+    item: ItemJson
+    location: LocationJson
     on_hand: int
     reserved: int
     available: int
 
 
-class IdOnly(_Shape):
+class IdOnlyJson(_Shape):
     id: int
 
 
-class StockDevice(_Shape):
+class StockDeviceJson(_Shape):
     """A device as inventory knows it: where it is and which orders it has been on."""
 
     id: int
-    item: Item
+    item: ItemJson
     current_status: Literal[DEVICE_STATUSES]
-    device_identifiers: list[DeviceIdentifier]
+    device_identifiers: list[DeviceIdentifierJson]
     external_identifier: str | None
-    location: Location | None
-    orders: list[IdOnly]
+    location: LocationJson | None
+    orders: list[IdOnlyJson]
 
 
-class Receipt(_Shape):
+class ReceiptJson(_Shape):
     id: int
-    location: IdOnly
+    location: IdOnlyJson
     reference: str | None
     created_at: Timestamp
 
 
-class StockPage(_Shape):
-    content: list[StockRow]
+class StockPageJson(_Shape):
+    content: list[StockRowJson]
     page: int
     size: int
     total: int
@@ -386,8 +389,8 @@ class StockPage(_Shape):
     last: bool
 
 
-class DevicePage(_Shape):
-    content: list[StockDevice]
+class DevicePageJson(_Shape):
+    content: list[StockDeviceJson]
     page: int
     size: int
     total: int
@@ -395,8 +398,8 @@ class DevicePage(_Shape):
     last: bool
 
 
-class SitePage(_Shape):
-    content: list[Site]
+class SitePageJson(_Shape):
+    content: list[SiteJson]
     page: int
     size: int
     total: int
@@ -405,27 +408,29 @@ class SitePage(_Shape):
 
 
 def page_of(shape, content: list, page: int, size: int, total: int):
-    """A page of ``shape`` (StockPage, DevicePage, SitePage): counted exactly."""
+    """A page of ``shape`` (StockPageJson, DevicePageJson, SitePageJson): counted exactly."""
     return shape(content, page, size, total, page == 1, page * size >= total)
 
 
-def stock_row(row: inventory_queries.StockRow) -> StockRow:
-    return StockRow(
+def stock_row(row: inventory_queries.StockRow) -> StockRowJson:
+    return StockRowJson(
         item(row.item), location(row.location), row.on_hand, row.reserved, row.available
     )
 
 
-def receipt(r: StockReceipt) -> Receipt:
-    return Receipt(r.id, IdOnly(r.location_id), r.reference, timestamp(r.created_at))
+def receipt(r: StockReceipt) -> ReceiptJson:
+    return ReceiptJson(r.id, IdOnlyJson(r.location_id), r.reference, timestamp(r.created_at))
 
 
-def stock_device(d: catalog.Device, loc: StockLocation | None, order_ids: list[int]) -> StockDevice:
-    return StockDevice(
+def stock_device(
+    d: catalog.Device, loc: StockLocation | None, order_ids: list[int]
+) -> StockDeviceJson:
+    return StockDeviceJson(
         id=d.id,
         item=item(d.item),
         current_status=d.current_status,
-        device_identifiers=[DeviceIdentifier(i.type, i.value) for i in d.identifiers],
+        device_identifiers=[DeviceIdentifierJson(i.type, i.value) for i in d.identifiers],
         external_identifier=d.external_identifier,
         location=location(loc),
-        orders=[IdOnly(order_id) for order_id in order_ids],
+        orders=[IdOnlyJson(order_id) for order_id in order_ids],
     )
