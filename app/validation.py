@@ -69,6 +69,14 @@ MAX_DB_ID = 2**31 - 1
 # What any search box reads of the text typed in it: no name, identifier or order number is
 # longer, and a longer text only costs more to match.
 MAX_SEARCH_LENGTH = 100
+# What a form's "action" button value (or a similar choice) is read to: every real one
+# ("remove-return-item:12", "pick-kit:3:123") is shorter.
+MAX_ACTION_LENGTH = 40
+
+
+def like_escaped(text: str) -> str:
+    """``text`` with LIKE's wildcards made plain, for ``.like(..., escape="\\")``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 _DIGITS = re.compile(r"[0-9]+")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.extensions import db
-from app.validation import MAX_SEARCH_LENGTH
+from app.validation import MAX_SEARCH_LENGTH, like_escaped
 
 OPTION_CAP = 10
 
@@ -24,7 +24,7 @@ def _words(text: str) -> list[str]:
 
 
 def _contains(column, word: str):
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = like_escaped(word)
     return func.lower(func.coalesce(column, "")).like(f"%{escaped}%", escape="\\")
 
 

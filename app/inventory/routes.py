@@ -35,7 +35,7 @@ from app.inventory.forms import (
 )
 from app.inventory.ledger_csv import ledger_csv
 from app.inventory.models import MOVEMENT_KINDS, MOVEMENT_LABELS, StockLocation
-from app.validation import Rejected, parse_int
+from app.validation import MAX_ACTION_LENGTH, Rejected, parse_int
 
 bp = Blueprint("inventory", __name__, url_prefix="/stock")
 
@@ -103,7 +103,7 @@ def receive():
     problems: list[str] = []
     preview = None
     status = 200
-    action = request.form.get("action", "")[:40]
+    action = request.form.get("action", "")[:MAX_ACTION_LENGTH]
     if request.method == "POST":
         status = 422
         if action == "counted":

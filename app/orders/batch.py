@@ -30,6 +30,7 @@ from app.orders.service import (
 from app.people.importing import decode
 from app.people.models import Patient
 from app.people.search import patients_for_batch
+from app.validation import like_escaped
 
 MAX_PATIENTS = 200
 MAX_IDENTIFIERS_TEXT = 20_000
@@ -159,7 +160,7 @@ def place_batch(
 def orders_of_batch(token: str, actor: Actor) -> list[Order]:
     """The orders a batch placed, for its result page (one query)."""
     prefix = _key(token, 0)[:-1]
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = like_escaped(prefix)
     return list(
         db.session.scalars(
             select(Order)

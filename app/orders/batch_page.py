@@ -15,7 +15,7 @@ from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
 from app.orders.forms import OrderForm
 from app.orders.routes import PLACE, bp, lines_context
 from app.people.search import find_patients, patients_for_batch
-from app.validation import MAX_SEARCH_LENGTH, parse_int
+from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 
 MAX_UPLOAD_BYTES = 256 * 1024
 
@@ -66,7 +66,7 @@ def send_to_many():
 @role_required("coordinator")
 def send_to_many_step():
     entry = OrderEntry.from_form(OrderForm())
-    action = request.form.get("action", "preview")[:40]
+    action = request.form.get("action", "preview")[:MAX_ACTION_LENGTH]
     query = request.form.get("patient_query", "")[:MAX_SEARCH_LENGTH]
     chosen_ids = _chosen_ids()
     identifiers = _identifiers_text()

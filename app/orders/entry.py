@@ -32,7 +32,7 @@ from app.orders.queries import HeldByRecipient, held_by_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
-from app.validation import MAX_SEARCH_LENGTH, parse_int
+from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 
 
 class Catalog:
@@ -162,7 +162,7 @@ class OrderEntry:
             return_items=rows(form.return_items),
             return_devices=ids(form.return_devices.data),
             return_packed_kits=ids(form.return_packed_kits.data),
-            all_held=(form.all_held.data or "")[:40],
+            all_held=(form.all_held.data or "")[:MAX_ACTION_LENGTH],
             email_label=bool(form.email_label.data),
             external_order_ids=(form.external_order_ids.data or "")[:2000],
             shipping_option=form.shipping_option.data or "",

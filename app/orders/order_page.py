@@ -17,7 +17,7 @@ from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses, whole_orders
 from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
 from app.orders.routes import bp
-from app.validation import parse_int
+from app.validation import MAX_ACTION_LENGTH, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
 STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
@@ -247,7 +247,7 @@ def change_status(order_id: int):
     try:
         lifecycle.change_status(
             order_id,
-            (form.to_status.data or "")[:40],
+            (form.to_status.data or "")[:MAX_ACTION_LENGTH],
             _actor(),
             reason=form.reason.data,
             from_status=form.from_status.data or None,

@@ -46,7 +46,7 @@ from app.orders.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
-from app.validation import MAX_SEARCH_LENGTH, Rejected, parse_int
+from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse_int
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -126,7 +126,7 @@ def export_orders():
 
 def _entry_from_request() -> tuple[OrderEntry, str]:
     """The entry as submitted, and the action the pressed button asks for."""
-    action = request.form.get("action", PLACE)[:40]
+    action = request.form.get("action", PLACE)[:MAX_ACTION_LENGTH]
     return OrderEntry.from_form(OrderForm()), action
 
 

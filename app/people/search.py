@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.people.models import Patient, Site
-from app.validation import MAX_SEARCH_LENGTH
+from app.validation import MAX_SEARCH_LENGTH, like_escaped
 
 RESULT_LIMIT = 8
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
@@ -26,7 +26,7 @@ def _as_date(text: str) -> date | None:
 
 
 def _starts_with(column, text: str):
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = like_escaped(text.lower())
     # A bound parameter (never written into the SQL: errors in the logs carry no names).
     # PostgreSQL plans each run knowing the prefix: see database._postgresql_settings.
     return func.lower(column).like(escaped + "%", escape="\\")
@@ -82,7 +82,7 @@ def find_sites(query: str, limit: int = RESULT_LIMIT) -> list[Site]:
     query = query.strip()[:MAX_SEARCH_LENGTH]
     if not query:
         return []
-    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = like_escaped(query.lower())
     return list(
         db.session.scalars(
             select(Site)
