@@ -280,14 +280,19 @@ def kit(k: catalog.Kit) -> KitJson:
     )
 
 
+def _device_fields(d: catalog.Device) -> dict:
+    """What every shape of a device says of it (DeviceJson, StockDeviceJson)."""
+    return {
+        "id": d.id,
+        "item": item(d.item),
+        "current_status": d.current_status,
+        "device_identifiers": [DeviceIdentifierJson(i.type, i.value) for i in d.identifiers],
+        "external_identifier": d.external_identifier,
+    }
+
+
 def device(d: catalog.Device) -> DeviceJson:
-    return DeviceJson(
-        id=d.id,
-        item=item(d.item),
-        current_status=d.current_status,
-        device_identifiers=[DeviceIdentifierJson(i.type, i.value) for i in d.identifiers],
-        external_identifier=d.external_identifier,
-    )
+    return DeviceJson(**_device_fields(d))
 
 
 def packed_kit(pk: orders.PackedKit) -> PackedKitJson:
@@ -426,11 +431,7 @@ def stock_device(
     d: catalog.Device, loc: StockLocation | None, order_ids: list[int]
 ) -> StockDeviceJson:
     return StockDeviceJson(
-        id=d.id,
-        item=item(d.item),
-        current_status=d.current_status,
-        device_identifiers=[DeviceIdentifierJson(i.type, i.value) for i in d.identifiers],
-        external_identifier=d.external_identifier,
+        **_device_fields(d),
         location=location(loc),
         orders=[IdOnlyJson(order_id) for order_id in order_ids],
     )
