@@ -219,7 +219,8 @@ def test_bad_list_parameters_are_400(api, catalog, query, field):
     }
 
 
-def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_queries):
+def fifty_items_in_stock(app) -> list[int]:
+    """50 more items, 3 of each in stock: for orders of 1 line and of 50."""
     from app.catalog.models import Item
     from app.database import write_transaction
 
@@ -229,6 +230,11 @@ def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_
         session.flush()
         extra_ids = [i.id for i in extra]
     receive_stock(app, {i: 3 for i in extra_ids})
+    return extra_ids
+
+
+def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_queries):
+    extra_ids = fifty_items_in_stock(app)
     small = api.post(
         "/api/v3/order",
         json=patient_order(catalog, orderItems=[{"item": {"id": extra_ids[0]}, "count": 1}]),
@@ -295,15 +301,7 @@ def test_an_order_with_every_kind_of_line_reads_as_the_orm_writes_it(app, api, c
 def test_placing_answers_what_was_written_in_a_fixed_number_of_statements(
     app, api, catalog, count_queries
 ):
-    from app.catalog.models import Item
-    from app.database import write_transaction
-
-    with app.app_context(), write_transaction() as session:
-        extra = [Item(name=f"Item {n}", sku=f"X{n}") for n in range(50)]
-        session.add_all(extra)
-        session.flush()
-        extra_ids = [i.id for i in extra]
-    receive_stock(app, {i: 3 for i in extra_ids})
+    extra_ids = fifty_items_in_stock(app)
     returns = {
         "returnItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
         "orderNotes": [{"note": "Leave at the door"}],
