@@ -122,17 +122,20 @@ def test_redelivery_sends_the_same_message_again(app, api, catalog, receiver, de
 def test_an_order_rolled_back_sends_nothing(app, api, catalog, receiver, delivering):
     subscribe(api, receiver.url)
 
-    def fail_after_writing(session, _flush_context):
-        # The order, its event and its outbox entry have reached the database: now it fails.
-        if any(isinstance(o, OrderOutboxEntry) for o in session.new):
+    def fail_after_writing(conn, _cursor, statement, _parameters, _context, _executemany):
+        # The order, its event and its outbox entry have reached the database (the reservation
+        # comes after them): now it fails.
+        if statement.lstrip().upper().startswith("INSERT INTO STOCK_MOVEMENT "):
             raise RuntimeError("the disk is full")
 
-    event.listen(db.session, "after_flush", fail_after_writing)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", fail_after_writing)
     try:
         with pytest.raises(RuntimeError):
             place(app, catalog, items={"strips": 1})
     finally:
-        event.remove(db.session, "after_flush", fail_after_writing)
+        event.remove(engine, "before_cursor_execute", fail_after_writing)
     with app_context(app):
         assert db.session.scalar(select(func.count(Order.id))) == 0
         assert db.session.scalar(select(func.count(OrderOutboxEntry.id))) == 0

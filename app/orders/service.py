@@ -13,21 +13,20 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from types import SimpleNamespace as Plain
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import MANYTOONE, joinedload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.auth.actor import Actor
-from app.catalog.models import Device, Item, Kit, KitItem
+from app.catalog.models import Device, Item, Kit
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
-from app.orders import status_counters, statuses
-from app.orders.events import record_event
+from app.orders import status_counters, statuses, whole_orders
+from app.orders.events import insert_event
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
@@ -41,6 +40,7 @@ from app.orders.models import (
     ReturnItem,
     ReturnPackedKit,
     SubmissionKey,
+    actor_name,
 )
 from app.people.models import Patient, Site
 from app.validation import (
@@ -61,6 +61,7 @@ MAX_LINES = 200
 MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
+ORDERS = Order.__table__
 
 
 class OrderRejected(Rejected):
@@ -108,14 +109,10 @@ class PlacedOrder:
 
 @cache
 def _described(model) -> tuple:
-    """Loader options for the parts of ``model`` that describing an order shows: fetched with
-    the rows the check reads, so that the order answered after placing reads nothing more.
-    (Options are immutable: made once.)"""
+    """Loader options for the parts of a returned device or packed kit (``model``) that
+    describing an order shows: fetched with the rows the check reads, so that the order
+    answered after placing reads nothing more. (Options are immutable: made once.)"""
     device = (joinedload(Device.item), selectinload(Device.identifiers))
-    if model is Patient:
-        return (joinedload(Patient.site),)
-    if model is Kit:
-        return (selectinload(Kit.kit_items).joinedload(KitItem.item),)
     if model is Device:
         return device
     if model is PackedKit:
@@ -162,7 +159,7 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
         return None
     if draft.patient_id is not None:
         ref = check.id_of(draft.patient_id, "patient.id", "patient")
-        patient = fetch_by_id(Patient, {ref}, *_described(Patient)).get(ref) if ref else None
+        patient = whole_orders.by_id(Patient, {ref}).get(ref) if ref else None
         if ref and patient is None:
             check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
         elif patient is not None:
@@ -170,7 +167,7 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | Non
                 check.add(problem.code, problem.message, problem.field)
         return patient
     ref = check.id_of(draft.site_id, "site.id", "site")
-    site = fetch_by_id(Site, {ref}).get(ref) if ref else None
+    site = whole_orders.by_id(Site, {ref}).get(ref) if ref else None
     if ref and site is None:
         check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
     elif site is not None and not site.active:
@@ -192,7 +189,7 @@ def _check_lines(
     refs = [
         check.id_of(line.ref, f"{section}[{i}].{noun}.id", noun) for i, line in enumerate(lines)
     ]
-    found = fetch_by_id(model, {r for r in refs if r}, *_described(model))
+    found = whole_orders.by_id(model, {r for r in refs if r})
     seen: dict[int, int] = {}
     good = []
     for i, (line, ref) in enumerate(zip(lines, refs, strict=True)):
@@ -409,23 +406,36 @@ def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
     location, problems = inventory.resolve_location(draft.location_id, "fulfillmentLocation.id")
     check.problems.extend(problems)
 
-    order = Order(
+    patient = recipient if isinstance(recipient, whole_orders.PlainPatient) else None
+    site = None if patient is not None else recipient
+    order = whole_orders.PlainOrder(
+        id=None,
+        version=1,
         fulfillment_location=location,
-        patient=recipient if isinstance(recipient, Patient) else None,
-        site=recipient if isinstance(recipient, Site) else None,
-        responsible_site_id=(
-            recipient.site_id if isinstance(recipient, Patient) else getattr(recipient, "id", None)
-        ),
+        fulfillment_location_id=location.id if location is not None else None,
+        patient=patient,
+        patient_id=patient.id if patient is not None else None,
+        site=site,
+        site_id=site.id if site is not None else None,
+        responsible_site_id=patient.site_id if patient is not None else getattr(site, "id", None),
         current_status=statuses.CREATED,
+        held_from_status=None,
         shipping_option=shipping_option,
         email_label=email_label,
-        external_ids=[OrderExternalId(value=v) for v in external_ids],
-        items=[OrderItem(item=item, count=count) for item, count in items],
-        kits=[OrderKit(kit=kit, count=count) for kit, count in kits],
-        return_items=[ReturnItem(item=item, count=count) for item, count in return_items],
-        return_devices=[ReturnDevice(device=d) for d in return_devices],
-        return_packed_kits=[ReturnPackedKit(packed_kit=pk) for pk in return_kits],
-        notes=[OrderNote(note=note) for note in notes],
+        created_at=None,
+        updated_at=None,
+        external_ids=[Plain(value=v) for v in external_ids],
+        items=[Plain(item=item, item_id=item.id, count=count) for item, count in items],
+        kits=[Plain(kit=kit, kit_id=kit.id, count=count) for kit, count in kits],
+        return_items=[Plain(item=i, item_id=i.id, count=count) for i, count in return_items],
+        return_devices=[Plain(device=d, device_id=d.id) for d in return_devices],
+        return_packed_kits=[Plain(packed_kit=pk, packed_kit_id=pk.id) for pk in return_kits],
+        notes=[Plain(note=note) for note in notes],
+        # What a new order has none of yet.
+        events=[],
+        tracking_numbers=[],
+        devices=[],
+        packed_kits=[],
     )
     return order, check.problems
 
@@ -434,15 +444,18 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
     """Places the order a draft asks for, with its lines and its first event, or nothing.
 
     The rules are checked once, under the write lock, on the rows as they are then. The
-    order comes back as it was written, every part of it loaded, so that describing it
-    reads nothing more.
+    order comes back as it was written (a plain object, as ``whole_orders`` reads one), so
+    that describing it reads nothing more.
 
     With a ``submission_key`` the call is safe to repeat: a key already used answers
     the order it placed then (``replayed``) instead of placing another.
     """
     fingerprint = draft.fingerprint()
+    # Read before the transaction expires the actor's objects (reloading them costs a
+    # statement each).
+    who = _Who.of(actor)
     try:
-        with write_transaction(keep_written=True) as session:
+        with write_transaction():
             if submission_key is not None:
                 earlier = _order_for_key(actor.scope, submission_key, fingerprint)
                 if earlier is not None:
@@ -450,34 +463,18 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             order, problems = check_draft(draft)
             if problems:
                 raise OrderRejected(problems)
-            now = utcnow()
-            order.created_at = order.updated_at = now
-            order.placed_by_user = actor.user
-            order.placed_by_api_key = actor.api_key
-            for note in order.notes:
-                note.created_at = now
-                note.created_by = actor.user
-                note.created_by_api_key = actor.api_key
-            lines = {kind: getattr(order, kind) for kind in LINE_KINDS}
-            for kind in LINE_KINDS:
-                setattr(order, kind, [])
-            record_event(order, statuses.CREATED, actor, at=now)
-            session.add(order)
-            session.flush()
-            _write_lines(order, lines)
-            # A new order has none of these yet: said here, describing it does not ask.
-            for nothing_yet in ("tracking_numbers", "packed_kits", "devices"):
-                set_committed_value(order, nothing_yet, [])
+            _write(order, who, utcnow())
             status_counters.record_status_change(order, None, statuses.CREATED)
-            _reserve(order, actor)
+            _reserve(order, who.actor)
             if submission_key is not None:
-                session.add(
-                    SubmissionKey(
-                        scope=actor.scope,
-                        key=submission_key,
-                        request_hash=fingerprint,
-                        order_id=order.id,
-                    )
+                db.session.connection().execute(
+                    insert(SubmissionKey.__table__),
+                    {
+                        "scope": actor.scope,
+                        "key": submission_key,
+                        "request_hash": fingerprint,
+                        "order_id": order.id,
+                    },
                 )
         return PlacedOrder(order)
     except IntegrityError:
@@ -490,42 +487,88 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
         return earlier
 
 
-# The parts of an order there may be many of (up to MAX_LINES), written one statement per
-# kind however many there are. Left to the unit of work, each would be inserted alone on
-# SQLite to learn its id, which nothing needs.
-LINE_KINDS = (
-    "external_ids",
-    "items",
-    "kits",
-    "return_items",
-    "return_devices",
-    "return_packed_kits",
-    "notes",
-)
+@dataclass
+class _Who:
+    """Who places an order, as it is written: the actor's ids, name and author."""
+
+    actor: Actor
+    user_id: int | None
+    api_key_id: int | None
+    name: str
+    # The notes' author as an answer shows them: a user's id, names and email.
+    author: Plain | None
+
+    @classmethod
+    def of(cls, actor: Actor) -> _Who:
+        user, key = actor.user, actor.api_key
+        return cls(
+            actor,
+            user.id if user else None,
+            key.id if key else None,
+            actor_name(user.full_name if user else None, key.name if key else None),
+            None
+            if user is None
+            else whole_orders.PlainUser(
+                id=user.id, first_name=user.first_name, last_name=user.last_name, email=user.email
+            ),
+        )
 
 
-def _write_lines(order: Order, lines: dict[str, list]) -> None:
-    """Inserts the lines of a new order in bulk and puts them back on it, as written."""
-    for kind, rows in lines.items():
+def _write(order, who: _Who, now) -> None:
+    """Writes a checked new order with plain inserts: the order, its first event (and
+    outbox entry), and each kind of line in one statement however many lines there are.
+    The ORM's unit of work took most of placing's time to learn ids nothing needs. The
+    order's id, times and event are set on it, as written."""
+    connection = db.session.connection()
+    user_id, api_key_id = who.user_id, who.api_key_id
+    order.created_at = order.updated_at = now
+    order.id = connection.execute(
+        insert(ORDERS).returning(ORDERS.c.id),
+        {
+            "patient_id": order.patient_id,
+            "site_id": order.site_id,
+            "responsible_site_id": order.responsible_site_id,
+            "current_status": order.current_status,
+            "shipping_option": order.shipping_option,
+            "email_label": order.email_label,
+            "created_at": now,
+            "updated_at": now,
+            "placed_by_user_id": user_id,
+            "placed_by_api_key_id": api_key_id,
+            "fulfillment_location_id": order.fulfillment_location_id,
+            "version": order.version,
+        },
+    ).scalar_one()
+    event_id = insert_event(order.id, statuses.CREATED, user_id, api_key_id, now)
+    order.events.append(
+        Plain(
+            id=event_id, name=statuses.CREATED, event_timestamp=now, note=None, actor_name=who.name
+        )
+    )
+    for note in order.notes:
+        note.created_at, note.created_by = now, who.author
+    lines = {
+        OrderExternalId: [{"value": e.value} for e in order.external_ids],
+        OrderItem: [{"item_id": x.item_id, "count": x.count} for x in order.items],
+        OrderKit: [{"kit_id": x.kit_id, "count": x.count} for x in order.kits],
+        ReturnItem: [{"item_id": x.item_id, "count": x.count} for x in order.return_items],
+        ReturnDevice: [{"device_id": x.device_id} for x in order.return_devices],
+        ReturnPackedKit: [{"packed_kit_id": x.packed_kit_id} for x in order.return_packed_kits],
+        OrderNote: [
+            {
+                "note": n.note,
+                "created_at": now,
+                "created_by_id": user_id,
+                "created_by_api_key_id": api_key_id,
+            }
+            for n in order.notes
+        ],
+    }
+    for model, rows in lines.items():
         if rows:
-            db.session.execute(insert(type(rows[0])), [_columns(row, order.id) for row in rows])
-        set_committed_value(order, kind, rows)
-
-
-def _columns(line, order_id: int) -> dict:
-    """The columns of a new line: its own values and the ids of the rows it points to."""
-    mapper = sa_inspect(type(line))
-    values = {"order_id": order_id}
-    for column in mapper.column_attrs:
-        value = getattr(line, column.key)
-        if value is not None and not column.columns[0].primary_key:
-            values[column.key] = value
-    for relation in mapper.relationships:
-        target = getattr(line, relation.key)
-        if relation.direction is MANYTOONE and target is not None:
-            for local, remote in relation.local_remote_pairs:
-                values[local.key] = getattr(target, remote.key)
-    return values
+            connection.execute(
+                insert(model.__table__), [{"order_id": order.id, **row} for row in rows]
+            )
 
 
 def demand_lines(order: Order) -> list[inventory.DemandLine]:

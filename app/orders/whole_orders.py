@@ -224,6 +224,7 @@ def _statements(postgres: bool) -> dict:
     kit_item, kit_item_maker = aliased(Item), aliased(Manufacturer)
     packed_kit = aliased(PackedKit)
     return {
+        **_named_statements(postgres),
         "orders": orders,
         "external_ids": lines(OrderExternalId, OrderExternalId.value),
         "items": lines(OrderItem, OrderItem.id, OrderItem.count, *_item_columns())
@@ -294,6 +295,80 @@ def _statements(postgres: bool) -> dict:
             .order_by(OrderDevice.id, DeviceIdentifier.id)
         ),
     }
+
+
+def _named_statements(postgres: bool) -> dict:
+    """What a new order names, read for checking it: patients and sites with their
+    addresses, items with their makers, kits with what they hold."""
+    address, site, site_address = aliased(Address), aliased(Site), aliased(Address)
+    kit_item, kit_item_maker = aliased(Item), aliased(Manufacturer)
+    return {
+        Patient: select(
+            *_columns(Patient, PATIENT),
+            Patient.site_id,
+            *_columns(address, ADDRESS),
+            *_columns(site, SITE),
+            *_columns(site_address, ADDRESS),
+        )
+        .select_from(Patient)
+        .outerjoin(address, address.id == Patient.address_id)
+        .outerjoin(site, site.id == Patient.site_id)
+        .outerjoin(site_address, site_address.id == site.address_id)
+        .where(id_among(Patient.id, postgres)),
+        Site: select(*_columns(Site, SITE), *_columns(address, ADDRESS))
+        .select_from(Site)
+        .outerjoin(address, address.id == Site.address_id)
+        .where(id_among(Site.id, postgres)),
+        Item: select(*_item_columns())
+        .select_from(Item)
+        .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
+        .where(id_among(Item.id, postgres)),
+        Kit: select(*_columns(Kit, KIT), KitItem.count, *_item_columns(kit_item, kit_item_maker))
+        .select_from(Kit)
+        .outerjoin(KitItem, KitItem.kit_id == Kit.id)
+        .outerjoin(kit_item, kit_item.id == KitItem.item_id)
+        .outerjoin(kit_item_maker, kit_item_maker.id == kit_item.manufacturer_id)
+        .where(id_among(Kit.id, postgres))
+        .order_by(Kit.id, KitItem.id),
+    }
+
+
+def by_id(model, ids) -> dict:
+    """The patients, sites, items or kits (``model``) with these ids, as plain objects
+    shaped like the ones a loaded order holds, in one statement; ids too large for the
+    column match nothing. For checking a new order: what it names, and what its answer
+    shows."""
+    wanted = [i for i in ids if i and i <= MAX_DB_ID]
+    if not wanted:
+        return {}
+    read = _Read()
+    rows = read.rows(model, wanted)
+    if model is Patient:
+        found = {}
+        for row in rows:
+            values = tuple(row)
+            own, rest = values[: len(PATIENT) + 1], values[len(PATIENT) + 1 :]
+            patient = _plain((*PATIENT, "site_id"), own, PlainPatient)
+            patient.address = _plain(ADDRESS, rest[: len(ADDRESS)], PlainAddress)
+            at = len(ADDRESS)
+            patient.site = _site(rest[at : at + len(SITE)], rest[at + len(SITE) :])
+            found[patient.id] = patient
+        return found
+    if model is Site:
+        return {row[0]: _site(tuple(row)[: len(SITE)], tuple(row)[len(SITE) :]) for row in rows}
+    if model is Item:
+        return {row[0]: _item(tuple(row), read.items) for row in rows}
+    for row in rows:
+        values = tuple(row)
+        kit = read.kits.get(values[0])
+        if kit is None:
+            kit = read.kits[values[0]] = _plain(KIT, values[: len(KIT)])
+            kit.kit_items = []
+        count, item_values = values[len(KIT)], values[len(KIT) + 1 :]
+        if count is not None:
+            item = _item(item_values, read.items)
+            kit.kit_items.append(Plain(item=item, item_id=item.id, count=count))
+    return dict(read.kits)
 
 
 class _Read:
