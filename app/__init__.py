@@ -29,9 +29,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": we draw SVG
 
-    from app import database as _database_events  # noqa: F401  (SQLite settings)
-    from app import models  # noqa: F401  (every table on the metadata)
+    from app import (
+        database,  # SQLite: connection settings and the queue of writers
+        models,  # noqa: F401  (every table on the metadata)
+    )
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.sqlite_engine_options(
+            app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+        )
     db.init_app(app)
     if not app.config["WEB_WORKER"]:
         # Migrations run from the command line (flask db ...), never in a web worker: gunicorn
