@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -72,7 +75,13 @@ def _connection_settings(dbapi_connection, _record):
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    path = cursor.execute("PRAGMA database_list").fetchone()[2]
     cursor.close()
+    if isinstance(dbapi_connection, QueuedWriterConnection) and path:
+        # Each connection opens the lock file itself: a lock is held by an open file, so
+        # one shared by a process's connections, or inherited over a fork, would not
+        # keep them apart.
+        dbapi_connection.turn_file = os.open(path + "-writers", os.O_RDWR | os.O_CREAT, 0o600)
     # Let SQLAlchemy, not the driver, say when a transaction begins (see _sqlite_begin).
     dbapi_connection.isolation_level = None
 
@@ -91,26 +100,49 @@ def _postgresql_settings(dbapi_connection) -> None:
 
 # One write transaction at a time per process: see QueuedWriterConnection.
 _write_turn = threading.Lock()
+# How often a writer looks again whether another process's writer has finished.
+_TURN_POLL_SECONDS = (0.0001, 0.001)
 
 
 class QueuedWriterConnection(sqlite3.Connection):
-    """A SQLite connection whose write transactions take turns with the process's others.
+    """A SQLite connection whose write transactions take turns with the app's others.
 
     SQLite lets one transaction write at a time. A writer that finds the lock taken waits in
-    SQLite's busy handler, which sleeps and tries again (after 1, 2, 5, 10... up to 100 ms):
+    SQLite's busy handler, which sleeps and tries again after 1, 2, 5, 10... up to 100 ms:
     under load the lock then sits free while the waiters sleep (placing orders with 8
-    connections: p99 1.6 s). The threads of one process therefore queue on a Python lock,
-    which wakes the next one as soon as a transaction ends; only writers of other processes
-    still meet the busy handler. The turn is taken before ``BEGIN IMMEDIATE`` and given back
-    once the transaction has committed or rolled back."""
+    connections: p99 1.6 s). So the app's writers queue before ``BEGIN IMMEDIATE``: the
+    threads of a process on a Python lock, which wakes the next one when a transaction ends,
+    and the processes (gunicorn's workers, the webhooks worker, commands) on an exclusive
+    ``flock`` of a file beside the database, looked at every 0.1 to 1 ms. The turn is given
+    back once the transaction has committed or rolled back. A writer still waiting after the
+    busy timeout goes on regardless, and SQLite decides; writers of other programs (the
+    sqlite3 shell) meet the busy handler as before."""
 
     holds_turn = False
+    holds_file = False
+    turn_file: int | None = None
 
     def take_turn(self) -> None:
-        # After the busy timeout the writer goes on regardless, and SQLite decides.
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         self.holds_turn = _write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        if not self.holds_turn or self.turn_file is None:
+            return
+        pause, longest = _TURN_POLL_SECONDS
+        while True:
+            try:
+                fcntl.flock(self.turn_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.holds_file = True
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, longest)
 
     def end_turn(self) -> None:
+        if self.holds_file:
+            self.holds_file = False
+            fcntl.flock(self.turn_file, fcntl.LOCK_UN)
         if self.holds_turn:
             self.holds_turn = False
             _write_turn.release()
@@ -132,6 +164,9 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             self.end_turn()
+            if self.turn_file is not None:
+                os.close(self.turn_file)
+                self.turn_file = None
 
 
 def sqlite_engine_options(options: dict) -> dict:

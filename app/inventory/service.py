@@ -418,12 +418,20 @@ class DemandLine:
     count: int
     item_id: int | None = None
     kit_id: int | None = None
+    # What the caller may have read already (the order service has, checking the order), so
+    # that reserving reads it no more: a kit's contents as (item id, count) pairs, and which
+    # of the line's items are received on scan.
+    kit_contents: tuple[tuple[int, int], ...] | None = None
+    received_on_scan: frozenset[int] | None = None
 
 
 def _units(lines: list[DemandLine]) -> list[dict[int, int]]:
     """Each line's units per item, kits multiplied out (one statement for every kit)."""
-    kit_ids = {line.kit_id for line in lines if line.kit_id}
     contents: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for line in lines:
+        if line.kit_contents is not None:
+            contents[line.kit_id] = list(line.kit_contents)
+    kit_ids = {line.kit_id for line in lines if line.kit_id and line.kit_contents is None}
     if kit_ids:
         for kit_id, item_id, count in db.session.execute(
             select(KitItem.kit_id, KitItem.item_id, KitItem.count).where(
@@ -480,7 +488,10 @@ def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Act
     """
     per_line = _units(lines)
     wanted = {item_id for units in per_line for item_id in units}
-    received_on_scan = _received_on_scan(wanted)
+    if all(line.received_on_scan is not None for line in lines):
+        received_on_scan = set().union(*(line.received_on_scan for line in lines))
+    else:
+        received_on_scan = _received_on_scan(wanted)
     per_line = [{i: n for i, n in units.items() if i not in received_on_scan} for units in per_line]
     wanted -= received_on_scan
     balances = _lock_balances(location_id, wanted, create=False)

@@ -572,16 +572,33 @@ def _write(order, who: _Who, now) -> None:
 
 
 def demand_lines(order: Order) -> list[inventory.DemandLine]:
-    """The order's outbound lines, as inventory counts them, with their field paths."""
+    """The order's outbound lines, as inventory counts them, with their field paths, and
+    what the order's catalog rows already tell (a kit's contents, which items are received
+    on scan)."""
     return [
         inventory.DemandLine(
-            f"orderItems[{i}].count", line.item.name, line.count, item_id=line.item.id
+            f"orderItems[{i}].count",
+            line.item.name,
+            line.count,
+            item_id=line.item.id,
+            received_on_scan=_received_on_scan([line.item]),
         )
         for i, line in enumerate(order.items)
     ] + [
-        inventory.DemandLine(f"orderKits[{i}].count", line.kit.name, line.count, kit_id=line.kit.id)
+        inventory.DemandLine(
+            f"orderKits[{i}].count",
+            line.kit.name,
+            line.count,
+            kit_id=line.kit.id,
+            kit_contents=tuple((part.item_id, part.count) for part in line.kit.kit_items),
+            received_on_scan=_received_on_scan([part.item for part in line.kit.kit_items]),
+        )
         for i, line in enumerate(order.kits)
     ]
+
+
+def _received_on_scan(items) -> frozenset[int]:
+    return frozenset(i.id for i in items if i.accept_unreceived_devices)
 
 
 def _reserve(order: Order, actor: Actor) -> None:

@@ -84,6 +84,7 @@ ITEM = (
     "device_identifier_type",
     "serial_pattern",
     "size",
+    "accept_unreceived_devices",
 )
 KIT = ("id", "name", "archived")
 DEVICE = ("id", "current_status", "external_identifier")
