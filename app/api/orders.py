@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request, url_for
+from flask import g, request, url_for
 
 from app.api import bp, parse, serialize
 from app.api.auth import authenticate
@@ -41,7 +41,7 @@ def place_order():
         )
     # A new order is answered as it was written; a replayed one is read again.
     order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
-    response = jsonify(serialize.plain(serialize.order(order)))
+    response = serialize.json_response(serialize.order(order))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
     if placed.replayed:
@@ -108,4 +108,4 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return jsonify(serialize.plain(serialize.order(whole_orders.load_one(order_id))))
+    return serialize.json_response(serialize.order(whole_orders.load_one(order_id)))
