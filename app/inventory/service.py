@@ -368,8 +368,8 @@ def _record(balances: dict[int, Any], movements: list[dict], actor: Actor) -> No
         return
     now = utcnow()
     stamp = {
-        "actor_user_id": actor.user.id if actor.user else None,
-        "actor_api_key_id": actor.api_key.id if actor.api_key else None,
+        "actor_user_id": actor.user_id,
+        "actor_api_key_id": actor.api_key_id,
         "created_at": now,
     }
     changes: dict[int, list[int]] = defaultdict(lambda: [0, 0])
@@ -659,8 +659,8 @@ def receive_scanned_device(
         location_id=location_id,
         reference="Received when scanned",
         created_at=utcnow(),
-        actor_user_id=actor.user.id if actor.user else None,
-        actor_api_key_id=actor.api_key.id if actor.api_key else None,
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
     )
     device = Device(
         item=item,
@@ -965,8 +965,8 @@ def receive(draft: ReceiptDraft, actor: Actor) -> StockReceipt:
             location_id=location.id,
             reference=reference,
             created_at=utcnow(),
-            actor_user_id=actor.user.id if actor.user else None,
-            actor_api_key_id=actor.api_key.id if actor.api_key else None,
+            actor_user_id=actor.user_id,
+            actor_api_key_id=actor.api_key_id,
         )
         session.add(receipt)
         made = []

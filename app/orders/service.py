@@ -503,8 +503,8 @@ class _Who:
         user, key = actor.user, actor.api_key
         return cls(
             actor,
-            user.id if user else None,
-            key.id if key else None,
+            actor.user_id,
+            actor.api_key_id,
             actor_name(user.full_name if user else None, key.name if key else None),
             None
             if user is None

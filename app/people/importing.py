@@ -247,7 +247,7 @@ def store(filename: str, raw: bytes, actor: Actor) -> PatientImport:
             filename=(filename or "patients.csv")[:200],
             content=content,
             sha256=hashlib.sha256(raw).hexdigest(),
-            uploaded_by_id=actor.user.id if actor.user else None,
+            uploaded_by_id=actor.user_id,
         )
         session.add(upload)
     return upload
