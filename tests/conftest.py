@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,6 +13,7 @@ from datetime import date
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from werkzeug.security import generate_password_hash
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret")
@@ -92,6 +94,9 @@ def app(tmp_path_factory, worker_id):
         db.engine.dispose()
 
 
+EMPTYING_ATTEMPTS = 3
+
+
 @pytest.fixture(autouse=True)
 def _empty_database(request):
     """Every test starts from an empty database (tests without the app skip this)."""
@@ -103,12 +108,22 @@ def _empty_database(request):
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))
+        # A browser test's server may still be answering a last request (an htmx fragment
+        # asked for as the page closed): PostgreSQL may then end the TRUNCATE as a deadlock
+        # with it. The request ends soon after; empty the tables again then.
+        for attempt in range(1, EMPTYING_ATTEMPTS + 1):
+            try:
+                with db.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                    else:
+                        for table in tables:
+                            conn.execute(text(f"DELETE FROM {table}"))
+                return
+            except OperationalError:
+                if attempt == EMPTYING_ATTEMPTS:
+                    raise
+                time.sleep(0.5)
 
 
 @pytest.fixture

@@ -384,8 +384,11 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     return good
 
 
-def check_draft(draft: OrderDraft) -> tuple[Order, list[Problem]]:
-    """Builds the order a draft asks for and lists every rule it breaks (adds nothing)."""
+def check_draft(draft: OrderDraft) -> tuple[whole_orders.PlainOrder, list[Problem]]:
+    """Builds the order a draft asks for and lists every rule it breaks (adds nothing).
+
+    The order is a plain object shaped as ``whole_orders`` reads one (the ORM's attribute
+    names), made of the plain rows the check read: what placing writes and answers."""
     check = _Checker()
     recipient = _check_recipient(draft, check)
     has_returns = bool(draft.return_items or draft.return_device_ids or draft.return_packed_kit_ids)
@@ -450,7 +453,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
     With a ``submission_key`` the call is safe to repeat: a key already used answers
     the order it placed then (``replayed``) instead of placing another.
     """
-    fingerprint = draft.fingerprint()
+    fingerprint = draft.fingerprint() if submission_key is not None else None
     # Read before the transaction expires the actor's objects (reloading them costs a
     # statement each).
     who = _Who.of(actor)

@@ -9,6 +9,10 @@ numbers, notes and returns are skipped by what the first statement tells). Howev
 orders and lines, a read costs at most 13 statements, 5 for an order just placed (without
 the history, at most 11).
 
+Placing an order reads what the draft names the same way (``by_id``: patients, sites, items,
+kits) and builds the new order from those plain objects, so that it is checked, written
+with plain inserts and answered without the ORM (``service.place_order``).
+
 The orders come back as plain objects with the attribute names of the ORM models, so the
 one function that writes an order for the API (``serialize.order``) takes either. They also
 carry what the order page and the packing summaries read (the ids, the version, the packed
