@@ -59,8 +59,8 @@ def id_among(column, postgres: bool, ids: list[int] | None = None):
     The statement's text is then the same for any number of ids, so the driver parses it
     once and the server plans it once, where 250 ids made 250 parameters and a new text for
     every page; and SQLAlchemy has no list to expand into it each time it runs (a sixth of
-    the CPU of reading one order). Without ``ids`` they are given when the statement runs,
-    as ``{"ids": [...]}``."""
+    the order loader's CPU for one order). Without ``ids`` they are given when the statement
+    runs, as ``{"ids": [...]}``."""
     name = "ids" if ids is None else None
     if postgres:
         return column == any_(bindparam(name, ids, type_=ARRAY(Integer)))
