@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -10,7 +11,7 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, any_, bindparam, event
+from sqlalchemy import DateTime, Integer, String, any_, bindparam, event, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
@@ -49,16 +50,29 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _IdArray(TypeDecorator):
+    """Ids given to SQLite as one JSON array, which ``json_each`` reads back as rows."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(list(value))
+
+
 def id_among(column, postgres: bool, ids: list[int] | None = None):
-    """``column IN ids``. PostgreSQL takes the ids as one array parameter (``= ANY(:ids)``):
-    the statement's text is then the same for any number of ids, so the driver parses it
+    """``column IN ids``, with the ids as ONE parameter: an array on PostgreSQL
+    (``= ANY(:ids)``), a JSON array on SQLite (``IN (SELECT value FROM json_each(:ids))``).
+    The statement's text is then the same for any number of ids, so the driver parses it
     once and the server plans it once, where 250 ids made 250 parameters and a new text for
-    every page. SQLite, which has no arrays, gets them expanded. Without ``ids`` they are
-    given when the statement runs, as ``{"ids": [...]}``."""
+    every page; and SQLAlchemy has no list to expand into it each time it runs (a sixth of
+    the order loader's CPU for one order). Without ``ids`` they are given when the statement
+    runs, as ``{"ids": [...]}``."""
     name = "ids" if ids is None else None
     if postgres:
         return column == any_(bindparam(name, ids, type_=ARRAY(Integer)))
-    return column.in_(bindparam(name, ids, expanding=True))
+    listed = func.json_each(bindparam(name, ids, type_=_IdArray())).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 def is_postgresql() -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import jsonify, request
 
 from app.api import bp, parse, serialize
+from app.api.auth import api_actor
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
-from app.auth.actor import Actor
 from app.auth.scopes import scope_required
 from app.inventory import queries, service
 from app.validation import Rejected
@@ -69,7 +69,7 @@ def _receipt_draft(body) -> service.ReceiptDraft:
 def create_receipt():
     draft = _receipt_draft(parse.json_body())
     try:
-        receipt = service.receive(draft, Actor(api_key=g.api_key))
+        receipt = service.receive(draft, api_actor())
     except Rejected as rejected:
         response = problems_response(rejected.problems)
         if any(p.code == "device_already_known" for p in rejected.problems):

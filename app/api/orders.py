@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g, request, url_for
+from flask import request, url_for
 
 from app.api import bp, parse, serialize
-from app.api.auth import authenticate
+from app.api.auth import api_actor, authenticate
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
@@ -19,10 +19,6 @@ def require_api_key():
         authenticate()
 
 
-def _actor() -> service.Actor:
-    return service.Actor(api_key=g.api_key)
-
-
 @bp.post("/order")
 @scope_required(scopes.ORDERS_WRITE)
 def place_order():
@@ -30,7 +26,7 @@ def place_order():
     draft = parse.order_draft(parse.json_body())
     key = parse.idempotency_key()
     try:
-        placed = service.place_order(draft, _actor(), submission_key=key)
+        placed = service.place_order(draft, api_actor(), submission_key=key)
     except service.OrderRejected as rejected:
         return problems_response(rejected.problems)
     if not placed.same_request:
@@ -104,7 +100,7 @@ def cancel_order(order_id: int):
     if reason is not None and not isinstance(reason, str):
         raise ApiError(400, "invalid_type", "reason must be text.", "reason")
     try:
-        lifecycle.change_status(order_id, statuses.CANCELLED, _actor(), reason=reason)
+        lifecycle.change_status(order_id, statuses.CANCELLED, api_actor(), reason=reason)
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None

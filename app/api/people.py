@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request, url_for
+from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
 from app.api import bp, parse, serialize
+from app.api.auth import api_actor
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
-from app.auth.actor import Actor
 from app.auth.scopes import scope_required
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
@@ -61,7 +61,7 @@ def create_patient():
     parse.only_args()
     draft = patient_draft(parse.json_body())
     try:
-        patient = service.create_patient(draft, Actor(api_key=g.api_key))
+        patient = service.create_patient(draft, api_actor())
     except Rejected as rejected:
         return _rejected(rejected)
     response = jsonify(serialize.plain(serialize.patient(db.session.get(Patient, patient.id))))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, url_for
+from flask import jsonify, url_for
 
 from app.api import bp, parse
+from app.api.auth import api_actor
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
-from app.auth.actor import Actor
 from app.auth.scopes import scope_required
 from app.formats import timestamp
 from app.validation import Rejected
@@ -58,7 +58,7 @@ def create_webhook():
         url=body.get("url"), types=body.get("types"), description=body.get("description")
     )
     try:
-        created = service.create_subscription(draft, Actor(api_key=g.api_key))
+        created = service.create_subscription(draft, api_actor())
     except Rejected as rejected:
         return problems_response(rejected.problems)
     response = jsonify({**subscription_json(created.subscription), "secret": created.secret})
@@ -96,7 +96,7 @@ def get_webhook(subscription_id: int):
 def delete_webhook(subscription_id: int):
     _found(subscription_id)
     try:
-        service.delete_subscription(subscription_id, Actor(api_key=g.api_key))
+        service.delete_subscription(subscription_id, api_actor())
     except Rejected:
         raise ApiError(404, "webhook_not_found", "There is no such webhook.") from None
     return "", 204
