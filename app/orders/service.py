@@ -100,7 +100,9 @@ class OrderDraft:
 
 @dataclass
 class PlacedOrder:
-    order: Order
+    # A new order as written (a plain ``whole_orders`` order), or the earlier order (the
+    # ORM's) when ``replayed``.
+    order: whole_orders.PlainOrder | Order
     # True when a submission key had been used before: ``order`` is the first order.
     replayed: bool = False
     # With ``replayed``: whether the earlier submission asked for the very same order.
