@@ -148,7 +148,9 @@ def patient_problems(patient: Patient) -> list[Problem]:
     return []
 
 
-def _check_recipient(draft: OrderDraft, check: _Checker) -> Patient | Site | None:
+def _check_recipient(
+    draft: OrderDraft, check: _Checker
+) -> whole_orders.PlainPatient | whole_orders.PlainSite | None:
     if draft.patient_id is None and draft.site_id is None:
         check.add("recipient_required", "Choose a patient or a site to ship to.", "patient")
         return None
