@@ -472,7 +472,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 raise OrderRejected(problems)
             _write(order, who, utcnow())
             status_counters.record_status_change(order, None, statuses.CREATED)
-            _reserve(order, who.actor)
+            _reserve(order, actor)
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),
@@ -496,11 +496,10 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
 
 @dataclass
 class _Who:
-    """Who places an order, as it is written: the actor's ids, name and author."""
+    """Who places an order, as it is written: the actor (with its ids), the name its first
+    event shows, and the notes' author."""
 
     actor: Actor
-    user_id: int | None
-    api_key_id: int | None
     name: str
     # The notes' author as an answer shows them: a user's id, names and email.
     author: Plain | None
@@ -510,8 +509,6 @@ class _Who:
         user, key = actor.user, actor.api_key
         return cls(
             actor,
-            actor.user_id,
-            actor.api_key_id,
             actor_name(user.full_name if user else None, key.name if key else None),
             None
             if user is None
@@ -527,7 +524,7 @@ def _write(order, who: _Who, now) -> None:
     The ORM's unit of work took most of placing's time to learn ids nothing needs. The
     order's id, times and event are set on it, as written."""
     connection = db.session.connection()
-    user_id, api_key_id = who.user_id, who.api_key_id
+    user_id, api_key_id = who.actor.user_id, who.actor.api_key_id
     order.created_at = order.updated_at = now
     order.id = connection.execute(
         insert(ORDERS).returning(ORDERS.c.id),

@@ -360,7 +360,7 @@ def by_id(model, ids) -> dict:
             found[patient.id] = patient
         return found
     if model is Site:
-        return {row[0]: _site(tuple(row)[: len(SITE)], tuple(row)[len(SITE) :]) for row in rows}
+        return {row[0]: _site(row[: len(SITE)], row[len(SITE) :]) for row in map(tuple, rows)}
     if model is Item:
         return {row[0]: _item(tuple(row), read.items) for row in rows}
     for row in rows:
