@@ -17,37 +17,16 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
 from app.orders import queries
+from tests.browser.conftest import watch_console
 from tests.conftest import app_context
 from tests.helpers.browser import sign_in_through_form
 from tests.helpers.orders import iccid, imei, move, pack_everything, place
 
 pytestmark = pytest.mark.browser
 
-# Fail in seconds, not in Playwright's default 30: every wait here is for a local server.
-expect.set_options(timeout=5_000)
-
-# A refused action answers 422 (bad input) or 409 (the order's state does not allow it) by
-# design, and Chromium logs every 4xx as a console error. Any other status (a 400 for a
-# missing CSRF token, a 500) still counts.
-EXPECTED_CONSOLE = re.compile(
-    r"^Failed to load resource: the server responded with a status of (422|409) "
-)
+# A refused action answers 422 (bad input) or 409 (the order's state does not allow it).
+ORDER_PAGE_STATUSES = (422, 409)
 UPS_NUMBER = "1Z999AA10123456784"
-
-
-def watch_console(page: Page) -> list[str]:
-    """Collects what goes wrong in ``page``: console errors (where Chromium reports CSP
-    violations and failed requests) and uncaught script errors."""
-    problems: list[str] = []
-
-    def on_console(message):
-        if message.type == "error" and not EXPECTED_CONSOLE.match(message.text):
-            problems.append(message.text)
-
-    page.set_default_timeout(10_000)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
 
 
 @pytest.fixture
@@ -58,7 +37,7 @@ def open_as(new_context, base_url, catalog):
 
     def _open(role: str, path: str, javascript: bool = True) -> Page:
         page = new_context(java_script_enabled=javascript).new_page()
-        seen.append(watch_console(page))
+        seen.append(watch_console(page, ORDER_PAGE_STATUSES))
         sign_in_through_form(page, base_url, role, target=path)
         expect(page).to_have_url(base_url + path)
         return page
