@@ -50,8 +50,10 @@ def watch_console(page: Page, expected_statuses: tuple[int, ...] = EXPECTED_STAT
     def on_console(message):
         if message.type != "error" or expected.match(message.text):
             return
-        if message.text.startswith("htmx:sendAbort") and problems and problems[-1].startswith(
-            "htmx:afterRequest"
+        if (
+            message.text.startswith("htmx:sendAbort")
+            and problems
+            and problems[-1].startswith("htmx:afterRequest")
         ):
             problems.pop()  # the abort's first half
             return
