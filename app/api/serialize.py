@@ -23,6 +23,7 @@ from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
 from app.inventory.models import StockLocation, StockReceipt
+from app.inventory.service import PlacedAt
 from app.orders import models as orders
 from app.orders import statuses
 from app.orders.queries import TOTAL_CAP, PageOfOrders
@@ -350,7 +351,7 @@ def order_page(p: PageOfOrders) -> OrderPageJson:
     )
 
 
-def location(loc: StockLocation | None) -> LocationJson | None:
+def location(loc: StockLocation | PlacedAt | None) -> LocationJson | None:
     return None if loc is None else LocationJson(loc.id, loc.name)
 
 

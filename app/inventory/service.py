@@ -33,6 +33,7 @@ from app.inventory.models import (
     StockReceipt,
 )
 from app.validation import (
+    MAX_DB_ID,
     Checker,
     Problem,
     Rejected,
@@ -113,15 +114,37 @@ def ensure_default_location() -> StockLocation:
     return location
 
 
-def resolve_location(ref: Any, field_path: str) -> tuple[StockLocation | None, list[Problem]]:
+@dataclass(frozen=True)
+class PlacedAt:
+    """A stock location as an order or a receipt names it: read as a plain row, so that it
+    outlives the transaction that read it (placing answers with its name after commit)."""
+
+    id: int
+    name: str
+    active: bool
+    is_default: bool
+
+
+def _placed_at(condition) -> PlacedAt | None:
+    row = db.session.execute(
+        select(StockLocation.id, StockLocation.name, StockLocation.active, StockLocation.is_default)
+        .where(condition)
+        .limit(1)
+    ).first()
+    return None if row is None else PlacedAt(*row)
+
+
+def resolve_location(ref: Any, field_path: str) -> tuple[PlacedAt | None, list[Problem]]:
     """The location an order or receipt names, or the default when it names none."""
     if ref is None:
-        location = default_location()
+        location = _placed_at(StockLocation.is_default.is_(True))
         if location is None:
             return None, [Problem("location_required", "There is no stock location.", field_path)]
         return location, []
     location_id = as_id(ref)
-    location = fetch_by_id(StockLocation, {location_id}).get(location_id) if location_id else None
+    location = None
+    if location_id is not None and location_id <= MAX_DB_ID:
+        location = _placed_at(StockLocation.id == location_id)
     if location is None or not location.active:
         return None, [
             Problem("location_not_found", f"There is no stock location with id {ref}.", field_path)
