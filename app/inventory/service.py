@@ -126,25 +126,27 @@ class PlacedAt:
 
 
 def _placed_at(condition) -> PlacedAt | None:
-    row = db.session.execute(
-        select(StockLocation.id, StockLocation.name, StockLocation.active, StockLocation.is_default)
-        .where(condition)
-        .limit(1)
-    ).first()
+    t = StockLocation.__table__.c
+    # On the connection, not the session: the ORM's execution path costs more than the read.
+    row = (
+        db.session.connection()
+        .execute(select(t.id, t.name, t.active, t.is_default).where(condition).limit(1))
+        .first()
+    )
     return None if row is None else PlacedAt(*row)
 
 
 def resolve_location(ref: Any, field_path: str) -> tuple[PlacedAt | None, list[Problem]]:
     """The location an order or receipt names, or the default when it names none."""
     if ref is None:
-        location = _placed_at(StockLocation.is_default.is_(True))
+        location = _placed_at(StockLocation.__table__.c.is_default.is_(True))
         if location is None:
             return None, [Problem("location_required", "There is no stock location.", field_path)]
         return location, []
     location_id = as_id(ref)
     location = None
     if location_id is not None and location_id <= MAX_DB_ID:
-        location = _placed_at(StockLocation.id == location_id)
+        location = _placed_at(StockLocation.__table__.c.id == location_id)
     if location is None or not location.active:
         return None, [
             Problem("location_not_found", f"There is no stock location with id {ref}.", field_path)
@@ -376,13 +378,31 @@ def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[i
             .values([{"location_id": location_id, "item_id": i} for i in sorted(item_ids)])
             .on_conflict_do_nothing(index_elements=["location_id", "item_id"]),
         )
-    rows = session.execute(
-        select(StockBalance.id, StockBalance.item_id, StockBalance.on_hand, StockBalance.reserved)
-        .where(StockBalance.location_id == location_id, StockBalance.item_id.in_(item_ids))
-        .order_by(StockBalance.id)
-        .with_for_update()
-    ).all()
+    t = StockBalance.__table__.c
+    rows = (
+        session.connection()
+        .execute(
+            select(t.id, t.item_id, t.on_hand, t.reserved)
+            .where(t.location_id == location_id, t.item_id.in_(item_ids))
+            .order_by(t.id)
+            .with_for_update()
+        )
+        .all()
+    )
     return {row.item_id: row for row in rows}
+
+
+# Built once: a statement object remembers its cache key, one built per call computes it
+# again every time.
+_INSERT_MOVEMENTS = insert(StockMovement.__table__)
+_MOVE_BALANCES = (
+    update(StockBalance.__table__)
+    .where(StockBalance.__table__.c.id == bindparam("balance_id"))
+    .values(
+        on_hand=StockBalance.__table__.c.on_hand + bindparam("on_hand_change"),
+        reserved=StockBalance.__table__.c.reserved + bindparam("reserved_change"),
+    )
+)
 
 
 def _record(balances: dict[int, Any], movements: list[dict], actor: Actor) -> None:
@@ -414,14 +434,9 @@ def _record(balances: dict[int, Any], movements: list[dict], actor: Actor) -> No
         change[1] += row["reserved_change"]
     # Plain statements on the tables: the ORM's bulk paths cost more than the writes.
     connection = db.session.connection()
-    connection.execute(insert(StockMovement.__table__), rows)
+    connection.execute(_INSERT_MOVEMENTS, rows)
     connection.execute(
-        update(StockBalance.__table__)
-        .where(StockBalance.__table__.c.id == bindparam("balance_id"))
-        .values(
-            on_hand=StockBalance.__table__.c.on_hand + bindparam("on_hand_change"),
-            reserved=StockBalance.__table__.c.reserved + bindparam("reserved_change"),
-        ),
+        _MOVE_BALANCES,
         [
             {"balance_id": bid, "on_hand_change": c[0], "reserved_change": c[1]}
             for bid, c in sorted(changes.items())

@@ -14,6 +14,9 @@ from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
 
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
+# Built once: a statement object remembers its cache key (one built per call computes it again).
+_INSERT_EVENT = insert(EVENTS).returning(EVENTS.c.id)
+_INSERT_OUTBOX = insert(OUTBOX)
 
 
 def goes_to_webhooks(name: str) -> bool:
@@ -39,7 +42,7 @@ def insert_event(
     and, for a status, its outbox entry, as plain inserts. Answers the event's id."""
     connection = db.session.connection()
     event_id = connection.execute(
-        insert(EVENTS).returning(EVENTS.c.id),
+        _INSERT_EVENT,
         {
             "order_id": order_id,
             "name": name,
@@ -50,6 +53,6 @@ def insert_event(
     ).scalar_one()
     if goes_to_webhooks(name):
         connection.execute(
-            insert(OUTBOX), {"order_id": order_id, "order_event_id": event_id, "created_at": at}
+            _INSERT_OUTBOX, {"order_id": order_id, "order_event_id": event_id, "created_at": at}
         )
     return event_id

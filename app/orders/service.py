@@ -62,6 +62,20 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
+# Placing's inserts, built once: a statement object remembers its cache key.
+_INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
+_INSERT_LINES = {
+    model: insert(model.__table__)
+    for model in (
+        OrderExternalId,
+        OrderItem,
+        OrderKit,
+        ReturnItem,
+        ReturnDevice,
+        ReturnPackedKit,
+        OrderNote,
+    )
+}
 
 
 class OrderRejected(Rejected):
@@ -527,7 +541,7 @@ def _write(order, who: _Who, now) -> None:
     user_id, api_key_id = who.actor.user_id, who.actor.api_key_id
     order.created_at = order.updated_at = now
     order.id = connection.execute(
-        insert(ORDERS).returning(ORDERS.c.id),
+        _INSERT_ORDER,
         {
             "patient_id": order.patient_id,
             "site_id": order.site_id,
@@ -571,7 +585,7 @@ def _write(order, who: _Who, now) -> None:
     for model, rows in lines.items():
         if rows:
             connection.execute(
-                insert(model.__table__), [{"order_id": order.id, **row} for row in rows]
+                _INSERT_LINES[model], [{"order_id": order.id, **row} for row in rows]
             )
 
 

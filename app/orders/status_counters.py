@@ -10,6 +10,8 @@ check-status-counts`` recomputes them from the orders and reports (or mends) any
 
 from __future__ import annotations
 
+import functools
+
 import click
 from sqlalchemy import case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +25,19 @@ Key = tuple[str, int, str, str]
 
 def recipient_kind(order: Order) -> str:
     return "patient" if order.patient_id is not None else "site"
+
+
+@functools.cache
+def _upsert(dialect_name: str):
+    """Adds each row's count to its counter, made when missing: built once per dialect, so
+    that its cache key is not computed again on every status change."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    table = OrderStatusCount.__table__
+    stmt = dialect.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
+        set_={"count": table.c.count + stmt.excluded["count"]},
+    )
 
 
 def record_status_change(order: Order, from_status: str | None, to_status: str) -> None:
@@ -45,13 +60,7 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
         }
         for status, delta in sorted(moves.items())
     ]
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    table = OrderStatusCount.__table__
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
-        set_={"count": table.c.count + stmt.excluded["count"]},
-    )
+    stmt = _upsert(db.session.get_bind().dialect.name)
     # The rows as parameters, not in .values(): a statement with literal rows is compiled
     # afresh every time, this one once. On the table, not the model: the ORM's bulk path
     # costs more than the statement.
