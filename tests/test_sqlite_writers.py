@@ -4,15 +4,19 @@ ends; writers in other processes queue on the lock file."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from app import database
+from app.database import write_apart
 from app.extensions import db
 
 pytestmark = pytest.mark.usefixtures("app")
@@ -98,3 +102,77 @@ def test_a_writer_in_another_process_waits_on_the_lock_file(app):
         first.close()
         waited = float(other.communicate(timeout=10)[0])
     assert waited >= 0.4, "the other process took the lock file while a writer held its turn"
+
+
+def _wal_bytes(path: str) -> int:
+    wal = Path(path + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _write_makers(first: int, count: int) -> None:
+    for n in range(first, first + count):
+        with write_apart() as conn:
+            conn.execute(
+                text("INSERT INTO manufacturer (name) VALUES (:name)"),
+                {"name": f"Maker {n} " + "x" * 150},
+            )
+
+
+def test_a_long_write_ahead_log_is_emptied_once_no_reader_holds_it(app, monkeypatch):
+    """SQLite starts its log again only when no reader is in it: under steady overlapping
+    reads it never would, and the log grew without end. The writer that finds it past the
+    limit empties it; while a reader holds it, that writer gives up at once (and its commit
+    stands) and a later one empties it."""
+    monkeypatch.setattr(database, "SQLITE_WAL_LIMIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(database, "SQLITE_CHECKPOINT_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(database, "_next_checkpoint", [0.0])
+    with app.app_context():
+        path = db.engine.url.database
+        _write_makers(0, 5)
+        reader = sqlite3.connect(path, isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            assert reader.execute("SELECT count(*) FROM manufacturer").fetchone()[0] == 5
+            started = time.monotonic()
+            _write_makers(5, 60)
+            took = time.monotonic() - started
+            held = _wal_bytes(path)
+            assert held > 64 * 1024, "the reader should have kept the log from being emptied"
+            # Each writer that found the log too long waited SQLITE_CHECKPOINT_WAIT_MS at most.
+            assert took < 60 * 0.5
+            # The reader still sees what it saw: nothing was taken from under it.
+            assert reader.execute("SELECT count(*) FROM manufacturer").fetchone()[0] == 5
+        finally:
+            reader.execute("ROLLBACK")
+            reader.close()
+        _write_makers(65, 1)
+        assert _wal_bytes(path) == 0, "the next writer should have emptied the log"
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM manufacturer")).scalar() == 66
+
+
+def test_a_write_apart_takes_its_turn_like_any_writer(app):
+    """A write on a connection of its own (the PHI access log, a key's last use) queues for
+    its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
+    done = {}
+
+    def apart():
+        with app.app_context():
+            with write_apart() as conn:
+                conn.execute(text("INSERT INTO manufacturer (name) VALUES ('Apart')"))
+            done["at"] = time.monotonic()
+
+    with app.app_context():
+        first = write_transaction(app)
+        first.execute(text("INSERT INTO manufacturer (name) VALUES ('First')"))
+        waiting = threading.Thread(target=apart)
+        waiting.start()
+        time.sleep(0.3)
+        assert "at" not in done, "the write apart began while another writer held its turn"
+        first.commit()
+        first.close()
+        waiting.join(timeout=5)
+        assert "at" in done
+        with db.engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM manufacturer ORDER BY id")).scalars()
+            assert list(names) == ["First", "Apart"]

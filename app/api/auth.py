@@ -14,7 +14,7 @@ from app.api.errors import ApiError, error_response
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, hash_api_key
 from app.auth.scopes import InsufficientScope
-from app.database import utcnow
+from app.database import utcnow, write_apart
 from app.extensions import db
 
 HEADER = "Impilo-API-Key"
@@ -61,8 +61,10 @@ def _record_use(api_key: KeyInUse) -> None:
         return
     # On a connection of its own, committed at once: the request's own transaction may be
     # rolled back (a refused order), and the session's objects stay as they are. The WHERE
-    # makes parallel requests write it once.
-    with db.engine.begin() as conn:
+    # makes parallel requests write it once. The read of the key is ended first, as no
+    # writer should wait for its turn while it holds a read (see database.write_apart).
+    db.session.rollback()
+    with write_apart() as conn:
         conn.execute(
             update(ApiKey)
             .where(

@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import utcnow
+from app.database import utcnow, write_apart
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
@@ -74,7 +74,7 @@ def register(app) -> None:
         def write():
             if pending.rows:
                 rows = [{**row, **who, "at": at} for row in pending.rows]
-                with engine.begin() as conn:
+                with write_apart(engine) as conn:
                     # One row (an order read) is run as such, not as a batch of one.
                     conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
@@ -82,7 +82,11 @@ def register(app) -> None:
             # A streamed answer (the CSV) notes its patients as it goes: they are all noted
             # once the answer is closed.
             response.call_on_close(write)
-        else:
+        elif pending.rows:
+            # The answer is made: the request's reading ends here, not at teardown, so that
+            # it does not hold SQLite's write-ahead log while it waits for its turn to write
+            # (a checkpoint emptying the log waits for every reader still in it).
+            db.session.rollback()
             write()
         return response
 
@@ -112,7 +116,7 @@ def entries(
 def prune() -> int:
     """Removes entries older than PHI_ACCESS_RETENTION_DAYS; answers how many."""
     cutoff = utcnow() - timedelta(days=current_app.config["PHI_ACCESS_RETENTION_DAYS"])
-    with db.engine.begin() as conn:
+    with write_apart() as conn:
         return conn.execute(delete(PatientDataAccess).where(PatientDataAccess.at < cutoff)).rowcount
 
 
