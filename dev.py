@@ -5,6 +5,7 @@
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
     python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
     python3 dev.py bench --pages --sizes 10000 100000  # page timings at those sizes
+    python3 dev.py bench --cpu   # CPU per request in-process: what the throttle, the log cost
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
     python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
 
@@ -207,12 +208,16 @@ def test(pytest_args: list[str]) -> None:
 
 
 def bench(args: list[str]) -> None:
-    """Throughput through gunicorn, or with ``--pages`` the page timings in-process."""
+    """Throughput through gunicorn; with ``--pages`` the page timings in-process; with
+    ``--cpu`` the CPU per request in-process."""
     setup()
     module = "tests.benchmarks.throughput"
     if "--pages" in args:
         args = [a for a in args if a != "--pages"]
         module = "tests.benchmarks.run_benchmarks"
+    elif "--cpu" in args:
+        args = [a for a in args if a != "--cpu"]
+        module = "tests.benchmarks.cpu_per_request"
     result = subprocess.run([str(PYTHON), "-m", module, *args], cwd=ROOT)
     sys.exit(result.returncode)
 
