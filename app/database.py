@@ -189,7 +189,7 @@ class QueuedWriterConnection(sqlite3.Connection):
         again from its beginning only when no reader is still reading from it. Under a
         steady flow of overlapping reads that moment never comes, and the log grows without
         end (every order read writes its access-log row: 300 MB in 24 s of reading with 8
-        connections), each read slower than the one before. A TRUNCATE checkpoint waits
+        connections), and reads slow down as it grows. A TRUNCATE checkpoint waits
         for the readers still in the log (new ones read the database file), which takes a
         few ms. It runs while this writer still holds its turn, so no writer of the app
         waits on SQLite's busy handler meanwhile; if a long read keeps it waiting more
