@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
+from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import statuses, whole_orders
 from app.orders.models import (
@@ -235,7 +236,9 @@ def held_by_recipient(
     """
     if patient_id is None and site_id is None:
         return HeldByRecipient([], [])
-    devices, kits, identifiers_of = _held_statements(patient_id is None, limit is not None)
+    devices, kits, identifiers_of = _held_statements(
+        patient_id is None, limit is not None, is_postgresql()
+    )
     params = {"recipient": patient_id if patient_id is not None else site_id}
     if limit is not None:
         params["take"] = limit + 1
@@ -257,9 +260,10 @@ def held_by_recipient(
 
 
 @cache
-def _held_statements(by_site: bool, limited: bool) -> tuple:
-    """The statements of held_by_recipient, built once (building them cost more than
-    running them): the recipient and the limit are parameters."""
+def _held_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
+    """The statements of held_by_recipient, built once per dialect (building them cost more
+    than running them): the recipient, the limit and the devices' ids are parameters (the
+    ids as one, see ``database.id_among``)."""
     recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")
     delivered = (recipient, Order.current_status == statuses.DELIVERED)
     returning_order = aliased(Order)
@@ -299,7 +303,7 @@ def _held_statements(by_site: bool, limited: bool) -> tuple:
     )
     identifiers_of = (
         select(DeviceIdentifier.device_id, DeviceIdentifier.type, DeviceIdentifier.value)
-        .where(DeviceIdentifier.device_id.in_(bindparam("ids", expanding=True)))
+        .where(id_among(DeviceIdentifier.device_id, postgres))
         .order_by(DeviceIdentifier.id)
     )
     return devices, kits, identifiers_of
