@@ -14,16 +14,18 @@ from app.api.errors import ApiError, error_response
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, hash_api_key
 from app.auth.scopes import InsufficientScope
-from app.database import utcnow, write_apart
+from app.database import DirectStatement, utcnow, write_apart
 from app.extensions import db
 
 HEADER = "Impilo-API-Key"
 # A key's last use is written at most this often, so that reading the API stays read-only
 # almost always.
 LAST_USED_PRECISION = timedelta(minutes=1)
-# Built once: a statement reused is compiled once and keyed once.
-ACTIVE_KEY = select(*ApiKey.__table__.columns).where(
-    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+# Built once, and run on the driver's cursor: every API request reads it.
+ACTIVE_KEY = DirectStatement(
+    select(*ApiKey.__table__.columns).where(
+        ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+    )
 )
 KEY_COLUMNS = tuple(ApiKey.__table__.columns.keys())
 
@@ -38,7 +40,7 @@ def authenticate() -> None:
     key = request.headers.get(HEADER, "")
     if not key:
         raise ApiError(401, "unauthorized", f"Send your API key in the {HEADER} header.")
-    row = db.session.connection().execute(ACTIVE_KEY, {"key_hash": hash_api_key(key)}).first()
+    row = ACTIVE_KEY.first(db.session.connection(), {"key_hash": hash_api_key(key)})
     if row is None:
         raise ApiError(401, "unauthorized", "This API key is not valid.")
     g.api_key = KeyInUse(**dict(zip(KEY_COLUMNS, row, strict=True)))

@@ -15,18 +15,21 @@ from datetime import timedelta
 
 from flask import current_app, g
 from flask_login import current_user
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import utcnow, write_apart
+from app.database import DirectStatement, utcnow, write_apart
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
 VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
 # The admin page shows this many entries at a time, newest first.
 PAGE_SIZE = 100
-# Built once, on the table: a Core statement is keyed and run for less than the ORM's insert.
-_INSERT = PatientDataAccess.__table__.insert()
+# Built once, on the table, and run on the driver's cursor: every order read writes one.
+_COLUMNS = ("at", "patient_id", "order_id", "action", "source", "user_id", "api_key_id")
+_INSERT = DirectStatement(
+    PatientDataAccess.__table__.insert().values({name: bindparam(name) for name in _COLUMNS})
+)
 
 
 @dataclass
@@ -76,7 +79,10 @@ def register(app) -> None:
                 rows = [{**row, **who, "at": at} for row in pending.rows]
                 with write_apart(engine) as conn:
                     # One row (an order read) is run as such, not as a batch of one.
-                    conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+                    if len(rows) == 1:
+                        _INSERT.run(conn, rows[0])
+                    else:
+                        _INSERT.run_many(conn, rows)
 
         if response.is_streamed:
             # A streamed answer (the CSV) notes its patients as it goes: they are all noted

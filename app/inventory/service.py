@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item, KitItem
-from app.database import utcnow, write_transaction
+from app.database import DirectStatement, direct_insert, id_among, utcnow, write_transaction
 from app.extensions import db
 from app.history.record import record_change
 from app.inventory import models as m
@@ -125,28 +126,40 @@ class PlacedAt:
     is_default: bool
 
 
-def _placed_at(condition) -> PlacedAt | None:
-    t = StockLocation.__table__.c
+_LOCATION = StockLocation.__table__.c
+# Run on the driver's cursor: every placed order reads its location.
+_PLACED_AT = {
+    "default": DirectStatement(
+        select(_LOCATION.id, _LOCATION.name, _LOCATION.active, _LOCATION.is_default)
+        .where(_LOCATION.is_default.is_(True))
+        .limit(1)
+    ),
+    "by_id": DirectStatement(
+        select(_LOCATION.id, _LOCATION.name, _LOCATION.active, _LOCATION.is_default)
+        .where(_LOCATION.id == bindparam("location_id"))
+        .limit(1)
+    ),
+}
+
+
+def _placed_at(which: str, location_id: int | None = None) -> PlacedAt | None:
     # On the connection, not the session: the ORM's execution path costs more than the read.
-    row = (
-        db.session.connection()
-        .execute(select(t.id, t.name, t.active, t.is_default).where(condition).limit(1))
-        .first()
-    )
+    parameters = {} if location_id is None else {"location_id": location_id}
+    row = _PLACED_AT[which].first(db.session.connection(), parameters)
     return None if row is None else PlacedAt(*row)
 
 
 def resolve_location(ref: Any, field_path: str) -> tuple[PlacedAt | None, list[Problem]]:
     """The location an order or receipt names, or the default when it names none."""
     if ref is None:
-        location = _placed_at(StockLocation.__table__.c.is_default.is_(True))
+        location = _placed_at("default")
         if location is None:
             return None, [Problem("location_required", "There is no stock location.", field_path)]
         return location, []
     location_id = as_id(ref)
     location = None
     if location_id is not None and location_id <= MAX_DB_ID:
-        location = _placed_at(StockLocation.__table__.c.id == location_id)
+        location = _placed_at("by_id", location_id)
     if location is None or not location.active:
         return None, [
             Problem("location_not_found", f"There is no stock location with id {ref}.", field_path)
@@ -362,7 +375,25 @@ def balance_mismatches() -> list[tuple[tuple[int, int], tuple[int, int], tuple[i
 # --- The one way figures change ------------------------------------------------------------
 
 
-def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[int, Any]:
+class LockedBalance(NamedTuple):
+    id: int
+    item_id: int
+    on_hand: int
+    reserved: int
+
+
+@cache
+def _lock_balances_statement(postgres: bool) -> DirectStatement:
+    t = StockBalance.__table__.c
+    return DirectStatement(
+        select(t.id, t.item_id, t.on_hand, t.reserved)
+        .where(t.location_id == bindparam("location_id"), id_among(t.item_id, postgres))
+        .order_by(t.id)
+        .with_for_update()
+    )
+
+
+def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[int, LockedBalance]:
     """The balance rows of these items at a location, locked, in one statement by id.
 
     With ``create`` the missing rows are made first (a concurrent maker is no error).
@@ -378,24 +409,29 @@ def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[i
             .values([{"location_id": location_id, "item_id": i} for i in sorted(item_ids)])
             .on_conflict_do_nothing(index_elements=["location_id", "item_id"]),
         )
-    t = StockBalance.__table__.c
-    rows = (
-        session.connection()
-        .execute(
-            select(t.id, t.item_id, t.on_hand, t.reserved)
-            .where(t.location_id == location_id, t.item_id.in_(item_ids))
-            .order_by(t.id)
-            .with_for_update()
-        )
-        .all()
-    )
-    return {row.item_id: row for row in rows}
+    connection = session.connection()
+    statement = _lock_balances_statement(connection.dialect.name == "postgresql")
+    rows = statement.rows(connection, {"location_id": location_id, "ids": sorted(item_ids)})
+    return {row[1]: LockedBalance(*row) for row in rows}
 
 
-# Built once: a statement object remembers its cache key, one built per call computes it
-# again every time.
-_INSERT_MOVEMENTS = insert(StockMovement.__table__)
-_MOVE_BALANCES = (
+# Built once, run on the driver's cursor: every placed order writes its reservation.
+_MOVEMENT_COLUMNS = (
+    "kind",
+    "item_id",
+    "location_id",
+    "on_hand_change",
+    "reserved_change",
+    "reason",
+    "order_id",
+    "receipt_id",
+    "device_id",
+    "created_at",
+    "actor_user_id",
+    "actor_api_key_id",
+)
+_INSERT_MOVEMENTS = direct_insert(StockMovement.__table__, _MOVEMENT_COLUMNS)
+_MOVE_BALANCES = DirectStatement(
     update(StockBalance.__table__)
     .where(StockBalance.__table__.c.id == bindparam("balance_id"))
     .values(
@@ -434,9 +470,9 @@ def _record(balances: dict[int, Any], movements: list[dict], actor: Actor) -> No
         change[1] += row["reserved_change"]
     # Plain statements on the tables: the ORM's bulk paths cost more than the writes.
     connection = db.session.connection()
-    connection.execute(_INSERT_MOVEMENTS, rows)
-    connection.execute(
-        _MOVE_BALANCES,
+    _INSERT_MOVEMENTS.run_many(connection, rows)
+    _MOVE_BALANCES.run_many(
+        connection,
         [
             {"balance_id": bid, "on_hand_change": c[0], "reserved_change": c[1]}
             for bid, c in sorted(changes.items())

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert
-
 from app.auth.actor import Actor
-from app.database import utcnow
+from app.database import direct_insert, utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
 
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
-# Built once: a statement object remembers its cache key (one built per call computes it again).
-_INSERT_EVENT = insert(EVENTS).returning(EVENTS.c.id)
-_INSERT_OUTBOX = insert(OUTBOX)
+# Built once, run on the driver's cursor: placing writes both.
+_INSERT_EVENT = direct_insert(
+    EVENTS,
+    ("order_id", "name", "event_timestamp", "actor_user_id", "actor_api_key_id"),
+    returning=EVENTS.c.id,
+)
+_INSERT_OUTBOX = direct_insert(OUTBOX, ("order_id", "order_event_id", "created_at"))
 
 
 def goes_to_webhooks(name: str) -> bool:
@@ -41,8 +43,8 @@ def insert_event(
     """``record_event`` for an order written without the ORM (a new order): the event
     and, for a status, its outbox entry, as plain inserts. Answers the event's id."""
     connection = db.session.connection()
-    event_id = connection.execute(
-        _INSERT_EVENT,
+    event_id = _INSERT_EVENT.scalar(
+        connection,
         {
             "order_id": order_id,
             "name": name,
@@ -50,9 +52,9 @@ def insert_event(
             "actor_user_id": user_id,
             "actor_api_key_id": api_key_id,
         },
-    ).scalar_one()
+    )
     if goes_to_webhooks(name):
-        connection.execute(
-            _INSERT_OUTBOX, {"order_id": order_id, "order_event_id": event_id, "created_at": at}
+        _INSERT_OUTBOX.run(
+            connection, {"order_id": order_id, "order_event_id": event_id, "created_at": at}
         )
     return event_id

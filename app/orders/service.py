@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
-from app.database import utcnow, write_transaction
+from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import status_counters, statuses, whole_orders
@@ -62,18 +62,32 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
-# Placing's inserts, built once: a statement object remembers its cache key.
-_INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
+# Placing's inserts, built once and run on the driver's cursor (database.DirectStatement).
+_ORDER_COLUMNS = (
+    "patient_id",
+    "site_id",
+    "responsible_site_id",
+    "current_status",
+    "shipping_option",
+    "email_label",
+    "created_at",
+    "updated_at",
+    "placed_by_user_id",
+    "placed_by_api_key_id",
+    "fulfillment_location_id",
+    "version",
+)
+_INSERT_ORDER = direct_insert(ORDERS, _ORDER_COLUMNS, returning=ORDERS.c.id)
 _INSERT_LINES = {
-    model: insert(model.__table__)
-    for model in (
-        OrderExternalId,
-        OrderItem,
-        OrderKit,
-        ReturnItem,
-        ReturnDevice,
-        ReturnPackedKit,
-        OrderNote,
+    model: direct_insert(model.__table__, ("order_id", *columns))
+    for model, columns in (
+        (OrderExternalId, ("value",)),
+        (OrderItem, ("item_id", "count")),
+        (OrderKit, ("kit_id", "count")),
+        (ReturnItem, ("item_id", "count")),
+        (ReturnDevice, ("device_id",)),
+        (ReturnPackedKit, ("packed_kit_id",)),
+        (OrderNote, ("note", "created_at", "created_by_id", "created_by_api_key_id")),
     )
 }
 
@@ -540,8 +554,8 @@ def _write(order, who: _Who, now) -> None:
     connection = db.session.connection()
     user_id, api_key_id = who.actor.user_id, who.actor.api_key_id
     order.created_at = order.updated_at = now
-    order.id = connection.execute(
-        _INSERT_ORDER,
+    order.id = _INSERT_ORDER.scalar(
+        connection,
         {
             "patient_id": order.patient_id,
             "site_id": order.site_id,
@@ -556,7 +570,7 @@ def _write(order, who: _Who, now) -> None:
             "fulfillment_location_id": order.fulfillment_location_id,
             "version": order.version,
         },
-    ).scalar_one()
+    )
     event_id = insert_event(order.id, statuses.CREATED, user_id, api_key_id, now)
     order.events.append(
         Plain(
@@ -584,8 +598,8 @@ def _write(order, who: _Who, now) -> None:
     }
     for model, rows in lines.items():
         if rows:
-            connection.execute(
-                _INSERT_LINES[model], [{"order_id": order.id, **row} for row in rows]
+            _INSERT_LINES[model].run_many(
+                connection, [{"order_id": order.id, **row} for row in rows]
             )
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 
 import click
-from sqlalchemy import case, delete, func, insert, literal_column, select, text
+from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.database import DirectStatement
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount
 
@@ -28,15 +29,18 @@ def recipient_kind(order: Order) -> str:
 
 
 @functools.cache
-def _upsert(dialect_name: str):
-    """Adds each row's count to its counter, made when missing: built once per dialect, so
-    that its cache key is not computed again on every status change."""
+def _upsert(dialect_name: str) -> DirectStatement:
+    """Adds each row's count to its counter, made when missing: built once per dialect, and
+    run on the driver's cursor (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
-    stmt = dialect.insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
-        set_={"count": table.c.count + stmt.excluded["count"]},
+    columns = ("current_status", "site_key", "shipping_key", "kind_key", "count")
+    stmt = dialect.insert(table).values({name: bindparam(name) for name in columns})
+    return DirectStatement(
+        stmt.on_conflict_do_update(
+            index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
+            set_={"count": table.c.count + stmt.excluded["count"]},
+        )
     )
 
 
@@ -60,11 +64,10 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
         }
         for status, delta in sorted(moves.items())
     ]
-    stmt = _upsert(db.session.get_bind().dialect.name)
-    # The rows as parameters, not in .values(): a statement with literal rows is compiled
-    # afresh every time, this one once. On the table, not the model: the ORM's bulk path
-    # costs more than the statement.
-    db.session.connection().execute(stmt, rows)
+    connection = db.session.connection()
+    # The rows as parameters, not literal values: a statement with literal rows is compiled
+    # afresh every time, this one once.
+    _upsert(connection.dialect.name).run_many(connection, rows)
 
 
 def tab_counts(site_id: int | None, shipping_option: str, kind: str = "") -> dict[str, int]:
