@@ -8,7 +8,6 @@ import os
 import sqlite3
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -120,7 +119,8 @@ class DirectStatement:
 
     def __init__(self, statement):
         self.statement = statement
-        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # By dialect (one per engine: a few in a process).
+        self._compiled: dict = {}
 
     def _for(self, dialect) -> _CompiledDirect:
         found = self._compiled.get(dialect)
