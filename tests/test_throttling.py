@@ -156,3 +156,33 @@ def test_a_sign_in_form_post_is_throttled_with_a_page(app, client, catalog, monk
     refused = attempt(client)
     assert refused.status_code == 429
     assert "<html" in refused.text and refused.headers["Content-Type"].startswith("text/html")
+
+
+def test_api_answers_carry_the_keys_figures(app, api, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "API_LIMIT_PER_KEY", "5/minute")
+    first, second = api.get("/api/v3/site"), api.get("/api/v3/site")
+    assert first.headers["X-RateLimit-Limit"] == "5"
+    assert (first.headers["X-RateLimit-Remaining"], second.headers["X-RateLimit-Remaining"]) == (
+        "4",
+        "3",
+    )
+    assert int(second.headers["X-RateLimit-Reset"]) > time.time()
+
+
+def test_api_calls_are_counted_in_the_process_while_the_storage_does_not_answer(
+    app, api_key, catalog, tmp_path
+):
+    """Redis down (nothing listens on port 1): API calls are still answered, and still
+    counted, in the process, rather than failing or going uncounted."""
+    env = {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0", "API_LIMIT_PER_KEY": "2/minute"}
+    server, port = _serve(app, tmp_path, env)
+    try:
+        assert _get(port, "/api/v3/site", api_key)[0] == 200
+        assert _get(port, "/api/v3/site", api_key)[0] == 200
+        status, headers = _get(port, "/api/v3/site", api_key)
+        assert status == 429 and int(headers["Retry-After"]) > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    logged = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
+    assert "Throttling storage unreachable" in logged

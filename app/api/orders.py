@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from app.api import bp, parse, serialize
+from app.api import bp, parse, serialize, throttle
 from app.api.auth import api_actor, authenticate
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
@@ -15,6 +15,9 @@ from app.orders import lifecycle, queries, service, statuses, whole_orders
 
 @bp.before_request
 def require_api_key():
+    """Every API call is counted (and may be refused) first; all but the OpenAPI document
+    need a key."""
+    throttle.check_api_call()
     if request.endpoint != "api.openapi":
         authenticate()
 

@@ -1,6 +1,6 @@
-"""Throttling of sign-ins and API calls (Flask-Limiter): attempts are slowed, per client
-address and per account or key, so that guessing is slow and nobody can lock a known user
-out at will. Over a limit answers 429 with Retry-After.
+"""Throttling of sign-ins (Flask-Limiter): attempts are slowed, per client address and per
+account, so that guessing is slow and nobody can lock a known user out at will. Over a limit
+answers 429 with Retry-After. The API's throttle is ``app.api.throttle``, on the same storage.
 
 The limits are read from the configuration (SIGN_IN_LIMIT_PER_ADDRESS, ...) when a request
 is checked. Keys name accounts and API keys by a hash, so the limiter's storage (Redis when
@@ -17,16 +17,12 @@ from flask_limiter.util import get_remote_address
 from app.extensions import limiter
 
 
-def _hashed(text: str) -> str:
+def hashed(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _account() -> str:
-    return "account:" + _hashed((request.form.get("email") or "").strip().lower())
-
-
-def _api_key() -> str:
-    return "api-key:" + _hashed(request.headers.get("Impilo-API-Key", ""))
+    return "account:" + hashed((request.form.get("email") or "").strip().lower())
 
 
 def _config(name: str):
@@ -39,13 +35,4 @@ sign_in_per_address = limiter.limit(
 )
 sign_in_per_account = limiter.limit(
     _config("SIGN_IN_LIMIT_PER_ACCOUNT"), key_func=_account, methods=["POST"]
-)
-
-# On the API blueprint: every call counts against its key; only refused keys count against
-# the address they came from (so that one busy integration does not block its neighbours).
-api_per_key = limiter.limit(_config("API_LIMIT_PER_KEY"), key_func=_api_key)
-api_failed_keys_per_address = limiter.limit(
-    _config("API_FAILED_KEYS_PER_ADDRESS"),
-    key_func=get_remote_address,
-    deduct_when=lambda response: response.status_code == 401,
 )
