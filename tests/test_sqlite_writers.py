@@ -176,3 +176,33 @@ def test_a_write_apart_takes_its_turn_like_any_writer(app):
         with db.engine.connect() as conn:
             names = conn.execute(text("SELECT name FROM manufacturer ORDER BY id")).scalars()
             assert list(names) == ["First", "Apart"]
+
+
+def test_one_statement_apart_takes_its_turn_and_is_written_at_once(app):
+    """An order read's access-log row (``write_one_apart``): one statement in autocommit,
+    still in its turn among the writers, and committed when it returns."""
+    insert = database.DirectStatement(text("INSERT INTO manufacturer (name) VALUES (:name)"))
+    done = {}
+
+    def apart():
+        with app.app_context():
+            database.write_one_apart(insert, {"name": "Apart"})
+            done["at"] = time.monotonic()
+
+    with app.app_context():
+        first = write_transaction(app)
+        first.execute(text("INSERT INTO manufacturer (name) VALUES ('First')"))
+        waiting = threading.Thread(target=apart)
+        waiting.start()
+        time.sleep(0.3)
+        assert "at" not in done, "the statement ran while another writer held its turn"
+        first.commit()
+        first.close()
+        waiting.join(timeout=5)
+        assert "at" in done
+        # Seen from another connection at once: it was committed, and its turn given back.
+        with db.engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM manufacturer ORDER BY id")).scalars()
+            assert list(names) == ["First", "Apart"]
+        assert database._write_turn.acquire(timeout=1)
+        database._write_turn.release()

@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import DirectStatement, utcnow, write_apart
+from app.database import DirectStatement, utcnow, write_apart, write_one_apart
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
@@ -77,12 +77,12 @@ def register(app) -> None:
         def write():
             if pending.rows:
                 rows = [{**row, **who, "at": at} for row in pending.rows]
+                if len(rows) == 1:
+                    # One row (an order read): one statement, written at once.
+                    write_one_apart(_INSERT, rows[0], engine)
+                    return
                 with write_apart(engine) as conn:
-                    # One row (an order read) is run as such, not as a batch of one.
-                    if len(rows) == 1:
-                        _INSERT.run(conn, rows[0])
-                    else:
-                        _INSERT.run_many(conn, rows)
+                    _INSERT.run_many(conn, rows)
 
         if response.is_streamed:
             # A streamed answer (the CSV) notes its patients as it goes: they are all noted
