@@ -426,7 +426,7 @@ def write_one_apart(statement: DirectStatement, parameters: dict, engine: Engine
     """``write_apart`` for a single statement (an order read's access-log row): on SQLite it
     runs on its own, as SQLite's own transaction (autocommit), in its turn among the
     writers, without ``BEGIN IMMEDIATE`` and ``COMMIT`` around it. Through gunicorn that
-    was 9% more order reads a second: SQLite's work for the row is the same, but each
+    gave about 4% more order reads a second: SQLite's work for the row is the same, but each
     statement releases and takes back the interpreter's lock, and the turn is held for
     less. One statement is atomic by itself, so nothing changes but the cost."""
     engine = engine or db.engine
