@@ -135,24 +135,38 @@ class DirectStatement:
         else:
             parameters = compiled.parameters(parameters)
         cursor = connection.connection.dbapi_connection.cursor()
-        listeners = connection.dispatch.before_cursor_execute
-        if listeners:
-            listeners(connection, cursor, compiled.sql, parameters, None, many)
         try:
+            listeners = connection.dispatch.before_cursor_execute
+            if listeners:
+                listeners(connection, cursor, compiled.sql, parameters, None, many)
             if many:
                 cursor.executemany(compiled.sql, parameters)
             else:
                 cursor.execute(compiled.sql, parameters)
         except BaseException as error:
-            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
+            self._failed(connection, error, compiled, parameters, cursor)
         return compiled, cursor
+
+    @staticmethod
+    def _failed(connection, error, compiled, parameters, cursor):
+        """The driver's errors (and interruptions) go through the connection's own handler,
+        as SQLAlchemy's execution sends them: wrapped (``IntegrityError``...), parameters
+        hidden, a lost connection invalidated. Others (a listener's, a value the driver
+        refuses with ``OverflowError``) are raised as they are, as SQLAlchemy raises them."""
+        if isinstance(error, connection.dialect.loaded_dbapi.Error) or not isinstance(
+            error, Exception
+        ):
+            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
+        cursor.close()
+        raise error
 
     def rows(self, connection, parameters: dict | None = None) -> list[tuple]:
         compiled, cursor = self._run(connection, parameters or {})
         try:
             found = cursor.fetchall()
-        finally:
-            cursor.close()
+        except BaseException as error:
+            self._failed(connection, error, compiled, parameters, cursor)
+        cursor.close()
         return compiled.processed(found)
 
     def first(self, connection, parameters: dict | None = None) -> tuple | None:
@@ -192,6 +206,10 @@ class _CompiledDirect:
             raise TypeError("a DirectStatement cannot expand lists: use id_among")
         self.sql = compiled.string
         self.defaults = compiled.construct_params(_check=False)
+        # The parameters that have no value of their own: each must be given.
+        self.required = frozenset(
+            name for bind, name in compiled.bind_names.items() if bind.required
+        )
         self.bind = list(compiled._bind_processors.items())
         self.order = list(compiled.positiontup) if dialect.positional else None
         self.results = [
@@ -201,9 +219,14 @@ class _CompiledDirect:
         ]
 
     def parameters(self, given: dict):
+        """The driver's parameters for the given ones: a parameter the statement does not
+        have, or one it needs and is not given, is an error (not a value left out, or NULL)."""
         if not given.keys() <= self.defaults.keys():
             unknown = ", ".join(sorted(given.keys() - self.defaults.keys()))
             raise TypeError(f"the statement has no parameter {unknown}")
+        if not self.required <= given.keys():
+            missing = ", ".join(sorted(self.required - given.keys()))
+            raise TypeError(f"the statement needs the parameter {missing}")
         values = {**self.defaults, **given}
         for name, process in self.bind:
             values[name] = process(values[name])

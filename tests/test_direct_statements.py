@@ -132,6 +132,11 @@ def test_what_needs_sqlalchemys_execution_is_refused(app):
             DirectStatement(
                 select(Order.id).where(Order.id.in_(bindparam("ids", expanding=True)))
             ).rows(connection, {"ids": [1]})
+        # A parameter the statement needs and is not given (it would be NULL).
+        with pytest.raises(TypeError, match="needs the parameter order_id"):
+            DirectStatement(select(Order.id).where(Order.id == bindparam("order_id"))).rows(
+                connection, {}
+            )
         # A parameter the statement does not have (a value that would be silently dropped).
         with pytest.raises(TypeError, match="no parameter colour"):
             DirectStatement(select(Order.id).where(Order.id == bindparam("order_id"))).rows(

@@ -56,6 +56,9 @@ def test_api_calls_are_throttled_per_key(app, api, catalog, monkeypatch):
     assert refused.status_code == 429
     assert refused.json["error"]["code"] == "too_many_requests"
     assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # Each route is counted apart (as Flask-Limiter counted a blueprint's limits).
+    assert api.get("/api/v3/inventory").status_code == 200
 
 
 def test_refused_api_keys_are_throttled_per_address(app, client, api, catalog, monkeypatch):

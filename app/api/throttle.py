@@ -1,8 +1,9 @@
 """The API's throttle: every call counts against its key; a refused key (401) counts against
 the address it came from, and an address over that limit is refused whatever key it sends
 (so that guessing keys is slow, and one busy integration does not block its neighbours).
-Over a limit answers 429 with Retry-After; every answer carries the key's X-RateLimit-Limit,
--Remaining and -Reset. The limits are read from the configuration (API_LIMIT_PER_KEY,
+Each route counts apart, as Flask-Limiter counted them. Over a limit answers 429 with
+Retry-After; every answer carries the key's X-RateLimit-Limit, -Remaining and -Reset (a 429,
+those of the limit that refused it). The limits are read from the configuration (API_LIMIT_PER_KEY,
 API_FAILED_KEYS_PER_ADDRESS) when a call is checked; keys and addresses are counted under a
 hash of the key, in Flask-Limiter's storage (Redis when several instances run).
 
@@ -21,7 +22,7 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import STRATEGIES, MovingWindowRateLimiter
 
 from app.api.errors import ApiError
 from app.auth.throttle import hashed
@@ -45,12 +46,20 @@ _fallback: list = [None, 0.0]
 FALLBACK_SECONDS = 30
 
 
+@functools.lru_cache(maxsize=8)
+def _shared(storage, strategy: str):
+    """The strategy on the limiter's own storage (not ``limiter.limiter``, which answers
+    Flask-Limiter's in-memory fallback for as long as a sign-in found the storage down, and
+    only Flask-Limiter's own checks, which skip the API, would bring it back)."""
+    return STRATEGIES[strategy](storage)
+
+
 def _counted(action):
     """``action(strategy)`` on the shared storage; in this process while it cannot be reached
     (a throttle that fails open for a while, as RATELIMIT_SWALLOW_ERRORS asks)."""
     if _fallback[0] is None or time.monotonic() >= _fallback[1]:
         try:
-            return action(limiter.limiter)
+            return action(_shared(limiter.storage, current_app.config["RATELIMIT_STRATEGY"]))
         except Exception:  # the storage's own errors: Redis down, a timeout...
             current_app.logger.warning(
                 "Throttling storage unreachable: counting API calls in this process for %s s",
@@ -70,14 +79,22 @@ class _ApiCall:
     failed_keys: RateLimitItem
 
 
+def _figures(limit: RateLimitItem, window) -> dict:
+    return {
+        "X-RateLimit-Limit": str(limit.amount),
+        "X-RateLimit-Remaining": str(window.remaining),
+        "X-RateLimit-Reset": str(int(window.reset_time)),
+    }
+
+
 def _too_many(strategy, limit: RateLimitItem, key: tuple[str, ...]) -> ApiError:
-    reset_at = strategy.get_window_stats(limit, *key).reset_time
-    retry_after = max(int(reset_at - time.time()), 1)
+    window = strategy.get_window_stats(limit, *key)
+    retry_after = max(int(window.reset_time - time.time()), 1)
     return ApiError(
         429,
         "too_many_requests",
         f"Too many requests: at most {limit}. Try again in {retry_after} s.",
-        headers={"Retry-After": str(retry_after)},
+        headers={"Retry-After": str(retry_after), **_figures(limit, window)},
     )
 
 
@@ -87,9 +104,12 @@ def check_api_call() -> None:
     if not limiter.enabled:
         return
     config, prefix = current_app.config, current_app.config["RATELIMIT_KEY_PREFIX"]
+    # Counted per route, as Flask-Limiter counted a blueprint's limits: a key may make
+    # API_LIMIT_PER_KEY calls a minute to each route.
+    route = request.endpoint or ""
     call = g.api_call = _ApiCall(
-        key=(prefix, API_KEY_SCOPE, _api_key()),
-        address=(prefix, FAILED_KEYS_SCOPE, get_remote_address() or ""),
+        key=(prefix, API_KEY_SCOPE, route, _api_key()),
+        address=(prefix, FAILED_KEYS_SCOPE, route, get_remote_address() or ""),
         per_key=_parsed(config["API_LIMIT_PER_KEY"]),
         failed_keys=_parsed(config["API_FAILED_KEYS_PER_ADDRESS"]),
     )
@@ -118,8 +138,5 @@ def api_call_answered(response):
             strategy.hit(call.failed_keys, *call.address)
         return strategy.get_window_stats(call.per_key, *call.key)
 
-    window = _counted(count)
-    response.headers["X-RateLimit-Limit"] = str(call.per_key.amount)
-    response.headers["X-RateLimit-Remaining"] = str(window.remaining)
-    response.headers["X-RateLimit-Reset"] = str(int(window.reset_time))
+    response.headers.update(_figures(call.per_key, _counted(count)))
     return response
