@@ -38,6 +38,11 @@ SQLITE_WAL_LIMIT_BYTES = 8 * 1024 * 1024
 # then leaves it before trying again (a long read, such as a CSV export, holds the log).
 SQLITE_CHECKPOINT_WAIT_MS = 100
 SQLITE_CHECKPOINT_RETRY_SECONDS = 1.0
+# SQLite's own checkpoint (copying the log back every N pages, 1,000 by default: about 4 MB)
+# only as a backstop, when ours cannot run: each copied back the same few pages again and
+# again, in the committing writer's turn (with it at 4 MB, 5% fewer order reads a second
+# and 11% fewer orders placed, through gunicorn).
+SQLITE_AUTOCHECKPOINT_BYTES = 4 * SQLITE_WAL_LIMIT_BYTES
 
 
 def utcnow() -> datetime:
@@ -254,6 +259,8 @@ def _connection_settings(dbapi_connection, _record):
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_BYTES // page_size}")
     path = cursor.execute("PRAGMA database_list").fetchone()[2]
     cursor.close()
     if isinstance(dbapi_connection, QueuedWriterConnection) and path:

@@ -151,6 +151,16 @@ def test_a_long_write_ahead_log_is_emptied_once_no_reader_holds_it(app, monkeypa
             assert conn.execute(text("SELECT count(*) FROM manufacturer")).scalar() == 66
 
 
+def test_sqlites_own_checkpoint_is_only_a_backstop(app):
+    """The app empties the log itself at SQLITE_WAL_LIMIT_BYTES; SQLite's automatic
+    checkpoint comes only at four times that, for when the app's cannot run."""
+    with app.app_context(), db.engine.connect() as conn:
+        page_size = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pages * page_size == database.SQLITE_AUTOCHECKPOINT_BYTES
+    assert database.SQLITE_AUTOCHECKPOINT_BYTES > database.SQLITE_WAL_LIMIT_BYTES
+
+
 def test_a_write_apart_takes_its_turn_like_any_writer(app):
     """A write on a connection of its own (the PHI access log, a key's last use) queues for
     its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
