@@ -161,15 +161,14 @@ def test_sqlites_own_checkpoint_is_only_a_backstop(app):
     assert database.SQLITE_AUTOCHECKPOINT_BYTES > database.SQLITE_WAL_LIMIT_BYTES
 
 
-def test_a_write_apart_takes_its_turn_like_any_writer(app):
-    """A write on a connection of its own (the PHI access log, a key's last use) queues for
-    its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
+def _waits_its_turn_behind_a_writer(app, write_apart_from_it) -> None:
+    """``write_apart_from_it()`` (which writes the maker 'Apart') runs in a thread while
+    another writer holds its turn: it must wait for that writer, and then be committed."""
     done = {}
 
     def apart():
         with app.app_context():
-            with write_apart() as conn:
-                conn.execute(text("INSERT INTO manufacturer (name) VALUES ('Apart')"))
+            write_apart_from_it()
             done["at"] = time.monotonic()
 
     with app.app_context():
@@ -183,36 +182,30 @@ def test_a_write_apart_takes_its_turn_like_any_writer(app):
         first.close()
         waiting.join(timeout=5)
         assert "at" in done
+        # Seen from another connection at once: it was committed.
         with db.engine.connect() as conn:
             names = conn.execute(text("SELECT name FROM manufacturer ORDER BY id")).scalars()
             assert list(names) == ["First", "Apart"]
+
+
+def test_a_write_apart_takes_its_turn_like_any_writer(app):
+    """A write on a connection of its own (the PHI access log, a key's last use) queues for
+    its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
+
+    def apart():
+        with write_apart() as conn:
+            conn.execute(text("INSERT INTO manufacturer (name) VALUES ('Apart')"))
+
+    _waits_its_turn_behind_a_writer(app, apart)
 
 
 def test_one_statement_apart_takes_its_turn_and_is_written_at_once(app):
     """An order read's access-log row (``write_one_apart``): one statement in autocommit,
     still in its turn among the writers, and committed when it returns."""
     insert = database.DirectStatement(text("INSERT INTO manufacturer (name) VALUES (:name)"))
-    done = {}
-
-    def apart():
-        with app.app_context():
-            database.write_one_apart(insert, {"name": "Apart"})
-            done["at"] = time.monotonic()
-
-    with app.app_context():
-        first = write_transaction(app)
-        first.execute(text("INSERT INTO manufacturer (name) VALUES ('First')"))
-        waiting = threading.Thread(target=apart)
-        waiting.start()
-        time.sleep(0.3)
-        assert "at" not in done, "the statement ran while another writer held its turn"
-        first.commit()
-        first.close()
-        waiting.join(timeout=5)
-        assert "at" in done
-        # Seen from another connection at once: it was committed, and its turn given back.
-        with db.engine.connect() as conn:
-            names = conn.execute(text("SELECT name FROM manufacturer ORDER BY id")).scalars()
-            assert list(names) == ["First", "Apart"]
-        assert database._write_turn.acquire(timeout=1)
-        database._write_turn.release()
+    _waits_its_turn_behind_a_writer(
+        app, lambda: database.write_one_apart(insert, {"name": "Apart"})
+    )
+    # Its turn was given back.
+    assert database._write_turn.acquire(timeout=1)
+    database._write_turn.release()

@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from flask import current_app, g
 from flask_login import current_user
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import DirectStatement, utcnow, write_apart, write_one_apart
+from app.database import direct_insert, utcnow, write_apart, write_one_apart
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
@@ -27,9 +27,7 @@ VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
 PAGE_SIZE = 100
 # Built once, on the table, and run on the driver's cursor: every order read writes one.
 _COLUMNS = ("at", "patient_id", "order_id", "action", "source", "user_id", "api_key_id")
-_INSERT = DirectStatement(
-    PatientDataAccess.__table__.insert().values({name: bindparam(name) for name in _COLUMNS})
-)
+_INSERT = direct_insert(PatientDataAccess.__table__, _COLUMNS)
 
 
 @dataclass
