@@ -81,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
+    app.session_interface = web.WebSessions()
     web.register_input_guard(app)
     patient_access.register(app)
     patient_access.register_commands(app)

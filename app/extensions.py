@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
-from flask_limiter import Limiter
+import flask_limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
@@ -57,5 +58,48 @@ class SweptMemoryStorage(MemoryStorage):
             self._MemoryStorage__expire_events()
 
 
-# Limits are set per route (sign-in, the API); storage from RATELIMIT_STORAGE_URI.
+class Limiter(flask_limiter.Limiter):
+    """Flask-Limiter, where a request that a request filter exempts (every API call: the API
+    counts its calls itself, in app.api.throttle) skips the extension's per-request hooks
+    altogether, not only its limits: the check before the request, the headers and
+    deductions after it, its context at teardown. For an exempted request they resolved no
+    limit and cost about 4% of an order read's CPU."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._exempting: list = []
+
+    def request_filter(self, fn):
+        self._exempting.append(fn)
+        return super().request_filter(fn)
+
+    def exempted(self) -> bool:
+        return any(fn() for fn in self._exempting)
+
+    def init_app(self, app) -> None:
+        super().init_app(app)
+
+        def ours(hook) -> bool:
+            bound_to = hook.args[0] if isinstance(hook, partial) and hook.args else None
+            return self in (getattr(hook, "__self__", None), bound_to)
+
+        def before(hook):
+            return lambda: None if self.exempted() else hook()
+
+        def after(hook):
+            return lambda response: response if self.exempted() else hook(response)
+
+        def teardown(hook):
+            return lambda error: None if self.exempted() else hook(error)
+
+        for hooks, wrap in (
+            (app.before_request_funcs, before),
+            (app.after_request_funcs, after),
+            (app.teardown_request_funcs, teardown),
+        ):
+            hooks[None] = [wrap(hook) if ours(hook) else hook for hook in hooks.get(None, [])]
+
+
+# Limits are set per route (sign-in; the API counts its own); storage from
+# RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     g,
     jsonify,
@@ -13,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_required
 from sqlalchemy import text
 from sqlalchemy.exc import (
@@ -204,6 +206,22 @@ def register_input_guard(app) -> None:
             if is_api_request():
                 raise ApiError(400, "invalid_parameter", NUL_MESSAGE)
             abort(400, NUL_MESSAGE)
+
+
+class WebSessions(SecureCookieSessionInterface):
+    """The signed session cookie, for the web's pages only. An API request authenticates by
+    its key and never by a cookie: it gets an empty session that cannot be written, whatever
+    cookie it sends, and its answer never sets one (nor says it varies by one). Opening and
+    saving the cookie session cost about 3% of an order read's CPU."""
+
+    def open_session(self, app: Flask, asked):
+        if is_api_request(asked):
+            return self.make_null_session(app)
+        return super().open_session(app, asked)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if not self.is_null_session(session):
+            super().save_session(app, session, response)
 
 
 def register_response_headers(app) -> None:

@@ -89,3 +89,27 @@ def test_a_password_reset_and_a_deactivation_end_sign_ins(app, catalog):
     person = signed_in(app, "coordinator")
     admin.post(f"/admin/users/{catalog.users['coordinator']}/deactivate")
     assert person.get("/orders/").status_code == 302
+
+
+def test_the_api_never_reads_or_sets_the_cookie_session(app, catalog, api_key):
+    """The API authenticates by key only: a signed-in browser's cookie neither signs an API
+    call in nor is touched by one, and no API answer sets a cookie or varies by one."""
+    person = signed_in(app)
+    browser = person.client
+    assert browser.get("/api/v3/site").status_code == 401  # the cookie alone: no key, refused
+    for path in ("/api/v3/site", f"/api/v3/patient/{catalog.patient}", "/api/v3/order/999999"):
+        answer = browser.get(path, headers={"Impilo-API-Key": api_key})
+        assert answer.status_code in (200, 404)
+        assert "Set-Cookie" not in answer.headers
+        assert "Cookie" not in answer.headers.get("Vary", "")
+    placed = browser.post(
+        "/api/v3/order",
+        json={
+            "patient": {"id": catalog.patient},
+            "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 1}],
+        },
+        headers={"Impilo-API-Key": api_key},
+    )
+    assert placed.status_code == 201 and "Set-Cookie" not in placed.headers
+    # The web sign-in is as it was.
+    assert browser.get(f"/patients/{catalog.patient}").status_code == 200

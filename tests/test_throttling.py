@@ -189,3 +189,16 @@ def test_api_calls_are_counted_in_the_process_while_the_storage_does_not_answer(
         server.wait(timeout=15)
     logged = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
     assert "Throttling storage unreachable" in logged
+
+
+def test_flask_limiter_runs_for_the_web_and_not_at_all_for_the_api(app, client, api, catalog):
+    """The API counts its calls itself: Flask-Limiter's hooks (its check before a request,
+    its headers after, its request context) run for the web's requests only."""
+    from flask.globals import request_ctx
+
+    with client:
+        assert api.get("/api/v3/site").status_code == 200
+        assert not hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+    with client:
+        assert attempt(client).status_code == 401
+        assert hasattr(request_ctx._get_current_object(), "_limiter_request_context")

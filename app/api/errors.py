@@ -61,8 +61,9 @@ def problems_response(problems: list[Problem]):
     return error_response(400, first.code, first.message, first.field, details)
 
 
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+def is_api_request(asked=None) -> bool:
+    """Whether the request (``asked``, or the one being answered) is for the API."""
+    return (asked or request).path.startswith("/api/")
 
 
 def http_error_response(error: HTTPException):
