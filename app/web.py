@@ -224,15 +224,27 @@ class WebSessions(SecureCookieSessionInterface):
             super().save_session(app, session, response)
 
 
+# On every answer, unless the view set its own.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+)
+
+
 def register_response_headers(app) -> None:
     @app.after_request
     def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        present = response.headers
+        for name, value in SECURITY_HEADERS:
+            if name not in present:
+                present.add(name, value)
         if not request.path.startswith("/static/"):
             # Pages and API answers may hold patient data: keep them out of every cache.
-            response.headers["Cache-Control"] = "no-store"
-            response.vary.add("HX-Request")
+            present["Cache-Control"] = "no-store"
+            if "Vary" in present:
+                response.vary.add("HX-Request")
+            else:  # most answers: no header to parse and write back
+                present.add("Vary", "HX-Request")
         return response

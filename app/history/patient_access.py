@@ -89,8 +89,9 @@ def register(app) -> None:
         elif pending.rows:
             # The answer is made: the request's reading ends here, not at teardown, so that
             # it does not hold SQLite's write-ahead log while it waits for its turn to write
-            # (a checkpoint emptying the log waits for every reader still in it).
-            db.session.rollback()
+            # (a checkpoint emptying the log waits for every reader still in it). Closed, not
+            # rolled back: nothing reads after this, and the session has nothing to expire.
+            db.session.close()
             write()
         return response
 
