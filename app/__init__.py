@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
         )
     db.init_app(app)
+    database.register(app)
     if not app.config["WEB_WORKER"]:
         # Migrations run from the command line (flask db ...), never in a web worker: gunicorn
         # workers leave Flask-Migrate and Alembic out (about 10 MB each; gunicorn.conf.py).

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
+from app.database import end_reading
 from app.extensions import db, login_manager
 from app.validation import MAX_DB_ID
 
@@ -113,10 +114,11 @@ def _unavailable_response():
 
 
 def _rollback_quietly() -> None:
-    try:
-        db.session.rollback()
-    except SQLAlchemyError:
-        pass  # the connection is gone; the pool drops it
+    for end in (db.session.rollback, end_reading):
+        try:
+            end()
+        except SQLAlchemyError:
+            pass  # the connection is gone; the pool drops it
 
 
 def _with_headers(response, error: HTTPException):

@@ -14,7 +14,7 @@ from app.api.errors import ApiError, error_response
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, hash_api_key
 from app.auth.scopes import InsufficientScope
-from app.database import DirectStatement, utcnow, write_apart
+from app.database import DirectStatement, end_reading, reading_connection, utcnow, write_apart
 from app.extensions import db
 
 HEADER = "Impilo-API-Key"
@@ -40,7 +40,7 @@ def authenticate() -> None:
     key = request.headers.get(HEADER, "")
     if not key:
         raise ApiError(401, "unauthorized", f"Send your API key in the {HEADER} header.")
-    row = ACTIVE_KEY.first(db.session.connection(), {"key_hash": hash_api_key(key)})
+    row = ACTIVE_KEY.first(reading_connection(), {"key_hash": hash_api_key(key)})
     if row is None:
         raise ApiError(401, "unauthorized", "This API key is not valid.")
     g.api_key = KeyInUse(**dict(zip(KEY_COLUMNS, row, strict=True)))
@@ -65,7 +65,7 @@ def _record_use(api_key: KeyInUse) -> None:
     # rolled back (a refused order), and the session's objects stay as they are. The WHERE
     # makes parallel requests write it once. The read of the key is ended first, as no
     # writer should wait for its turn while it holds a read (see database.write_apart).
-    db.session.rollback()
+    end_reading()
     with write_apart() as conn:
         conn.execute(
             update(ApiKey)

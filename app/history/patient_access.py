@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import direct_insert, utcnow, write_apart, write_one_apart
+from app.database import direct_insert, end_reading, utcnow, write_apart, write_one_apart
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
@@ -89,9 +89,8 @@ def register(app) -> None:
         elif pending.rows:
             # The answer is made: the request's reading ends here, not at teardown, so that
             # it does not hold SQLite's write-ahead log while it waits for its turn to write
-            # (a checkpoint emptying the log waits for every reader still in it). Closed, not
-            # rolled back: nothing reads after this, and the session has nothing to expire.
-            db.session.close()
+            # (a checkpoint emptying the log waits for every reader still in it).
+            end_reading()
             write()
         return response
 

@@ -32,8 +32,7 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import ApiKey, User, full_name
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
-from app.database import DirectStatement, id_among
-from app.extensions import db
+from app.database import DirectStatement, id_among, reading_connection
 from app.inventory.models import StockLocation
 from app.orders.models import (
     Order,
@@ -382,7 +381,7 @@ class _Read:
     """One read: its connection, and the catalog rows already built."""
 
     def __init__(self):
-        self.connection = db.session.connection()
+        self.connection = reading_connection()
         self.statements = _statements(self.connection.dialect.name == "postgresql")
         self.items: dict[int, Plain] = {}
         self.kits: dict[int, Plain] = {}
