@@ -51,9 +51,7 @@ def order_id(api, catalog) -> int:
     return placed.json["id"]
 
 
-def test_an_api_order_read_builds_no_orm_session_and_holds_one_connection(
-    app, api, order_id
-):
+def test_an_api_order_read_builds_no_orm_session_and_holds_one_connection(app, api, order_id):
     with watching(app) as seen:
         read = api.get(f"/api/v3/order/{order_id}")
     assert read.status_code == 200 and read.json["id"] == order_id
