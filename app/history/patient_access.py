@@ -79,6 +79,7 @@ def register(app) -> None:
                     # One row (an order read): one statement, written at once.
                     write_one_apart(_INSERT, rows[0], engine)
                     return
+                end_reading()
                 with write_apart(engine) as conn:
                     _INSERT.run_many(conn, rows)
 
@@ -87,10 +88,10 @@ def register(app) -> None:
             # once the answer is closed.
             response.call_on_close(write)
         elif pending.rows:
-            # The answer is made: the request's reading ends here, not at teardown, so that
-            # it does not hold SQLite's write-ahead log while it waits for its turn to write
-            # (a checkpoint emptying the log waits for every reader still in it).
-            end_reading()
+            # The answer is made: the request's reading ends here (write() ends it), not at
+            # teardown, so that it does not hold SQLite's write-ahead log while it waits for
+            # its turn to write (a checkpoint emptying the log waits for every reader still
+            # in it).
             write()
         return response
 
