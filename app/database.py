@@ -436,13 +436,18 @@ _BEGIN = DirectStatement(text("BEGIN"))
 _BEGIN_IMMEDIATE = DirectStatement(text("BEGIN IMMEDIATE"))
 
 
-def reading_connection() -> Connection:
+def reading_connection(snapshot: bool = True) -> Connection:
     """The connection a request reads on with plain statements (the key check, the order
     loader). Once the request's ORM session has a transaction (a change under way, anything
     read through the ORM, a signed-in user), it is the session's, so that all the request
     reads and writes stays one transaction. Before that, it is a connection of the request's
-    own, begun for reading, and ended by ``end_reading``, by the ORM session beginning, or
-    when the request ends: whichever comes first, the request holds one connection.
+    own, ended by ``end_reading``, by the ORM session beginning, or when the request ends:
+    whichever comes first, the request holds one connection.
+
+    With ``snapshot`` (several statements that must read the same data, the loader) that
+    connection is in a transaction; without it (one statement by itself, the key check) it
+    begins none, so that a request that then reads through the ORM session begins only the
+    session's.
 
     An order read through the API then never builds an ORM session: its sessions, session
     transactions and their closing cost a tenth of the read's CPU through gunicorn (order
@@ -456,12 +461,9 @@ def reading_connection() -> Connection:
     connection = g.get(_READING)
     if connection is None:
         connection = db.engine.connect()
-        try:
-            connection.begin()
-        except BaseException:
-            connection.close()
-            raise
         setattr(g, _READING, connection)
+    if snapshot and not connection.in_transaction():
+        connection.begin()
     return connection
 
 
