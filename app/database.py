@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -471,7 +472,7 @@ def end_reading() -> None:
     """Ends what the request has read so far, so that it holds no snapshot: the ORM session
     (closed: its objects stay as they were read) and its own reading connection. Run it
     before a write of its own (``write_apart``) and once the answer is made."""
-    _end_own_reading()
+    end_own_reading()
     if has_app_context() and db.session.registry.has():
         db.session.close()
 
@@ -479,21 +480,33 @@ def end_reading() -> None:
 _READING = "_orderly_reading_connection"
 
 
-def _end_own_reading() -> None:
-    connection = _own_reading_ended()
+def end_own_reading() -> None:
+    """Gives back the request's own reading connection, if it has one (the pool rolls it
+    back); the ORM session is left as it is. A connection the database has dropped is given
+    back all the same: the pool discards it."""
+    if not has_request_context():
+        return
+    connection = g.pop(_READING, None)
     if connection is not None:
-        connection.close()
+        try:
+            connection.close()
+        except SQLAlchemyError:
+            pass  # invalidated: the pool has dropped it
 
 
 def _own_reading_ended() -> Connection | None:
     """The request's own reading connection, taken from the request with its read ended
-    (rolled back), for one last use; None if it has none."""
+    (rolled back), for one last use; None if it has none. On PostgreSQL the key check alone
+    (no transaction of SQLAlchemy's) has still begun one in the driver: that is ended too."""
     if not has_request_context():
         return None
     connection = g.pop(_READING, None)
     if connection is not None:
         try:
-            connection.rollback()
+            if connection.in_transaction():
+                connection.rollback()
+            else:
+                connection.connection.rollback()
         except BaseException:
             connection.close()
             raise
@@ -505,11 +518,11 @@ def _session_begins(_session, transaction) -> None:
     """The request's ORM session begins: it does the request's reading from now on. The
     request's own connection is given back first, before the session takes one."""
     if transaction.parent is None:
-        _end_own_reading()
+        end_own_reading()
 
 
 def register(app) -> None:
-    app.teardown_request(lambda _error: _end_own_reading())
+    app.teardown_request(lambda _error: end_own_reading())
 
 
 @contextmanager
@@ -546,7 +559,12 @@ def write_one_apart(statement: DirectStatement, parameters: dict, engine: Engine
     held for less. One statement is atomic by itself, so nothing changes but the cost."""
     engine = engine or db.engine
     connection = _own_reading_ended()
-    end_reading()
+    try:
+        end_reading()
+    except BaseException:
+        if connection is not None:
+            connection.close()
+        raise
     with connection or engine.connect() as conn:
         if engine.dialect.name != "sqlite":
             with conn.begin():
@@ -577,7 +595,7 @@ def write_transaction(keep_written: bool = False):
     With ``keep_written`` the objects keep what was written when it commits, instead of
     being expired: the caller can answer from them without reading them back.
     """
-    _end_own_reading()
+    end_own_reading()
     session = db.session()
     session.rollback()
     session.expire_all()

@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
-from app.database import end_reading
+from app.database import end_own_reading
 from app.extensions import db, login_manager
 from app.validation import MAX_DB_ID
 
@@ -114,7 +114,8 @@ def _unavailable_response():
 
 
 def _rollback_quietly() -> None:
-    for end in (db.session.rollback, end_reading):
+    # The session is rolled back, not closed: the error page still shows who is signed in.
+    for end in (db.session.rollback, end_own_reading):
         try:
             end()
         except SQLAlchemyError:

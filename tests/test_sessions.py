@@ -113,3 +113,28 @@ def test_the_api_never_reads_or_sets_the_cookie_session(app, catalog, api_key):
     assert placed.status_code == 201 and "Set-Cookie" not in placed.headers
     # The web sign-in is as it was.
     assert browser.get(f"/patients/{catalog.patient}").status_code == 200
+
+
+def test_an_unexpected_error_shows_the_error_page_to_a_signed_in_user(app, catalog):
+    """A bug in a page answers 500 with the error page, which still shows who is signed in
+    (not the database-unavailable page: the session is rolled back, not closed)."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    person = signed_in(app)
+
+    def fail_on(conn, cursor, statement, parameters, context, executemany):
+        if "order_status_count" in statement:
+            raise RuntimeError("a bug")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", fail_on)
+    try:
+        answer = person.get("/orders/")
+    finally:
+        event.remove(engine, "before_cursor_execute", fail_on)
+    assert answer.status_code == 500
+    assert "Something went wrong" in answer.text
+    assert "Coordinator Tester" in answer.text and "Sign out" in answer.text
