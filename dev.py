@@ -92,7 +92,8 @@ def lock() -> None:
             "--no-emit-find-links",
             *(["--extra", extras] if extras else []),
             "--output-file",
-            path,
+            # Relative: pip-compile writes this into the lock's header, the same for everyone.
+            path.relative_to(ROOT),
             "pyproject.toml",
             env=env,
         )
