@@ -89,6 +89,9 @@ def _assert_outage_answers(outage_app, person, key):
     assert "cannot reach its database" in page.text and page.headers["Retry-After"]
     missing = client.get("/no-such-page")
     assert missing.status_code in (404, 503)
+    # Static files need no database, even for a signed-in browser.
+    style = client.get("/static/css/app.css")
+    assert style.status_code == 200 and b"{" in style.data
 
 
 @pytest.mark.skipif(
@@ -132,3 +135,36 @@ def test_sqlite_outage_answers_503_and_recovers(tmp_path):
     assert client.get("/health").status_code == 200
     with outage_app.app_context():
         db.engine.dispose()
+
+
+def test_a_signed_in_browser_gets_static_files_during_a_sqlite_outage(tmp_path):
+    folder = tmp_path / "db"
+    folder.mkdir()
+    outage_app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'orderly.db'}"}
+    )
+    _prepare(outage_app)
+    person = Browserless(outage_app.test_client())
+    assert person.sign_in("coordinator", PASSWORD).status_code == 303
+    with outage_app.app_context():
+        db.engine.dispose()
+    folder.rename(tmp_path / "away")
+    try:
+        assert person.get("/orders/").status_code == 503
+        style = person.get("/static/css/app.css")
+        assert style.status_code == 200 and b"{" in style.data
+    finally:
+        (tmp_path / "away").rename(folder)
+    assert person.get("/orders/").status_code == 200
+    with outage_app.app_context():
+        db.engine.dispose()
+
+
+def test_static_files_run_no_sql(app, catalog, count_queries):
+    person = Browserless(app.test_client())
+    assert person.sign_in("coordinator", PASSWORD).status_code == 303
+    with count_queries() as counter:
+        style = person.get("/static/css/app.css")
+        script = person.get("/static/js/app.js")
+    assert (style.status_code, script.status_code) == (200, 200)
+    assert counter.statements == []

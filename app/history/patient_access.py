@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
@@ -65,7 +65,9 @@ def _who() -> dict:
 def register(app) -> None:
     @app.after_request
     def write_when_answered(response):
-        if not 200 <= response.status_code < 300:
+        # A static file shows no patient, and is answered without the database (during an
+        # outage too): asking who is signed in would load the user.
+        if not 200 <= response.status_code < 300 or request.endpoint == "static":
             return response
         # Left on g: a streamed answer goes on noting after this hook has run.
         pending = g.setdefault("patient_access", _Pending())
