@@ -1,6 +1,6 @@
 """gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags)."""
 
-from app.config import max_content_length
+from app.config import max_content_length, throttling_summary
 
 # The workers serve web requests only: create_app leaves out what command-line tasks alone
 # use (Flask-Migrate and Alembic, about 10 MB per worker).
@@ -15,6 +15,13 @@ def pre_request(worker, req):
     length = next((v for h, v in req.headers if h == "CONTENT-LENGTH"), None)
     if length and length.isascii() and length.isdigit() and int(length) > max_content_length():
         req.must_close = True
+
+
+def when_ready(server):
+    """Says at start what the throttles' limits are for this server as a whole: with the
+    default storage each worker counts API calls apart."""
+    for line in throttling_summary(server.cfg.workers):
+        server.log.info(line)
 
 
 def post_worker_init(worker):

@@ -40,6 +40,48 @@ def _seconds_list(name: str, default: str) -> tuple[float, ...]:
     return tuple(float(part) for part in os.environ.get(name, default).split(",") if part.strip())
 
 
+# Throttling limits, in the `limits` library's notation ("10/minute", "100 per hour;1000/day").
+DEFAULT_LIMITS = {
+    "SIGN_IN_LIMIT_PER_ADDRESS": "20/minute",
+    "SIGN_IN_LIMIT_PER_ACCOUNT": "10/minute",
+    "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT": "100/hour",
+    "API_LIMIT_PER_KEY": "600/minute",
+    "API_FAILED_KEYS_PER_ADDRESS": "20/minute",
+}
+
+
+def _limit(name: str) -> str:
+    return os.environ.get(name, DEFAULT_LIMITS[name])
+
+
+def _shared_throttle_storage() -> bool:
+    return not os.environ.get("RATELIMIT_STORAGE_URI", "memory://").startswith("memory")
+
+
+def throttling_summary(workers: int) -> list[str]:
+    """What the limits really are on a server of ``workers`` processes, said when it starts:
+    sign-ins are counted in the database, API calls in each worker apart unless a shared
+    storage (Redis) is set."""
+    sign_in = (
+        f"Sign-in attempts: {_limit('SIGN_IN_LIMIT_PER_ACCOUNT')} per account and client, "
+        f"{_limit('SIGN_IN_LIMIT_PER_ADDRESS')} per address, and "
+        f"{_limit('SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT')} failures per account from "
+        "browsers new to it; counted in the database, for the whole server"
+    )
+    api = (
+        f"API calls: {_limit('API_LIMIT_PER_KEY')} per key and route, and "
+        f"{_limit('API_FAILED_KEYS_PER_ADDRESS')} refused keys per address"
+    )
+    if _shared_throttle_storage():
+        api += "; counted in RATELIMIT_STORAGE_URI, for the whole server"
+    elif workers > 1:
+        api += (
+            f"; counted in each of {workers} workers apart (so up to {workers} times that "
+            "in all): set RATELIMIT_STORAGE_URI to a Redis to share one count"
+        )
+    return [sign_in, api]
+
+
 def from_environment(instance_path: Path) -> dict:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'orderly.db'}"
     # Heroku-style URLs name the driver "postgres"; SQLAlchemy wants psycopg 3 spelled out.
@@ -75,8 +117,9 @@ def from_environment(instance_path: Path) -> dict:
         # How long the PHI access log keeps its entries (six years, HIPAA's span for
         # documentation); `flask phi-access prune` removes older ones (run it daily).
         "PHI_ACCESS_RETENTION_DAYS": int(os.environ.get("PHI_ACCESS_RETENTION_DAYS", 6 * 366)),
-        # Throttling (Flask-Limiter). Memory suits one instance; with several, point them at
-        # one Redis: RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0.
+        # The API's throttle (app/api/throttle.py, on Flask-Limiter's storage). Memory counts
+        # in each worker apart; to share one count, point them all at one Redis:
+        # RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "orderly"),
         "RATELIMIT_STRATEGY": "moving-window",
@@ -84,10 +127,14 @@ def from_environment(instance_path: Path) -> dict:
         # A storage that cannot be reached throttles in memory rather than failing requests.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-        "SIGN_IN_LIMIT_PER_ADDRESS": os.environ.get("SIGN_IN_LIMIT_PER_ADDRESS", "20/minute"),
-        "SIGN_IN_LIMIT_PER_ACCOUNT": os.environ.get("SIGN_IN_LIMIT_PER_ACCOUNT", "10/minute"),
-        "API_LIMIT_PER_KEY": os.environ.get("API_LIMIT_PER_KEY", "600/minute"),
-        "API_FAILED_KEYS_PER_ADDRESS": os.environ.get("API_FAILED_KEYS_PER_ADDRESS", "20/minute"),
+        # Sign-in attempts, counted in the database (app/auth/throttle.py): per account and
+        # client (its device cookie, else its address); per address, and failures per account
+        # from all addresses together, for browsers without that account's device cookie.
+        "SIGN_IN_LIMIT_PER_ADDRESS": _limit("SIGN_IN_LIMIT_PER_ADDRESS"),
+        "SIGN_IN_LIMIT_PER_ACCOUNT": _limit("SIGN_IN_LIMIT_PER_ACCOUNT"),
+        "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT": _limit("SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT"),
+        "API_LIMIT_PER_KEY": _limit("API_LIMIT_PER_KEY"),
+        "API_FAILED_KEYS_PER_ADDRESS": _limit("API_FAILED_KEYS_PER_ADDRESS"),
         # How often an open order page asks whether someone else changed the order.
         "ORDER_POLL_SECONDS": max(2, int(os.environ.get("ORDER_POLL_SECONDS", 10))),
         # Webhooks: seconds between a failed attempt and the next (then the event is failed).

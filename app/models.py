@@ -1,6 +1,6 @@
 """Every model, imported in one place so that the metadata (and Alembic) sees them all."""
 
-from app.auth.models import ApiKey, User  # noqa: F401
+from app.auth.models import ApiKey, SignInAttempt, SignInClient, User  # noqa: F401
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer  # noqa: F401
 from app.history.models import RecordChange  # noqa: F401
 from app.inventory.models import (  # noqa: F401

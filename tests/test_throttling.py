@@ -1,19 +1,28 @@
-"""Throttling: sign-in attempts per address and per account, API calls per key, refused keys
-per address; 429 with Retry-After (JSON on the API). Memory storage in-process; Redis when
-several instances share the counts (served by gunicorn, as dev.py serves)."""
+"""Throttling: sign-in attempts per account and client and per address, counted in the
+database (one count for every worker: checked through gunicorn's two workers); API calls per
+key, refused keys per address; 429 with Retry-After (JSON on the API). The API's counts are in
+memory in each worker, or in Redis when the instances share them (served by gunicorn, as
+dev.py serves). The wait after failed sign-ins: tests/test_sign_in_lockout.py."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import subprocess
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.error import HTTPError
+from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 import pytest
+from sqlalchemy import func, select
 
+from app.auth.models import SignInAttempt, UserSignIn
+from tests.conftest import PASSWORD, app_context
 from tests.helpers.web import csrf_token
 from tests.test_served import ROOT, _dev
 
@@ -34,18 +43,37 @@ def test_sign_ins_are_throttled_per_address(app, client, catalog, monkeypatch):
     refused = attempt(client, email="nobody9@example.org")
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
-    assert "Too Many Requests" in refused.text or "429" in refused.text
+    assert "Too many sign-in attempts. Try again in" in refused.text
     other_address = attempt(client, email="nobody9@example.org", REMOTE_ADDR="10.0.0.2")
     assert other_address.status_code == 401
 
 
-def test_sign_ins_are_throttled_per_account_from_any_address(app, client, catalog, monkeypatch):
-    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "2/minute")
+def test_a_browser_that_signed_in_before_is_not_held_by_its_address(
+    app, client, catalog, monkeypatch
+):
+    assert attempt(client, password=PASSWORD).status_code == 303  # the device cookie
+    client.delete_cookie("session")
+    # That first sign-in counts (the browser had no device cookie yet), and two more.
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "3/minute")
+    stranger = app.test_client()
     for n in range(2):
-        assert attempt(client, REMOTE_ADDR=f"10.0.1.{n}").status_code == 401
-    assert attempt(client, REMOTE_ADDR="10.0.1.9").status_code == 429
-    # Another account from the same address is not held up.
-    assert attempt(client, email="fulfillment@example.org").status_code == 401
+        assert attempt(stranger, email=f"nobody{n}@example.org").status_code == 401
+    assert attempt(stranger, password=PASSWORD).status_code == 429
+    assert attempt(client, password=PASSWORD).status_code == 303
+
+
+def test_sign_ins_are_throttled_per_account_and_client(app, client, catalog, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "2/minute")
+    for _ in range(2):
+        assert attempt(client, REMOTE_ADDR="10.0.1.1").status_code == 401
+    assert attempt(client, REMOTE_ADDR="10.0.1.1").status_code == 429
+    # The same account from another client, and another account from the same client, are
+    # not held up.
+    assert attempt(client, REMOTE_ADDR="10.0.1.2", password=PASSWORD).status_code == 303
+    other = app.test_client()
+    assert (
+        attempt(other, email="fulfillment@example.org", REMOTE_ADDR="10.0.1.1").status_code == 401
+    )
 
 
 def test_api_calls_are_throttled_per_key(app, api, catalog, monkeypatch):
@@ -88,10 +116,12 @@ def _redis():
     return client
 
 
-def _serve(app, home, env_extra):
+def _serve(app, home, env_extra, workers: int = 1):
     command = _dev().gunicorn_command("127.0.0.1", "0")
-    command[command.index("--workers") + 1] = "1"
+    command[command.index("--workers") + 1] = str(workers)
     command[1:1] = ["--graceful-timeout", "2"]
+    # The access log names the worker that answered (a later flag wins over dev.py's).
+    command[-1:-1] = ["--access-logformat", '%(p)s "%(m)s %(U)s" %(s)s']
     env = {
         **os.environ,
         "HOME": str(home),
@@ -105,7 +135,7 @@ def _serve(app, home, env_extra):
     for _ in range(1200):  # up to a minute: the machine may be busy
         text = log.read_text()
         match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-        if match and "Booting worker" in text:
+        if match and text.count("Booting worker") >= workers:
             return process, int(match.group(1))
         time.sleep(0.05)
     process.terminate()
@@ -202,3 +232,76 @@ def test_flask_limiter_runs_for_the_web_and_not_at_all_for_the_api(app, client, 
     with client:
         assert attempt(client).status_code == 401
         assert hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+
+
+# --- One count for the whole server: gunicorn's two workers --------------------------------
+
+
+def _sign_ins(port: int, address: str, credentials: list[tuple[str, str]]) -> list[int]:
+    """Sign-in attempts sent all at once from ``address`` (a loopback address of its own),
+    each on a connection of its own; one browser session and CSRF token, and no device
+    cookie kept: every attempt comes from the same new browser."""
+
+    def connection():
+        return http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=60, source_address=(address, 0)
+        )
+
+    first = connection()
+    first.request("GET", "/sign-in")
+    page = first.getresponse()
+    cookie = page.getheader("Set-Cookie").split(";")[0]
+    token = csrf_token(page.read().decode())
+    first.close()
+    barrier = threading.Barrier(len(credentials))
+
+    def post(email_and_password):
+        email, password = email_and_password
+        body = urlencode({"email": email, "password": password, "csrf_token": token})
+        conn = connection()
+        barrier.wait()
+        conn.request(
+            "POST",
+            "/sign-in",
+            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        )
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    with ThreadPoolExecutor(max_workers=len(credentials)) as pool:
+        return sorted(pool.map(post, credentials))
+
+
+def test_sign_in_limits_hold_for_the_whole_server_of_two_workers(app, catalog, tmp_path):
+    """dev.py's default: two gunicorn workers, memory storage, no Redis. The sign-in limits
+    (10 a minute per account and client, 20 per address, a wait after 5 failures) are kept
+    for the server as a whole, whichever worker answers."""
+    server, port = _serve(app, tmp_path, {}, workers=2)
+    try:
+        right = _sign_ins(port, "127.0.0.2", [("coordinator@example.org", PASSWORD)] * 30)
+        spread = _sign_ins(
+            port, "127.0.0.3", [(f"nobody{n}@example.org", "wrong password") for n in range(40)]
+        )
+        wrong = _sign_ins(port, "127.0.0.4", [("fulfillment@example.org", "wrong password")] * 20)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    log = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
+    answered_by = set(re.findall(r'^<(\d+)> "POST /sign-in"', log, re.MULTILINE))
+    assert len(answered_by) == 2, "both workers answered sign-ins"
+    assert right == [303] * 10 + [429] * 20
+    assert spread == [401] * 20 + [429] * 20
+    assert wrong == [401] * 5 + [429] * 15
+    with app_context(app) as session:
+        counted = dict(
+            session.execute(
+                select(SignInAttempt.succeeded, func.count()).group_by(SignInAttempt.succeeded)
+            ).all()
+        )
+        sign_ins = session.scalar(select(func.count(UserSignIn.id)))
+    assert counted == {True: 10, False: 25} and sign_ins == 10
+    # And the start says what the API's limit really is: counted in each worker apart.
+    assert "API calls: 600/minute per key and route" in log
+    assert "counted in each of 2 workers apart" in log

@@ -677,33 +677,6 @@ def test_htmx_request_after_signing_out_sends_the_whole_page_to_sign_in(client, 
     assert client.get("/orders/?q=a").headers["Location"] == "/sign-in?next=/orders/?q%3Da"
 
 
-def test_five_failed_sign_ins_make_the_account_wait_a_minute(app, client, catalog):
-    from datetime import timedelta
-
-    from app.auth.models import User
-    from app.database import utcnow, write_transaction
-    from tests.helpers.web import csrf_token
-
-    def attempt(password):
-        token = csrf_token(client.get("/sign-in").text)
-        return client.post(
-            "/sign-in",
-            data={"email": "fulfillment@example.org", "password": password, "csrf_token": token},
-        )
-
-    for _ in range(5):
-        assert attempt("wrong").status_code == 401
-    locked = attempt("correct horse battery staple")
-    assert locked.status_code == 401  # even the right password waits
-    assert "That email and password do not match an active account." in locked.text
-    with app.app_context(), write_transaction() as session:
-        user = session.get(User, catalog.users["fulfillment"])
-        assert utcnow() + timedelta(seconds=50) < user.locked_until
-        assert user.locked_until < utcnow() + timedelta(seconds=61)  # slowed, not locked out
-        user.locked_until = utcnow() - timedelta(seconds=1)  # a minute later
-    assert attempt("correct horse battery staple").status_code == 303
-
-
 # --- Two-way orders -----------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -28,9 +28,6 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Failed sign-ins in a row, and until when the account is locked after too many.
-    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The IANA time zone ("America/New_York") dates are shown and filtered in; None until
     # the browser tells it (static/js/app.js) or the user chooses one: then UTC.
     time_zone: Mapped[str | None] = mapped_column(String(MAX_TIME_ZONE_LENGTH))
@@ -52,6 +49,8 @@ class User(UserMixin, db.Model):
     # of a sign-in being made (set by sign_in): the cookie carries the token only.
     sign_in_record = None
     new_sign_in_token = None
+    # The device token of the browser that just signed in (set by sign_in), for its cookie.
+    new_device_token = None
 
     def get_id(self) -> str:
         return self.new_sign_in_token or ""
@@ -91,6 +90,50 @@ class UserSignIn(db.Model):
     def start(cls, user: User) -> tuple[UserSignIn, str]:
         token = secrets.token_urlsafe(32)
         return cls(user=user, token_hash=hash_token(token)), token
+
+
+class SignInAttempt(db.Model):
+    """One password check on the sign-in page, counted by the sign-in throttle
+    (app/auth/throttle.py) in the database, so that every worker and server shares the counts.
+    Accounts, clients and addresses are kept as keyed hashes: no email address, device token
+    or client address is stored. Rows older than the longest limit's window are removed."""
+
+    __tablename__ = "sign_in_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The email as typed (whether or not an account has it), the client (the browser's
+    # device cookie when it is valid for that account, else the address), the address.
+    account: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    # The browser had signed in to this account before (a valid device cookie).
+    trusted: Mapped[bool] = mapped_column(Boolean)
+    # None while the password is being checked (it counts as a failure until then).
+    succeeded: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_sign_in_attempt_account_client", "account", "client", "at"),
+        Index("ix_sign_in_attempt_address", "address", "at"),
+    )
+
+
+class SignInClient(db.Model):
+    """One client's record with one account: its failed sign-ins in a row, and the wait they
+    earned. A wait holds back that client only, never the account's other clients."""
+
+    __tablename__ = "sign_in_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Waits in a row (each one twice as long as the last, up to a limit); reset by a success.
+    waits: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("account", "client"),)
 
 
 def hash_api_key(key: str) -> str:

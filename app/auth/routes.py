@@ -74,22 +74,46 @@ def _safe_next(target: str | None) -> str:
     return url_for("web.home")
 
 
+# The browser's device cookie (app/auth/throttle.py): set at each successful sign-in, sent
+# back to the sign-in page only.
+DEVICE_COOKIE = "orderly_device"
+DEVICE_COOKIE_DAYS = 365
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
-@throttle.sign_in_per_address
-@throttle.sign_in_per_account
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
     form = SignInForm()
-    error = None
+    error, status, headers = None, 200, {}
     if form.validate_on_submit():
-        user = service.authenticate(form.email.data, form.password.data)
-        if user is not None:
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")), code=303)
-        error = "That email and password do not match an active account."
-    status = 401 if error else 200
-    return render_template("auth/sign_in.html", form=form, error=error), status
+        origin = throttle.Origin(request.remote_addr or "", request.cookies.get(DEVICE_COOKIE))
+        try:
+            user = service.authenticate(form.email.data, form.password.data, origin)
+        except throttle.TooManyAttempts as refused:
+            error, status = refused.problems[0].message, 429
+            headers["Retry-After"] = str(refused.retry_after)
+        else:
+            if user is not None:
+                login_user(user)
+                response = redirect(_safe_next(request.args.get("next")), code=303)
+                _keep_device(response, user.new_device_token)
+                return response
+            error, status = "That email and password do not match an active account.", 401
+    page = render_template("auth/sign_in.html", form=form, error=error)
+    return page, status, headers
+
+
+def _keep_device(response, token: str) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+        path=url_for("auth.sign_in"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Strict",
+    )
 
 
 @bp.post("/sign-out")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.auth import throttle
 from app.auth.actor import Actor
 from app.auth.models import ROLES, ApiKey, User, UserSignIn, hash_token
 from app.auth.scopes import ALL_SCOPES, SCOPES
@@ -20,11 +21,6 @@ from app.history.record import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12
-# After this many failed sign-ins in a row an account waits LOCK_SECONDS before the next.
-# The wait is short on purpose: it slows guessing down (with the throttling per address and
-# per account, app/auth/throttle.py) without letting anyone lock a known user out for long.
-MAX_FAILED_SIGN_INS = 5
-LOCK_SECONDS = 60
 # Checked when the email is unknown, so that timing does not tell unknown emails apart.
 _DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_hex(16))
 USER_FIELDS = ["email", "first_name", "last_name", "role"]
@@ -77,37 +73,32 @@ def check_user(draft: UserDraft, user_id: int | None = None) -> dict:
     return values, check
 
 
-def authenticate(email: Any, password: Any) -> User | None:
-    """The active user with this email and password, or None; failures are counted, and a
-    locked account is refused even with the right password (the answer is the same, so that
-    it tells nothing about which accounts exist)."""
+def authenticate(email: Any, password: Any, origin: throttle.Origin) -> User | None:
+    """The active user with this email and password, or None (the same answer for an email
+    no account has). Attempts are counted per account and client (app/auth/throttle.py): too
+    many raise ``TooManyAttempts`` before the password is checked, whether or not an account
+    has the email. On success the user carries its new sign-in's token and the browser's
+    device token."""
     email = (email or "").strip().lower()
     password = password or ""
-    with write_transaction():
-        # Locked for the count: parallel attempts would otherwise each read the same count
-        # and write back one more (SQLite's write transaction already queues them).
-        user = db.session.scalar(
-            select(User).where(func.lower(User.email) == email).with_for_update()
-        )
-        password_ok = check_password_hash(
-            user.password_hash if user else _DUMMY_PASSWORD_HASH, password
-        )
-        if user is None:
+    with write_transaction() as session:
+        user = session.scalar(select(User).where(func.lower(User.email) == email))
+        user_id = user.id if user else None
+        password_hash = user.password_hash if user else _DUMMY_PASSWORD_HASH
+        attempt = throttle.start(email, user_id, origin)
+    # Checked between the two transactions: the hash is slow on purpose, and no lock is held
+    # meanwhile (the attempt already counts as a failure).
+    password_ok = check_password_hash(password_hash, password)
+    with write_transaction() as session:
+        user = session.get(User, user_id) if password_ok and user_id is not None else None
+        signed_in = user is not None and user.active
+        throttle.finish(attempt, signed_in)
+        if not signed_in:
             return None
-        now = utcnow()
-        if user.locked_until is not None and user.locked_until > now:
-            return None
-        if not password_ok or not user.active:
-            user.failed_sign_ins += 1
-            if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
-                user.locked_until = now + timedelta(seconds=LOCK_SECONDS)
-                user.failed_sign_ins = 0
-            return None
-        user.failed_sign_ins = 0
-        user.locked_until = None
         sign_in, user.new_sign_in_token = UserSignIn.start(user)
-        db.session.add(sign_in)
-        return user
+        session.add(sign_in)
+    user.new_device_token = attempt.device_token
+    return user
 
 
 # A sign-in's last activity is written at most this often (not on every request).
@@ -212,7 +203,7 @@ def reset_password(user_id: int, password: Any, actor: Actor) -> User:
         password = _check_password(password, check)
         check.raise_if_any()
         user.set_password(password)
-        user.failed_sign_ins, user.locked_until = 0, None
+        throttle.forget_waits(user.email)
         _end_sign_ins(UserSignIn.user_id == user.id, "passwordReset")
         record_change("user", user.id, "passwordReset", actor)
     return user

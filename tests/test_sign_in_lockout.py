@@ -1,0 +1,242 @@
+"""Failed sign-ins hold back the client that fails, never the account: a stranger guessing
+from elsewhere cannot keep the real user out (OWASP's device cookies; app/auth/throttle.py).
+The throttle's clock is a fake one the tests move on (SIGN_IN_CLOCK), so no test waits."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.models import SignInAttempt, UserSignIn
+from app.database import utcnow
+from tests.conftest import PASSWORD, app_context
+from tests.helpers.web import Browserless, csrf_token
+
+EMAIL = "coordinator@example.org"
+STRANGER = "203.0.113.9"
+
+
+class FakeClock:
+    """The throttle's time: now, until a test moves it on (from any thread)."""
+
+    def __init__(self):
+        self.now = utcnow()
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(app, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setitem(app.config, "SIGN_IN_CLOCK", clock)
+    return clock
+
+
+def attempt(browser, email=EMAIL, password="wrong password", address="127.0.0.1"):
+    token = csrf_token(browser.get("/sign-in", environ_base={"REMOTE_ADDR": address}).text)
+    return browser.post(
+        "/sign-in",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def signed_in_once(app, address: str):
+    """A browser that has signed in before (it keeps its device cookie), now signed out."""
+    browser = app.test_client()
+    assert attempt(browser, password=PASSWORD, address=address).status_code == 303
+    assert browser.get_cookie("orderly_device", path="/sign-in") is not None
+    browser.delete_cookie("session")
+    return browser
+
+
+def error_of(page) -> str:
+    return re.search(r'class="error-summary" role="alert">([^<]*)<', page.text).group(1)
+
+
+def stored(app, *where) -> int:
+    with app_context(app) as session:
+        return session.scalar(select(func.count(SignInAttempt.id)).where(*where))
+
+
+def test_a_stranger_failing_elsewhere_never_keeps_the_user_out(app, catalog, clock):
+    """A stranger loops on wrong passwords for the user's email, waiting each time as long as
+    told and trying again. Meanwhile the user signs in, again and again: from the browser they
+    used before (at the stranger's very address: an office behind one address) and from a
+    new browser elsewhere."""
+    laptop = signed_in_once(app, STRANGER)
+    stranger_answers: list[int] = []
+    stop = threading.Event()
+
+    def stranger():
+        browser = app.test_client()
+        while not stop.is_set():
+            answer = attempt(browser, address=STRANGER)
+            stranger_answers.append(answer.status_code)
+            if answer.status_code == 429:
+                clock.advance(int(answer.headers["Retry-After"]) + 1)
+
+    def until(condition):
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, stranger_answers
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=stranger)
+    thread.start()
+    users_answers = []
+    try:
+        for round_ in range(4):
+            # The stranger has been made to wait (again) before each of the user's tries.
+            refused_before = stranger_answers.count(429)
+            until(lambda: stranger_answers.count(429) > refused_before)  # noqa: B023
+            for browser, address in (
+                (laptop, STRANGER),
+                (app.test_client(), f"198.51.100.{round_}"),
+            ):
+                answer = attempt(browser, password=PASSWORD, address=address)
+                users_answers.append(answer.status_code)
+                browser.delete_cookie("session")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert users_answers == [303] * 8
+    # The stranger stayed refused: never more than five passwords checked between two waits.
+    runs = "".join("x" if s == 401 else "." for s in stranger_answers).split(".")
+    assert max(len(run) for run in runs) <= 5
+    assert set(stranger_answers) == {401, 429} and stranger_answers.count(429) >= 4
+    with app_context(app) as session:
+        sign_ins = session.scalar(
+            select(func.count(UserSignIn.id)).where(
+                UserSignIn.user_id == catalog.users["coordinator"]
+            )
+        )
+    assert sign_ins == 1 + 8
+    assert stored(app, SignInAttempt.succeeded.is_(True)) == 1 + 8
+    assert stored(app, SignInAttempt.succeeded.is_(True), SignInAttempt.trusted.is_(True)) == 4
+    assert stored(app, SignInAttempt.succeeded.is_(False)) == stranger_answers.count(401)
+
+
+@pytest.mark.parametrize("email", [EMAIL, "nobody@example.org"])
+def test_a_client_that_failed_five_times_is_told_how_long_to_wait(app, catalog, clock, email):
+    """The same words whether or not an account has the email: the wait comes from the
+    client's own failures, never from the account's existence."""
+    page = app.test_client().get("/sign-in").text
+    assert "15 minutes" not in page and "waits a minute" in page
+    browser = app.test_client()
+    for _ in range(5):
+        failed = attempt(browser, email=email)
+        assert failed.status_code == 401
+        assert error_of(failed) == "That email and password do not match an active account."
+    refused = attempt(browser, email=email, password=PASSWORD)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert error_of(refused) == "Too many sign-in attempts. Try again in 60 seconds."
+    clock.advance(59)
+    refused = attempt(browser, email=email, password=PASSWORD)
+    assert error_of(refused) == "Too many sign-in attempts. Try again in 1 second."
+    clock.advance(1)
+    assert attempt(browser, email=email, password=PASSWORD).status_code == (
+        303 if email == EMAIL else 401
+    )
+    # Refused attempts are not counted: five failures, then the one after the wait.
+    assert stored(app) == 6
+
+
+def test_each_further_wait_in_a_row_is_twice_as_long_until_a_success(app, catalog, clock):
+    browser = app.test_client()
+    for wait in (60, 120, 240, 480, 900, 900):
+        for _ in range(5):
+            assert attempt(browser).status_code == 401
+        refused = attempt(browser)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == str(wait)
+        clock.advance(wait)
+    assert "Try again in 15 minutes." in error_of(refused)
+    assert attempt(browser, password=PASSWORD).status_code == 303
+    browser.delete_cookie("orderly_device", path="/sign-in")  # the address again
+    browser.delete_cookie("session")
+    for _ in range(5):
+        assert attempt(browser).status_code == 401
+    assert attempt(browser).headers["Retry-After"] == "60"
+
+
+def test_guessing_from_many_addresses_holds_back_only_browsers_new_to_the_account(
+    app, catalog, clock, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT", "8/hour")
+    laptop = signed_in_once(app, "192.0.2.1")
+    for n, failures in enumerate((5, 3)):
+        for _ in range(failures):
+            assert attempt(app.test_client(), address=f"203.0.113.{n}").status_code == 401
+    clock.advance(60)
+    new_browser = app.test_client()
+    refused = attempt(new_browser, password=PASSWORD, address="198.51.100.7")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == str(3600 - 60)
+    assert attempt(laptop, password=PASSWORD, address="198.51.100.7").status_code == 303
+    clock.advance(3600 - 60)
+    assert attempt(new_browser, password=PASSWORD, address="198.51.100.7").status_code == 303
+
+
+def test_the_device_cookie_is_signed_kept_from_scripts_and_names_its_user(app, catalog, clock):
+    browser = app.test_client()
+    signed_in = attempt(browser, password=PASSWORD, address=STRANGER)
+    cookie = next(c for c in signed_in.headers.getlist("Set-Cookie") if "orderly_device" in c)
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/sign-in" in cookie
+    assert "Max-Age=31536000" in cookie
+    token = browser.get_cookie("orderly_device", path="/sign-in").value
+    # The stranger's address is waiting for the fulfilment account.
+    for _ in range(5):
+        assert (
+            attempt(app.test_client(), "fulfillment@example.org", address=STRANGER).status_code
+            == 401
+        )
+    for presented in (token, token[:-2] + ("AA" if not token.endswith("AA") else "BB")):
+        # The coordinator's cookie, or a forged one, makes no trusted client of the fulfilment
+        # account: the address's wait holds.
+        other = app.test_client()
+        other.set_cookie("orderly_device", presented, path="/sign-in")
+        answer = attempt(other, "fulfillment@example.org", PASSWORD, address=STRANGER)
+        assert answer.status_code == 429
+    # While that address waits for the coordinator account too, the coordinator's own
+    # cookie still lets the coordinator in from there.
+    for _ in range(5):
+        assert attempt(app.test_client(), address=STRANGER).status_code == 401
+    again = app.test_client()
+    again.set_cookie("orderly_device", token, path="/sign-in")
+    assert attempt(again, password=PASSWORD, address=STRANGER).status_code == 303
+
+
+def test_a_new_password_ends_every_clients_wait(app, catalog, clock):
+    browser = app.test_client()
+    for _ in range(5):
+        assert attempt(browser).status_code == 401
+    assert attempt(browser, password=PASSWORD).status_code == 429
+    admin = Browserless(app.test_client())
+    assert admin.sign_in("admin").status_code == 303
+    reset = admin.post(
+        f"/admin/users/{catalog.users['coordinator']}/password",
+        {"password": "a brand new password"},
+    )
+    assert reset.status_code == 303
+    assert attempt(browser, password="a brand new password").status_code == 303
+
+
+def test_addresses_of_one_ipv6_network_are_one_client(app, catalog, clock):
+    """One subscriber is commonly given a whole /64: trying a new address of it for every
+    attempt does not start a new count."""
+    for n in range(5):
+        assert attempt(app.test_client(), address=f"2001:db8:1:2::{n + 1}").status_code == 401
+    assert attempt(app.test_client(), address="2001:db8:1:2:ffff::9").status_code == 429
+    assert attempt(app.test_client(), address="2001:db8:1:3::1").status_code == 401
