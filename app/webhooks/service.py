@@ -17,7 +17,7 @@ from app.extensions import db
 from app.history.record import record_change
 from app.validation import MAX_DB_ID, Problem, Rejected
 from app.webhooks import signing
-from app.webhooks.destinations import DestinationRefused, check_url, resolve
+from app.webhooks.destinations import DestinationRefused, check_destination
 from app.webhooks.models import (
     FAILED,
     MAX_DESCRIPTION_LENGTH,
@@ -62,8 +62,7 @@ def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
         )
     else:
         try:
-            _, host, port = check_url(url)
-            resolve(host, port, current_app.config["WEBHOOK_DENY_PRIVATE"])
+            check_destination(url, current_app.config["WEBHOOK_DENY_PRIVATE"])
         except DestinationRefused as refused:
             problems.append(Problem("invalid_url", str(refused), "url"))
     types = draft.types
