@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from app.auth import scopes
+from app.auth.actor import Actor
+from app.auth.models import ApiKey, hash_api_key
+from app.extensions import db
+from app.validation import Rejected
 from app.webhooks import service
-from tests.conftest import app_context
+from tests.conftest import ApiClient, app_context
 from tests.helpers.orders import actor
 from tests.test_openapi import check
+from tests.test_scopes import key_with
 
 URL = "http://127.0.0.1:9/hooks"
 
@@ -102,3 +109,25 @@ def test_the_delivery_log_is_paged(app, api, spec, catalog):
 def test_a_key_is_needed(client):
     assert client.get("/api/v3/webhook").status_code == 401
     assert client.post("/api/v3/webhook", json={}).status_code == 401
+
+
+def test_a_key_manages_only_the_subscriptions_it_made(app, client, api, spec):
+    mine = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json["id"]
+    other = ApiClient(client, key_with(app, [scopes.WEBHOOKS_MANAGE]))
+    theirs = other.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json["id"]
+    assert [w["id"] for w in api.get("/api/v3/webhook").json["content"]] == [mine]
+    assert [w["id"] for w in other.get("/api/v3/webhook").json["content"]] == [theirs]
+    for path in (f"/api/v3/webhook/{theirs}", f"/api/v3/webhook/{theirs}/deliveries"):
+        refused = api.get(path)
+        assert refused.status_code == 404
+        assert refused.json["error"]["code"] == "webhook_not_found"
+    check(spec, "/api/v3/webhook/{webhookId}", "get", api.get(f"/api/v3/webhook/{theirs}"))
+    assert api.delete(f"/api/v3/webhook/{theirs}").status_code == 404
+    assert other.get(f"/api/v3/webhook/{theirs}").status_code == 200  # still there
+    with app_context(app):
+        with pytest.raises(Rejected):
+            service.send_ping(theirs, Actor(api_key=key_named(api.key)))
+
+
+def key_named(plain: str) -> ApiKey:
+    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plain)))

@@ -44,7 +44,8 @@ def attempt_json(a: WebhookAttempt) -> dict:
 
 
 def _found(subscription_id: int) -> WebhookSubscription:
-    found = service.subscription(subscription_id)
+    """The subscription, if this key made it: another key's answers 404 as a missing one."""
+    found = service.subscription(subscription_id, api_actor())
     if found is None:
         raise ApiError(404, "webhook_not_found", f"There is no webhook with id {subscription_id}.")
     return found
@@ -60,6 +61,9 @@ def create_webhook():
     try:
         created = service.create_subscription(draft, api_actor())
     except Rejected as rejected:
+        if rejected.problems[0].code == "insufficient_scope":
+            first = rejected.problems[0]
+            raise ApiError(403, first.code, first.message, first.field) from None
         return problems_response(rejected.problems)
     response = jsonify({**subscription_json(created.subscription), "secret": created.secret})
     response.status_code = 201
@@ -72,7 +76,8 @@ def create_webhook():
 @bp.get("/webhook")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def list_webhooks():
-    found = service.subscriptions()
+    """The key's own subscriptions."""
+    found = service.subscriptions(api_actor())
     return jsonify(
         {
             "content": [subscription_json(s) for s in found],
@@ -94,11 +99,12 @@ def get_webhook(subscription_id: int):
 @bp.delete("/webhook/<int:subscription_id>")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def delete_webhook(subscription_id: int):
-    _found(subscription_id)
     try:
         service.delete_subscription(subscription_id, api_actor())
     except Rejected:
-        raise ApiError(404, "webhook_not_found", "There is no such webhook.") from None
+        raise ApiError(
+            404, "webhook_not_found", f"There is no webhook with id {subscription_id}."
+        ) from None
     return "", 204
 
 
@@ -108,7 +114,7 @@ def webhook_deliveries(subscription_id: int):
     _found(subscription_id)
     page = service.deliveries(
         subscription_id,
-        page=parse.positive_int_arg("page", default=1, maximum=10**6),
+        page=parse.positive_int_arg("page", default=1, maximum=parse.MAX_PAGE),
         size=parse.positive_int_arg(
             "size",
             default=service.DELIVERIES_PAGE_SIZE,

@@ -2,6 +2,7 @@
 
 Each round it
 1. hands new outbox entries to the subscriptions (one message per subscription and type),
+   each carrying only what the subscription's maker may read (``service.reach``),
 2. claims due attempts while it has threads free (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
    workers never take the same one; SQLite: one worker, ``BEGIN IMMEDIATE``), at most one
    per subscription, and leases them,
@@ -31,33 +32,41 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import and_, delete, exists, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from app.api import serialize
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.formats import timestamp
+from app.history.models import PatientDataAccess
+from app.history.patient_access import EXPORTED
 from app.orders import whole_orders
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (
     DELIVERED,
     FAILED,
+    ORDER_STATUS,
     ORDER_STATUS_FULL,
     PENDING,
     WebhookAttempt,
     WebhookMessage,
     WebhookSubscription,
 )
-from app.webhooks.service import message_body, signing_secrets
+from app.webhooks.service import message_body, reach, refusal, signing_secrets
 
 log = logging.getLogger(__name__)
 OUTBOX_BATCH = 100
+# What the PHI access log calls a delivery that carried a patient's details.
+PHI_SOURCE = "webhook"
 
 
 def fan_out() -> int:
     """Turns outbox entries into messages for the subscriptions enabled when the event
-    happened; the entries go in the same transaction. Answers how many entries."""
+    happened; the entries go in the same transaction. Answers how many entries.
+
+    Each message carries what the subscription's maker may read now: a subscription whose
+    maker may no longer receive its types is disabled, saying why, and gets nothing."""
     with write_transaction() as session:
         entries = session.scalars(
             select(OrderOutboxEntry)
@@ -68,24 +77,37 @@ def fan_out() -> int:
         if not entries:
             return 0
         listening = session.scalars(
-            select(WebhookSubscription).where(
-                WebhookSubscription.enabled.is_(True), WebhookSubscription.deleted_at.is_(None)
-            )
+            select(WebhookSubscription)
+            .where(WebhookSubscription.enabled.is_(True), WebhookSubscription.deleted_at.is_(None))
+            .options(joinedload(WebhookSubscription.created_by_api_key))
         ).all()
-        orders: dict[int, dict] = {}
         now = utcnow()
+        receiving = []
+        for subscription in listening:
+            types = subscription.type_list
+            widest = ORDER_STATUS_FULL if ORDER_STATUS_FULL in types else ORDER_STATUS
+            why = refusal(subscription, widest, carries_patient=False)
+            if why:
+                _disable(subscription, why)
+            else:
+                receiving.append((subscription, reach(subscription).patients))
+        orders: dict[tuple[int, bool], dict] = {}
         for entry in entries:
             event = entry.event
-            for subscription in listening:
+            for subscription, patients in receiving:
                 if subscription.created_at > entry.created_at:
                     continue
                 for type_ in subscription.type_list:
+                    patient_id = None
                     if type_ == ORDER_STATUS_FULL:
-                        if entry.order_id not in orders:
-                            orders[entry.order_id] = serialize.plain(
-                                serialize.order(whole_orders.load_one(entry.order_id))
+                        if (entry.order_id, patients) not in orders:
+                            orders[entry.order_id, patients] = serialize.plain(
+                                serialize.order(whole_orders.load_one(entry.order_id), patients)
                             )
-                        payload = {"order": orders[entry.order_id]}
+                        payload = {"order": orders[entry.order_id, patients]}
+                        patient = payload["order"]["patient"]
+                        if patients and patient is not None:
+                            patient_id = patient["id"]
                     else:
                         payload = {
                             "orderId": entry.order_id,
@@ -102,6 +124,7 @@ def fan_out() -> int:
                         order_id=entry.order_id,
                         order_event_id=entry.order_event_id,
                         body=message_body(message_id, type_, payload),
+                        patient_id=patient_id,
                         status=PENDING,
                         created_at=now,
                     )
@@ -113,6 +136,12 @@ def fan_out() -> int:
             delete(OrderOutboxEntry).where(OrderOutboxEntry.id.in_([e.id for e in entries]))
         )
         return len(entries)
+
+
+def _disable(subscription: WebhookSubscription, why: str) -> None:
+    if subscription.enabled:
+        subscription.enabled = False
+        subscription.disabled_reason = f"Disabled automatically: {why}"
 
 
 def _due_attempt_query(now, busy: set[int]):
@@ -165,11 +194,16 @@ class Claimed:
         self.message_id = message.message_id
         self.body = message.body
         self.secrets = secrets_in_use
+        # For the PHI access log: whose patient it carries, and who receives it.
+        self.patient_id = message.patient_id
+        self.order_id = message.order_id
+        self.user_id = subscription.created_by_user_id
+        self.api_key_id = subscription.created_by_api_key_id
 
 
 def claim(busy: set[int] | frozenset[int] = frozenset()) -> Claimed | None:
     """Leases the next due attempt of a subscription not in ``busy`` (those this worker is
-    sending to now)."""
+    sending to now). An attempt the subscription may not receive now is failed instead."""
     config = current_app.config
     with write_transaction() as session:
         now = utcnow()
@@ -177,6 +211,11 @@ def claim(busy: set[int] | frozenset[int] = frozenset()) -> Claimed | None:
         if attempt is None:
             return None
         message = attempt.message
+        why = refusal(message.subscription, message.type, message.patient_id is not None)
+        if why:
+            _disable(message.subscription, why)
+            _finish(session, attempt, sender.Outcome(None, None, f"Not sent: {why}", 0), now)
+            return None
         token = secrets.token_hex(16)
         attempt.leased_until = now + timedelta(seconds=config["WEBHOOK_LEASE_SECONDS"])
         attempt.lease_token = token
@@ -215,6 +254,19 @@ def deliver(claimed: Claimed) -> sender.Outcome:
 def record(claimed: Claimed, outcome: sender.Outcome) -> None:
     with write_transaction() as session:
         now = utcnow()
+        if outcome.sent and claimed.patient_id is not None:
+            # Sent, whatever the answer: the receiver may have the patient's details now.
+            session.add(
+                PatientDataAccess(
+                    at=now,
+                    patient_id=claimed.patient_id,
+                    order_id=claimed.order_id,
+                    action=EXPORTED,
+                    source=PHI_SOURCE,
+                    user_id=claimed.user_id,
+                    api_key_id=claimed.api_key_id,
+                )
+            )
         # The subscription first (its failure count changes), then the attempt: the order in
         # which deleting a subscription locks them too, so the two never deadlock.
         session.scalar(
