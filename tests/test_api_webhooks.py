@@ -131,3 +131,57 @@ def test_a_key_manages_only_the_subscriptions_it_made(app, client, api, spec):
 
 def key_named(plain: str) -> ApiKey:
     return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plain)))
+
+
+def test_the_subscription_list_is_paged_and_size_is_the_page_size(api, spec):
+    for n in range(3):
+        api.post("/api/v3/webhook", json={"url": f"{URL}/{n}", "types": ["order.status"]})
+    whole = api.get("/api/v3/webhook")
+    check(spec, "/api/v3/webhook", "get", whole)
+    assert (whole.json["size"], whole.json["total"], len(whole.json["content"])) == (15, 3, 3)
+    first = api.get("/api/v3/webhook?size=2").get_json()
+    assert (first["page"], first["size"], first["total"], first["first"], first["last"]) == (
+        1,
+        2,
+        3,
+        True,
+        False,
+    )
+    second = api.get("/api/v3/webhook?size=2&page=2").get_json()
+    assert [w["url"] for w in first["content"] + second["content"]] == [
+        f"{URL}/{n}" for n in range(3)
+    ]
+    assert second["size"] == 2 and second["last"]
+    operation = spec["paths"]["/api/v3/webhook"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"page", "size"}
+    size = spec["components"]["schemas"]["WebhookPage"]["properties"]["size"]
+    assert "page size asked for" in size["description"]
+
+
+@pytest.mark.parametrize(
+    "method, path, code",
+    [
+        ("get", "/api/v3/webhook?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook?page=", "invalid_parameter"),
+        ("get", "/api/v3/webhook?size=", "invalid_parameter"),
+        ("post", "/api/v3/webhook?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}?foo=1", "unknown_parameter"),
+        ("delete", "/api/v3/webhook/{id}?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?pgae=2", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?page=", "invalid_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?size=", "invalid_parameter"),
+    ],
+)
+def test_unknown_and_empty_query_parameters_are_refused(api, spec, method, path, code):
+    webhook_id = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json[
+        "id"
+    ]
+    url = path.replace("{id}", str(webhook_id))
+    if method == "post":
+        response = api.post(url, json={"url": URL + "/2", "types": ["order.status"]})
+    else:
+        response = getattr(api, method)(url)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    # Nothing was made, and nothing deleted.
+    assert [w["id"] for w in api.get("/api/v3/webhook").json["content"]] == [webhook_id]

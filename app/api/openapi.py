@@ -228,7 +228,7 @@ SCHEMAS = {
         {
             "content": _list(_ref("Webhook")),
             "page": INTEGER,
-            "size": INTEGER,
+            "size": {**INTEGER, "description": "The page size asked for (not the count)"},
             "total": INTEGER,
             "first": BOOLEAN,
             "last": BOOLEAN,
@@ -564,8 +564,13 @@ DOCUMENT = {
                 "operationId": "listWebhooks",
                 "summary": "List the subscriptions this key made, oldest first (never their "
                 "secrets)",
+                "parameters": [
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Subscriptions per page"),
+                ],
                 "responses": {
-                    "200": _json("WebhookPage", "Every subscription of the key"),
+                    "200": _json("WebhookPage", "One page of the key's subscriptions"),
+                    "400": _error("A parameter is not valid"),
                     "401": _error("No valid API key"),
                 },
             },
@@ -577,6 +582,7 @@ DOCUMENT = {
                 "parameters": [WEBHOOK_ID],
                 "responses": {
                     "200": _json("Webhook", "The subscription"),
+                    "400": _error("A query parameter was given (this operation takes none)"),
                     "401": _error("No valid API key"),
                     "404": _error("No such subscription made by this key"),
                 },
@@ -587,6 +593,7 @@ DOCUMENT = {
                 "parameters": [WEBHOOK_ID],
                 "responses": {
                     "204": {"description": "Deleted"},
+                    "400": _error("A query parameter was given (this operation takes none)"),
                     "401": _error("No valid API key"),
                     "404": _error("No such subscription made by this key"),
                 },
@@ -598,7 +605,7 @@ DOCUMENT = {
                 "summary": "Every delivery attempt to a subscription this key made, newest first",
                 "parameters": [
                     WEBHOOK_ID,
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
                         {

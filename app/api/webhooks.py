@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, url_for
+from flask import jsonify, request, url_for
 
 from app.api import bp, parse
 from app.api.auth import api_actor
@@ -51,9 +51,20 @@ def _found(subscription_id: int) -> WebhookSubscription:
     return found
 
 
+def _query(*names: str) -> None:
+    """Only these parameters, and none of them empty (``?page=`` is a mistake, not "page 1")."""
+    parse.only_args(*names)
+    for name in names:
+        if request.args.get(name) == "":
+            raise ApiError(
+                400, "invalid_parameter", f"{name} is empty: give a value or leave it out.", name
+            )
+
+
 @bp.post("/webhook")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def create_webhook():
+    _query()
     body = parse.object_at(parse.json_body(), "The request body", required=True)
     draft = service.SubscriptionDraft(
         url=body.get("url"), types=body.get("types"), description=body.get("description")
@@ -76,16 +87,18 @@ def create_webhook():
 @bp.get("/webhook")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def list_webhooks():
-    """The key's own subscriptions."""
-    found = service.subscriptions(api_actor())
+    """The key's own subscriptions, paged as every list is."""
+    _query("page", "size")
+    page_number, size = parse.page_args()
+    page = service.page_of_subscriptions(api_actor(), page_number, size)
     return jsonify(
         {
-            "content": [subscription_json(s) for s in found],
-            "page": 1,
-            "size": len(found),
-            "total": len(found),
-            "first": True,
-            "last": True,
+            "content": [subscription_json(s) for s in page.subscriptions],
+            "page": page.page,
+            "size": page.size,
+            "total": page.total,
+            "first": page.first,
+            "last": page.last,
         }
     )
 
@@ -93,12 +106,14 @@ def list_webhooks():
 @bp.get("/webhook/<int:subscription_id>")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def get_webhook(subscription_id: int):
+    _query()
     return jsonify(subscription_json(_found(subscription_id)))
 
 
 @bp.delete("/webhook/<int:subscription_id>")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def delete_webhook(subscription_id: int):
+    _query()
     try:
         service.delete_subscription(subscription_id, api_actor())
     except Rejected:
@@ -111,6 +126,7 @@ def delete_webhook(subscription_id: int):
 @bp.get("/webhook/<int:subscription_id>/deliveries")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def webhook_deliveries(subscription_id: int):
+    _query("page", "size")
     _found(subscription_id)
     page = service.deliveries(
         subscription_id,

@@ -197,6 +197,37 @@ def subscriptions(actor: Actor) -> list[WebhookSubscription]:
     )
 
 
+@dataclass
+class SubscriptionPage:
+    subscriptions: list[WebhookSubscription]
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return self.page * self.size >= self.total
+
+
+def page_of_subscriptions(actor: Actor, page: int, size: int) -> SubscriptionPage:
+    """One page of the subscriptions the actor manages, oldest first; ``size`` is the page
+    size asked for, as on every list."""
+    where = (WebhookSubscription.deleted_at.is_(None), _managed_by(actor))
+    total = db.session.scalar(select(func.count(WebhookSubscription.id)).where(*where))
+    found = db.session.scalars(
+        select(WebhookSubscription)
+        .where(*where)
+        .order_by(WebhookSubscription.id)
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return SubscriptionPage(list(found), page, size, total or 0)
+
+
 def subscription(subscription_id: int, actor: Actor) -> WebhookSubscription | None:
     """The subscription, if it exists and the actor manages it."""
     if not 1 <= subscription_id <= MAX_DB_ID:
