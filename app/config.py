@@ -146,4 +146,7 @@ def from_environment(instance_path: Path) -> dict:
         # Events failed in a row before a subscription is disabled.
         "WEBHOOK_DISABLE_AFTER": int(os.environ.get("WEBHOOK_DISABLE_AFTER", 20)),
         "WEBHOOK_DENY_PRIVATE": _bool("WEBHOOK_DENY_PRIVATE", False),
+        # Attempts one worker sends at once (to different subscriptions): a slow receiver
+        # holds one of them.
+        "WEBHOOK_CONCURRENCY": max(1, int(os.environ.get("WEBHOOK_CONCURRENCY", 4))),
     }

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from app.auth import scopes
+from app.auth.actor import Actor
+from app.auth.models import ApiKey, hash_api_key
+from app.extensions import db
+from app.validation import Rejected
 from app.webhooks import service
-from tests.conftest import app_context
+from tests.conftest import ApiClient, app_context
 from tests.helpers.orders import actor
 from tests.test_openapi import check
+from tests.test_scopes import key_with
 
 URL = "http://127.0.0.1:9/hooks"
 
@@ -102,3 +109,79 @@ def test_the_delivery_log_is_paged(app, api, spec, catalog):
 def test_a_key_is_needed(client):
     assert client.get("/api/v3/webhook").status_code == 401
     assert client.post("/api/v3/webhook", json={}).status_code == 401
+
+
+def test_a_key_manages_only_the_subscriptions_it_made(app, client, api, spec):
+    mine = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json["id"]
+    other = ApiClient(client, key_with(app, [scopes.WEBHOOKS_MANAGE]))
+    theirs = other.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json["id"]
+    assert [w["id"] for w in api.get("/api/v3/webhook").json["content"]] == [mine]
+    assert [w["id"] for w in other.get("/api/v3/webhook").json["content"]] == [theirs]
+    for path in (f"/api/v3/webhook/{theirs}", f"/api/v3/webhook/{theirs}/deliveries"):
+        refused = api.get(path)
+        assert refused.status_code == 404
+        assert refused.json["error"]["code"] == "webhook_not_found"
+    check(spec, "/api/v3/webhook/{webhookId}", "get", api.get(f"/api/v3/webhook/{theirs}"))
+    assert api.delete(f"/api/v3/webhook/{theirs}").status_code == 404
+    assert other.get(f"/api/v3/webhook/{theirs}").status_code == 200  # still there
+    with app_context(app):
+        with pytest.raises(Rejected):
+            service.send_ping(theirs, Actor(api_key=key_named(api.key)))
+
+
+def key_named(plain: str) -> ApiKey:
+    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plain)))
+
+
+def test_the_subscription_list_is_paged_and_size_is_the_page_size(api, spec):
+    for n in range(3):
+        api.post("/api/v3/webhook", json={"url": f"{URL}/{n}", "types": ["order.status"]})
+    whole = api.get("/api/v3/webhook")
+    check(spec, "/api/v3/webhook", "get", whole)
+    assert (whole.json["size"], whole.json["total"], len(whole.json["content"])) == (15, 3, 3)
+    first = api.get("/api/v3/webhook?size=2").get_json()
+    assert (first["page"], first["size"], first["total"], first["first"], first["last"]) == (
+        1,
+        2,
+        3,
+        True,
+        False,
+    )
+    second = api.get("/api/v3/webhook?size=2&page=2").get_json()
+    assert [w["url"] for w in first["content"] + second["content"]] == [
+        f"{URL}/{n}" for n in range(3)
+    ]
+    assert second["size"] == 2 and second["last"]
+    operation = spec["paths"]["/api/v3/webhook"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"page", "size"}
+    size = spec["components"]["schemas"]["WebhookPage"]["properties"]["size"]
+    assert "page size asked for" in size["description"]
+
+
+@pytest.mark.parametrize(
+    "method, path, code",
+    [
+        ("get", "/api/v3/webhook?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook?page=", "invalid_parameter"),
+        ("get", "/api/v3/webhook?size=", "invalid_parameter"),
+        ("post", "/api/v3/webhook?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}?foo=1", "unknown_parameter"),
+        ("delete", "/api/v3/webhook/{id}?foo=1", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?pgae=2", "unknown_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?page=", "invalid_parameter"),
+        ("get", "/api/v3/webhook/{id}/deliveries?size=", "invalid_parameter"),
+    ],
+)
+def test_unknown_and_empty_query_parameters_are_refused(api, spec, method, path, code):
+    webhook_id = api.post("/api/v3/webhook", json={"url": URL, "types": ["order.status"]}).json[
+        "id"
+    ]
+    url = path.replace("{id}", str(webhook_id))
+    if method == "post":
+        response = api.post(url, json={"url": URL + "/2", "types": ["order.status"]})
+    else:
+        response = getattr(api, method)(url)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    # Nothing was made, and nothing deleted.
+    assert [w["id"] for w in api.get("/api/v3/webhook").json["content"]] == [webhook_id]

@@ -13,8 +13,11 @@ from sqlalchemy import select
 from app.auth import scopes
 from app.auth.models import ApiKey
 from app.database import write_transaction
+from app.history.models import PatientDataAccess
 from tests.conftest import ApiClient, app_context
 from tests.helpers.web import Browserless
+from tests.test_api_orders import patient_order
+from tests.test_openapi import check
 
 POLICY = {
     "api.place_order": scopes.ORDERS_WRITE,
@@ -120,3 +123,33 @@ def test_the_demo_key_has_every_scope(app):
     with app_context(app) as session:
         demo = session.scalar(select(ApiKey).where(ApiKey.name == "Demo integration"))
         assert demo.scope_list == list(scopes.ALL_SCOPES)
+
+
+def test_a_key_without_patients_read_gets_orders_naming_the_patient_by_id_only(
+    app, client, catalog
+):
+    spec = client.get("/api/v3/openapi.json").get_json()
+    orders_only = ApiClient(client, key_with(app, [scopes.ORDERS_READ, scopes.ORDERS_WRITE]))
+    placed = orders_only.post("/api/v3/order", json=patient_order(catalog))
+    assert placed.status_code == 201
+    check(spec, "/api/v3/order", "post", placed)
+    order_id = placed.json["id"]
+    fetched = orders_only.get(f"/api/v3/order/{order_id}")
+    check(spec, "/api/v3/order/{orderId}", "get", fetched)
+    listed = orders_only.get("/api/v3/order")
+    check(spec, "/api/v3/order", "get", listed)
+    cancelled = orders_only.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "Moved"})
+    check(spec, "/api/v3/order/{orderId}/cancel", "post", cancelled)
+    for answer in (placed.json, fetched.json, listed.json["content"][0], cancelled.json):
+        assert answer["patient"] == {"id": catalog.patient}
+    for response in (placed, fetched, listed, cancelled):
+        assert "Lovelace" not in response.text
+    with app_context(app) as session:
+        assert session.scalars(select(PatientDataAccess)).all() == []
+    # With patients:read, the same order carries the patient whole.
+    both = ApiClient(client, key_with(app, [scopes.ORDERS_READ, scopes.PATIENTS_READ]))
+    assert both.get(f"/api/v3/order/{order_id}").json["patient"]["lastName"] == "Lovelace"
+    assert both.get("/api/v3/order").json["content"][0]["patient"]["firstName"] == "Ada"
+    patient = spec["components"]["schemas"]["Order"]["properties"]["patient"]
+    assert {"$ref": "#/components/schemas/PatientRef"} in patient["anyOf"]
+    assert "patients:read" in patient["description"]

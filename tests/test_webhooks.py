@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
-from app.database import utcnow
+from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.orders import statuses
 from app.webhooks import service, signing
-from app.webhooks.destinations import refusal
+from app.webhooks.destinations import DestinationRefused, refusal, resolve
+from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, place
 from tests.helpers.webhooks import Receiver, Worker, body_of, deliveries, subscribe, wait_until
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture
@@ -166,6 +172,16 @@ def test_refused_at_delivery_after_resolution(app, api, catalog, receiver, worke
         "ftp://example.org/hook",
         "http://user:pass@127.0.0.1/hook",
         "not a url",
+        # Other spellings and neighbours of metadata and undeliverable addresses.
+        "http://[::169.254.169.254]/",  # IPv4-compatible
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4
+        "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",  # Teredo, client 169.254.169.254
+        "http://100.100.100.200/latest/meta-data/",  # Alibaba Cloud
+        "http://192.0.0.192/opc/v2/instance/",  # Oracle Cloud
+        "http://255.255.255.255/",
+        "http://0.0.0.1/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",  # local-use NAT64: its target cannot be told
     ],
 )
 def test_metadata_and_odd_destinations_are_refused_when_saved(api, url):
@@ -186,6 +202,172 @@ def test_the_deny_rules():
     assert refusal("10.0.0.5", deny_private=True)
     assert refusal("::1", deny_private=True)
     assert refusal("93.184.216.34", deny_private=True) is None
+    # An IPv6 address is judged by the IPv4 address it carries.
+    assert refusal("::ffff:10.0.0.5", deny_private=True)
+    assert refusal("64:ff9b::a00:5", deny_private=True)  # NAT64 of 10.0.0.5
+    assert refusal("64:ff9b::5db8:d822", deny_private=True) is None  # of 93.184.216.34
+    assert refusal("2002:5db8:d822::1", deny_private=True) is None  # 6to4 of 93.184.216.34
+    assert refusal("100.64.0.1", deny_private=False) is None  # carrier-grade NAT: private
+    assert refusal("100.64.0.1", deny_private=True)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "100.100.100.200"],
+)
+def test_resolved_addresses_are_judged_unwrapped_at_each_delivery(address):
+    """What a name resolves to is judged as the address a URL names (the worker's path)."""
+    with pytest.raises(DestinationRefused, match="link-local or cloud metadata"):
+        resolve(address, 80, deny_private=False)
+
+
+# Accepted with 201 before, then crashed the worker's round at each delivery.
+UNSENDABLE = [
+    "http://127.0.0.1\t:8205/x",
+    "http://127.0.0.1:8205/\r\nX-Injected: 1",
+    "http://１２７.0.0.1:8205/x",
+    "http://①②⑦.0.0.1:8205/x",
+]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        *UNSENDABLE,
+        "http://exa mple.org/x",
+        "http://example.org/\u200bx",  # a zero-width space
+        "http://127.0.0.1:8205\\@example.org/x",  # a backslash, read as "/" by browsers
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1:８２０５/x",  # fullwidth digits in the port
+        "http://ex%61mple.org/x",
+        "http://١٢٧.example/x",  # Arabic-Indic digits
+    ],
+)
+def test_urls_the_sender_cannot_send_are_refused_when_saved(api, url):
+    response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["code"] == "invalid_url"
+    assert api.get("/api/v3/webhook").get_json()["total"] == 0
+
+
+def test_international_host_names_and_names_not_yet_in_dns_are_accepted(api):
+    """IDNA host names are legitimate (sent IDNA-encoded); a name that does not resolve now
+    is checked again at each delivery."""
+    for url in ["https://bücher.example/hooks", "https://hooks.orderly-test.invalid/x?a=b"]:
+        response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["url"] == url
+
+
+def test_the_readme_example_subscription_is_accepted_as_written(api):
+    readme = README.read_text()
+    example = next(
+        block
+        for block in readme.split("```")
+        if "-X POST http://127.0.0.1:8000/api/v3/webhook" in block
+    )
+    body = json.loads(re.search(r"-d '(.*)'", example).group(1))
+    response = api.post("/api/v3/webhook", json=body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["url"] == body["url"]
+
+
+def stored_before_the_rules(app, url: str, types=("order.status",)) -> int:
+    """A subscription saved before its URL would be refused: written as the service wrote
+    it then, without today's checks."""
+    with app.app_context(), write_transaction() as session:
+        subscription = WebhookSubscription(
+            url=url,
+            types=",".join(types),
+            secret_encrypted=signing.encrypt(signing.new_secret()),
+            enabled=True,
+            consecutive_failures=0,
+            created_at=utcnow(),
+        )
+        session.add(subscription)
+        session.flush()
+        return subscription.id
+
+
+def test_subscriptions_stored_with_unsendable_urls_fail_cleanly_and_others_receive(
+    app, api, catalog, receiver, workers
+):
+    bad = [
+        stored_before_the_rules(app, url)
+        for url in [*UNSENDABLE, "http://[64:ff9b::a9fe:a9fe]/x", "http://127.0.0.1:99999/x"]
+    ]
+    healthy = subscribe(api, receiver.url)
+    order_ids = [place(app, catalog, items={"strips": 1}) for _ in range(3)]
+    workers(WEBHOOK_RETRY_SCHEDULE="", WEBHOOK_LEASE_SECONDS="30")
+    hits = wait_until(lambda: len(receiver.hits()) == 3 and receiver.hits(), what="3 events")
+    assert sorted(body_of(h)["payload"]["orderId"] for h in hits) == order_ids
+
+    def failed_everywhere():
+        with app_context(app) as session:
+            return session.execute(
+                select(WebhookMessage.subscription_id, WebhookAttempt.status, WebhookAttempt.error)
+                .join(WebhookAttempt.message)
+                .where(WebhookMessage.subscription_id.in_(bad))
+            ).all()
+
+    attempts = wait_until(
+        lambda: (
+            (found := failed_everywhere())
+            and len(found) == 3 * len(bad)
+            and all(status == "failed" for _, status, _ in found)
+            and found
+        ),
+        what="every attempt to a bad URL failed",
+    )
+    errors = {subscription_id: error for subscription_id, _, error in attempts}
+    assert "whitespace" in errors[bad[0]] and "whitespace" in errors[bad[1]]
+    assert "digits other than 0-9" in errors[bad[2]] and "digits" in errors[bad[3]]
+    assert "carries 169.254.169.254" in errors[bad[4]]
+    assert "port" in errors[bad[5]]
+    wait_until(
+        lambda: [d["status"] for d in deliveries(api, healthy["id"])] == ["delivered"] * 3,
+        what="the healthy receiver's deliveries recorded",
+    )
+
+
+def test_a_slow_receiver_does_not_hold_back_the_others(app, api, catalog, workers):
+    slow = Receiver(hold=threading.Event()).start()  # answers only when the worker gives up
+    fast = Receiver().start()
+    try:
+        subscribe(api, slow.url)  # first: its attempts come first in the queue
+        subscribe(api, fast.url)
+        workers(WEBHOOK_TIMEOUT_SECONDS="5", WEBHOOK_LEASE_SECONDS="30")
+        for _ in range(3):
+            place(app, catalog, items={"strips": 1})
+        wait_until(slow.hits, what="the slow receiver's first request")
+        held_since = time.monotonic()
+        wait_until(lambda: len(fast.hits()) == 3, timeout=10, what="the fast receiver's events")
+        waited = time.monotonic() - held_since
+        # All three well within one slow timeout, and the slow one holds one request at a time.
+        assert waited < 2.5, f"the fast receiver waited {waited:.1f} s"
+        assert len(slow.hits()) == 1
+    finally:
+        slow.stop()
+        fast.stop()
+
+
+def test_an_answer_the_database_cannot_store_is_kept_readable(app, api, catalog, workers):
+    """A receiver answering NUL bytes (which PostgreSQL's text refuses) is still delivered."""
+    receiver = Receiver(body=b"ok\x00\x00done").start()
+    try:
+        subscription = subscribe(api, receiver.url)
+        workers()
+        place(app, catalog, items={"strips": 1})
+        logged = wait_until(
+            lambda: [d for d in deliveries(api, subscription["id"]) if d["status"] != "pending"],
+            what="the attempt recorded",
+        )
+        assert logged[0]["status"] == "delivered"
+        with app_context(app) as session:
+            assert session.scalar(select(WebhookAttempt.response_body)) == "ok\ufffd\ufffddone"
+            assert session.scalar(select(func.count(WebhookAttempt.id))) == 1
+    finally:
+        receiver.stop()
 
 
 def test_the_readme_receiver_verifies_our_signature(app):

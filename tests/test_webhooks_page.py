@@ -8,13 +8,15 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from app.auth import scopes
 from app.extensions import db
 from app.webhooks import service, worker
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
-from tests.conftest import app_context
+from tests.conftest import ApiClient, app_context
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless
 from tests.helpers.webhooks import Receiver, Worker, wait_until
+from tests.test_scopes import key_with
 
 SECRET = re.compile(r'value="(whsec_[^"]+)"')
 
@@ -143,3 +145,23 @@ def test_the_page_costs_the_same_queries_however_long_the_log(app, admin, catalo
             assert admin.get(f"/admin/webhooks/{subscription_id}").status_code == 200
         counts.append(counter.count)
     assert counts[0] == counts[1]
+
+
+def test_admins_see_every_subscription_and_who_made_it(app, admin, client):
+    create(admin, url="http://127.0.0.1:9/by-admin")
+    key = ApiClient(client, key_with(app, [scopes.WEBHOOKS_MANAGE]))
+    made = key.post(
+        "/api/v3/webhook", json={"url": "http://127.0.0.1:9/by-key", "types": ["order.status"]}
+    )
+    assert made.status_code == 201
+    listing = admin.get("/admin/webhooks/").text
+    rows = re.findall(r"<tr>(.*?)</tr>", listing, re.S)
+    by_admin = next(r for r in rows if "/by-admin" in r)
+    by_key = next(r for r in rows if "/by-key" in r)
+    assert "Admin Tester" in by_admin
+    assert "API key “Scoped”" in by_key
+    assert admin.get(f"/admin/webhooks/{made.json['id']}").status_code == 200
+    # The key sees its own only.
+    assert [w["url"] for w in key.get("/api/v3/webhook").json["content"]] == [
+        "http://127.0.0.1:9/by-key"
+    ]

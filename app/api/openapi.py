@@ -193,8 +193,22 @@ SCHEMAS = {
     },
     "WebhookCreate": _object(
         {
-            "url": {"type": "string", "maxLength": MAX_URL_LENGTH},
-            "types": {"type": "array", "items": {"enum": list(WEBHOOK_TYPES)}, "minItems": 1},
+            "url": {
+                "type": "string",
+                "maxLength": MAX_URL_LENGTH,
+                "description": "An http(s) URL without whitespace, control characters, user "
+                "name or #fragment; its host a name (IDNA allowed, no digits but 0-9) or an "
+                "address that is not link-local, cloud metadata or otherwise undeliverable "
+                "(also when wrapped in IPv6: mapped, NAT64, 6to4, Teredo)",
+            },
+            "types": {
+                "type": "array",
+                "items": {"enum": list(WEBHOOK_TYPES)},
+                "minItems": 1,
+                "description": "order.statusFull needs a key with orders:read (else 403 "
+                "insufficient_scope); its order's patient carries the patient's details only "
+                'if the key has patients:read, else {"id"} only',
+            },
             "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LENGTH},
         },
         ["url", "types"],
@@ -214,7 +228,7 @@ SCHEMAS = {
         {
             "content": _list(_ref("Webhook")),
             "page": INTEGER,
-            "size": INTEGER,
+            "size": {**INTEGER, "description": "The page size asked for (not the count)"},
             "total": INTEGER,
             "first": BOOLEAN,
             "last": BOOLEAN,
@@ -273,6 +287,7 @@ def _contract_name(name: str) -> str:
 _, ANSWER_SCHEMAS = msgspec.json.schema_components(
     [
         serialize.OrderPageJson,
+        serialize.PatientRefJson,
         serialize.SitePageJson,
         serialize.StockPageJson,
         serialize.DevicePageJson,
@@ -284,6 +299,13 @@ ANSWER_SCHEMAS = _as_in_the_contract(ANSWER_SCHEMAS)
 if ANSWER_SCHEMAS.keys() & SCHEMAS.keys():
     raise RuntimeError("a hand-written schema shadows a Struct's")
 SCHEMAS.update(ANSWER_SCHEMAS)
+# An order's patient: whole for a key with patients:read, else named by id only (see
+# serialize.OrderJson).
+SCHEMAS["Order"]["properties"]["patient"] = {
+    "anyOf": [_ref("Patient"), _ref("PatientRef"), {"type": "null"}],
+    "description": 'The patient, whole for a key with patients:read; else {"id"} only. '
+    "Null for a site's order.",
+}
 SCHEMAS["WebhookCreated"] = {
     "allOf": [
         _ref("Webhook"),
@@ -531,14 +553,24 @@ DOCUMENT = {
                     "201": _json("WebhookCreated", "The subscription and its signing secret"),
                     "400": _error("The URL or the types are refused; nothing was stored"),
                     "401": _error("No valid API key"),
+                    "403": _error(
+                        "The key lacks webhooks:manage, or orders:read for order.statusFull "
+                        "(insufficient_scope)"
+                    ),
                     "415": _error("The body is not JSON"),
                 },
             },
             "get": {
                 "operationId": "listWebhooks",
-                "summary": "List the subscriptions (never their secrets)",
+                "summary": "List the subscriptions this key made, oldest first (never their "
+                "secrets)",
+                "parameters": [
+                    _query("page", PAGE, "From 1"),
+                    _query("size", PAGE_SIZE, "Subscriptions per page"),
+                ],
                 "responses": {
-                    "200": _json("WebhookPage", "Every subscription"),
+                    "200": _json("WebhookPage", "One page of the key's subscriptions"),
+                    "400": _error("A parameter is not valid"),
                     "401": _error("No valid API key"),
                 },
             },
@@ -546,32 +578,34 @@ DOCUMENT = {
         "/api/v3/webhook/{webhookId}": {
             "get": {
                 "operationId": "getWebhook",
-                "summary": "Fetch one subscription",
+                "summary": "Fetch one subscription this key made",
                 "parameters": [WEBHOOK_ID],
                 "responses": {
                     "200": _json("Webhook", "The subscription"),
+                    "400": _error("A query parameter was given (this operation takes none)"),
                     "401": _error("No valid API key"),
-                    "404": _error("No such subscription"),
+                    "404": _error("No such subscription made by this key"),
                 },
             },
             "delete": {
                 "operationId": "deleteWebhook",
-                "summary": "Delete a subscription: nothing more is sent to it",
+                "summary": "Delete a subscription this key made: nothing more is sent to it",
                 "parameters": [WEBHOOK_ID],
                 "responses": {
                     "204": {"description": "Deleted"},
+                    "400": _error("A query parameter was given (this operation takes none)"),
                     "401": _error("No valid API key"),
-                    "404": _error("No such subscription"),
+                    "404": _error("No such subscription made by this key"),
                 },
             },
         },
         "/api/v3/webhook/{webhookId}/deliveries": {
             "get": {
                 "operationId": "listWebhookDeliveries",
-                "summary": "Every delivery attempt, newest first",
+                "summary": "Every delivery attempt to a subscription this key made, newest first",
                 "parameters": [
                     WEBHOOK_ID,
-                    _query("page", {"type": "integer", "minimum": 1, "default": 1}, "From 1"),
+                    _query("page", PAGE, "From 1"),
                     _query(
                         "size",
                         {
@@ -587,7 +621,7 @@ DOCUMENT = {
                     "200": _json("WebhookDeliveryPage", "One page of attempts"),
                     "400": _error("A parameter is not valid"),
                     "401": _error("No valid API key"),
-                    "404": _error("No such subscription"),
+                    "404": _error("No such subscription made by this key"),
                 },
             }
         },

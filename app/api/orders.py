@@ -22,6 +22,12 @@ def require_api_key():
         authenticate()
 
 
+def _patient_details() -> bool:
+    """An order's patient is answered whole to a key with patients:read, else as {"id"}: the
+    key may read orders without reading patients."""
+    return scopes.granted(scopes.PATIENTS_READ)
+
+
 @bp.post("/order")
 @scope_required(scopes.ORDERS_WRITE)
 def place_order():
@@ -40,7 +46,7 @@ def place_order():
         )
     # A new order is answered as it was written; a replayed one is read again.
     order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
-    response = serialize.json_response(serialize.order(order))
+    response = serialize.json_response(serialize.order(order, _patient_details()))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
     if placed.replayed:
@@ -55,8 +61,10 @@ def get_order(order_id: int):
     order = whole_orders.load_one(order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
-    note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
-    return serialize.json_response(serialize.order(order))
+    details = _patient_details()
+    if details:
+        note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
+    return serialize.json_response(serialize.order(order, details))
 
 
 @bp.get("/order")
@@ -82,8 +90,10 @@ def list_orders():
     )
     page_number, size = parse.page_args()
     page = queries.page_of_orders(order_filter, page=page_number, size=size)
-    note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
-    return serialize.json_response(serialize.order_page(page))
+    details = _patient_details()
+    if details:
+        note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
+    return serialize.json_response(serialize.order_page(page, details))
 
 
 REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found": 404}
@@ -107,4 +117,6 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return serialize.json_response(serialize.order(whole_orders.load_one(order_id)))
+    return serialize.json_response(
+        serialize.order(whole_orders.load_one(order_id), _patient_details())
+    )

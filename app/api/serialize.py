@@ -92,6 +92,12 @@ class PatientJson(_Shape):
     site: SiteJson | None
 
 
+class PatientRefJson(_Shape):
+    """A patient named by id only: what a key without patients:read gets in an order."""
+
+    id: int
+
+
 class ManufacturerJson(_Shape):
     id: int
     name: str
@@ -186,6 +192,8 @@ class LocationJson(_Shape):
 class OrderJson(_Shape):
     id: int
     external_order_ids: list[str]
+    # A PatientRefJson ({"id"}) for a reader without patients:read (msgspec declares no union
+    # of two Structs without a tag: the OpenAPI document says anyOf Patient, PatientRef).
     patient: PatientJson | None
     site: SiteJson | None
     current_status: Status
@@ -315,11 +323,17 @@ def _loose_devices(order: orders.Order) -> list[orders.OrderDevice]:
     return [od for od in order.devices if od.packed_kit_id is None]
 
 
-def order(o: orders.Order) -> OrderJson:
+def order(o: orders.Order, patient_details: bool = True) -> OrderJson:
+    """The order; without ``patient_details`` (a reader without patients:read) its patient is
+    named by id only."""
     return OrderJson(
         id=o.id,
         external_order_ids=[e.value for e in o.external_ids],
-        patient=patient(o.patient),
+        patient=(
+            patient(o.patient)
+            if patient_details or o.patient_id is None
+            else PatientRefJson(o.patient_id)
+        ),
         site=site(o.site),
         current_status=o.current_status,
         order_items=[ItemLineJson(item(line.item), line.count) for line in o.items],
@@ -345,9 +359,15 @@ def order(o: orders.Order) -> OrderJson:
     )
 
 
-def order_page(p: PageOfOrders) -> OrderPageJson:
+def order_page(p: PageOfOrders, patient_details: bool = True) -> OrderPageJson:
     return OrderPageJson(
-        [order(o) for o in p.orders], p.page, p.size, p.total, p.total_capped, p.first, p.last
+        [order(o, patient_details) for o in p.orders],
+        p.page,
+        p.size,
+        p.total,
+        p.total_capped,
+        p.first,
+        p.last,
     )
 
 

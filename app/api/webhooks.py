@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, url_for
+from flask import jsonify, request, url_for
 
 from app.api import bp, parse
 from app.api.auth import api_actor
@@ -44,15 +44,27 @@ def attempt_json(a: WebhookAttempt) -> dict:
 
 
 def _found(subscription_id: int) -> WebhookSubscription:
-    found = service.subscription(subscription_id)
+    """The subscription, if this key made it: another key's answers 404 as a missing one."""
+    found = service.subscription(subscription_id, api_actor())
     if found is None:
         raise ApiError(404, "webhook_not_found", f"There is no webhook with id {subscription_id}.")
     return found
 
 
+def _query(*names: str) -> None:
+    """Only these parameters, and none of them empty (``?page=`` is a mistake, not "page 1")."""
+    parse.only_args(*names)
+    for name in names:
+        if request.args.get(name) == "":
+            raise ApiError(
+                400, "invalid_parameter", f"{name} is empty: give a value or leave it out.", name
+            )
+
+
 @bp.post("/webhook")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def create_webhook():
+    _query()
     body = parse.object_at(parse.json_body(), "The request body", required=True)
     draft = service.SubscriptionDraft(
         url=body.get("url"), types=body.get("types"), description=body.get("description")
@@ -60,6 +72,9 @@ def create_webhook():
     try:
         created = service.create_subscription(draft, api_actor())
     except Rejected as rejected:
+        if rejected.problems[0].code == "insufficient_scope":
+            first = rejected.problems[0]
+            raise ApiError(403, first.code, first.message, first.field) from None
         return problems_response(rejected.problems)
     response = jsonify({**subscription_json(created.subscription), "secret": created.secret})
     response.status_code = 201
@@ -72,15 +87,18 @@ def create_webhook():
 @bp.get("/webhook")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def list_webhooks():
-    found = service.subscriptions()
+    """The key's own subscriptions, paged as every list is."""
+    _query("page", "size")
+    page_number, size = parse.page_args()
+    page = service.page_of_subscriptions(api_actor(), page_number, size)
     return jsonify(
         {
-            "content": [subscription_json(s) for s in found],
-            "page": 1,
-            "size": len(found),
-            "total": len(found),
-            "first": True,
-            "last": True,
+            "content": [subscription_json(s) for s in page.subscriptions],
+            "page": page.page,
+            "size": page.size,
+            "total": page.total,
+            "first": page.first,
+            "last": page.last,
         }
     )
 
@@ -88,27 +106,31 @@ def list_webhooks():
 @bp.get("/webhook/<int:subscription_id>")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def get_webhook(subscription_id: int):
+    _query()
     return jsonify(subscription_json(_found(subscription_id)))
 
 
 @bp.delete("/webhook/<int:subscription_id>")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def delete_webhook(subscription_id: int):
-    _found(subscription_id)
+    _query()
     try:
         service.delete_subscription(subscription_id, api_actor())
     except Rejected:
-        raise ApiError(404, "webhook_not_found", "There is no such webhook.") from None
+        raise ApiError(
+            404, "webhook_not_found", f"There is no webhook with id {subscription_id}."
+        ) from None
     return "", 204
 
 
 @bp.get("/webhook/<int:subscription_id>/deliveries")
 @scope_required(scopes.WEBHOOKS_MANAGE)
 def webhook_deliveries(subscription_id: int):
+    _query("page", "size")
     _found(subscription_id)
     page = service.deliveries(
         subscription_id,
-        page=parse.positive_int_arg("page", default=1, maximum=10**6),
+        page=parse.positive_int_arg("page", default=1, maximum=parse.MAX_PAGE),
         size=parse.positive_int_arg(
             "size",
             default=service.DELIVERIES_PAGE_SIZE,

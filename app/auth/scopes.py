@@ -38,6 +38,12 @@ class InsufficientScope(Exception):
         self.scope = scope
 
 
+def granted(scope: str) -> bool:
+    """Whether the request's API key holds ``scope``: for what a route answers beyond its own
+    scope (an order's patient details need patients:read)."""
+    return scope in g.api_key.scope_list
+
+
 def scope_required(scope: str):
     """The API view needs a key holding ``scope`` (the key itself is checked before, by the
     API's authentication); a key without it is refused with 403 ``insufficient_scope``."""

@@ -87,6 +87,10 @@ class WebhookMessage(db.Model):
         ForeignKey("order_event.id", ondelete="CASCADE")
     )
     body: Mapped[str] = mapped_column(Text)
+    # The patient whose details the body carries (order.statusFull of a patient's order, for
+    # a subscriber that may read patients), else null: every attempt that sends it is
+    # recorded in the PHI access log. No foreign key: like the log, it only names.
+    patient_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=PENDING)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

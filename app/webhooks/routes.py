@@ -44,14 +44,14 @@ def list_webhooks():
             form=form,
             problems=problems,
             created=created,
-            subscriptions=service.subscriptions(),
+            subscriptions=service.subscriptions(_actor()),
         ),
         status,
     )
 
 
 def _page(subscription_id: int, new_secret: str | None = None):
-    found = service.subscription(subscription_id)
+    found = service.subscription(subscription_id, _actor())
     if found is None:
         abort(404)
     page_number = parse_int(request.args.get("page"), 6) or 1

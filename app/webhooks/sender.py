@@ -24,6 +24,9 @@ class Outcome:
     response_body: str | None
     error: str | None
     duration_ms: int
+    # Whether the body may have reached the receiver (a connection was made): a delivery
+    # that carries patient data is then recorded in the PHI access log.
+    sent: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -41,30 +44,34 @@ def _tls() -> ssl.SSLContext:
 
 
 def send(url: str, body: str, headers: dict, *, timeout: float, deny_private: bool) -> Outcome:
+    """Never raises: whatever goes wrong is the outcome's ``error``."""
     import httpx
 
     started = time.monotonic()
+    connected = False
 
     def outcome(status=None, text=None, error=None) -> Outcome:
         elapsed = int((time.monotonic() - started) * 1000)
-        return Outcome(status, text, error[:MAX_ERROR_LENGTH] if error else None, elapsed)
+        if error:
+            error = _storable(error)[:MAX_ERROR_LENGTH]
+        return Outcome(status, text, error, elapsed, sent=connected)
 
     try:
-        scheme, host, port = check_url(url)
-        address = resolve(host, port, deny_private)
+        destination = check_url(url)
+        address = resolve(destination.host, destination.port, deny_private)
     except DestinationRefused as refused:
         return outcome(error=str(refused))
-    target = httpx.URL(url).copy_with(host=address)
+    target = destination.url.copy_with(host=address)
     request_headers = {
         **headers,
-        "Host": httpx.URL(url).netloc.decode("ascii"),
+        "Host": destination.url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": "Orderly-Webhooks/1",
         # Read the bytes as sent: a compressed answer could expand beyond what we read.
         "Accept-Encoding": "identity",
     }
     # TLS checks the certificate against the host name, not the address connected to.
-    extensions = {"sni_hostname": host} if scheme == "https" else {}
+    extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
     try:
         with httpx.Client(
             timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls()
@@ -76,6 +83,7 @@ def send(url: str, body: str, headers: dict, *, timeout: float, deny_private: bo
                 headers=request_headers,
                 extensions=extensions,
             )
+            connected = True
             response = client.send(request, stream=True)
             try:
                 received = b""
@@ -85,14 +93,24 @@ def send(url: str, body: str, headers: dict, *, timeout: float, deny_private: bo
                         break
             finally:
                 response.close()
+    except (httpx.ConnectError, httpx.ConnectTimeout) as failure:
+        connected = False  # no connection: nothing was sent
+        if isinstance(failure, httpx.ConnectTimeout):
+            return outcome(error=f"No connection within {timeout:g} s.")
+        return outcome(error=f"{type(failure).__name__}: {failure}")
     except httpx.TimeoutException:
         return outcome(error=f"No answer within {timeout:g} s.")
-    except httpx.HTTPError as failure:
+    except Exception as failure:  # any failure is this attempt's, never the worker's
         return outcome(error=f"{type(failure).__name__}: {failure}")
-    text = received[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")
+    text = _storable(received[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace"))
     error = None
     if 300 <= response.status_code < 400:
         error = f"Redirect to {response.headers.get('location', '?')} not followed."
     elif not 200 <= response.status_code < 300:
         error = f"HTTP {response.status_code}"
     return outcome(response.status_code, text, error)
+
+
+def _storable(text: str) -> str:
+    """What a receiver answers is kept: without NUL, which PostgreSQL's text cannot hold."""
+    return text.replace("\x00", "\ufffd")

@@ -8,20 +8,22 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import contains_eager, joinedload
 
+from app.auth import scopes
 from app.auth.actor import Actor
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.history.record import record_change
 from app.validation import MAX_DB_ID, Problem, Rejected
 from app.webhooks import signing
-from app.webhooks.destinations import DestinationRefused, check_url, resolve
+from app.webhooks.destinations import DestinationRefused, check_destination
 from app.webhooks.models import (
     FAILED,
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,
+    ORDER_STATUS_FULL,
     PENDING,
     PING,
     TYPES,
@@ -51,7 +53,53 @@ class NewSecret:
     secret: str
 
 
-def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
+@dataclass(frozen=True)
+class Reach:
+    """What a subscription's events may carry: what the one who made it may read now.
+
+    Subscriptions made on the Webhooks page belong to the admins (any admin manages them)
+    and carry what an admin reads: everything. One made through the API carries what its
+    key may read: ``order.statusFull`` needs ``orders:read``, the patient's details in it
+    ``patients:read`` (else the order's ``patient`` is ``{"id"}`` only); a revoked key's
+    subscriptions receive nothing.
+    """
+
+    refused: str | None = None  # why it may receive nothing at all now
+    orders: bool = True
+    patients: bool = True
+
+
+def reach(subscription: WebhookSubscription) -> Reach:
+    key = subscription.created_by_api_key
+    if key is None:
+        return Reach()
+    if key.revoked_at is not None:
+        return Reach(f"The API key “{key.name}” that made it was revoked.", False, False)
+    granted = key.scope_list
+    if scopes.WEBHOOKS_MANAGE not in granted:
+        return Reach(
+            f"The API key “{key.name}” that made it no longer has {scopes.WEBHOOKS_MANAGE}.",
+            False,
+            False,
+        )
+    return Reach(None, scopes.ORDERS_READ in granted, scopes.PATIENTS_READ in granted)
+
+
+def refusal(subscription: WebhookSubscription, type_: str, carries_patient: bool) -> str | None:
+    """Why a message of ``type_`` may not be sent to the subscription now, or None."""
+    can = reach(subscription)
+    if can.refused:
+        return can.refused
+    if type_ == ORDER_STATUS_FULL and not can.orders:
+        needs = f"{ORDER_STATUS_FULL} needs {scopes.ORDERS_READ}"
+    elif carries_patient and not can.patients:
+        needs = f"The patient's details need {scopes.PATIENTS_READ}"
+    else:
+        return None
+    return f"{needs}, which the API key “{subscription.created_by_api_key.name}” has not."
+
+
+def _check(draft: SubscriptionDraft, actor: Actor) -> tuple[str, list[str], str | None]:
     problems: list[Problem] = []
     url = draft.url.strip() if isinstance(draft.url, str) else draft.url
     if not isinstance(url, str) or not url:
@@ -62,8 +110,7 @@ def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
         )
     else:
         try:
-            _, host, port = check_url(url)
-            resolve(host, port, current_app.config["WEBHOOK_DENY_PRIVATE"])
+            check_destination(url, current_app.config["WEBHOOK_DENY_PRIVATE"])
         except DestinationRefused as refused:
             problems.append(Problem("invalid_url", str(refused), "url"))
     types = draft.types
@@ -76,6 +123,19 @@ def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
         types = []
     elif any(t not in TYPES for t in types):
         problems.append(Problem("invalid_type", "Types are " + " and ".join(TYPES) + ".", "types"))
+    elif (
+        ORDER_STATUS_FULL in types
+        and actor.api_key is not None
+        and scopes.ORDERS_READ not in actor.api_key.scope_list
+    ):
+        problems.append(
+            Problem(
+                "insufficient_scope",
+                f"{ORDER_STATUS_FULL} carries the whole order: it needs an API key with "
+                f"{scopes.ORDERS_READ}.",
+                "types",
+            )
+        )
     description = draft.description
     if description is not None and not isinstance(description, str):
         problems.append(Problem("invalid_description", "The description is text.", "description"))
@@ -95,7 +155,7 @@ def _check(draft: SubscriptionDraft) -> tuple[str, list[str], str | None]:
 
 
 def create_subscription(draft: SubscriptionDraft, actor: Actor) -> NewSecret:
-    url, types, description = _check(draft)
+    url, types, description = _check(draft, actor)
     secret = signing.new_secret()
     with write_transaction() as session:
         subscription = WebhookSubscription(
@@ -115,30 +175,80 @@ def create_subscription(draft: SubscriptionDraft, actor: Actor) -> NewSecret:
     return NewSecret(subscription, secret)
 
 
-def subscriptions() -> list[WebhookSubscription]:
+def _managed_by(actor: Actor):
+    """An API key manages the subscriptions it made; admins (and the system) manage all."""
+    if actor.api_key_id is not None:
+        return WebhookSubscription.created_by_api_key_id == actor.api_key_id
+    return true()
+
+
+def subscriptions(actor: Actor) -> list[WebhookSubscription]:
+    """Every subscription the actor manages, with who made it."""
     return list(
         db.session.scalars(
             select(WebhookSubscription)
-            .where(WebhookSubscription.deleted_at.is_(None))
+            .where(WebhookSubscription.deleted_at.is_(None), _managed_by(actor))
+            .options(
+                joinedload(WebhookSubscription.created_by_user),
+                joinedload(WebhookSubscription.created_by_api_key),
+            )
             .order_by(WebhookSubscription.id)
         )
     )
 
 
-def subscription(subscription_id: int) -> WebhookSubscription | None:
+@dataclass
+class SubscriptionPage:
+    subscriptions: list[WebhookSubscription]
+    page: int
+    size: int
+    total: int
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return self.page * self.size >= self.total
+
+
+def page_of_subscriptions(actor: Actor, page: int, size: int) -> SubscriptionPage:
+    """One page of the subscriptions the actor manages, oldest first; ``size`` is the page
+    size asked for, as on every list."""
+    where = (WebhookSubscription.deleted_at.is_(None), _managed_by(actor))
+    total = db.session.scalar(select(func.count(WebhookSubscription.id)).where(*where))
+    found = db.session.scalars(
+        select(WebhookSubscription)
+        .where(*where)
+        .order_by(WebhookSubscription.id)
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return SubscriptionPage(list(found), page, size, total or 0)
+
+
+def subscription(subscription_id: int, actor: Actor) -> WebhookSubscription | None:
+    """The subscription, if it exists and the actor manages it."""
     if not 1 <= subscription_id <= MAX_DB_ID:
         return None
-    found = db.session.get(WebhookSubscription, subscription_id)
-    return found if found is not None and found.deleted_at is None else None
+    return db.session.scalar(
+        select(WebhookSubscription).where(
+            WebhookSubscription.id == subscription_id,
+            WebhookSubscription.deleted_at.is_(None),
+            _managed_by(actor),
+        )
+    )
 
 
-def _changing(session, subscription_id: int) -> WebhookSubscription:
+def _changing(session, subscription_id: int, actor: Actor) -> WebhookSubscription:
     found = (
         session.scalar(
             select(WebhookSubscription)
             .where(
                 WebhookSubscription.id == subscription_id,
                 WebhookSubscription.deleted_at.is_(None),
+                _managed_by(actor),
             )
             .with_for_update()
         )
@@ -153,7 +263,7 @@ def _changing(session, subscription_id: int) -> WebhookSubscription:
 def delete_subscription(subscription_id: int, actor: Actor) -> None:
     """Stops every delivery to it; its delivery log is kept."""
     with write_transaction() as session:
-        found = _changing(session, subscription_id)
+        found = _changing(session, subscription_id, actor)
         found.deleted_at = utcnow()
         found.enabled = False
         _fail_pending(session, found.id, "The webhook was deleted.")
@@ -177,7 +287,9 @@ def set_enabled(subscription_id: int, enabled: bool, actor: Actor) -> WebhookSub
     """Disabled, it receives nothing (new events are not queued for it); events already
     queued wait and go on when it is enabled again."""
     with write_transaction() as session:
-        found = _changing(session, subscription_id)
+        found = _changing(session, subscription_id, actor)
+        if enabled and reach(found).refused:
+            raise Rejected([Problem("cannot_receive", reach(found).refused + " Delete it.")])
         found.enabled = enabled
         if enabled:
             found.disabled_reason = None
@@ -200,7 +312,7 @@ def rotate_secret(subscription_id: int, actor: Actor) -> NewSecret:
     """A new secret; the old one signs too for OLD_SECRET_GRACE, so receivers can switch."""
     secret = signing.new_secret()
     with write_transaction() as session:
-        found = _changing(session, subscription_id)
+        found = _changing(session, subscription_id, actor)
         found.previous_secret_encrypted = found.secret_encrypted
         found.previous_secret_expires_at = utcnow() + OLD_SECRET_GRACE
         found.secret_encrypted = signing.encrypt(secret)
@@ -224,7 +336,7 @@ def message_body(message_id: str, type_: str, payload: dict) -> str:
 def send_ping(subscription_id: int, actor: Actor) -> WebhookMessage:
     """Queues a test message for the worker; its result shows in the delivery log."""
     with write_transaction() as session:
-        found = _changing(session, subscription_id)
+        found = _changing(session, subscription_id, actor)
         message_id = signing.new_message_id()
         payload = {"webhookId": found.id, "message": "Test ping from Orderly."}
         message = WebhookMessage(
@@ -245,7 +357,7 @@ def send_ping(subscription_id: int, actor: Actor) -> WebhookMessage:
 def redeliver(subscription_id: int, message_id: int, actor: Actor) -> WebhookAttempt:
     """Sends a message again, once, with the same webhook-id."""
     with write_transaction() as session:
-        found = _changing(session, subscription_id)
+        found = _changing(session, subscription_id, actor)
         message = session.scalar(
             select(WebhookMessage).where(
                 WebhookMessage.id == message_id, WebhookMessage.subscription_id == found.id
