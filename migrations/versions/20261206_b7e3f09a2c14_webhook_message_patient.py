@@ -1,7 +1,7 @@
 """webhook messages name the patient whose details they carry (for the PHI access log)
 
 Revision ID: b7e3f09a2c14
-Revises: a4d2c7e91b36
+Revises: b5e2d8f4a613
 Create Date: 2026-12-06 10:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7e3f09a2c14"
-down_revision = "a4d2c7e91b36"
+down_revision = "b5e2d8f4a613"
 branch_labels = None
 depends_on = None
 
