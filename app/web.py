@@ -36,19 +36,21 @@ bp = Blueprint("web", __name__)
 
 
 def _digits_at_most(limit: int) -> str:
-    """A regular expression for the whole numbers 0..limit (leading zeros allowed)."""
+    """A regular expression for the whole numbers 0..limit (leading zeros allowed), in ASCII
+    digits only: ``\\d`` also matches "١" and "１", which ``int`` reads as 1."""
     digits = str(limit)
-    choices = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    choices = [rf"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
     for i, digit in enumerate(digits):
         if digit != "0":
-            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}][0-9]{{{len(digits) - i - 1}}}")
     choices.append(digits)
     return "0*(?:" + "|".join(choices) + ")"
 
 
 class RecordIdConverter(IntegerConverter):
-    """``<int:...>`` in every URL: a number no id column can hold (above 2^31 - 1) matches
-    no route, so it answers 404 instead of overflowing the database's integer. The bound is
+    """``<int:...>`` in every URL: a number no id column can hold (above 2^31 - 1), or one
+    written in another script's digits, matches no route, so it answers 404 (instead of
+    overflowing the database's integer, or reading "١" as record 1). The bound is
     in the pattern itself: werkzeug answers 405, not 404, when a converter refuses a value on
     a path that other methods' rules share."""
 

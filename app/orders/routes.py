@@ -51,7 +51,7 @@ from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 PLACE = "place"
-ROW_ID = re.compile(r"^(items|kits|return_items)-\d{1,3}$")
+ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
 
 
 @bp.get("/")
