@@ -63,22 +63,11 @@ def get_order(order_id: int):
 @scope_required(scopes.ORDERS_READ)
 def list_orders():
     parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
-    status = request.args.get("status") or None
-    if status is not None and status not in statuses.ALL:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            "status must be one of: " + ", ".join(statuses.ALL) + ".",
-            "status",
-        )
-    external_id = request.args.get("externalOrderId") or None
-    if external_id is not None and len(external_id) > service.MAX_EXTERNAL_ID_LENGTH:
-        raise ApiError(400, "invalid_parameter", "externalOrderId is too long.", "externalOrderId")
     order_filter = queries.OrderFilter(
-        status=status,
+        status=parse.choice_arg("status", statuses.ALL),
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
-        external_order_id=external_id,
+        external_order_id=parse.text_arg("externalOrderId", service.MAX_EXTERNAL_ID_LENGTH),
     )
     page_number, size = parse.page_args()
     page = queries.page_of_orders(order_filter, page=page_number, size=size)
