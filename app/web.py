@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from flask import (
     Blueprint,
     Flask,
@@ -196,16 +198,41 @@ def register_error_pages(app) -> None:
 
 
 NUL_MESSAGE = "Text cannot contain the NUL character."
+NOT_UTF8_MESSAGE = (
+    "The form sent text that is not valid UTF-8, so it cannot be read as it was typed. "
+    "Nothing was changed: go back, check the text and send it again."
+)
+
+
+def _form_is_utf8() -> bool:
+    """Whether a web form's text is valid UTF-8. Werkzeug does not say: it keeps an invalid
+    escape ("Jos%E9") as those characters, empties a form whose body holds an invalid byte,
+    and turns one in a multipart form into U+FFFD ("Jos�")."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw = request.get_data(cache=True)  # the form is then parsed from this same copy
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    elif request.mimetype == "multipart/form-data":
+        # Files are not text here (an import names its own encoding); text fields are.
+        return not any("\ufffd" in v for _, vs in request.form.lists() for v in vs)
+    return True
 
 
 def register_input_guard(app) -> None:
+    """Registered before CSRF protection, which reads the form: the raw body is still there."""
+
     @app.before_request
-    def refuse_nul_characters():
+    def refuse_text_no_one_typed():
         """PostgreSQL cannot store a NUL character in text: refuse it at the door, for every
-        query string and form (the API's JSON bodies are checked where they are parsed)."""
+        query string and form (the API's JSON bodies are checked where they are parsed), and
+        refuse a web form that is not UTF-8 (the API refuses such JSON)."""
         # Every value of a repeated name (tick boxes), not only the first.
         values = [v for _, vs in request.args.lists() for v in vs]
         if request.method == "POST" and not is_api_request():
+            if not _form_is_utf8():
+                abort(400, NOT_UTF8_MESSAGE)
             values += [v for _, vs in request.form.lists() for v in vs]
         if any("\x00" in value for value in values):
             if is_api_request():

@@ -173,7 +173,11 @@ SCHEMAS = {
             "lastName": {"type": "string", "minLength": 1, "maxLength": 100},
             "dateOfBirth": {"type": ["string", "null"], "format": "date"},
             "email": {"type": ["string", "null"], "format": "email"},
-            "phoneNumber": {"type": ["string", "null"], "description": "Stored in E.164"},
+            "phoneNumber": {
+                "type": ["string", "null"],
+                "description": "Stored in E.164, which has no extension: a number with one is "
+                "refused",
+            },
             "sex": {"enum": [*SEXES, None]},
             "enrolled": {"type": "boolean", "default": True},
             "address": {

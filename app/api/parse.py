@@ -13,7 +13,7 @@ from flask import request
 
 from app.api.errors import ApiError
 from app.orders.service import NOT_GIVEN, LineRequest, OrderDraft
-from app.validation import MAX_DB_ID, parse_int, text_problem
+from app.validation import MAX_DB_ID, parse_int, storable_problem
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Paging of every list the API answers: pages from 1.
@@ -81,7 +81,7 @@ def _check_values(body: Any) -> None:
                 where or None,
             )
         if isinstance(value, str):
-            problem = text_problem(value, free_text=True)
+            problem = storable_problem(value)
             if problem:
                 raise ApiError(400, "invalid_text", f"{where or 'The body'} {problem}.", where)
         elif isinstance(value, dict):
