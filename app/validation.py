@@ -32,6 +32,26 @@ BIDI_CONTROLS = frozenset(
 )
 
 
+def normalised_identifier(text: str) -> str:
+    """The one spelling in which an identifier (a patient's MRN, an order's external id) is
+    stored and compared, so that what looks the same is the same: NFKC (full-width and other
+    compatibility forms become plain: "ＭＲＮ１" is "MRN1", "①" is "1"), format characters
+    removed (zero-width space, word joiner, soft hyphen, byte order mark), every dash and the
+    minus sign a hyphen-minus ("MRN‑1" with U+2011 is "MRN-1"), every decimal digit an ASCII
+    one ("١٢٣" is "123"), and spaces one plain space. Letters keep their case and script."""
+    kept = []
+    for ch in unicodedata.normalize("NFKC", text):
+        kind = unicodedata.category(ch)
+        if kind == "Cf":
+            continue
+        if kind == "Pd" or ch == "\u2212":
+            ch = "-"
+        elif kind == "Nd":
+            ch = str(unicodedata.decimal(ch))
+        kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
 def is_invisible(text: str) -> bool:
     """True when nothing in the text shows: only spaces and format characters (zero-width
     space, word joiner, ...)."""
@@ -219,6 +239,19 @@ class Checker:
         if len(value) > max_length:
             self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
         return value
+
+    def identifier(
+        self, value: Any, field_path: str, label: str, *, required: bool, max_length: int
+    ) -> str | None:
+        """A one-line text in its one spelling (normalised_identifier), or None when it is
+        empty and allowed to be."""
+        text = self.text(value, field_path, label, required=required, max_length=max_length)
+        if text is None:
+            return None
+        identifier = normalised_identifier(text)
+        if len(identifier) > max_length and len(text) <= max_length:
+            self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
+        return identifier
 
     def choice(self, value: Any, field_path: str, label: str, choices, default=None):
         if value is None or value == "":

@@ -23,7 +23,7 @@ from app.forms import snake
 from app.history.record import record_change
 from app.people import service
 from app.people.models import Address, Patient, PatientImport, Site
-from app.validation import Problem, Rejected
+from app.validation import Problem, Rejected, normalised_identifier
 
 MAX_ROWS = 5000
 # Column names people use, for each field (compared lower-case, without spaces or _).
@@ -76,6 +76,9 @@ class RowCheck:
     values: dict
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
     exists: bool = False
+    # The external identifier in its one spelling, lower-case: what "already on record" and
+    # "also on line n" compare.
+    identifier_key: str = ""
     # The checked values (patient, address), ready to store, when the row has no problem.
     checked: tuple[dict, dict] | None = None
 
@@ -184,7 +187,8 @@ def _check_row(line: int, values: dict, sites: dict, sites_by_id: dict, seen: di
         for problem in rejected.problems:
             column = snake(problem.field or "")
             row.problems.append((column if column in LABELS else "", problem.message))
-    ident = values.get("external_identifier", "").lower()
+    ident = normalised_identifier(values.get("external_identifier", "")).lower()
+    row.identifier_key = ident
     if ident:
         if ident in seen:
             row.problems.append(
@@ -219,9 +223,7 @@ def _draft(values: dict, site_id: int | None) -> service.PatientDraft:
 
 def _mark_existing(rows: list[RowCheck]) -> None:
     """Rows whose patient is already on record are skipped: one query per 500 rows."""
-    idents = [
-        r.values["external_identifier"].lower() for r in rows if r.values.get("external_identifier")
-    ]
+    idents = [r.identifier_key for r in rows if r.identifier_key]
     existing = set()
     for start in range(0, len(idents), 500):
         chunk = idents[start : start + 500]
@@ -233,7 +235,7 @@ def _mark_existing(rows: list[RowCheck]) -> None:
             )
         )
     for row in rows:
-        if row.values.get("external_identifier", "").lower() in existing:
+        if row.identifier_key and row.identifier_key in existing:
             row.exists = True
 
 

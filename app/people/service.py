@@ -117,7 +117,7 @@ def check_patient(
     ``sites`` (by id) saves a query per patient when many are checked at once."""
     check = Checker()
     values = {
-        "external_identifier": check.text(
+        "external_identifier": check.identifier(
             draft.external_identifier,
             "externalIdentifier",
             "External identifier",
