@@ -118,7 +118,7 @@ def test_forms_with_nasty_values(app, coordinator, catalog, value):
         assert session.scalar(select(func.count(Patient.id))) in (2, 3)
 
 
-def test_csv_with_nul_bytes_and_a_strange_name_is_previewed_not_a_500(app, coordinator, catalog):
+def test_csv_with_nul_bytes_is_refused_and_a_strange_name_is_kept_out(app, coordinator, catalog):
     import io
 
     content = b"MRN,First name,Last name,Address,City,State,ZIP\nM-1,A\x00na,B,1 St,C,OH,43215\n"
@@ -127,9 +127,17 @@ def test_csv_with_nul_bytes_and_a_strange_name_is_previewed_not_a_500(app, coord
         {"file": (io.BytesIO(content), "pa\x01tients.csv")},
         content_type="multipart/form-data",
     )
-    assert response.status_code in (303, 400)
-    if response.status_code == 303:
-        assert "1 to add" in coordinator.get(response.headers["Location"]).text
+    # Dropping the NUL would have imported "Ana" without a word.
+    assert response.status_code == 422
+    assert "NUL character at line 2" in response.text
+    response = coordinator.post(
+        "/patients/import",
+        {"file": (io.BytesIO(content.replace(b"\x00", b"")), "pa\x01tients.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = coordinator.get(response.headers["Location"]).text
+    assert "1 to add" in page and "patients.csv" in page
 
 
 @pytest.mark.parametrize(
