@@ -63,7 +63,9 @@ def refused_with(app, person, content: str, message: str) -> None:
 
 def test_a_quote_never_closed_refuses_the_file_and_names_its_line(app, coordinator):
     content = hundred_rows_with('IMP-51,"Ann,Lee51,1950-01-01,1 Elm St,Columbus,OH,43215,\n')
-    refused_with(app, coordinator, content, "The quote that opens a cell on line 52 is never closed")
+    refused_with(
+        app, coordinator, content, "The quote that opens a cell on line 52 is never closed"
+    )
 
 
 def test_a_quote_closed_rows_later_names_the_line_it_opened(app, coordinator):

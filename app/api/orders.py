@@ -40,6 +40,7 @@ def place_order():
         )
     # A new order is answered as it was written; a replayed one is read again.
     order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
+    note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
     response = serialize.json_response(serialize.order(order))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
@@ -96,4 +97,6 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return serialize.json_response(serialize.order(whole_orders.load_one(order_id)))
+    order = whole_orders.load_one(order_id)
+    note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
+    return serialize.json_response(serialize.order(order))

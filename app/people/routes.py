@@ -109,6 +109,9 @@ def list_patients():
         if more
         else None
     )
+    if q:
+        # A search is a look-up of these patients: each one shown is in the PHI access log.
+        note_patient_access("patientSearch", VIEWED, [(p.id, None) for p in patients])
     template = "people/_patient_results.html" if request.htmx else "people/patients.html"
     return render_template(
         template, patients=patients, q=q, show=show, next_after=next_after, after=after
@@ -149,6 +152,7 @@ def show_patient(patient_id: int):
 def edit_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
     form = patient_form(patient)
+    note_patient_access("patientEdit", VIEWED, [(patient_id, None)])  # (written on a 2xx only)
     return form_page(
         form,
         "people/patient_form.html",
