@@ -199,3 +199,40 @@ def test_a_search_logs_its_patients_in_one_statement(app, client, catalog, count
     inserts = [s for s in twenty.statements if "INSERT INTO patient_data_access" in s]
     assert len(inserts) == 1
     assert len([e for e in entries(app) if e[0] == "patientSearch"]) == 20
+
+
+def test_send_to_many_logs_every_patient_it_shows(app, client, catalog):
+    import re
+
+    from app.people.models import Patient
+
+    with app_context(app) as session:
+        archived = session.scalar(select(Patient.id).where(Patient.id != catalog.patient))
+    coordinator = person(client, "coordinator")
+    user = catalog.users["coordinator"]
+    page = coordinator.get("/orders/batch").text
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "submission_token": token,
+        "shipping_option": "standard",
+        "kits-0-ref": "Hypertension kit",
+        "kits-0-count": "1",
+    }
+    found = coordinator.post("/orders/batch", {**data, "action": "search", "patient_query": "MRN"})
+    assert "Ada Lovelace" in found.text and "Old Patient" in found.text
+    previewed = coordinator.post(
+        "/orders/batch", {**data, "action": "preview", "identifiers": "MRN-1"}
+    )
+    assert "3 Main St" in previewed.text  # the address
+    placed = coordinator.post("/orders/batch", {**data, "action": "place", "identifiers": "MRN-1"})
+    coordinator.get(placed.headers["Location"])
+    with app_context(app) as session:
+        from app.orders.models import Order
+
+        order_id = session.scalar(select(Order.id))
+    assert entries(app) == [
+        ("sendToMany", "viewed", catalog.patient, None, user, None),
+        ("sendToMany", "viewed", archived, None, user, None),
+        ("sendToMany", "viewed", catalog.patient, None, user, None),
+        ("sendToMany", "viewed", catalog.patient, order_id, user, None),
+    ]

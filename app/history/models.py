@@ -59,7 +59,8 @@ class PatientDataAccess(db.Model):
     # "viewed", "printed", "exported"
     action: Mapped[str] = mapped_column(String(20))
     # What was looked at: "patientPage", "patientEdit", "patientSearch", "orderPage",
-    # "newOrder" (its chosen patient), "recipientSearch", "packingSummary", "ordersCsv",
+    # "newOrder" (its chosen patient), "recipientSearch", "sendToMany", "packingSummary",
+    # "ordersCsv",
     # "apiOrder" (read, placed or cancelled), "apiPatient"
     source: Mapped[str] = mapped_column(String(30))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
