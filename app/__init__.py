@@ -46,12 +46,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         from flask_migrate import Migrate
 
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    from app import templating, web
+
+    # First of the hooks before a request: CSRF protection reads the form, and the guard
+    # checks its raw body.
+    web.register_input_guard(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from app import templating, web
     from app.admin import routes as admin_routes
     from app.api import bp as api_bp
     from app.auth import routes as auth_routes
@@ -83,7 +87,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.register_error_pages(app)
     web.register_response_headers(app)
     app.session_interface = web.WebSessions()
-    web.register_input_guard(app)
     patient_access.register(app)
     patient_access.register_commands(app)
     auth_routes.register_commands(app)

@@ -32,21 +32,69 @@ BIDI_CONTROLS = frozenset(
 )
 
 
+def normalised_identifier(text: str) -> str:
+    """The one spelling in which an identifier (a patient's MRN, an order's external id) is
+    stored and compared, so that what looks the same is the same: NFKC (full-width and other
+    compatibility forms become plain: "ＭＲＮ１" is "MRN1", "①" is "1"), format characters
+    removed (zero-width space, word joiner, soft hyphen, byte order mark), every dash and the
+    minus sign a hyphen-minus ("MRN‑1" with U+2011 is "MRN-1"), every decimal digit an ASCII
+    one ("١٢٣" is "123"), and spaces one plain space. Letters keep their case and script."""
+    kept = []
+    for ch in unicodedata.normalize("NFKC", text):
+        kind = unicodedata.category(ch)
+        if kind == "Cf":
+            continue
+        if kind == "Pd" or ch == "\u2212":
+            ch = "-"
+        elif kind == "Nd":
+            ch = str(unicodedata.decimal(ch))
+        kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
 def is_invisible(text: str) -> bool:
     """True when nothing in the text shows: only spaces and format characters (zero-width
     space, word joiner, ...)."""
     return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Zs", "Cc") for ch in text)
 
 
-def text_problem(text: str, free_text: bool = False) -> str | None:
-    """Why a text cannot be stored, or None. Names and ids may not hold bidirectional
-    controls; free text (a note) may, since right-to-left writing uses them."""
-    if not free_text and any(ch in BIDI_CONTROLS for ch in text):
-        return "cannot hold characters that reverse the text's direction"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+# Control characters: C0, DEL and C1. Free text may hold tabs and line breaks (\t \n \r).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A one-line text holds none of them, nor a line break of any kind.
+_LINE_BREAKS = re.compile(r"[\n\r\x0b\x0c\x85\u2028\u2029]")
+_ONE_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def storable_problem(text: str) -> str | None:
+    """Why no database can store a text (a lone surrogate, NUL), or None."""
+    if _SURROGATES.search(text):
         return "holds a broken character (a lone surrogate)"
     if "\x00" in text:
         return "cannot contain the NUL character"
+    return None
+
+
+def text_problem(text: str, free_text: bool = False) -> str | None:
+    """Why a text cannot be stored, or None.
+
+    A one-line text (a name, an identifier, an address line) holds no control character, no
+    line break and no bidirectional control. Free text (a note, a reason) may hold tabs and
+    line breaks, and bidirectional controls, since right-to-left writing uses them; no other
+    control character (an escape sequence, a form feed) is text anyone typed."""
+    problem = storable_problem(text)
+    if problem:
+        return problem
+    if free_text:
+        control = _CONTROLS.search(text)
+    else:
+        if any(ch in BIDI_CONTROLS for ch in text):
+            return "cannot hold characters that reverse the text's direction"
+        if _LINE_BREAKS.search(text):
+            return "must be on one line"
+        control = _ONE_LINE_CONTROLS.search(text)
+    if control:
+        return f"cannot hold control characters (it holds U+{ord(control.group()):04X})"
     return None
 
 
@@ -155,9 +203,17 @@ class Checker:
         return ref
 
     def text(
-        self, value: Any, field_path: str, label: str, *, required: bool, max_length: int
+        self,
+        value: Any,
+        field_path: str,
+        label: str,
+        *,
+        required: bool,
+        max_length: int,
+        free_text: bool = False,
     ) -> str | None:
-        """A trimmed text, or None when it is empty and allowed to be."""
+        """A trimmed text, or None when it is empty and allowed to be. One line unless it is
+        ``free_text`` (see text_problem); "required" means a visible character."""
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.add("required", f"{label} is required.", field_path)
@@ -166,7 +222,7 @@ class Checker:
             self.add("invalid_type", f"{label} must be text.", field_path)
             return None
         value = value.strip()
-        problem = text_problem(value)
+        problem = text_problem(value, free_text)
         if problem:
             self.add("invalid_text", f"{label} {problem}.", field_path)
             return None
@@ -183,6 +239,19 @@ class Checker:
         if len(value) > max_length:
             self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
         return value
+
+    def identifier(
+        self, value: Any, field_path: str, label: str, *, required: bool, max_length: int
+    ) -> str | None:
+        """A one-line text in its one spelling (normalised_identifier), or None when it is
+        empty and allowed to be."""
+        text = self.text(value, field_path, label, required=required, max_length=max_length)
+        if text is None:
+            return None
+        identifier = normalised_identifier(text)
+        if len(identifier) > max_length and len(text) <= max_length:
+            self.add("too_long", f"{label} is at most {max_length} characters.", field_path)
+        return identifier
 
     def choice(self, value: Any, field_path: str, label: str, choices, default=None):
         if value is None or value == "":
@@ -222,6 +291,15 @@ class Checker:
         if number is None or not phonenumbers.is_valid_number(number):
             self.add(
                 "invalid_phone", "Enter a valid phone number, like (614) 555-0101.", field_path
+            )
+            return text
+        if number.extension:
+            # E.164 has no extension: storing the number alone would silently drop it.
+            self.add(
+                "invalid_phone",
+                f"A phone number is stored without an extension: leave out "
+                f"“{number.extension}” (put it in the delivery note).",
+                field_path,
             )
             return text
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from flask import (
     Blueprint,
     Flask,
@@ -36,19 +38,21 @@ bp = Blueprint("web", __name__)
 
 
 def _digits_at_most(limit: int) -> str:
-    """A regular expression for the whole numbers 0..limit (leading zeros allowed)."""
+    """A regular expression for the whole numbers 0..limit (leading zeros allowed), in ASCII
+    digits only: ``\\d`` also matches "١" and "１", which ``int`` reads as 1."""
     digits = str(limit)
-    choices = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    choices = [rf"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
     for i, digit in enumerate(digits):
         if digit != "0":
-            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}][0-9]{{{len(digits) - i - 1}}}")
     choices.append(digits)
     return "0*(?:" + "|".join(choices) + ")"
 
 
 class RecordIdConverter(IntegerConverter):
-    """``<int:...>`` in every URL: a number no id column can hold (above 2^31 - 1) matches
-    no route, so it answers 404 instead of overflowing the database's integer. The bound is
+    """``<int:...>`` in every URL: a number no id column can hold (above 2^31 - 1), or one
+    written in another script's digits, matches no route, so it answers 404 (instead of
+    overflowing the database's integer, or reading "١" as record 1). The bound is
     in the pattern itself: werkzeug answers 405, not 404, when a converter refuses a value on
     a path that other methods' rules share."""
 
@@ -194,16 +198,41 @@ def register_error_pages(app) -> None:
 
 
 NUL_MESSAGE = "Text cannot contain the NUL character."
+NOT_UTF8_MESSAGE = (
+    "The form sent text that is not valid UTF-8, so it cannot be read as it was typed. "
+    "Nothing was changed: go back, check the text and send it again."
+)
+
+
+def _form_is_utf8() -> bool:
+    """Whether a web form's text is valid UTF-8. Werkzeug does not say: it keeps an invalid
+    escape ("Jos%E9") as those characters, empties a form whose body holds an invalid byte,
+    and turns one in a multipart form into U+FFFD ("Jos�")."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw = request.get_data(cache=True)  # the form is then parsed from this same copy
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    elif request.mimetype == "multipart/form-data":
+        # Files are not text here (an import names its own encoding); text fields are.
+        return not any("\ufffd" in v for _, vs in request.form.lists() for v in vs)
+    return True
 
 
 def register_input_guard(app) -> None:
+    """Registered before CSRF protection, which reads the form: the raw body is still there."""
+
     @app.before_request
-    def refuse_nul_characters():
+    def refuse_text_no_one_typed():
         """PostgreSQL cannot store a NUL character in text: refuse it at the door, for every
-        query string and form (the API's JSON bodies are checked where they are parsed)."""
+        query string and form (the API's JSON bodies are checked where they are parsed), and
+        refuse a web form that is not UTF-8 (the API refuses such JSON)."""
         # Every value of a repeated name (tick boxes), not only the first.
         values = [v for _, vs in request.args.lists() for v in vs]
         if request.method == "POST" and not is_api_request():
+            if not _form_is_utf8():
+                abort(400, NOT_UTF8_MESSAGE)
             values += [v for _, vs in request.form.lists() for v in vs]
         if any("\x00" in value for value in values):
             if is_api_request():

@@ -13,9 +13,9 @@ from app.api.openapi import DOCUMENT
 
 load_all_checks()
 ALL_CHECKS = list(CHECKS.get_all())
-# Examples per operation: enough to reach every field and refusal, small enough to keep the
-# run to seconds.
-EXAMPLES = 10
+# Examples per operation: enough to reach every field and refusal (with 10, an empty ?page=
+# was never sent), small enough to keep the run to seconds.
+EXAMPLES = 30
 
 
 # Placing an order, enrolling a patient, cancelling and receiving stock check rules no JSON

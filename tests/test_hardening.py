@@ -368,7 +368,9 @@ def test_an_import_of_too_many_rows_imports_nothing(app, coordinator, catalog):
 def test_an_import_that_breaks_partway_imports_nothing(app, coordinator, catalog):
     content = HEADING + row(1) + 'IMP-2,"Ann,Lee,1950-01-01,1 Elm St,Columbus,OH,43215\n'
     preview_url = upload(coordinator, content + "x" * 200_000).headers["Location"]
-    assert "stops being readable CSV" in coordinator.get(preview_url).text
+    assert "The quote that opens a cell on line 3 is never closed" in (
+        coordinator.get(preview_url).text
+    )
     coordinator.post(preview_url)
     with app_context(app) as session:
         assert session.scalar(select(func.count(Patient.id))) == 2

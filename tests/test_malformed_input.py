@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException, NotFound
 
 from app.orders.models import Order
 from app.people.models import Patient
@@ -117,7 +118,7 @@ def test_forms_with_nasty_values(app, coordinator, catalog, value):
         assert session.scalar(select(func.count(Patient.id))) in (2, 3)
 
 
-def test_csv_with_nul_bytes_and_a_strange_name_is_previewed_not_a_500(app, coordinator, catalog):
+def test_csv_with_nul_bytes_is_refused_and_a_strange_name_is_kept_out(app, coordinator, catalog):
     import io
 
     content = b"MRN,First name,Last name,Address,City,State,ZIP\nM-1,A\x00na,B,1 St,C,OH,43215\n"
@@ -126,9 +127,17 @@ def test_csv_with_nul_bytes_and_a_strange_name_is_previewed_not_a_500(app, coord
         {"file": (io.BytesIO(content), "pa\x01tients.csv")},
         content_type="multipart/form-data",
     )
-    assert response.status_code in (303, 400)
-    if response.status_code == 303:
-        assert "1 to add" in coordinator.get(response.headers["Location"]).text
+    # Dropping the NUL would have imported "Ana" without a word.
+    assert response.status_code == 422
+    assert "NUL character at line 2" in response.text
+    response = coordinator.post(
+        "/patients/import",
+        {"file": (io.BytesIO(content.replace(b"\x00", b"")), "pa\x01tients.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = coordinator.get(response.headers["Location"]).text
+    assert "1 to add" in page and "patients.csv" in page
 
 
 @pytest.mark.parametrize(
@@ -187,3 +196,44 @@ def test_a_nul_in_any_value_of_a_repeated_field_is_refused_at_the_door(coordinat
         "/orders/batch", {"action": "preview", "patient_ids": ["1", "2\x00"]}
     )
     assert response.status_code == 400
+
+
+# Digits of other scripts are digits to Python (``int("١")`` is 1, and ``\d`` matches them):
+# in a URL they are no id, whatever record 1 is.
+FOREIGN_ONES = ["١", "１", "۱", "१", "߁"]  # Arabic-Indic, full-width, Persian, Devanagari, NKo
+
+
+def test_no_route_reads_digits_of_other_scripts_as_an_id(app):
+    urls = app.url_map.bind("localhost")
+    matched = []
+    for rule in app.url_map.iter_rules():
+        ids = [arg for arg in rule.arguments if f"<int:{arg}>" in rule.rule]
+        if not ids:
+            continue
+        for one in FOREIGN_ONES:
+            path = rule.rule
+            for arg in ids:
+                path = path.replace(f"<int:{arg}>", one)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                try:
+                    found = urls.match(path, method=method)
+                except NotFound:
+                    continue
+                except HTTPException as other:  # 405 or a redirect: the path still matched
+                    found = other
+                matched.append(f"{method} {path}: {found}")
+    assert matched == []
+
+
+def test_an_order_and_a_patient_are_not_found_by_other_digits(app, api, coordinator, catalog):
+    from tests.helpers.orders import place
+
+    order_id = place(app, catalog, items={"strips": 1})
+    assert api.get(f"/api/v3/order/{order_id}").status_code == 200
+    assert coordinator.get(f"/patients/{catalog.patient}").status_code == 200
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(order_id))
+    full_width = "".join(chr(0xFF10 + int(d)) for d in str(catalog.patient))
+    assert api.get(f"/api/v3/order/{arabic}").status_code == 404
+    assert api.get(f"/api/v3/patient/{full_width}").status_code == 404
+    assert coordinator.get(f"/patients/{full_width}").status_code == 404
+    assert coordinator.get(f"/orders/{arabic}").status_code == 404

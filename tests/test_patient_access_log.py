@@ -114,3 +114,125 @@ def test_retention_prunes_old_entries_only(app, client, catalog):
     result = app.test_cli_runner().invoke(args=["phi-access", "prune"])
     assert result.exit_code == 0 and "Removed 1 entries" in result.output
     assert len(entries(app)) == 1
+
+
+def test_api_answers_that_carry_the_patient_are_logged(app, api, catalog):
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 1}],
+    }
+    placed = api.post("/api/v3/order", json=body, headers={"Idempotency-Key": "k-1"})
+    replayed = api.post("/api/v3/order", json=body, headers={"Idempotency-Key": "k-1"})
+    assert placed.status_code == replayed.status_code == 201
+    order_id = placed.json["id"]
+    cancelled = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "Not needed"})
+    assert cancelled.status_code == 200 and cancelled.json["patient"]["id"] == catalog.patient
+    site_order = {**body, "patient": None, "site": {"id": catalog.site}}
+    assert api.post("/api/v3/order", json=site_order).status_code == 201  # names no patient
+    refused = api.post(f"/api/v3/order/{order_id}/cancel", json={"reason": "Again"})
+    assert refused.status_code == 409  # an answer that is refused shows no one
+    with app_context(app) as session:
+        key_id = session.scalar(select(PatientDataAccess.api_key_id))
+    assert entries(app) == [
+        ("apiOrder", "viewed", catalog.patient, order_id, None, key_id),
+        ("apiOrder", "viewed", catalog.patient, order_id, None, key_id),
+        ("apiOrder", "viewed", catalog.patient, order_id, None, key_id),
+    ]
+
+
+def test_every_page_that_shows_a_patient_logs_it(app, client, catalog):
+    from app.people.models import Patient
+
+    with app_context(app) as session:
+        others = session.scalars(select(Patient.id).where(Patient.id != catalog.patient)).all()
+    order_id = place(app, catalog, items={"strips": 1})
+    coordinator = person(client, "coordinator")
+    user = catalog.users["coordinator"]
+    assert coordinator.get(f"/patients/{catalog.patient}/edit").status_code == 200
+    assert coordinator.get(f"/orders/new?patient={catalog.patient}").status_code == 200
+    assert coordinator.get(f"/orders/new?again={order_id}").status_code == 200
+    coordinator.get("/orders/new")  # nobody chosen: nobody shown
+    assert coordinator.get("/patients/?q=Lovelace").status_code == 200
+    assert coordinator.get("/patients/?q=Nobody").status_code == 200
+    search = {"action": "search", "recipient_kind": "patient", "recipient_query": "MRN"}
+    found = coordinator.post("/orders/new/recipient", search, htmx=True)
+    assert "Ada Lovelace" in found.text and "Old Patient" in found.text
+    chosen = {**search, "action": f"choose:{catalog.patient}"}
+    assert coordinator.post("/orders/new/recipient", chosen, htmx=True).status_code == 200
+    both = sorted([catalog.patient, *others])
+    assert entries(app) == [
+        ("patientEdit", "viewed", catalog.patient, None, user, None),
+        ("newOrder", "viewed", catalog.patient, None, user, None),
+        ("newOrder", "viewed", catalog.patient, order_id, user, None),
+        ("patientSearch", "viewed", catalog.patient, None, user, None),
+        *[("recipientSearch", "viewed", p, None, user, None) for p in both],
+        ("newOrder", "viewed", catalog.patient, None, user, None),
+    ]
+
+
+def test_a_search_logs_its_patients_in_one_statement(app, client, catalog, count_queries):
+    from app.people import service
+    from tests.helpers.orders import actor
+
+    coordinator = person(client, "coordinator")
+    coordinator.get("/patients/?q=Zz")
+    with count_queries() as one:
+        coordinator.get("/patients/?q=Zz")
+    with app.app_context():
+        for n in range(20):
+            service.create_patient(
+                service.PatientDraft(
+                    external_identifier=f"ZZ-{n}",
+                    first_name="Zz",
+                    last_name=f"Tester{n}",
+                    address=service.AddressDraft(
+                        line_one="1 Elm St", city="Columbus", state="OH", zip_code="43215"
+                    ),
+                ),
+                actor("coordinator"),
+            )
+    with count_queries() as twenty:
+        html = coordinator.get("/patients/?q=Zz").text
+    assert html.count("Tester") >= 20
+    # The same statements, and the log's one insert for all twenty.
+    assert twenty.count == one.count + 1
+    inserts = [s for s in twenty.statements if "INSERT INTO patient_data_access" in s]
+    assert len(inserts) == 1
+    assert len([e for e in entries(app) if e[0] == "patientSearch"]) == 20
+
+
+def test_send_to_many_logs_every_patient_it_shows(app, client, catalog):
+    import re
+
+    from app.people.models import Patient
+
+    with app_context(app) as session:
+        archived = session.scalar(select(Patient.id).where(Patient.id != catalog.patient))
+    coordinator = person(client, "coordinator")
+    user = catalog.users["coordinator"]
+    page = coordinator.get("/orders/batch").text
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "submission_token": token,
+        "shipping_option": "standard",
+        "kits-0-ref": "Hypertension kit",
+        "kits-0-count": "1",
+    }
+    found = coordinator.post("/orders/batch", {**data, "action": "search", "patient_query": "MRN"})
+    assert "Ada Lovelace" in found.text and "Old Patient" in found.text
+    previewed = coordinator.post(
+        "/orders/batch", {**data, "action": "preview", "identifiers": "MRN-1"}
+    )
+    assert "3 Main St" in previewed.text  # the address
+    placed = coordinator.post("/orders/batch", {**data, "action": "place", "identifiers": "MRN-1"})
+    coordinator.get(placed.headers["Location"])
+    with app_context(app) as session:
+        from app.orders.models import Order
+
+        order_id = session.scalar(select(Order.id))
+    assert entries(app) == [
+        ("sendToMany", "viewed", catalog.patient, None, user, None),
+        ("sendToMany", "viewed", archived, None, user, None),
+        ("sendToMany", "viewed", catalog.patient, None, user, None),
+        ("sendToMany", "viewed", catalog.patient, order_id, user, None),
+    ]

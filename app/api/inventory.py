@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from app.api import bp, parse, serialize
 from app.api.auth import api_actor
-from app.api.errors import ApiError, problems_response
+from app.api.errors import problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.inventory import queries, service
@@ -18,6 +18,7 @@ MAX_IDENTIFIER_LENGTH = 64
 @bp.get("/inventory")
 @scope_required(scopes.INVENTORY_READ)
 def list_inventory():
+    parse.only_args("page", "size", "itemId", "locationId")
     page, size = parse.page_args()
     item_id = parse.positive_int_arg("itemId")
     location_id = parse.positive_int_arg("locationId")
@@ -67,6 +68,7 @@ def _receipt_draft(body) -> service.ReceiptDraft:
 @bp.post("/inventory/receipts")
 @scope_required(scopes.INVENTORY_WRITE)
 def create_receipt():
+    parse.only_args()
     draft = _receipt_draft(parse.json_body())
     try:
         receipt = service.receive(draft, api_actor())
@@ -83,14 +85,8 @@ def create_receipt():
 @bp.get("/device")
 @scope_required(scopes.INVENTORY_READ)
 def find_device():
-    identifier = request.args.get("identifier", "")
-    if not identifier.strip() or len(identifier) > MAX_IDENTIFIER_LENGTH:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"identifier is required, at most {MAX_IDENTIFIER_LENGTH} characters.",
-            "identifier",
-        )
+    parse.only_args("identifier", "page", "size")
+    identifier = parse.text_arg("identifier", MAX_IDENTIFIER_LENGTH, required=True)
     page, size = parse.page_args()
     found = queries.find_devices(identifier)
     shown = found[(page - 1) * size : page * size]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 from flask import jsonify
 
-from app.api import bp, serialize
+from app.api import bp, parse, serialize
 from app.api.parse import (
     DEFAULT_PAGE_SIZE,
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -49,6 +49,8 @@ INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_DB_ID}
+# A text query parameter: never empty or blank (app/api/parse.py refuses both).
+TEXT_PARAMETER = {"type": "string", "minLength": 1, "pattern": r"\S"}
 ID_REF = _object({"id": {"type": "integer", "minimum": 1}}, ["id"])
 PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}
 PAGE_SIZE = {
@@ -171,7 +173,11 @@ SCHEMAS = {
             "lastName": {"type": "string", "minLength": 1, "maxLength": 100},
             "dateOfBirth": {"type": ["string", "null"], "format": "date"},
             "email": {"type": ["string", "null"], "format": "email"},
-            "phoneNumber": {"type": ["string", "null"], "description": "Stored in E.164"},
+            "phoneNumber": {
+                "type": ["string", "null"],
+                "description": "Stored in E.164, which has no extension: a number with one is "
+                "refused",
+            },
             "sex": {"enum": [*SEXES, None]},
             "enrolled": {"type": "boolean", "default": True},
             "address": {
@@ -395,7 +401,11 @@ DOCUMENT = {
                     _query("status", {"enum": list(statuses.ALL)}, "Only orders in this status"),
                     _query("patientId", ID, "Only this patient's"),
                     _query("siteId", ID, "Only this site's"),
-                    _query("externalOrderId", STRING, "Orders carrying this external order id"),
+                    _query(
+                        "externalOrderId",
+                        {**TEXT_PARAMETER, "maxLength": MAX_EXTERNAL_ID_LENGTH},
+                        "Orders carrying this external order id",
+                    ),
                 ],
                 "responses": {
                     "200": _json("OrderPage", "One page of orders"),
@@ -528,7 +538,7 @@ DOCUMENT = {
                         "name": "identifier",
                         "in": "query",
                         "required": True,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "schema": {**TEXT_PARAMETER, "maxLength": 64},
                         "description": "A serial, IMEI, MAC address, ICCID or SIM number",
                     },
                     _query("page", PAGE, "From 1"),
@@ -648,12 +658,19 @@ DOCUMENT = {
 
 
 def _answers_every_operation_may_give(document: dict) -> dict:
-    """The answers any keyed operation can give, on every operation: a missing or refused key,
-    a key without the scope (the scope named in the description), throttling, and the
-    database being away."""
+    """The answers any keyed operation can give, on every operation: a query parameter it does
+    not take (or one given empty or twice), a missing or refused key, a key without the scope
+    (the scope named in the description), throttling, and the database being away."""
     for path in document["paths"].values():
         for operation in path.values():
             responses = operation["responses"]
+            responses.setdefault(
+                "400",
+                _error(
+                    "A query parameter the operation does not take (unknown_parameter), or one "
+                    "given empty or twice (invalid_parameter)"
+                ),
+            )
             responses.setdefault("401", _error("No API key, or one that is not valid"))
             responses.setdefault("403", _error("The API key lacks the scope (insufficient_scope)"))
             responses.setdefault("429", _error("Too many requests: wait Retry-After seconds"))
@@ -666,4 +683,5 @@ _answers_every_operation_may_give(DOCUMENT)
 
 @bp.get("/openapi.json")
 def openapi():
+    parse.only_args()
     return jsonify(DOCUMENT)

@@ -46,7 +46,10 @@ def place_order():
         )
     # A new order is answered as it was written; a replayed one is read again.
     order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
-    response = serialize.json_response(serialize.order(order, _patient_details()))
+    details = _patient_details()
+    if details:
+        note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
+    response = serialize.json_response(serialize.order(order, details))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_order", order_id=order.id)
     if placed.replayed:
@@ -71,22 +74,11 @@ def get_order(order_id: int):
 @scope_required(scopes.ORDERS_READ)
 def list_orders():
     parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
-    status = request.args.get("status") or None
-    if status is not None and status not in statuses.ALL:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            "status must be one of: " + ", ".join(statuses.ALL) + ".",
-            "status",
-        )
-    external_id = request.args.get("externalOrderId") or None
-    if external_id is not None and len(external_id) > service.MAX_EXTERNAL_ID_LENGTH:
-        raise ApiError(400, "invalid_parameter", "externalOrderId is too long.", "externalOrderId")
     order_filter = queries.OrderFilter(
-        status=status,
+        status=parse.choice_arg("status", statuses.ALL),
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
-        external_order_id=external_id,
+        external_order_id=parse.text_arg("externalOrderId", service.MAX_EXTERNAL_ID_LENGTH),
     )
     page_number, size = parse.page_args()
     page = queries.page_of_orders(order_filter, page=page_number, size=size)
@@ -117,6 +109,8 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    return serialize.json_response(
-        serialize.order(whole_orders.load_one(order_id), _patient_details())
-    )
+    order = whole_orders.load_one(order_id)
+    details = _patient_details()
+    if details:
+        note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
+    return serialize.json_response(serialize.order(order, details))

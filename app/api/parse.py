@@ -13,7 +13,7 @@ from flask import request
 
 from app.api.errors import ApiError
 from app.orders.service import NOT_GIVEN, LineRequest, OrderDraft
-from app.validation import MAX_DB_ID, parse_int, text_problem
+from app.validation import MAX_DB_ID, parse_int, storable_problem
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Paging of every list the API answers: pages from 1.
@@ -81,7 +81,7 @@ def _check_values(body: Any) -> None:
                 where or None,
             )
         if isinstance(value, str):
-            problem = text_problem(value, free_text=True)
+            problem = storable_problem(value)
             if problem:
                 raise ApiError(400, "invalid_text", f"{where or 'The body'} {problem}.", where)
         elif isinstance(value, dict):
@@ -176,9 +176,52 @@ def idempotency_key() -> str | None:
     return key
 
 
+# --- Query parameters ----------------------------------------------------------------------
+#
+# Every API route starts with ``only_args(<the names it takes>)`` (none: ``only_args()``), then
+# reads each parameter with one of the readers below. A reader answers None (or its default)
+# only when the parameter is left out.
+
+
+def only_args(*names: str) -> None:
+    """Refuses query parameters the operation does not have (a misspelt filter such as
+    ``itemid`` would otherwise be ignored, and answer every row), and any parameter given
+    twice or without a value: ``?page=`` is not the first page, and of ``?page=1&page=2``
+    nobody can say which was meant."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            f"Unknown query parameter: {unknown[0]}."
+            + (f" This operation takes: {', '.join(names)}." if names else ""),
+            unknown[0],
+        )
+    for name, values in request.args.lists():
+        _one_value(name, values)
+
+
+def _one_value(name: str, values: list[str]) -> str:
+    if len(values) > 1:
+        raise ApiError(
+            400, "invalid_parameter", f"{name} is given {len(values)} times: give it once.", name
+        )
+    if not values[0].strip():
+        raise ApiError(
+            400, "invalid_parameter", f"{name} is empty: give it a value, or leave it out.", name
+        )
+    return values[0]
+
+
+def _given(name: str) -> str | None:
+    """The parameter's one value, or None when it is left out."""
+    values = request.args.getlist(name)
+    return _one_value(name, values) if values else None
+
+
 def positive_int_arg(name: str, default: int | None = None, maximum: int = MAX_DB_ID):
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    raw = _given(name)
+    if raw is None:
         return default
     number = parse_int(raw, 10)
     if number is None or not 1 <= number <= maximum:
@@ -195,15 +238,25 @@ def page_args() -> tuple[int, int]:
     )
 
 
-def only_args(*names: str) -> None:
-    """Refuses query parameters the operation does not have: a misspelt filter
-    (``patientid``) would otherwise be ignored, and answer every order."""
-    unknown = sorted(set(request.args) - set(names))
-    if unknown:
+def choice_arg(name: str, choices) -> str | None:
+    """One of ``choices``, exactly as written, or None when left out."""
+    raw = _given(name)
+    if raw is not None and raw not in choices:
         raise ApiError(
-            400,
-            "unknown_parameter",
-            f"Unknown query parameter: {unknown[0]}."
-            + (f" This operation takes: {', '.join(names)}." if names else ""),
-            unknown[0],
+            400, "invalid_parameter", f"{name} must be one of: {', '.join(choices)}.", name
         )
+    return raw
+
+
+def text_arg(name: str, max_length: int, required: bool = False) -> str | None:
+    """A text of at most ``max_length`` characters, or None when left out (and allowed to be)."""
+    raw = _given(name)
+    if raw is None:
+        if required:
+            raise ApiError(400, "invalid_parameter", f"{name} is required.", name)
+        return None
+    if len(raw) > max_length:
+        raise ApiError(
+            400, "invalid_parameter", f"{name} is at most {max_length} characters.", name
+        )
+    return raw

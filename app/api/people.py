@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import jsonify, url_for
 from sqlalchemy import func, select
 
 from app.api import bp, parse, serialize
@@ -85,11 +85,9 @@ def get_patient(patient_id: int):
 @scope_required(scopes.PATIENTS_READ)
 def list_sites():
     parse.only_args("page", "size", "active")
-    active = request.args.get("active")
-    if active not in (None, "", "true", "false"):
-        raise ApiError(400, "invalid_parameter", "active must be true or false.", "active")
+    active = parse.choice_arg("active", ("true", "false"))
     page, size = parse.page_args()
-    where = [] if active in (None, "") else [Site.active.is_(active == "true")]
+    where = [] if active is None else [Site.active.is_(active == "true")]
     total = db.session.scalar(select(func.count(Site.id)).where(*where))
     sites = db.session.scalars(
         select(Site).where(*where).order_by(Site.id).limit(size).offset((page - 1) * size)

@@ -58,8 +58,10 @@ class PatientDataAccess(db.Model):
     order_id: Mapped[int | None] = mapped_column(Integer)
     # "viewed", "printed", "exported"
     action: Mapped[str] = mapped_column(String(20))
-    # What was looked at: "patientPage", "orderPage", "packingSummary", "ordersCsv",
-    # "apiOrder", "apiPatient"
+    # What was looked at: "patientPage", "patientEdit", "patientSearch", "orderPage",
+    # "newOrder" (its chosen patient), "recipientSearch", "sendToMany", "packingSummary",
+    # "ordersCsv",
+    # "apiOrder" (read, placed or cancelled), "apiPatient"
     source: Mapped[str] = mapped_column(String(30))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))

@@ -876,19 +876,15 @@ def _check_receipt(draft: ReceiptDraft):
     problems: list[Problem] = []
     location, found = resolve_location(draft.location_ref, "location.id")
     problems += found
-    reference = draft.reference
-    if reference is not None and not isinstance(reference, str):
-        problems.append(Problem("invalid_reference", "The reference must be text.", "reference"))
-        reference = None
-    reference = (reference or "").strip() or None
-    if reference and len(reference) > m.MAX_REFERENCE_LENGTH:
-        problems.append(
-            Problem(
-                "invalid_reference",
-                f"The reference is at most {m.MAX_REFERENCE_LENGTH} characters.",
-                "reference",
-            )
-        )
+    check = Checker()
+    reference = check.text(
+        draft.reference,
+        "reference",
+        "The reference",
+        required=False,
+        max_length=m.MAX_REFERENCE_LENGTH,
+    )
+    problems += [Problem("invalid_reference", p.message, "reference") for p in check.problems]
     if not draft.lines and not draft.devices:
         problems.append(Problem("lines_required", "Receive at least one line or device.", "lines"))
     if len(draft.lines) > MAX_RECEIPT_LINES:
@@ -1090,16 +1086,13 @@ def receive(draft: ReceiptDraft, actor: Actor) -> StockReceipt:
 
 
 def _check_reason(reason: Any) -> tuple[str | None, list[Problem]]:
-    text = reason.strip() if isinstance(reason, str) else ""
-    if not text:
+    check = Checker()
+    text = check.text(
+        reason, "reason", "A reason", required=True, max_length=m.MAX_REASON_LENGTH, free_text=True
+    )
+    if any(p.code == "required" for p in check.problems):
         return None, [Problem("reason_required", "Say why: a reason is required.", "reason")]
-    if len(text) > m.MAX_REASON_LENGTH:
-        return None, [
-            Problem(
-                "invalid_reason", f"A reason is at most {m.MAX_REASON_LENGTH} characters.", "reason"
-            )
-        ]
-    return text, []
+    return text, [Problem("invalid_reason", p.message, "reason") for p in check.problems]
 
 
 def adjust(

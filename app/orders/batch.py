@@ -27,7 +27,6 @@ from app.orders.service import (
     patient_problems,
     place_order,
 )
-from app.people.importing import decode
 from app.people.models import Patient
 from app.people.search import patients_for_batch
 from app.validation import like_escaped
@@ -44,8 +43,14 @@ def split_identifiers(text: str) -> list[str]:
 
 def identifiers_in_file(raw: bytes) -> list[str]:
     """The first column of an uploaded CSV or text file, without its header row. NUL
-    characters, which no identifier has and PostgreSQL cannot compare, are dropped."""
-    text = decode(raw).replace("\x00", "")
+    characters, which no identifier has and PostgreSQL cannot compare, are dropped. Not the
+    import's strict reading: a byte read wrongly here only makes an identifier that matches
+    no patient, which the preview lists as unknown."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = text.replace("\x00", "")
     values = [
         v.strip().strip('"').strip()
         for v in (FIRST_CELL.match(line).group(0) for line in text.splitlines())

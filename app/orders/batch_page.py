@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from app.auth.access import role_required
 from app.formats import plural
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import batch, service
 from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
 from app.orders.forms import OrderForm
@@ -39,6 +40,12 @@ def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra
     catalog = Catalog(entry)
     chosen, _ = patients_for_batch(chosen_ids, [])
     results = [p for p in find_patients(query) if p not in chosen] if query.strip() else []
+    # The PHI access log: every patient the page shows (found, chosen, in the preview with
+    # their address), in the one insert of the request.
+    preview = extra.get("preview")
+    previewed = [line.patient for line in preview.lines] if preview else []
+    shown = [*results, *chosen, *previewed]
+    note_patient_access("sendToMany", VIEWED, [(p.id, None) for p in shown])
     return render_template(
         "orders/batch.html",
         form=entry.to_form(),
@@ -127,4 +134,5 @@ def batch_result(token: str):
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)
+    note_patient_access("sendToMany", VIEWED, [(o.patient_id, o.id) for o in orders])
     return render_template("orders/batch_result.html", orders=orders, token=token)

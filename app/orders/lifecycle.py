@@ -32,7 +32,7 @@ from app.orders.models import (
 )
 from app.orders.queries import full_order_options
 from app.orders.service import MAX_NOTE_LENGTH, Actor
-from app.validation import MAX_DB_ID
+from app.validation import MAX_DB_ID, Checker
 
 MAX_REASON_LENGTH = 500
 
@@ -148,16 +148,19 @@ def _event(order: Order, name: str, actor: Actor, note: str | None = None) -> Or
 def _clean_text(
     text: str | None, limit: int, what: str, required: bool, missing: str = ""
 ) -> str | None:
-    text = (text or "").strip()
-    if required and not text:
-        raise OrderChangeRefused(
-            f"{what}_required", missing or f"Write the {what}.", "invalid", what
-        )
-    if len(text) > limit:
-        raise OrderChangeRefused(
-            f"invalid_{what}", f"The {what} is at most {limit} characters.", "invalid", what
-        )
-    return text or None
+    """A reason or a note, by the free-text rules every service uses (validation.Checker):
+    "required" means a visible character, not only zero-width ones."""
+    check = Checker()
+    value = check.text(
+        text, what, what.capitalize(), required=required, max_length=limit, free_text=True
+    )
+    for problem in check.problems:
+        if problem.code == "required":
+            raise OrderChangeRefused(
+                f"{what}_required", missing or f"Write the {what}.", "invalid", what
+            )
+        raise OrderChangeRefused(f"invalid_{what}", problem.message, "invalid", what)
+    return value
 
 
 # --- Status changes ----------------------------------------------------------------------

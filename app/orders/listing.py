@@ -26,7 +26,7 @@ from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.whole_orders import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
 from app.people.models import Patient, Site
 from app.people.search import patient_match
-from app.validation import MAX_SEARCH_LENGTH, parse_int
+from app.validation import MAX_SEARCH_LENGTH, normalised_identifier, parse_int
 
 PAGE_SIZES = (25, 50, 100)
 # Sent by the filter form's submit button (Enter in the search box presses it): the list was
@@ -203,7 +203,9 @@ def search_matches(text: str) -> list[int]:
     )
     enough = select(func.count()).select_from(recent).scalar_subquery() > SEARCH_CAP
     matches = [
-        select(OrderExternalId.order_id.label("id")).where(OrderExternalId.value == text),
+        select(OrderExternalId.order_id.label("id")).where(
+            OrderExternalId.value == normalised_identifier(text)
+        ),
         select(recent.c.id),
         _newest(select(Order.id).where(~enough, by_patient, Order.id <= floor), Order.id),
     ]

@@ -26,7 +26,7 @@ from app.orders.models import (
     ReturnPackedKit,
 )
 from app.people.models import Patient
-from app.validation import MAX_DB_ID
+from app.validation import MAX_DB_ID, normalised_identifier
 
 
 def _device_options(path):
@@ -105,7 +105,7 @@ class OrderFilter:
             query = query.where(
                 Order.id.in_(
                     select(OrderExternalId.order_id).where(
-                        OrderExternalId.value == self.external_order_id
+                        OrderExternalId.value == normalised_identifier(self.external_order_id)
                     )
                 )
             )

@@ -35,6 +35,7 @@ from app.catalog.search import (
 )
 from app.extensions import db
 from app.forms import put_problems_on_fields
+from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import csv_export, listing, queries, service, statuses
 from app.orders.entry import (
     Catalog,
@@ -51,7 +52,7 @@ from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 PLACE = "place"
-ROW_ID = re.compile(r"^(items|kits|return_items)-\d{1,3}$")
+ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
 
 
 @bp.get("/")
@@ -130,6 +131,16 @@ def _entry_from_request() -> tuple[OrderEntry, str]:
     return OrderEntry.from_form(OrderForm()), action
 
 
+def _note_recipients_shown(entry: OrderEntry, recipient, results, order_id=None) -> None:
+    """The PHI access log: the chosen patient (their address and phone are shown), and every
+    patient a recipient search shows (name, birth date, identifier, address)."""
+    if entry.recipient_kind != "patient":
+        return
+    if recipient is not None:
+        note_patient_access("newOrder", VIEWED, [(recipient.id, order_id)])
+    note_patient_access("recipientSearch", VIEWED, [(p.id, None) for p in results])
+
+
 def _render_new(
     entry: OrderEntry,
     form: OrderForm | None = None,
@@ -138,16 +149,19 @@ def _render_new(
     status: int = 200,
     patient_form=None,
     patient_problems: list[str] | None = None,
+    again: int | None = None,
 ):
     catalog = Catalog(entry)
     form = form or entry.to_form()
+    recipient, results = entry.recipient(), entry.search_results()
+    _note_recipients_shown(entry, recipient, results, again)
     response = make_response(
         render_template(
             "orders/new.html",
             form=form,
             entry=entry,
-            recipient=entry.recipient(),
-            results=entry.search_results(),
+            recipient=recipient,
+            results=results,
             focus=focus,
             **lines_context(entry, catalog),
             problems=problems or [],
@@ -225,7 +239,7 @@ def new_order():
         focus = "place-order" if entry.recipient_id else "recipient-query"
     else:
         focus = entry.first_line_field() if entry.recipient_id else "recipient-query"
-    return _render_new(entry, focus=focus)
+    return _render_new(entry, focus=focus, again=again)
 
 
 @bp.post("/new")
@@ -316,17 +330,19 @@ def new_order_recipient():
     """
     entry, action = _entry_from_request()
     if action == "search":
-        return render_template(
-            "orders/_recipient_results.html", entry=entry, results=entry.search_results()
-        )
+        results = entry.search_results()
+        _note_recipients_shown(entry, None, results)
+        return render_template("orders/_recipient_results.html", entry=entry, results=results)
     focus, patient_form, patient_problems, status = _edit_recipient(entry, action)
     form = entry.to_form()
+    recipient, results = entry.recipient(), entry.search_results()
+    _note_recipients_shown(entry, recipient, results)
     html = render_template(
         "orders/_recipient.html",
         form=form,
         entry=entry,
-        recipient=entry.recipient(),
-        results=entry.search_results(),
+        recipient=recipient,
+        results=results,
         focus=focus,
         patient_form=patient_form,
         patient_problems=patient_problems,

@@ -48,7 +48,6 @@ from app.validation import (
     Problem,
     Rejected,
     fetch_by_id,
-    is_invisible,
     is_whole_number,
     text_problem,
 )
@@ -332,24 +331,20 @@ def _check_external_ids(values: list[Any], check: _Checker) -> list[str]:
     good: list[str] = []
     for i, value in enumerate(values):
         where = f"externalOrderIds[{i}]"
-        if not isinstance(value, str) or is_invisible(value):
-            check.add(
-                "invalid_external_order_id", "An external order id must be a non-empty text.", where
-            )
-        elif text_problem(value):
-            check.add(
-                "invalid_external_order_id", f"An external order id {text_problem(value)}.", where
-            )
-        elif len(value) > MAX_EXTERNAL_ID_LENGTH:
-            check.add(
-                "invalid_external_order_id",
-                f"An external order id is at most {MAX_EXTERNAL_ID_LENGTH} characters.",
-                where,
-            )
-        elif value.strip() in good:
-            check.add("duplicate_external_order_id", f"“{value.strip()}” is listed twice.", where)
+        # In the one spelling of identifiers: "EHR-１２３" and "EHR-١٢٣" are "EHR-123".
+        one = Checker()
+        identifier = one.identifier(
+            value, where, "An external order id", required=True, max_length=MAX_EXTERNAL_ID_LENGTH
+        )
+        if one.problems:
+            problem = one.problems[0]
+            empty = problem.code in ("required", "invalid_type")
+            message = "An external order id must be a non-empty text." if empty else problem.message
+            check.add("invalid_external_order_id", message, where)
+        elif identifier in good:
+            check.add("duplicate_external_order_id", f"“{identifier}” is listed twice.", where)
         else:
-            good.append(value.strip())
+            good.append(identifier)
     return good
 
 

@@ -6,6 +6,7 @@ from wtforms.widgets import DateInput, TelInput
 
 from app.extensions import db
 from app.people import service
+from app.people.importing import ENCODINGS
 from app.people.models import SEXES, Site
 from app.validation import US_STATES, parse_int
 
@@ -60,6 +61,11 @@ class ImportForm(FlaskForm):
             FileRequired("Choose a CSV file."),
             FileAllowed(["csv", "txt"], "Choose a .csv file."),
         ],
+    )
+    encoding = SelectField(
+        "The file's encoding",
+        choices=[SelectChoice(codec, name) for codec, name in ENCODINGS.items()],
+        default="utf-8",
     )
 
 

@@ -2,7 +2,9 @@
 then an import of every good row (the others are reported, not imported).
 
 A row whose external identifier is already on record is skipped, so the same file
-imported twice adds no one twice.
+imported twice adds no one twice. A file is read as it was written or refused with the line
+to look at: in the encoding the person chose (UTF-8 unless they say otherwise), and as strict
+CSV, so that a quote left open cannot swallow the rows after it into one cell.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from app.forms import snake
 from app.history.record import record_change
 from app.people import service
 from app.people.models import Address, Patient, PatientImport, Site
-from app.validation import Problem, Rejected
+from app.validation import Problem, Rejected, normalised_identifier
 
 MAX_ROWS = 5000
+# The encodings a file may be read in (the import form offers them), by Python's codec name.
+ENCODINGS = {"utf-8": "UTF-8", "cp1252": "Windows-1252 (Latin-1)"}
+# The one column whose cells may run over several lines (a delivery note).
+MULTI_LINE_COLUMNS = ("note",)
 # Column names people use, for each field (compared lower-case, without spaces or _).
 COLUMNS = {
     "external_identifier": ["externalidentifier", "mrn", "externalid", "patientid", "identifier"],
@@ -76,6 +82,9 @@ class RowCheck:
     values: dict
     problems: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
     exists: bool = False
+    # The external identifier in its one spelling, lower-case: what "already on record" and
+    # "also on line n" compare.
+    identifier_key: str = ""
     # The checked values (patient, address), ready to store, when the row has no problem.
     checked: tuple[dict, dict] | None = None
 
@@ -111,21 +120,113 @@ def _date(text: str) -> str:
     return text
 
 
-def decode(raw: bytes) -> str:
+def decode(raw: bytes, encoding: str = "utf-8") -> str:
+    """The file's text, or Rejected naming the line that is not in ``encoding`` (a file is
+    never read in another encoding than the one chosen: that would change its letters)."""
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        content = raw.decode(codec)
+    except (UnicodeDecodeError, LookupError) as error:
+        start = getattr(error, "start", 0)
+        line = raw.count(b"\n", 0, start) + 1
+        name = ENCODINGS.get(encoding, encoding)
+        hint = (
+            "save it as “CSV UTF-8”, or choose the encoding it was saved in"
+            if encoding == "utf-8"
+            else "choose the encoding it was saved in"
+        )
+        raise Rejected(
+            [Problem("file_encoding", f"The file is not {name} at line {line}: {hint}.", "file")]
+        ) from None
+    nul = content.find("\x00")
+    if nul >= 0:
+        # No patient file holds one; a file saved as UTF-16 is full of them.
+        line = content.count("\n", 0, nul) + 1
+        raise Rejected(
+            [
+                Problem(
+                    "file_nul",
+                    f"The file holds a NUL character at line {line}: save it as “CSV UTF-8”.",
+                    "file",
+                )
+            ]
+        )
+    return content
+
+
+class FileProblem(Exception):
+    """The file cannot be read as CSV; the message names the line to look at."""
+
+
+def _records(content: str):
+    """(line, cells) of each record, ``line`` the record's first line in the file. Strict
+    CSV: a quote left open, or closed where a cell does not end, refuses the file with the
+    line where that quote opened (read leniently, it took every line after it as one cell)."""
+    reader = csv.reader(io.StringIO(content), strict=True)
+    first = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            opened, still_open = _last_quote(content, first)
+            if still_open:
+                raise FileProblem(
+                    f"The quote that opens a cell on line {opened} is never closed, so every "
+                    "line after it would be read as that one cell. Close it (a quote inside a "
+                    'cell is written twice: "").'
+                ) from None
+            raise FileProblem(
+                f"The file stops being readable CSV at line {reader.line_num}: {error}"
+                + (
+                    f" (the quoted cell opened on line {opened})."
+                    if opened < reader.line_num
+                    else "."
+                )
+            ) from None
+        yield first, cells
+        first = reader.line_num + 1
+
+
+def _last_quote(content: str, first_line: int) -> tuple[int, bool]:
+    """The line on which the last quoted cell from ``first_line`` on opened, and whether it
+    is still open at the end of the file (the rules of the csv module: a quote opens a cell
+    only at its start; "" inside a quoted cell is a quote)."""
+    start = 0
+    for _ in range(first_line - 1):
+        start = content.find("\n", start) + 1
+        if start == 0:  # (no such line)
+            return first_line, False
+    line = opened = first_line
+    quoted, at_cell_start = False, True
+    i, end = start, len(content)
+    while i < end:
+        ch = content[i]
+        if quoted:
+            if ch == '"':
+                if content.startswith('"', i + 1):
+                    i += 1
+                else:
+                    quoted = False
+        else:
+            if ch == '"' and at_cell_start:
+                quoted, opened = True, line
+            at_cell_start = ch in ",\r\n"
+        if ch == "\n":
+            line += 1
+        i += 1
+    return opened, quoted
 
 
 def check_file(content: str) -> Preview:
-    reader = csv.reader(io.StringIO(content))
+    records = _records(content)
     try:
-        headings = next(reader)
-    except StopIteration:
+        headings = next(records, (1, None))[1]
+    except FileProblem as problem:
+        return Preview({}, [], [str(problem)])
+    if headings is None:
         return Preview({}, [], ["The file is empty."])
-    except csv.Error as error:
-        return Preview({}, [], [f"The file is not readable CSV: {error}."])
     columns: dict[str, int] = {}
     found: dict[str, str] = {}
     for index, heading in enumerate(headings):
@@ -141,9 +242,8 @@ def check_file(content: str) -> Preview:
     sites = {s.name.lower(): s for s in db.session.scalars(select(Site))}
     sites_by_id = {s.id: s for s in sites.values()}
     rows, seen = [], {}
-    line = 1  # the heading's
     try:
-        for line, record in enumerate(reader, start=2):
+        for line, (first_line, record) in enumerate(records, start=2):
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) >= MAX_ROWS:
@@ -154,13 +254,24 @@ def check_file(content: str) -> Preview:
             values = {
                 name: (record[i].strip() if i < len(record) else "") for name, i in columns.items()
             }
+            _refuse_cells_over_lines(values, first_line, found)
             rows.append(_check_row(line, values, sites, sites_by_id, seen))
-    except csv.Error as error:
-        return Preview(
-            found, [], [f"The file stops being readable CSV after line {line}: {error}."]
-        )
+    except FileProblem as problem:
+        return Preview(found, [], [str(problem)])
     _mark_existing(rows)
     return Preview(found, rows, [])
+
+
+def _refuse_cells_over_lines(values: dict, first_line: int, headings: dict) -> None:
+    """Only a note may run over lines: any other cell that does was most likely opened by a
+    quote that is not closed where it should be, and holds the rows after it."""
+    for name, value in values.items():
+        if name not in MULTI_LINE_COLUMNS and ("\n" in value or "\r" in value):
+            raise FileProblem(
+                f"A cell of the column “{headings[name]}” opens on line {first_line} and runs "
+                f"over {value.count(chr(10)) + 1} lines: only a note may. Check the quotes on "
+                f"line {first_line}."
+            )
 
 
 def _check_row(line: int, values: dict, sites: dict, sites_by_id: dict, seen: dict) -> RowCheck:
@@ -184,7 +295,8 @@ def _check_row(line: int, values: dict, sites: dict, sites_by_id: dict, seen: di
         for problem in rejected.problems:
             column = snake(problem.field or "")
             row.problems.append((column if column in LABELS else "", problem.message))
-    ident = values.get("external_identifier", "").lower()
+    ident = normalised_identifier(values.get("external_identifier", "")).lower()
+    row.identifier_key = ident
     if ident:
         if ident in seen:
             row.problems.append(
@@ -219,9 +331,7 @@ def _draft(values: dict, site_id: int | None) -> service.PatientDraft:
 
 def _mark_existing(rows: list[RowCheck]) -> None:
     """Rows whose patient is already on record are skipped: one query per 500 rows."""
-    idents = [
-        r.values["external_identifier"].lower() for r in rows if r.values.get("external_identifier")
-    ]
+    idents = [r.identifier_key for r in rows if r.identifier_key]
     existing = set()
     for start in range(0, len(idents), 500):
         chunk = idents[start : start + 500]
@@ -233,14 +343,14 @@ def _mark_existing(rows: list[RowCheck]) -> None:
             )
         )
     for row in rows:
-        if row.values.get("external_identifier", "").lower() in existing:
+        if row.identifier_key and row.identifier_key in existing:
             row.exists = True
 
 
-def store(filename: str, raw: bytes, actor: Actor) -> PatientImport:
-    """Keeps the file for its preview. NUL characters, which no CSV of patients has and
-    PostgreSQL cannot store, are dropped (the preview then shows what is left)."""
-    content = decode(raw).replace("\x00", "")
+def store(filename: str, raw: bytes, actor: Actor, encoding: str = "utf-8") -> PatientImport:
+    """Keeps the file, read in ``encoding``, for its preview; or Rejected (field "file") when
+    it is not in that encoding or holds a NUL character."""
+    content = decode(raw, encoding)
     filename = "".join(ch for ch in (filename or "") if ch.isprintable())
     with write_transaction() as session:
         upload = PatientImport(
@@ -311,16 +421,16 @@ def rejected_rows_csv(content: str) -> str:
     bad = {row.line: row for row in preview.rows if row.status == "problem"}
     out = io.StringIO()
     writer = csv.writer(out)
-    reader = csv.reader(io.StringIO(content))
+    records = _records(content)
     try:
-        writer.writerow([*next(reader), "Problems"])
-        for line, record in enumerate(reader, start=2):
+        writer.writerow([*next(records)[1], "Problems"])
+        for line, (_, record) in enumerate(records, start=2):
             if line in bad:
                 problems = "; ".join(
                     f"{LABELS.get(column, 'Row')}: {message}"
                     for column, message in bad[line].problems
                 )
                 writer.writerow([*record, problems])
-    except (StopIteration, csv.Error):
+    except (StopIteration, FileProblem):
         pass  # an unreadable file has no rows to give back; its page says why
     return out.getvalue()

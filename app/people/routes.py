@@ -13,7 +13,7 @@ from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.extensions import db
 from app.formats import plural
-from app.forms import ActionForm, form_page, record_or_404
+from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
 from app.history.patient_access import VIEWED, note_patient_access
 from app.history.record import history_of
 from app.orders.queries import held_by_recipient, recent_orders_of_patient
@@ -109,6 +109,9 @@ def list_patients():
         if more
         else None
     )
+    if q:
+        # A search is a look-up of these patients: each one shown is in the PHI access log.
+        note_patient_access("patientSearch", VIEWED, [(p.id, None) for p in patients])
     template = "people/_patient_results.html" if request.htmx else "people/patients.html"
     return render_template(
         template, patients=patients, q=q, show=show, next_after=next_after, after=after
@@ -149,6 +152,7 @@ def show_patient(patient_id: int):
 def edit_patient(patient_id: int):
     patient = record_or_404(Patient, patient_id)
     form = patient_form(patient)
+    note_patient_access("patientEdit", VIEWED, [(patient_id, None)])  # (written on a 2xx only)
     return form_page(
         form,
         "people/patient_form.html",
@@ -274,8 +278,14 @@ def deactivate_site(site_id: int):
 def import_patients():
     form = ImportForm()
     if form.validate_on_submit():
-        upload = importing.store(form.file.data.filename, form.file.data.read(), _actor())
-        return redirect(url_for("people.import_preview", import_id=upload.id), code=303)
+        try:
+            upload = importing.store(
+                form.file.data.filename, form.file.data.read(), _actor(), form.encoding.data
+            )
+        except Rejected as rejected:
+            put_problems_on_fields(form, rejected.problems)
+        else:
+            return redirect(url_for("people.import_preview", import_id=upload.id), code=303)
     status = 422 if request.method == "POST" else 200
     return render_template("people/import.html", form=form, columns=importing.LABELS), status
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.people.models import Patient, Site
-from app.validation import MAX_SEARCH_LENGTH, like_escaped
+from app.validation import MAX_SEARCH_LENGTH, like_escaped, normalised_identifier
 
 RESULT_LIMIT = 8
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y")
@@ -39,8 +39,11 @@ def patient_match(query: str, names: bool = True):
     of an identifier, and a name match over every patient would be wasted.
     """
     query = query.strip()[:MAX_SEARCH_LENGTH]
+    # Identifiers are stored in one spelling ("MRN‑１" is "MRN-1"): searched in it too.
+    # (Only format characters typed: nothing is their start, not every identifier.)
+    identifier = _starts_with(Patient.external_identifier, normalised_identifier(query) or query)
     if not names:
-        return _starts_with(Patient.external_identifier, query)
+        return identifier
     born = _as_date(query)
     if born is not None:
         return Patient.date_of_birth == born
@@ -55,7 +58,7 @@ def patient_match(query: str, names: bool = True):
     return or_(
         _starts_with(Patient.first_name, query),
         _starts_with(Patient.last_name, query),
-        _starts_with(Patient.external_identifier, query),
+        identifier,
     )
 
 

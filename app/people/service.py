@@ -96,7 +96,12 @@ def _check_address(draft: AddressDraft, check: Checker) -> dict:
         "zip_code": check.zip_code(draft.zip_code, "address.zipCode"),
         "country": "US",
         "note": check.text(
-            draft.note, "address.note", "Address note", required=False, max_length=500
+            draft.note,
+            "address.note",
+            "Address note",
+            required=False,
+            max_length=500,
+            free_text=True,
         ),
     }
 
@@ -112,7 +117,7 @@ def check_patient(
     ``sites`` (by id) saves a query per patient when many are checked at once."""
     check = Checker()
     values = {
-        "external_identifier": check.text(
+        "external_identifier": check.identifier(
             draft.external_identifier,
             "externalIdentifier",
             "External identifier",
