@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order
 from app.people.models import Patient
+from app.webhooks.models import WebhookSubscription
 from tests.conftest import app_context
 from tests.helpers.orders import place
 
@@ -28,13 +29,22 @@ def valid_bodies(catalog) -> dict[str, dict]:
             "lastName": "Hopper",
             "address": {"lineOne": "1 Elm", "city": "Columbus", "state": "OH", "zipCode": "43215"},
         },
+        "api.create_webhook": {"url": "http://127.0.0.1:9/other", "types": ["order.status"]},
         "api.create_receipt": {"lines": [{"item": {"id": catalog.items["strips"]}, "count": 1}]},
     }
 
 
 def test_every_api_route_refuses_a_parameter_it_does_not_take(app, api, catalog):
     order_id = place(app, catalog, items={"strips": 1})
-    ids = {"order_id": order_id, "patient_id": catalog.patient}
+    subscription = api.post(
+        "/api/v3/webhook", {"url": "http://127.0.0.1:9/hooks", "types": ["order.status"]}
+    )
+    assert subscription.status_code == 201, subscription.json
+    ids = {
+        "order_id": order_id,
+        "patient_id": catalog.patient,
+        "subscription_id": subscription.json["id"],
+    }
     bodies = valid_bodies(catalog)
     answered = {}
     for rule in app.url_map.iter_rules():
@@ -61,6 +71,7 @@ def test_every_api_route_refuses_a_parameter_it_does_not_take(app, api, catalog)
         assert session.scalar(select(func.count(Order.id))) == 1
         assert session.scalar(select(func.count(Patient.id))) == 2
         assert session.get(Order, order_id).current_status == "created"
+        assert session.scalar(select(func.count(WebhookSubscription.id))) == 1  # not deleted
 
 
 def test_a_misspelt_filter_is_refused_not_ignored(api, catalog):

@@ -160,7 +160,7 @@ def test_the_order_search_finds_an_external_id_however_it_is_typed(app, coordina
 
 # --- Rows stored before the rule ------------------------------------------------------------
 
-BEFORE_THE_RULE = "a4d2c7e91b36"
+BEFORE_THE_RULE = "b7e3f09a2c14"  # the revision before the rule (its down_revision)
 
 
 def test_the_migration_brings_stored_identifiers_to_the_rule(app, catalog, capfd):
