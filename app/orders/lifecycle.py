@@ -261,12 +261,16 @@ def _open_packed_kits(order: Order) -> None:
 def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:
     """Stock and devices follow the order: released, shipped, delivered or returned."""
     devices = [od.device for od in order.devices]
+    # The devices' rows are locked before the balances (the lock order:
+    # app.database.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
+        inventory.lock_devices(devices)
         inventory.release(order.id, actor, note)
         inventory.move_devices(
             devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
+        inventory.lock_devices(devices)
         inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
         inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
@@ -277,6 +281,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
             + [rd.device for rd in order.return_devices]
             + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
         )
+        inventory.lock_devices(coming_back)
         # Returned devices wait in quarantine until someone inspects them.
         inventory.move_devices(
             coming_back, inventory.QUARANTINED, order.id, actor, order.fulfillment_location_id

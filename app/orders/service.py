@@ -416,12 +416,20 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     return good
 
 
-def check_draft(draft: OrderDraft) -> tuple[whole_orders.PlainOrder, list[Problem]]:
+def check_draft(
+    draft: OrderDraft, *, placing: bool = False
+) -> tuple[whole_orders.PlainOrder, list[Problem]]:
     """Builds the order a draft asks for and lists every rule it breaks (adds nothing).
 
     The order is a plain object shaped as ``whole_orders`` reads one (the ORM's attribute
-    names), made of the plain rows the check read: what placing writes and answers."""
+    names), made of the plain rows the check read: what placing writes and answers.
+    ``placing`` (in placing's write transaction) holds the rows the order then depends on:
+    its stock location, shared, so that it cannot go inactive before the order commits."""
     check = _Checker()
+    # The location first, when placing: the lock order (app.database.write_transaction).
+    location, location_problems = inventory.resolve_location(
+        draft.location_id, "fulfillmentLocation.id", lock=placing
+    )
     recipient = _check_recipient(draft, check)
     has_returns = bool(draft.return_items or draft.return_device_ids or draft.return_packed_kit_ids)
     if not (_has_outbound(draft) or has_returns):
@@ -438,8 +446,7 @@ def check_draft(draft: OrderDraft) -> tuple[whole_orders.PlainOrder, list[Proble
     external_ids = _check_external_ids(draft.external_order_ids, check)
     shipping_option, email_label = _check_shipping(draft, has_returns, check)
     notes = _check_notes(draft.notes, check)
-    location, problems = inventory.resolve_location(draft.location_id, "fulfillmentLocation.id")
-    check.problems.extend(problems)
+    check.problems.extend(location_problems)
 
     patient = recipient if isinstance(recipient, whole_orders.PlainPatient) else None
     site = None if patient is not None else recipient
@@ -495,12 +502,15 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 earlier = _order_for_key(actor.scope, submission_key, fingerprint)
                 if earlier is not None:
                     return earlier
-            order, problems = check_draft(draft)
+            order, problems = check_draft(draft, placing=True)
             if problems:
                 raise OrderRejected(problems)
             _write(order, who, utcnow())
-            status_counters.record_status_change(order, None, statuses.CREATED)
+            # The balances before the status counters: the lock order every change keeps
+            # (app.database.write_transaction). A cancel releasing the same item takes them
+            # in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
+            status_counters.record_status_change(order, None, statuses.CREATED)
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),
