@@ -437,6 +437,39 @@ def test_problems_are_shown_next_to_their_fields_and_input_is_kept(app, coordina
     assert orders_in_db(app) == 0
 
 
+@pytest.mark.parametrize("sent", ["٢", "2147483648", "abc"])
+def test_a_fulfillment_location_that_is_not_valid_is_refused_at_the_field(
+    app, coordinator, catalog, sent
+):
+    data = {**a_good_order(coordinator, catalog), "fulfillment_location": sent}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    html = response.text
+    error = re.search(r'<p class="error" id="fulfillment_location-error">([^<]*)</p>', html)
+    assert error and "That is not a valid location" in error.group(1)
+    # Shown as sent, chosen, and everything else typed is kept.
+    assert re.search(rf'<option value="{re.escape(sent)}" selected>', html)
+    assert "Call before delivery" in html and 'value="EHR-1, EHR-2"' in html
+    assert orders_in_db(app) == 0
+
+
+def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
+    app, coordinator, catalog
+):
+    from app.inventory import service as inventory
+    from tests.helpers.orders import actor
+    from tests.test_inventory import second_location
+
+    east = second_location(app)
+    with app.app_context():
+        inventory.set_location_active(east, False, actor("admin"))
+    data = {**a_good_order(coordinator, catalog), "fulfillment_location": str(east)}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert 'id="fulfillment_location-error"' in response.text
+    assert orders_in_db(app) == 0
+
+
 def test_htmx_gets_the_form_back_with_422(app, coordinator, catalog):
     data = a_good_order(coordinator, catalog)
     data["items-0-count"] = "1000"
