@@ -794,6 +794,35 @@ def test_return_devices_offered_are_those_the_patient_has_now(
     assert held_choices(html)[1] == [str(packed_kit)]
 
 
+def test_a_device_on_an_open_return_is_not_offered_nor_accepted_in_its_packed_kit(
+    app, coordinator, catalog
+):
+    from tests.test_order_rules import delivered_kit, orders_returning
+
+    _, monitor, packed_kit = delivered_kit(app, catalog)
+    page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(packed_kit) in held_choices(page)[1] and str(monitor) in held_choices(page)[0]
+    stale = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",
+        "items-0-count": "1",
+        "return_packed_kits": [str(packed_kit)],
+        "note": "Kit back please",
+    }
+    # Meanwhile someone else asks for the monitor back alone.
+    first = place(app, catalog, items={"strips": 1}, return_device_ids=[monitor])
+    page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(packed_kit) not in held_choices(page)[1]
+    assert str(monitor) not in held_choices(page)[0]
+    refused = coordinator.post("/orders/new", stale)
+    assert refused.status_code == 422
+    assert f"is already expected back on order {first}" in refused.text
+    assert "Kit back please" in refused.text
+    assert orders_returning(app, monitor) == [first]
+
+
 def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coordinator, catalog):
     delivered = delivered_order(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
     with app_context(app) as session:

@@ -1167,9 +1167,7 @@ def adjust(
         item_id = as_id(item_ref)
         item = fetch_by_id(Item, {item_id}).get(item_id) if item_id else None
         if item is None:
-            problems.append(
-                Problem("item_not_found", _no_item(item_ref), "item.id")
-            )
+            problems.append(Problem("item_not_found", _no_item(item_ref), "item.id"))
         elif item.is_device:
             problems.append(
                 Problem(

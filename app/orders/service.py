@@ -16,7 +16,7 @@ from functools import cache
 from types import SimpleNamespace as Plain
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -252,7 +252,38 @@ def _check_lines(
     return good
 
 
-def _check_return_devices(draft: OrderDraft, check: _Checker):
+def open_returns_of(device_ids: set[int]) -> dict[int, int]:
+    """Device id -> the open order that already expects it back (the lowest, if several),
+    whichever way that order names it: the device itself (``returnDevices``) or a packed
+    kit it was shipped in (``returnPackedKits``). Open: neither returned nor cancelled.
+
+    The one home of the rule that a device comes back on one open return at a time."""
+    if not device_ids:
+        return {}
+    still_open = Order.current_status.not_in(statuses.FINAL)
+    named = (
+        select(ReturnDevice.device_id, ReturnDevice.order_id)
+        .join(Order, Order.id == ReturnDevice.order_id)
+        .where(ReturnDevice.device_id.in_(device_ids), still_open)
+    )
+    in_kits = (
+        select(OrderDevice.device_id, ReturnPackedKit.order_id)
+        .join(ReturnPackedKit, ReturnPackedKit.packed_kit_id == OrderDevice.packed_kit_id)
+        .join(Order, Order.id == ReturnPackedKit.order_id)
+        .where(OrderDevice.device_id.in_(device_ids), still_open)
+    )
+    found: dict[int, int] = {}
+    for device_id, order_id in db.session.execute(union_all(named, in_kits)):
+        found[device_id] = min(order_id, found.get(device_id, order_id))
+    return found
+
+
+def _device_named(device: Device) -> str:
+    values = ", ".join(i.value for i in device.identifiers)
+    return f"{device.item.name} {values}".strip()
+
+
+def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = False):
     for name, given in (
         ("returnDevices", draft.return_device_ids),
         ("returnPackedKits", draft.return_packed_kit_ids),
@@ -280,6 +311,16 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
         else set()
     )
 
+    # Every device coming back, named or inside a named packed kit. When placing they are
+    # locked first (in id order; the lock order: app.database.write_transaction), so two
+    # returns of one device placed at once queue and the second sees the first.
+    coming_back = list(devices.values()) + [
+        od.device for pk in packed_kits.values() for od in pk.devices
+    ]
+    if placing:
+        inventory.lock_devices(coming_back)
+    expected = open_returns_of({device.id for device in coming_back})
+
     good_devices, good_kits, seen = [], [], set()
     for i, ref in enumerate(refs):
         if ref is None:
@@ -294,6 +335,13 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             check.add(
                 "device_in_returned_kit",
                 "This device comes back inside a returned packed kit already.",
+                f"returnDevices[{i}].id",
+            )
+        elif ref in expected:
+            check.add(
+                "device_on_open_return",
+                f"{_device_named(devices[ref])} is already expected back on order "
+                f"{expected[ref]}: a device comes back on one open return at a time.",
                 f"returnDevices[{i}].id",
             )
         else:
@@ -313,6 +361,14 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             check.add(
                 "duplicate_packed_kit",
                 "This packed kit is listed twice.",
+                f"returnPackedKits[{i}].id",
+            )
+        elif any(od.device_id in expected for od in packed_kits[ref].devices):
+            inside = next(od.device for od in packed_kits[ref].devices if od.device_id in expected)
+            check.add(
+                "device_on_open_return",
+                f"{_device_named(inside)}, in this packed kit, is already expected back on "
+                f"order {expected[inside.id]}: a device comes back on one open return at a time.",
                 f"returnPackedKits[{i}].id",
             )
         else:
@@ -442,7 +498,7 @@ def check_draft(
     items = _check_lines(draft.items, "orderItems", Item, "item", check)
     kits = _check_lines(draft.kits, "orderKits", Kit, "kit", check)
     return_items = _check_lines(draft.return_items, "returnItems", Item, "item", check)
-    return_devices, return_kits = _check_return_devices(draft, check)
+    return_devices, return_kits = _check_return_devices(draft, check, placing)
     external_ids = _check_external_ids(draft.external_order_ids, check)
     shipping_option, email_label = _check_shipping(draft, has_returns, check)
     notes = _check_notes(draft.notes, check)
