@@ -285,6 +285,39 @@ def test_a_device_typed_into_a_line_filled_meanwhile_is_kept(
     assert re.search(rf'id="slot-{re.escape(slot)}"[^>]*\svalue="123"', bad.text, re.S)
 
 
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_wrong_tracking_number_is_removed_from_the_page_with_a_reason(
+    app, fulfillment, order, htmx
+):
+    wrong = "1Z999AA10123456784"
+    move(app, order, "processing")
+    pack_everything(app, order)
+    move(app, order, "packed")
+    move(app, order, "shipped", tracking=("UPS", wrong))
+    page = fulfillment.get(f"/orders/{order}").text
+    assert f'<label for="remove-UPS-{wrong}">Why remove UPS {wrong}?</label>' in page
+    assert (
+        "Remove tracking number"
+        not in person(app.test_client(), "coordinator").get(f"/orders/{order}").text
+    )
+    form = {"carrier": "UPS", "tracking_number": wrong}
+    no_reason = fulfillment.post(
+        f"/orders/{order}/tracking/remove", {**form, "reason": " "}, htmx=htmx
+    )
+    assert no_reason.status_code == 422
+    assert re.search(rf'id="remove-UPS-{wrong}-error">Say why', no_reason.text)
+    assert re.search(r'<details class="tracking-removal no-print" open>', no_reason.text)
+    removed = fulfillment.post(
+        f"/orders/{order}/tracking/remove", {**form, "reason": "Label of another parcel"}, htmx=htmx
+    )
+    assert removed.status_code == (200 if htmx else 303)
+    page = fulfillment.get(f"/orders/{order}").text
+    assert "Tracking number removed" in page and f"UPS {wrong}: Label of another parcel" in page
+    assert f'href="https://www.ups.com/track?tracknum={wrong}"' not in page
+    assert "on its way without a tracking number" in page and 'id="tracking-form"' in page
+    assert status_of(app, order) == "shipped"
+
+
 def test_ship_with_tracking_in_one_step(app, fulfillment, order):
     move(app, order, "processing")
     pack_everything(app, order)
@@ -662,7 +695,7 @@ def test_htmx_list_costs_a_fixed_number_of_queries_and_reads_no_sites(
         if n >= 27:  # among the newest, on the first page
             move(app, order_id, "processing", "packed")
             with app.app_context():
-                for number in ("123456789012", "123456789013"):
+                for number in ("123456789012", "123456789023"):
                     lifecycle.add_tracking_number(order_id, "FedEx", number, actor("fulfillment"))
     with count_queries() as many:
         html = fulfillment.get("/orders/", headers=htmx).text

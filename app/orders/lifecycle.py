@@ -722,6 +722,56 @@ def add_tracking_number(order_id: int, carrier: str, value: str, actor: Actor) -
         return _add_tracking(order, carrier, value, actor)
 
 
+def may_remove_tracking(order: Order, role: str) -> bool:
+    """Whoever adds tracking numbers removes a wrong one, while one could be added again."""
+    return may_add_tracking(order, role)
+
+
+def remove_tracking_number(
+    order_id: int, carrier: str, value: str, reason: str | None, actor: Actor
+) -> None:
+    """Takes a wrong tracking number off the order, with a reason, as an event
+    (``trackingNumberRemoved``: the number and why, on the timeline and in the API's
+    events); the number no longer links or shows as the parcel's.
+
+    The order's status stays as it is: a shipped order's goods have left (stock and devices
+    went with them), whatever its label said. A shipped order left without a tracking
+    number asks for the right one (the page offers the form); a packed one needs one again
+    to ship, as ever.
+    """
+    with _changing(order_id, actor) as order:
+        if not may_remove_tracking(order, actor.role):
+            if actor.role not in ("fulfillment", "admin"):
+                raise OrderChangeRefused(
+                    "forbidden", "Only fulfillment removes tracking numbers.", "forbidden"
+                )
+            raise OrderChangeRefused(
+                "not_trackable",
+                f"Tracking numbers are changed while the order is packed or on its way; this "
+                f"one is {statuses.label(order.current_status)}.",
+            )
+        value = carriers.normalise(value)
+        found = next(
+            (t for t in order.tracking_numbers if t.carrier == carrier and t.value == value), None
+        )
+        if found is None:
+            raise OrderChangeRefused(
+                "tracking_number_not_found",
+                "That tracking number is not on this order (someone may have removed it).",
+                "conflict",
+                "trackingNumber",
+            )
+        why = _clean_text(
+            reason,
+            MAX_REASON_LENGTH,
+            "reason",
+            required=True,
+            missing="Say why the tracking number is removed: a reason is required.",
+        )
+        order.tracking_numbers.remove(found)  # deleted with it (delete-orphan)
+        _event(order, "trackingNumberRemoved", actor, f"{carrier} {value}: {why}")
+
+
 def add_note(order_id: int, text: str, actor: Actor) -> OrderNote:
     if not may_add_note(actor.role):
         raise OrderChangeRefused("forbidden", "Your role cannot add notes.", "forbidden")

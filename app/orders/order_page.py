@@ -15,7 +15,13 @@ from app.auth.access import role_required
 from app.catalog import identifiers
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses, whole_orders
-from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
+from app.orders.forms import (
+    DeviceForm,
+    NoteForm,
+    StatusForm,
+    TrackingForm,
+    TrackingRemovalForm,
+)
 from app.orders.routes import bp
 from app.validation import MAX_ACTION_LENGTH, parse_int
 
@@ -183,6 +189,10 @@ def render_order(
         "may_add_tracking": may_add_tracking,
         "tracking_form_shown": tracking_form_shown,
         "tracking_form": forms.get("tracking") or TrackingForm(formdata=None),
+        "may_remove_tracking": lifecycle.may_remove_tracking(order, role),
+        # The removal refused, if one was: its number's form shows the reason typed.
+        "removal_form": forms.get("tracking_removal"),
+        "removal_csrf": TrackingRemovalForm(formdata=None),
         "note_form": forms.get("note") or NoteForm(formdata=None),
         "may_add_note": lifecycle.may_add_note(role),
         "error": error,
@@ -231,6 +241,14 @@ def _unsaved(forms: dict, context: dict) -> list[Unsaved]:
         open_slots = {slot.key for slot in plan.slots if slot.filled is None}
         if not (context["may_pack"] and forms["device"].slot.data in open_slots):
             typed.append(("Device identifier", forms["device"].identifier.data))
+    if "tracking_removal" in forms:
+        removal = forms["tracking_removal"]
+        shown = context["may_remove_tracking"] and any(
+            (t.carrier, t.value) == (removal.carrier.data, removal.tracking_number.data)
+            for t in context["order"].tracking_numbers
+        )
+        if not shown:
+            typed.append(("Reason for removing the tracking number", removal.reason.data))
     if "note" in forms and not context["may_add_note"]:
         typed.append(("Note", forms["note"].note.data))
     return [Unsaved(label, value) for label, value in typed if value and value.strip()]
@@ -353,6 +371,23 @@ def add_tracking(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
         return _refused(order_id, refused, form, fields, {"tracking": form})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/tracking/remove")
+@role_required("fulfillment")
+def remove_tracking(order_id: int):
+    form = TrackingRemovalForm()
+    try:
+        lifecycle.remove_tracking_number(
+            order_id,
+            form.carrier.data or "",
+            form.tracking_number.data or "",
+            form.reason.data,
+            _actor(),
+        )
+    except lifecycle.OrderChangeRefused as refused:
+        return _refused(order_id, refused, form, {"reason": "reason"}, {"tracking_removal": form})
     return _done(order_id)
 
 
