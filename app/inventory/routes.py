@@ -157,7 +157,7 @@ def receive():
                             return redirect(url_for("inventory.receive"), code=303)
                 else:
                     status = 200
-        for select in (counted.location_id, counted.item_id, devices.location_id):
+        for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
             keep_sent_choice(select)
     return (
         render_template(

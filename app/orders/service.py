@@ -480,7 +480,8 @@ def check_draft(
     The order is a plain object shaped as ``whole_orders`` reads one (the ORM's attribute
     names), made of the plain rows the check read: what placing writes and answers.
     ``placing`` (in placing's write transaction) holds the rows the order then depends on:
-    its stock location, shared, so that it cannot go inactive before the order commits."""
+    its stock location, shared, so that it cannot go inactive before the order commits, and
+    the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
     # The location first, when placing: the lock order (app.database.write_transaction).
     location, location_problems = inventory.resolve_location(
