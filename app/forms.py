@@ -6,9 +6,13 @@ import re
 
 from flask import abort, flash, redirect, render_template, request
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice, SelectField
 
 from app.extensions import db
-from app.validation import MAX_DB_ID, Problem, Rejected
+from app.validation import MAX_DB_ID, Problem, Rejected, parse_int
+
+# How much of a value sent for a choice is kept to be shown back (a choice is a short id).
+MAX_CHOICE_SHOWN = 40
 
 
 class ActionForm(FlaskForm):
@@ -21,6 +25,33 @@ def snake(path: str) -> str:
     if path.endswith(".id"):
         path = path[: -len(".id")] + "_id"
     return re.sub(r"(?<!^)([A-Z])", r"_\1", path).lower()
+
+
+def chosen_id(value: str | None) -> int | str | None:
+    """What a chooser (a select, or a hidden id a search filled in) sent, for a service to
+    check: None when nothing was chosen, the id when it is a plain number, else the text as
+    sent. Never None for something sent: services take None for "the default" (a location)
+    or "none" (a site), so ``abc``, ``٢`` or ``2147483648`` must reach them to be refused at
+    the field rather than quietly become the default."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    number = parse_int(text)
+    return number if number is not None else text[:MAX_CHOICE_SHOWN]
+
+
+def keep_sent_choice(select) -> None:
+    """A select sent a value that is none of its options: it keeps it, as one more option
+    (selected, marked not valid), so the page shows what was sent next to the field's
+    error. Otherwise the browser shows the first option as chosen, and sending the form
+    again would quietly choose that."""
+    sent = (select.data or "")[:MAX_CHOICE_SHOWN]
+    if not sent:
+        return
+    offered = [SelectChoice.from_input(choice) for choice in select.choices or []]
+    if all(choice.value != sent for choice in offered):
+        select.choices = [*offered, SelectChoice(sent, f"{sent} (not valid)")]
+        select.data = sent
 
 
 def put_problems_on_fields(form, problems: list[Problem], aliases: dict | None = None) -> list[str]:
@@ -50,6 +81,9 @@ def form_page(form, template: str, save, done, clear=(), **context):
             record = save()
         except Rejected as rejected:
             problems = put_problems_on_fields(form, rejected.problems)
+            for select in form:
+                if isinstance(select, SelectField):
+                    keep_sent_choice(select)
         else:
             message, target = done(record)
             flash(message, "success")

@@ -15,6 +15,7 @@ from app.orders import statuses
 EVENT_LABELS = {
     "packingSummaryPrinted": "Packing summary printed",
     "trackingNumberAdded": "Tracking number added",
+    "trackingNumberRemoved": "Tracking number removed",
     "deviceRecorded": "Device recorded",
     "deviceRemoved": "Device removed",
 }

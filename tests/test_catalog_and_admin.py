@@ -127,6 +127,18 @@ def test_kit_rules_go_next_to_their_rows(admin, catalog):
     )
 
 
+@pytest.mark.parametrize("sent", ["٢", "2147483648", "abc"])
+def test_a_kit_item_that_is_not_valid_is_refused_at_its_row_and_shown_as_sent(admin, catalog, sent):
+    response = kit_post(admin, "/kits/new", "COPD kit", [(sent, 1)])
+    assert response.status_code == 422
+    assert re.search(r'id="lines-0-item_id-error">', response.text)
+    assert re.search(
+        rf'id="lines-0-item_id"[^>]*>.*?<option selected value="{re.escape(sent)}"',
+        response.text,
+        re.S,
+    )
+
+
 def test_a_kit_on_orders_keeps_its_contents_but_can_be_renamed_and_archived(app, admin, catalog):
     place(app, catalog, kits={"diabetes": 1})
     kit_id = catalog.kits["diabetes"]

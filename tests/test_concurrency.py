@@ -135,6 +135,28 @@ def test_parallel_api_cancels_make_one_cancellation(app, live_server, api_key, c
     assert events(app, order_id, "cancelled") == 1
 
 
+def test_two_returns_of_one_device_placed_at_once_one_wins(app, live_server, api_key, catalog):
+    """Half name the monitor, half the packed kit it was shipped in: the device is locked
+    while the rule is checked, so the others wait and then see the first."""
+    from tests.test_inventory_races import api_post
+    from tests.test_order_rules import delivered_kit, orders_returning
+
+    _, monitor, packed_kit = delivered_kit(app, catalog)
+    bodies = [
+        {"patient": {"id": catalog.patient}, "returnDevices": [{"id": monitor}]},
+        {"patient": {"id": catalog.patient}, "returnPackedKits": [{"id": packed_kit}]},
+    ] * (PARALLEL // 2)
+    results = in_parallel(
+        [lambda b=b: api_post(live_server.url, api_key, "/api/v3/order", b) for b in bodies]
+    )
+    assert sorted(code for code, _ in results) == [201] + [400] * (len(bodies) - 1)
+    for code, answer in results:
+        if code == 400:
+            assert answer["error"]["code"] == "device_on_open_return"
+    [(_, placed)] = [(code, answer) for code, answer in results if code == 201]
+    assert orders_returning(app, monitor) == [placed["id"]]
+
+
 def test_parallel_scans_of_one_device_into_two_orders_record_it_once(app, live_server, catalog):
     from tests.helpers.orders import imei, move
 

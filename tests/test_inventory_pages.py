@@ -4,13 +4,14 @@ counting, devices, the ledger and its CSV; each at a fixed number of statements.
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
 from tests.conftest import STOCK_PER_COUNTED_ITEM, stock_identifier
 from tests.helpers.orders import imei, place
 from tests.helpers.web import Browserless
-from tests.test_inventory import figures, statuses_of
+from tests.test_inventory import figures, ledger_count, statuses_of
 
 
 @pytest.fixture
@@ -136,6 +137,98 @@ def test_counted_receipts_and_adjustments_keep_input_and_say_what_is_wrong(
     )
     assert counted.status_code == 303
     assert figures(app, strips) == (50, 10)
+
+
+# Sent for a location or an item: an Arabic-Indic 2, beyond the id column's range, not a number.
+NOT_IDS = ["٢", "2147483648", "abc"]
+
+
+def error_of(html: str, field_id: str) -> str | None:
+    found = re.search(rf'<p class="error" id="{field_id}-error">([^<]*)</p>', html)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("sent", NOT_IDS)
+def test_a_location_that_is_not_valid_is_refused_at_the_field_never_taken_for_the_default(
+    fulfillment, catalog, app, sent
+):
+    strips = catalog.items["strips"]
+    before, rows = figures(app, strips), ledger_count(app)
+    adjusted = fulfillment.post(
+        "/stock/adjust",
+        {
+            "location_id": sent,
+            "item_id": str(strips),
+            "kind": "adjustment",
+            "quantity": "5",
+            "reason": "Found behind the shelf",
+        },
+    )
+    assert adjusted.status_code == 422
+    assert "not a valid location" in error_of(adjusted.text, "location_id")
+    # What was sent is kept: the reason, and the location shown as sent (not the default).
+    assert 'value="Found behind the shelf"' in adjusted.text
+    assert re.search(rf'<option selected value="{re.escape(sent)}">', adjusted.text)
+    counted = fulfillment.post(
+        "/stock/receive",
+        {
+            "counted-location_id": sent,
+            "counted-item_id": str(strips),
+            "counted-count": "20",
+            "counted-reference": "DN-7",
+            "action": "counted",
+        },
+    )
+    assert counted.status_code == 422
+    assert "not a valid location" in error_of(counted.text, "counted-location_id")
+    assert 'value="DN-7"' in counted.text
+    devices = fulfillment.post(
+        "/stock/receive",
+        {
+            "devices-location_id": sent,
+            "devices-item_id": str(catalog.items["glucometer"]),
+            "devices-manifest": imei(4201),
+            "action": "devices",
+        },
+    )
+    assert devices.status_code == 422
+    assert "not a valid location" in error_of(devices.text, "devices-location_id")
+    assert imei(4201) in devices.text
+    assert statuses_of(app, imei(4201)) == [None]
+    assert (figures(app, strips), ledger_count(app)) == (before, rows)
+
+
+@pytest.mark.parametrize("sent", NOT_IDS)
+def test_an_item_that_is_not_valid_is_refused_at_the_field(fulfillment, catalog, app, sent):
+    rows = ledger_count(app)
+    for url, data, field_id in [
+        (
+            "/stock/adjust",
+            {
+                "location_id": str(catalog.location),
+                "item_id": sent,
+                "kind": "adjustment",
+                "quantity": "5",
+                "reason": "Found",
+            },
+            "item_id",
+        ),
+        (
+            "/stock/receive",
+            {
+                "counted-location_id": str(catalog.location),
+                "counted-item_id": sent,
+                "counted-count": "20",
+                "action": "counted",
+            },
+            "counted-item_id",
+        ),
+    ]:
+        refused = fulfillment.post(url, data)
+        assert refused.status_code == 422
+        assert error_of(refused.text, field_id) == f"There is no item with id {sent}."
+        assert re.search(rf'<option selected value="{re.escape(sent)}">', refused.text)
+    assert ledger_count(app) == rows
 
 
 def test_the_stock_page_highlights_low_stock_and_shows_demand(fulfillment, catalog, app):

@@ -104,3 +104,59 @@ def test_two_packers_scanning_one_shelf_device_into_two_orders_one_wins(app, liv
             )
         )
         assert recorded == 1
+
+
+ROUNDS = 5
+MIX = 10
+
+
+def test_cancels_and_new_orders_for_one_item_in_parallel_all_get_a_real_answer(
+    app, live_server, api_key, catalog
+):
+    """Cancelling releases an item's balance while placing reserves it: both lock the order
+    and the balance (and the status counters), in one order everywhere, so neither waits
+    for the other forever (on PostgreSQL a deadlock answered 503 busy)."""
+    strips = catalog.items["strips"]
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": strips}, "count": 1}],
+    }
+
+    def cancel(order_id):
+        return api_post(
+            live_server.url, api_key, f"/api/v3/order/{order_id}/cancel", {"reason": "duplicate"}
+        )
+
+    def place_one():
+        return api_post(live_server.url, api_key, "/api/v3/order", body)
+
+    answers = []
+    for _ in range(ROUNDS):
+        placed = in_parallel([place_one] * MIX)
+        assert [code for code, _ in placed] == [201] * MIX
+        ids = [answer["id"] for _, answer in placed]
+        calls = [lambda i=i: cancel(i) for i in ids] + [place_one] * MIX
+        answers += in_parallel(calls)
+    # Each round: its MIX cancels, then its MIX placements. Every one is a real outcome
+    # (the orders were all cancellable and the stock suffices): none is "503 busy".
+    rounds = [answers[r * 2 * MIX : (r + 1) * 2 * MIX] for r in range(ROUNDS)]
+    cancelled = [code for answered in rounds for code, _ in answered[:MIX]]
+    placed_too = [code for answered in rounds for code, _ in answered[MIX:]]
+    assert cancelled == [200] * ROUNDS * MIX, sorted(cancelled)
+    assert placed_too == [201] * ROUNDS * MIX, sorted(placed_too)
+    with app_context(app) as session:
+        assert inventory.balance_mismatches() == []
+        statuses = dict(
+            session.execute(
+                select(Order.current_status, func.count(Order.id)).group_by(Order.current_status)
+            ).all()
+        )
+        assert statuses == {"cancelled": ROUNDS * MIX, "created": ROUNDS * MIX}
+        location = inventory.default_location().id
+        reserved = session.scalar(
+            select(inventory.StockBalance.reserved).where(
+                inventory.StockBalance.location_id == location,
+                inventory.StockBalance.item_id == strips,
+            )
+        )
+        assert reserved == ROUNDS * MIX

@@ -169,11 +169,11 @@ def test_shipping_needs_a_tracking_number(app, order):
     move(app, order, "processing", "packed")
     error = refused(app, order, "shipped")
     assert error.code == "tracking_number_required"
-    move(app, order, "shipped", tracking=("USPS", "9400 1000 0000 0000 0000 00"))
+    move(app, order, "shipped", tracking=("USPS", "9400 1000 0000 0000 0000 06"))
     with app_context(app):
         shipped = get_order(order)
         assert [(t.carrier, t.value) for t in shipped.tracking_numbers] == [
-            ("USPS", "9400100000000000000000")
+            ("USPS", "9400100000000000000006")
         ]
         assert shipped.tracking_numbers[0].url.startswith("https://tools.usps.com/")
 
@@ -444,10 +444,23 @@ def test_shipping_and_returning_move_the_devices(app, catalog):
     [
         ("UPS", "1Z999AA10123456784", True),
         ("UPS", "1Z999AA1012345678", False),
+        # Check digits: UPS, FedEx 12-digit, USPS IMpb (Mod 10) and S10 (mod 11).
+        ("UPS", "1Z999AA10123456785", False),
+        ("UPS", "1Z999AA10123546784", False),  # two characters swapped
+        ("UPS", "1Z879E930346834440", True),  # letters count too
+        ("UPS", "1Z879E93034683444S", False),  # a letter is never a check digit
         ("FedEx", "123456789012", True),
+        ("FedEx", "123456789013", False),
+        ("FedEx", "986578788855", True),
+        ("FedEx", "996578788855", False),
+        ("FedEx", "123456789012345", True),  # 15 digits: format only
         ("FedEx", "12345678901", False),
-        ("USPS", "9400100000000000000000", True),
-        ("USPS", "EC123456789US", True),
+        ("USPS", "9400100000000000000006", True),
+        ("USPS", "9400100000000000000000", False),
+        ("USPS", "9405803699300124287899", True),
+        ("USPS", "9405803699300124287898", False),
+        ("USPS", "EC123456785US", True),
+        ("USPS", "EC123456789US", False),
         ("USPS", "1234", False),
         ("DHL", "1234567890", True),
         ("DHL", "JJD000390007827469380", True),
@@ -465,6 +478,88 @@ def test_tracking_numbers_are_format_checked(app, order, carrier, value, ok):
                 lifecycle.add_tracking_number(order, carrier, value, actor("fulfillment"))
             assert error.value.code == "invalid_tracking_number"
         db.session.remove()
+
+
+# A number of the right shape and check digit, but not this parcel's: the packer typed
+# another label's number. It is removed with a reason, and the right one added.
+WRONG_UPS = "1Z999AA10123456784"
+RIGHT_UPS = "1Z5R89390357567127"
+
+
+def remove_tracking(app, order_id, carrier, value, reason, role="fulfillment"):
+    with app.app_context():
+        try:
+            lifecycle.remove_tracking_number(order_id, carrier, value, reason, actor(role))
+        finally:
+            db.session.remove()
+
+
+def tracking_of(app, order_id):
+    with app_context(app):
+        return [(t.carrier, t.value) for t in get_order(order_id).tracking_numbers]
+
+
+def test_a_wrong_tracking_number_is_removed_with_a_reason_as_an_event(app, api, order):
+    move(app, order, "processing", "packed")
+    move(app, order, "shipped", tracking=("UPS", WRONG_UPS))
+    remove_tracking(app, order, "UPS", "1z 999 aa1 01 2345 6784", "Another parcel's label")
+    assert tracking_of(app, order) == []
+    assert events_of(app, order)[-1] == (
+        "trackingNumberRemoved",
+        f"UPS {WRONG_UPS}: Another parcel's label",
+    )
+    # The order stays shipped (its goods left); the right number is added to it.
+    assert status_of(app, order) == "shipped"
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "UPS", RIGHT_UPS, actor("fulfillment"))
+        db.session.remove()
+    answer = api.get(f"/api/v3/order/{order}").get_json()
+    assert answer["trackingNumbers"] == [{"carrier": "UPS", "value": RIGHT_UPS}]
+    assert [(e["name"], e["note"]) for e in answer["orderEvents"]][-2:] == [
+        ("trackingNumberRemoved", f"UPS {WRONG_UPS}: Another parcel's label"),
+        ("trackingNumberAdded", f"UPS {RIGHT_UPS}"),
+    ]
+
+
+def test_a_packed_order_whose_only_tracking_number_is_removed_needs_one_to_ship(app, order):
+    move(app, order, "processing", "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "UPS", WRONG_UPS, actor("fulfillment"))
+        db.session.remove()
+    remove_tracking(app, order, "UPS", WRONG_UPS, "Typed from the wrong label", role="admin")
+    assert status_of(app, order) == "packed"
+    assert refused(app, order, "shipped").code == "tracking_number_required"
+
+
+@pytest.mark.parametrize(
+    "role, value, reason, code",
+    [
+        ("coordinator", WRONG_UPS, "Wrong label", "forbidden"),
+        ("fulfillment", WRONG_UPS, "   ", "reason_required"),
+        ("fulfillment", RIGHT_UPS, "Wrong label", "tracking_number_not_found"),
+    ],
+)
+def test_removing_a_tracking_number_needs_fulfillment_a_reason_and_the_number(
+    app, order, role, value, reason, code
+):
+    move(app, order, "processing", "packed")
+    move(app, order, "shipped", tracking=("UPS", WRONG_UPS))
+    before = events_of(app, order)
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        remove_tracking(app, order, "UPS", value, reason, role=role)
+    assert error.value.code == code
+    assert tracking_of(app, order) == [("UPS", WRONG_UPS)]
+    assert events_of(app, order) == before
+
+
+def test_a_delivered_orders_tracking_number_stays(app, order):
+    move(app, order, "processing", "packed")
+    move(app, order, "shipped", tracking=("UPS", WRONG_UPS))
+    move(app, order, "delivered")
+    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+        remove_tracking(app, order, "UPS", WRONG_UPS, "Wrong label")
+    assert error.value.code == "not_trackable"
+    assert tracking_of(app, order) == [("UPS", WRONG_UPS)]
 
 
 def test_tracking_number_is_added_only_once_packed(app, order):

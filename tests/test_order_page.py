@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from html import unescape
 
 import pytest
 from flask import url_for
@@ -129,6 +130,192 @@ def test_a_refused_scan_empties_the_box_and_quotes_the_value(app, fulfillment, o
     assert 'value=""' in scan_box and "autofocus" in scan_box
     assert "“35000000000001” was not recorded." in response.text
     assert "An IMEI is 15 digits." in response.text
+
+
+# --- A refusal keeps what was typed, with and without htmx -----------------------------------
+
+
+def kept(html: str, label: str) -> str | None:
+    """What a field labelled ``label`` holds in the answer, wherever it is drawn: its own
+    form, or the refusal's "not saved" box when that form is not offered any more."""
+    found = re.search(rf'<label for="([^"]+)">{re.escape(label)}( \(not saved\))?</label>', html)
+    if found is None:
+        return None
+    field_id = re.escape(found.group(1))
+    textarea = re.search(rf'<textarea[^>]*\sid="{field_id}"[^>]*>\r?\n?([^<]*)</textarea>', html)
+    if textarea:
+        return unescape(textarea.group(1))
+    tag = re.search(rf'<input[^>]*\sid="{field_id}"[^>]*>', html)
+    if tag:
+        value = re.search(r'\svalue="([^"]*)"', tag.group(0))
+        return unescape(value.group(1)) if value else ""
+    select = re.search(rf'<select[^>]*\sid="{field_id}"[^>]*>(.*?)</select>', html, re.S)
+    chosen = select and re.search(r'<option selected value="([^"]*)"', select.group(1))
+    return unescape(chosen.group(1)) if chosen else None
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_cancel_keeps_its_reason(app, client, catalog, order, htmx):
+    coordinator = person(client, "coordinator")
+    move(app, order, "onHold", role="fulfillment", reason="Stock count")
+    refused = coordinator.post(
+        f"/orders/{order}/status",
+        {"to_status": "cancelled", "from_status": "created", "reason": "Patient moved away"},
+        htmx=htmx,
+    )
+    assert refused.status_code == 409
+    assert "someone changed it while you were looking" in refused.text
+    assert kept(refused.text, "Reason for cancelling") == "Patient moved away"
+    assert status_of(app, order) == "onHold"
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_hold_keeps_its_reason_when_holding_is_no_longer_offered(
+    app, client, catalog, order, htmx
+):
+    coordinator = person(client, "coordinator")
+    move(app, order, "cancelled", role="admin", reason="Duplicate")
+    refused = coordinator.post(
+        f"/orders/{order}/status",
+        {"to_status": "onHold", "from_status": "created", "reason": "Waiting for insurance"},
+        htmx=htmx,
+    )
+    assert refused.status_code == 409
+    assert "Put on hold" not in refused.text  # nothing is offered on a cancelled order
+    assert kept(refused.text, "Reason for the hold") == "Waiting for insurance"
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_shipment_keeps_its_carrier_and_tracking_number(app, fulfillment, order, htmx):
+    move(app, order, "processing")
+    pack_everything(app, order)
+    move(app, order, "packed")
+    bad = fulfillment.post(
+        f"/orders/{order}/status",
+        {
+            "to_status": "shipped",
+            "from_status": "packed",
+            "carrier": "DHL",
+            "tracking_number": "12345",
+        },
+        htmx=htmx,
+    )
+    assert bad.status_code == 422
+    assert (kept(bad.text, "Carrier"), kept(bad.text, "Tracking number")) == ("DHL", "12345")
+    # Put on hold meanwhile: shipping is not offered, what was typed is still shown.
+    move(app, order, "onHold", role="coordinator", reason="Address check")
+    stale = fulfillment.post(
+        f"/orders/{order}/status",
+        {
+            "to_status": "shipped",
+            "from_status": "packed",
+            "carrier": "DHL",
+            "tracking_number": "1234567890",
+        },
+        htmx=htmx,
+    )
+    assert stale.status_code == 409
+    assert (kept(stale.text, "Carrier"), kept(stale.text, "Tracking number")) == (
+        "DHL",
+        "1234567890",
+    )
+    assert status_of(app, order) == "onHold"
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_tracking_number_is_kept(app, fulfillment, order, htmx):
+    move(app, order, "processing")
+    pack_everything(app, order)
+    move(app, order, "packed")
+    move(app, order, "shipped", tracking=("UPS", "1Z999AA10123456784"))
+    bad = fulfillment.post(
+        f"/orders/{order}/tracking", {"carrier": "FedEx", "tracking_number": "12"}, htmx=htmx
+    )
+    assert bad.status_code == 422
+    assert (kept(bad.text, "Carrier"), kept(bad.text, "Tracking number")) == ("FedEx", "12")
+    # Delivered meanwhile: no tracking number is added now, and what was typed is shown.
+    move(app, order, "delivered")
+    late = fulfillment.post(
+        f"/orders/{order}/tracking",
+        {"carrier": "DHL", "tracking_number": "1234567890"},
+        htmx=htmx,
+    )
+    assert late.status_code == 409
+    assert (kept(late.text, "Carrier"), kept(late.text, "Tracking number")) == (
+        "DHL",
+        "1234567890",
+    )
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_refused_note_is_kept(app, fulfillment, order, htmx):
+    refused = fulfillment.post(f"/orders/{order}/notes", {"note": "x" * 2001}, htmx=htmx)
+    assert refused.status_code == 422
+    assert kept(refused.text, "Add a note") == "x" * 2001
+
+
+def empty_slots(app, order_id: int) -> list[str]:
+    from app.orders import lifecycle
+    from app.orders.queries import get_order
+
+    with app_context(app):
+        return [s.key for s in lifecycle.packing_plan(get_order(order_id)).slots if not s.filled]
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_device_typed_into_a_line_filled_meanwhile_is_kept(
+    app, fulfillment, catalog, order, htmx
+):
+    move(app, order, "processing")
+    [slot] = empty_slots(app, order)
+    pack_everything(app, order)  # someone else recorded it meanwhile
+    refused = fulfillment.post(
+        f"/orders/{order}/devices", {"identifier": imei(31), "slot": slot}, htmx=htmx
+    )
+    assert refused.status_code == 409
+    assert kept(refused.text, "Device identifier") == imei(31)
+    # A line still waiting keeps the value in its own box.
+    other = place(app, catalog, kits={"diabetes": 1})
+    move(app, other, "processing")
+    [slot] = empty_slots(app, other)
+    bad = fulfillment.post(
+        f"/orders/{other}/devices", {"identifier": "123", "slot": slot}, htmx=htmx
+    )
+    assert bad.status_code == 422
+    assert re.search(rf'id="slot-{re.escape(slot)}"[^>]*\svalue="123"', bad.text, re.S)
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_wrong_tracking_number_is_removed_from_the_page_with_a_reason(
+    app, fulfillment, order, htmx
+):
+    wrong = "1Z999AA10123456784"
+    move(app, order, "processing")
+    pack_everything(app, order)
+    move(app, order, "packed")
+    move(app, order, "shipped", tracking=("UPS", wrong))
+    page = fulfillment.get(f"/orders/{order}").text
+    assert f'<label for="remove-UPS-{wrong}">Why remove UPS {wrong}?</label>' in page
+    assert (
+        "Remove tracking number"
+        not in person(app.test_client(), "coordinator").get(f"/orders/{order}").text
+    )
+    form = {"carrier": "UPS", "tracking_number": wrong}
+    no_reason = fulfillment.post(
+        f"/orders/{order}/tracking/remove", {**form, "reason": " "}, htmx=htmx
+    )
+    assert no_reason.status_code == 422
+    assert re.search(rf'id="remove-UPS-{wrong}-error">Say why', no_reason.text)
+    assert re.search(r'<details class="tracking-removal no-print" open>', no_reason.text)
+    removed = fulfillment.post(
+        f"/orders/{order}/tracking/remove", {**form, "reason": "Label of another parcel"}, htmx=htmx
+    )
+    assert removed.status_code == (200 if htmx else 303)
+    page = fulfillment.get(f"/orders/{order}").text
+    assert "Tracking number removed" in page and f"UPS {wrong}: Label of another parcel" in page
+    assert f'href="https://www.ups.com/track?tracknum={wrong}"' not in page
+    assert "on its way without a tracking number" in page and 'id="tracking-form"' in page
+    assert status_of(app, order) == "shipped"
 
 
 def test_ship_with_tracking_in_one_step(app, fulfillment, order):
@@ -508,7 +695,7 @@ def test_htmx_list_costs_a_fixed_number_of_queries_and_reads_no_sites(
         if n >= 27:  # among the newest, on the first page
             move(app, order_id, "processing", "packed")
             with app.app_context():
-                for number in ("123456789012", "123456789013"):
+                for number in ("123456789012", "123456789023"):
                     lifecycle.add_tracking_number(order_id, "FedEx", number, actor("fulfillment"))
     with count_queries() as many:
         html = fulfillment.get("/orders/", headers=htmx).text

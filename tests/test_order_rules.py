@@ -311,17 +311,94 @@ def test_return_device_listed_twice_is_refused(app, api, catalog):
         session.add(device)
         session.flush()
         device_id = device.id
-    ok = api.post("/api/v3/order", json=return_only(catalog, returnDevices=[{"id": device_id}]))
-    assert ok.status_code == 201
-    assert ok.get_json()["returnDevices"][0]["deviceIdentifiers"] == [
-        {"type": "serial", "value": "SN-1234"}
-    ]
     twice = api.post(
         "/api/v3/order",
         json=return_only(catalog, returnDevices=[{"id": device_id}, {"id": device_id}]),
     )
     assert twice.status_code == 400
     assert twice.get_json()["error"]["code"] == "duplicate_device"
+    ok = api.post("/api/v3/order", json=return_only(catalog, returnDevices=[{"id": device_id}]))
+    assert ok.status_code == 201
+    assert ok.get_json()["returnDevices"][0]["deviceIdentifiers"] == [
+        {"type": "serial", "value": "SN-1234"}
+    ]
+
+
+def delivered_kit(app, catalog) -> tuple[int, int, int]:
+    """A hypertension kit delivered to the patient: (its order, its monitor, the packed kit)."""
+    from app.catalog.models import Device
+    from tests.helpers.orders import delivered_order
+
+    order_id = delivered_order(app, catalog, kits={"hypertension": 1})
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        [packed_kit] = order.packed_kits
+        monitor = next(
+            od.device_id
+            for od in packed_kit.devices
+            if session.get(Device, od.device_id).item_id == catalog.items["monitor"]
+        )
+        return order_id, monitor, packed_kit.id
+
+
+def orders_returning(app, device_id: int) -> list[int]:
+    """The orders (not cancelled) that expect the device back, either way it is named."""
+    from app.orders.models import OrderDevice, ReturnDevice, ReturnPackedKit
+
+    with app_context(app) as session:
+        named = session.scalars(
+            select(ReturnDevice.order_id).where(ReturnDevice.device_id == device_id)
+        ).all()
+        in_kits = session.scalars(
+            select(ReturnPackedKit.order_id)
+            .join(OrderDevice, OrderDevice.packed_kit_id == ReturnPackedKit.packed_kit_id)
+            .where(OrderDevice.device_id == device_id)
+        ).all()
+        return sorted(
+            order_id
+            for order_id in {*named, *in_kits}
+            if session.get(Order, order_id).current_status != "cancelled"
+        )
+
+
+def test_a_device_is_on_at_most_one_open_return(app, api, catalog):
+    _, monitor, packed_kit = delivered_kit(app, catalog)
+    first = api.post("/api/v3/order", json=return_only(catalog, returnDevices=[{"id": monitor}]))
+    assert first.status_code == 201
+    first_id = first.get_json()["id"]
+    # The packed kit that holds the same monitor, and the monitor again: both refused.
+    for body, field in [
+        (return_only(catalog, returnPackedKits=[{"id": packed_kit}]), "returnPackedKits[0].id"),
+        (return_only(catalog, returnDevices=[{"id": monitor}]), "returnDevices[0].id"),
+    ]:
+        refused = api.post("/api/v3/order", json=body)
+        assert refused.status_code == 400
+        error = refused.get_json()["error"]
+        assert (error["code"], error["field"]) == ("device_on_open_return", field)
+        assert f"already expected back on order {first_id}" in error["message"]
+    assert orders_returning(app, monitor) == [first_id]
+
+
+def test_a_packed_kit_on_an_open_return_holds_its_devices_too(app, api, catalog):
+    from tests.helpers.orders import move
+
+    _, monitor, packed_kit = delivered_kit(app, catalog)
+    kit_back = api.post(
+        "/api/v3/order", json=return_only(catalog, returnPackedKits=[{"id": packed_kit}])
+    )
+    assert kit_back.status_code == 201
+    kit_back_id = kit_back.get_json()["id"]
+    device_back = api.post(
+        "/api/v3/order", json=return_only(catalog, returnDevices=[{"id": monitor}])
+    )
+    assert device_back.status_code == 400
+    error = device_back.get_json()["error"]
+    assert (error["code"], error["field"]) == ("device_on_open_return", "returnDevices[0].id")
+    # Once that return is cancelled, the device may be asked back on another.
+    move(app, kit_back_id, "cancelled", role="admin", reason="asked twice")
+    again = api.post("/api/v3/order", json=return_only(catalog, returnDevices=[{"id": monitor}]))
+    assert again.status_code == 201
+    assert orders_returning(app, monitor) == [again.get_json()["id"]]
 
 
 # --- Notes ------------------------------------------------------------------------------

@@ -190,6 +190,19 @@ def test_patient_form_shows_problems_next_to_fields_and_keeps_input(app, coordin
         assert session.scalar(select(func.count(Patient.id))) == 2
 
 
+@pytest.mark.parametrize("sent", ["٢", "2147483648", "abc"])
+def test_a_site_that_is_not_valid_is_refused_at_the_field_and_shown_as_sent(app, coordinator, sent):
+    response = coordinator.post("/patients/new", form_data(site_id=sent))
+    assert response.status_code == 422
+    html = response.text
+    assert re.search(r'id="site_id-error">The site id must be a positive whole number', html)
+    # Still chosen as sent: not "No site", which sending the form again would quietly choose.
+    assert re.search(rf'<option selected value="{re.escape(sent)}">', html)
+    assert 'value="Johnson"' in html
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Patient.id))) == 2
+
+
 def test_edit_archive_and_restore(app, coordinator, catalog):
     response = coordinator.post(
         f"/patients/{catalog.patient}/edit",

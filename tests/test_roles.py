@@ -31,6 +31,7 @@ POLICY = {
     "orders.record_device": {F, A},
     "orders.remove_device": {F, A},
     "orders.add_tracking": {F, A},
+    "orders.remove_tracking": {F, A},
     "orders.new_order": {C, A},
     "orders.place_order": {C, A},
     "orders.new_order_lines": {C, A},

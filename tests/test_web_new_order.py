@@ -437,6 +437,39 @@ def test_problems_are_shown_next_to_their_fields_and_input_is_kept(app, coordina
     assert orders_in_db(app) == 0
 
 
+@pytest.mark.parametrize("sent", ["٢", "2147483648", "abc"])
+def test_a_fulfillment_location_that_is_not_valid_is_refused_at_the_field(
+    app, coordinator, catalog, sent
+):
+    data = {**a_good_order(coordinator, catalog), "fulfillment_location": sent}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    html = response.text
+    error = re.search(r'<p class="error" id="fulfillment_location-error">([^<]*)</p>', html)
+    assert error and "That is not a valid location" in error.group(1)
+    # Shown as sent, chosen, and everything else typed is kept.
+    assert re.search(rf'<option value="{re.escape(sent)}" selected>', html)
+    assert "Call before delivery" in html and 'value="EHR-1, EHR-2"' in html
+    assert orders_in_db(app) == 0
+
+
+def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
+    app, coordinator, catalog
+):
+    from app.inventory import service as inventory
+    from tests.helpers.orders import actor
+    from tests.test_inventory import second_location
+
+    east = second_location(app)
+    with app.app_context():
+        inventory.set_location_active(east, False, actor("admin"))
+    data = {**a_good_order(coordinator, catalog), "fulfillment_location": str(east)}
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert 'id="fulfillment_location-error"' in response.text
+    assert orders_in_db(app) == 0
+
+
 def test_htmx_gets_the_form_back_with_422(app, coordinator, catalog):
     data = a_good_order(coordinator, catalog)
     data["items-0-count"] = "1000"
@@ -733,6 +766,35 @@ def test_return_devices_offered_are_those_the_patient_has_now(
     html = coordinator.get(f"/orders/new?patient={catalog.patient}").text
     assert str(monitor) in held_choices(html)[0]
     assert held_choices(html)[1] == [str(packed_kit)]
+
+
+def test_a_device_on_an_open_return_is_not_offered_nor_accepted_in_its_packed_kit(
+    app, coordinator, catalog
+):
+    from tests.test_order_rules import delivered_kit, orders_returning
+
+    _, monitor, packed_kit = delivered_kit(app, catalog)
+    page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(packed_kit) in held_choices(page)[1] and str(monitor) in held_choices(page)[0]
+    stale = {
+        **new_form(coordinator),
+        "action": "place",
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "",
+        "items-0-count": "1",
+        "return_packed_kits": [str(packed_kit)],
+        "note": "Kit back please",
+    }
+    # Meanwhile someone else asks for the monitor back alone.
+    first = place(app, catalog, items={"strips": 1}, return_device_ids=[monitor])
+    page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
+    assert str(packed_kit) not in held_choices(page)[1]
+    assert str(monitor) not in held_choices(page)[0]
+    refused = coordinator.post("/orders/new", stale)
+    assert refused.status_code == 422
+    assert f"is already expected back on order {first}" in refused.text
+    assert "Kit back please" in refused.text
+    assert orders_returning(app, monitor) == [first]
 
 
 def test_a_two_way_order_from_the_form_goes_through_the_order_service(app, coordinator, catalog):

@@ -14,7 +14,14 @@ from app.catalog import service
 from app.catalog.forms import ItemForm, KitForm
 from app.catalog.models import Item, Kit, KitItem
 from app.extensions import db
-from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
+from app.forms import (
+    ActionForm,
+    chosen_id,
+    form_page,
+    keep_sent_choice,
+    put_problems_on_fields,
+    record_or_404,
+)
 from app.history.record import history_of
 from app.validation import Rejected, parse_int
 
@@ -199,11 +206,10 @@ def _apply_row_action(rows: list[dict], action: str) -> str | None:
 def _kit_draft(form: KitForm) -> service.KitDraft:
     lines = []
     for line in form.lines:
-        item = line.item_id.data or ""
         count = (line.count.data or "").strip()
         lines.append(
             service.KitLineDraft(
-                item_id=parse_int(item) or (item or None),
+                item_id=chosen_id(line.item_id.data),
                 count=parse_int(count, 3) if parse_int(count, 3) is not None else count,
             )
         )
@@ -247,6 +253,8 @@ def _save_kit(kit: Kit | None):
     except Rejected as rejected:
         problems = put_problems_on_fields(form, rejected.problems)
         problems = _row_problems(form, rejected.problems, problems)
+        for line in form.lines:
+            keep_sent_choice(line.item_id)
         return render_template("catalog/kit_form.html", form=form, kit=kit, problems=problems), 422
     flash("Kit saved.", "success")
     target = url_for("catalog.show_kit", kit_id=kit.id)

@@ -684,12 +684,16 @@ def _identifier(kind: str, n: int, seed: int, serial_prefix: str | None = None) 
 
 def _tracking(rng: random.Random) -> tuple[str, str]:
     carrier = CARRIER_NAMES[int(rng.random() * len(CARRIER_NAMES))]
+    # Valid numbers, check digits and all (carriers.problem): as fulfillment would enter them.
     if carrier == "UPS":
-        value = "1Z" + "".join(rng.choices(UPS_CHARACTERS, k=16))
+        body = "".join(rng.choices(UPS_CHARACTERS, k=15))
+        value = f"1Z{body}{carriers.ups_check_digit(body)}"
     elif carrier == "FedEx":
-        value = f"{rng.randrange(10**12):012d}"
+        body = f"{rng.randrange(10**11):011d}"
+        value = f"{body}{carriers.fedex12_check_digit(body)}"
     elif carrier == "USPS":
-        value = f"9400{rng.randrange(10**18):018d}"
+        body = f"9400{rng.randrange(10**17):017d}"
+        value = f"{body}{carriers.mod10_check_digit(body)}"
     else:
         value = f"{rng.randrange(10**10):010d}"
     return carrier, value

@@ -23,7 +23,13 @@ from app.auth.access import role_required
 from app.auth.actor import Actor
 from app.catalog.models import Item
 from app.extensions import db
-from app.forms import ActionForm, form_page, put_problems_on_fields
+from app.forms import (
+    ActionForm,
+    chosen_id,
+    form_page,
+    keep_sent_choice,
+    put_problems_on_fields,
+)
 from app.history.record import history_of
 from app.inventory import queries, service
 from app.inventory.forms import (
@@ -108,11 +114,11 @@ def receive():
         status = 422
         if action == "counted":
             draft = service.ReceiptDraft(
-                location_ref=parse_int(counted.location_id.data),
+                location_ref=chosen_id(counted.location_id.data),
                 reference=counted.reference.data,
                 lines=[
                     service.ReceiptLine(
-                        parse_int(counted.item_id.data), parse_int(counted.count.data) or 0
+                        chosen_id(counted.item_id.data), parse_int(counted.count.data) or 0
                     )
                 ],
             )
@@ -151,6 +157,8 @@ def receive():
                             return redirect(url_for("inventory.receive"), code=303)
                 else:
                     status = 200
+        for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
+            keep_sent_choice(select)
     return (
         render_template(
             "inventory/receive.html",
@@ -181,7 +189,7 @@ def _manifest_text(form: DeviceReceiptForm) -> str:
 
 def _receive_devices(form, item, preview, problems: list[str]) -> int:
     draft = service.ReceiptDraft(
-        location_ref=parse_int(form.location_id.data),
+        location_ref=chosen_id(form.location_id.data),
         reference=form.reference.data,
         devices=[
             service.ReceiptDevices(
@@ -192,7 +200,9 @@ def _receive_devices(form, item, preview, problems: list[str]) -> int:
     try:
         service.receive(draft, _actor())
     except Rejected as rejected:
-        problems.extend(p.message for p in rejected.problems)
+        problems.extend(
+            put_problems_on_fields(form, rejected.problems, {"location.id": "location_id"})
+        )
         return 0
     return len(preview)
 
@@ -215,8 +225,8 @@ def adjust():
         )
         try:
             service.adjust(
-                parse_int(form.location_id.data),
-                parse_int(form.item_id.data),
+                chosen_id(form.location_id.data),
+                chosen_id(form.item_id.data),
                 quantity,
                 form.reason.data,
                 _actor(),
@@ -229,6 +239,8 @@ def adjust():
         else:
             flash("Stock updated.", "success")
             return redirect(url_for("inventory.stock"), code=303)
+        keep_sent_choice(form.location_id)
+        keep_sent_choice(form.item_id)
     status = 422 if request.method == "POST" else 200
     return render_template("inventory/adjust.html", form=form, problems=problems), status
 

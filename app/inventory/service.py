@@ -3,9 +3,11 @@
 Every change to a figure is a ledger row (``StockMovement``) and, in the same statement
 batch, the matching change to the item's ``StockBalance`` at that location. Balance rows
 are locked before they are read for a decision, always in one statement ordered by id, so
-two writers never wait on each other in opposite orders (no deadlock) and the second one
-decides on the first one's result (no overselling). SQLite holds its write lock from
-``BEGIN IMMEDIATE``, so the same code is serial there.
+the second writer decides on the first one's result (no overselling). What a change locks
+besides (the location, the order, devices, the status counters) it takes in the one order
+written down in ``app.database.write_transaction``, so two writers never wait on each other
+in opposite orders (no deadlock). SQLite holds its write lock from ``BEGIN IMMEDIATE``, so
+the same code is serial there.
 """
 
 from __future__ import annotations
@@ -127,42 +129,60 @@ class PlacedAt:
 
 
 _LOCATION = StockLocation.__table__.c
+
+
+def _placed_at_statement(which: str, locked: bool) -> DirectStatement:
+    statement = select(_LOCATION.id, _LOCATION.name, _LOCATION.active, _LOCATION.is_default)
+    if which == "default":
+        statement = statement.where(_LOCATION.is_default.is_(True))
+    else:
+        statement = statement.where(_LOCATION.id == bindparam("location_id"))
+    statement = statement.limit(1)
+    # Locked (FOR SHARE on PostgreSQL): a change that puts stock at the location or reserves
+    # it there keeps the location from going inactive until it commits (deactivating takes
+    # the row FOR NO KEY UPDATE); several such changes share the lock.
+    return DirectStatement(statement.with_for_update(read=True) if locked else statement)
+
+
 # Run on the driver's cursor: every placed order reads its location.
 _PLACED_AT = {
-    "default": DirectStatement(
-        select(_LOCATION.id, _LOCATION.name, _LOCATION.active, _LOCATION.is_default)
-        .where(_LOCATION.is_default.is_(True))
-        .limit(1)
-    ),
-    "by_id": DirectStatement(
-        select(_LOCATION.id, _LOCATION.name, _LOCATION.active, _LOCATION.is_default)
-        .where(_LOCATION.id == bindparam("location_id"))
-        .limit(1)
-    ),
+    (which, locked): _placed_at_statement(which, locked)
+    for which in ("default", "by_id")
+    for locked in (False, True)
 }
 
 
-def _placed_at(which: str, location_id: int | None = None) -> PlacedAt | None:
+def _placed_at(which: str, location_id: int | None = None, lock: bool = False) -> PlacedAt | None:
     # On the connection, not the session: the ORM's execution path costs more than the read.
     parameters = {} if location_id is None else {"location_id": location_id}
-    row = _PLACED_AT[which].first(db.session.connection(), parameters)
+    row = _PLACED_AT[which, lock].first(db.session.connection(), parameters)
     return None if row is None else PlacedAt(*row)
 
 
-def resolve_location(ref: Any, field_path: str) -> tuple[PlacedAt | None, list[Problem]]:
-    """The location an order or receipt names, or the default when it names none."""
+def resolve_location(
+    ref: Any, field_path: str, *, lock: bool = False
+) -> tuple[PlacedAt | None, list[Problem]]:
+    """The location an order or receipt names, or the default when it names none.
+
+    With ``lock`` (inside a write transaction that will put stock there or reserve it) the
+    location's row is held shared until commit: it cannot go inactive meanwhile."""
     if ref is None:
-        location = _placed_at("default")
+        location = _placed_at("default", lock=lock)
         if location is None:
             return None, [Problem("location_required", "There is no stock location.", field_path)]
         return location, []
     location_id = as_id(ref)
     location = None
     if location_id is not None and location_id <= MAX_DB_ID:
-        location = _placed_at("by_id", location_id)
+        location = _placed_at("by_id", location_id, lock=lock)
     if location is None or not location.active:
+        named = f"with id {location_id}" if location_id is not None else f"“{ref}”"
         return None, [
-            Problem("location_not_found", f"There is no stock location with id {ref}.", field_path)
+            Problem(
+                "location_not_found",
+                f"That is not a valid location: there is no active stock location {named}.",
+                field_path,
+            )
         ]
     return location, []
 
@@ -236,7 +256,16 @@ def make_default_location(location_id: int, actor: Actor) -> StockLocation:
 def set_location_active(location_id: int, active: bool, actor: Actor) -> StockLocation:
     """An inactive location fulfils no new order and receives nothing; it can go inactive
     only when it is not the default and holds nothing (no units on hand, none reserved)."""
-    with write_transaction():
+    with write_transaction() as session:
+        # The location's row first (the lock order: app.database.write_transaction), so that
+        # an order or receipt placing stock here either commits before the totals are read
+        # or sees the location inactive afterwards.
+        if 1 <= location_id <= MAX_DB_ID:
+            session.scalar(
+                select(StockLocation)
+                .where(StockLocation.id == location_id)
+                .with_for_update(key_share=True)
+            )
         location = get_or_reject(StockLocation, location_id, "stock location")
         if location.active == active:
             return location
@@ -776,6 +805,17 @@ def unallocate_device(device: Device, order_id: int, actor: Actor) -> None:
     )
 
 
+def lock_devices(devices: list[Device]) -> None:
+    """Locks these devices' rows, in id order, before any balance (the lock order:
+    ``app.database.write_transaction``): their changes are written only when the
+    transaction flushes, which is after the balances it locks."""
+    ids = sorted({device.id for device in devices})
+    if ids:
+        db.session.execute(
+            select(Device.id).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+        ).all()
+
+
 def move_devices(
     devices: list[Device], status: str, order_id: int, actor: Actor, location_id: int | None = None
 ) -> None:
@@ -872,9 +912,13 @@ def read_manifest(item: Item, text: str) -> list[ManifestEntry]:
     return entries
 
 
+def _no_item(ref: Any) -> str:
+    return "Choose an item." if ref is None else f"There is no item with id {ref}."
+
+
 def _check_receipt(draft: ReceiptDraft):
     problems: list[Problem] = []
-    location, found = resolve_location(draft.location_ref, "location.id")
+    location, found = resolve_location(draft.location_ref, "location.id", lock=True)
     problems += found
     check = Checker()
     reference = check.text(
@@ -904,7 +948,7 @@ def _check_receipt(draft: ReceiptDraft):
             problems.append(
                 Problem(
                     "item_not_found",
-                    f"There is no item with id {line.item_ref}.",
+                    _no_item(line.item_ref),
                     f"{where}.item.id",
                 )
             )
@@ -945,7 +989,7 @@ def _check_receipt(draft: ReceiptDraft):
             problems.append(
                 Problem(
                     "item_not_found",
-                    f"There is no item with id {group.item_ref}.",
+                    _no_item(group.item_ref),
                     f"{where}.item.id",
                 )
             )
@@ -1111,14 +1155,12 @@ def adjust(
     """
     with write_transaction() as session:
         problems: list[Problem] = []
-        location, found = resolve_location(location_ref, "location.id")
+        location, found = resolve_location(location_ref, "location.id", lock=True)
         problems += found
         item_id = as_id(item_ref)
         item = fetch_by_id(Item, {item_id}).get(item_id) if item_id else None
         if item is None:
-            problems.append(
-                Problem("item_not_found", f"There is no item with id {item_ref}.", "item.id")
-            )
+            problems.append(Problem("item_not_found", _no_item(item_ref), "item.id"))
         elif item.is_device:
             problems.append(
                 Problem(

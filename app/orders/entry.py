@@ -25,6 +25,7 @@ from app.catalog.search import (
     orderable_kits_named,
 )
 from app.extensions import db
+from app.forms import chosen_id
 from app.inventory import service as inventory
 from app.orders import queries
 from app.orders.forms import OrderForm
@@ -48,7 +49,11 @@ class Catalog:
         ids = {loc.id for loc in self.locations}
         default = next((loc.id for loc in self.locations if loc.is_default), None)
         chosen = entry.location_id if entry else None
-        self.location_id = chosen if chosen in ids else default
+        # A location sent that is none of the active ones (typed by hand, or deactivated
+        # since the page was drawn) is shown as sent, and placing refuses it at the field:
+        # it never quietly becomes the default.
+        self.location_not_valid = None if chosen is None or chosen in ids else str(chosen)
+        self.location_id = default if chosen is None else (chosen if chosen in ids else None)
         self.location_name = next(
             (loc.name for loc in self.locations if loc.id == self.location_id), ""
         )
@@ -114,7 +119,8 @@ class OrderEntry:
     recipient_id: int | None = None
     # The coordinator is adding a new patient, in a small form inside this one.
     creating_patient: bool = False
-    location_id: int | None = None
+    # The location chosen: None for the default; the text as sent when it is not an id.
+    location_id: int | str | None = None
     items: list[LineRow] = field(default_factory=list)
     kits: list[LineRow] = field(default_factory=list)
     return_items: list[LineRow] = field(default_factory=list)
@@ -156,7 +162,7 @@ class OrderEntry:
             recipient_query=(form.recipient_query.data or "")[:MAX_SEARCH_LENGTH],
             recipient_id=parse_int(recipient_id),
             creating_patient=form.creating_patient.data == "1",
-            location_id=parse_int(form.fulfillment_location.data or ""),
+            location_id=chosen_id(form.fulfillment_location.data),
             items=rows(form.items),
             kits=rows(form.kits),
             return_items=rows(form.return_items),
@@ -411,7 +417,9 @@ class OrderEntry:
             external_order_ids=external_ids,
             shipping_option=None if nothing_ships else (self.shipping_option or None),
             notes=[self.note] if self.note.strip() else [],
-            location_id=catalog.location_id,
+            # As chosen: the service finds the default for None and refuses anything else
+            # that is not an active location.
+            location_id=self.location_id,
         )
 
 
@@ -462,6 +470,8 @@ def put_problems_on_order_form(form: OrderForm, problems: list[Problem]) -> list
             target = form.note
         elif path == "emailLabel":
             target = form.email_label
+        elif path == "fulfillmentLocation.id":
+            target = form.fulfillment_location
         elif path.startswith(("returnDevices", "returnPackedKits")):
             form.return_errors.append(problem.message)
             summary.append(("returns-heading", problem.message))

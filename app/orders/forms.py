@@ -88,5 +88,13 @@ class TrackingForm(FlaskForm):
     )
 
 
+class TrackingRemovalForm(FlaskForm):
+    """Removes one tracking number (named by its carrier and value) with a reason."""
+
+    carrier = HiddenField()
+    tracking_number = HiddenField()
+    reason = StringField("Reason", render_kw={"maxlength": 500, "autocomplete": "off"})
+
+
 class NoteForm(FlaskForm):
     note = TextAreaField("Add a note", render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 2})

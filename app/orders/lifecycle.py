@@ -264,12 +264,16 @@ def _open_packed_kits(order: Order) -> None:
 def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:
     """Stock and devices follow the order: released, shipped, delivered or returned."""
     devices = [od.device for od in order.devices]
+    # The devices' rows are locked before the balances (the lock order:
+    # app.database.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
+        inventory.lock_devices(devices)
         inventory.release(order.id, actor, note)
         inventory.move_devices(
             devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
+        inventory.lock_devices(devices)
         inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
         inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
@@ -280,6 +284,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
             + [rd.device for rd in order.return_devices]
             + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
         )
+        inventory.lock_devices(coming_back)
         # Returned devices wait in quarantine until someone inspects them.
         inventory.move_devices(
             coming_back, inventory.QUARANTINED, order.id, actor, order.fulfillment_location_id
@@ -718,6 +723,56 @@ def _add_tracking(order: Order, carrier: str, value: str, actor: Actor) -> Track
 def add_tracking_number(order_id: int, carrier: str, value: str, actor: Actor) -> TrackingNumber:
     with _changing(order_id, actor) as order:
         return _add_tracking(order, carrier, value, actor)
+
+
+def may_remove_tracking(order: Order, role: str) -> bool:
+    """Whoever adds tracking numbers removes a wrong one, while one could be added again."""
+    return may_add_tracking(order, role)
+
+
+def remove_tracking_number(
+    order_id: int, carrier: str, value: str, reason: str | None, actor: Actor
+) -> None:
+    """Takes a wrong tracking number off the order, with a reason, as an event
+    (``trackingNumberRemoved``: the number and why, on the timeline and in the API's
+    events); the number no longer links or shows as the parcel's.
+
+    The order's status stays as it is: a shipped order's goods have left (stock and devices
+    went with them), whatever its label said. A shipped order left without a tracking
+    number asks for the right one (the page offers the form); a packed one needs one again
+    to ship, as ever.
+    """
+    with _changing(order_id, actor) as order:
+        if not may_remove_tracking(order, actor.role):
+            if actor.role not in ("fulfillment", "admin"):
+                raise OrderChangeRefused(
+                    "forbidden", "Only fulfillment removes tracking numbers.", "forbidden"
+                )
+            raise OrderChangeRefused(
+                "not_trackable",
+                f"Tracking numbers are changed while the order is packed or on its way; this "
+                f"one is {statuses.label(order.current_status)}.",
+            )
+        value = carriers.normalise(value)
+        found = next(
+            (t for t in order.tracking_numbers if t.carrier == carrier and t.value == value), None
+        )
+        if found is None:
+            raise OrderChangeRefused(
+                "tracking_number_not_found",
+                "That tracking number is not on this order (someone may have removed it).",
+                "conflict",
+                "trackingNumber",
+            )
+        why = _clean_text(
+            reason,
+            MAX_REASON_LENGTH,
+            "reason",
+            required=True,
+            missing="Say why the tracking number is removed: a reason is required.",
+        )
+        order.tracking_numbers.remove(found)  # deleted with it (delete-orphan)
+        _event(order, "trackingNumberRemoved", actor, f"{carrier} {value}: {why}")
 
 
 def add_note(order_id: int, text: str, actor: Actor) -> OrderNote:

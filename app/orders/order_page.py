@@ -15,7 +15,13 @@ from app.auth.access import role_required
 from app.catalog import identifiers
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, service, statuses, whole_orders
-from app.orders.forms import DeviceForm, NoteForm, StatusForm, TrackingForm
+from app.orders.forms import (
+    DeviceForm,
+    NoteForm,
+    StatusForm,
+    TrackingForm,
+    TrackingRemovalForm,
+)
 from app.orders.routes import bp
 from app.validation import MAX_ACTION_LENGTH, parse_int
 
@@ -165,17 +171,28 @@ def render_order(
     role = current_user.role
     plan = lifecycle.packing_plan(order)
     may_pack = lifecycle.may_pack(order, role)
+    moves = _move_forms(order, role, forms.get("status"))
+    may_add_tracking = lifecycle.may_add_tracking(order, role)
+    # A packed order's tracking number goes in the Mark shipped form: one place to enter it.
+    tracking_form_shown = may_add_tracking and not (
+        order.current_status == statuses.PACKED and any(m["takes_tracking"] for m in moves)
+    )
     context = {
         "order": order,
         "timeline": _timeline(order),
-        "moves": _move_forms(order, role, forms.get("status")),
+        "moves": moves,
         "plan": plan,
         "last_scan": last_scan(order, plan) if may_pack else None,
         "refused_scan": refused_scan,
         "may_pack": may_pack,
         "device_form": forms.get("device") or DeviceForm(formdata=None),
-        "may_add_tracking": lifecycle.may_add_tracking(order, role),
+        "may_add_tracking": may_add_tracking,
+        "tracking_form_shown": tracking_form_shown,
         "tracking_form": forms.get("tracking") or TrackingForm(formdata=None),
+        "may_remove_tracking": lifecycle.may_remove_tracking(order, role),
+        # The removal refused, if one was: its number's form shows the reason typed.
+        "removal_form": forms.get("tracking_removal"),
+        "removal_csrf": TrackingRemovalForm(formdata=None),
         "note_form": forms.get("note") or NoteForm(formdata=None),
         "may_add_note": lifecycle.may_add_note(role),
         "error": error,
@@ -185,8 +202,56 @@ def render_order(
         "move_labels": MOVE_LABELS,
         "max_identifier_length": identifiers.MAX_IDENTIFIER_LENGTH,
     }
+    context["unsaved"] = _unsaved(forms, context)
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
     return make_response(render_template(template, **context), status)
+
+
+@dataclass
+class Unsaved:
+    """Something typed into a form whose action was refused, when the page drawn again no
+    longer offers that form (the order moved on meanwhile): shown with the refusal, so
+    that nothing typed is lost."""
+
+    label: str
+    value: str
+
+
+REASON_LABELS = {
+    statuses.ON_HOLD: "Reason for the hold",
+    statuses.CANCELLED: "Reason for cancelling",
+}
+
+
+def _unsaved(forms: dict, context: dict) -> list[Unsaved]:
+    """What the refused form held that no form on the page shows again (a form that is
+    still offered shows it in its own fields)."""
+    typed: list[tuple[str, str | None]] = []
+    if "status" in forms:
+        to_status, form = forms["status"]
+        if all(move["to"] != to_status for move in context["moves"]):
+            typed.append((REASON_LABELS.get(to_status, "Note"), form.reason.data))
+            typed.append(("Carrier", form.carrier.data))
+            typed.append(("Tracking number", form.tracking_number.data))
+    if "tracking" in forms and not context["tracking_form_shown"]:
+        typed.append(("Carrier", forms["tracking"].carrier.data))
+        typed.append(("Tracking number", forms["tracking"].tracking_number.data))
+    if "device" in forms and forms["device"].slot.data:
+        plan = context["plan"]
+        open_slots = {slot.key for slot in plan.slots if slot.filled is None}
+        if not (context["may_pack"] and forms["device"].slot.data in open_slots):
+            typed.append(("Device identifier", forms["device"].identifier.data))
+    if "tracking_removal" in forms:
+        removal = forms["tracking_removal"]
+        shown = context["may_remove_tracking"] and any(
+            (t.carrier, t.value) == (removal.carrier.data, removal.tracking_number.data)
+            for t in context["order"].tracking_numbers
+        )
+        if not shown:
+            typed.append(("Reason for removing the tracking number", removal.reason.data))
+    if "note" in forms and not context["may_add_note"]:
+        typed.append(("Note", forms["note"].note.data))
+    return [Unsaved(label, value) for label, value in typed if value and value.strip()]
 
 
 def _done(order_id: int):
@@ -306,6 +371,23 @@ def add_tracking(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
         return _refused(order_id, refused, form, fields, {"tracking": form})
+    return _done(order_id)
+
+
+@bp.post("/<int:order_id>/tracking/remove")
+@role_required("fulfillment")
+def remove_tracking(order_id: int):
+    form = TrackingRemovalForm()
+    try:
+        lifecycle.remove_tracking_number(
+            order_id,
+            form.carrier.data or "",
+            form.tracking_number.data or "",
+            form.reason.data,
+            _actor(),
+        )
+    except lifecycle.OrderChangeRefused as refused:
+        return _refused(order_id, refused, form, {"reason": "reason"}, {"tracking_removal": form})
     return _done(order_id)
 
 

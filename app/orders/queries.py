@@ -283,13 +283,30 @@ def _held_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
         .where(ReturnPackedKit.packed_kit_id == PackedKit.id, still_going)
         .exists()
     )
+    # A device comes back on one return at a time, whichever way it is named: a device
+    # inside a packed kit on a return is not offered alone, nor a packed kit one of whose
+    # devices is on a return (the rule itself: service.open_returns_of).
+    returning_in_kit = (
+        select(ReturnPackedKit.id)
+        .join(returning_order, ReturnPackedKit.order_id == returning_order.id)
+        .where(ReturnPackedKit.packed_kit_id == OrderDevice.packed_kit_id, still_going)
+        .exists()
+    )
+    in_kit = aliased(OrderDevice)
+    returning_from_kit = (
+        select(ReturnDevice.id)
+        .join(in_kit, in_kit.device_id == ReturnDevice.device_id)
+        .join(returning_order, ReturnDevice.order_id == returning_order.id)
+        .where(in_kit.packed_kit_id == PackedKit.id, still_going)
+        .exists()
+    )
     take = bindparam("take") if limited else None
     devices = (
         select(OrderDevice.device_id, OrderDevice.order_id, Item.name)
         .join(Order, OrderDevice.order_id == Order.id)
         .join(Device, OrderDevice.device_id == Device.id)
         .join(Item, Device.item_id == Item.id)
-        .where(*delivered, ~returning_device)
+        .where(*delivered, ~returning_device, ~returning_in_kit)
         .order_by(Order.id.desc(), OrderDevice.id.desc())
         .limit(take)
     )
@@ -297,7 +314,7 @@ def _held_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
         select(PackedKit.id, PackedKit.order_id, Kit.name)
         .join(Order, PackedKit.order_id == Order.id)
         .join(Kit, PackedKit.kit_id == Kit.id)
-        .where(*delivered, ~returning_kit)
+        .where(*delivered, ~returning_kit, ~returning_from_kit)
         .order_by(Order.id.desc(), PackedKit.id.desc())
         .limit(take)
     )

@@ -16,7 +16,7 @@ from functools import cache
 from types import SimpleNamespace as Plain
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -251,7 +251,38 @@ def _check_lines(
     return good
 
 
-def _check_return_devices(draft: OrderDraft, check: _Checker):
+def open_returns_of(device_ids: set[int]) -> dict[int, int]:
+    """Device id -> the open order that already expects it back (the lowest, if several),
+    whichever way that order names it: the device itself (``returnDevices``) or a packed
+    kit it was shipped in (``returnPackedKits``). Open: neither returned nor cancelled.
+
+    The one home of the rule that a device comes back on one open return at a time."""
+    if not device_ids:
+        return {}
+    still_open = Order.current_status.not_in(statuses.FINAL)
+    named = (
+        select(ReturnDevice.device_id, ReturnDevice.order_id)
+        .join(Order, Order.id == ReturnDevice.order_id)
+        .where(ReturnDevice.device_id.in_(device_ids), still_open)
+    )
+    in_kits = (
+        select(OrderDevice.device_id, ReturnPackedKit.order_id)
+        .join(ReturnPackedKit, ReturnPackedKit.packed_kit_id == OrderDevice.packed_kit_id)
+        .join(Order, Order.id == ReturnPackedKit.order_id)
+        .where(OrderDevice.device_id.in_(device_ids), still_open)
+    )
+    found: dict[int, int] = {}
+    for device_id, order_id in db.session.execute(union_all(named, in_kits)):
+        found[device_id] = min(order_id, found.get(device_id, order_id))
+    return found
+
+
+def _device_named(device: Device) -> str:
+    values = ", ".join(i.value for i in device.identifiers)
+    return f"{device.item.name} {values}".strip()
+
+
+def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = False):
     for name, given in (
         ("returnDevices", draft.return_device_ids),
         ("returnPackedKits", draft.return_packed_kit_ids),
@@ -279,6 +310,16 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
         else set()
     )
 
+    # Every device coming back, named or inside a named packed kit. When placing they are
+    # locked first (in id order; the lock order: app.database.write_transaction), so two
+    # returns of one device placed at once queue and the second sees the first.
+    coming_back = list(devices.values()) + [
+        od.device for pk in packed_kits.values() for od in pk.devices
+    ]
+    if placing:
+        inventory.lock_devices(coming_back)
+    expected = open_returns_of({device.id for device in coming_back})
+
     good_devices, good_kits, seen = [], [], set()
     for i, ref in enumerate(refs):
         if ref is None:
@@ -293,6 +334,13 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             check.add(
                 "device_in_returned_kit",
                 "This device comes back inside a returned packed kit already.",
+                f"returnDevices[{i}].id",
+            )
+        elif ref in expected:
+            check.add(
+                "device_on_open_return",
+                f"{_device_named(devices[ref])} is already expected back on order "
+                f"{expected[ref]}: a device comes back on one open return at a time.",
                 f"returnDevices[{i}].id",
             )
         else:
@@ -312,6 +360,14 @@ def _check_return_devices(draft: OrderDraft, check: _Checker):
             check.add(
                 "duplicate_packed_kit",
                 "This packed kit is listed twice.",
+                f"returnPackedKits[{i}].id",
+            )
+        elif any(od.device_id in expected for od in packed_kits[ref].devices):
+            inside = next(od.device for od in packed_kits[ref].devices if od.device_id in expected)
+            check.add(
+                "device_on_open_return",
+                f"{_device_named(inside)}, in this packed kit, is already expected back on "
+                f"order {expected[inside.id]}: a device comes back on one open return at a time.",
                 f"returnPackedKits[{i}].id",
             )
         else:
@@ -411,12 +467,21 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     return good
 
 
-def check_draft(draft: OrderDraft) -> tuple[whole_orders.PlainOrder, list[Problem]]:
+def check_draft(
+    draft: OrderDraft, *, placing: bool = False
+) -> tuple[whole_orders.PlainOrder, list[Problem]]:
     """Builds the order a draft asks for and lists every rule it breaks (adds nothing).
 
     The order is a plain object shaped as ``whole_orders`` reads one (the ORM's attribute
-    names), made of the plain rows the check read: what placing writes and answers."""
+    names), made of the plain rows the check read: what placing writes and answers.
+    ``placing`` (in placing's write transaction) holds the rows the order then depends on:
+    its stock location, shared, so that it cannot go inactive before the order commits, and
+    the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
+    # The location first, when placing: the lock order (app.database.write_transaction).
+    location, location_problems = inventory.resolve_location(
+        draft.location_id, "fulfillmentLocation.id", lock=placing
+    )
     recipient = _check_recipient(draft, check)
     has_returns = bool(draft.return_items or draft.return_device_ids or draft.return_packed_kit_ids)
     if not (_has_outbound(draft) or has_returns):
@@ -429,12 +494,11 @@ def check_draft(draft: OrderDraft) -> tuple[whole_orders.PlainOrder, list[Proble
     items = _check_lines(draft.items, "orderItems", Item, "item", check)
     kits = _check_lines(draft.kits, "orderKits", Kit, "kit", check)
     return_items = _check_lines(draft.return_items, "returnItems", Item, "item", check)
-    return_devices, return_kits = _check_return_devices(draft, check)
+    return_devices, return_kits = _check_return_devices(draft, check, placing)
     external_ids = _check_external_ids(draft.external_order_ids, check)
     shipping_option, email_label = _check_shipping(draft, has_returns, check)
     notes = _check_notes(draft.notes, check)
-    location, problems = inventory.resolve_location(draft.location_id, "fulfillmentLocation.id")
-    check.problems.extend(problems)
+    check.problems.extend(location_problems)
 
     patient = recipient if isinstance(recipient, whole_orders.PlainPatient) else None
     site = None if patient is not None else recipient
@@ -490,12 +554,15 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 earlier = _order_for_key(actor.scope, submission_key, fingerprint)
                 if earlier is not None:
                     return earlier
-            order, problems = check_draft(draft)
+            order, problems = check_draft(draft, placing=True)
             if problems:
                 raise OrderRejected(problems)
             _write(order, who, utcnow())
-            status_counters.record_status_change(order, None, statuses.CREATED)
+            # The balances before the status counters: the lock order every change keeps
+            # (app.database.write_transaction). A cancel releasing the same item takes them
+            # in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
+            status_counters.record_status_change(order, None, statuses.CREATED)
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),

@@ -5,10 +5,11 @@ from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringF
 from wtforms.widgets import DateInput, TelInput
 
 from app.extensions import db
+from app.forms import chosen_id
 from app.people import service
 from app.people.importing import ENCODINGS
 from app.people.models import SEXES, Site
-from app.validation import US_STATES, parse_int
+from app.validation import US_STATES
 
 STATE_CHOICES = [SelectChoice("", "Choose…")] + [SelectChoice(s, s) for s in sorted(US_STATES)]
 
@@ -85,7 +86,6 @@ def address_draft(form) -> service.AddressDraft:
 
 
 def patient_draft(form: PatientForm) -> service.PatientDraft:
-    site = form.site_id.data or ""
     return service.PatientDraft(
         external_identifier=form.external_identifier.data,
         first_name=form.first_name.data,
@@ -95,7 +95,7 @@ def patient_draft(form: PatientForm) -> service.PatientDraft:
         phone_number=form.phone_number.data,
         sex=form.sex.data,
         enrolled=bool(form.enrolled.data),
-        site_id=parse_int(site) or (site or None),
+        site_id=chosen_id(form.site_id.data),
         address=address_draft(form),
     )
 

@@ -56,6 +56,38 @@
     }
   });
 
+  // An action on the order page draws its whole live part again: its answer shows the
+  // form that was sent (with what was typed in it, if refused), but the other forms come
+  // back empty. What was typed in them, and not sent, is carried into the new part, so
+  // that a note half written survives someone's Cancel, refused or not. (Without
+  // JavaScript only the form sent travels: the server keeps what it holds.)
+  var typedElsewhere = null;
+  function typedFields(root, sentForm) {
+    var kept = [];
+    root.querySelectorAll("textarea[id], input[type=text][id], select[id]").forEach(function (f) {
+      if ((sentForm && f.form === sentForm) || f.readOnly || f.hasAttribute("data-scan-box")) return;
+      if (f.tagName === "SELECT" ? f.selectedIndex > 0 : f.value.trim() !== "") kept.push([f.id, f.value]);
+    });
+    return kept;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    typedElsewhere = null;
+    if (!target || target.id !== "order-live" || !event.detail.shouldSwap) return;
+    var sent = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var sentForm = sent && (sent.tagName === "FORM" ? sent : sent.form);
+    typedElsewhere = typedFields(target, sentForm);
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var kept = typedElsewhere;
+    typedElsewhere = null;
+    (kept || []).forEach(function (entry) {
+      var field = document.getElementById(entry[0]);
+      if (!field || field.readOnly || field.value.trim() !== "") return;  // the answer's own value wins
+      field.value = entry[1];
+    });
+  });
+
   // An action re-renders the part of the page it was in, and the control used goes with
   // it, leaving the keyboard nowhere. Unless the new part focuses a field itself
   // (autofocus) or htmx kept the focus (same id), put it back near where it was: the same

@@ -412,6 +412,36 @@ def test_a_note_appears_on_the_timeline_with_its_author(app, catalog, open_as):
     ]
 
 
+def test_a_refused_cancel_keeps_the_note_being_written_and_the_reason(app, catalog, open_as):
+    """A coordinator writes a note; someone else puts the order on hold; the coordinator's
+    Cancel is refused. The page is drawn again, and nothing typed is lost."""
+    order_id = place(app, catalog, items={"strips": 1})
+    page = open_as("coordinator", order_page(order_id))
+    remember_this_page(page)
+    page.get_by_label("Add a note").fill("Patient asked to call first")
+    move(app, order_id, "onHold", role="fulfillment", reason="Stock count")
+    page.get_by_label("Reason for cancelling").fill("Duplicate of an earlier order")
+    step(page, "Cancel order").click()
+    expect(page.get_by_role("alert")).to_contain_text("someone changed it while you were looking")
+    expect_status(page, "On hold (was Created)")
+    expect(page.get_by_label("Add a note")).to_have_value("Patient asked to call first")
+    expect(page.get_by_label("Reason for cancelling")).to_have_value(
+        "Duplicate of an earlier order"
+    )
+    assert_same_page(page)
+    assert stored(app, order_id)["status"] == "onHold"
+    assert stored(app, order_id)["notes"] == []
+
+    # Sent again, the cancel goes through, and the note is still there to add.
+    step(page, "Cancel order").click()
+    expect_status(page, "Cancelled")
+    expect(page.get_by_label("Add a note")).to_have_value("Patient asked to call first")
+    page.get_by_role("button", name="Add note").click()
+    expect_latest_event(page, "Note", "Coordinator Tester", "Patient asked to call first")
+    expect(page.get_by_label("Add a note")).to_have_value("")
+    assert stored(app, order_id)["notes"] == [("Patient asked to call first", "Coordinator Tester")]
+
+
 # --- Without JavaScript -------------------------------------------------------------------
 
 
