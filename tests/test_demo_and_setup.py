@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, User
@@ -132,3 +134,27 @@ def test_demo_stock_has_low_and_out_of_stock_items_and_devices_to_scan(app):
             assert classify(identifier.value).valid, identifier.value
             if identifier.type == "serial":
                 assert fits_serial_pattern(device.item.serial_pattern, identifier.value)
+
+
+def test_the_screenshots_ship_a_demo_order_with_devices_from_the_shelf(app):
+    """`python3 dev.py screenshots` moves demo orders along before photographing them: the
+    first is packed with devices in stock at its location, and shipped."""
+    import importlib.util
+
+    from app.orders import statuses
+    from app.orders.queries import get_order
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+
+    ids = screenshots.prepare(app)
+
+    with app_context(app):
+        shipped, packing = get_order(ids["shipped"]), get_order(ids["packing"])
+        assert shipped.current_status == statuses.SHIPPED
+        assert shipped.devices and all(
+            od.device.current_status == "shipped" for od in shipped.devices
+        )
+        assert packing.current_status == statuses.PROCESSING
