@@ -18,21 +18,23 @@ def pre_request(worker, req):
 
 
 def post_worker_init(worker):
-    """What the worker loaded at start (the app, its mappers, compiled templates) lives as
+    """Two things for the worker's lifetime, now that it is ready to serve.
+
+    Ctrl+C is the master's to handle: the terminal sends SIGINT to the whole process
+    group, and the master then tells each worker to stop (SIGQUIT, once). A worker that
+    also stopped on the terminal's SIGINT could be interrupted by that SIGQUIT while its
+    stop handler held the thread pool's shutdown lock; the nested handler then waited for
+    that lock forever, and the master killed the worker after its graceful timeout (30 s).
+    So a worker ignores SIGINT. (The worker_int hook runs after that lock is taken: too
+    late to help.) Should the master die, the worker still stops: it notices its parent
+    is gone.
+
+    What the worker loaded at start (the app, its mappers, compiled templates) lives as
     long as the worker: freezing it keeps the garbage collector from walking it again on
     every collection, which otherwise costs a request a good share of its time."""
     import gc
-
-    gc.collect()
-    gc.freeze()
-
-
-def worker_int(worker):
-    """A worker stopping on SIGINT or SIGQUIT ignores any further one. Ctrl+C reaches the
-    whole process group, so a worker gets SIGINT from the terminal and SIGQUIT from the
-    master at once; a second SystemExit raised while the first is joining the worker's
-    threads could leave it half-exited, and the master then waits its graceful timeout."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()
