@@ -1,6 +1,16 @@
-"""gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags)."""
+"""gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags).
+gunicorn also reads this file by itself when started in the project's folder."""
 
-from app.config import max_content_length
+import sys
+from pathlib import Path
+
+from app.config import SettingError, max_content_length, settings
+
+# A setting that cannot be read stops gunicorn here with one line, before any worker starts.
+try:
+    settings(Path(__file__).resolve().parent / "instance")
+except SettingError as error:
+    sys.exit(f"Error: {error.format_message()}")
 
 # The workers serve web requests only: create_app leaves out what command-line tasks alone
 # use (Flask-Migrate and Alembic, about 10 MB per worker).
