@@ -62,7 +62,9 @@ def get_order(order_id: int):
 @bp.get("/order")
 @scope_required(scopes.ORDERS_READ)
 def list_orders():
-    parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
+    parse.only_args(
+        "page", "size", "status", "patientId", "siteId", "responsibleSiteId", "externalOrderId"
+    )
     status = request.args.get("status") or None
     if status is not None and status not in statuses.ALL:
         raise ApiError(
@@ -78,6 +80,7 @@ def list_orders():
         status=status,
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
+        responsible_site_id=parse.positive_int_arg("responsibleSiteId"),
         external_order_id=external_id,
     )
     page_number, size = parse.page_args()
