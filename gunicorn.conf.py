@@ -2,13 +2,13 @@
 gunicorn also reads this file by itself when started in the project's folder."""
 
 import sys
-from pathlib import Path
 
+from app import ROOT
 from app.config import SettingError, max_content_length, settings
 
 # A setting that cannot be read stops gunicorn here with one line, before any worker starts.
 try:
-    settings(Path(__file__).resolve().parent / "instance")
+    settings(ROOT / "instance")
 except SettingError as error:
     sys.exit(f"Error: {error.format_message()}")
 
