@@ -48,3 +48,4 @@ def post_worker_init(worker):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.collect()
     gc.freeze()
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
