@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,11 @@ def say(message: str) -> None:
 
 
 def run(*args, **kwargs) -> None:
-    subprocess.run([str(a) for a in args], check=True, cwd=ROOT, **kwargs)
+    """Runs one step; a step that fails has said why, so this stops with its exit status
+    (a traceback of this script would only bury the reason)."""
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, **kwargs)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
 
 
 def _digest(*paths: Path, extra: str = "") -> str:
@@ -153,14 +158,31 @@ def start_webhooks_worker(env: dict) -> subprocess.Popen:
     )
 
 
+def check_port(host: str, port: str) -> None:
+    """Stops with one line when the server could not listen there, before anything starts."""
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        sys.exit(f"PORT={port!r} is not a port number (1 to 65535).")
+    try:
+        family, *_, address = socket.getaddrinfo(host, int(port))[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as error:
+        sys.exit(
+            f"Cannot serve on {host}:{port} ({error.strerror or error}): is Orderly already "
+            "running there? Stop it, or choose another port: PORT=8001 python3 dev.py serve"
+        )
+
+
 def serve() -> None:
+    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+    check_port(host, port)
     setup()
     env = {**os.environ, "FLASK_APP": "app"}
     say("Migrating the database")
     run(BIN / "flask", "db", "upgrade", env=env)
     say("Loading demo data if the database is empty")
     run(BIN / "flask", "seed-demo", env=env)
-    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     say(f"Serving Orderly on http://{host}:{port} (Ctrl+C stops it)")
     gunicorn = gunicorn_command(host, port)
     os.chdir(ROOT)

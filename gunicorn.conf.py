@@ -1,6 +1,16 @@
-"""gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags)."""
+"""gunicorn's settings for `python3 dev.py serve` (given with --config; the rest are flags).
+gunicorn also reads this file by itself when started in the project's folder."""
 
-from app.config import max_content_length, throttling_summary
+import sys
+
+from app import ROOT
+from app.config import SettingError, max_content_length, settings, throttling_summary
+
+# A setting that cannot be read stops gunicorn here with one line, before any worker starts.
+try:
+    settings(ROOT / "instance")
+except SettingError as error:
+    sys.exit(f"Error: {error.format_message()}")
 
 # The workers serve web requests only: create_app leaves out what command-line tasks alone
 # use (Flask-Migrate and Alembic, about 10 MB per worker).
@@ -25,21 +35,24 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """What the worker loaded at start (the app, its mappers, compiled templates) lives as
+    """Two things for the worker's lifetime, now that it is ready to serve.
+
+    Ctrl+C is the master's to handle: the terminal sends SIGINT to the whole process
+    group, and the master then tells each worker to stop (SIGQUIT, once). A worker that
+    also stopped on the terminal's SIGINT could be interrupted by that SIGQUIT while its
+    stop handler held the thread pool's shutdown lock; the nested handler then waited for
+    that lock forever, and the master killed the worker after its graceful timeout (30 s).
+    So a worker ignores SIGINT. (The worker_int hook runs after that lock is taken: too
+    late to help.) Should the master die, the worker still stops: it notices its parent
+    is gone.
+
+    What the worker loaded at start (the app, its mappers, compiled templates) lives as
     long as the worker: freezing it keeps the garbage collector from walking it again on
     every collection, which otherwise costs a request a good share of its time."""
     import gc
-
-    gc.collect()
-    gc.freeze()
-
-
-def worker_int(worker):
-    """A worker stopping on SIGINT or SIGQUIT ignores any further one. Ctrl+C reaches the
-    whole process group, so a worker gets SIGINT from the terminal and SIGQUIT from the
-    master at once; a second SystemExit raised while the first is joining the worker's
-    threads could leave it half-exited, and the master then waits its graceful timeout."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

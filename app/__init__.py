@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False  # answer in the field order of the v3 API
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": we draw SVG
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # "setup plugin" x7
 
     from app import (
         database,  # SQLite: connection settings and the queue of writers

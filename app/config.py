@@ -1,10 +1,45 @@
-"""Configuration from the environment, with safe defaults for local use."""
+"""Configuration from the environment, with safe defaults for local use.
+
+A setting that cannot be read stops the app with one line naming the variable and what it
+expects (``SettingError``): `flask` commands print it as their error, gunicorn's config and
+``dev.py serve`` check the settings before anything starts.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from pathlib import Path
+
+import click
+from limits import parse as parse_limit
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# Throttling storages Orderly can be pointed at (the `limits` library's schemes).
+LIMIT_STORAGE_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+cluster",
+    "redis+sentinel",
+    "memcached",
+    "mongodb",
+    "mongodb+srv",
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+class SettingError(click.ClickException):
+    """A setting from the environment that cannot be used. A ClickException, so that a
+    `flask` command shows it as one line ("Error: ...") and exits 1."""
+
+    def __init__(self, name: str, expected: str, value: str | None = None):
+        shown = f"{name}={value!r}" if value is not None else name
+        super().__init__(f"the setting {shown} is not valid: {expected}.")
+        self.name = name
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -28,16 +63,47 @@ def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise SettingError(name, "expected true or false (also 1/0, yes/no, on/off)", value)
 
 
-def max_content_length() -> int:
-    """The largest request body, in bytes (gunicorn's hooks read it too)."""
-    return int(os.environ.get("MAX_CONTENT_LENGTH", 1024 * 1024))
+def _int(name: str, default: int, unit: str, minimum: int = 1) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise SettingError(name, f"expected a whole number of {unit}, at least {minimum}", value)
+    return number
+
+
+def _float(name: str, default: float, unit: str) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = None
+    if number is None or not 0 < number < float("inf"):
+        raise SettingError(name, f"expected a number of {unit} above 0 (such as 1.5)", value)
+    return number
 
 
 def _seconds_list(name: str, default: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in os.environ.get(name, default).split(",") if part.strip())
+    """Seconds separated by commas; empty for none."""
+    value = os.environ.get(name, default)
+    try:
+        seconds = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        seconds = None
+    if seconds is None or not all(0 <= s < float("inf") for s in seconds):
+        raise SettingError(name, "expected seconds separated by commas, such as 900,1800", value)
+    return seconds
 
 
 # Throttling limits, in the `limits` library's notation ("10/minute", "100 per hour;1000/day").
@@ -51,11 +117,16 @@ DEFAULT_LIMITS = {
 
 
 def _limit(name: str) -> str:
-    return os.environ.get(name, DEFAULT_LIMITS[name])
+    value = os.environ.get(name, DEFAULT_LIMITS[name])
+    try:
+        parse_limit(value)
+    except ValueError:
+        raise SettingError(name, "expected a rate such as 20/minute or 600/hour", value) from None
+    return value
 
 
 def _shared_throttle_storage() -> bool:
-    return not os.environ.get("RATELIMIT_STORAGE_URI", "memory://").startswith("memory")
+    return not _limit_storage().startswith("memory")
 
 
 def throttling_summary(workers: int) -> list[str]:
@@ -82,22 +153,63 @@ def throttling_summary(workers: int) -> list[str]:
     return [sign_in, api]
 
 
-def from_environment(instance_path: Path) -> dict:
+def _log_level() -> str:
+    value = os.environ.get("LOG_LEVEL", "INFO")
+    if value.strip().upper() not in LOG_LEVELS:
+        raise SettingError("LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}", value)
+    return value.strip().upper()
+
+
+def _limit_storage() -> str:
+    value = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    if value.split("://", 1)[0] not in LIMIT_STORAGE_SCHEMES or "://" not in value:
+        # The value is not shown: a storage URI may carry a password.
+        raise SettingError(
+            "RATELIMIT_STORAGE_URI", "expected memory:// or a Redis URL (redis://host:6379/0)"
+        )
+    return value
+
+
+def _database_url(instance_path: Path) -> str:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'orderly.db'}"
     # Heroku-style URLs name the driver "postgres"; SQLAlchemy wants psycopg 3 spelled out.
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    try:
+        backend = make_url(database_url).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("sqlite", "postgresql"):
+        # The value is not shown: a database URL may carry a password.
+        raise SettingError(
+            "DATABASE_URL",
+            "expected sqlite:///path/to/file.db or postgresql+psycopg://user:pass@host/db",
+        )
+    return database_url
+
+
+def max_content_length() -> int:
+    """The largest request body, in bytes (gunicorn's hooks read it too)."""
+    return _int("MAX_CONTENT_LENGTH", 1024 * 1024, "bytes")
+
+
+def from_environment(instance_path: Path) -> dict:
+    return {"SECRET_KEY": _secret_key(instance_path), **settings(instance_path)}
+
+
+def settings(instance_path: Path) -> dict:
+    """Every setting but the secret key, read without side effects (SettingError if one is
+    not valid): gunicorn's config calls it to check them before starting anything."""
     return {
-        "SECRET_KEY": _secret_key(instance_path),
-        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         # hide_parameters: database errors in the logs never carry the values (patient data).
         # Connections are renewed after POOL_RECYCLE_SECONDS rather than pinged before every
         # checkout (a round trip per request); one the server dropped sooner fails that
         # request, and the pool then replaces all its connections.
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_recycle": int(os.environ.get("POOL_RECYCLE_SECONDS", 1800)),
+            "pool_recycle": _int("POOL_RECYCLE_SECONDS", 1800, "seconds"),
             "hide_parameters": True,
         },
         # A request body above this is refused with 413 before it is parsed.
@@ -106,21 +218,20 @@ def from_environment(instance_path: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
-        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_SECONDS", 12 * 3600, "seconds"),
         # A sign-in unused this long ends (checked on the server, whatever the cookie says).
-        "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", 30)),
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30, "minutes"),
         # CSRF tokens live as long as the session: coordinators keep one tab open all day.
         "WTF_CSRF_TIME_LIMIT": None,
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "LOG_LEVEL": _log_level(),
         # Set by gunicorn.conf.py: this process serves web requests only (no flask db).
         "WEB_WORKER": _bool("ORDERLY_WEB_WORKER", False),
         # How long the PHI access log keeps its entries (six years, HIPAA's span for
         # documentation); `flask phi-access prune` removes older ones (run it daily).
-        "PHI_ACCESS_RETENTION_DAYS": int(os.environ.get("PHI_ACCESS_RETENTION_DAYS", 6 * 366)),
-        # The API's throttle (app/api/throttle.py, on Flask-Limiter's storage). Memory counts
-        # in each worker apart; to share one count, point them all at one Redis:
-        # RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0.
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "PHI_ACCESS_RETENTION_DAYS": _int("PHI_ACCESS_RETENTION_DAYS", 6 * 366, "days"),
+        # The API's throttle (app/api/throttle.py). Memory counts in each worker apart; to
+        # share one count, point them all at one Redis: RATELIMIT_STORAGE_URI=redis://...
+        "RATELIMIT_STORAGE_URI": _limit_storage(),
         "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "orderly"),
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -136,17 +247,17 @@ def from_environment(instance_path: Path) -> dict:
         "API_LIMIT_PER_KEY": _limit("API_LIMIT_PER_KEY"),
         "API_FAILED_KEYS_PER_ADDRESS": _limit("API_FAILED_KEYS_PER_ADDRESS"),
         # How often an open order page asks whether someone else changed the order.
-        "ORDER_POLL_SECONDS": max(2, int(os.environ.get("ORDER_POLL_SECONDS", 10))),
+        "ORDER_POLL_SECONDS": max(2, _int("ORDER_POLL_SECONDS", 10, "seconds")),
         # Webhooks: seconds between a failed attempt and the next (then the event is failed).
         "WEBHOOK_RETRY_SCHEDULE": _seconds_list("WEBHOOK_RETRY_SCHEDULE", "900,1800,3600"),
-        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", 10)),
+        "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10, "seconds"),
         # How long a worker may hold an attempt before another worker takes it over.
-        "WEBHOOK_LEASE_SECONDS": float(os.environ.get("WEBHOOK_LEASE_SECONDS", 60)),
-        "WEBHOOK_POLL_SECONDS": float(os.environ.get("WEBHOOK_POLL_SECONDS", 1)),
+        "WEBHOOK_LEASE_SECONDS": _float("WEBHOOK_LEASE_SECONDS", 60, "seconds"),
+        "WEBHOOK_POLL_SECONDS": _float("WEBHOOK_POLL_SECONDS", 1, "seconds"),
         # Events failed in a row before a subscription is disabled.
-        "WEBHOOK_DISABLE_AFTER": int(os.environ.get("WEBHOOK_DISABLE_AFTER", 20)),
+        "WEBHOOK_DISABLE_AFTER": _int("WEBHOOK_DISABLE_AFTER", 20, "events"),
         "WEBHOOK_DENY_PRIVATE": _bool("WEBHOOK_DENY_PRIVATE", False),
         # Attempts one worker sends at once (to different subscriptions): a slow receiver
         # holds one of them.
-        "WEBHOOK_CONCURRENCY": max(1, int(os.environ.get("WEBHOOK_CONCURRENCY", 4))),
+        "WEBHOOK_CONCURRENCY": _int("WEBHOOK_CONCURRENCY", 4, "deliveries at once"),
     }

@@ -9,10 +9,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from werkzeug.security import generate_password_hash
 
@@ -42,17 +44,28 @@ def password_hash() -> str:
     return generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def _database_url(tmp_path_factory, worker: str) -> str:
-    """SQLite: a file per run (and per xdist worker). PostgreSQL: DATABASE_URL's database,
-    or under pytest-xdist one database per worker beside it, made on first use."""
+    """The database a test process uses: without DATABASE_URL, a SQLite file per run (and per
+    xdist worker). With it, that database; under pytest-xdist, one per worker beside it:
+    SQLite ``scratch.db`` gives ``scratch_gw0.db``, ... (a relative path is under instance/,
+    as the app reads it), PostgreSQL ``name`` gives ``name_gw0``, ... (made on first use,
+    dropped when the worker ends: ``_drop_worker_database``)."""
     url = os.environ.get("DATABASE_URL")
     if not url:
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'orderly-test.db'}"
+    base = make_url(url)
+    if base.get_backend_name() == "sqlite":
+        path = Path(base.database)
+        path = path if path.is_absolute() else ROOT / "instance" / path
+        if worker != "master":
+            path = path.with_name(f"{path.stem}_{worker}{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return base.set(database=str(path)).render_as_string(hide_password=False)
     if worker == "master":
         return url
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
     if base.drivername == "postgresql":
         base = base.set(drivername="postgresql+psycopg")
     name = f"{base.database}_{worker}"
@@ -63,6 +76,30 @@ def _database_url(tmp_path_factory, worker: str) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_worker_database(worker: str) -> None:
+    """A PostgreSQL worker's own database goes when the worker ends (from the database it was
+    made beside); anything still connected to it is disconnected."""
+    url = os.environ.get("DATABASE_URL")
+    if not url or worker == "master" or make_url(url).get_backend_name() != "postgresql":
+        return
+    base = make_url(url)
+    if base.drivername == "postgresql":
+        base = base.set(drivername="postgresql+psycopg")
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{base.database}_{worker}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def pytest_configure(config):
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:"):
+        raise pytest.UsageError(
+            "DATABASE_URL: an in-memory SQLite database cannot serve the tests (each connection "
+            "would see its own); name a file (sqlite:///scratch.db) or leave DATABASE_URL unset."
+        )
 
 
 def _reset_schema() -> None:
@@ -92,6 +129,7 @@ def app(tmp_path_factory, worker_id):
     yield app
     with app.app_context():
         db.engine.dispose()
+    _drop_worker_database(worker_id)
 
 
 EMPTYING_ATTEMPTS = 3

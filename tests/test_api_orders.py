@@ -187,7 +187,10 @@ def test_list_filters(api, catalog):
         return [o["id"] for o in response.get_json()["content"]]
 
     assert ids(f"patientId={catalog.patient}") == [to_patient["id"]]
-    assert ids(f"siteId={catalog.site}") == [to_site["id"]]
+    assert ids(f"siteId={catalog.site}") == [to_site["id"]]  # shipped to the site
+    # The site's own orders and its patients' (the patient is Riverside Clinic's).
+    assert ids(f"responsibleSiteId={catalog.site}") == [to_site["id"], to_patient["id"]]
+    assert ids(f"responsibleSiteId={catalog.inactive_site}") == []
     assert ids("externalOrderId=B-2") == [to_site["id"]]
     assert ids("externalOrderId=nope") == []
     assert ids("status=created") == [to_site["id"], to_patient["id"]]
@@ -206,6 +209,7 @@ def test_list_filters(api, catalog):
         ("status=lost", "status"),
         ("patientId=x", "patientId"),
         ("siteId=-3", "siteId"),
+        ("responsibleSiteId=x", "responsibleSiteId"),
         ("externalOrderId=" + "x" * 65, "externalOrderId"),
     ],
 )

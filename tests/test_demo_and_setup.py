@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, User
@@ -132,3 +135,145 @@ def test_demo_stock_has_low_and_out_of_stock_items_and_devices_to_scan(app):
             assert classify(identifier.value).valid, identifier.value
             if identifier.type == "serial":
                 assert fits_serial_pattern(device.item.serial_pattern, identifier.value)
+
+
+def test_the_screenshots_ship_a_demo_order_with_devices_from_the_shelf(app):
+    """`python3 dev.py screenshots` moves demo orders along before photographing them: the
+    first is packed with devices in stock at its location, and shipped."""
+    import importlib.util
+
+    from app.orders import statuses
+    from app.orders.queries import get_order
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+
+    ids = screenshots.prepare(app)
+
+    with app_context(app):
+        shipped, packing = get_order(ids["shipped"]), get_order(ids["packing"])
+        assert shipped.current_status == statuses.SHIPPED
+        assert shipped.devices and all(
+            od.device.current_status == "shipped" for od in shipped.devices
+        )
+        assert packing.current_status == statuses.PROCESSING
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _serve(tmp_path, **env):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "dev.py", "serve"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_before_starting_anything(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = _serve(tmp_path, PORT=str(port))
+    assert served.returncode != 0
+    assert served.stderr.splitlines() == [
+        f"Cannot serve on 127.0.0.1:{port} (Address already in use): is Orderly already running"
+        " there? Stop it, or choose another port: PORT=8001 python3 dev.py serve"
+    ]
+    assert "Migrating" not in served.stdout and "webhooks worker" not in served.stdout
+    assert not (tmp_path / "serve.db").exists()  # nothing migrated
+
+
+def test_a_bad_setting_stops_serve_flask_and_gunicorn_with_one_line_naming_it(tmp_path):
+    import os
+    import subprocess
+
+    expected = (
+        "Error: the setting PHI_ACCESS_RETENTION_DAYS='abc' is not valid: "
+        "expected a whole number of days, at least 1."
+    )
+    bad = {"PHI_ACCESS_RETENTION_DAYS": "abc"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bad.db'}", **bad}
+    bin_ = ROOT / ".venv" / "bin"
+    commands = {
+        "flask": [bin_ / "flask", "--app", "app", "seed-demo"],
+        "flask db": [bin_ / "flask", "--app", "app", "db", "upgrade"],
+        "gunicorn": [bin_ / "gunicorn", "--bind", "127.0.0.1:0", "app:create_app()"],
+    }
+    for name, command in commands.items():
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1, name
+        assert (done.stdout + done.stderr).splitlines() == [expected], name
+    served = _serve(tmp_path, PORT=str(_free_port()), **bad)
+    assert served.returncode == 1
+    assert served.stderr.splitlines() == [expected]
+    assert "Traceback" not in served.stdout
+
+
+BAD_SETTINGS = {
+    "DATABASE_URL": "mysql://u:secret@h/d",
+    "POOL_RECYCLE_SECONDS": "soon",
+    "MAX_CONTENT_LENGTH": "1MB",
+    "SESSION_COOKIE_SECURE": "maybe",
+    "SESSION_LIFETIME_SECONDS": "-5",
+    "SESSION_IDLE_MINUTES": "half an hour",
+    "LOG_LEVEL": "LOUD",
+    "ORDERLY_WEB_WORKER": "2",
+    "PHI_ACCESS_RETENTION_DAYS": "abc",
+    "RATELIMIT_STORAGE_URI": "localhost:6379",
+    "SIGN_IN_LIMIT_PER_ADDRESS": "twenty",
+    "SIGN_IN_LIMIT_PER_ACCOUNT": "10 per minute please",
+    "API_LIMIT_PER_KEY": "600",
+    "API_FAILED_KEYS_PER_ADDRESS": "/minute",
+    "ORDER_POLL_SECONDS": "0",
+    "WEBHOOK_RETRY_SCHEDULE": "900,later",
+    "WEBHOOK_TIMEOUT_SECONDS": "ten",
+    "WEBHOOK_LEASE_SECONDS": "0",
+    "WEBHOOK_POLL_SECONDS": "nan",
+    "WEBHOOK_DISABLE_AFTER": "1.5",
+    "WEBHOOK_DENY_PRIVATE": "yes please",
+}
+
+
+@pytest.mark.parametrize("name", BAD_SETTINGS)
+def test_a_setting_that_cannot_be_read_is_named_with_what_it_expects(name, monkeypatch, tmp_path):
+    from app import config
+
+    monkeypatch.setenv(name, BAD_SETTINGS[name])
+    with pytest.raises(config.SettingError) as refused:
+        config.from_environment(tmp_path)
+    message = refused.value.format_message()
+    assert message.startswith(f"the setting {name}") and "expected" in message
+    assert "\n" not in message and "secret" not in message  # one line, and no password shown
+
+
+def test_every_setting_read_from_the_environment_is_checked():
+    """BAD_SETTINGS above names every variable app/config.py reads (but the secret key and
+    the throttling key prefix, which take any text)."""
+    import re
+
+    source = (ROOT / "app" / "config.py").read_text()
+    read = set(re.findall(r'(?:environ\.get|_\w+)\(\s*"([A-Z_]+)"', source))
+    assert read - {"SECRET_KEY", "RATELIMIT_KEY_PREFIX"} == set(BAD_SETTINGS)

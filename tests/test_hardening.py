@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash
 
 from app.auth import service as auth_service
 from app.auth import throttle
@@ -411,3 +415,50 @@ def test_order_counts_unchanged_by_refusals(app, api, catalog):
         post_raw(api, "/api/v3/order", body)
     with app_context(app) as session:
         assert session.scalar(select(func.count(Order.id))) == 0
+
+
+def _flask(app, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """A real `flask` command on the test database, as a person runs it."""
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [root / ".venv" / "bin" / "flask", "--app", "app", *args],
+        cwd=root,
+        env={**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_flask_commands_say_nothing_of_alembic_plugins(app):
+    done = _flask(app, "stock-check")
+    assert done.returncode == 0, done.stderr
+    assert "alembic" not in done.stderr + done.stdout
+
+
+def test_cli_user_create_reads_a_piped_password_with_password_stdin(app):
+    done = _flask(
+        app,
+        *("user", "create", "piped@example.org", "--role", "fulfillment"),
+        *("--first-name", "Pia", "--last-name", "Ped", "--password-stdin"),
+        stdin="a piped password long enough\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Created fulfillment piped@example.org.\n"
+    assert done.stderr == ""  # no GetPassWarning, no prompt
+    with app_context(app) as session:
+        user = session.scalar(select(User).where(User.email == "piped@example.org"))
+        assert check_password_hash(user.password_hash, "a piped password long enough")
+
+
+def test_cli_user_create_takes_one_way_of_giving_the_password(app):
+    done = _flask(
+        app,
+        *("user", "create", "both@example.org", "--role", "fulfillment"),
+        *("--first-name", "B", "--last-name", "O", "--password", "x" * 12, "--password-stdin"),
+        stdin="another password entirely\n",
+    )
+    assert done.returncode == 2 and "not both" in done.stderr
+    with app_context(app) as session:
+        assert session.scalar(select(User).where(User.email == "both@example.org")) is None

@@ -52,7 +52,20 @@ def test_a_receipt_of_lines_and_devices_answers_201(api, catalog, spec):
     )
     assert response.status_code == 201, response.get_json()
     check(spec, "/api/v3/inventory/receipts", "post", response)
-    assert response.get_json()["reference"] == "PO-2231"
+    answer = response.get_json()
+    assert answer["reference"] == "PO-2231"
+    # The answer says what came in: the counted lines, and each device as it is now stored.
+    assert [(line["item"]["id"], line["count"]) for line in answer["lines"]] == [
+        (catalog.items["cuff"], 12)
+    ]
+    found = api.get(f"/api/v3/device?identifier={imei(3101)}").get_json()["content"]
+    assert [d["id"] for d in answer["devices"]] == [found[0]["id"]]
+    received = answer["devices"][0]
+    assert (received["item"]["id"], received["currentStatus"]) == (
+        catalog.items["glucometer"],
+        "inStock",
+    )
+    assert received["deviceIdentifiers"] == [{"type": "imei", "value": imei(3101)}]
     stock = api.get(f"/api/v3/inventory?itemId={catalog.items['glucometer']}").get_json()
     assert stock["content"][0]["onHand"] == STOCK_PER_DEVICE_ITEM + 1
 

@@ -202,6 +202,17 @@ def test_api_answers_carry_the_keys_figures(app, api, catalog, monkeypatch):
     assert int(second.headers["X-RateLimit-Reset"]) > time.time()
 
 
+def test_the_keys_figures_are_on_answers_of_api_routes_only(api, catalog):
+    """As the README says: any answer of an API route carries them, an error too; a path or
+    a method no API route has (404, 405) is not counted and carries none."""
+    assert api.get("/api/v3/order/999999").status_code == 404  # a route: no such order
+    assert "X-RateLimit-Remaining" in api.get("/api/v3/order/999999").headers
+    unknown, wrong_method = api.get("/api/v3/no-such-thing"), api.delete("/api/v3/order")
+    assert (unknown.status_code, wrong_method.status_code) == (404, 405)
+    assert "X-RateLimit-Limit" not in unknown.headers
+    assert "X-RateLimit-Limit" not in wrong_method.headers
+
+
 def test_api_calls_are_counted_in_the_process_while_the_storage_does_not_answer(
     app, api_key, catalog, tmp_path
 ):

@@ -27,9 +27,10 @@ def prepare(app) -> dict:
     from sqlalchemy import select
 
     from app.auth.models import User
-    from app.catalog.models import DeviceIdentifier
+    from app.catalog.models import Device, DeviceIdentifier
     from app.demo.commands import seed
     from app.extensions import db
+    from app.inventory.service import IN_STOCK
     from app.orders import lifecycle
     from app.orders.models import Order
     from app.orders.queries import get_order
@@ -45,24 +46,27 @@ def prepare(app) -> dict:
         first, packing = db.session.scalars(select(Order.id).order_by(Order.id).limit(2)).all()
         db.session.remove()
 
-        # The first order goes all the way to shipped, with real demo devices.
+        # The first order goes all the way to shipped, with real demo devices: for each slot,
+        # a device of its item on the shelf at the order's location (recording it allocates
+        # it, so the next slot finds another). A refusal stops the run with its reason.
         lifecycle.change_status(first, "processing", fulfillment())
-        for slot in lifecycle.packing_plan(get_order(first)).slots:
-            candidates = db.session.scalars(
-                select(DeviceIdentifier)
+        order = get_order(first)
+        for slot in lifecycle.packing_plan(order).slots:
+            identifier = db.session.scalars(
+                select(DeviceIdentifier.value)
+                .join(Device, DeviceIdentifier.device_id == Device.id)
                 .where(
-                    DeviceIdentifier.device.has(item_id=slot.item.id, current_status="available")
+                    Device.item_id == slot.item.id,
+                    Device.current_status == IN_STOCK,
+                    Device.location_id == order.fulfillment_location_id,
+                    DeviceIdentifier.type == slot.identifier_type,
                 )
                 .order_by(DeviceIdentifier.id)
-            ).all()
-            for identifier in candidates:
-                try:
-                    lifecycle.record_device(
-                        first, identifier.value, fulfillment(), slot_key=slot.key
-                    )
-                    break
-                except Exception:  # a demo device another slot took: try the next
-                    db.session.rollback()
+                .limit(1)
+            ).first()
+            if identifier is None:
+                sys.exit(f"The demo data has no {slot.item.name} in stock for {slot.label}.")
+            lifecycle.record_device(first, identifier, fulfillment(), slot_key=slot.key)
         db.session.remove()
         lifecycle.change_status(first, "packed", fulfillment())
         lifecycle.change_status(

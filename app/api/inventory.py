@@ -77,7 +77,8 @@ def create_receipt():
         if any(p.code == "device_already_known" for p in rejected.problems):
             response.status_code = 409
         return response
-    response = jsonify(serialize.plain(serialize.receipt(receipt)))
+    contents = queries.receipt_contents(receipt.id)
+    response = jsonify(serialize.plain(serialize.receipt(receipt, contents)))
     response.status_code = 201
     return response
 

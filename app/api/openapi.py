@@ -400,7 +400,13 @@ DOCUMENT = {
                     ),
                     _query("status", {"enum": list(statuses.ALL)}, "Only orders in this status"),
                     _query("patientId", ID, "Only this patient's"),
-                    _query("siteId", ID, "Only this site's"),
+                    _query("siteId", ID, "Only orders shipped to this site"),
+                    _query(
+                        "responsibleSiteId",
+                        ID,
+                        "Only orders this site is responsible for: shipped to it or to its"
+                        " patients",
+                    ),
                     _query(
                         "externalOrderId",
                         {**TEXT_PARAMETER, "maxLength": MAX_EXTERNAL_ID_LENGTH},

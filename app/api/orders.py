@@ -73,11 +73,14 @@ def get_order(order_id: int):
 @bp.get("/order")
 @scope_required(scopes.ORDERS_READ)
 def list_orders():
-    parse.only_args("page", "size", "status", "patientId", "siteId", "externalOrderId")
+    parse.only_args(
+        "page", "size", "status", "patientId", "siteId", "responsibleSiteId", "externalOrderId"
+    )
     order_filter = queries.OrderFilter(
         status=parse.choice_arg("status", statuses.ALL),
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
+        responsible_site_id=parse.positive_int_arg("responsibleSiteId"),
         external_order_id=parse.text_arg("externalOrderId", service.MAX_EXTERNAL_ID_LENGTH),
     )
     page_number, size = parse.page_args()

@@ -400,10 +400,14 @@ class StockDeviceJson(_Shape):
 
 
 class ReceiptJson(_Shape):
+    """A receipt with what it brought in: counted lines, and each device received."""
+
     id: int
     location: IdOnlyJson
     reference: str | None
     created_at: Timestamp
+    lines: list[ItemLineJson]
+    devices: list[DeviceJson]
 
 
 class StockPageJson(_Shape):
@@ -444,8 +448,15 @@ def stock_row(row: inventory_queries.StockRow) -> StockRowJson:
     )
 
 
-def receipt(r: StockReceipt) -> ReceiptJson:
-    return ReceiptJson(r.id, IdOnlyJson(r.location_id), r.reference, timestamp(r.created_at))
+def receipt(r: StockReceipt, contents: inventory_queries.ReceiptContents) -> ReceiptJson:
+    return ReceiptJson(
+        r.id,
+        IdOnlyJson(r.location_id),
+        r.reference,
+        timestamp(r.created_at),
+        lines=[ItemLineJson(item(i), count) for i, count in contents.lines],
+        devices=[device(d) for d in contents.devices],
+    )
 
 
 def stock_device(

@@ -197,9 +197,20 @@ def register_commands(app) -> None:
     @click.option("--role", type=click.Choice(ROLES), required=True)
     @click.option("--first-name", required=True)
     @click.option("--last-name", required=True)
-    @click.password_option()
-    def create_user(email, role, first_name, last_name, password):
+    @click.option("--password", help="The password (else asked for, unseen, twice).")
+    @click.option(
+        "--password-stdin",
+        is_flag=True,
+        help="Read the password from the first line of standard input (piped, unprompted).",
+    )
+    def create_user(email, role, first_name, last_name, password, password_stdin):
         """Create a staff user who signs in with EMAIL."""
+        if password_stdin:
+            if password is not None:
+                raise click.UsageError("Give --password or --password-stdin, not both.")
+            password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        elif password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         draft = service.UserDraft(
             email=email, first_name=first_name, last_name=last_name, role=role
         )

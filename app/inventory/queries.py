@@ -183,6 +183,37 @@ def device_history(device_id: int) -> list[DeviceEvent]:
     )
 
 
+@dataclass
+class ReceiptContents:
+    """What one receipt brought in: its counted lines (item and units) and its devices."""
+
+    lines: list[tuple[Item, int]]
+    devices: list[Device]
+
+
+def receipt_contents(receipt_id: int) -> ReceiptContents:
+    """From the receipt's ledger rows, in the order they were written (three queries)."""
+    movements = db.session.scalars(
+        select(StockMovement)
+        .where(StockMovement.receipt_id == receipt_id)
+        .order_by(StockMovement.id)
+        .options(selectinload(StockMovement.item).selectinload(Item.manufacturer))
+    ).all()
+    device_ids = [m.device_id for m in movements if m.device_id is not None]
+    devices = {
+        d.id: d
+        for d in db.session.scalars(
+            select(Device)
+            .where(Device.id.in_(device_ids))
+            .options(selectinload(Device.identifiers))
+        )
+    }
+    return ReceiptContents(
+        lines=[(m.item, m.on_hand_change) for m in movements if m.device_id is None],
+        devices=[devices[device_id] for device_id in device_ids],
+    )
+
+
 def get_device(device_id: int) -> Device | None:
     if not 1 <= device_id <= 2**31 - 1:
         return None

@@ -91,7 +91,10 @@ TOTAL_CAP = 10_000
 class OrderFilter:
     status: str | None = None
     patient_id: int | None = None
+    # Orders shipped to this site.
     site_id: int | None = None
+    # Orders this site is responsible for: shipped to it or to its patients.
+    responsible_site_id: int | None = None
     external_order_id: str | None = None
 
     def apply(self, query):
@@ -101,6 +104,8 @@ class OrderFilter:
             query = query.where(Order.patient_id == self.patient_id)
         if self.site_id:
             query = query.where(Order.site_id == self.site_id)
+        if self.responsible_site_id:
+            query = query.where(Order.responsible_site_id == self.responsible_site_id)
         if self.external_order_id:
             query = query.where(
                 Order.id.in_(
