@@ -245,6 +245,7 @@ BAD_SETTINGS = {
     "RATELIMIT_STORAGE_URI": "localhost:6379",
     "SIGN_IN_LIMIT_PER_ADDRESS": "twenty",
     "SIGN_IN_LIMIT_PER_ACCOUNT": "10 per minute please",
+    "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT": "lots",
     "API_LIMIT_PER_KEY": "600",
     "API_FAILED_KEYS_PER_ADDRESS": "/minute",
     "ORDER_POLL_SECONDS": "0",
@@ -254,6 +255,7 @@ BAD_SETTINGS = {
     "WEBHOOK_POLL_SECONDS": "nan",
     "WEBHOOK_DISABLE_AFTER": "1.5",
     "WEBHOOK_DENY_PRIVATE": "yes please",
+    "WEBHOOK_CONCURRENCY": "0",
 }
 
 
