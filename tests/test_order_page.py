@@ -467,10 +467,10 @@ def test_every_kind_of_line_costs_the_same_queries_however_many(
 
 
 def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, catalog):
-    """The page and the summaries read the order through whole_orders (plain statements);
+    """The page and the summaries read the order through read_model (plain statements);
     the packing plan, the timeline, the last scan and the summary's sections come out as
     they do from the ORM's objects, which the changes in lifecycle load."""
-    from app.orders import lifecycle, order_page, packing_summary, whole_orders
+    from app.orders import lifecycle, order_page, packing_summary, read_model
     from app.orders.queries import get_order
 
     receive_stock(app, {catalog.items["glucometer"]: 10, catalog.items["monitor"]: 10})
@@ -491,7 +491,7 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
 
     for order_id in (packed, partly):
         with app.app_context():
-            orm, plain = get_order(order_id), whole_orders.load_one(order_id)
+            orm, plain = get_order(order_id), read_model.load_one(order_id)
             orm_plan, plain_plan = lifecycle.packing_plan(orm), lifecycle.packing_plan(plain)
             assert slots(plain_plan) == slots(orm_plan) and plain_plan.slots
             assert order_page._timeline(plain) == order_page._timeline(orm)

@@ -10,7 +10,7 @@ from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses, whole_orders
+from app.orders import lifecycle, queries, read_model, service, statuses
 
 
 @bp.before_request
@@ -45,7 +45,7 @@ def place_order():
             "This Idempotency-Key was used for a different order.",
         )
     # A new order is answered as it was written; a replayed one is read again.
-    order = whole_orders.load_one(placed.order.id) if placed.replayed else placed.order
+    order = read_model.load_one(placed.order.id) if placed.replayed else placed.order
     details = _patient_details()
     if details:
         note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
@@ -61,7 +61,7 @@ def place_order():
 @scope_required(scopes.ORDERS_READ)
 def get_order(order_id: int):
     parse.only_args()
-    order = whole_orders.load_one(order_id)
+    order = read_model.load_one(order_id)
     if order is None:
         raise ApiError(404, "order_not_found", f"There is no order with id {order_id}.")
     details = _patient_details()
@@ -112,7 +112,7 @@ def cancel_order(order_id: int):
     except lifecycle.OrderChangeRefused as refused:
         code = "order_not_found" if refused.kind == "not_found" else refused.code
         raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
-    order = whole_orders.load_one(order_id)
+    order = read_model.load_one(order_id)
     details = _patient_details()
     if details:
         note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])

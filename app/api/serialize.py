@@ -1,7 +1,7 @@
 """Orders and their parts in the shapes of the public v3 API (camelCase, nested objects).
 
 Each shape is declared once, as a msgspec Struct: the functions below fill them from the
-ORM's objects (or from ``whole_orders``' plain ones, which carry the same attribute names),
+ORM's objects (or from ``read_model``' plain ones, which carry the same attribute names),
 msgspec writes the JSON from them, and the OpenAPI document (``app/api/openapi.py``) takes
 their schemas from the same declarations. Fields are written in the order declared, and a
 field is required unless it has a default (none has). ``gc=False``: these answers hold no

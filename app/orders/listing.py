@@ -23,7 +23,7 @@ from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
-from app.orders.whole_orders import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
+from app.orders.read_model import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
 from app.people.models import Patient, Site
 from app.people.search import patient_match
 from app.validation import MAX_SEARCH_LENGTH, normalised_identifier, parse_int

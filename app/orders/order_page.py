@@ -14,7 +14,7 @@ from flask_login import current_user
 from app.auth.access import role_required
 from app.catalog import identifiers
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses, whole_orders
+from app.orders import lifecycle, queries, read_model, service, statuses
 from app.orders.forms import (
     DeviceForm,
     NoteForm,
@@ -162,7 +162,7 @@ def render_order(
     """
     # Read with plain statements: the page only shows the order (changes load it whole,
     # locked, in lifecycle).
-    order = whole_orders.load_one(order_id)
+    order = read_model.load_one(order_id)
     if order is None:
         abort(404)
     if not polled:  # a refresh the person did not ask for is not another look

@@ -19,7 +19,7 @@ from app.auth.access import role_required
 from app.catalog import identifiers
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, statuses, whole_orders
+from app.orders import lifecycle, read_model, statuses
 from app.orders.barcodes import code128_svg
 from app.orders.listing import OrderQuery
 from app.orders.models import Order
@@ -223,7 +223,7 @@ def summaries_of(orders: list[Order]) -> list[Summary]:
 
 def _orders(ids: list[int]) -> list[Order]:
     """Whole orders in one go, as plain copies: a fixed number of queries for 1 or 500 orders."""
-    return whole_orders.load(ids, history=False)
+    return read_model.load(ids, history=False)
 
 
 def _render(orders: list[Order], title: str):

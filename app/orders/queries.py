@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.database import id_among, is_postgresql
 from app.extensions import db
-from app.orders import statuses, whole_orders
+from app.orders import read_model, statuses
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -36,7 +36,7 @@ def _device_options(path):
 def full_order_options():
     """Loader options that fetch a whole order graph with one query per relationship, for
     the changes that need it locked (``lifecycle``) and "Order again". Pages and the API
-    only read: they take plain copies from ``whole_orders``.
+    only read: they take plain copies from ``read_model``.
 
     The number of statements does not grow with the number of lines, events or devices.
     """
@@ -119,7 +119,7 @@ class OrderFilter:
 
 @dataclass
 class PageOfOrders:
-    # Plain copies, read for showing (see whole_orders).
+    # Plain copies, read for showing (see read_model).
     orders: list
     page: int
     size: int
@@ -155,7 +155,7 @@ def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrd
         .limit(size)
         .offset((page - 1) * size)
     ).all()
-    return PageOfOrders(whole_orders.load(order_ids), page, size, total, capped)
+    return PageOfOrders(read_model.load(order_ids), page, size, total, capped)
 
 
 def order_number_in(text: str) -> int | None:

@@ -25,7 +25,7 @@ from app.catalog.models import Device, Item, Kit
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
-from app.orders import status_counters, statuses, whole_orders
+from app.orders import read_model, status_counters, statuses
 from app.orders.events import insert_event
 from app.orders.models import (
     MAX_LINE_COUNT,
@@ -127,9 +127,9 @@ class OrderDraft:
 
 @dataclass
 class PlacedOrder:
-    # A new order as written (a plain ``whole_orders`` order), or the earlier order (the
+    # A new order as written (a plain ``read_model`` order), or the earlier order (the
     # ORM's) when ``replayed``.
-    order: whole_orders.PlainOrder | Order
+    order: read_model.PlainOrder | Order
     # True when a submission key had been used before: ``order`` is the first order.
     replayed: bool = False
     # With ``replayed``: whether the earlier submission asked for the very same order.
@@ -177,7 +177,7 @@ def patient_problems(patient: Patient) -> list[Problem]:
 
 def _check_recipient(
     draft: OrderDraft, check: _Checker
-) -> whole_orders.PlainPatient | whole_orders.PlainSite | None:
+) -> read_model.PlainPatient | read_model.PlainSite | None:
     if draft.patient_id is None and draft.site_id is None:
         check.add("recipient_required", "Choose a patient or a site to ship to.", "patient")
         return None
@@ -190,7 +190,7 @@ def _check_recipient(
         return None
     if draft.patient_id is not None:
         ref = check.id_of(draft.patient_id, "patient.id", "patient")
-        patient = whole_orders.by_id(Patient, {ref}).get(ref) if ref else None
+        patient = read_model.by_id(Patient, {ref}).get(ref) if ref else None
         if ref and patient is None:
             check.add("patient_not_found", f"There is no patient with id {ref}.", "patient.id")
         elif patient is not None:
@@ -198,7 +198,7 @@ def _check_recipient(
                 check.add(problem.code, problem.message, problem.field)
         return patient
     ref = check.id_of(draft.site_id, "site.id", "site")
-    site = whole_orders.by_id(Site, {ref}).get(ref) if ref else None
+    site = read_model.by_id(Site, {ref}).get(ref) if ref else None
     if ref and site is None:
         check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
     elif site is not None and not site.active:
@@ -220,7 +220,7 @@ def _check_lines(
     refs = [
         check.id_of(line.ref, f"{section}[{i}].{noun}.id", noun) for i, line in enumerate(lines)
     ]
-    found = whole_orders.by_id(model, {r for r in refs if r})
+    found = read_model.by_id(model, {r for r in refs if r})
     seen: dict[int, int] = {}
     good = []
     for i, (line, ref) in enumerate(zip(lines, refs, strict=True)):
@@ -469,10 +469,10 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
 
 def check_draft(
     draft: OrderDraft, *, placing: bool = False
-) -> tuple[whole_orders.PlainOrder, list[Problem]]:
+) -> tuple[read_model.PlainOrder, list[Problem]]:
     """Builds the order a draft asks for and lists every rule it breaks (adds nothing).
 
-    The order is a plain object shaped as ``whole_orders`` reads one (the ORM's attribute
+    The order is a plain object shaped as ``read_model`` reads one (the ORM's attribute
     names), made of the plain rows the check read: what placing writes and answers.
     ``placing`` (in placing's write transaction) holds the rows the order then depends on:
     its stock location, shared, so that it cannot go inactive before the order commits, and
@@ -500,9 +500,9 @@ def check_draft(
     notes = _check_notes(draft.notes, check)
     check.problems.extend(location_problems)
 
-    patient = recipient if isinstance(recipient, whole_orders.PlainPatient) else None
+    patient = recipient if isinstance(recipient, read_model.PlainPatient) else None
     site = None if patient is not None else recipient
-    order = whole_orders.PlainOrder(
+    order = read_model.PlainOrder(
         id=None,
         version=1,
         fulfillment_location=location,
@@ -538,7 +538,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
     """Places the order a draft asks for, with its lines and its first event, or nothing.
 
     The rules are checked once, under the write lock, on the rows as they are then. The
-    order comes back as it was written (a plain object, as ``whole_orders`` reads one), so
+    order comes back as it was written (a plain object, as ``read_model`` reads one), so
     that describing it reads nothing more.
 
     With a ``submission_key`` the call is safe to repeat: a key already used answers
@@ -602,7 +602,7 @@ class _Who:
             actor_name(user.full_name if user else None, key.name if key else None),
             None
             if user is None
-            else whole_orders.PlainUser(
+            else read_model.PlainUser(
                 id=user.id, first_name=user.first_name, last_name=user.last_name, email=user.email
             ),
         )

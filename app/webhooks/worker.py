@@ -40,7 +40,7 @@ from app.extensions import db
 from app.formats import timestamp
 from app.history.models import PatientDataAccess
 from app.history.patient_access import EXPORTED
-from app.orders import whole_orders
+from app.orders import read_model
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (
@@ -102,7 +102,7 @@ def fan_out() -> int:
                     if type_ == ORDER_STATUS_FULL:
                         if (entry.order_id, patients) not in orders:
                             orders[entry.order_id, patients] = serialize.plain(
-                                serialize.order(whole_orders.load_one(entry.order_id), patients)
+                                serialize.order(read_model.load_one(entry.order_id), patients)
                             )
                         payload = {"order": orders[entry.order_id, patients]}
                         patient = payload["order"]["patient"]
