@@ -186,4 +186,5 @@ class ApiKey(db.Model):
 
 
 def full_name(first_name: str, last_name: str) -> str:
+    """A person's name as pages and events show it: a user's, a patient's (people.models)."""
     return f"{first_name} {last_name}"

@@ -32,6 +32,11 @@ DEVICE_STATUSES = (
 )
 
 
+def is_device(device_identifier_type: str | None) -> bool:
+    """Whether an item is a device, tracked one by one (a model's or a view's item)."""
+    return device_identifier_type is not None
+
+
 class Manufacturer(db.Model):
     __tablename__ = "manufacturer"
 
@@ -67,7 +72,7 @@ class Item(db.Model):
 
     @property
     def is_device(self) -> bool:
-        return self.device_identifier_type is not None
+        return is_device(self.device_identifier_type)
 
 
 class Kit(db.Model):

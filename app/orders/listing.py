@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
-from types import SimpleNamespace as Plain
+from operator import itemgetter
 from urllib.parse import urlencode
 
 from sqlalchemy import (
@@ -23,7 +23,7 @@ from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
-from app.orders.read_model import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
+from app.orders.views import ExternalIdView, OrderRow, PatientName, SiteName, TrackingNumberView
 from app.people.models import Patient, Site
 from app.people.search import patient_match
 from app.validation import MAX_SEARCH_LENGTH, normalised_identifier, parse_int
@@ -252,18 +252,9 @@ def _cursor(text: str, sort: str):
 # the responsible site's names, external ids and tracking numbers. Not the addresses or the
 # fulfillment location: every table joined costs PostgreSQL more to plan (nine tables took
 # longer to plan than the page took to run).
-ROW = (
-    "id",
-    "patient_id",
-    "site_id",
-    "responsible_site_id",
-    "current_status",
-    "shipping_option",
-    "created_at",
-    "updated_at",
-)
-ROW_PATIENT = ("id", "first_name", "last_name", "external_identifier")
-ROW_SITE = ("id", "name")
+ROW = OrderRow.__struct_fields__[:8]
+ROW_PATIENT = PatientName.__struct_fields__
+ROW_SITE = SiteName.__struct_fields__
 
 
 @cache
@@ -272,10 +263,10 @@ def _row_parts(postgres: bool):
     a statement reused is compiled and keyed once."""
     order_site, responsible_site = aliased(Site), aliased(Site)
     columns = [
-        *[getattr(Order, name) for name in ROW],
-        *[getattr(Patient, name) for name in ROW_PATIENT],
-        *[getattr(order_site, name) for name in ROW_SITE],
-        *[getattr(responsible_site, name) for name in ROW_SITE],
+        *[getattr(Order, name).label(f"order_{name}") for name in ROW],
+        *[getattr(Patient, name).label(f"patient_{name}") for name in ROW_PATIENT],
+        *[getattr(order_site, name).label(f"site_{name}") for name in ROW_SITE],
+        *[getattr(responsible_site, name).label(f"responsible_site_{name}") for name in ROW_SITE],
     ]
     rows = (
         select(*columns)
@@ -305,51 +296,57 @@ def _row_parts(postgres: bool):
     return rows, select(lines).order_by(lines.c.kind, lines.c.id)
 
 
-_PATIENT_AT = slice(len(ROW), len(ROW) + len(ROW_PATIENT))
-_SITE_AT = slice(_PATIENT_AT.stop, _PATIENT_AT.stop + len(ROW_SITE))
-_RESPONSIBLE_AT = slice(_SITE_AT.stop, _SITE_AT.stop + len(ROW_SITE))
-
-
-def _list_rows(stmt) -> list[PlainOrder]:
-    """The orders ``stmt`` selects (with the row's columns), as plain objects that answer
-    what the ORM's would for a row: two statements, however many orders."""
+def _list_rows(stmt) -> list[OrderRow]:
+    """The orders ``stmt`` selects (with the row's columns), as ``OrderRow`` views, read by
+    the columns' labels: two statements, however many orders."""
     connection = db.session.connection()
+    own, patient, site, responsible = _row_picks()
     orders = []
     for values in connection.execute(stmt):
-        order = PlainOrder(**dict(zip(ROW, values[: len(ROW)], strict=True)))
-        patient = values[_PATIENT_AT]
-        order.patient = (
-            PlainPatient(**dict(zip(ROW_PATIENT, patient, strict=True)))
-            if patient[0] is not None
-            else None
+        who, to, responsible_site = patient(values), site(values), responsible(values)
+        orders.append(
+            OrderRow(
+                *own(values),
+                None if who[0] is None else PatientName(*who),
+                None if to[0] is None else SiteName(*to),
+                None if responsible_site[0] is None else SiteName(*responsible_site),
+                [],
+                [],
+            )
         )
-        site, responsible = values[_SITE_AT], values[_RESPONSIBLE_AT]
-        order.site = PlainSite(id=site[0], name=site[1]) if site[0] is not None else None
-        order.responsible_site = (
-            PlainSite(id=responsible[0], name=responsible[1])
-            if responsible[0] is not None
-            else None
-        )
-        order.external_ids, order.tracking_numbers = [], []
-        orders.append(order)
     if orders:
         by_id = {order.id: order for order in orders}
-        for order_id, kind, line_id, carrier, value in connection.execute(
+        for order_id, kind, _, carrier, value in connection.execute(
             _row_parts(is_postgresql())[1], {"ids": list(by_id)}
         ):
             order = by_id[order_id]
             if kind == 0:
-                order.external_ids.append(Plain(id=line_id, value=value))
+                order.external_ids.append(ExternalIdView(value))
             else:
-                order.tracking_numbers.append(
-                    PlainTrackingNumber(id=line_id, carrier=carrier, value=value)
-                )
+                order.tracking_numbers.append(TrackingNumberView(carrier, value))
     return orders
+
+
+@cache
+def _row_picks() -> tuple:
+    """Where the order's, the patient's and the sites' columns are in the rows, by label."""
+    rows = _row_parts(False)[0]
+    keys = list(rows.selected_columns.keys())
+
+    def pick(prefix: str, names) -> itemgetter:
+        return itemgetter(*[keys.index(prefix + name) for name in names])
+
+    return (
+        pick("order_", ROW),
+        pick("patient_", ROW_PATIENT),
+        pick("site_", ROW_SITE),
+        pick("responsible_site_", ROW_SITE),
+    )
 
 
 @dataclass
 class OrderListPage:
-    orders: list[PlainOrder]
+    orders: list[OrderRow]
     next_cursor: str | None
     prev_cursor: str | None
 

@@ -122,15 +122,15 @@ class Order(db.Model):
 
     @property
     def recipient(self) -> Patient | Site:
-        return self.patient or self.site
+        return recipient(self)
 
     @property
     def recipient_kind(self) -> str:
-        return "patient" if self.patient_id else "site"
+        return recipient_kind(self.patient_id)
 
     @property
     def has_return_lines(self) -> bool:
-        return bool(self.return_items or self.return_devices or self.return_packed_kits)
+        return has_return_lines(self)
 
 
 class OrderExternalId(db.Model):
@@ -286,6 +286,24 @@ class OrderEvent(db.Model):
             self.actor_user.full_name if self.actor_user is not None else None,
             self.actor_api_key.name if self.actor_api_key is not None else None,
         )
+
+
+# The rules of an order that its model and its views (app/orders/views.py) both answer.
+
+
+def recipient(order):
+    """Who the order (a model or a view) ships to: its patient, else its site."""
+    return order.patient or order.site
+
+
+def recipient_kind(patient_id: int | None) -> str:
+    """ "patient" or "site": what an order with this patient id ships to."""
+    return "patient" if patient_id is not None else "site"
+
+
+def has_return_lines(order) -> bool:
+    """Whether the order (a model or a view) asks for anything back."""
+    return bool(order.return_items or order.return_devices or order.return_packed_kits)
 
 
 def actor_name(user_name: str | None, api_key_name: str | None) -> str:

@@ -1,31 +1,30 @@
-"""Whole orders read with a few plain statements, for answers that only show them.
+"""The read model of orders: whole orders read with a few plain statements, as views.
 
 Loading an order graph through the ORM costs 13-17 statements and most of a request's CPU
 in building objects that an answer never changes. The API's reads, the order page and the
 packing summaries take orders from here instead (changes still load the ORM graph, locked,
-in ``lifecycle``): one statement for the orders with their recipients and location, one per kind of
-line, and none for a kind that no order asked for has (devices, packed kits, tracking
-numbers, notes and returns are skipped by what the first statement tells). However many
-orders and lines, a read costs at most 13 statements, 5 for an order just placed (without
-the history, at most 11).
+in ``lifecycle``): one statement for the orders with their recipients and location, one per
+kind of line, and none for a kind that no order asked for has (devices, packed kits,
+tracking numbers, notes and returns are skipped by what the first statement tells). However
+many orders and lines, a read costs at most 13 statements, 5 for an order just placed
+(without the history, at most 11).
 
 Placing an order reads what the draft names the same way (``by_id``: patients, sites, items,
-kits) and builds the new order from those plain objects, so that it is checked, written
-with plain inserts and answered without the ORM (``service.place_order``).
+kits), checks the new order made of those views (``views.NewOrder``) and answers it as
+written without reading it again (``service.place_order``).
 
-The orders come back as plain objects with the attribute names of the ORM models, so the
-one function that writes an order for the API (``serialize.order``) takes either. They also
-carry what the order page and the packing summaries read (the ids, the version, the packed
-kits' own devices) and the models' own properties (``recipient``, ``Address.lines``,
-``Item.is_device``...), borrowed from the models so that each rule keeps one home: the page,
-the summaries and ``lifecycle.packing_plan`` read them as they would read the ORM's objects.
+The rows become the declared views of ``app/orders/views.py`` (``OrderView`` and its
+parts), decoded by name: every column is labelled, and where each view's columns are in a
+statement's rows is found once from those labels (``_Pick``). The statements run on the
+fast path (``database.DirectStatement``): compiled once, each a read the pages and the API
+make on every request.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from functools import cache
-from types import SimpleNamespace as Plain
+from operator import itemgetter
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -49,51 +48,42 @@ from app.orders.models import (
     TrackingNumber,
     actor_name,
 )
+from app.orders.views import (
+    AddressView,
+    AuthorView,
+    DeviceView,
+    EventView,
+    ExternalIdView,
+    IdentifierView,
+    ItemLineView,
+    ItemView,
+    KitItemView,
+    KitLineView,
+    KitRef,
+    KitView,
+    LocationView,
+    ManufacturerView,
+    NoteView,
+    OrderDeviceView,
+    OrderView,
+    PackedKitView,
+    PatientView,
+    ReturnDeviceView,
+    ReturnPackedKitView,
+    SiteView,
+    TrackingNumberView,
+)
 from app.people.models import Address, Patient, Site
 from app.validation import MAX_DB_ID
 
-ORDER = (
-    "id",
-    "patient_id",
-    "site_id",
-    "current_status",
-    "shipping_option",
-    "email_label",
-    "created_at",
-    "updated_at",
-    "version",
-    "held_from_status",
-)
-ADDRESS = ("line_one", "line_two", "line_three", "city", "state", "zip_code", "country", "note")
-SITE = ("id", "name", "active", "phone_number")
-PATIENT = (
-    "id",
-    "external_identifier",
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "email",
-    "phone_number",
-    "sex",
-    "archived",
-    "enrolled",
-)
-ITEM = (
-    "id",
-    "name",
-    "sku",
-    "model",
-    "orderable",
-    "device_identifier_type",
-    "serial_pattern",
-    "size",
-    "accept_unreceived_devices",
-)
-KIT = ("id", "name", "archived")
-DEVICE = ("id", "current_status", "external_identifier")
-# An item's columns with its manufacturer's; a device's with its item's and one identifier.
-ITEM_WIDTH = len(ITEM) + 2
-DEVICE_WIDTH = len(DEVICE) + ITEM_WIDTH + 2
+# Each view's own columns: its first fields (views.py declares them first, in this order).
+ORDER = OrderView.__struct_fields__[:10]
+ADDRESS = AddressView.__struct_fields__
+SITE = SiteView.__struct_fields__[:-1]
+PATIENT = PatientView.__struct_fields__[:-2]
+ITEM = ItemView.__struct_fields__[:-1]
+KIT = KitRef.__struct_fields__
+DEVICE = DeviceView.__struct_fields__[:3]
 # What the first statement tells of each order: which kinds of lines it has at all.
 HAS = {
     "devices": OrderDevice,
@@ -106,58 +96,96 @@ HAS = {
 }
 
 
-def _borrowed(model, *names: str) -> dict:
-    """The model's own properties and methods, for a plain class to read the same way."""
-    return {name: vars(model)[name] for name in names}
+def _labelled(entity, names, prefix: str) -> list:
+    """The entity's columns ``names``, each labelled ``prefix`` + its name."""
+    return [getattr(entity, name).label(prefix + name) for name in names]
 
 
-# Plain objects that answer what the models' objects answer: one home for each rule.
-PlainOrder = type(
-    "PlainOrder", (Plain,), _borrowed(Order, "recipient", "recipient_kind", "has_return_lines")
-)
-PlainPatient = type("PlainPatient", (Plain,), _borrowed(Patient, "full_name", "usable"))
-PlainSite = type("PlainSite", (Plain,), _borrowed(Site, "usable"))
-PlainAddress = type("PlainAddress", (Plain,), _borrowed(Address, "lines"))
-PlainItem = type("PlainItem", (Plain,), _borrowed(Item, "is_device"))
-PlainUser = type("PlainUser", (Plain,), _borrowed(User, "full_name"))
-PlainTrackingNumber = type("PlainTrackingNumber", (Plain,), _borrowed(TrackingNumber, "url"))
+def _item_columns(item=Item, maker=Manufacturer, prefix: str = "item_") -> list:
+    return [
+        *_labelled(item, ITEM, prefix),
+        maker.id.label(f"{prefix}maker_id"),
+        maker.name.label(f"{prefix}maker_name"),
+    ]
 
 
-def _columns(entity, names) -> list:
-    return [getattr(entity, name) for name in names]
+def _device_columns() -> list:
+    return [
+        *_labelled(Device, DEVICE, "device_"),
+        *_item_columns(),
+        DeviceIdentifier.type.label("identifier_type"),
+        DeviceIdentifier.value.label("identifier_value"),
+    ]
 
 
-def _plain(names, values, kind=Plain) -> Plain:
-    return kind(**dict(zip(names, values, strict=True)))
+class _Pick:
+    """The values of some labelled columns from a statement's rows, in the order named: the
+    positions are found once, by the labels, when the statement is built."""
+
+    __slots__ = ("_get",)
+
+    def __init__(self, statement, *labels: str):
+        keys = list(statement.selected_columns.keys())
+        at = [keys.index(label) for label in labels]
+        self._get = itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
+
+    def __call__(self, row) -> tuple:
+        return self._get(row)
+
+    @classmethod
+    def of(cls, statement, names, prefix: str) -> _Pick:
+        return cls(statement, *(prefix + name for name in names))
 
 
-class _Cut:
-    """Consecutive slices of a row, one per part of what it holds."""
+class _Items:
+    """Items with their makers, from the rows of one statement; each built once per read."""
 
-    def __init__(self, *widths: int):
-        self.slices, start = [], 0
-        for width in widths:
-            self.slices.append(slice(start, start + width))
-            start += width
+    def __init__(self, statement, prefix: str = "item_"):
+        self.own = _Pick.of(statement, ITEM, prefix)
+        self.maker = _Pick(statement, f"{prefix}maker_id", f"{prefix}maker_name")
 
-    def __call__(self, row) -> list[tuple]:
-        values = tuple(row)
-        return [values[s] for s in self.slices]
+    def __call__(self, row, known: dict) -> ItemView:
+        own = self.own(row)
+        found = known.get(own[0])
+        if found is None:
+            maker_id, maker_name = self.maker(row)
+            maker = None if maker_id is None else ManufacturerView(maker_id, maker_name)
+            found = known[own[0]] = ItemView(*own, maker)
+        return found
 
 
-def _item_columns(item=Item, manufacturer=Manufacturer) -> list:
-    return [*_columns(item, ITEM), manufacturer.id, manufacturer.name]
+class _Devices:
+    """Devices with their items and identifiers, from rows that come one per identifier,
+    each led by ``key`` (the columns that say what the device is on)."""
+
+    def __init__(self, statement, *key: str):
+        self.key = _Pick(statement, *key)
+        self.own = _Pick.of(statement, DEVICE, "device_")
+        self.item = _Items(statement)
+        self.identifier = _Pick(statement, "identifier_type", "identifier_value")
+
+    def __call__(self, rows, known_items: dict) -> list[tuple[tuple, DeviceView]]:
+        """(key, device) in the rows' order, each device with its identifiers."""
+        found: list[tuple[tuple, DeviceView]] = []
+        last_key, last = None, None
+        for row in rows:
+            key, own = self.key(row), self.own(row)
+            if last is None or last.id != own[0] or last_key != key:
+                last_key, last = key, DeviceView(*own, self.item(row, known_items), [])
+                found.append((key, last))
+            kind, value = self.identifier(row)
+            if kind is not None:
+                last.identifiers.append(IdentifierView(kind, value))
+        return found
 
 
-def _item(values: tuple, known: dict) -> Plain:
-    """An item from its columns and its manufacturer's; each item built once per read."""
-    found = known.get(values[0])
-    if found is None:
-        found = _plain(ITEM, values[: len(ITEM)], PlainItem)
-        maker_id, maker_name = values[len(ITEM) :]
-        found.manufacturer = None if maker_id is None else Plain(id=maker_id, name=maker_name)
-        known[values[0]] = found
-    return found
+def _recipient_columns(patient, address, site, site_address, prefix: str) -> list:
+    return [
+        *_labelled(patient, PATIENT, prefix),
+        *_labelled(address, ADDRESS, f"{prefix}address_"),
+        *_labelled(site, SITE, f"{prefix}site_"),
+        *_labelled(site_address, ADDRESS, f"{prefix}site_address_"),
+    ]
 
 
 @cache
@@ -183,15 +211,14 @@ def _statements(postgres: bool) -> dict:
     ]
     orders = (
         select(
-            *_columns(Order, ORDER),
-            StockLocation.id,
-            StockLocation.name,
-            *_columns(Patient, PATIENT),
-            *_columns(patient_address, ADDRESS),
-            *_columns(patient_site, SITE),
-            *_columns(patient_site_address, ADDRESS),
-            *_columns(order_site, SITE),
-            *_columns(order_site_address, ADDRESS),
+            *_labelled(Order, ORDER, "order_"),
+            StockLocation.id.label("location_id"),
+            StockLocation.name.label("location_name"),
+            *_recipient_columns(
+                Patient, patient_address, patient_site, patient_site_address, "patient_"
+            ),
+            *_labelled(order_site, SITE, "site_"),
+            *_labelled(order_site_address, ADDRESS, "site_address_"),
             *has,
         )
         .select_from(Order)
@@ -209,7 +236,7 @@ def _statements(postgres: bool) -> dict:
         # Each order's lines in the order they were written; by order first, so that the
         # (order_id, ...) index finds them (by line alone, PostgreSQL walked every line).
         return (
-            select(line.order_id, *columns)
+            select(line.order_id.label("order_id"), *columns)
             .select_from(line)
             .where(among(line.order_id))
             .order_by(line.order_id, line.id)
@@ -217,8 +244,7 @@ def _statements(postgres: bool) -> dict:
 
     def device_lines(line, *columns):
         return (
-            lines(line, *columns, *_columns(Device, DEVICE), *_item_columns())
-            .add_columns(DeviceIdentifier.type, DeviceIdentifier.value)
+            lines(line, *columns, *_device_columns())
             .join(Device, Device.id == line.device_id)
             .join(Item, Item.id == Device.item_id)
             .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
@@ -231,16 +257,21 @@ def _statements(postgres: bool) -> dict:
     statements = {
         **_named_statements(postgres),
         "orders": orders,
-        "external_ids": lines(OrderExternalId, OrderExternalId.value),
-        "items": lines(OrderItem, OrderItem.id, OrderItem.count, *_item_columns())
+        "external_ids": lines(OrderExternalId, OrderExternalId.value.label("value")),
+        "items": lines(
+            OrderItem,
+            OrderItem.id.label("line_id"),
+            OrderItem.count.label("count"),
+            *_item_columns(),
+        )
         .join(Item, Item.id == OrderItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
         "kits": lines(
             OrderKit,
-            OrderKit.id,
-            OrderKit.count,
-            *_columns(Kit, KIT),
-            KitItem.count,
+            OrderKit.id.label("line_id"),
+            OrderKit.count.label("count"),
+            *_labelled(Kit, KIT, "kit_"),
+            KitItem.count.label("kit_item_count"),
             *_item_columns(kit_item, kit_item_maker),
         )
         .join(Kit, Kit.id == OrderKit.kit_id)
@@ -250,47 +281,56 @@ def _statements(postgres: bool) -> dict:
         .order_by(KitItem.id),
         "events": lines(
             OrderEvent,
-            OrderEvent.id,
-            OrderEvent.name,
-            OrderEvent.event_timestamp,
-            OrderEvent.note,
-            User.id,
-            User.first_name,
-            User.last_name,
-            ApiKey.name,
+            *_labelled(OrderEvent, ("id", "name", "event_timestamp", "note"), "event_"),
+            User.id.label("user_id"),
+            User.first_name.label("user_first_name"),
+            User.last_name.label("user_last_name"),
+            ApiKey.name.label("api_key_name"),
         )
         .outerjoin(User, User.id == OrderEvent.actor_user_id)
         .outerjoin(ApiKey, ApiKey.id == OrderEvent.actor_api_key_id),
-        "tracking_numbers": lines(TrackingNumber, TrackingNumber.carrier, TrackingNumber.value),
+        "tracking_numbers": lines(
+            TrackingNumber,
+            TrackingNumber.carrier.label("carrier"),
+            TrackingNumber.value.label("value"),
+        ),
         "notes": lines(
             OrderNote,
-            OrderNote.id,
-            OrderNote.note,
-            OrderNote.created_at,
-            User.id,
-            User.first_name,
-            User.last_name,
-            User.email,
+            *_labelled(OrderNote, ("id", "note", "created_at"), "note_"),
+            *_labelled(User, AuthorView.__struct_fields__, "author_"),
         ).outerjoin(User, User.id == OrderNote.created_by_id),
         "devices": device_lines(
-            OrderDevice, OrderDevice.packed_kit_id, OrderDevice.id, OrderDevice.order_item_id
+            OrderDevice,
+            OrderDevice.id.label("line_id"),
+            OrderDevice.packed_kit_id.label("packed_kit_id"),
+            OrderDevice.order_item_id.label("order_item_id"),
         ),
         "packed_kits": lines(
-            PackedKit, PackedKit.id, PackedKit.order_kit_id, *_columns(Kit, KIT)
+            PackedKit,
+            PackedKit.id.label("packed_kit_id"),
+            PackedKit.order_kit_id.label("order_kit_id"),
+            *_labelled(Kit, KIT, "kit_"),
         ).join(Kit, Kit.id == PackedKit.kit_id),
-        "return_items": lines(ReturnItem, ReturnItem.count, *_item_columns())
+        "return_items": lines(ReturnItem, ReturnItem.count.label("count"), *_item_columns())
         .join(Item, Item.id == ReturnItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
         "return_devices": device_lines(ReturnDevice),
         "return_packed_kits": lines(
-            ReturnPackedKit, ReturnPackedKit.packed_kit_id, packed_kit.order_id, *_columns(Kit, KIT)
+            ReturnPackedKit,
+            ReturnPackedKit.packed_kit_id.label("packed_kit_id"),
+            packed_kit.order_id.label("sent_on_order_id"),
+            *_labelled(Kit, KIT, "kit_"),
         )
         .join(packed_kit, packed_kit.id == ReturnPackedKit.packed_kit_id)
         .join(Kit, Kit.id == packed_kit.kit_id),
         # The devices in kits coming back, which were packed on other orders.
         "returning_kit_devices": (
-            select(OrderDevice.packed_kit_id, *_columns(Device, DEVICE), *_item_columns())
-            .add_columns(DeviceIdentifier.type, DeviceIdentifier.value)
+            select(
+                OrderDevice.id.label("line_id"),
+                OrderDevice.packed_kit_id.label("packed_kit_id"),
+                OrderDevice.order_item_id.label("order_item_id"),
+                *_device_columns(),
+            )
             .select_from(OrderDevice)
             .join(Device, Device.id == OrderDevice.device_id)
             .join(Item, Item.id == Device.item_id)
@@ -309,19 +349,13 @@ def _named_statements(postgres: bool) -> dict:
     address, site, site_address = aliased(Address), aliased(Site), aliased(Address)
     kit_item, kit_item_maker = aliased(Item), aliased(Manufacturer)
     return {
-        Patient: select(
-            *_columns(Patient, PATIENT),
-            Patient.site_id,
-            *_columns(address, ADDRESS),
-            *_columns(site, SITE),
-            *_columns(site_address, ADDRESS),
-        )
+        Patient: select(*_recipient_columns(Patient, address, site, site_address, "patient_"))
         .select_from(Patient)
         .outerjoin(address, address.id == Patient.address_id)
         .outerjoin(site, site.id == Patient.site_id)
         .outerjoin(site_address, site_address.id == site.address_id)
         .where(id_among(Patient.id, postgres)),
-        Site: select(*_columns(Site, SITE), *_columns(address, ADDRESS))
+        Site: select(*_labelled(Site, SITE, "site_"), *_labelled(address, ADDRESS, "site_address_"))
         .select_from(Site)
         .outerjoin(address, address.id == Site.address_id)
         .where(id_among(Site.id, postgres)),
@@ -329,7 +363,11 @@ def _named_statements(postgres: bool) -> dict:
         .select_from(Item)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
         .where(id_among(Item.id, postgres)),
-        Kit: select(*_columns(Kit, KIT), KitItem.count, *_item_columns(kit_item, kit_item_maker))
+        Kit: select(
+            *_labelled(Kit, KIT, "kit_"),
+            KitItem.count.label("kit_item_count"),
+            *_item_columns(kit_item, kit_item_maker),
+        )
         .select_from(Kit)
         .outerjoin(KitItem, KitItem.kit_id == Kit.id)
         .outerjoin(kit_item, kit_item.id == KitItem.item_id)
@@ -339,42 +377,130 @@ def _named_statements(postgres: bool) -> dict:
     }
 
 
+class _Sites:
+    """Sites with their addresses, from the columns labelled ``prefix`` + ..."""
+
+    def __init__(self, statement, prefix: str):
+        self.own = _Pick.of(statement, SITE, prefix)
+        self.address = _Pick.of(statement, ADDRESS, f"{prefix}address_")
+
+    def __call__(self, row) -> SiteView | None:
+        own = self.own(row)
+        if own[0] is None:
+            return None
+        return SiteView(*own, AddressView(*self.address(row)))
+
+
+class _Patients:
+    def __init__(self, statement, prefix: str = "patient_"):
+        self.own = _Pick.of(statement, PATIENT, prefix)
+        self.address = _Pick.of(statement, ADDRESS, f"{prefix}address_")
+        self.site = _Sites(statement, f"{prefix}site_")
+
+    def __call__(self, row) -> PatientView | None:
+        own = self.own(row)
+        if own[0] is None:
+            return None
+        return PatientView(*own, AddressView(*self.address(row)), self.site(row))
+
+
+class _Kits:
+    """Kits with their contents, from rows that come one per item of the kit."""
+
+    def __init__(self, statement):
+        self.own = _Pick.of(statement, KIT, "kit_")
+        self.count = _Pick(statement, "kit_item_count")
+        self.item = _Items(statement)
+
+    def add(self, row, known: dict) -> tuple[KitView, bool]:
+        """The row's kit (each built once per read), and whether this row fills it: only
+        the rows that first met it add its contents (a kit on two lines is read twice)."""
+        own = self.own(row)
+        kit = known.get(own[0])
+        fresh = kit is None
+        if fresh:
+            kit = known[own[0]] = KitView(*own, [])
+        return kit, fresh
+
+    def fill(self, kit: KitView, row, items: dict) -> None:
+        (count,) = self.count(row)
+        if count is not None:
+            kit.kit_items.append(KitItemView(count, self.item(row, items)))
+
+
+@cache
+def _decoders() -> dict:
+    """For each statement, what reads its rows by the columns' labels (the same for every
+    dialect: built once from the SQLite statements)."""
+    s = {name: direct.statement for name, direct in _statements(False).items()}
+    orders = s["orders"]
+    return {
+        "orders": {
+            "own": _Pick.of(orders, ORDER, "order_"),
+            "location": _Pick(orders, "location_id", "location_name"),
+            "patient": _Patients(orders),
+            "site": _Sites(orders, "site_"),
+            "has": _Pick(orders, *(f"has_{name}" for name in HAS)),
+        },
+        Patient: _Patients(s[Patient]),
+        Site: _Sites(s[Site], "site_"),
+        Item: _Items(s[Item]),
+        Kit: _Kits(s[Kit]),
+        "external_ids": _Pick(s["external_ids"], "order_id", "value"),
+        "items": (_Pick(s["items"], "order_id", "line_id", "count"), _Items(s["items"])),
+        "kits": (_Pick(s["kits"], "order_id", "line_id", "count"), _Kits(s["kits"])),
+        "events": _Pick(
+            s["events"],
+            "order_id",
+            "event_id",
+            "event_name",
+            "event_event_timestamp",
+            "event_note",
+            "user_id",
+            "user_first_name",
+            "user_last_name",
+            "api_key_name",
+        ),
+        "tracking_numbers": _Pick(s["tracking_numbers"], "order_id", "carrier", "value"),
+        "notes": (
+            _Pick(s["notes"], "order_id", "note_id", "note_note", "note_created_at"),
+            _Pick.of(s["notes"], AuthorView.__struct_fields__, "author_"),
+        ),
+        "devices": _Devices(s["devices"], "order_id", "line_id", "packed_kit_id", "order_item_id"),
+        "packed_kits": (
+            _Pick(s["packed_kits"], "order_id", "packed_kit_id", "order_kit_id"),
+            _Pick.of(s["packed_kits"], KIT, "kit_"),
+        ),
+        "return_items": (_Pick(s["return_items"], "order_id", "count"), _Items(s["return_items"])),
+        "return_devices": _Devices(s["return_devices"], "order_id"),
+        "return_packed_kits": (
+            _Pick(s["return_packed_kits"], "order_id", "packed_kit_id", "sent_on_order_id"),
+            _Pick.of(s["return_packed_kits"], KIT, "kit_"),
+        ),
+        "returning_kit_devices": _Devices(
+            s["returning_kit_devices"], "line_id", "packed_kit_id", "order_item_id"
+        ),
+    }
+
+
 def by_id(model, ids) -> dict:
-    """The patients, sites, items or kits (``model``) with these ids, as plain objects
-    shaped like the ones a loaded order holds, in one statement; ids too large for the
-    column match nothing. For checking a new order: what it names, and what its answer
-    shows."""
+    """The patients, sites, items or kits (``model``) with these ids, as the views a loaded
+    order holds, in one statement; ids too large for the column match nothing. For checking
+    a new order: what it names, and what its answer shows."""
     wanted = [i for i in ids if i and i <= MAX_DB_ID]
     if not wanted:
         return {}
     read = _Read()
     rows = read.rows(model, wanted)
-    if model is Patient:
-        found = {}
-        for row in rows:
-            values = tuple(row)
-            own, rest = values[: len(PATIENT) + 1], values[len(PATIENT) + 1 :]
-            patient = _plain((*PATIENT, "site_id"), own, PlainPatient)
-            patient.address = _plain(ADDRESS, rest[: len(ADDRESS)], PlainAddress)
-            at = len(ADDRESS)
-            patient.site = _site(rest[at : at + len(SITE)], rest[at + len(SITE) :])
-            found[patient.id] = patient
-        return found
-    if model is Site:
-        return {row[0]: _site(row[: len(SITE)], row[len(SITE) :]) for row in map(tuple, rows)}
+    decode = read.decoders[model]
     if model is Item:
-        return {row[0]: _item(tuple(row), read.items) for row in rows}
-    for row in rows:
-        values = tuple(row)
-        kit = read.kits.get(values[0])
-        if kit is None:
-            kit = read.kits[values[0]] = _plain(KIT, values[: len(KIT)])
-            kit.kit_items = []
-        count, item_values = values[len(KIT)], values[len(KIT) + 1 :]
-        if count is not None:
-            item = _item(item_values, read.items)
-            kit.kit_items.append(Plain(item=item, item_id=item.id, count=count))
-    return dict(read.kits)
+        return {item.id: item for item in (decode(row, read.items) for row in rows)}
+    if model is Kit:
+        for row in rows:
+            kit, _ = decode.add(row, read.kits)
+            decode.fill(kit, row, read.items)
+        return dict(read.kits)
+    return {found.id: found for found in map(decode, rows)}
 
 
 class _Read:
@@ -383,40 +509,22 @@ class _Read:
     def __init__(self):
         self.connection = reading_connection()
         self.statements = _statements(self.connection.dialect.name == "postgresql")
-        self.items: dict[int, Plain] = {}
-        self.kits: dict[int, Plain] = {}
+        self.decoders = _decoders()
+        self.items: dict[int, ItemView] = {}
+        self.kits: dict[int, KitView] = {}
 
-    def rows(self, name: str, ids) -> list[tuple]:
+    def rows(self, name, ids) -> list[tuple]:
         return self.statements[name].rows(self.connection, {"ids": list(ids)})
 
-    def devices(self, rows) -> list[tuple[tuple, Plain]]:
-        """(what the row leads with, device) in the rows' order, each device with its
-        identifiers: the rows come one per identifier."""
-        found: list[tuple[tuple, Plain]] = []
-        last_key, last = None, None
-        for row in rows:
-            values = tuple(row)
-            key, device_values = values[:-DEVICE_WIDTH], values[-DEVICE_WIDTH:]
-            if last is None or last.id != device_values[0] or last_key != key:
-                last_key, last = key, _plain(DEVICE, device_values[: len(DEVICE)])
-                last.item = _item(device_values[len(DEVICE) : -2], self.items)
-                last.item_id = last.item.id
-                last.identifiers = []
-                found.append((key, last))
-            kind, value = device_values[-2:]
-            if kind is not None:
-                last.identifiers.append(Plain(type=kind, value=value))
-        return found
 
-
-def load_one(order_id: int) -> Plain | None:
+def load_one(order_id: int) -> OrderView | None:
     if not 1 <= order_id <= MAX_DB_ID:
         return None
     found = load([order_id])
     return found[0] if found else None
 
 
-def load(order_ids: list[int], history: bool = True) -> list[Plain]:
+def load(order_ids: list[int], history: bool = True) -> list[OrderView]:
     """The orders with these ids, in the order given (ids that match none are left out).
 
     Without ``history`` the events and tracking numbers are not read (left empty): what
@@ -425,54 +533,48 @@ def load(order_ids: list[int], history: bool = True) -> list[Plain]:
     if not order_ids:
         return []
     read = _Read()
-    cut = _Cut(
-        len(ORDER),
-        2,
-        len(PATIENT),
-        len(ADDRESS),
-        len(SITE),
-        len(ADDRESS),
-        len(SITE),
-        len(ADDRESS),
-        len(HAS),
+    decode = read.decoders["orders"]
+    own, location, patient, site, has = (
+        decode["own"],
+        decode["location"],
+        decode["patient"],
+        decode["site"],
+        decode["has"],
     )
-    found: dict[int, Plain] = {}
+    found: dict[int, OrderView] = {}
     wanted: dict[str, list[int]] = {name: [] for name in HAS}
     for row in read.rows("orders", order_ids):
-        own, location, who, address, site, site_address, to_site, to_address, has = cut(row)
-        order = _plain(ORDER, own, PlainOrder)
-        order.fulfillment_location = Plain(id=location[0], name=location[1])
-        order.patient = None if who[0] is None else _plain(PATIENT, who, PlainPatient)
-        if order.patient is not None:
-            order.patient.address = _plain(ADDRESS, address, PlainAddress)
-            order.patient.site = _site(site, site_address)
-        order.site = _site(to_site, to_address)
-        for name, flag in zip(HAS, has, strict=True):
-            setattr(order, name, [])
+        # Its lines come with the rows below: the lists are filled in place.
+        order = OrderView(
+            *own(row),
+            LocationView(*location(row)),
+            patient(row),
+            site(row),
+            *([] for _ in range(11)),
+        )
+        for name, flag in zip(HAS, has(row), strict=True):
             if flag:
                 wanted[name].append(order.id)
-        order.external_ids, order.items, order.kits, order.events = [], [], [], []
         found[order.id] = order
     if not found:
         return []
 
-    for order_id, value in read.rows("external_ids", found):
-        found[order_id].external_ids.append(Plain(value=value))
-    for order_id, line_id, count, *values in read.rows("items", found):
-        item = _item(tuple(values), read.items)
-        found[order_id].items.append(Plain(id=line_id, item=item, item_id=item.id, count=count))
+    for order_id, value in map(read.decoders["external_ids"], read.rows("external_ids", found)):
+        found[order_id].external_ids.append(ExternalIdView(value))
+    line, item = read.decoders["items"]
+    for row in read.rows("items", found):
+        order_id, line_id, count = line(row)
+        found[order_id].items.append(ItemLineView(line_id, count, item(row, read.items)))
     _add_kit_lines(read, found)
     if history:
         _add_history(read, found, wanted)
     if wanted["notes"]:
-        for order_id, note_id, note, at, user_id, first, last, email in read.rows(
-            "notes", wanted["notes"]
-        ):
-            author = None
-            if user_id is not None:
-                author = PlainUser(id=user_id, first_name=first, last_name=last, email=email)
+        note, author = read.decoders["notes"]
+        for row in read.rows("notes", wanted["notes"]):
+            order_id, note_id, text, at = note(row)
+            by = author(row)
             found[order_id].notes.append(
-                Plain(id=note_id, note=note, created_at=at, created_by=author)
+                NoteView(note_id, text, at, None if by[0] is None else AuthorView(*by))
             )
     _add_devices_and_kits(read, found, wanted)
     _add_returns(read, found, wanted)
@@ -480,99 +582,108 @@ def load(order_ids: list[int], history: bool = True) -> list[Plain]:
 
 
 def _add_history(read: _Read, found: dict, wanted: dict) -> None:
-    for order_id, event_id, name, at, note, user_id, first, last, key_name in read.rows(
-        "events", found
+    for order_id, event_id, name, at, note, user_id, first, last, key_name in map(
+        read.decoders["events"], read.rows("events", found)
     ):
         actor = actor_name(full_name(first, last) if user_id is not None else None, key_name)
-        found[order_id].events.append(
-            Plain(id=event_id, name=name, event_timestamp=at, note=note, actor_name=actor)
-        )
+        found[order_id].events.append(EventView(event_id, name, at, note, actor))
     if wanted["tracking_numbers"]:
-        for order_id, carrier, value in read.rows("tracking_numbers", wanted["tracking_numbers"]):
-            found[order_id].tracking_numbers.append(
-                PlainTrackingNumber(carrier=carrier, value=value)
-            )
-
-
-def _site(values: tuple, address: tuple) -> Plain | None:
-    if values[0] is None:
-        return None
-    site = _plain(SITE, values, PlainSite)
-    site.address = _plain(ADDRESS, address, PlainAddress)
-    return site
+        for order_id, carrier, value in map(
+            read.decoders["tracking_numbers"],
+            read.rows("tracking_numbers", wanted["tracking_numbers"]),
+        ):
+            found[order_id].tracking_numbers.append(TrackingNumberView(carrier, value))
 
 
 def _add_kit_lines(read: _Read, found: dict) -> None:
     """Kit lines with their kits' contents: the rows come one per item of the kit."""
-    line = None
-    for order_id, line_id, count, *rest in read.rows("kits", found):
-        kit_values, item_count, item_values = rest[:3], rest[3], tuple(rest[4:])
-        if line is None or line.id != line_id:
-            kit = read.kits.get(kit_values[0])
-            fresh = kit is None
-            if fresh:
-                kit = _plain(KIT, kit_values)
-                kit.kit_items = []
-                read.kits[kit.id] = kit
-            line = Plain(id=line_id, kit=kit, count=count, fills_kit=fresh)
-            found[order_id].kits.append(line)
-        if line.fills_kit and item_count is not None:
-            item = _item(item_values, read.items)
-            line.kit.kit_items.append(Plain(item=item, item_id=item.id, count=item_count))
-
-
-def _packed_kit(pk_id: int, order_id: int, kit_values, devices: list) -> Plain:
-    """A packed kit with the order's device lines in it (each with its ``device``)."""
-    return Plain(id=pk_id, order_id=order_id, kit=_plain(KIT, kit_values), devices=devices)
+    line_of, kits = read.decoders["kits"]
+    last_line_id, fills = None, False
+    for row in read.rows("kits", found):
+        order_id, line_id, count = line_of(row)
+        if line_id != last_line_id:
+            kit, fills = kits.add(row, read.kits)
+            found[order_id].kits.append(KitLineView(line_id, count, kit))
+            last_line_id = line_id
+        if fills:
+            kits.fill(kit, row, read.items)
 
 
 def _add_devices_and_kits(read: _Read, found: dict, wanted: dict) -> None:
-    in_kits: dict[int, list[Plain]] = defaultdict(list)
+    in_kits: dict[int, list[OrderDeviceView]] = defaultdict(list)
     if wanted["devices"]:
-        for (order_id, packed_kit_id, line_id, order_item_id), device in read.devices(
-            read.rows("devices", wanted["devices"])
+        for (order_id, line_id, packed_kit_id, order_item_id), device in read.decoders["devices"](
+            read.rows("devices", wanted["devices"]), read.items
         ):
-            line = Plain(
-                id=line_id,
-                packed_kit_id=packed_kit_id,
-                order_item_id=order_item_id,
-                device_id=device.id,
-                device=device,
-            )
+            line = OrderDeviceView(line_id, packed_kit_id, order_item_id, device)
             found[order_id].devices.append(line)
             if packed_kit_id is not None:
                 in_kits[packed_kit_id].append(line)
     if wanted["packed_kits"]:
-        for order_id, pk_id, order_kit_id, *kit_values in read.rows(
-            "packed_kits", wanted["packed_kits"]
-        ):
-            packed = _packed_kit(pk_id, order_id, kit_values, in_kits[pk_id])
-            packed.order_kit_id = order_kit_id
-            found[order_id].packed_kits.append(packed)
+        packed, kit = read.decoders["packed_kits"]
+        for row in read.rows("packed_kits", wanted["packed_kits"]):
+            order_id, pk_id, order_kit_id = packed(row)
+            found[order_id].packed_kits.append(
+                PackedKitView(pk_id, order_id, order_kit_id, KitRef(*kit(row)), in_kits[pk_id])
+            )
 
 
 def _add_returns(read: _Read, found: dict, wanted: dict) -> None:
     if wanted["return_items"]:
-        for order_id, count, *item in read.rows("return_items", wanted["return_items"]):
-            found[order_id].return_items.append(
-                Plain(item=_item(tuple(item), read.items), count=count)
-            )
+        line, item = read.decoders["return_items"]
+        for row in read.rows("return_items", wanted["return_items"]):
+            order_id, count = line(row)
+            found[order_id].return_items.append(ItemLineView(None, count, item(row, read.items)))
     if wanted["return_devices"]:
-        for (order_id,), device in read.devices(
-            read.rows("return_devices", wanted["return_devices"])
+        for (order_id,), device in read.decoders["return_devices"](
+            read.rows("return_devices", wanted["return_devices"]), read.items
         ):
-            found[order_id].return_devices.append(Plain(device_id=device.id, device=device))
+            found[order_id].return_devices.append(ReturnDeviceView(device))
     if wanted["return_packed_kits"]:
-        kits = read.rows("return_packed_kits", wanted["return_packed_kits"])
-        in_kits: dict[int, list[Plain]] = defaultdict(list)
-        for (pk_id,), device in read.devices(
-            read.rows("returning_kit_devices", {pk_id for _, pk_id, *_ in kits})
+        packed, kit = read.decoders["return_packed_kits"]
+        kits = [
+            (packed(row), kit(row))
+            for row in read.rows("return_packed_kits", wanted["return_packed_kits"])
+        ]
+        in_kits: dict[int, list[OrderDeviceView]] = defaultdict(list)
+        for (line_id, pk_id, order_item_id), device in read.decoders["returning_kit_devices"](
+            read.rows("returning_kit_devices", {pk_id for (_, pk_id, _), _ in kits}), read.items
         ):
-            in_kits[pk_id].append(Plain(device_id=device.id, device=device))
-        for order_id, pk_id, sent_on, *kit_values in kits:
-            found[order_id].return_packed_kits.append(
-                Plain(
-                    packed_kit_id=pk_id,
-                    packed_kit=_packed_kit(pk_id, sent_on, kit_values, in_kits[pk_id]),
-                )
-            )
+            in_kits[pk_id].append(OrderDeviceView(line_id, pk_id, order_item_id, device))
+        for (order_id, pk_id, sent_on), kit_values in kits:
+            packed_kit = PackedKitView(pk_id, sent_on, None, KitRef(*kit_values), in_kits[pk_id])
+            found[order_id].return_packed_kits.append(ReturnPackedKitView(packed_kit))
+
+
+# Views of ORM objects that placing's check loaded (locked) anyway: the devices and packed
+# kits a new order asks back, answered as the read model would answer them.
+
+
+def item_view(item: Item) -> ItemView:
+    maker = item.manufacturer
+    return ItemView(
+        *(getattr(item, name) for name in ITEM),
+        None if maker is None else ManufacturerView(maker.id, maker.name),
+    )
+
+
+def device_view(device: Device) -> DeviceView:
+    return DeviceView(
+        *(getattr(device, name) for name in DEVICE),
+        item_view(device.item),
+        [IdentifierView(i.type, i.value) for i in device.identifiers],
+    )
+
+
+def packed_kit_view(packed_kit: PackedKit) -> PackedKitView:
+    kit = packed_kit.kit
+    return PackedKitView(
+        packed_kit.id,
+        packed_kit.order_id,
+        packed_kit.order_kit_id,
+        KitRef(kit.id, kit.name, kit.archived),
+        [
+            OrderDeviceView(od.id, od.packed_kit_id, od.order_item_id, device_view(od.device))
+            for od in packed_kit.devices
+        ],
+    )

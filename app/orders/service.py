@@ -13,7 +13,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from types import SimpleNamespace as Plain
 from typing import Any
 
 from sqlalchemy import insert, select, union_all
@@ -41,6 +40,18 @@ from app.orders.models import (
     ReturnPackedKit,
     SubmissionKey,
     actor_name,
+)
+from app.orders.views import (
+    AuthorView,
+    EventView,
+    ItemLineView,
+    KitLineView,
+    NewOrder,
+    OrderView,
+    PatientView,
+    ReturnDeviceView,
+    ReturnPackedKitView,
+    SiteView,
 )
 from app.people.models import Patient, Site
 from app.validation import (
@@ -127,9 +138,9 @@ class OrderDraft:
 
 @dataclass
 class PlacedOrder:
-    # A new order as written (a plain ``read_model`` order), or the earlier order (the
-    # ORM's) when ``replayed``.
-    order: read_model.PlainOrder | Order
+    # A new order as written, or the earlier order (the ORM's: only its id is read) when
+    # ``replayed``.
+    order: OrderView | Order
     # True when a submission key had been used before: ``order`` is the first order.
     replayed: bool = False
     # With ``replayed``: whether the earlier submission asked for the very same order.
@@ -175,9 +186,7 @@ def patient_problems(patient: Patient) -> list[Problem]:
     return []
 
 
-def _check_recipient(
-    draft: OrderDraft, check: _Checker
-) -> read_model.PlainPatient | read_model.PlainSite | None:
+def _check_recipient(draft: OrderDraft, check: _Checker) -> PatientView | SiteView | None:
     if draft.patient_id is None and draft.site_id is None:
         check.add("recipient_required", "Choose a patient or a site to ship to.", "patient")
         return None
@@ -467,13 +476,11 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     return good
 
 
-def check_draft(
-    draft: OrderDraft, *, placing: bool = False
-) -> tuple[read_model.PlainOrder, list[Problem]]:
+def check_draft(draft: OrderDraft, *, placing: bool = False) -> tuple[NewOrder, list[Problem]]:
     """Builds the order a draft asks for and lists every rule it breaks (adds nothing).
 
-    The order is a plain object shaped as ``read_model`` reads one (the ORM's attribute
-    names), made of the plain rows the check read: what placing writes and answers.
+    The order is a ``NewOrder``, made of the views the check read (``read_model.by_id``):
+    what placing writes and answers.
     ``placing`` (in placing's write transaction) holds the rows the order then depends on:
     its stock location, shared, so that it cannot go inactive before the order commits, and
     the devices it asks back, so that no other order asks for them meanwhile."""
@@ -500,36 +507,22 @@ def check_draft(
     notes = _check_notes(draft.notes, check)
     check.problems.extend(location_problems)
 
-    patient = recipient if isinstance(recipient, read_model.PlainPatient) else None
-    site = None if patient is not None else recipient
-    order = read_model.PlainOrder(
-        id=None,
-        version=1,
+    patient = recipient if isinstance(recipient, PatientView) else None
+    order = NewOrder(
         fulfillment_location=location,
-        fulfillment_location_id=location.id if location is not None else None,
         patient=patient,
-        patient_id=patient.id if patient is not None else None,
-        site=site,
-        site_id=site.id if site is not None else None,
-        responsible_site_id=patient.site_id if patient is not None else getattr(site, "id", None),
-        current_status=statuses.CREATED,
-        held_from_status=None,
+        site=None if patient is not None else recipient,
         shipping_option=shipping_option,
         email_label=email_label,
-        created_at=None,
-        updated_at=None,
-        external_ids=[Plain(value=v) for v in external_ids],
-        items=[Plain(item=item, item_id=item.id, count=count) for item, count in items],
-        kits=[Plain(kit=kit, kit_id=kit.id, count=count) for kit, count in kits],
-        return_items=[Plain(item=i, item_id=i.id, count=count) for i, count in return_items],
-        return_devices=[Plain(device=d, device_id=d.id) for d in return_devices],
-        return_packed_kits=[Plain(packed_kit=pk, packed_kit_id=pk.id) for pk in return_kits],
-        notes=[Plain(note=note) for note in notes],
-        # What a new order has none of yet.
-        events=[],
-        tracking_numbers=[],
-        devices=[],
-        packed_kits=[],
+        external_ids=external_ids,
+        items=[ItemLineView(None, count, item) for item, count in items],
+        kits=[KitLineView(None, count, kit) for kit, count in kits],
+        return_items=[ItemLineView(None, count, item) for item, count in return_items],
+        return_devices=[ReturnDeviceView(read_model.device_view(d)) for d in return_devices],
+        return_packed_kits=[
+            ReturnPackedKitView(read_model.packed_kit_view(pk)) for pk in return_kits
+        ],
+        notes=notes,
     )
     return order, check.problems
 
@@ -538,7 +531,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
     """Places the order a draft asks for, with its lines and its first event, or nothing.
 
     The rules are checked once, under the write lock, on the rows as they are then. The
-    order comes back as it was written (a plain object, as ``read_model`` reads one), so
+    order comes back as it was written (an ``OrderView``, as ``read_model`` reads one), so
     that describing it reads nothing more.
 
     With a ``submission_key`` the call is safe to repeat: a key already used answers
@@ -554,15 +547,15 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 earlier = _order_for_key(actor.scope, submission_key, fingerprint)
                 if earlier is not None:
                     return earlier
-            order, problems = check_draft(draft, placing=True)
+            new, problems = check_draft(draft, placing=True)
             if problems:
                 raise OrderRejected(problems)
-            _write(order, who, utcnow())
+            order = _write(new, who, utcnow())
             # The balances before the status counters: the lock order every change keeps
             # (app.database.write_transaction). A cancel releasing the same item takes them
             # in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
-            status_counters.record_status_change(order, None, statuses.CREATED)
+            status_counters.record_status_change(new, None, statuses.CREATED)
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),
@@ -592,7 +585,7 @@ class _Who:
     actor: Actor
     name: str
     # The notes' author as an answer shows them: a user's id, names and email.
-    author: Plain | None
+    author: AuthorView | None
 
     @classmethod
     def of(cls, actor: Actor) -> _Who:
@@ -602,21 +595,18 @@ class _Who:
             actor_name(user.full_name if user else None, key.name if key else None),
             None
             if user is None
-            else read_model.PlainUser(
-                id=user.id, first_name=user.first_name, last_name=user.last_name, email=user.email
-            ),
+            else AuthorView(user.id, user.first_name, user.last_name, user.email),
         )
 
 
-def _write(order, who: _Who, now) -> None:
+def _write(order: NewOrder, who: _Who, now) -> OrderView:
     """Writes a checked new order with plain inserts: the order, its first event (and
     outbox entry), and each kind of line in one statement however many lines there are.
-    The ORM's unit of work took most of placing's time to learn ids nothing needs. The
-    order's id, times and event are set on it, as written."""
+    The ORM's unit of work took most of placing's time to learn ids nothing needs. Answers
+    the order as written: with its id, its times and its first event."""
     connection = db.session.connection()
     user_id, api_key_id = who.actor.user_id, who.actor.api_key_id
-    order.created_at = order.updated_at = now
-    order.id = _INSERT_ORDER.scalar(
+    order_id = _INSERT_ORDER.scalar(
         connection,
         {
             "patient_id": order.patient_id,
@@ -633,16 +623,9 @@ def _write(order, who: _Who, now) -> None:
             "version": order.version,
         },
     )
-    event_id = insert_event(order.id, statuses.CREATED, user_id, api_key_id, now)
-    order.events.append(
-        Plain(
-            id=event_id, name=statuses.CREATED, event_timestamp=now, note=None, actor_name=who.name
-        )
-    )
-    for note in order.notes:
-        note.created_at, note.created_by = now, who.author
+    event_id = insert_event(order_id, statuses.CREATED, user_id, api_key_id, now)
     lines = {
-        OrderExternalId: [{"value": e.value} for e in order.external_ids],
+        OrderExternalId: [{"value": value} for value in order.external_ids],
         OrderItem: [{"item_id": x.item_id, "count": x.count} for x in order.items],
         OrderKit: [{"kit_id": x.kit_id, "count": x.count} for x in order.kits],
         ReturnItem: [{"item_id": x.item_id, "count": x.count} for x in order.return_items],
@@ -650,22 +633,24 @@ def _write(order, who: _Who, now) -> None:
         ReturnPackedKit: [{"packed_kit_id": x.packed_kit_id} for x in order.return_packed_kits],
         OrderNote: [
             {
-                "note": n.note,
+                "note": note,
                 "created_at": now,
                 "created_by_id": user_id,
                 "created_by_api_key_id": api_key_id,
             }
-            for n in order.notes
+            for note in order.notes
         ],
     }
     for model, rows in lines.items():
         if rows:
             _INSERT_LINES[model].run_many(
-                connection, [{"order_id": order.id, **row} for row in rows]
+                connection, [{"order_id": order_id, **row} for row in rows]
             )
+    first_event = EventView(event_id, statuses.CREATED, now, None, who.name)
+    return order.written(order_id, now, first_event, who.author)
 
 
-def demand_lines(order: Order) -> list[inventory.DemandLine]:
+def demand_lines(order: Order | NewOrder | OrderView) -> list[inventory.DemandLine]:
     """The order's outbound lines, as inventory counts them, with their field paths, and
     what the order's catalog rows already tell (a kit's contents, which items are received
     on scan)."""
@@ -695,7 +680,7 @@ def _received_on_scan(items) -> frozenset[int]:
     return frozenset(i.id for i in items if i.accept_unreceived_devices)
 
 
-def _reserve(order: Order, actor: Actor) -> None:
+def _reserve(order: OrderView, actor: Actor) -> None:
     try:
         inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
     except inventory.InsufficientInventory as short:

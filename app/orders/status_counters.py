@@ -18,14 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.database import DirectStatement
 from app.extensions import db
-from app.orders.models import Order, OrderStatusCount
+from app.orders.models import Order, OrderStatusCount, recipient_kind
 
 # status, site (0 for none), shipping option ("" for none), recipient kind ("patient", "site")
 Key = tuple[str, int, str, str]
-
-
-def recipient_kind(order: Order) -> str:
-    return "patient" if order.patient_id is not None else "site"
 
 
 @functools.cache
@@ -48,7 +44,7 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
     """One order fewer in ``from_status`` (None when the order is new), one more in
     ``to_status``: in the caller's transaction, in one statement."""
     site, shipping = order.responsible_site_id or 0, order.shipping_option or ""
-    kind = recipient_kind(order)
+    kind = recipient_kind(order.patient_id)
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1

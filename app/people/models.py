@@ -5,10 +5,35 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, column, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.models import full_name
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
 
 SEXES = ("female", "male", "other", "unknown")
+
+
+# The rules of a person, a site and an address, for the models here and for the read side's
+# views of them (app/orders/views.py) alike: small functions of the values, one home each.
+# A person's name is auth's ``full_name`` (a user's and a patient's alike).
+
+
+def patient_usable(archived: bool) -> bool:
+    """Whether a patient can receive orders."""
+    return not archived
+
+
+def site_usable(active: bool) -> bool:
+    """Whether a site can receive orders."""
+    return active
+
+
+def address_lines(address) -> list[str]:
+    """The address (a model's or a view's) as it is written on a label."""
+    lines = [address.line_one, address.line_two, address.line_three]
+    lines.append(f"{address.city}, {address.state} {address.zip_code}")
+    if address.country and address.country != "US":
+        lines.append(address.country)
+    return [line for line in lines if line]
 
 
 class Address(db.Model):
@@ -25,12 +50,7 @@ class Address(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
 
     def lines(self) -> list[str]:
-        """The address as it is written on a label."""
-        lines = [self.line_one, self.line_two, self.line_three]
-        lines.append(f"{self.city}, {self.state} {self.zip_code}")
-        if self.country and self.country != "US":
-            lines.append(self.country)
-        return [line for line in lines if line]
+        return address_lines(self)
 
 
 class Site(db.Model):
@@ -47,7 +67,7 @@ class Site(db.Model):
 
     @property
     def usable(self) -> bool:
-        return self.active
+        return site_usable(self.active)
 
 
 def _prefix_index(name: str) -> Index:
@@ -93,11 +113,11 @@ class Patient(db.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return full_name(self.first_name, self.last_name)
 
     @property
     def usable(self) -> bool:
-        return not self.archived
+        return patient_usable(self.archived)
 
 
 class PatientImport(db.Model):
