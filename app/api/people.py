@@ -14,6 +14,7 @@ from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
 from app.people import service
 from app.people.models import Patient, Site
+from app.people.views import patient_view, site_view
 from app.validation import Rejected
 
 
@@ -64,7 +65,9 @@ def create_patient():
         patient = service.create_patient(draft, api_actor())
     except Rejected as rejected:
         return _rejected(rejected)
-    response = jsonify(serialize.plain(serialize.patient(db.session.get(Patient, patient.id))))
+    response = jsonify(
+        serialize.plain(serialize.patient(patient_view(db.session.get(Patient, patient.id))))
+    )
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_patient", patient_id=patient.id)
     return response
@@ -78,7 +81,7 @@ def get_patient(patient_id: int):
     if patient is None:
         raise ApiError(404, "patient_not_found", f"There is no patient with id {patient_id}.")
     note_patient_access("apiPatient", VIEWED, [(patient.id, None)])
-    return jsonify(serialize.plain(serialize.patient(patient)))
+    return jsonify(serialize.plain(serialize.patient(patient_view(patient))))
 
 
 @bp.get("/site")
@@ -92,7 +95,7 @@ def list_sites():
     sites = db.session.scalars(
         select(Site).where(*where).order_by(Site.id).limit(size).offset((page - 1) * size)
     )
-    content = [serialize.site(s) for s in sites]
+    content = [serialize.site(site_view(s)) for s in sites]
     return jsonify(
         serialize.plain(serialize.page_of(serialize.SitePageJson, content, page, size, total))
     )

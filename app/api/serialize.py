@@ -1,11 +1,12 @@
 """Orders and their parts in the shapes of the public v3 API (camelCase, nested objects).
 
 Each shape is declared once, as a msgspec Struct: the functions below fill them from the
-ORM's objects (or from ``read_model``' plain ones, which carry the same attribute names),
-msgspec writes the JSON from them, and the OpenAPI document (``app/api/openapi.py``) takes
-their schemas from the same declarations. Fields are written in the order declared, and a
-field is required unless it has a default (none has). ``gc=False``: these answers hold no
-cycles, so the garbage collector need not track the thousands one page of orders makes.
+read side's views (``orders.views``, ``people.views``, ``catalog.views``), not from the
+ORM's objects; msgspec writes the JSON from them, and the OpenAPI document
+(``app/api/openapi.py``) takes their schemas from the same declarations. Fields are
+written in the order declared, and a field is required unless it has a default (none
+has). ``gc=False``: these answers hold no cycles, so the garbage collector need not track
+the thousands one page of orders makes.
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ import msgspec
 from flask import Response, current_app
 from msgspec import Meta
 
-from app.auth.models import User
-from app.catalog import models as catalog
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES, Device
+from app.catalog.views import DeviceView, ItemView, KitView, device_view, item_view
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
 from app.inventory.models import StockLocation, StockReceipt
 from app.inventory.service import PlacedAt
-from app.orders import models as orders
 from app.orders import statuses
 from app.orders.queries import TOTAL_CAP, PageOfOrders
 from app.orders.service import SHIPPING_OPTIONS
-from app.people import models as people
+from app.orders.views import AuthorView, LocationView, OrderDeviceView, OrderView, PackedKitView
 from app.people.models import SEXES
+from app.people.views import AddressView, PatientView, SiteView
 
 _encoder = msgspec.json.Encoder()
 
@@ -235,7 +235,7 @@ class OrderPageJson(_Shape):
     last: bool
 
 
-def address(a: people.Address | None) -> AddressJson | None:
+def address(a: AddressView | None) -> AddressJson | None:
     if a is None:
         return None
     return AddressJson(
@@ -243,13 +243,13 @@ def address(a: people.Address | None) -> AddressJson | None:
     )
 
 
-def site(s: people.Site | None) -> SiteJson | None:
+def site(s: SiteView | None) -> SiteJson | None:
     if s is None:
         return None
     return SiteJson(s.id, s.name, s.active, s.phone_number, address(s.address))
 
 
-def patient(p: people.Patient | None) -> PatientJson | None:
+def patient(p: PatientView | None) -> PatientJson | None:
     if p is None:
         return None
     return PatientJson(
@@ -268,7 +268,7 @@ def patient(p: people.Patient | None) -> PatientJson | None:
     )
 
 
-def item(i: catalog.Item) -> ItemJson:
+def item(i: ItemView) -> ItemJson:
     maker = i.manufacturer
     return ItemJson(
         id=i.id,
@@ -283,13 +283,13 @@ def item(i: catalog.Item) -> ItemJson:
     )
 
 
-def kit(k: catalog.Kit) -> KitJson:
+def kit(k: KitView) -> KitJson:
     return KitJson(
         k.id, k.name, k.archived, [ItemLineJson(item(ki.item), ki.count) for ki in k.kit_items]
     )
 
 
-def _device_fields(d: catalog.Device) -> dict:
+def _device_fields(d: DeviceView) -> dict:
     """What every shape of a device says of it (DeviceJson, StockDeviceJson)."""
     return {
         "id": d.id,
@@ -300,11 +300,11 @@ def _device_fields(d: catalog.Device) -> dict:
     }
 
 
-def device(d: catalog.Device) -> DeviceJson:
+def device(d: DeviceView) -> DeviceJson:
     return DeviceJson(**_device_fields(d))
 
 
-def packed_kit(pk: orders.PackedKit) -> PackedKitJson:
+def packed_kit(pk: PackedKitView) -> PackedKitJson:
     return PackedKitJson(
         pk.id,
         KitSummaryJson(pk.kit.id, pk.kit.name, pk.kit.archived),
@@ -312,18 +312,18 @@ def packed_kit(pk: orders.PackedKit) -> PackedKitJson:
     )
 
 
-def user(u: User | None) -> NoteAuthorJson | None:
+def user(u: AuthorView | None) -> NoteAuthorJson | None:
     if u is None:
         return None
     return NoteAuthorJson(u.id, u.first_name, u.last_name, u.email)
 
 
-def _loose_devices(order: orders.Order) -> list[orders.OrderDevice]:
+def _loose_devices(order: OrderView) -> list[OrderDeviceView]:
     """Devices shipped on item lines; those in packed kits appear under packedKits."""
     return [od for od in order.devices if od.packed_kit_id is None]
 
 
-def order(o: orders.Order, patient_details: bool = True) -> OrderJson:
+def order(o: OrderView, patient_details: bool = True) -> OrderJson:
     """The order; without ``patient_details`` (a reader without patients:read) its patient is
     named by id only."""
     return OrderJson(
@@ -371,7 +371,7 @@ def order_page(p: PageOfOrders, patient_details: bool = True) -> OrderPageJson:
     )
 
 
-def location(loc: StockLocation | PlacedAt | None) -> LocationJson | None:
+def location(loc: LocationView | StockLocation | PlacedAt | None) -> LocationJson | None:
     return None if loc is None else LocationJson(loc.id, loc.name)
 
 
@@ -442,9 +442,17 @@ def page_of(shape, content: list, page: int, size: int, total: int):
     return shape(content, page, size, total, page == 1, page * size >= total)
 
 
+# Inventory's queries still answer the ORM's items and devices: the three shapes below make
+# their views first (catalog.views), so that the shapes above read views only.
+
+
 def stock_row(row: inventory_queries.StockRow) -> StockRowJson:
     return StockRowJson(
-        item(row.item), location(row.location), row.on_hand, row.reserved, row.available
+        item(item_view(row.item)),
+        location(row.location),
+        row.on_hand,
+        row.reserved,
+        row.available,
     )
 
 
@@ -454,16 +462,14 @@ def receipt(r: StockReceipt, contents: inventory_queries.ReceiptContents) -> Rec
         IdOnlyJson(r.location_id),
         r.reference,
         timestamp(r.created_at),
-        lines=[ItemLineJson(item(i), count) for i, count in contents.lines],
-        devices=[device(d) for d in contents.devices],
+        lines=[ItemLineJson(item(item_view(i)), count) for i, count in contents.lines],
+        devices=[device(device_view(d)) for d in contents.devices],
     )
 
 
-def stock_device(
-    d: catalog.Device, loc: StockLocation | None, order_ids: list[int]
-) -> StockDeviceJson:
+def stock_device(d: Device, loc: StockLocation | None, order_ids: list[int]) -> StockDeviceJson:
     return StockDeviceJson(
-        **_device_fields(d),
+        **_device_fields(device_view(d)),
         location=location(loc),
         orders=[IdOnlyJson(order_id) for order_id in order_ids],
     )

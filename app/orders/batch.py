@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.inventory import service as inventory
@@ -27,8 +26,10 @@ from app.orders.service import (
     patient_problems,
     place_order,
 )
+from app.orders.views import BatchOrder
 from app.people.models import Patient
 from app.people.search import patients_for_batch
+from app.people.views import PatientName
 from app.validation import like_escaped
 
 MAX_PATIENTS = 200
@@ -85,6 +86,9 @@ class BatchPreview:
     @property
     def good(self) -> list[BatchLine]:
         return [line for line in self.lines if line.good]
+
+
+PATIENT_NAME = PatientName.__struct_fields__
 
 
 def _key(token: str, patient_id: int) -> str:
@@ -162,19 +166,29 @@ def place_batch(
     return orders, preview
 
 
-def orders_of_batch(token: str, actor: Actor) -> list[Order]:
+def orders_of_batch(token: str, actor: Actor) -> list[BatchOrder]:
     """The orders a batch placed, for its result page (one query)."""
     prefix = _key(token, 0)[:-1]
     escaped = like_escaped(prefix)
-    return list(
-        db.session.scalars(
-            select(Order)
-            .join(SubmissionKey, SubmissionKey.order_id == Order.id)
-            .where(
-                SubmissionKey.scope == actor.scope,
-                SubmissionKey.key.like(escaped + "%", escape="\\"),
-            )
-            .order_by(Order.id)
-            .options(joinedload(Order.patient))
+    rows = db.session.execute(
+        select(
+            Order.id,
+            Order.current_status,
+            *[getattr(Patient, name).label(f"patient_{name}") for name in PATIENT_NAME],
         )
+        .join(SubmissionKey, SubmissionKey.order_id == Order.id)
+        .join(Patient, Patient.id == Order.patient_id)
+        .where(
+            SubmissionKey.scope == actor.scope,
+            SubmissionKey.key.like(escaped + "%", escape="\\"),
+        )
+        .order_by(Order.id)
     )
+    return [
+        BatchOrder(
+            row.id,
+            row.current_status,
+            PatientName(*(getattr(row, f"patient_{name}") for name in PATIENT_NAME)),
+        )
+        for row in rows
+    ]

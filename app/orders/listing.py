@@ -23,9 +23,10 @@ from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
-from app.orders.views import ExternalIdView, OrderRow, PatientName, SiteName, TrackingNumberView
+from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
 from app.people.models import Patient, Site
 from app.people.search import patient_match
+from app.people.views import PatientName, SiteName
 from app.validation import MAX_SEARCH_LENGTH, normalised_identifier, parse_int
 
 PAGE_SIZES = (25, 50, 100)

@@ -31,6 +31,16 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import ApiKey, User, full_name
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
+from app.catalog.views import (
+    DeviceView,
+    IdentifierView,
+    ItemView,
+    KitItemView,
+    KitRef,
+    KitView,
+    ManufacturerView,
+    device_view,
+)
 from app.database import DirectStatement, id_among, reading_connection
 from app.inventory.models import StockLocation
 from app.orders.models import (
@@ -49,31 +59,22 @@ from app.orders.models import (
     actor_name,
 )
 from app.orders.views import (
-    AddressView,
     AuthorView,
-    DeviceView,
     EventView,
     ExternalIdView,
-    IdentifierView,
     ItemLineView,
-    ItemView,
-    KitItemView,
     KitLineView,
-    KitRef,
-    KitView,
     LocationView,
-    ManufacturerView,
     NoteView,
     OrderDeviceView,
     OrderView,
     PackedKitView,
-    PatientView,
     ReturnDeviceView,
     ReturnPackedKitView,
-    SiteView,
     TrackingNumberView,
 )
 from app.people.models import Address, Patient, Site
+from app.people.views import AddressView, PatientView, SiteView
 from app.validation import MAX_DB_ID
 
 # Each view's own columns: its first fields (views.py declares them first, in this order).
@@ -655,24 +656,8 @@ def _add_returns(read: _Read, found: dict, wanted: dict) -> None:
             found[order_id].return_packed_kits.append(ReturnPackedKitView(packed_kit))
 
 
-# Views of ORM objects that placing's check loaded (locked) anyway: the devices and packed
-# kits a new order asks back, answered as the read model would answer them.
-
-
-def item_view(item: Item) -> ItemView:
-    maker = item.manufacturer
-    return ItemView(
-        *(getattr(item, name) for name in ITEM),
-        None if maker is None else ManufacturerView(maker.id, maker.name),
-    )
-
-
-def device_view(device: Device) -> DeviceView:
-    return DeviceView(
-        *(getattr(device, name) for name in DEVICE),
-        item_view(device.item),
-        [IdentifierView(i.type, i.value) for i in device.identifiers],
-    )
+# A view of an ORM packed kit that placing's check loaded (locked) anyway: a kit a new
+# order asks back, answered as the read model would answer it.
 
 
 def packed_kit_view(packed_kit: PackedKit) -> PackedKitView:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
+from app.catalog.views import device_view
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
@@ -48,12 +49,11 @@ from app.orders.views import (
     KitLineView,
     NewOrder,
     OrderView,
-    PatientView,
     ReturnDeviceView,
     ReturnPackedKitView,
-    SiteView,
 )
 from app.people.models import Patient, Site
+from app.people.views import PatientView, SiteView
 from app.validation import (
     Checker,
     Problem,
@@ -518,7 +518,7 @@ def check_draft(draft: OrderDraft, *, placing: bool = False) -> tuple[NewOrder, 
         items=[ItemLineView(None, count, item) for item, count in items],
         kits=[KitLineView(None, count, kit) for kit, count in kits],
         return_items=[ItemLineView(None, count, item) for item, count in return_items],
-        return_devices=[ReturnDeviceView(read_model.device_view(d)) for d in return_devices],
+        return_devices=[ReturnDeviceView(device_view(d)) for d in return_devices],
         return_packed_kits=[
             ReturnPackedKitView(read_model.packed_kit_view(pk)) for pk in return_kits
         ],

@@ -1,11 +1,11 @@
-"""What reading an order answers: declared, typed views (msgspec Structs), not the models.
+"""What reading an order answers: declared, typed views (``app.views``), not the models.
 
 The read model (``read_model``) fills these from its statements' rows, by the columns'
-labels; pages, packing summaries, the API's serializers and the webhooks read them. They are
-not ORM objects and borrow nothing from the models: where a view answers a rule (a
-patient's ``full_name``, whether a site is ``usable``, an address's ``lines``, an item's
-``is_device``, an order's ``recipient``), it calls the same small function its model calls
-(``people.models``, ``catalog.models``, ``orders.models``, ``auth.models``).
+labels; pages, packing summaries, the API's serializers and the webhooks read them. They
+borrow nothing from the models: where a view answers a rule (an order's ``recipient``, a
+tracking number's ``url``), it calls the same small function its model calls. The views of
+an order's patient, site, items, kits and devices are their areas' (``people.views``,
+``catalog.views``).
 
 Three shapes of an order, each declared once:
 
@@ -13,129 +13,20 @@ Three shapes of an order, each declared once:
 - ``OrderRow``: a row of the order list (and of its CSV): names, not addresses;
 - ``NewOrder``: an order a draft asks for, checked and not yet written (``service``); once
   written it becomes an ``OrderView`` (``NewOrder.written``).
-
-Each view lists the fields read from its row first, in the row's order, then the parts
-built from other columns or rows (an address, lines): the read model builds a view with
-one positional call. ``frozen``: a view is read, not changed (its lists are filled as the
-rows come). ``gc=False``: views hold no cycles, so the garbage collector need not track
-the thousands one page of orders makes.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from app.auth.models import full_name
-from app.catalog.models import is_device
+from app.catalog.views import DeviceView, ItemView, KitRef, KitView
 from app.orders import statuses
 from app.orders.carriers import tracking_url
 from app.orders.models import has_return_lines, recipient, recipient_kind
-from app.people.models import address_lines, patient_usable, site_usable
-
-
-class View(msgspec.Struct, frozen=True, gc=False):
-    """A declared, read-only view of a row (and its parts)."""
-
-
-class AddressView(View):
-    line_one: str
-    line_two: str | None
-    line_three: str | None
-    city: str
-    state: str
-    zip_code: str
-    country: str
-    note: str | None
-
-    def lines(self) -> list[str]:
-        return address_lines(self)
-
-
-class SiteView(View):
-    id: int
-    name: str
-    active: bool
-    phone_number: str | None
-    address: AddressView | None
-
-    @property
-    def usable(self) -> bool:
-        return site_usable(self.active)
-
-
-class PatientView(View):
-    id: int
-    external_identifier: str
-    first_name: str
-    last_name: str
-    date_of_birth: date | None
-    email: str | None
-    phone_number: str | None
-    sex: str
-    archived: bool
-    enrolled: bool
-    address: AddressView | None
-    site: SiteView | None
-
-    @property
-    def full_name(self) -> str:
-        return full_name(self.first_name, self.last_name)
-
-    @property
-    def usable(self) -> bool:
-        return patient_usable(self.archived)
-
-    @property
-    def site_id(self) -> int | None:
-        return None if self.site is None else self.site.id
-
-
-class ManufacturerView(View):
-    id: int
-    name: str
-
-
-class ItemView(View):
-    id: int
-    name: str
-    sku: str
-    model: str | None
-    orderable: bool
-    device_identifier_type: str | None
-    serial_pattern: str | None
-    size: str | None
-    accept_unreceived_devices: bool
-    manufacturer: ManufacturerView | None
-
-    @property
-    def is_device(self) -> bool:
-        return is_device(self.device_identifier_type)
-
-
-class KitItemView(View):
-    """One item of a kit's contents, and how many of it the kit holds."""
-
-    count: int
-    item: ItemView
-
-    @property
-    def item_id(self) -> int:
-        return self.item.id
-
-
-class KitRef(View):
-    """A kit without its contents: what a packed kit was packed as."""
-
-    id: int
-    name: str
-    archived: bool
-
-
-class KitView(KitRef):
-    kit_items: list[KitItemView]
+from app.people.views import PatientName, PatientView, SiteName, SiteView
+from app.views import View
 
 
 class ItemLineView(View):
@@ -158,23 +49,6 @@ class KitLineView(View):
     @property
     def kit_id(self) -> int:
         return self.kit.id
-
-
-class IdentifierView(View):
-    type: str
-    value: str
-
-
-class DeviceView(View):
-    id: int
-    current_status: str
-    external_identifier: str | None
-    item: ItemView
-    identifiers: list[IdentifierView]
-
-    @property
-    def item_id(self) -> int:
-        return self.item.id
 
 
 class OrderDeviceView(View):
@@ -308,24 +182,6 @@ class OrderView(View):
         return self.fulfillment_location.id
 
 
-class PatientName(View):
-    """A patient as a row of the order list names them."""
-
-    id: int
-    first_name: str
-    last_name: str
-    external_identifier: str
-
-    @property
-    def full_name(self) -> str:
-        return full_name(self.first_name, self.last_name)
-
-
-class SiteName(View):
-    id: int
-    name: str
-
-
 class OrderRow(View):
     """A row of the order list (and of its CSV): the order's own columns, the names of its
     recipient and responsible site, its external ids and tracking numbers."""
@@ -351,6 +207,18 @@ class OrderRow(View):
     @property
     def recipient_kind(self) -> str:
         return recipient_kind(self.patient_id)
+
+
+class BatchOrder(View):
+    """An order a batch placed, as its result page lists it (always a patient's)."""
+
+    id: int
+    current_status: str
+    patient: PatientName
+
+    @property
+    def patient_id(self) -> int:
+        return self.patient.id
 
 
 class NewOrder(View):
