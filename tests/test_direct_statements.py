@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from app.database import DirectStatement, direct_insert
 from app.extensions import db
 from app.inventory.service import _lock_balances_statement
-from app.orders import read_model
+from app.orders import read_statements
 from app.orders.models import Order, OrderItem
 from app.people.models import Patient, Site
 from tests.conftest import app_context
@@ -51,9 +51,9 @@ def test_every_loader_statement_answers_what_sqlalchemy_answers(app, orders):
             Site: session.scalars(select(Site.id)).all(),
         }
         with_rows = set()
-        for name, direct in read_model._statements(postgres).items():
+        for name, direct in read_statements.statements(postgres).items():
             ids = every_id.get(name, orders)
-            if name in (read_model.Item, read_model.Kit):
+            if name in (read_statements.Item, read_statements.Kit):
                 ids = list(range(1, 200))
             for chosen in (ids[:1], ids[:7], ids):
                 ours = direct.rows(connection, {"ids": list(chosen)})
@@ -65,10 +65,10 @@ def test_every_loader_statement_answers_what_sqlalchemy_answers(app, orders):
                     with_rows.add(name)
         assert MUST_HAVE_ROWS <= with_rows, MUST_HAVE_ROWS - with_rows
         # The values are the types' own: aware UTC timestamps, booleans, dates.
-        row = read_model._statements(postgres)["orders"].first(connection, {"ids": orders[:1]})
-        created_at = row[read_model.ORDER.index("created_at")]
+        row = read_statements.statements(postgres)["orders"].first(connection, {"ids": orders[:1]})
+        created_at = row[read_statements.ORDER.index("created_at")]
         assert created_at.utcoffset() is not None and created_at.utcoffset().total_seconds() == 0
-        assert row[read_model.ORDER.index("email_label")] in (True, False)
+        assert row[read_statements.ORDER.index("email_label")] in (True, False)
 
 
 def test_the_locked_balances_read_answers_what_sqlalchemy_answers(app, orders):
@@ -99,7 +99,7 @@ def test_a_refused_write_raises_sqlalchemys_error_and_the_transaction_goes_on(ap
 def test_listeners_see_each_statement_and_can_stop_it(app, orders, count_queries):
     with app_context(app) as session:
         connection = session.connection()
-        direct = read_model._statements(_pg(connection))["external_ids"]
+        direct = read_statements.statements(_pg(connection))["external_ids"]
         with count_queries() as counter:
             direct.rows(connection, {"ids": orders[:3]})
         assert counter.statements == [direct._for(connection.dialect).sql]
