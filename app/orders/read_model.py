@@ -18,12 +18,13 @@ compiled once, each a read the pages and the API make on every request. Their ro
 the declared views of ``orders.views`` (``OrderView`` and its parts, with the patients',
 sites', items' and devices' views of ``people.views`` and ``catalog.views``), decoded by
 name: every column is labelled, and where each view's columns are in a statement's rows is
-found once from those labels (``_Pick``).
+found once from those labels (``_pick``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from functools import cache
 from operator import itemgetter
 
@@ -72,31 +73,25 @@ from app.people.views import AddressView, PatientView, SiteView
 from app.validation import MAX_DB_ID
 
 
-class _Pick:
-    """The values of some labelled columns from a statement's rows, in the order named: the
-    positions are found once, by the labels, when the statement is built."""
+def _pick(statement, *labels: str) -> Callable[[tuple], tuple]:
+    """What takes the values of these labelled columns from a statement's row, in the order
+    named: the positions are found once, by the labels, when the statement is built."""
+    keys = list(statement.selected_columns.keys())
+    at = [keys.index(label) for label in labels]
+    return itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
 
-    __slots__ = ("_get",)
 
-    def __init__(self, statement, *labels: str):
-        keys = list(statement.selected_columns.keys())
-        at = [keys.index(label) for label in labels]
-        self._get = itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
-
-    def __call__(self, row) -> tuple:
-        return self._get(row)
-
-    @classmethod
-    def of(cls, statement, names, prefix: str) -> _Pick:
-        return cls(statement, *(prefix + name for name in names))
+def _pick_view(statement, names, prefix: str) -> Callable[[tuple], tuple]:
+    """The values of a view's own columns (``names``, labelled ``prefix`` + name)."""
+    return _pick(statement, *(prefix + name for name in names))
 
 
 class _Items:
     """Items with their makers, from the rows of one statement; each built once per read."""
 
     def __init__(self, statement, prefix: str = "item_"):
-        self.own = _Pick.of(statement, ITEM, prefix)
-        self.maker = _Pick(statement, f"{prefix}maker_id", f"{prefix}maker_name")
+        self.own = _pick_view(statement, ITEM, prefix)
+        self.maker = _pick(statement, f"{prefix}maker_id", f"{prefix}maker_name")
 
     def __call__(self, row, known: dict) -> ItemView:
         own = self.own(row)
@@ -113,10 +108,10 @@ class _Devices:
     each led by ``key`` (the columns that say what the device is on)."""
 
     def __init__(self, statement, *key: str):
-        self.key = _Pick(statement, *key)
-        self.own = _Pick.of(statement, DEVICE, "device_")
+        self.key = _pick(statement, *key)
+        self.own = _pick_view(statement, DEVICE, "device_")
         self.item = _Items(statement)
-        self.identifier = _Pick(statement, "identifier_type", "identifier_value")
+        self.identifier = _pick(statement, "identifier_type", "identifier_value")
 
     def __call__(self, rows, known_items: dict) -> list[tuple[tuple, DeviceView]]:
         """(key, device) in the rows' order, each device with its identifiers."""
@@ -137,8 +132,8 @@ class _Sites:
     """Sites with their addresses, from the columns labelled ``prefix`` + ..."""
 
     def __init__(self, statement, prefix: str):
-        self.own = _Pick.of(statement, SITE, prefix)
-        self.address = _Pick.of(statement, ADDRESS, f"{prefix}address_")
+        self.own = _pick_view(statement, SITE, prefix)
+        self.address = _pick_view(statement, ADDRESS, f"{prefix}address_")
 
     def __call__(self, row) -> SiteView | None:
         own = self.own(row)
@@ -149,8 +144,8 @@ class _Sites:
 
 class _Patients:
     def __init__(self, statement, prefix: str = "patient_"):
-        self.own = _Pick.of(statement, PATIENT, prefix)
-        self.address = _Pick.of(statement, ADDRESS, f"{prefix}address_")
+        self.own = _pick_view(statement, PATIENT, prefix)
+        self.address = _pick_view(statement, ADDRESS, f"{prefix}address_")
         self.site = _Sites(statement, f"{prefix}site_")
 
     def __call__(self, row) -> PatientView | None:
@@ -164,8 +159,8 @@ class _Kits:
     """Kits with their contents, from rows that come one per item of the kit."""
 
     def __init__(self, statement):
-        self.own = _Pick.of(statement, KIT, "kit_")
-        self.count = _Pick(statement, "kit_item_count")
+        self.own = _pick_view(statement, KIT, "kit_")
+        self.count = _pick(statement, "kit_item_count")
         self.item = _Items(statement)
 
     def add(self, row, known: dict) -> tuple[KitView, bool]:
@@ -192,20 +187,20 @@ def _decoders() -> dict:
     orders = s["orders"]
     return {
         "orders": {
-            "own": _Pick.of(orders, ORDER, "order_"),
-            "location": _Pick(orders, "location_id", "location_name"),
+            "own": _pick_view(orders, ORDER, "order_"),
+            "location": _pick(orders, "location_id", "location_name"),
             "patient": _Patients(orders),
             "site": _Sites(orders, "site_"),
-            "has": _Pick(orders, *(f"has_{name}" for name in HAS)),
+            "has": _pick(orders, *(f"has_{name}" for name in HAS)),
         },
         Patient: _Patients(s[Patient]),
         Site: _Sites(s[Site], "site_"),
         Item: _Items(s[Item]),
         Kit: _Kits(s[Kit]),
-        "external_ids": _Pick(s["external_ids"], "order_id", "value"),
-        "items": (_Pick(s["items"], "order_id", "line_id", "count"), _Items(s["items"])),
-        "kits": (_Pick(s["kits"], "order_id", "line_id", "count"), _Kits(s["kits"])),
-        "events": _Pick(
+        "external_ids": _pick(s["external_ids"], "order_id", "value"),
+        "items": (_pick(s["items"], "order_id", "line_id", "count"), _Items(s["items"])),
+        "kits": (_pick(s["kits"], "order_id", "line_id", "count"), _Kits(s["kits"])),
+        "events": _pick(
             s["events"],
             "order_id",
             "event_id",
@@ -217,21 +212,21 @@ def _decoders() -> dict:
             "user_last_name",
             "api_key_name",
         ),
-        "tracking_numbers": _Pick(s["tracking_numbers"], "order_id", "carrier", "value"),
+        "tracking_numbers": _pick(s["tracking_numbers"], "order_id", "carrier", "value"),
         "notes": (
-            _Pick(s["notes"], "order_id", "note_id", "note_note", "note_created_at"),
-            _Pick.of(s["notes"], AuthorView.__struct_fields__, "author_"),
+            _pick(s["notes"], "order_id", "note_id", "note_note", "note_created_at"),
+            _pick_view(s["notes"], AuthorView.__struct_fields__, "author_"),
         ),
         "devices": _Devices(s["devices"], "order_id", "line_id", "packed_kit_id", "order_item_id"),
         "packed_kits": (
-            _Pick(s["packed_kits"], "order_id", "packed_kit_id", "order_kit_id"),
-            _Pick.of(s["packed_kits"], KIT, "kit_"),
+            _pick(s["packed_kits"], "order_id", "packed_kit_id", "order_kit_id"),
+            _pick_view(s["packed_kits"], KIT, "kit_"),
         ),
-        "return_items": (_Pick(s["return_items"], "order_id", "count"), _Items(s["return_items"])),
+        "return_items": (_pick(s["return_items"], "order_id", "count"), _Items(s["return_items"])),
         "return_devices": _Devices(s["return_devices"], "order_id"),
         "return_packed_kits": (
-            _Pick(s["return_packed_kits"], "order_id", "packed_kit_id", "sent_on_order_id"),
-            _Pick.of(s["return_packed_kits"], KIT, "kit_"),
+            _pick(s["return_packed_kits"], "order_id", "packed_kit_id", "sent_on_order_id"),
+            _pick_view(s["return_packed_kits"], KIT, "kit_"),
         ),
         "returning_kit_devices": _Devices(
             s["returning_kit_devices"], "line_id", "packed_kit_id", "order_item_id"
@@ -306,7 +301,17 @@ def load(order_ids: list[int], history: bool = True) -> list[OrderView]:
             LocationView(*location(row)),
             patient(row),
             site(row),
-            *([] for _ in range(11)),
+            external_ids=[],
+            items=[],
+            kits=[],
+            events=[],
+            tracking_numbers=[],
+            notes=[],
+            devices=[],
+            packed_kits=[],
+            return_items=[],
+            return_devices=[],
+            return_packed_kits=[],
         )
         for name, flag in zip(HAS, has(row), strict=True):
             if flag:
