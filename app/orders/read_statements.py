@@ -92,10 +92,17 @@ def _recipient_columns(patient, address, site, site_address, prefix: str) -> lis
 @cache
 def statements(postgres: bool) -> dict:
     """Name (or model, for ``by_id``) -> statement, built once per dialect."""
+    found = {
+        **_named_statements(postgres),
+        "orders": _orders_statement(postgres),
+        **_line_statements(postgres),
+    }
+    return {name: DirectStatement(statement) for name, statement in found.items()}
 
-    def among(column):
-        return id_among(column, postgres)
 
+def _orders_statement(postgres: bool):
+    """The orders with their location, their recipient's and site's addresses, and which
+    kinds of lines each has at all (``has_...``)."""
     patient_address, patient_site, patient_site_address = (
         aliased(Address),
         aliased(Site),
@@ -106,7 +113,7 @@ def statements(postgres: bool) -> dict:
         select(line.id).where(line.order_id == Order.id).exists().label(f"has_{name}")
         for name, line in HAS.items()
     ]
-    orders = (
+    return (
         select(
             *_labelled(Order, ORDER, "order_"),
             StockLocation.id.label("location_id"),
@@ -126,36 +133,39 @@ def statements(postgres: bool) -> dict:
         .outerjoin(patient_site_address, patient_site_address.id == patient_site.address_id)
         .outerjoin(order_site, order_site.id == Order.site_id)
         .outerjoin(order_site_address, order_site_address.id == order_site.address_id)
-        .where(among(Order.id))
+        .where(id_among(Order.id, postgres))
     )
 
-    def lines(line, *columns):
-        # Each order's lines in the order they were written; by order first, so that the
-        # (order_id, ...) index finds them (by line alone, PostgreSQL walked every line).
-        return (
-            select(line.order_id.label("order_id"), *columns)
-            .select_from(line)
-            .where(among(line.order_id))
-            .order_by(line.order_id, line.id)
-        )
 
-    def device_lines(line, *columns):
-        return (
-            lines(line, *columns, *_device_columns())
-            .join(Device, Device.id == line.device_id)
-            .join(Item, Item.id == Device.item_id)
-            .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
-            .outerjoin(DeviceIdentifier, DeviceIdentifier.device_id == Device.id)
-            .order_by(DeviceIdentifier.id)
-        )
+def _lines(postgres: bool, line, *columns):
+    # Each order's lines in the order they were written; by order first, so that the
+    # (order_id, ...) index finds them (by line alone, PostgreSQL walked every line).
+    return (
+        select(line.order_id.label("order_id"), *columns)
+        .select_from(line)
+        .where(id_among(line.order_id, postgres))
+        .order_by(line.order_id, line.id)
+    )
 
+
+def _device_lines(postgres: bool, line, *columns):
+    return (
+        _lines(postgres, line, *columns, *_device_columns())
+        .join(Device, Device.id == line.device_id)
+        .join(Item, Item.id == Device.item_id)
+        .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
+        .outerjoin(DeviceIdentifier, DeviceIdentifier.device_id == Device.id)
+        .order_by(DeviceIdentifier.id)
+    )
+
+
+def _line_statements(postgres: bool) -> dict:
+    """One statement per kind of line, for the orders whose ids are given."""
     kit_item, kit_item_maker = aliased(Item), aliased(Manufacturer)
-    packed_kit = aliased(PackedKit)
-    statements = {
-        **_named_statements(postgres),
-        "orders": orders,
-        "external_ids": lines(OrderExternalId, OrderExternalId.value.label("value")),
-        "items": lines(
+    return {
+        "external_ids": _lines(postgres, OrderExternalId, OrderExternalId.value.label("value")),
+        "items": _lines(
+            postgres,
             OrderItem,
             OrderItem.id.label("line_id"),
             OrderItem.count.label("count"),
@@ -163,7 +173,8 @@ def statements(postgres: bool) -> dict:
         )
         .join(Item, Item.id == OrderItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
-        "kits": lines(
+        "kits": _lines(
+            postgres,
             OrderKit,
             OrderKit.id.label("line_id"),
             OrderKit.count.label("count"),
@@ -176,7 +187,8 @@ def statements(postgres: bool) -> dict:
         .outerjoin(kit_item, kit_item.id == KitItem.item_id)
         .outerjoin(kit_item_maker, kit_item_maker.id == kit_item.manufacturer_id)
         .order_by(KitItem.id),
-        "events": lines(
+        "events": _lines(
+            postgres,
             OrderEvent,
             *_labelled(OrderEvent, ("id", "name", "event_timestamp", "note"), "event_"),
             User.id.label("user_id"),
@@ -186,33 +198,49 @@ def statements(postgres: bool) -> dict:
         )
         .outerjoin(User, User.id == OrderEvent.actor_user_id)
         .outerjoin(ApiKey, ApiKey.id == OrderEvent.actor_api_key_id),
-        "tracking_numbers": lines(
+        "tracking_numbers": _lines(
+            postgres,
             TrackingNumber,
             TrackingNumber.carrier.label("carrier"),
             TrackingNumber.value.label("value"),
         ),
-        "notes": lines(
+        "notes": _lines(
+            postgres,
             OrderNote,
             *_labelled(OrderNote, ("id", "note", "created_at"), "note_"),
             *_labelled(User, AuthorView.__struct_fields__, "author_"),
         ).outerjoin(User, User.id == OrderNote.created_by_id),
-        "devices": device_lines(
+        "devices": _device_lines(
+            postgres,
             OrderDevice,
             OrderDevice.id.label("line_id"),
             OrderDevice.packed_kit_id.label("packed_kit_id"),
             OrderDevice.order_item_id.label("order_item_id"),
         ),
-        "packed_kits": lines(
+        "packed_kits": _lines(
+            postgres,
             PackedKit,
             PackedKit.id.label("packed_kit_id"),
             PackedKit.order_kit_id.label("order_kit_id"),
             *_labelled(Kit, KIT, "kit_"),
         ).join(Kit, Kit.id == PackedKit.kit_id),
-        "return_items": lines(ReturnItem, ReturnItem.count.label("count"), *_item_columns())
+        **_return_statements(postgres),
+    }
+
+
+def _return_statements(postgres: bool) -> dict:
+    """What orders ask back: items, devices, and kits packed on other orders with the
+    devices in them."""
+    packed_kit = aliased(PackedKit)
+    return {
+        "return_items": _lines(
+            postgres, ReturnItem, ReturnItem.count.label("count"), *_item_columns()
+        )
         .join(Item, Item.id == ReturnItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
-        "return_devices": device_lines(ReturnDevice),
-        "return_packed_kits": lines(
+        "return_devices": _device_lines(postgres, ReturnDevice),
+        "return_packed_kits": _lines(
+            postgres,
             ReturnPackedKit,
             ReturnPackedKit.packed_kit_id.label("packed_kit_id"),
             packed_kit.order_id.label("sent_on_order_id"),
@@ -233,11 +261,10 @@ def statements(postgres: bool) -> dict:
             .join(Item, Item.id == Device.item_id)
             .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id)
             .outerjoin(DeviceIdentifier, DeviceIdentifier.device_id == Device.id)
-            .where(among(OrderDevice.packed_kit_id))
+            .where(id_among(OrderDevice.packed_kit_id, postgres))
             .order_by(OrderDevice.id, DeviceIdentifier.id)
         ),
     }
-    return {name: DirectStatement(statement) for name, statement in statements.items()}
 
 
 def _named_statements(postgres: bool) -> dict:
