@@ -1,13 +1,13 @@
 """The OpenAPI 3.1 document of the v3 API. Tests validate real responses against it. The
 schemas of orders, patients, sites and stock come from the Structs that write them
-(app/api/serialize.py); requests, errors and webhooks are written out here."""
+(app/orders/serialize.py); requests, errors and webhooks are written out here."""
 
 from __future__ import annotations
 
 import msgspec
 from flask import jsonify
 
-from app.api import bp, parse, serialize
+from app.api import bp, parse
 from app.api.parse import (
     DEFAULT_PAGE_SIZE,
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -17,7 +17,7 @@ from app.api.parse import (
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES
 from app.inventory.models import MAX_REFERENCE_LENGTH
 from app.inventory.service import MAX_RECEIPT_UNITS
-from app.orders import statuses
+from app.orders import serialize, statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
 from app.people.models import SEXES
@@ -287,7 +287,7 @@ def _contract_name(name: str) -> str:
     return name.removesuffix("Json")
 
 
-# The shapes of the answers about orders, patients, sites and stock, as app/api/serialize.py
+# The shapes of the answers about orders, patients, sites and stock, as app/orders/serialize.py
 # declares them: the JSON is written from the same Structs (each component is named as its
 # Struct, without "Json").
 _, ANSWER_SCHEMAS = msgspec.json.schema_components(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from app.api import bp, parse, serialize, throttle
+from app.api import bp, parse, throttle
 from app.api.auth import api_actor, authenticate
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses, whole_orders
+from app.orders import lifecycle, queries, serialize, service, statuses, whole_orders
 
 
 @bp.before_request
