@@ -22,7 +22,6 @@ EXEMPT = {"app/demo/generate.py"}
 
 # Over the limits when the check came in, and being split: shrink these as they are.
 ALLOWED = {
-    "app/api/openapi.py",
     "app/database.py",
     "app/inventory/service.py",
     "app/orders/lifecycle.py",
