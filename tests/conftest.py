@@ -27,7 +27,7 @@ from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.database import write_transaction  # noqa: E402
 from app.extensions import db, limiter  # noqa: E402
-from app.inventory import service as inventory  # noqa: E402
+from app.inventory import ledger as inventory  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 

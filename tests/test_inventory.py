@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 from app.orders import lifecycle
 from app.orders.models import Order

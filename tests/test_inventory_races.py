@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.catalog.models import Item
 from app.database import write_transaction
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context, stock_identifier
 from tests.helpers.orders import move, place, receive_stock

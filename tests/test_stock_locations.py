@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.history.models import RecordChange
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.inventory.models import StockLocation
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless

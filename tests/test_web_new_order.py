@@ -456,7 +456,7 @@ def test_a_fulfillment_location_that_is_not_valid_is_refused_at_the_field(
 def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
     app, coordinator, catalog
 ):
-    from app.inventory import service as inventory
+    from app.inventory import ledger as inventory
     from tests.helpers.orders import actor
     from tests.test_inventory import second_location
 

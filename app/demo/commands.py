@@ -15,7 +15,7 @@ from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.database import write_transaction
 from app.demo import catalog
 from app.extensions import db
-from app.inventory.service import (
+from app.inventory.ledger import (
     ReceiptDevices,
     ReceiptDraft,
     ReceiptLine,

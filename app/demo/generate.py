@@ -37,7 +37,7 @@ from app.demo import catalog as demo
 from app.demo.progress import Progress
 from app.extensions import db
 from app.inventory import models as stock
-from app.inventory.service import (
+from app.inventory.ledger import (
     ALLOCATED,
     DELIVERED,
     QUARANTINED,

@@ -31,7 +31,8 @@ from app.forms import (
     put_problems_on_fields,
 )
 from app.history.record import history_of
-from app.inventory import queries, service
+from app.inventory import ledger as service  # split into rooms next
+from app.inventory import queries
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,

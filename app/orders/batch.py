@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.orders.models import Order, SubmissionKey
 from app.orders.service import (
     Actor,

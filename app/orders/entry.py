@@ -26,7 +26,7 @@ from app.catalog.search import (
 )
 from app.extensions import db
 from app.forms import chosen_id
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.orders import queries
 from app.orders.forms import OrderForm
 from app.orders.queries import HeldByRecipient, held_by_recipient

@@ -19,7 +19,7 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.orders import carriers, service, status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (

@@ -24,7 +24,7 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger as inventory
 from app.orders import status_counters, statuses, whole_orders
 from app.orders.events import insert_event
 from app.orders.models import (

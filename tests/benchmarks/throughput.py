@@ -105,7 +105,7 @@ def stock_up(units: int) -> None:
     from app.demo import catalog as demo
     from app.demo.generate import _identifier
     from app.extensions import db
-    from app.inventory import service as inventory
+    from app.inventory import ledger as inventory
     from app.orders.service import Actor
 
     admin = Actor(user=db.session.scalar(select(User).where(User.role == "admin")))

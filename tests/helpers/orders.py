@@ -81,7 +81,7 @@ def receive_stock(app, units: dict[int, int], start: int = 500_000) -> None:
     """Receives ``units`` more of each item id at the default location, through the real
     receipt: counted units, or that many new devices with valid identifiers."""
     from app.catalog.models import Item
-    from app.inventory import service as inventory
+    from app.inventory import ledger as inventory
     from tests.conftest import stock_identifier
 
     with app.app_context():
