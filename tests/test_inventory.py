@@ -15,6 +15,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import write_transaction
 from app.extensions import db
 from app.inventory import ledger as inventory
+from app.inventory import receipts
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 from app.orders import lifecycle
 from app.orders.models import Order
@@ -85,12 +86,12 @@ def statuses_of(app, *values: str) -> list[str]:
 def receive(app, *, lines=(), devices=(), location=None, reference="Delivery 42"):
     with app.app_context():
         try:
-            return inventory.receive(
-                inventory.ReceiptDraft(
+            return receipts.receive(
+                receipts.ReceiptDraft(
                     location_ref=location,
                     reference=reference,
-                    lines=[inventory.ReceiptLine(i, n) for i, n in lines],
-                    devices=[inventory.ReceiptDevices(i, list(ids)) for i, ids in devices],
+                    lines=[receipts.ReceiptLine(i, n) for i, n in lines],
+                    devices=[receipts.ReceiptDevices(i, list(ids)) for i, ids in devices],
                 ),
                 actor("fulfillment"),
             ).id
@@ -171,7 +172,7 @@ def test_a_manifest_preview_flags_bad_duplicate_and_known_identifiers(app, catal
     known = shelf(catalog, "glucometer", 3, "imei")
     with app_context(app) as session:
         item = session.get(Item, catalog.items["glucometer"])
-        entries = inventory.read_manifest(
+        entries = receipts.read_manifest(
             item, f"{imei(8001)}\n{imei(8001)}, 35000000000000X\n{known}\n\n{imei(8002)}"
         )
     assert [(e.raw, e.problem is None) for e in entries] == [

@@ -15,8 +15,8 @@ from app.api.parse import (
     MAX_PAGE_SIZE,
 )
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES
-from app.inventory.ledger import MAX_RECEIPT_UNITS
 from app.inventory.models import MAX_REFERENCE_LENGTH
+from app.inventory.receipts import MAX_RECEIPT_UNITS
 from app.orders import statuses
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS

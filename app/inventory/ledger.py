@@ -13,16 +13,15 @@ the same code is serial there.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.auth.actor import Actor
-from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item, KitItem
 from app.database import DirectStatement, direct_insert, id_among, utcnow, write_transaction
 from app.extensions import db
@@ -46,9 +45,6 @@ from app.validation import (
     is_whole_number,
 )
 
-MAX_RECEIPT_LINES = 200
-MAX_RECEIPT_DEVICES = 1000
-MAX_RECEIPT_UNITS = 100_000
 MAX_ADJUSTMENT = 100_000
 DEFAULT_LOCATION_NAME = "Main warehouse"
 LOCATION_RECORD = "stock_location"  # its history entries' record type
@@ -82,6 +78,24 @@ def device_status_label(status: str) -> str:
 
 class StockRefused(Rejected):
     """A stock change breaks a rule; nothing was stored."""
+
+
+class StockCheck(Checker):
+    """The stock rules' ``Checker``: it refuses with ``StockRefused``."""
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise StockRefused(self.problems)
+
+    def no_item(self, ref: Any, field_path: str) -> None:
+        """The item a change names does not exist (or none was named)."""
+        message = "Choose an item." if ref is None else f"There is no item with id {ref}."
+        self.add("item_not_found", message, field_path)
+
+
+def refuse(code: str, message: str, field_path: str | None = None) -> NoReturn:
+    """Refuses a stock change for one reason; nothing was stored."""
+    raise StockRefused([Problem(code, message, field_path)])
 
 
 class InsufficientInventory(Rejected):
@@ -422,7 +436,7 @@ def _lock_balances_statement(postgres: bool) -> DirectStatement:
     )
 
 
-def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[int, LockedBalance]:
+def lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[int, LockedBalance]:
     """The balance rows of these items at a location, locked, in one statement by id.
 
     With ``create`` the missing rows are made first (a concurrent maker is no error).
@@ -470,7 +484,7 @@ _MOVE_BALANCES = DirectStatement(
 )
 
 
-def _record(balances: dict[int, Any], movements: list[dict], actor: Actor) -> None:
+def record_movements(balances: dict[int, Any], movements: list[dict], actor: Actor) -> None:
     """Writes ledger rows and moves the locked balances by the same amounts: two statements."""
     if not movements:
         return
@@ -597,7 +611,7 @@ def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Act
         received_on_scan = _received_on_scan(wanted)
     per_line = [{i: n for i, n in units.items() if i not in received_on_scan} for units in per_line]
     wanted -= received_on_scan
-    balances = _lock_balances(location_id, wanted, create=False)
+    balances = lock_balances(location_id, wanted, create=False)
     left = {i: (b.on_hand - b.reserved) for i, b in balances.items()}
     problems = []
     for line, units in zip(lines, per_line, strict=True):
@@ -623,7 +637,7 @@ def reserve(order_id: int, location_id: int, lines: list[DemandLine], actor: Act
     for units in per_line:
         for item_id, n in units.items():
             totals[item_id] += n
-    _record(
+    record_movements(
         balances,
         [
             {
@@ -660,8 +674,8 @@ def release(order_id: int, actor: Actor, reason: str | None = None) -> None:
     for (item_id, location_id), n in held.items():
         by_location[location_id].append((item_id, n))
     for location_id, pairs in sorted(by_location.items()):
-        balances = _lock_balances(location_id, {i for i, _ in pairs}, create=False)
-        _record(
+        balances = lock_balances(location_id, {i for i, _ in pairs}, create=False)
+        record_movements(
             balances,
             [
                 {
@@ -685,8 +699,8 @@ def ship(order_id: int, location_id: int, lines: list[DemandLine], actor: Actor)
         for item_id, n in units.items():
             shipped[item_id] += n
     held = {i: n for (i, loc), n in _outstanding(order_id).items() if loc == location_id}
-    balances = _lock_balances(location_id, set(shipped) | set(held), create=True)
-    _record(
+    balances = lock_balances(location_id, set(shipped) | set(held), create=True)
+    record_movements(
         balances,
         [
             {
@@ -710,8 +724,8 @@ def receive_returned_items(
     counts = {i: n for i, n in counts.items() if n}
     if not counts:
         return
-    balances = _lock_balances(location_id, set(counts), create=True)
-    _record(
+    balances = lock_balances(location_id, set(counts), create=True)
+    record_movements(
         balances,
         [
             {
@@ -730,7 +744,7 @@ def receive_returned_items(
 # --- Devices on orders ---------------------------------------------------------------------
 
 
-def _device_event(device: Device, status: str, actor: Actor, **extra) -> None:
+def device_event(device: Device, status: str, actor: Actor, **extra) -> None:
     db.session.add(
         DeviceEvent(
             device=device,
@@ -745,7 +759,7 @@ def _device_event(device: Device, status: str, actor: Actor, **extra) -> None:
 
 def allocate_device(device: Device, order_id: int, actor: Actor) -> None:
     device.current_status = ALLOCATED
-    _device_event(device, ALLOCATED, actor, order_id=order_id, location_id=device.location_id)
+    device_event(device, ALLOCATED, actor, order_id=order_id, location_id=device.location_id)
 
 
 def location_name(location_id: int | None) -> str:
@@ -773,9 +787,9 @@ def receive_scanned_device(
     )
     db.session.add_all([receipt, device])
     db.session.flush()
-    _device_event(device, RECEIVED, actor, location_id=location_id, receipt_id=receipt.id)
-    balances = _lock_balances(location_id, {item.id}, create=True)
-    _record(
+    device_event(device, RECEIVED, actor, location_id=location_id, receipt_id=receipt.id)
+    balances = lock_balances(location_id, {item.id}, create=True)
+    record_movements(
         balances,
         [
             {
@@ -795,7 +809,7 @@ def receive_scanned_device(
 
 def unallocate_device(device: Device, order_id: int, actor: Actor) -> None:
     device.current_status = IN_STOCK
-    _device_event(
+    device_event(
         device,
         IN_STOCK,
         actor,
@@ -826,304 +840,7 @@ def move_devices(
         elif status in (SHIPPED, DELIVERED):
             device.location_id = None
         device.current_status = status
-        _device_event(device, status, actor, order_id=order_id, location_id=location_id)
-
-
-# --- Receipts ------------------------------------------------------------------------------
-
-
-@dataclass
-class ReceiptLine:
-    item_ref: Any
-    count: Any
-
-
-@dataclass
-class ReceiptDevices:
-    item_ref: Any
-    identifiers: list[tuple[Any, Any]] = field(default_factory=list)  # (type, value)
-
-
-@dataclass
-class ReceiptDraft:
-    location_ref: Any = None
-    reference: Any = None
-    lines: list[ReceiptLine] = field(default_factory=list)
-    devices: list[ReceiptDevices] = field(default_factory=list)
-
-
-@dataclass
-class ManifestEntry:
-    """One identifier of a pasted or uploaded manifest, as the preview shows it."""
-
-    raw: str
-    value: str | None
-    problem: str | None
-
-
-def _identifier_problem(item: Item, kind: str, value: str) -> str | None:
-    """What is wrong with an identifier for this item: its format, or its serial pattern."""
-    problem = identifiers.problem(kind, value)
-    if problem is None and kind == "serial":
-        if not identifiers.fits_serial_pattern(item.serial_pattern, value):
-            problem = (
-                f"{value} does not fit the serial numbers of {item.name} "
-                f"(pattern {item.serial_pattern})."
-            )
-    return problem
-
-
-def read_manifest(item: Item, text: str) -> list[ManifestEntry]:
-    """Checks a manifest (one identifier a line, or separated by commas) for an item.
-
-    Flags identifiers that are malformed, listed twice, or already known.
-    """
-    kind = item.device_identifier_type
-    raws = [part.strip() for line in text.splitlines() for part in line.split(",")]
-    raws = [r for r in raws if r]
-    entries, seen = [], set()
-    for raw in raws[:MAX_RECEIPT_DEVICES]:
-        value = identifiers.normalise(kind, raw)
-        problem = _identifier_problem(item, kind, value)
-        if problem is None and value in seen:
-            problem = "Listed twice in this manifest."
-        seen.add(value)
-        entries.append(ManifestEntry(raw=raw, value=value, problem=problem))
-    values = {e.value for e in entries if e.problem is None}
-    if values:
-        known = set(
-            db.session.scalars(
-                select(DeviceIdentifier.value).where(
-                    DeviceIdentifier.type == kind, DeviceIdentifier.value.in_(values)
-                )
-            )
-        )
-        for entry in entries:
-            if entry.problem is None and entry.value in known:
-                entry.problem = "Already received: a device with this identifier exists."
-    if len(raws) > MAX_RECEIPT_DEVICES:
-        entries.append(
-            ManifestEntry(
-                raw="…",
-                value=None,
-                problem=f"A receipt takes at most {MAX_RECEIPT_DEVICES} devices.",
-            )
-        )
-    return entries
-
-
-def _no_item(ref: Any) -> str:
-    return "Choose an item." if ref is None else f"There is no item with id {ref}."
-
-
-def _check_receipt(draft: ReceiptDraft):
-    problems: list[Problem] = []
-    location, found = resolve_location(draft.location_ref, "location.id", lock=True)
-    problems += found
-    check = Checker()
-    reference = check.text(
-        draft.reference,
-        "reference",
-        "The reference",
-        required=False,
-        max_length=m.MAX_REFERENCE_LENGTH,
-    )
-    problems += [Problem("invalid_reference", p.message, "reference") for p in check.problems]
-    if not draft.lines and not draft.devices:
-        problems.append(Problem("lines_required", "Receive at least one line or device.", "lines"))
-    if len(draft.lines) > MAX_RECEIPT_LINES:
-        problems.append(
-            Problem("too_many_lines", f"A receipt has at most {MAX_RECEIPT_LINES} lines.", "lines")
-        )
-        return location, reference, [], [], problems
-    refs = [as_id(line.item_ref) for line in draft.lines] + [
-        as_id(d.item_ref) for d in draft.devices
-    ]
-    items = fetch_by_id(Item, {r for r in refs if r})
-    counted: dict[int, int] = defaultdict(int)
-    for i, line in enumerate(draft.lines):
-        where = f"lines[{i}]"
-        item = items.get(as_id(line.item_ref) or 0)
-        if item is None:
-            problems.append(
-                Problem(
-                    "item_not_found",
-                    _no_item(line.item_ref),
-                    f"{where}.item.id",
-                )
-            )
-        elif item.is_device:
-            problems.append(
-                Problem(
-                    "device_tracked_item",
-                    f"{item.name} is tracked by device: receive it by identifier, not by count.",
-                    f"{where}.item.id",
-                )
-            )
-        if not (is_whole_number(line.count) and 1 <= line.count <= MAX_RECEIPT_UNITS):
-            problems.append(
-                Problem(
-                    "invalid_count",
-                    f"Count must be a whole number from 1 to {MAX_RECEIPT_UNITS}.",
-                    f"{where}.count",
-                )
-            )
-        elif item is not None and not item.is_device:
-            counted[item.id] += line.count
-    devices: list[tuple[Item, str, str, str]] = []  # item, type, value, field path
-    total = sum(len(d.identifiers) for d in draft.devices)
-    if total > MAX_RECEIPT_DEVICES:
-        problems.append(
-            Problem(
-                "too_many_devices",
-                f"A receipt takes at most {MAX_RECEIPT_DEVICES} devices.",
-                "devices",
-            )
-        )
-        return location, reference, [], [], problems
-    seen: dict[tuple[str, str], str] = {}
-    for i, group in enumerate(draft.devices):
-        where = f"devices[{i}]"
-        item = items.get(as_id(group.item_ref) or 0)
-        if item is None:
-            problems.append(
-                Problem(
-                    "item_not_found",
-                    _no_item(group.item_ref),
-                    f"{where}.item.id",
-                )
-            )
-            continue
-        if not item.is_device:
-            problems.append(
-                Problem(
-                    "not_device_tracked",
-                    f"{item.name} is not tracked by device: receive it as a counted line.",
-                    f"{where}.item.id",
-                )
-            )
-            continue
-        if not group.identifiers:
-            problems.append(
-                Problem(
-                    "identifiers_required",
-                    "List the devices' identifiers.",
-                    f"{where}.deviceIdentifiers",
-                )
-            )
-        for j, (kind, raw) in enumerate(group.identifiers):
-            path = f"{where}.deviceIdentifiers[{j}]"
-            kind = kind or item.device_identifier_type
-            if kind != item.device_identifier_type:
-                problems.append(
-                    Problem(
-                        "wrong_identifier_type",
-                        f"{item.name} is identified by "
-                        f"{identifiers.LABELS[item.device_identifier_type]}.",
-                        f"{path}.type",
-                    )
-                )
-                continue
-            if not isinstance(raw, str):
-                problems.append(
-                    Problem("invalid_identifier", "The identifier must be text.", f"{path}.value")
-                )
-                continue
-            value = identifiers.normalise(kind, raw)
-            problem = _identifier_problem(item, kind, value)
-            if problem:
-                problems.append(Problem("invalid_identifier", problem, f"{path}.value"))
-            elif (kind, value) in seen:
-                problems.append(
-                    Problem("duplicate_identifier", f"{value} is listed twice.", f"{path}.value")
-                )
-            else:
-                seen[(kind, value)] = path
-                devices.append((item, kind, value, path))
-    return location, reference, dict(counted), devices, problems
-
-
-def _known_identifiers(devices) -> list[Problem]:
-    values = {value for _, _, value, _ in devices}
-    if not values:
-        return []
-    known = set(
-        tuple(row)
-        for row in db.session.execute(
-            select(DeviceIdentifier.type, DeviceIdentifier.value).where(
-                DeviceIdentifier.value.in_(values)
-            )
-        ).all()
-    )
-    return [
-        Problem("device_already_known", f"A device with {value} was already received.", path)
-        for _, kind, value, path in devices
-        if (kind, value) in known
-    ]
-
-
-def receive(draft: ReceiptDraft, actor: Actor) -> StockReceipt:
-    """Receives counted lines and devices into a location, all or nothing.
-
-    Refusals: ``StockRefused`` for the shape and rules; an identifier already known is
-    reported with the code ``device_already_known`` (the API answers it with 409).
-    """
-    with write_transaction() as session:
-        location, reference, counted, devices, problems = _check_receipt(draft)
-        if problems:
-            raise StockRefused(problems)
-        known = _known_identifiers(devices)
-        if known:
-            raise StockRefused(known)
-        receipt = StockReceipt(
-            location_id=location.id,
-            reference=reference,
-            created_at=utcnow(),
-            actor_user_id=actor.user_id,
-            actor_api_key_id=actor.api_key_id,
-        )
-        session.add(receipt)
-        made = []
-        for item, kind, value, _ in devices:
-            device = Device(
-                item=item,
-                current_status=IN_STOCK,
-                location_id=location.id,
-                identifiers=[DeviceIdentifier(type=kind, value=value)],
-            )
-            made.append(device)
-            session.add(device)
-        session.flush()
-        for device in made:
-            _device_event(device, RECEIVED, actor, location_id=location.id, receipt_id=receipt.id)
-        per_item = dict(counted)
-        for device in made:
-            per_item[device.item_id] = per_item.get(device.item_id, 0) + 1
-        balances = _lock_balances(location.id, set(per_item), create=True)
-        movements = [
-            {
-                "kind": m.RECEIPT,
-                "item_id": item_id,
-                "location_id": location.id,
-                "on_hand_change": n,
-                "receipt_id": receipt.id,
-                "reason": reference,
-            }
-            for item_id, n in sorted(counted.items())
-        ] + [
-            {
-                "kind": m.RECEIPT,
-                "item_id": device.item_id,
-                "location_id": location.id,
-                "on_hand_change": 1,
-                "receipt_id": receipt.id,
-                "device_id": device.id,
-                "reason": reference,
-            }
-            for device in made
-        ]
-        _record(balances, movements, actor)
-    return receipt
+        device_event(device, status, actor, order_id=order_id, location_id=location_id)
 
 
 # --- Adjustments and counts ----------------------------------------------------------------
@@ -1160,7 +877,9 @@ def adjust(
         item_id = as_id(item_ref)
         item = fetch_by_id(Item, {item_id}).get(item_id) if item_id else None
         if item is None:
-            problems.append(Problem("item_not_found", _no_item(item_ref), "item.id"))
+            check = StockCheck()
+            check.no_item(item_ref, "item.id")
+            problems += check.problems
         elif item.is_device:
             problems.append(
                 Problem(
@@ -1187,7 +906,7 @@ def adjust(
         problems += found
         if problems:
             raise StockRefused(problems)
-        balances = _lock_balances(location.id, {item.id}, create=True)
+        balances = lock_balances(location.id, {item.id}, create=True)
         balance = balances[item.id]
         delta = change - balance.on_hand if counted else change
         if balance.on_hand + delta < balance.reserved:
@@ -1203,7 +922,7 @@ def adjust(
             )
         if delta == 0 and counted:
             text = f"{text} (count matched)"
-        _record(
+        record_movements(
             balances,
             [
                 {
@@ -1248,8 +967,8 @@ def inspect_device(device_id: int, passed: bool, note: Any, actor: Actor) -> Dev
             note.strip()[: m.MAX_REASON_LENGTH] if isinstance(note, str) and note.strip() else None
         )
         if passed:
-            balances = _lock_balances(device.location_id, {device.item_id}, create=True)
-            _record(
+            balances = lock_balances(device.location_id, {device.item_id}, create=True)
+            record_movements(
                 balances,
                 [
                     {
@@ -1264,8 +983,8 @@ def inspect_device(device_id: int, passed: bool, note: Any, actor: Actor) -> Dev
                 actor,
             )
             device.current_status = IN_STOCK
-            _device_event(device, PASSED, actor, location_id=device.location_id, note=text)
+            device_event(device, PASSED, actor, location_id=device.location_id, note=text)
         else:
             device.current_status = RETIRED
-            _device_event(device, RETIRED, actor, location_id=device.location_id, note=text)
+            device_event(device, RETIRED, actor, location_id=device.location_id, note=text)
         return device

@@ -32,7 +32,7 @@ from app.forms import (
 )
 from app.history.record import history_of
 from app.inventory import ledger as service  # split into rooms next
-from app.inventory import queries
+from app.inventory import queries, receipts
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -50,6 +50,17 @@ SEES_STOCK = ("coordinator", "fulfillment")
 MOVES_STOCK = ("fulfillment",)
 MANAGES_LOCATIONS = ()  # admins only
 MAX_MANIFEST_BYTES = 256 * 1024
+# The receipt's field paths (app.inventory.receipts) on the receiving forms' fields.
+COUNTED_FIELDS = {
+    "location.id": "location_id",
+    "lines[0].item.id": "item_id",
+    "lines[0].count": "count",
+}
+DEVICES_FIELDS = {
+    "location.id": "location_id",
+    "devices[0].item.id": "item_id",
+    "devices[0].deviceIdentifiers": "manifest",
+}
 
 
 def _actor() -> Actor:
@@ -114,48 +125,35 @@ def receive():
     if request.method == "POST":
         status = 422
         if action == "counted":
-            draft = service.ReceiptDraft(
+            draft = receipts.ReceiptDraft(
                 location_ref=chosen_id(counted.location_id.data),
                 reference=counted.reference.data,
                 lines=[
-                    service.ReceiptLine(
+                    receipts.ReceiptLine(
                         chosen_id(counted.item_id.data), parse_int(counted.count.data) or 0
                     )
                 ],
             )
-            aliases = {
-                "location.id": "location_id",
-                "lines[0].item.id": "item_id",
-                "lines[0].count": "count",
-            }
             try:
-                service.receive(draft, _actor())
+                receipts.receive(draft, _actor())
             except Rejected as rejected:
-                problems = put_problems_on_fields(counted, rejected.problems, aliases)
+                problems = put_problems_on_fields(counted, rejected.problems, COUNTED_FIELDS)
             else:
                 flash(f"Received {counted.count.data} units.", "success")
                 return redirect(url_for("inventory.receive"), code=303)
         elif action in ("preview", "devices"):
             manifest = _manifest_text(devices)
-            item = db.session.get(Item, parse_int(devices.item_id.data) or 0)
-            if item is None or not item.is_device:
-                devices.item_id.errors = ["Choose a device-tracked item."]
-            elif not manifest.strip():
-                devices.manifest.errors = ["Scan, paste or upload at least one identifier."]
+            try:
+                item, preview = receipts.preview_manifest(parse_int(devices.item_id.data), manifest)
+            except Rejected as rejected:
+                problems = put_problems_on_fields(devices, rejected.problems, DEVICES_FIELDS)
             else:
                 devices.manifest.data = manifest
-                preview = service.read_manifest(item, manifest)
                 if action == "devices":
-                    if any(e.problem for e in preview):
-                        problems = [
-                            "Some identifiers are flagged below: correct or remove them, then "
-                            "receive again."
-                        ]
-                    else:
-                        received = _receive_devices(devices, item, preview, problems)
-                        if received:
-                            flash(f"Received {received} {item.name} devices.", "success")
-                            return redirect(url_for("inventory.receive"), code=303)
+                    received = _receive_devices(devices, item, preview, problems)
+                    if received:
+                        flash(f"Received {received} {item.name} devices.", "success")
+                        return redirect(url_for("inventory.receive"), code=303)
                 else:
                     status = 200
         for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
@@ -189,21 +187,25 @@ def _manifest_text(form: DeviceReceiptForm) -> str:
 
 
 def _receive_devices(form, item, preview, problems: list[str]) -> int:
-    draft = service.ReceiptDraft(
+    draft = receipts.ReceiptDraft(
         location_ref=chosen_id(form.location_id.data),
         reference=form.reference.data,
         devices=[
-            service.ReceiptDevices(
+            receipts.ReceiptDevices(
                 item.id, [(item.device_identifier_type, e.value) for e in preview]
             )
         ],
     )
     try:
-        service.receive(draft, _actor())
+        receipts.receive(draft, _actor())
     except Rejected as rejected:
-        problems.extend(
-            put_problems_on_fields(form, rejected.problems, {"location.id": "location_id"})
-        )
+        if any(e.problem for e in preview):
+            # The preview beside the form says what is wrong with each identifier.
+            problems.append(
+                "Some identifiers are flagged below: correct or remove them, then receive again."
+            )
+        else:
+            problems.extend(put_problems_on_fields(form, rejected.problems, DEVICES_FIELDS))
         return 0
     return len(preview)
 
