@@ -14,8 +14,8 @@ from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import write_transaction
 from app.extensions import db
+from app.inventory import adjustments, receipts
 from app.inventory import ledger as inventory
-from app.inventory import receipts
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 from app.orders import lifecycle
 from app.orders.models import Order
@@ -513,7 +513,7 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
             elif choice in ("adjust", "count"):
                 with app.app_context():
                     try:
-                        inventory.adjust(
+                        adjustments.adjust(
                             rng.choice([None, east]),
                             rng.choice([strips, cuff]),
                             rng.randrange(-30, 30) if choice == "adjust" else rng.randrange(0, 200),

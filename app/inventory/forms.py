@@ -3,7 +3,7 @@ from flask_wtf.file import FileField
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import NumberInput
 
-from app.inventory.ledger import MAX_ADJUSTMENT
+from app.inventory.adjustments import MAX_ADJUSTMENT
 from app.inventory.models import (
     MAX_LOCATION_NAME_LENGTH,
     MAX_REASON_LENGTH,

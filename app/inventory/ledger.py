@@ -40,12 +40,9 @@ from app.validation import (
     Problem,
     Rejected,
     as_id,
-    fetch_by_id,
     get_or_reject,
-    is_whole_number,
 )
 
-MAX_ADJUSTMENT = 100_000
 DEFAULT_LOCATION_NAME = "Main warehouse"
 LOCATION_RECORD = "stock_location"  # its history entries' record type
 
@@ -841,102 +838,6 @@ def move_devices(
             device.location_id = None
         device.current_status = status
         device_event(device, status, actor, order_id=order_id, location_id=location_id)
-
-
-# --- Adjustments and counts ----------------------------------------------------------------
-
-
-def _check_reason(reason: Any) -> tuple[str | None, list[Problem]]:
-    check = Checker()
-    text = check.text(
-        reason, "reason", "A reason", required=True, max_length=m.MAX_REASON_LENGTH, free_text=True
-    )
-    if any(p.code == "required" for p in check.problems):
-        return None, [Problem("reason_required", "Say why: a reason is required.", "reason")]
-    return text, [Problem("invalid_reason", p.message, "reason") for p in check.problems]
-
-
-def adjust(
-    location_ref: Any,
-    item_ref: Any,
-    change: Any,
-    reason: Any,
-    actor: Actor,
-    *,
-    counted: bool = False,
-) -> StockMovement | None:
-    """Moves on hand by ``change`` (an adjustment), or to ``change`` units (a count).
-
-    A device-tracked item's stock is its devices: it is not adjusted by number.
-    On hand may not fall below what open orders hold reserved.
-    """
-    with write_transaction() as session:
-        problems: list[Problem] = []
-        location, found = resolve_location(location_ref, "location.id", lock=True)
-        problems += found
-        item_id = as_id(item_ref)
-        item = fetch_by_id(Item, {item_id}).get(item_id) if item_id else None
-        if item is None:
-            check = StockCheck()
-            check.no_item(item_ref, "item.id")
-            problems += check.problems
-        elif item.is_device:
-            problems.append(
-                Problem(
-                    "device_tracked_item",
-                    f"{item.name} is tracked by device: its stock is its devices.",
-                    "item.id",
-                )
-            )
-        low = 0 if counted else -MAX_ADJUSTMENT
-        if not (is_whole_number(change) and low <= change <= MAX_ADJUSTMENT) or (
-            not counted and change == 0
-        ):
-            problems.append(
-                Problem(
-                    "invalid_quantity",
-                    f"Counted units must be a whole number from 0 to {MAX_ADJUSTMENT}."
-                    if counted
-                    else f"The change must be a whole number from −{MAX_ADJUSTMENT} to "
-                    f"{MAX_ADJUSTMENT}, not 0.",
-                    "quantity",
-                )
-            )
-        text, found = _check_reason(reason)
-        problems += found
-        if problems:
-            raise StockRefused(problems)
-        balances = lock_balances(location.id, {item.id}, create=True)
-        balance = balances[item.id]
-        delta = change - balance.on_hand if counted else change
-        if balance.on_hand + delta < balance.reserved:
-            raise StockRefused(
-                [
-                    Problem(
-                        "below_reserved",
-                        f"Open orders hold {balance.reserved} reserved; on hand cannot go below "
-                        f"that (it would be {balance.on_hand + delta}).",
-                        "quantity",
-                    )
-                ]
-            )
-        if delta == 0 and counted:
-            text = f"{text} (count matched)"
-        record_movements(
-            balances,
-            [
-                {
-                    "kind": m.COUNT if counted else m.ADJUSTMENT,
-                    "item_id": item.id,
-                    "location_id": location.id,
-                    "on_hand_change": delta,
-                    "reason": text,
-                }
-            ],
-            actor,
-        )
-        session.flush()
-    return None
 
 
 # --- Inspection of returned devices --------------------------------------------------------

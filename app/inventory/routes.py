@@ -31,8 +31,8 @@ from app.forms import (
     put_problems_on_fields,
 )
 from app.history.record import history_of
+from app.inventory import adjustments, queries, receipts
 from app.inventory import ledger as service  # split into rooms next
-from app.inventory import queries, receipts
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -227,7 +227,7 @@ def adjust():
             else (parse_int(raw.lstrip("+")))
         )
         try:
-            service.adjust(
+            adjustments.adjust(
                 chosen_id(form.location_id.data),
                 chosen_id(form.item_id.data),
                 quantity,
