@@ -302,7 +302,7 @@ class _Catalog:
     coordinator: int | None
     fulfillment: int | None
     location_id: int
-    # Items whose devices are received when scanned hold nothing back (inventory.reserve).
+    # Items whose devices are received when scanned hold nothing back (reservations.reserve).
     received_on_scan: set[int]
 
     @classmethod

@@ -20,6 +20,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import ledger as inventory
+from app.inventory import reservations
 from app.orders import carriers, service, status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (
@@ -268,13 +269,15 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
     # app.database.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
         inventory.lock_devices(devices)
-        inventory.release(order.id, actor, note)
+        reservations.release(order.id, actor, note)
         inventory.move_devices(
             devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
         inventory.lock_devices(devices)
-        inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
+        reservations.ship(
+            order.id, order.fulfillment_location_id, service.demand_lines(order), actor
+        )
         inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
         inventory.move_devices(devices, inventory.DELIVERED, order.id, actor)
@@ -292,7 +295,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
         counts: dict[int, int] = {}
         for line in order.return_items:
             counts[line.item_id] = counts.get(line.item_id, 0) + line.count
-        inventory.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
+        reservations.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
 
 
 # --- Packing -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from app.catalog.models import Device, Item, Kit
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
 from app.inventory import ledger as inventory
+from app.inventory import reservations
 from app.orders import status_counters, statuses, whole_orders
 from app.orders.events import insert_event
 from app.orders.models import (
@@ -665,12 +666,12 @@ def _write(order, who: _Who, now) -> None:
             )
 
 
-def demand_lines(order: Order) -> list[inventory.DemandLine]:
+def demand_lines(order: Order) -> list[reservations.DemandLine]:
     """The order's outbound lines, as inventory counts them, with their field paths, and
     what the order's catalog rows already tell (a kit's contents, which items are received
     on scan)."""
     return [
-        inventory.DemandLine(
+        reservations.DemandLine(
             f"orderItems[{i}].count",
             line.item.name,
             line.count,
@@ -679,7 +680,7 @@ def demand_lines(order: Order) -> list[inventory.DemandLine]:
         )
         for i, line in enumerate(order.items)
     ] + [
-        inventory.DemandLine(
+        reservations.DemandLine(
             f"orderKits[{i}].count",
             line.kit.name,
             line.count,
@@ -697,8 +698,8 @@ def _received_on_scan(items) -> frozenset[int]:
 
 def _reserve(order: Order, actor: Actor) -> None:
     try:
-        inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
-    except inventory.InsufficientInventory as short:
+        reservations.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
+    except reservations.InsufficientInventory as short:
         raise OrderRejected(short.problems) from None
 
 
