@@ -16,6 +16,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.inventory import adjustments, receipts
 from app.inventory import ledger as inventory
+from app.inventory.devices import inspect_device
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 from app.orders import lifecycle
 from app.orders.models import Order
@@ -358,10 +359,10 @@ def test_returned_devices_wait_in_quarantine_until_inspected(app, catalog):
         }
     with app.app_context():
         fulfillment = Actor(user=db.session.scalar(select(User).where(User.role == "fulfillment")))
-        inventory.inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
-        inventory.inspect_device(ids[second], False, "Cracked screen", fulfillment)
+        inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
+        inspect_device(ids[second], False, "Cracked screen", fulfillment)
         with pytest.raises(inventory.StockRefused) as error:
-            inventory.inspect_device(ids[second], True, None, fulfillment)
+            inspect_device(ids[second], True, None, fulfillment)
         assert error.value.problems[0].code == "not_quarantined"
         db.session.remove()
     assert statuses_of(app, first, second) == ["inStock", "retired"]

@@ -19,9 +19,10 @@ from msgspec import Meta
 
 from app.auth.models import User
 from app.catalog import models as catalog
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
+from app.inventory.devices import DEVICE_STATUSES
 from app.inventory.ledger import PlacedAt
 from app.inventory.models import StockLocation, StockReceipt
 from app.orders import models as orders

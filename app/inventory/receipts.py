@@ -15,11 +15,9 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import models as m
+from app.inventory.devices import IN_STOCK, RECEIVED, device_event
 from app.inventory.ledger import (
-    IN_STOCK,
-    RECEIVED,
     StockCheck,
-    device_event,
     lock_balances,
     record_movements,
     refuse,

@@ -32,6 +32,7 @@ from app.forms import (
 )
 from app.history.record import history_of
 from app.inventory import adjustments, queries, receipts
+from app.inventory import devices as stock_devices
 from app.inventory import ledger as service  # split into rooms next
 from app.inventory.forms import (
     AdjustmentForm,
@@ -342,7 +343,7 @@ def find_devices():
         identifier=identifier,
         found=found,
         locations=queries.device_locations(found),
-        status_label=service.device_status_label,
+        status_label=stock_devices.device_status_label,
     )
 
 
@@ -357,7 +358,8 @@ def show_device(device_id: int):
         device=device,
         history=queries.device_history(device.id),
         locations=queries.device_locations([device]),
-        status_label=service.device_status_label,
+        status_label=stock_devices.device_status_label,
+        awaits_inspection=stock_devices.awaits_inspection(device),
         form=InspectionForm(),
     )
 
@@ -370,7 +372,7 @@ def inspect_device(device_id: int):
         abort(400)
     passed = request.form.get("outcome") == "pass"
     try:
-        service.inspect_device(device_id, passed, form.note.data, _actor())
+        stock_devices.inspect_device(device_id, passed, form.note.data, _actor())
     except Rejected as rejected:
         flash(" ".join(p.message for p in rejected.problems), "error")
     else:

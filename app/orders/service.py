@@ -26,6 +26,7 @@ from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
 from app.inventory import ledger as inventory
 from app.inventory import reservations
+from app.inventory.devices import lock_devices
 from app.orders import status_counters, statuses, whole_orders
 from app.orders.events import insert_event
 from app.orders.models import (
@@ -318,7 +319,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = Fa
         od.device for pk in packed_kits.values() for od in pk.devices
     ]
     if placing:
-        inventory.lock_devices(coming_back)
+        lock_devices(coming_back)
     expected = open_returns_of({device.id for device in coming_back})
 
     good_devices, good_kits, seen = [], [], set()
