@@ -27,8 +27,8 @@ from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.database import write_transaction  # noqa: E402
 from app.extensions import db, limiter  # noqa: E402
-from app.inventory import ledger as inventory  # noqa: E402
 from app.inventory import receipts  # noqa: E402
+from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
@@ -332,7 +332,7 @@ def catalog(app) -> Catalog:
         ids.items = {name: item.id for name, item in items.items()}
         ids.kits = {name: kit.id for name, kit in kits.items()}
         ids.users = {role: user.id for role, user in users.items()}
-        ids.location = inventory.ensure_default_location().id
+        ids.location = ensure_default_location().id
         stocked = [(item.id, item.device_identifier_type) for item in items.values()]
     with app.app_context():
         admin = db.session.get(User, ids.users["admin"])

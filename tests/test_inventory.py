@@ -14,9 +14,9 @@ from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import write_transaction
 from app.extensions import db
-from app.inventory import adjustments, receipts
-from app.inventory import ledger as inventory
+from app.inventory import adjustments, ledger, receipts
 from app.inventory.devices import inspect_device
+from app.inventory.locations import default_location
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 from app.orders import lifecycle
 from app.orders.models import Order
@@ -32,7 +32,7 @@ from tests.helpers.orders import actor, move, pack_everything, place
 def figures(app, item_id: int, location_id: int | None = None) -> tuple[int, int]:
     """(on hand, reserved) of an item at a location (the default one unless given)."""
     with app_context(app) as session:
-        location_id = location_id or inventory.default_location().id
+        location_id = location_id or default_location().id
         balance = session.scalar(
             select(StockBalance).where(
                 StockBalance.item_id == item_id, StockBalance.location_id == location_id
@@ -156,10 +156,10 @@ def test_a_receipt_refuses_bad_duplicate_and_known_identifiers_and_stores_nothin
         ([("imei", known)], "device_already_known"),
     ]
     for identifiers, code in cases:
-        with pytest.raises(inventory.StockRefused) as error:
+        with pytest.raises(ledger.StockRefused) as error:
             receive(app, lines=[(strips, 5)], devices=[(glucometer, identifiers)])
         assert error.value.problems[0].code == code
-    with pytest.raises(inventory.StockRefused) as error:
+    with pytest.raises(ledger.StockRefused) as error:
         receive(app, lines=[(glucometer, 5)])
     assert error.value.problems[0].code == "device_tracked_item"
     assert "tracked by device" in error.value.problems[0].message
@@ -361,7 +361,7 @@ def test_returned_devices_wait_in_quarantine_until_inspected(app, catalog):
         fulfillment = Actor(user=db.session.scalar(select(User).where(User.role == "fulfillment")))
         inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
         inspect_device(ids[second], False, "Cracked screen", fulfillment)
-        with pytest.raises(inventory.StockRefused) as error:
+        with pytest.raises(ledger.StockRefused) as error:
             inspect_device(ids[second], True, None, fulfillment)
         assert error.value.problems[0].code == "not_quarantined"
         db.session.remove()
@@ -547,7 +547,7 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
                 # The glucometers are received as they are scanned (the fixture's rule).
                 pack_everything(app, order_id, start=1000 + step * 10)
                 ship(app, order_id)
-        except (inventory.StockRefused, lifecycle.OrderChangeRefused):
+        except (ledger.StockRefused, lifecycle.OrderChangeRefused):
             pass
         except Exception as error:  # an order refused for stock is fine, anything else not
             if getattr(error, "problems", None) and all(
@@ -556,8 +556,8 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
                 continue
             raise
         with app_context(app):
-            assert inventory.balance_mismatches() == [], f"after step {step}: {choice}"
-            balances = inventory.balance_totals()
+            assert ledger.balance_mismatches() == [], f"after step {step}: {choice}"
+            balances = ledger.balance_totals()
             assert all(
                 reserved >= 0 and on_hand >= reserved for on_hand, reserved in balances.values()
             )

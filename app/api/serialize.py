@@ -23,7 +23,7 @@ from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
 from app.inventory.devices import DEVICE_STATUSES
-from app.inventory.ledger import PlacedAt
+from app.inventory.locations import PlacedAt
 from app.inventory.models import StockLocation, StockReceipt
 from app.orders import models as orders
 from app.orders import statuses

@@ -38,7 +38,7 @@ from app.demo.progress import Progress
 from app.extensions import db
 from app.inventory import models as stock
 from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
-from app.inventory.ledger import ensure_default_location
+from app.inventory.locations import ensure_default_location
 from app.orders import carriers, status_counters
 from app.orders.models import (
     Order,

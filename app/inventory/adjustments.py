@@ -14,8 +14,8 @@ from app.inventory.ledger import (
     lock_balances,
     record_movements,
     refuse,
-    resolve_location,
 )
+from app.inventory.locations import resolve_location
 from app.inventory.models import StockMovement
 from app.validation import Checker, as_id, fetch_by_id, is_whole_number
 

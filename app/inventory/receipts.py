@@ -21,8 +21,8 @@ from app.inventory.ledger import (
     lock_balances,
     record_movements,
     refuse,
-    resolve_location,
 )
+from app.inventory.locations import resolve_location
 from app.inventory.models import StockReceipt
 from app.validation import MAX_DB_ID, Checker, as_id, fetch_by_id, is_whole_number
 

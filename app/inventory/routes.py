@@ -33,7 +33,7 @@ from app.forms import (
 from app.history.record import history_of
 from app.inventory import adjustments, queries, receipts
 from app.inventory import devices as stock_devices
-from app.inventory import ledger as service  # split into rooms next
+from app.inventory import locations as stock_locations
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -69,7 +69,7 @@ def _actor() -> Actor:
 
 
 def _location_choices() -> list[SelectChoice]:
-    return [SelectChoice(str(loc.id), loc.name) for loc in service.list_locations()]
+    return [SelectChoice(str(loc.id), loc.name) for loc in stock_locations.list_locations()]
 
 
 def _item_choices(devices: bool | None) -> list[SelectChoice]:
@@ -98,7 +98,7 @@ def stock():
     return render_template(
         "inventory/stock.html",
         rows=rows,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         location_id=location_id,
         next_after=rows[-1].balance_id if more else None,
         devices=queries.devices_in_stock(location_id or _default_location_id()),
@@ -106,7 +106,7 @@ def stock():
 
 
 def _default_location_id() -> int:
-    location = service.default_location()
+    location = stock_locations.default_location()
     return location.id if location else 0
 
 
@@ -254,8 +254,8 @@ def adjust():
 def locations():
     return render_template(
         "inventory/locations.html",
-        locations=service.all_locations(),
-        totals=service.location_totals(),
+        locations=stock_locations.all_locations(),
+        totals=stock_locations.location_totals(),
         form=ActionForm(),
     )
 
@@ -267,7 +267,7 @@ def new_location():
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.create_location(form.name.data, _actor()),
+        save=lambda: stock_locations.create_location(form.name.data, _actor()),
         done=lambda location: (f"{location.name} added.", url_for("inventory.locations")),
         location=None,
         history=[],
@@ -282,10 +282,10 @@ def edit_location(location_id: int):
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.rename_location(location_id, form.name.data, _actor()),
+        save=lambda: stock_locations.rename_location(location_id, form.name.data, _actor()),
         done=lambda saved: (f"Renamed to {saved.name}.", url_for("inventory.locations")),
         location=location,
-        history=history_of(service.LOCATION_RECORD, location_id),
+        history=history_of(stock_locations.LOCATION_RECORD, location_id),
     )
 
 
@@ -305,7 +305,7 @@ def _location_action(change, done: str, location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def make_default_location(location_id: int):
     return _location_action(
-        lambda: service.make_default_location(location_id, _actor()),
+        lambda: stock_locations.make_default_location(location_id, _actor()),
         "{name} is now the default: orders that name no location are fulfilled from it.",
         location_id,
     )
@@ -315,7 +315,7 @@ def make_default_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def deactivate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, False, _actor()),
+        lambda: stock_locations.set_location_active(location_id, False, _actor()),
         "{name} is inactive: it takes no new orders and receives nothing.",
         location_id,
     )
@@ -325,7 +325,7 @@ def deactivate_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def activate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, True, _actor()),
+        lambda: stock_locations.set_location_active(location_id, True, _actor()),
         "{name} is active again.",
         location_id,
     )
@@ -403,7 +403,7 @@ def ledger():
         rows=rows,
         filters=filters,
         next_before=rows[-1].id if more else None,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         items=_item_choices(devices=None),
         kinds=MOVEMENT_LABELS,
     )

@@ -20,8 +20,8 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import devices as stock_devices
-from app.inventory import ledger as inventory
 from app.inventory import reservations
+from app.inventory.locations import location_name
 from app.orders import carriers, service, status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (
@@ -662,7 +662,7 @@ def _check_device_on_shelf(order: Order, device: Device) -> None:
             "identifier",
         )
     if device.location_id != order.fulfillment_location_id:
-        where = inventory.location_name(device.location_id)
+        where = location_name(device.location_id)
         raise OrderChangeRefused(
             "device_at_another_location",
             f"This device is at {where}, not at {order.fulfillment_location.name} where this "

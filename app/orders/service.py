@@ -24,9 +24,9 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
-from app.inventory import ledger as inventory
 from app.inventory import reservations
 from app.inventory.devices import lock_devices
+from app.inventory.locations import resolve_location
 from app.orders import status_counters, statuses, whole_orders
 from app.orders.events import insert_event
 from app.orders.models import (
@@ -481,7 +481,7 @@ def check_draft(
     the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
     # The location first, when placing: the lock order (app.database.write_transaction).
-    location, location_problems = inventory.resolve_location(
+    location, location_problems = resolve_location(
         draft.location_id, "fulfillmentLocation.id", lock=placing
     )
     recipient = _check_recipient(draft, check)

@@ -124,7 +124,8 @@ def fill_ledger(rows: int, progress) -> None:
     from app.catalog.models import Item
     from app.demo.generate import Writer
     from app.extensions import db
-    from app.inventory.ledger import ensure_default_location, ledger_totals
+    from app.inventory.ledger import ledger_totals
+    from app.inventory.locations import ensure_default_location
     from app.inventory.models import StockBalance, StockMovement
 
     location_id = ensure_default_location().id
