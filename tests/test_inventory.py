@@ -26,7 +26,7 @@ from tests.conftest import (
     app_context,
     stock_identifier,
 )
-from tests.helpers.orders import actor, move, pack_everything, place
+from tests.helpers.orders import actor, imei, move, pack_everything, place
 
 
 def figures(app, item_id: int, location_id: int | None = None) -> tuple[int, int]:
@@ -577,3 +577,32 @@ def test_the_stock_check_recomputes_balances_from_the_ledger(app, catalog):
     bad = runner.invoke(args=["stock-check"])
     assert bad.exit_code == 1
     assert f"item {catalog.items['strips']}" in bad.output and "ledger says" in bad.output
+
+
+def test_a_new_device_is_in_stock_and_every_device_status_has_a_label():
+    from app.inventory import devices
+
+    # The catalog's Device model names inventory's first status without importing it.
+    assert Device.__table__.c.current_status.default.arg == devices.IN_STOCK
+    assert set(devices.DEVICE_STATUSES) <= set(devices.DEVICE_STATUS_LABELS)
+    assert devices.device_status_label(devices.PASSED) == "Passed inspection"
+
+
+def test_a_manifest_is_previewed_only_for_a_device_item_and_with_an_identifier(app, catalog):
+    with app.app_context():
+        for item, text, refusal in [
+            ("strips", imei(7301), ("devices[0].item.id", "Choose a device-tracked item.")),
+            (
+                "glucometer",
+                "  ",
+                (
+                    "devices[0].deviceIdentifiers",
+                    "Scan, paste or upload at least one identifier.",
+                ),
+            ),
+        ]:
+            with pytest.raises(ledger.StockRefused) as error:
+                receipts.preview_manifest(catalog.items[item], text)
+            assert [(p.field, p.message) for p in error.value.problems] == [refusal]
+        item, entries = receipts.preview_manifest(catalog.items["glucometer"], imei(7301))
+        assert (item.id, [e.problem for e in entries]) == (catalog.items["glucometer"], [None])
