@@ -17,7 +17,8 @@ from app.inventory.ledger import lock_balances, record_movements, refuse
 from app.inventory.models import DeviceEvent, StockReceipt
 from app.validation import as_id
 
-# A device's life, in the words of the public API.
+# A device's life, in the words of the public API (``DEVICE_STATUSES``, which the API
+# answers as a device's status), and two steps only its history shows.
 IN_STOCK = "inStock"
 ALLOCATED = "allocated"
 SHIPPED = "shipped"
