@@ -27,7 +27,8 @@ from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.database import write_transaction  # noqa: E402
 from app.extensions import db, limiter  # noqa: E402
-from app.inventory import service as inventory  # noqa: E402
+from app.inventory import receipts  # noqa: E402
+from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
@@ -331,21 +332,21 @@ def catalog(app) -> Catalog:
         ids.items = {name: item.id for name, item in items.items()}
         ids.kits = {name: kit.id for name, kit in kits.items()}
         ids.users = {role: user.id for role, user in users.items()}
-        ids.location = inventory.ensure_default_location().id
+        ids.location = ensure_default_location().id
         stocked = [(item.id, item.device_identifier_type) for item in items.values()]
     with app.app_context():
         admin = db.session.get(User, ids.users["admin"])
-        inventory.receive(
-            inventory.ReceiptDraft(
+        receipts.receive(
+            receipts.ReceiptDraft(
                 location_ref=ids.location,
                 reference="Opening stock",
                 lines=[
-                    inventory.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
+                    receipts.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
                     for item_id, kind in stocked
                     if kind is None
                 ],
                 devices=[
-                    inventory.ReceiptDevices(
+                    receipts.ReceiptDevices(
                         item_id,
                         [
                             (kind, stock_identifier(kind, item_id * 1000 + n))

@@ -117,7 +117,7 @@ def test_database_errors_never_log_the_values(app):
 def test_demo_stock_has_low_and_out_of_stock_items_and_devices_to_scan(app):
     from app.catalog.identifiers import classify, fits_serial_pattern
     from app.inventory import queries
-    from app.inventory.service import balance_mismatches
+    from app.inventory.ledger import balance_mismatches
 
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo"]).exit_code == 0

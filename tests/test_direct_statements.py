@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.database import DirectStatement, direct_insert
 from app.extensions import db
-from app.inventory.service import _lock_balances_statement
+from app.inventory.ledger import _lock_balances_statement
 from app.orders import whole_orders
 from app.orders.models import Order, OrderItem
 from app.people.models import Patient, Site

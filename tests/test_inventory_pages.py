@@ -47,6 +47,48 @@ def test_a_pasted_manifest_is_previewed_with_bad_and_duplicate_identifiers_flagg
     assert statuses_of(app, imei(4001), imei(4002)) == ["inStock", "inStock"]
 
 
+@pytest.mark.parametrize("action", ["preview", "devices"])
+def test_a_manifest_needs_a_device_item_and_an_identifier_said_at_their_fields(
+    fulfillment, catalog, app, action
+):
+    data = {
+        "devices-location_id": str(catalog.location),
+        "devices-item_id": str(catalog.items["strips"]),
+        "devices-manifest": imei(4301),
+        "action": action,
+    }
+    counted_item = fulfillment.post("/stock/receive", data)
+    assert counted_item.status_code == 422
+    assert error_of(counted_item.text, "devices-item_id") == "Choose a device-tracked item."
+    assert error_of(counted_item.text, "devices-manifest") is None
+    glucometer = {**data, "devices-item_id": str(catalog.items["glucometer"])}
+    empty = fulfillment.post("/stock/receive", {**glucometer, "devices-manifest": " \n "})
+    assert empty.status_code == 422
+    assert error_of(empty.text, "devices-item_id") is None
+    assert error_of(empty.text, "devices-manifest") == (
+        "Scan, paste or upload at least one identifier."
+    )
+    assert statuses_of(app, imei(4301)) == [None]
+
+
+def test_a_manifest_with_flagged_identifiers_is_not_received_and_says_so(fulfillment, catalog, app):
+    rows = ledger_count(app)
+    refused = fulfillment.post(
+        "/stock/receive",
+        {
+            "devices-location_id": str(catalog.location),
+            "devices-item_id": str(catalog.items["glucometer"]),
+            "devices-manifest": f"{imei(4401)}\n12345",
+            "action": "devices",
+        },
+    )
+    assert refused.status_code == 422
+    assert "Some identifiers are flagged below: correct or remove them" in refused.text
+    assert "1 flagged" in refused.text
+    assert statuses_of(app, imei(4401)) == [None]
+    assert ledger_count(app) == rows
+
+
 def test_an_uploaded_manifest_is_received(fulfillment, catalog, app):
     upload = (io.BytesIO(f"{imei(4101)},{imei(4102)}\n".encode()), "manifest.csv")
     response = fulfillment.post(

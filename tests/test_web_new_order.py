@@ -456,13 +456,13 @@ def test_a_fulfillment_location_that_is_not_valid_is_refused_at_the_field(
 def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
     app, coordinator, catalog
 ):
-    from app.inventory import service as inventory
+    from app.inventory.locations import set_location_active
     from tests.helpers.orders import actor
     from tests.test_inventory import second_location
 
     east = second_location(app)
     with app.app_context():
-        inventory.set_location_active(east, False, actor("admin"))
+        set_location_active(east, False, actor("admin"))
     data = {**a_good_order(coordinator, catalog), "fulfillment_location": str(east)}
     response = coordinator.post("/orders/new", data)
     assert response.status_code == 422

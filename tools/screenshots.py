@@ -30,7 +30,7 @@ def prepare(app) -> dict:
     from app.catalog.models import Device, DeviceIdentifier
     from app.demo.commands import seed
     from app.extensions import db
-    from app.inventory.service import IN_STOCK
+    from app.inventory.devices import IN_STOCK
     from app.orders import lifecycle
     from app.orders.models import Order
     from app.orders.queries import get_order

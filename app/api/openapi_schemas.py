@@ -13,7 +13,7 @@ from app.api.parse import (
 )
 from app.catalog.models import DEVICE_IDENTIFIER_TYPES
 from app.inventory.models import MAX_REFERENCE_LENGTH
-from app.inventory.service import MAX_RECEIPT_UNITS
+from app.inventory.receipts import MAX_RECEIPT_UNITS
 from app.orders import serialize
 from app.orders.models import MAX_LINE_COUNT
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS

@@ -20,16 +20,6 @@ from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
 SIZES = ("small", "medium", "standard", "large", "extraLarge")
-# A device's life, in the public API's words (inventory moves it from one to the next).
-DEVICE_STATUSES = (
-    "inStock",
-    "allocated",
-    "shipped",
-    "delivered",
-    "returned",
-    "quarantined",
-    "retired",
-)
 
 
 class Manufacturer(db.Model):
@@ -108,6 +98,8 @@ class Device(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    # A device's statuses are inventory's (app.inventory.devices, a floor above): a new one
+    # is in stock (devices.IN_STOCK).
     current_status: Mapped[str] = mapped_column(String(20), default="inStock")
     # Where the device is while the warehouse holds it (None once shipped). Named by table,
     # not imported: locations belong to inventory, a floor above.

@@ -15,13 +15,8 @@ from app.catalog.models import Item, Kit, KitItem, Manufacturer
 from app.database import write_transaction
 from app.demo import catalog
 from app.extensions import db
-from app.inventory.service import (
-    ReceiptDevices,
-    ReceiptDraft,
-    ReceiptLine,
-    ensure_default_location,
-    receive,
-)
+from app.inventory.locations import ensure_default_location
+from app.inventory.receipts import ReceiptDevices, ReceiptDraft, ReceiptLine, receive
 from app.orders.service import Actor, LineRequest, OrderDraft, place_order
 from app.people.models import Address, Patient, Site
 

@@ -37,13 +37,8 @@ from app.demo import catalog as demo
 from app.demo.progress import Progress
 from app.extensions import db
 from app.inventory import models as stock
-from app.inventory.service import (
-    ALLOCATED,
-    DELIVERED,
-    QUARANTINED,
-    SHIPPED,
-    ensure_default_location,
-)
+from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
+from app.inventory.locations import ensure_default_location
 from app.orders import carriers, status_counters
 from app.orders.models import (
     Order,
@@ -302,7 +297,7 @@ class _Catalog:
     coordinator: int | None
     fulfillment: int | None
     location_id: int
-    # Items whose devices are received when scanned hold nothing back (inventory.reserve).
+    # Items whose devices are received when scanned hold nothing back (reservations.reserve).
     received_on_scan: set[int]
 
     @classmethod

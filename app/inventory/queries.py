@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.extensions import db
+from app.inventory.devices import IN_STOCK
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
 
 STOCK_PAGE_SIZE = 50
@@ -229,7 +230,7 @@ def devices_in_stock(location_id: int, limit: int = STOCK_PAGE_SIZE) -> list[Dev
     return list(
         db.session.scalars(
             select(Device)
-            .where(Device.location_id == location_id, Device.current_status == "inStock")
+            .where(Device.location_id == location_id, Device.current_status == IN_STOCK)
             .options(selectinload(Device.identifiers), selectinload(Device.item))
             .order_by(Device.id.desc())
             .limit(limit)

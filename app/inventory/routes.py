@@ -31,7 +31,9 @@ from app.forms import (
     put_problems_on_fields,
 )
 from app.history.record import history_of
-from app.inventory import queries, service
+from app.inventory import adjustments, queries, receipts
+from app.inventory import devices as stock_devices
+from app.inventory import locations as stock_locations
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -49,6 +51,17 @@ SEES_STOCK = ("coordinator", "fulfillment")
 MOVES_STOCK = ("fulfillment",)
 MANAGES_LOCATIONS = ()  # admins only
 MAX_MANIFEST_BYTES = 256 * 1024
+# The receipt's field paths (app.inventory.receipts) on the receiving forms' fields.
+COUNTED_FIELDS = {
+    "location.id": "location_id",
+    "lines[0].item.id": "item_id",
+    "lines[0].count": "count",
+}
+DEVICES_FIELDS = {
+    "location.id": "location_id",
+    "devices[0].item.id": "item_id",
+    "devices[0].deviceIdentifiers": "manifest",
+}
 
 
 def _actor() -> Actor:
@@ -56,7 +69,7 @@ def _actor() -> Actor:
 
 
 def _location_choices() -> list[SelectChoice]:
-    return [SelectChoice(str(loc.id), loc.name) for loc in service.list_locations()]
+    return [SelectChoice(str(loc.id), loc.name) for loc in stock_locations.list_locations()]
 
 
 def _item_choices(devices: bool | None) -> list[SelectChoice]:
@@ -85,7 +98,7 @@ def stock():
     return render_template(
         "inventory/stock.html",
         rows=rows,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         location_id=location_id,
         next_after=rows[-1].balance_id if more else None,
         devices=queries.devices_in_stock(location_id or _default_location_id()),
@@ -93,7 +106,7 @@ def stock():
 
 
 def _default_location_id() -> int:
-    location = service.default_location()
+    location = stock_locations.default_location()
     return location.id if location else 0
 
 
@@ -113,48 +126,35 @@ def receive():
     if request.method == "POST":
         status = 422
         if action == "counted":
-            draft = service.ReceiptDraft(
+            draft = receipts.ReceiptDraft(
                 location_ref=chosen_id(counted.location_id.data),
                 reference=counted.reference.data,
                 lines=[
-                    service.ReceiptLine(
+                    receipts.ReceiptLine(
                         chosen_id(counted.item_id.data), parse_int(counted.count.data) or 0
                     )
                 ],
             )
-            aliases = {
-                "location.id": "location_id",
-                "lines[0].item.id": "item_id",
-                "lines[0].count": "count",
-            }
             try:
-                service.receive(draft, _actor())
+                receipts.receive(draft, _actor())
             except Rejected as rejected:
-                problems = put_problems_on_fields(counted, rejected.problems, aliases)
+                problems = put_problems_on_fields(counted, rejected.problems, COUNTED_FIELDS)
             else:
                 flash(f"Received {counted.count.data} units.", "success")
                 return redirect(url_for("inventory.receive"), code=303)
         elif action in ("preview", "devices"):
             manifest = _manifest_text(devices)
-            item = db.session.get(Item, parse_int(devices.item_id.data) or 0)
-            if item is None or not item.is_device:
-                devices.item_id.errors = ["Choose a device-tracked item."]
-            elif not manifest.strip():
-                devices.manifest.errors = ["Scan, paste or upload at least one identifier."]
+            try:
+                item, preview = receipts.preview_manifest(parse_int(devices.item_id.data), manifest)
+            except Rejected as rejected:
+                problems = put_problems_on_fields(devices, rejected.problems, DEVICES_FIELDS)
             else:
                 devices.manifest.data = manifest
-                preview = service.read_manifest(item, manifest)
                 if action == "devices":
-                    if any(e.problem for e in preview):
-                        problems = [
-                            "Some identifiers are flagged below: correct or remove them, then "
-                            "receive again."
-                        ]
-                    else:
-                        received = _receive_devices(devices, item, preview, problems)
-                        if received:
-                            flash(f"Received {received} {item.name} devices.", "success")
-                            return redirect(url_for("inventory.receive"), code=303)
+                    received = _receive_devices(devices, item, preview, problems)
+                    if received:
+                        flash(f"Received {received} {item.name} devices.", "success")
+                        return redirect(url_for("inventory.receive"), code=303)
                 else:
                     status = 200
         for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
@@ -188,21 +188,25 @@ def _manifest_text(form: DeviceReceiptForm) -> str:
 
 
 def _receive_devices(form, item, preview, problems: list[str]) -> int:
-    draft = service.ReceiptDraft(
+    draft = receipts.ReceiptDraft(
         location_ref=chosen_id(form.location_id.data),
         reference=form.reference.data,
         devices=[
-            service.ReceiptDevices(
+            receipts.ReceiptDevices(
                 item.id, [(item.device_identifier_type, e.value) for e in preview]
             )
         ],
     )
     try:
-        service.receive(draft, _actor())
+        receipts.receive(draft, _actor())
     except Rejected as rejected:
-        problems.extend(
-            put_problems_on_fields(form, rejected.problems, {"location.id": "location_id"})
-        )
+        if any(e.problem for e in preview):
+            # The preview beside the form says what is wrong with each identifier.
+            problems.append(
+                "Some identifiers are flagged below: correct or remove them, then receive again."
+            )
+        else:
+            problems.extend(put_problems_on_fields(form, rejected.problems, DEVICES_FIELDS))
         return 0
     return len(preview)
 
@@ -224,7 +228,7 @@ def adjust():
             else (parse_int(raw.lstrip("+")))
         )
         try:
-            service.adjust(
+            adjustments.adjust(
                 chosen_id(form.location_id.data),
                 chosen_id(form.item_id.data),
                 quantity,
@@ -250,8 +254,8 @@ def adjust():
 def locations():
     return render_template(
         "inventory/locations.html",
-        locations=service.all_locations(),
-        totals=service.location_totals(),
+        locations=stock_locations.all_locations(),
+        totals=stock_locations.location_totals(),
         form=ActionForm(),
     )
 
@@ -263,7 +267,7 @@ def new_location():
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.create_location(form.name.data, _actor()),
+        save=lambda: stock_locations.create_location(form.name.data, _actor()),
         done=lambda location: (f"{location.name} added.", url_for("inventory.locations")),
         location=None,
         history=[],
@@ -278,10 +282,10 @@ def edit_location(location_id: int):
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.rename_location(location_id, form.name.data, _actor()),
+        save=lambda: stock_locations.rename_location(location_id, form.name.data, _actor()),
         done=lambda saved: (f"Renamed to {saved.name}.", url_for("inventory.locations")),
         location=location,
-        history=history_of(service.LOCATION_RECORD, location_id),
+        history=history_of(stock_locations.LOCATION_RECORD, location_id),
     )
 
 
@@ -301,7 +305,7 @@ def _location_action(change, done: str, location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def make_default_location(location_id: int):
     return _location_action(
-        lambda: service.make_default_location(location_id, _actor()),
+        lambda: stock_locations.make_default_location(location_id, _actor()),
         "{name} is now the default: orders that name no location are fulfilled from it.",
         location_id,
     )
@@ -311,7 +315,7 @@ def make_default_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def deactivate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, False, _actor()),
+        lambda: stock_locations.set_location_active(location_id, False, _actor()),
         "{name} is inactive: it takes no new orders and receives nothing.",
         location_id,
     )
@@ -321,7 +325,7 @@ def deactivate_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def activate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, True, _actor()),
+        lambda: stock_locations.set_location_active(location_id, True, _actor()),
         "{name} is active again.",
         location_id,
     )
@@ -339,7 +343,7 @@ def find_devices():
         identifier=identifier,
         found=found,
         locations=queries.device_locations(found),
-        status_label=service.device_status_label,
+        status_label=stock_devices.device_status_label,
     )
 
 
@@ -354,7 +358,8 @@ def show_device(device_id: int):
         device=device,
         history=queries.device_history(device.id),
         locations=queries.device_locations([device]),
-        status_label=service.device_status_label,
+        status_label=stock_devices.device_status_label,
+        awaits_inspection=stock_devices.awaits_inspection(device),
         form=InspectionForm(),
     )
 
@@ -367,7 +372,7 @@ def inspect_device(device_id: int):
         abort(400)
     passed = request.form.get("outcome") == "pass"
     try:
-        service.inspect_device(device_id, passed, form.note.data, _actor())
+        stock_devices.inspect_device(device_id, passed, form.note.data, _actor())
     except Rejected as rejected:
         flash(" ".join(p.message for p in rejected.problems), "error")
     else:
@@ -398,7 +403,7 @@ def ledger():
         rows=rows,
         filters=filters,
         next_before=rows[-1].id if more else None,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         items=_item_choices(devices=None),
         kinds=MOVEMENT_LABELS,
     )

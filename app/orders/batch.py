@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger, reservations
 from app.orders.models import Order, SubmissionKey
 from app.orders.service import (
     Actor,
@@ -107,8 +107,8 @@ def preview_batch(
     need: dict[int, int] = {}
     left: dict[int, int] = {}
     if not order_problems and order.fulfillment_location is not None:
-        need = inventory.units_to_reserve(demand_lines(order))
-        left = inventory.available(order.fulfillment_location.id, set(need))
+        need = reservations.units_to_reserve(demand_lines(order))
+        left = ledger.available(order.fulfillment_location.id, set(need))
     names: dict[int, str] = {}
     lines = []
     for patient in patients:
@@ -120,7 +120,7 @@ def preview_batch(
         if need and not mine:
             short = sorted(i for i, n in need.items() if n > left.get(i, 0))
             if short and not names:
-                names = inventory.item_names(set(need))
+                names = reservations.item_names(set(need))
             if short:
                 mine.append(
                     "Not enough stock left for this order: "

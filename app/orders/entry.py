@@ -26,7 +26,8 @@ from app.catalog.search import (
 )
 from app.extensions import db
 from app.forms import chosen_id
-from app.inventory import service as inventory
+from app.inventory import ledger
+from app.inventory.locations import default_location, list_locations
 from app.orders import queries
 from app.orders.forms import OrderForm
 from app.orders.queries import HeldByRecipient, held_by_recipient
@@ -45,7 +46,7 @@ class Catalog:
         self._items = orderable_items_named([r.ref for r in rows])
         self._kits = orderable_kits_named([r.ref for r in entry.kits] if entry else [])
         # Where the order is fulfilled from, and what is available there (one query).
-        self.locations = inventory.list_locations()
+        self.locations = list_locations()
         ids = {loc.id for loc in self.locations}
         default = next((loc.id for loc in self.locations if loc.is_default), None)
         chosen = entry.location_id if entry else None
@@ -60,7 +61,7 @@ class Catalog:
         wanted = {i.id for i in self._items.values()} | {
             ki.item_id for kit in self._kits.values() for ki in kit.kit_items
         }
-        self._stock = inventory.available(self.location_id, wanted) if self.location_id else {}
+        self._stock = ledger.available(self.location_id, wanted) if self.location_id else {}
 
     def available(self, found: Item | Kit) -> int | None:
         """Units (or whole kits) available at the chosen location; None when the item's
@@ -87,8 +88,8 @@ class Catalog:
 
 def available_to_order(item_ids: list[int]) -> dict[int, int] | None:
     """How many of each item can be ordered now at the default location, for the pickers."""
-    location = inventory.default_location()
-    return inventory.available(location.id, item_ids) if location else None
+    location = default_location()
+    return ledger.available(location.id, item_ids) if location else None
 
 
 @dataclass

@@ -19,7 +19,9 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import devices as stock_devices
+from app.inventory import reservations
+from app.inventory.locations import location_name
 from app.orders import carriers, service, status_counters, statuses
 from app.orders.events import record_event
 from app.orders.models import (
@@ -267,32 +269,34 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
     # The devices' rows are locked before the balances (the lock order:
     # app.database.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
-        inventory.lock_devices(devices)
-        inventory.release(order.id, actor, note)
-        inventory.move_devices(
-            devices, inventory.IN_STOCK, order.id, actor, order.fulfillment_location_id
+        stock_devices.lock_devices(devices)
+        reservations.release(order.id, actor, note)
+        stock_devices.move_devices(
+            devices, stock_devices.IN_STOCK, order.id, actor, order.fulfillment_location_id
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
-        inventory.lock_devices(devices)
-        inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
-        inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
+        stock_devices.lock_devices(devices)
+        reservations.ship(
+            order.id, order.fulfillment_location_id, service.demand_lines(order), actor
+        )
+        stock_devices.move_devices(devices, stock_devices.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
-        inventory.move_devices(devices, inventory.DELIVERED, order.id, actor)
+        stock_devices.move_devices(devices, stock_devices.DELIVERED, order.id, actor)
     elif to_status == statuses.RETURNED:
         coming_back = (
             devices
             + [rd.device for rd in order.return_devices]
             + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
         )
-        inventory.lock_devices(coming_back)
+        stock_devices.lock_devices(coming_back)
         # Returned devices wait in quarantine until someone inspects them.
-        inventory.move_devices(
-            coming_back, inventory.QUARANTINED, order.id, actor, order.fulfillment_location_id
+        stock_devices.move_devices(
+            coming_back, stock_devices.QUARANTINED, order.id, actor, order.fulfillment_location_id
         )
         counts: dict[int, int] = {}
         for line in order.return_items:
             counts[line.item_id] = counts.get(line.item_id, 0) + line.count
-        inventory.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
+        reservations.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
 
 
 # --- Packing -----------------------------------------------------------------------------
@@ -486,12 +490,12 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
                     "identifier",
                 )
             # Received and shipped in one step: the scan is the receipt, with its ledger row.
-            device = inventory.receive_scanned_device(
+            device = stock_devices.receive_scanned_device(
                 slot.item, slot.identifier_type, value, order.fulfillment_location_id, actor
             )
         else:
             _check_device_on_shelf(order, device)
-        inventory.allocate_device(device, order.id, actor)
+        stock_devices.allocate_device(device, order.id, actor)
         recorded = OrderDevice(
             device=device,
             order_item_id=slot.order_item_id,
@@ -594,7 +598,7 @@ def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | 
 def _check_device_free(order: Order, device: Device | None) -> None:
     if device is None:
         return
-    if device.current_status == "retired":
+    if device.current_status == stock_devices.RETIRED:
         raise OrderChangeRefused(
             "device_retired", "This device is retired.", "invalid", "identifier"
         )
@@ -636,21 +640,21 @@ def _check_device_free(order: Order, device: Device | None) -> None:
 
 def _check_device_on_shelf(order: Order, device: Device) -> None:
     """Packing picks from stock: the device must be in stock where the order is fulfilled."""
-    if device.current_status in (inventory.SHIPPED, inventory.DELIVERED):
+    if device.current_status in (stock_devices.SHIPPED, stock_devices.DELIVERED):
         raise OrderChangeRefused(
             "device_already_shipped",
             "This device has already been shipped; it is not on the shelf.",
             "conflict",
             "identifier",
         )
-    if device.current_status in (inventory.RETURNED, inventory.QUARANTINED):
+    if device.current_status in (stock_devices.RETURNED, stock_devices.QUARANTINED):
         raise OrderChangeRefused(
             "device_quarantined",
             "This device came back and awaits inspection; it cannot be packed until it passes.",
             "conflict",
             "identifier",
         )
-    if device.current_status == inventory.ALLOCATED:
+    if device.current_status == stock_devices.ALLOCATED:
         raise OrderChangeRefused(
             "device_in_open_order",
             "This device is already on another order.",
@@ -658,7 +662,7 @@ def _check_device_on_shelf(order: Order, device: Device) -> None:
             "identifier",
         )
     if device.location_id != order.fulfillment_location_id:
-        where = inventory.location_name(device.location_id)
+        where = location_name(device.location_id)
         raise OrderChangeRefused(
             "device_at_another_location",
             f"This device is at {where}, not at {order.fulfillment_location.name} where this "
@@ -680,7 +684,7 @@ def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
                 "device_not_on_order", "That device is not on this order.", "not_found"
             )
         values = ", ".join(i.value for i in recorded.device.identifiers)
-        inventory.unallocate_device(recorded.device, order.id, actor)
+        stock_devices.unallocate_device(recorded.device, order.id, actor)
         order.devices.remove(recorded)
         if recorded.packed_kit is not None:
             recorded.packed_kit.devices.remove(recorded)

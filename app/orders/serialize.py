@@ -19,11 +19,12 @@ from msgspec import Meta
 
 from app.auth.models import User
 from app.catalog import models as catalog
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
+from app.inventory.devices import DEVICE_STATUSES
+from app.inventory.locations import PlacedAt
 from app.inventory.models import StockLocation, StockReceipt
-from app.inventory.service import PlacedAt
 from app.orders import models as orders
 from app.orders import statuses
 from app.orders.queries import TOTAL_CAP, PageOfOrders

@@ -24,7 +24,9 @@ from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
 from app.database import direct_insert, utcnow, write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import reservations
+from app.inventory.devices import lock_devices
+from app.inventory.locations import resolve_location
 from app.orders import status_counters, statuses, whole_orders
 from app.orders.events import insert_event
 from app.orders.models import (
@@ -317,7 +319,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = Fa
         od.device for pk in packed_kits.values() for od in pk.devices
     ]
     if placing:
-        inventory.lock_devices(coming_back)
+        lock_devices(coming_back)
     expected = open_returns_of({device.id for device in coming_back})
 
     good_devices, good_kits, seen = [], [], set()
@@ -479,7 +481,7 @@ def check_draft(
     the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
     # The location first, when placing: the lock order (app.database.write_transaction).
-    location, location_problems = inventory.resolve_location(
+    location, location_problems = resolve_location(
         draft.location_id, "fulfillmentLocation.id", lock=placing
     )
     recipient = _check_recipient(draft, check)
@@ -665,12 +667,12 @@ def _write(order, who: _Who, now) -> None:
             )
 
 
-def demand_lines(order: Order) -> list[inventory.DemandLine]:
+def demand_lines(order: Order) -> list[reservations.DemandLine]:
     """The order's outbound lines, as inventory counts them, with their field paths, and
     what the order's catalog rows already tell (a kit's contents, which items are received
     on scan)."""
     return [
-        inventory.DemandLine(
+        reservations.DemandLine(
             f"orderItems[{i}].count",
             line.item.name,
             line.count,
@@ -679,7 +681,7 @@ def demand_lines(order: Order) -> list[inventory.DemandLine]:
         )
         for i, line in enumerate(order.items)
     ] + [
-        inventory.DemandLine(
+        reservations.DemandLine(
             f"orderKits[{i}].count",
             line.kit.name,
             line.count,
@@ -697,8 +699,8 @@ def _received_on_scan(items) -> frozenset[int]:
 
 def _reserve(order: Order, actor: Actor) -> None:
     try:
-        inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
-    except inventory.InsufficientInventory as short:
+        reservations.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
+    except reservations.InsufficientInventory as short:
         raise OrderRejected(short.problems) from None
 
 

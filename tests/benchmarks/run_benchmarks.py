@@ -124,8 +124,9 @@ def fill_ledger(rows: int, progress) -> None:
     from app.catalog.models import Item
     from app.demo.generate import Writer
     from app.extensions import db
+    from app.inventory.ledger import ledger_totals
+    from app.inventory.locations import ensure_default_location
     from app.inventory.models import StockBalance, StockMovement
-    from app.inventory.service import ensure_default_location, ledger_totals
 
     location_id = ensure_default_location().id
     item_ids = db.session.scalars(select(Item.id)).all()

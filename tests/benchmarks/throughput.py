@@ -105,19 +105,19 @@ def stock_up(units: int) -> None:
     from app.demo import catalog as demo
     from app.demo.generate import _identifier
     from app.extensions import db
-    from app.inventory import service as inventory
+    from app.inventory import receipts
     from app.orders.service import Actor
 
     admin = Actor(user=db.session.scalar(select(User).where(User.role == "admin")))
     items = db.session.scalars(select(Item).where(Item.orderable).order_by(Item.id)).all()
     left = units * COUNTED_FACTOR
     while left > 0:  # one receipt takes at most MAX_RECEIPT_UNITS of a line
-        count = min(left, inventory.MAX_RECEIPT_UNITS)
-        counted = [inventory.ReceiptLine(i.id, count) for i in items if not i.is_device]
-        inventory.receive(inventory.ReceiptDraft(reference="Benchmark stock", lines=counted), admin)
+        count = min(left, receipts.MAX_RECEIPT_UNITS)
+        counted = [receipts.ReceiptLine(i.id, count) for i in items if not i.is_device]
+        receipts.receive(receipts.ReceiptDraft(reference="Benchmark stock", lines=counted), admin)
         left -= count
     devices = [i for i in items if i.is_device]
-    step = inventory.MAX_RECEIPT_DEVICES
+    step = receipts.MAX_RECEIPT_DEVICES
     with Progress(units * len(devices), "Receiving devices", "devices") as bar:
         for item in devices:
             kind = item.device_identifier_type
@@ -128,11 +128,11 @@ def stock_up(units: int) -> None:
                     (kind, _identifier(kind, item.id * 10**7 + n, 99, prefix))
                     for n in range(start, min(units, start + step))
                 ]
-                draft = inventory.ReceiptDraft(
+                draft = receipts.ReceiptDraft(
                     reference="Benchmark stock",
-                    devices=[inventory.ReceiptDevices(item.id, values)],
+                    devices=[receipts.ReceiptDevices(item.id, values)],
                 )
-                inventory.receive(draft, admin)
+                receipts.receive(draft, admin)
                 bar.update(len(values))
 
 

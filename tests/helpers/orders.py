@@ -81,17 +81,17 @@ def receive_stock(app, units: dict[int, int], start: int = 500_000) -> None:
     """Receives ``units`` more of each item id at the default location, through the real
     receipt: counted units, or that many new devices with valid identifiers."""
     from app.catalog.models import Item
-    from app.inventory import service as inventory
+    from app.inventory import receipts
     from tests.conftest import stock_identifier
 
     with app.app_context():
         kinds = {i: db.session.get(Item, i).device_identifier_type for i in units}
-        inventory.receive(
-            inventory.ReceiptDraft(
+        receipts.receive(
+            receipts.ReceiptDraft(
                 reference="More stock for this test",
-                lines=[inventory.ReceiptLine(i, n) for i, n in units.items() if not kinds[i]],
+                lines=[receipts.ReceiptLine(i, n) for i, n in units.items() if not kinds[i]],
                 devices=[
-                    inventory.ReceiptDevices(
+                    receipts.ReceiptDevices(
                         i,
                         [
                             (kinds[i], stock_identifier(kinds[i], start + i * 1000 + k))
