@@ -66,8 +66,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.history import patient_access
     from app.inventory import commands as inventory_commands
     from app.inventory import routes as inventory_routes
-    from app.orders import routes as order_routes
     from app.orders import status_counters
+    from app.orders import web as orders_web
     from app.people import routes as people_routes
     from app.webhooks import routes as webhook_routes
     from app.webhooks import worker as webhooks_worker
@@ -78,7 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(web.bp)
-    app.register_blueprint(order_routes.bp)
+    app.register_blueprint(orders_web.bp)
     app.register_blueprint(people_routes.bp)
     app.register_blueprint(catalog_routes.bp)
     app.register_blueprint(admin_routes.bp)

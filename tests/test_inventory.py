@@ -16,7 +16,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
-from app.orders import lifecycle
+from app.orders import lifecycle, packing
 from app.orders.models import Order
 from tests.conftest import (
     STOCK_PER_COUNTED_ITEM,
@@ -59,7 +59,7 @@ def shelf(catalog, name: str, n: int, kind: str) -> str:
 def record(app, order_id, value, role="fulfillment"):
     with app.app_context():
         try:
-            return lifecycle.record_device(order_id, value, actor(role)).label
+            return packing.record_device(order_id, value, actor(role)).label
         finally:
             db.session.remove()
 
@@ -466,7 +466,7 @@ def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):
     record(app, order_id, device)
     with app.app_context():
         recorded = get_order(order_id).devices[0].id
-        lifecycle.remove_device(order_id, recorded, actor("fulfillment"))
+        packing.remove_device(order_id, recorded, actor("fulfillment"))
         db.session.remove()
     assert statuses_of(app, device) == ["inStock"]
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.catalog.models import Device
 from app.extensions import db
-from app.orders import lifecycle, statuses
+from app.orders import lifecycle, packing, statuses
 from app.orders.models import Order, OrderDevice, OrderEvent
 from app.orders.queries import get_order
 from tests.conftest import app_context
@@ -249,8 +249,7 @@ def test_coordinator_cannot_cancel_a_packed_order_even_on_hold(app, order):
 def plan_of(app, order_id):
     with app_context(app):
         return [
-            (s.label, s.filled is not None)
-            for s in lifecycle.packing_plan(get_order(order_id)).slots
+            (s.label, s.filled is not None) for s in packing.packing_plan(get_order(order_id)).slots
         ]
 
 
@@ -282,7 +281,7 @@ def test_order_is_packed_only_when_every_device_is_recorded(app, kit_order):
 def record(app, order_id, value, slot_key=None, role="fulfillment"):
     with app.app_context():
         try:
-            return lifecycle.record_device(order_id, value, actor(role), slot_key=slot_key).label
+            return packing.record_device(order_id, value, actor(role), slot_key=slot_key).label
         finally:
             db.session.remove()
 
@@ -366,7 +365,7 @@ def test_a_device_of_another_item_is_refused_in_a_slot(app, catalog):
     record(app, order_id, iccid(9))
     with app_context(app):
         order = get_order(order_id)
-        monitor_slot = next(s.key for s in lifecycle.packing_plan(order).slots if s.filled is None)
+        monitor_slot = next(s.key for s in packing.packing_plan(order).slots if s.filled is None)
     # the ICCID of the gateway already recorded, typed into a BP monitor slot
     with pytest.raises(lifecycle.OrderChangeRefused):
         record(app, order_id, iccid(9), slot_key=monitor_slot)
@@ -413,7 +412,7 @@ def test_a_wrong_scan_can_be_removed_before_packing(app, catalog):
     record(app, order_id, imei(1))
     with app.app_context():
         recorded = get_order(order_id).devices[0].id
-        lifecycle.remove_device(order_id, recorded, actor("fulfillment"))
+        packing.remove_device(order_id, recorded, actor("fulfillment"))
         db.session.remove()
     assert plan_of(app, order_id) == [("Diabetes kit 1: Glucometer", False)]
     assert [n for n, _ in events_of(app, order_id)][-2:] == ["deviceRecorded", "deviceRemoved"]

@@ -12,9 +12,9 @@ from app.auth.access import role_required
 from app.formats import plural
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import batch, service
-from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
-from app.orders.forms import OrderForm
-from app.orders.routes import PLACE, bp, lines_context
+from app.orders.web import bp
+from app.orders.web.entry import PLACE, SUBMISSION_TOKEN, Catalog, OrderEntry, lines_context
+from app.orders.web.forms import OrderForm
 from app.people.search import find_patients, patients_for_batch
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 

@@ -18,6 +18,7 @@ from wtforms import FieldList, FormField
 
 from app.catalog.models import Item, Kit
 from app.catalog.search import (
+    OPTION_CAP,
     find_orderable_items,
     find_orderable_kits,
     item_label,
@@ -28,9 +29,9 @@ from app.extensions import db
 from app.forms import chosen_id
 from app.inventory import service as inventory
 from app.orders import queries
-from app.orders.forms import OrderForm
 from app.orders.queries import HeldByRecipient, held_by_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
+from app.orders.web.forms import OrderForm
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
@@ -99,6 +100,8 @@ class LineRow:
 
 # The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
 # What a form's submission token is (secrets.token_urlsafe): it names a batch in a URL too.
+# The new-order form's own button: place the order (every other action edits the form).
+PLACE = "place"
 SUBMISSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SECTIONS = {"item": "items", "kit": "kits", "return-item": "return_items"}
 
@@ -512,3 +515,17 @@ def _page_positions(form: OrderForm) -> dict[str, int]:
 
     walk(form)
     return {field_id: position for position, field_id in enumerate(ids)}
+
+
+def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
+    """What the lines part of the page needs, whether it is drawn alone or in the page."""
+    return {
+        "catalog": catalog,
+        "summary": entry.summary(catalog),
+        "matches": entry.matches(),
+        "option_cap": OPTION_CAP,
+        "held": entry.held(),
+        "held_cap": queries.HELD_CAP,
+        "all_held": entry.showing_all_held(),
+        "recipient_chosen": entry.recipient_id is not None,
+    }

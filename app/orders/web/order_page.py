@@ -14,15 +14,15 @@ from flask_login import current_user
 from app.auth.access import role_required
 from app.catalog import identifiers
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses, whole_orders
-from app.orders.forms import (
+from app.orders import lifecycle, packing, queries, service, statuses, whole_orders
+from app.orders.web import bp
+from app.orders.web.forms import (
     DeviceForm,
     NoteForm,
     StatusForm,
     TrackingForm,
     TrackingRemovalForm,
 )
-from app.orders.routes import bp
 from app.validation import MAX_ACTION_LENGTH, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
@@ -63,7 +63,7 @@ class LastScan:
     undo_id: int | None = None  # the recorded device an Undo removes
 
 
-def last_scan(order, plan: lifecycle.PackingPlan) -> LastScan | None:
+def last_scan(order, plan: packing.PackingPlan) -> LastScan | None:
     """From the order itself (its last device event and newest device), so that it is the
     same after a redirect, a reload or a refresh."""
     last = next(
@@ -169,8 +169,8 @@ def render_order(
         note_patient_access("orderPage", VIEWED, [(order.patient_id, order.id)])
     forms = forms or {}
     role = current_user.role
-    plan = lifecycle.packing_plan(order)
-    may_pack = lifecycle.may_pack(order, role)
+    plan = packing.packing_plan(order)
+    may_pack = packing.may_pack(order, role)
     moves = _move_forms(order, role, forms.get("status"))
     may_add_tracking = lifecycle.may_add_tracking(order, role)
     # A packed order's tracking number goes in the Mark shipped form: one place to enter it.
@@ -332,7 +332,7 @@ def change_status(order_id: int):
 def record_device(order_id: int):
     form = DeviceForm()
     try:
-        lifecycle.record_device(
+        packing.record_device(
             order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
         )
     except lifecycle.OrderChangeRefused as refused:
@@ -354,7 +354,7 @@ def record_device(order_id: int):
 @role_required("fulfillment")
 def remove_device(order_id: int, order_device_id: int):
     try:
-        lifecycle.remove_device(order_id, order_device_id, _actor())
+        packing.remove_device(order_id, order_device_id, _actor())
     except lifecycle.OrderChangeRefused as refused:
         return _refused(order_id, refused, None, {}, {})
     return _done(order_id)

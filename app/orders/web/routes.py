@@ -12,7 +12,6 @@ import re
 from datetime import UTC, datetime
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     flash,
@@ -28,7 +27,6 @@ from sqlalchemy import select
 
 from app.auth.access import role_required
 from app.catalog.search import (
-    OPTION_CAP,
     find_orderable_items,
     find_orderable_kits,
     item_label,
@@ -36,22 +34,22 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import csv_export, listing, queries, service, statuses
-from app.orders.entry import (
+from app.orders import listing, queries, service, statuses
+from app.orders.web import bp, csv_export
+from app.orders.web.entry import (
+    PLACE,
     Catalog,
     OrderEntry,
     available_to_order,
+    lines_context,
     put_problems_on_order_form,
 )
-from app.orders.forms import OrderForm
+from app.orders.web.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse_int
 
-bp = Blueprint("orders", __name__, url_prefix="/orders")
-
-PLACE = "place"
 ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
 
 
@@ -172,20 +170,6 @@ def _render_new(
         status,
     )
     return response
-
-
-def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
-    """What the lines part of the page needs, whether it is drawn alone or in the page."""
-    return {
-        "catalog": catalog,
-        "summary": entry.summary(catalog),
-        "matches": entry.matches(),
-        "option_cap": OPTION_CAP,
-        "held": entry.held(),
-        "held_cap": queries.HELD_CAP,
-        "all_held": entry.showing_all_held(),
-        "recipient_chosen": entry.recipient_id is not None,
-    }
 
 
 def _new_patient_form(formdata):
@@ -360,6 +344,3 @@ def new_order_recipient():
         # The field to go on with is outside the part redrawn: the script moves there.
         response.headers["HX-Trigger-After-Settle"] = json.dumps({"orderly:focus": focus})
     return response
-
-
-from app.orders import batch_page, order_page, packing_summary  # noqa: E402,F401  (routes on bp)

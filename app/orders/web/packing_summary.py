@@ -19,12 +19,12 @@ from app.auth.access import role_required
 from app.catalog import identifiers
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, statuses, whole_orders
-from app.orders.barcodes import code128_svg
+from app.orders import packing, statuses, whole_orders
 from app.orders.listing import OrderQuery
 from app.orders.models import Order
-from app.orders.routes import bp
 from app.orders.service import Actor
+from app.orders.web import bp
+from app.orders.web.barcodes import code128_svg
 from app.validation import parse_int
 
 MAX_BATCH = 500
@@ -117,7 +117,7 @@ def sections_of(order: Order) -> list[Section]:
             )
     sections = [Section("pack", "To pack", to_pack)]
 
-    plan = lifecycle.packing_plan(order)
+    plan = packing.packing_plan(order)
     if plan.slots:
         device_rows = []
         for slot in plan.slots:
@@ -303,7 +303,7 @@ def record_printed():
     ids = _requested_ids()[:MAX_BATCH]
     existing = list(db.session.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else []
     if existing:
-        lifecycle.record_printed(existing, Actor(user=current_user))
+        packing.record_printed(existing, Actor(user=current_user))
     if request.headers.get("X-Requested-With") == "fetch" or request.htmx:
         return "", 204
     flash("Recorded as printed. Use your browser's Print command (Ctrl+P) to print.", "info")

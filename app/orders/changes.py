@@ -1,0 +1,76 @@
+"""A change to a placed order: the order locked for one write transaction, and the refusal.
+
+Both rooms of the order's life after placing, ``lifecycle`` (status moves, tracking
+numbers, notes) and ``packing`` (the devices recorded), change an order only inside
+``changing``, and refuse with ``OrderChangeRefused``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import select
+
+from app.database import utcnow, write_transaction
+from app.orders.models import Order
+from app.orders.queries import full_order_options
+from app.orders.service import Actor
+from app.validation import MAX_DB_ID, Checker
+
+
+class OrderChangeRefused(Exception):
+    """The change is not allowed; nothing was changed.
+
+    ``kind`` tells a door how to answer: "invalid" (bad input), "conflict" (the order's
+    state does not allow it), "forbidden" (the role does not), "not_found".
+    """
+
+    def __init__(self, code: str, message: str, kind: str = "conflict", field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.kind = kind
+        self.field = field
+
+
+@contextmanager
+def changing(order_id: int, actor: Actor) -> Iterator[Order]:
+    """The order, locked for this transaction, whole; the change commits when the block ends."""
+    with write_transaction() as session:
+        # Lock the row first (PostgreSQL: SELECT ... FOR UPDATE; SQLite holds its write lock
+        # from BEGIN IMMEDIATE), then load the graph: a second change waits, then sees this one.
+        locked = (
+            session.scalar(select(Order.id).where(Order.id == order_id).with_for_update())
+            if 1 <= order_id <= MAX_DB_ID
+            else None
+        )
+        if locked is None:
+            raise OrderChangeRefused(
+                "order_not_found", f"There is no order {order_id}.", "not_found"
+            )
+        order = session.scalar(
+            select(Order).where(Order.id == order_id).options(*full_order_options())
+        )
+        yield order
+        # Every change moves updated_at, which bumps the order's version: pages showing an
+        # older version know to refresh, and a concurrent writer of the same row fails.
+        order.updated_at = utcnow()
+
+
+def clean_text(
+    text: str | None, limit: int, what: str, required: bool, missing: str = ""
+) -> str | None:
+    """A reason or a note, by the free-text rules every service uses (validation.Checker):
+    "required" means a visible character, not only zero-width ones."""
+    check = Checker()
+    value = check.text(
+        text, what, what.capitalize(), required=required, max_length=limit, free_text=True
+    )
+    for problem in check.problems:
+        if problem.code == "required":
+            raise OrderChangeRefused(
+                f"{what}_required", missing or f"Write the {what}.", "invalid", what
+            )
+        raise OrderChangeRefused(f"invalid_{what}", problem.message, "invalid", what)
+    return value
