@@ -31,8 +31,8 @@ def record(app, order_id, value, slot_key=None):
             db.session.remove()
 
 
-def refusal(app, order_id, value, slot_key=None) -> lifecycle.OrderChangeRefused:
-    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+def refusal(app, order_id, value, slot_key=None) -> Rejected:
+    with pytest.raises(Rejected) as error:
         record(app, order_id, value, slot_key)
     return error.value
 

@@ -1,8 +1,9 @@
-"""A change to a placed order: the order locked for one write transaction, and the refusal.
+"""A change to a placed order: the order locked for one write transaction.
 
 Both rooms of the order's life after placing, ``lifecycle`` (status moves, tracking
 numbers, notes) and ``packing`` (the devices recorded), change an order only inside
-``changing``, and refuse with ``OrderChangeRefused``.
+``changing``. They refuse with ``validation.Rejected`` (made by ``validation.refusal``):
+one problem, and a kind that tells a door how to answer.
 """
 
 from __future__ import annotations
@@ -16,22 +17,7 @@ from app.database import utcnow, write_transaction
 from app.orders.models import Order
 from app.orders.queries import full_order_options
 from app.orders.service import Actor
-from app.validation import MAX_DB_ID, Checker
-
-
-class OrderChangeRefused(Exception):
-    """The change is not allowed; nothing was changed.
-
-    ``kind`` tells a door how to answer: "invalid" (bad input), "conflict" (the order's
-    state does not allow it), "forbidden" (the role does not), "not_found".
-    """
-
-    def __init__(self, code: str, message: str, kind: str = "conflict", field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.kind = kind
-        self.field = field
+from app.validation import INVALID, MAX_DB_ID, NOT_FOUND, Checker, refusal
 
 
 @contextmanager
@@ -46,9 +32,7 @@ def changing(order_id: int, actor: Actor) -> Iterator[Order]:
             else None
         )
         if locked is None:
-            raise OrderChangeRefused(
-                "order_not_found", f"There is no order {order_id}.", "not_found"
-            )
+            raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
         order = session.scalar(
             select(Order).where(Order.id == order_id).options(*full_order_options())
         )
@@ -69,8 +53,6 @@ def clean_text(
     )
     for problem in check.problems:
         if problem.code == "required":
-            raise OrderChangeRefused(
-                f"{what}_required", missing or f"Write the {what}.", "invalid", what
-            )
-        raise OrderChangeRefused(f"invalid_{what}", problem.message, "invalid", what)
+            raise refusal(f"{what}_required", missing or f"Write the {what}.", INVALID, what)
+        raise refusal(f"invalid_{what}", problem.message, INVALID, what)
     return value

@@ -11,11 +11,12 @@ from __future__ import annotations
 from app.database import utcnow
 from app.inventory import service as inventory
 from app.orders import carriers, service, status_counters, statuses
-from app.orders.changes import OrderChangeRefused, changing, clean_text
+from app.orders.changes import changing, clean_text
 from app.orders.events import record_event
 from app.orders.models import Order, OrderNote, TrackingNumber
 from app.orders.packing import open_packed_kits, packing_plan
 from app.orders.service import MAX_NOTE_LENGTH, Actor
+from app.validation import CONFLICT, FORBIDDEN, INVALID, refusal
 
 MAX_REASON_LENGTH = 500
 
@@ -98,33 +99,31 @@ def change_status(
     the same transaction, for shipping in one step.
     """
     if to_status not in statuses.ALL:
-        raise OrderChangeRefused(
-            "invalid_status", f"“{to_status}” is not a status.", "invalid", "status"
-        )
+        raise refusal("invalid_status", f"“{to_status}” is not a status.", "invINVALIDtatus")
     with changing(order_id, actor) as order:
         current = order.current_status
         if from_status is not None and from_status != current:
-            raise OrderChangeRefused(
+            raise refusal(
                 "order_changed",
                 f"Order {order.id} is now {statuses.label(current)}: someone changed it while you "
                 "were looking. Nothing was changed; check the timeline and try again.",
             )
         if to_status not in statuses.next_statuses(current, order.held_from_status):
-            raise OrderChangeRefused(
+            raise refusal(
                 "invalid_transition",
                 f"An order that is {statuses.label(current)} cannot become "
                 f"{statuses.label(to_status)}.",
             )
         if not role_may_move(actor.role, order, to_status):
             if to_status == statuses.CANCELLED and actor.role in ("coordinator", "api"):
-                raise OrderChangeRefused(
+                raise refusal(
                     "too_late_to_cancel",
                     "This order has been packed: only an admin can cancel it now.",
                 )
-            raise OrderChangeRefused(
+            raise refusal(
                 "forbidden",
                 f"Your role cannot move an order to {statuses.label(to_status)}.",
-                "forbidden",
+                FORBIDDEN,
             )
         note = clean_text(
             reason,
@@ -145,16 +144,16 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     if to_status == statuses.PACKED:
         missing = packing_plan(order).missing
         if missing:
-            raise OrderChangeRefused(
+            raise refusal(
                 "packing_incomplete",
                 f"{missing} device{'s are' if missing != 1 else ' is'} still to be recorded "
                 "before the order is packed.",
             )
     if to_status == statuses.SHIPPED and not order.tracking_numbers:
-        raise OrderChangeRefused(
+        raise refusal(
             "tracking_number_required",
             "Add at least one tracking number before shipping.",
-            "invalid",
+            INVALID,
             "trackingNumber",
         )
     if to_status == statuses.ON_HOLD:
@@ -209,24 +208,22 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
 def _add_tracking(order: Order, carrier: str, value: str, actor: Actor) -> TrackingNumber:
     if not may_add_tracking(order, actor.role):
         if order.current_status not in TRACKABLE:
-            raise OrderChangeRefused(
+            raise refusal(
                 "not_trackable",
                 f"Tracking numbers are added once the order is packed; this one is "
                 f"{statuses.label(order.current_status)}.",
             )
-        raise OrderChangeRefused(
-            "forbidden", "Only fulfillment adds tracking numbers.", "forbidden"
-        )
+        raise refusal("forbidden", "Only fulfillment adds tracking numbers.", FORBIDDEN)
     value = carriers.normalise(value)
     problem = carriers.problem(carrier, value)
     if problem:
         field = "carrier" if carrier not in carriers.CARRIERS else "trackingNumber"
-        raise OrderChangeRefused("invalid_tracking_number", problem, "invalid", field)
+        raise refusal("invalid_tracking_number", problem, INVALID, field)
     if any(t.carrier == carrier and t.value == value for t in order.tracking_numbers):
-        raise OrderChangeRefused(
+        raise refusal(
             "duplicate_tracking_number",
             "This tracking number is already on the order.",
-            "invalid",
+            INVALID,
             "trackingNumber",
         )
     tracking = TrackingNumber(carrier=carrier, value=value)
@@ -260,10 +257,8 @@ def remove_tracking_number(
     with changing(order_id, actor) as order:
         if not may_remove_tracking(order, actor.role):
             if actor.role not in ("fulfillment", "admin"):
-                raise OrderChangeRefused(
-                    "forbidden", "Only fulfillment removes tracking numbers.", "forbidden"
-                )
-            raise OrderChangeRefused(
+                raise refusal("forbidden", "Only fulfillment removes tracking numbers.", FORBIDDEN)
+            raise refusal(
                 "not_trackable",
                 f"Tracking numbers are changed while the order is packed or on its way; this "
                 f"one is {statuses.label(order.current_status)}.",
@@ -273,10 +268,10 @@ def remove_tracking_number(
             (t for t in order.tracking_numbers if t.carrier == carrier and t.value == value), None
         )
         if found is None:
-            raise OrderChangeRefused(
+            raise refusal(
                 "tracking_number_not_found",
                 "That tracking number is not on this order (someone may have removed it).",
-                "conflict",
+                CONFLICT,
                 "trackingNumber",
             )
         why = clean_text(
@@ -292,7 +287,7 @@ def remove_tracking_number(
 
 def add_note(order_id: int, text: str, actor: Actor) -> OrderNote:
     if not may_add_note(actor.role):
-        raise OrderChangeRefused("forbidden", "Your role cannot add notes.", "forbidden")
+        raise refusal("forbidden", "Your role cannot add notes.", FORBIDDEN)
     note_text = clean_text(text, MAX_NOTE_LENGTH, "note", required=True)
     with changing(order_id, actor) as order:
         note = OrderNote(

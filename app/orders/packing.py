@@ -20,10 +20,11 @@ from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import statuses
-from app.orders.changes import OrderChangeRefused, changing
+from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderDevice, OrderEvent, PackedKit
 from app.orders.service import Actor
+from app.validation import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, refusal
 
 
 def may_pack(order: Order, role: str) -> bool:
@@ -162,21 +163,19 @@ def record_device(
     """
     raw = (identifier or "").strip()
     if not raw:
-        raise OrderChangeRefused(
-            "identifier_required", "Scan or type the device identifier.", "invalid", "identifier"
+        raise refusal(
+            "identifier_required", "Scan or type the device identifier.", INVALID, "identifier"
         )
     if len(raw) > identifiers.MAX_IDENTIFIER_LENGTH:
-        raise OrderChangeRefused(
-            "invalid_identifier", "That identifier is too long.", "invalid", "identifier"
-        )
+        raise refusal("invalid_identifier", "That identifier is too long.", INVALID, "identifier")
     try:
         return _record_device(order_id, raw, actor, slot_key)
     except IntegrityError:
         # Another order registered this very identifier at the same moment.
-        raise OrderChangeRefused(
+        raise refusal(
             "device_in_open_order",
             "This device was just recorded on another order.",
-            "conflict",
+            CONFLICT,
             "identifier",
         ) from None
 
@@ -185,36 +184,36 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
     with changing(order_id, actor) as order:
         if not may_pack(order, actor.role):
             if order.current_status != statuses.PROCESSING:
-                raise OrderChangeRefused(
+                raise refusal(
                     "not_packing",
                     f"Devices are recorded while an order is Processing; this one is "
                     f"{statuses.label(order.current_status)}.",
                 )
-            raise OrderChangeRefused("forbidden", "Only fulfillment records devices.", "forbidden")
+            raise refusal("forbidden", "Only fulfillment records devices.", FORBIDDEN)
         plan = packing_plan(order)
         empty = [
             s for s in plan.slots if s.filled is None and (slot_key is None or s.key == slot_key)
         ]
         if slot_key is not None and not empty:
-            raise OrderChangeRefused(
-                "slot_filled", "That line already has its device.", "conflict", "identifier"
+            raise refusal(
+                "slot_filled", "That line already has its device.", CONFLICT, "identifier"
             )
         if not empty:
-            raise OrderChangeRefused(
+            raise refusal(
                 "nothing_to_record",
                 "Every device this order needs is already recorded.",
-                "conflict",
+                CONFLICT,
                 "identifier",
             )
         slot, device, value = _match(empty, raw, slot_key is not None)
         _check_device_free(order, device)
         if device is None:
             if not slot.item.accept_unreceived_devices:
-                raise OrderChangeRefused(
+                raise refusal(
                     "unknown_device",
                     f"No device {value} has been received: it is not in stock anywhere. "
                     "Check the label, or receive the device first (Stock, Receive).",
-                    "invalid",
+                    INVALID,
                     "identifier",
                 )
             # Received and shipped in one step: the scan is the receipt, with its ledger row.
@@ -240,7 +239,7 @@ def _refuse_scan(code: str, message: str, empty: list[Slot], explicit: bool) -> 
     """Refuses a scan, saying what the order still needs (a line's own form needs no list)."""
     if not explicit:
         message = f"{message} Still needed: {still_needed(empty)}."
-    raise OrderChangeRefused(code, message, "invalid", "identifier")
+    raise refusal(code, message, INVALID, "identifier")
 
 
 def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | None, str]:
@@ -295,29 +294,29 @@ def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | 
             if slot.item.id == device.item_id and slot.identifier_type == known.type:
                 return slot, device, value
         needs = "this line does not take" if explicit else "this order does not still need"
-        raise OrderChangeRefused(
+        raise refusal(
             "wrong_item",
             f"{value} is a {device.item.name}, which {needs}.",
-            "invalid",
+            INVALID,
             "identifier",
         )
     if known is not None:
         # Known under another type: e.g. a SIM card's number scanned for a gateway's ICCID.
-        raise OrderChangeRefused(
+        raise refusal(
             "wrong_item",
             f"{value} is the {identifiers.LABELS[known.type]} of a {known.device.item.name}, "
             "which this order does not take.",
-            "invalid",
+            INVALID,
             "identifier",
         )
     items = {s.item.id for s in takers}
     if len(items) > 1:
         kind = identifiers.noun(scanned.kind, 1)
-        raise OrderChangeRefused(
+        raise refusal(
             "ambiguous_identifier",
             f"Several lines take {identifiers.article(kind)} {kind}: enter it in the line "
             "it belongs to.",
-            "invalid",
+            INVALID,
             "identifier",
         )
     return takers[0], None, value
@@ -327,24 +326,22 @@ def _check_device_free(order: Order, device: Device | None) -> None:
     if device is None:
         return
     if device.current_status == "retired":
-        raise OrderChangeRefused(
-            "device_retired", "This device is retired.", "invalid", "identifier"
-        )
+        raise refusal("device_retired", "This device is retired.", INVALID, "identifier")
     if any(od.device_id == device.id for od in order.devices):
-        raise OrderChangeRefused(
+        raise refusal(
             "device_already_recorded",
             "This device is already on this order.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
     returning = {rd.device_id for rd in order.return_devices} | {
         od.device_id for rpk in order.return_packed_kits for od in rpk.packed_kit.devices
     }
     if device.id in returning:
-        raise OrderChangeRefused(
+        raise refusal(
             "device_being_returned",
             "This device is coming back on this order; it cannot also be packed.",
-            "invalid",
+            INVALID,
             "identifier",
         )
     elsewhere = db.session.scalar(
@@ -358,10 +355,10 @@ def _check_device_free(order: Order, device: Device | None) -> None:
         .limit(1)
     )
     if elsewhere is not None:
-        raise OrderChangeRefused(
+        raise refusal(
             "device_in_open_order",
             f"This device is already packed for order {elsewhere}, which is still open.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
 
@@ -369,33 +366,33 @@ def _check_device_free(order: Order, device: Device | None) -> None:
 def _check_device_on_shelf(order: Order, device: Device) -> None:
     """Packing picks from stock: the device must be in stock where the order is fulfilled."""
     if device.current_status in (inventory.SHIPPED, inventory.DELIVERED):
-        raise OrderChangeRefused(
+        raise refusal(
             "device_already_shipped",
             "This device has already been shipped; it is not on the shelf.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
     if device.current_status in (inventory.RETURNED, inventory.QUARANTINED):
-        raise OrderChangeRefused(
+        raise refusal(
             "device_quarantined",
             "This device came back and awaits inspection; it cannot be packed until it passes.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
     if device.current_status == inventory.ALLOCATED:
-        raise OrderChangeRefused(
+        raise refusal(
             "device_in_open_order",
             "This device is already on another order.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
     if device.location_id != order.fulfillment_location_id:
         where = inventory.location_name(device.location_id)
-        raise OrderChangeRefused(
+        raise refusal(
             "device_at_another_location",
             f"This device is at {where}, not at {order.fulfillment_location.name} where this "
             "order is packed.",
-            "conflict",
+            CONFLICT,
             "identifier",
         )
 
@@ -403,14 +400,12 @@ def _check_device_on_shelf(order: Order, device: Device) -> None:
 def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
     with changing(order_id, actor) as order:
         if not may_pack(order, actor.role):
-            raise OrderChangeRefused(
+            raise refusal(
                 "not_packing", "Devices can be removed only while the order is Processing."
             )
         recorded = next((od for od in order.devices if od.id == order_device_id), None)
         if recorded is None:
-            raise OrderChangeRefused(
-                "device_not_on_order", "That device is not on this order.", "not_found"
-            )
+            raise refusal("device_not_on_order", "That device is not on this order.", NOT_FOUND)
         values = ", ".join(i.value for i in recorded.device.identifiers)
         inventory.unallocate_device(recorded.device, order.id, actor)
         order.devices.remove(recorded)

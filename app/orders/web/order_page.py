@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from app.auth.access import role_required
 from app.catalog import identifiers
+from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, packing, queries, service, statuses, whole_orders
 from app.orders.web import bp
@@ -23,10 +24,9 @@ from app.orders.web.forms import (
     TrackingForm,
     TrackingRemovalForm,
 )
-from app.validation import MAX_ACTION_LENGTH, parse_int
+from app.validation import MAX_ACTION_LENGTH, NOT_FOUND, Rejected, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
-STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
 # How often an open order page asks whether the order changed (app config ORDER_POLL_SECONDS).
 POLL_SECONDS = 10
 
@@ -262,14 +262,14 @@ def _done(order_id: int):
 
 def _refused(
     order_id: int,
-    refused: lifecycle.OrderChangeRefused,
+    refused: Rejected,
     form,
     field_map: dict,
     forms: dict,
     refused_scan: str | None = None,
 ):
     """Shows the page again with the refusal next to its field, or at the top of the actions."""
-    if refused.kind == "not_found":
+    if refused.kind == NOT_FOUND:
         abort(404)
     target = field_map.get(refused.field)
     if target is not None:
@@ -277,7 +277,7 @@ def _refused(
     # Also at the top of the page, where it is seen even if its field is not shown now.
     return render_order(
         order_id,
-        status=STATUS_CODES[refused.kind],
+        status=REFUSAL_STATUS[refused.kind],
         error=refused.message,
         error_field=target,
         forms=forms,
@@ -321,7 +321,7 @@ def change_status(order_id: int):
             if any(tracking) and form.to_status.data == statuses.SHIPPED
             else None,
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         fields = {"reason": "reason", "trackingNumber": "tracking_number", "carrier": "carrier"}
         return _refused(order_id, refused, form, fields, {"status": (form.to_status.data, form)})
     return _done(order_id)
@@ -335,7 +335,7 @@ def record_device(order_id: int):
         packing.record_device(
             order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         # Scanners type the next value and Enter into whatever the box holds: the box is
         # emptied (the message quotes what was refused), so the next scan is not appended.
         scanned = (form.identifier.data or "").strip()[: identifiers.MAX_IDENTIFIER_LENGTH]
@@ -355,7 +355,7 @@ def record_device(order_id: int):
 def remove_device(order_id: int, order_device_id: int):
     try:
         packing.remove_device(order_id, order_device_id, _actor())
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         return _refused(order_id, refused, None, {}, {})
     return _done(order_id)
 
@@ -368,7 +368,7 @@ def add_tracking(order_id: int):
         lifecycle.add_tracking_number(
             order_id, form.carrier.data or "", form.tracking_number.data or "", _actor()
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
         return _refused(order_id, refused, form, fields, {"tracking": form})
     return _done(order_id)
@@ -386,7 +386,7 @@ def remove_tracking(order_id: int):
             form.reason.data,
             _actor(),
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         return _refused(order_id, refused, form, {"reason": "reason"}, {"tracking_removal": form})
     return _done(order_id)
 
@@ -397,6 +397,6 @@ def add_note(order_id: int):
     form = NoteForm()
     try:
         lifecycle.add_note(order_id, form.note.data or "", _actor())
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         return _refused(order_id, refused, form, {"note": "note"}, {"note": form})
     return _done(order_id)
