@@ -146,6 +146,9 @@ MAX_DB_ID = 2**31 - 1
 # What any search box reads of the text typed in it: no name, identifier or order number is
 # longer, and a longer text only costs more to match.
 MAX_SEARCH_LENGTH = 100
+# What a person writes to say why (an order held or cancelled, a tracking number removed,
+# a stock adjustment): a sentence or two; the stock ledger's column holds that many.
+MAX_REASON_LENGTH = 500
 # What a form's "action" button value (or a similar choice) is read to: every real one
 # ("remove-return-item:12", "pick-kit:3:123") is shorter.
 MAX_ACTION_LENGTH = 40

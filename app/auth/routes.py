@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import service, throttle
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.auth.actor import Actor
 from app.auth.forms import SignInForm, TimeZoneForm
 from app.auth.models import ROLES, User
@@ -129,7 +129,7 @@ def sign_out():
 @login_required
 def sign_out_everywhere():
     """Ends every sign-in of the user: other browsers, other devices, and this one."""
-    service.sign_out_everywhere(current_user.id, Actor(user=current_user))
+    service.sign_out_everywhere(current_user.id, signed_in_actor())
     logout_user()
     flash("You are signed out everywhere.", "info")
     return redirect(url_for("auth.sign_in"), code=303)

@@ -17,7 +17,7 @@ from app.database import utcnow, write_transaction
 from app.orders.models import Order
 from app.orders.queries import full_order_options
 from app.orders.service import Actor
-from app.validation import INVALID, MAX_DB_ID, NOT_FOUND, Checker, refusal
+from app.validation import MAX_DB_ID, NOT_FOUND, refusal
 
 
 @contextmanager
@@ -40,19 +40,3 @@ def changing(order_id: int, actor: Actor) -> Iterator[Order]:
         # Every change moves updated_at, which bumps the order's version: pages showing an
         # older version know to refresh, and a concurrent writer of the same row fails.
         order.updated_at = utcnow()
-
-
-def clean_text(
-    text: str | None, limit: int, what: str, required: bool, missing: str = ""
-) -> str | None:
-    """A reason or a note, by the free-text rules every service uses (validation.Checker):
-    "required" means a visible character, not only zero-width ones."""
-    check = Checker()
-    value = check.text(
-        text, what, what.capitalize(), required=required, max_length=limit, free_text=True
-    )
-    for problem in check.problems:
-        if problem.code == "required":
-            raise refusal(f"{what}_required", missing or f"Write the {what}.", INVALID, what)
-        raise refusal(f"invalid_{what}", problem.message, INVALID, what)
-    return value

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 from app.database import utcnow
 from app.inventory import service as inventory
-from app.orders import carriers, service, status_counters, statuses
-from app.orders.changes import changing, clean_text
+from app.orders import carriers, events, service, status_counters, statuses
+from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderNote, TrackingNumber
 from app.orders.packing import open_packed_kits, packing_plan
-from app.orders.service import MAX_NOTE_LENGTH, Actor
-from app.validation import CONFLICT, FORBIDDEN, INVALID, refusal
-
-MAX_REASON_LENGTH = 500
+from app.orders.service import Actor
+from app.validation import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    MAX_REASON_LENGTH,
+    Checker,
+    Rejected,
+    refusal,
+)
 
 # Who may move an order into each status (admins may do everything).
 STATUS_ROLES: dict[str, frozenset[str]] = {
@@ -79,6 +85,20 @@ def may_add_note(role: str) -> bool:
     return role in SEES_ORDERS
 
 
+def _reason(text: str | None, required: bool, missing: str) -> str | None:
+    """Why a change is made, by the free-text rules every service uses (Checker.text):
+    "required" means a visible character, not only zero-width ones."""
+    check = Checker()
+    value = check.text(
+        text, "reason", "Reason", required=required, max_length=MAX_REASON_LENGTH, free_text=True
+    )
+    for problem in check.problems:
+        if problem.code == "required":
+            raise refusal("reason_required", missing, INVALID, "reason")
+        raise refusal("invalid_reason", problem.message, INVALID, "reason")
+    return value
+
+
 # --- Status changes ----------------------------------------------------------------------
 
 
@@ -125,10 +145,8 @@ def change_status(
                 f"Your role cannot move an order to {statuses.label(to_status)}.",
                 FORBIDDEN,
             )
-        note = clean_text(
+        note = _reason(
             reason,
-            MAX_REASON_LENGTH,
-            "reason",
             required=to_status in NEEDS_REASON,
             missing=f"Say why the order is {statuses.label(to_status).lower()}: "
             "a reason is required.",
@@ -228,7 +246,7 @@ def _add_tracking(order: Order, carrier: str, value: str, actor: Actor) -> Track
         )
     tracking = TrackingNumber(carrier=carrier, value=value)
     order.tracking_numbers.append(tracking)
-    record_event(order, "trackingNumberAdded", actor, f"{carrier} {value}")
+    record_event(order, events.TRACKING_NUMBER_ADDED, actor, f"{carrier} {value}")
     return tracking
 
 
@@ -274,21 +292,22 @@ def remove_tracking_number(
                 CONFLICT,
                 "trackingNumber",
             )
-        why = clean_text(
+        why = _reason(
             reason,
-            MAX_REASON_LENGTH,
-            "reason",
             required=True,
             missing="Say why the tracking number is removed: a reason is required.",
         )
         order.tracking_numbers.remove(found)  # deleted with it (delete-orphan)
-        record_event(order, "trackingNumberRemoved", actor, f"{carrier} {value}: {why}")
+        record_event(order, events.TRACKING_NUMBER_REMOVED, actor, f"{carrier} {value}: {why}")
 
 
 def add_note(order_id: int, text: str, actor: Actor) -> OrderNote:
     if not may_add_note(actor.role):
         raise refusal("forbidden", "Your role cannot add notes.", FORBIDDEN)
-    note_text = clean_text(text, MAX_NOTE_LENGTH, "note", required=True)
+    check = Checker()
+    note_text = service.check_note(text, check, "note", label="Note", required=True)
+    if check.problems:
+        raise Rejected(check.problems, INVALID)
     with changing(order_id, actor) as order:
         note = OrderNote(
             note=note_text,

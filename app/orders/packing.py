@@ -19,7 +19,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
 from app.extensions import db
 from app.inventory import service as inventory
-from app.orders import statuses
+from app.orders import events, statuses
 from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderDevice, OrderEvent, PackedKit
@@ -230,7 +230,7 @@ def _record_device(order_id: int, raw: str, actor: Actor, slot_key: str | None) 
         )
         order.devices.append(recorded)  # and, through packed_kit, to the packed kit's devices
         id_label = identifiers.LABELS[slot.identifier_type]
-        record_event(order, "deviceRecorded", actor, f"{slot.label}: {id_label} {value}")
+        record_event(order, events.DEVICE_RECORDED, actor, f"{slot.label}: {id_label} {value}")
         slot.filled = recorded
         return slot
 
@@ -412,7 +412,7 @@ def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
         if recorded.packed_kit is not None:
             recorded.packed_kit.devices.remove(recorded)
         db.session.delete(recorded)
-        record_event(order, "deviceRemoved", actor, f"{recorded.device.item.name} {values}")
+        record_event(order, events.DEVICE_REMOVED, actor, f"{recorded.device.item.name} {values}")
 
 
 def open_packed_kits(order: Order) -> None:
@@ -429,7 +429,7 @@ def record_printed(order_ids: list[int], actor: Actor) -> None:
         session.add_all(
             OrderEvent(
                 order_id=order_id,
-                name="packingSummaryPrinted",
+                name=events.PACKING_SUMMARY_PRINTED,
                 event_timestamp=now,
                 **actor.stamp(),
             )

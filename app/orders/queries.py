@@ -12,6 +12,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import statuses, whole_orders
+from app.orders.listing import COUNT_CAP
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -83,8 +84,9 @@ def get_order(order_id: int) -> Order | None:
     )
 
 
-# The API list counts at most this many matching orders (see page_of_orders).
-TOTAL_CAP = 10_000
+# The API list counts at most this many matching orders (see page_of_orders): as far as
+# the order list's tabs do.
+TOTAL_CAP = COUNT_CAP
 
 
 @dataclass

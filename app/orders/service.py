@@ -40,7 +40,6 @@ from app.orders.models import (
     ReturnItem,
     ReturnPackedKit,
     SubmissionKey,
-    actor_name,
 )
 from app.people.models import Patient, Site
 from app.validation import (
@@ -49,7 +48,6 @@ from app.validation import (
     Rejected,
     fetch_by_id,
     is_whole_number,
-    text_problem,
 )
 
 SHIPPING_OPTIONS = ("standard", "overnight")
@@ -163,13 +161,26 @@ class _Checker(Checker):
 
 
 def patient_problems(patient: Patient) -> list[Problem]:
-    """Why this patient cannot receive an order now (none: they can)."""
-    if patient.archived:
+    """Why this patient cannot receive an order now (none: they can). Whether they can is
+    the model's ``usable`` (not archived); this says why not, for a door to show."""
+    if not patient.usable:
         return [
             Problem(
                 "patient_archived",
                 f"{patient.full_name} is archived and cannot receive orders.",
                 "patient.id",
+            )
+        ]
+    return []
+
+
+def site_problems(site: Site) -> list[Problem]:
+    """Why this site cannot receive an order now (none: it can): it is not ``usable``
+    (inactive)."""
+    if not site.usable:
+        return [
+            Problem(
+                "site_inactive", f"{site.name} is inactive and cannot receive orders.", "site.id"
             )
         ]
     return []
@@ -201,8 +212,9 @@ def _check_recipient(
     site = whole_orders.by_id(Site, {ref}).get(ref) if ref else None
     if ref and site is None:
         check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
-    elif site is not None and not site.active:
-        check.add("site_inactive", f"{site.name} is inactive and cannot receive orders.", "site.id")
+    elif site is not None:
+        for problem in site_problems(site):
+            check.add(problem.code, problem.message, problem.field)
     return site
 
 
@@ -447,6 +459,29 @@ def _has_outbound(draft: OrderDraft) -> bool:
     return bool(draft.items or draft.kits)
 
 
+def check_note(
+    value: Any, check: Checker, field_path: str, label: str = "A note", required: bool = False
+) -> str | None:
+    """The one rule for a note on an order, written when placing it or added later: text, by
+    the free-text rules (line breaks and tabs, no other control character: ``text_problem``),
+    with a visible character, at most MAX_NOTE_LENGTH characters. An empty note is no note:
+    placing leaves it out; adding one (``required``) asks for it. Answers the trimmed text,
+    or None (with the problem on ``check``: "invalid_note", or "note_required")."""
+    if not isinstance(value, str):
+        check.add("invalid_note", f"{label} must be text.", field_path)
+        return None
+    one = Checker()
+    text = one.text(
+        value, field_path, label, required=required, max_length=MAX_NOTE_LENGTH, free_text=True
+    )
+    for problem in one.problems:
+        if problem.code == "required":
+            check.add("note_required", "Write the note.", field_path)
+        else:
+            check.add("invalid_note", problem.message, field_path)
+    return None if one.problems else text
+
+
 def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     if len(notes) > MAX_NOTES:
         check.add(
@@ -455,15 +490,9 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
         return []
     good = []
     for i, note in enumerate(notes):
-        where = f"orderNotes[{i}].note"
-        if not isinstance(note, str):
-            check.add("invalid_note", "A note must be text.", where)
-        elif text_problem(note, free_text=True):
-            check.add("invalid_note", f"A note {text_problem(note, free_text=True)}.", where)
-        elif len(note.strip()) > MAX_NOTE_LENGTH:
-            check.add("invalid_note", f"A note is at most {MAX_NOTE_LENGTH} characters.", where)
-        elif note.strip():
-            good.append(note.strip())
+        text = check_note(note, check, f"orderNotes[{i}].note")
+        if text is not None:
+            good.append(text)
     return good
 
 
@@ -596,10 +625,10 @@ class _Who:
 
     @classmethod
     def of(cls, actor: Actor) -> _Who:
-        user, key = actor.user, actor.api_key
+        user = actor.user
         return cls(
             actor,
-            actor_name(user.full_name if user else None, key.name if key else None),
+            actor.name,
             None
             if user is None
             else whole_orders.PlainUser(

@@ -6,9 +6,8 @@ pages work without JavaScript; the line rows are the new-order page's, combobox 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.formats import plural
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import batch, service
@@ -90,7 +89,7 @@ def send_to_many_step():
         preview = batch.preview_batch(draft, chosen_ids, id_list)
         return _render(entry, query, chosen_ids, identifiers, preview=preview, focus="preview")
 
-    actor = service.Actor(user=current_user)
+    actor = signed_in_actor()
     orders, preview = batch.place_batch(draft, chosen_ids, id_list, actor, entry.token)
     if not orders:
         status = 422
@@ -130,7 +129,7 @@ def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> No
 def batch_result(token: str):
     if not SUBMISSION_TOKEN.fullmatch(token):
         abort(404)
-    orders = batch.orders_of_batch(token, service.Actor(user=current_user))
+    orders = batch.orders_of_batch(token, signed_in_actor())
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)

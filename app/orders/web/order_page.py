@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, packing, queries, service, statuses, whole_orders
+from app.orders import events, lifecycle, packing, queries, statuses, whole_orders
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -24,7 +24,7 @@ from app.orders.web.forms import (
     TrackingForm,
     TrackingRemovalForm,
 )
-from app.validation import MAX_ACTION_LENGTH, NOT_FOUND, Rejected, parse_int
+from app.validation import MAX_ACTION_LENGTH, MAX_REASON_LENGTH, NOT_FOUND, Rejected, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
 # How often an open order page asks whether the order changed (app config ORDER_POLL_SECONDS).
@@ -67,13 +67,17 @@ def last_scan(order, plan: packing.PackingPlan) -> LastScan | None:
     """From the order itself (its last device event and newest device), so that it is the
     same after a redirect, a reload or a refresh."""
     last = next(
-        (e for e in reversed(order.events) if e.name in ("deviceRecorded", "deviceRemoved")),
+        (
+            e
+            for e in reversed(order.events)
+            if e.name in (events.DEVICE_RECORDED, events.DEVICE_REMOVED)
+        ),
         None,
     )
     if last is None:
         return None
     progress = f"{plan.recorded} of {len(plan.slots)} recorded."
-    if last.name == "deviceRemoved":
+    if last.name == events.DEVICE_REMOVED:
         return LastScan(f"Removed {last.note}. {progress}")
     newest = max(order.devices, key=lambda od: od.id, default=None)
     slot = plan.slot_of(newest.id) if newest is not None else None
@@ -83,10 +87,6 @@ def last_scan(order, plan: packing.PackingPlan) -> LastScan | None:
         f"{identifiers.LABELS[i.type]} {i.value}" for i in slot.filled.device.identifiers
     )
     return LastScan(f"Recorded {values} for {slot.label}. {progress}", newest.id)
-
-
-def _actor() -> service.Actor:
-    return service.Actor(user=current_user)
 
 
 def _timeline(order) -> list[dict]:
@@ -201,6 +201,7 @@ def render_order(
         "poll_seconds": current_app.config.get("ORDER_POLL_SECONDS", POLL_SECONDS),
         "move_labels": MOVE_LABELS,
         "max_identifier_length": identifiers.MAX_IDENTIFIER_LENGTH,
+        "max_reason_length": MAX_REASON_LENGTH,
     }
     context["unsaved"] = _unsaved(forms, context)
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
@@ -313,7 +314,7 @@ def change_status(order_id: int):
         lifecycle.change_status(
             order_id,
             (form.to_status.data or "")[:MAX_ACTION_LENGTH],
-            _actor(),
+            signed_in_actor(),
             reason=form.reason.data,
             from_status=form.from_status.data or None,
             # Only the shipping form has tracking fields.
@@ -333,7 +334,7 @@ def record_device(order_id: int):
     form = DeviceForm()
     try:
         packing.record_device(
-            order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
+            order_id, form.identifier.data or "", signed_in_actor(), slot_key=form.slot.data or None
         )
     except Rejected as refused:
         # Scanners type the next value and Enter into whatever the box holds: the box is
@@ -354,7 +355,7 @@ def record_device(order_id: int):
 @role_required("fulfillment")
 def remove_device(order_id: int, order_device_id: int):
     try:
-        packing.remove_device(order_id, order_device_id, _actor())
+        packing.remove_device(order_id, order_device_id, signed_in_actor())
     except Rejected as refused:
         return _refused(order_id, refused, None, {}, {})
     return _done(order_id)
@@ -366,7 +367,7 @@ def add_tracking(order_id: int):
     form = TrackingForm()
     try:
         lifecycle.add_tracking_number(
-            order_id, form.carrier.data or "", form.tracking_number.data or "", _actor()
+            order_id, form.carrier.data or "", form.tracking_number.data or "", signed_in_actor()
         )
     except Rejected as refused:
         fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
@@ -384,7 +385,7 @@ def remove_tracking(order_id: int):
             form.carrier.data or "",
             form.tracking_number.data or "",
             form.reason.data,
-            _actor(),
+            signed_in_actor(),
         )
     except Rejected as refused:
         return _refused(order_id, refused, form, {"reason": "reason"}, {"tracking_removal": form})
@@ -396,7 +397,7 @@ def remove_tracking(order_id: int):
 def add_note(order_id: int):
     form = NoteForm()
     try:
-        lifecycle.add_note(order_id, form.note.data or "", _actor())
+        lifecycle.add_note(order_id, form.note.data or "", signed_in_actor())
     except Rejected as refused:
         return _refused(order_id, refused, form, {"note": "note"}, {"note": form})
     return _done(order_id)

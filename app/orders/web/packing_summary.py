@@ -15,14 +15,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import packing, statuses, whole_orders
 from app.orders.listing import OrderQuery
 from app.orders.models import Order
-from app.orders.service import Actor
 from app.orders.web import bp
 from app.orders.web.barcodes import code128_svg
 from app.validation import parse_int
@@ -303,7 +302,7 @@ def record_printed():
     ids = _requested_ids()[:MAX_BATCH]
     existing = list(db.session.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else []
     if existing:
-        packing.record_printed(existing, Actor(user=current_user))
+        packing.record_printed(existing, signed_in_actor())
     if request.headers.get("X-Requested-With") == "fetch" or request.htmx:
         return "", 204
     flash("Recorded as printed. Use your browser's Print command (Ctrl+P) to print.", "info")

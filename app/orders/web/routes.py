@@ -25,7 +25,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog.search import (
     find_orderable_items,
     find_orderable_kits,
@@ -190,9 +190,7 @@ def _edit_recipient(entry: OrderEntry, action: str):
         return focus, (_new_patient_form(None) if entry.creating_patient else None), [], 200
     form = _new_patient_form(request.form)
     try:
-        patient = people_service.create_patient(
-            patient_draft(form), service.Actor(user=current_user)
-        )
+        patient = people_service.create_patient(patient_draft(form), signed_in_actor())
     except Rejected as rejected:
         put_problems_on_fields(form, rejected.problems)
         entry.creating_patient = True
@@ -245,9 +243,7 @@ def place_order():
     catalog = Catalog(entry)
     draft = entry.draft(catalog)
     try:
-        placed = service.place_order(
-            draft, service.Actor(user=current_user), submission_key=entry.token
-        )
+        placed = service.place_order(draft, signed_in_actor(), submission_key=entry.token)
     except service.OrderRejected as rejected:
         form = entry.to_form()
         problems = put_problems_on_order_form(form, rejected.problems)
