@@ -119,7 +119,7 @@ def change_status(
     the same transaction, for shipping in one step.
     """
     if to_status not in statuses.ALL:
-        raise refusal("invalid_status", f"“{to_status}” is not a status.", "invINVALIDtatus")
+        raise refusal("invalid_status", f"“{to_status}” is not a status.", INVALID, "status")
     with changing(order_id, actor) as order:
         current = order.current_status
         if from_status is not None and from_status != current:
