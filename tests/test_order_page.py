@@ -472,7 +472,7 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
     they do from the ORM's objects, which the changes in lifecycle load."""
     from app.orders import packing, whole_orders
     from app.orders.queries import get_order
-    from app.orders.web import order_page, packing_summary
+    from app.orders.web import order_detail, packing_summary
 
     receive_stock(app, {catalog.items["glucometer"]: 10, catalog.items["monitor"]: 10})
     packed = order_with_every_kind_of_line(app, catalog, 2)
@@ -495,8 +495,10 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
             orm, plain = get_order(order_id), whole_orders.load_one(order_id)
             orm_plan, plain_plan = packing.packing_plan(orm), packing.packing_plan(plain)
             assert slots(plain_plan) == slots(orm_plan) and plain_plan.slots
-            assert order_page._timeline(plain) == order_page._timeline(orm)
-            assert order_page.last_scan(plain, plain_plan) == order_page.last_scan(orm, orm_plan)
+            assert order_detail._timeline(plain) == order_detail._timeline(orm)
+            assert order_detail.last_scan(plain, plain_plan) == order_detail.last_scan(
+                orm, orm_plan
+            )
             assert packing_summary.sections_of(plain) == packing_summary.sections_of(orm)
             assert (plain.version, plain.held_from_status) == (orm.version, orm.held_from_status)
             assert plain.recipient.address.lines() == orm.recipient.address.lines()

@@ -1,4 +1,5 @@
-"""The order page: the timeline, and the actions the status and the user's role allow.
+"""One order's page (the order page): the timeline, and the actions the status and the
+user's role allow. A page of orders is the order list's (``routes``, ``listing``).
 
 Each action is a small form. With htmx it posts and the live part of the page is
 re-rendered in place; without JavaScript it posts, and the page is shown again.

@@ -36,15 +36,15 @@ from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import listing, queries, service, statuses
 from app.orders.web import bp, csv_export
-from app.orders.web.entry import (
+from app.orders.web.forms import OrderForm
+from app.orders.web.new_order import (
     PLACE,
-    Catalog,
+    LineStock,
     OrderEntry,
     available_to_order,
     lines_context,
     put_problems_on_order_form,
 )
-from app.orders.web.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
@@ -149,7 +149,7 @@ def _render_new(
     patient_problems: list[str] | None = None,
     again: int | None = None,
 ):
-    catalog = Catalog(entry)
+    stock = LineStock(entry)
     form = form or entry.to_form()
     recipient, results = entry.recipient(), entry.search_results()
     _note_recipients_shown(entry, recipient, results, again)
@@ -161,7 +161,7 @@ def _render_new(
             recipient=recipient,
             results=results,
             focus=focus,
-            **lines_context(entry, catalog),
+            **lines_context(entry, stock),
             problems=problems or [],
             patient_form=patient_form
             or (_new_patient_form(None) if entry.creating_patient else None),
@@ -240,8 +240,8 @@ def place_order():
         )
 
     entry.drop_empty_rows()
-    catalog = Catalog(entry)
-    draft = entry.draft(catalog)
+    stock = LineStock(entry)
+    draft = entry.draft(stock)
     try:
         placed = service.place_order(draft, signed_in_actor(), submission_key=entry.token)
     except service.OrderRejected as rejected:
@@ -275,7 +275,7 @@ def new_order_lines():
         lines_only=request.form.get("lines_only") == "1",
         form=entry.to_form(),
         focus=focus,
-        **lines_context(entry, Catalog(entry)),
+        **lines_context(entry, LineStock(entry)),
     )
 
 
@@ -333,7 +333,7 @@ def new_order_recipient():
         form=form,
         focus=None,
         oob=True,
-        **lines_context(entry, Catalog(entry)),
+        **lines_context(entry, LineStock(entry)),
     )
     response = make_response(html, status)
     if focus and not focus.startswith(("recipient", "change", "new_patient")):

@@ -12,8 +12,8 @@ from app.formats import plural
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import batch, service
 from app.orders.web import bp
-from app.orders.web.entry import PLACE, SUBMISSION_TOKEN, Catalog, OrderEntry, lines_context
 from app.orders.web.forms import OrderForm
+from app.orders.web.new_order import PLACE, SUBMISSION_TOKEN, LineStock, OrderEntry, lines_context
 from app.people.search import find_patients, patients_for_batch
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 
@@ -36,7 +36,7 @@ def _identifiers_text() -> str:
 
 
 def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra):
-    catalog = Catalog(entry)
+    stock = LineStock(entry)
     chosen, _ = patients_for_batch(chosen_ids, [])
     results = [p for p in find_patients(query) if p not in chosen] if query.strip() else []
     # The PHI access log: every patient the page shows (found, chosen, in the preview with
@@ -56,7 +56,7 @@ def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra
         identifiers=identifiers,
         max_patients=batch.MAX_PATIENTS,
         lines_only=True,
-        **{**lines_context(entry, catalog), **extra},
+        **{**lines_context(entry, stock), **extra},
     ), extra.get("status", 200)
 
 
@@ -83,7 +83,7 @@ def send_to_many_step():
         return _render(entry, query, chosen_ids, identifiers, focus=focus)
 
     entry.drop_empty_rows()
-    draft = entry.draft(Catalog(entry))
+    draft = entry.draft(LineStock(entry))
     id_list = batch.split_identifiers(identifiers)
     if action == "preview":
         preview = batch.preview_batch(draft, chosen_ids, id_list)
