@@ -47,7 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         from flask_migrate import Migrate
 
         Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    from app import templating, web
+    from app import web
 
     # First of the hooks before a request: CSRF protection reads the form, and the guard
     # checks its raw body.
@@ -57,6 +57,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
+    _register_areas(app)
+    return app
+
+
+def _register_areas(app: Flask) -> None:
+    """Each area's blueprints, CLI commands and hooks, and the pages every area shares."""
+    from app import templating, web
     from app.admin import routes as admin_routes
     from app.api import bp as api_bp
     from app.auth import commands as auth_commands
@@ -98,4 +105,3 @@ def create_app(test_config: dict | None = None) -> Flask:
     orders_commands.register(app)
     inventory_commands.register(app)
     webhooks_commands.register(app)
-    return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from app.database import utcnow
 from app.inventory import service as inventory
-from app.orders import carriers, events, service, status_counters, statuses
+from app.orders import carriers, demand, events, service, status_counters, statuses
 from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderNote, TrackingNumber
@@ -199,7 +199,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
         inventory.lock_devices(devices)
-        inventory.ship(order.id, order.fulfillment_location_id, service.demand_lines(order), actor)
+        inventory.ship(order.id, order.fulfillment_location_id, demand.demand_lines(order), actor)
         inventory.move_devices(devices, inventory.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
         inventory.move_devices(devices, inventory.DELIVERED, order.id, actor)
