@@ -8,6 +8,7 @@ anything itself. Recording devices while packing is ``packing``'s.
 
 from __future__ import annotations
 
+from app.auth.actor import Actor
 from app.database import utcnow
 from app.inventory import service as inventory
 from app.orders import carriers, demand, events, service, status_counters, statuses
@@ -15,7 +16,6 @@ from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderNote, TrackingNumber
 from app.orders.packing import open_packed_kits, packing_plan
-from app.orders.service import Actor
 from app.validation import (
     CONFLICT,
     FORBIDDEN,

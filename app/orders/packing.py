@@ -14,6 +14,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import utcnow, write_transaction
@@ -23,7 +24,6 @@ from app.orders import events, statuses
 from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderDevice, OrderEvent, PackedKit
-from app.orders.service import Actor
 from app.validation import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, refusal
 
 
