@@ -70,7 +70,6 @@ def _register_areas(app: Flask) -> None:
     from app.auth import routes as auth_routes
     from app.catalog import routes as catalog_routes
     from app.demo import commands as demo_commands
-    from app.demo import generate
     from app.history import commands as history_commands
     from app.history import patient_access
     from app.inventory import commands as inventory_commands
@@ -101,7 +100,6 @@ def _register_areas(app: Flask) -> None:
     history_commands.register(app)
     auth_commands.register(app)
     demo_commands.register(app)
-    generate.register(app)
     orders_commands.register(app)
     inventory_commands.register(app)
     webhooks_commands.register(app)
