@@ -139,6 +139,22 @@ def test_a_kit_item_that_is_not_valid_is_refused_at_its_row_and_shown_as_sent(ad
     )
 
 
+def test_the_catalog_never_guesses_that_nothing_is_on_orders(app, catalog, monkeypatch):
+    """Orders answer the catalog's "on any order?"; without their answer the catalog fails
+    loudly instead of answering "no" and letting an ordered kit's contents change."""
+    from app.catalog import on_orders
+    from app.catalog.service import item_is_ordered
+
+    place(app, catalog, kits={"diabetes": 1})
+    with app_context(app):
+        assert on_orders.kit_on_orders(catalog.kits["diabetes"])
+        monkeypatch.setattr(on_orders, "_answers", {})
+        with pytest.raises(on_orders.OrdersNotRegistered, match="import app.orders"):
+            on_orders.kit_on_orders(catalog.kits["diabetes"])
+        with pytest.raises(on_orders.OrdersNotRegistered):
+            item_is_ordered(catalog.items["strips"])
+
+
 def test_a_kit_on_orders_keeps_its_contents_but_can_be_renamed_and_archived(app, admin, catalog):
     place(app, catalog, kits={"diabetes": 1})
     kit_id = catalog.kits["diabetes"]

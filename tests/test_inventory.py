@@ -14,12 +14,12 @@ from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.database import write_transaction
 from app.extensions import db
-from app.inventory import adjustments, ledger, receipts
-from app.inventory.devices import inspect_device
-from app.inventory.locations import default_location
+from app.inventory import adjustments, ledger, locations, receipts
+from app.inventory import devices as stock_devices
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
-from app.orders import lifecycle
+from app.orders import packing
 from app.orders.models import Order
+from app.validation import Rejected
 from tests.conftest import (
     STOCK_PER_COUNTED_ITEM,
     STOCK_PER_DEVICE_ITEM,
@@ -32,7 +32,7 @@ from tests.helpers.orders import actor, imei, move, pack_everything, place
 def figures(app, item_id: int, location_id: int | None = None) -> tuple[int, int]:
     """(on hand, reserved) of an item at a location (the default one unless given)."""
     with app_context(app) as session:
-        location_id = location_id or default_location().id
+        location_id = location_id or locations.default_location().id
         balance = session.scalar(
             select(StockBalance).where(
                 StockBalance.item_id == item_id, StockBalance.location_id == location_id
@@ -61,13 +61,13 @@ def shelf(catalog, name: str, n: int, kind: str) -> str:
 def record(app, order_id, value, role="fulfillment"):
     with app.app_context():
         try:
-            return lifecycle.record_device(order_id, value, actor(role)).label
+            return packing.record_device(order_id, value, actor(role)).label
         finally:
             db.session.remove()
 
 
-def refused_scan(app, order_id, value) -> lifecycle.OrderChangeRefused:
-    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+def refused_scan(app, order_id, value) -> Rejected:
+    with pytest.raises(Rejected) as error:
         record(app, order_id, value)
     return error.value
 
@@ -359,10 +359,10 @@ def test_returned_devices_wait_in_quarantine_until_inspected(app, catalog):
         }
     with app.app_context():
         fulfillment = Actor(user=db.session.scalar(select(User).where(User.role == "fulfillment")))
-        inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
-        inspect_device(ids[second], False, "Cracked screen", fulfillment)
+        stock_devices.inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
+        stock_devices.inspect_device(ids[second], False, "Cracked screen", fulfillment)
         with pytest.raises(ledger.StockRefused) as error:
-            inspect_device(ids[second], True, None, fulfillment)
+            stock_devices.inspect_device(ids[second], True, None, fulfillment)
         assert error.value.problems[0].code == "not_quarantined"
         db.session.remove()
     assert statuses_of(app, first, second) == ["inStock", "retired"]
@@ -468,7 +468,7 @@ def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):
     record(app, order_id, device)
     with app.app_context():
         recorded = get_order(order_id).devices[0].id
-        lifecycle.remove_device(order_id, recorded, actor("fulfillment"))
+        packing.remove_device(order_id, recorded, actor("fulfillment"))
         db.session.remove()
     assert statuses_of(app, device) == ["inStock"]
 
@@ -547,7 +547,7 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
                 # The glucometers are received as they are scanned (the fixture's rule).
                 pack_everything(app, order_id, start=1000 + step * 10)
                 ship(app, order_id)
-        except (ledger.StockRefused, lifecycle.OrderChangeRefused):
+        except (ledger.StockRefused, Rejected):
             pass
         except Exception as error:  # an order refused for stock is fine, anything else not
             if getattr(error, "problems", None) and all(

@@ -6,11 +6,12 @@ from flask import request, url_for
 
 from app.api import bp, parse, throttle
 from app.api.auth import api_actor, authenticate
-from app.api.errors import ApiError, problems_response
+from app.api.errors import ApiError, problems_response, refusal_error
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, serialize, service, statuses, whole_orders
+from app.validation import Rejected
 
 
 @bp.before_request
@@ -91,9 +92,6 @@ def list_orders():
     return serialize.json_response(serialize.order_page(page, details))
 
 
-REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found": 404}
-
-
 @bp.post("/order/<int:order_id>/cancel")
 @scope_required(scopes.ORDERS_WRITE)
 def cancel_order(order_id: int):
@@ -109,9 +107,8 @@ def cancel_order(order_id: int):
         raise ApiError(400, "invalid_type", "reason must be text.", "reason")
     try:
         lifecycle.change_status(order_id, statuses.CANCELLED, api_actor(), reason=reason)
-    except lifecycle.OrderChangeRefused as refused:
-        code = "order_not_found" if refused.kind == "not_found" else refused.code
-        raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
+    except Rejected as refused:
+        raise refusal_error(refused) from None
     order = whole_orders.load_one(order_id)
     details = _patient_details()
     if details:

@@ -34,7 +34,6 @@ from app.auth.models import User
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
-from app.demo.progress import Progress
 from app.extensions import db
 from app.inventory import models as stock
 from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
@@ -722,21 +721,3 @@ def _vacuum_analyze() -> None:
     else:
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-
-
-def register(app) -> None:
-    @app.cli.command("generate-orders")
-    @click.argument("count", type=click.IntRange(1, 5_000_000))
-    @click.option("--seed", default=1, show_default=True, help="Same seed, same orders.")
-    def generate_orders(count: int, seed: int):
-        """Add COUNT realistic orders with their histories (for load and speed checks).
-
-        On PostgreSQL the run is one transaction that keeps the order tables locked until
-        it commits: a server using the database waits for it.
-        """
-        with Progress(count, "Generating orders", "orders") as bar:
-            result = generate(count, seed, progress=bar.update)
-        click.echo(
-            f"Added {result['orders']:,} orders for {result['patients']:,} new patients "
-            f"({result['rows']:,} rows) in {result['seconds']} s."
-        )

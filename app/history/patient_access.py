@@ -125,18 +125,3 @@ def prune() -> int:
     cutoff = utcnow() - timedelta(days=current_app.config["PHI_ACCESS_RETENTION_DAYS"])
     with write_apart() as conn:
         return conn.execute(delete(PatientDataAccess).where(PatientDataAccess.at < cutoff)).rowcount
-
-
-def register_commands(app) -> None:
-    import click
-
-    @app.cli.group("phi-access")
-    def group():
-        """The PHI access log."""
-
-    @group.command("prune")
-    def prune_command():
-        """Remove entries older than the retention (PHI_ACCESS_RETENTION_DAYS)."""
-        removed = prune()
-        days = current_app.config["PHI_ACCESS_RETENTION_DAYS"]
-        click.echo(f"Removed {removed} entries older than {days} days.")

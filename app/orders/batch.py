@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.inventory import ledger, reservations
+from app.orders.demand import demand_lines
 from app.orders.models import Order, SubmissionKey
 from app.orders.service import (
     Actor,
@@ -23,7 +24,6 @@ from app.orders.service import (
     OrderRejected,
     PlacedOrder,
     check_draft,
-    demand_lines,
     patient_problems,
     place_order,
 )

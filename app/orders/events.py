@@ -11,6 +11,28 @@ from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
 
+# The events that are not status changes (a status event is named by its status), by the
+# names the timeline, the API and the webhooks' payloads carry.
+DEVICE_RECORDED = "deviceRecorded"
+DEVICE_REMOVED = "deviceRemoved"
+TRACKING_NUMBER_ADDED = "trackingNumberAdded"
+TRACKING_NUMBER_REMOVED = "trackingNumberRemoved"
+PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
+# What the timeline calls them.
+LABELS = {
+    PACKING_SUMMARY_PRINTED: "Packing summary printed",
+    TRACKING_NUMBER_ADDED: "Tracking number added",
+    TRACKING_NUMBER_REMOVED: "Tracking number removed",
+    DEVICE_RECORDED: "Device recorded",
+    DEVICE_REMOVED: "Device removed",
+}
+
+
+def label(name: str) -> str:
+    """What the timeline calls an event: its own label, or its status's."""
+    return LABELS.get(name) or statuses.label(name)
+
+
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
 # Built once, run on the driver's cursor: placing writes both.
 _INSERT_EVENT = direct_insert(

@@ -33,8 +33,9 @@ PAGE_SIZES = (25, 50, 100)
 # asked for on purpose, not as the person types, so an exact order number may open its order.
 SUBMITTED = "apply"
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
-# Tab counts above this read "10,000+": no one needs the exact number of every delivered
-# order of the last ten years.
+# Any count of orders stops here: the list's tabs read "10,000+", the API's totals say they
+# are capped. No one needs the exact number of every delivered order of the last ten years,
+# and counting them all would cost more than the page itself.
 COUNT_CAP = 10_000
 # A search shows at most this many orders, the newest (a common surname can match more):
 # twenty pages of the list. Each of them is looked up again for the page and its counts.

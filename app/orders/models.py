@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.actor import actor_name
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
 from app.database import UTCDateTime, utcnow
@@ -286,15 +287,6 @@ class OrderEvent(db.Model):
             self.actor_user.full_name if self.actor_user is not None else None,
             self.actor_api_key.name if self.actor_api_key is not None else None,
         )
-
-
-def actor_name(user_name: str | None, api_key_name: str | None) -> str:
-    """Who an event names as its actor: the person, else the API key, else the system."""
-    if user_name is not None:
-        return user_name
-    if api_key_name is not None:
-        return f"API key “{api_key_name}”"
-    return "System"
 
 
 class OrderOutboxEntry(db.Model):

@@ -12,6 +12,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.database import id_among, is_postgresql
 from app.extensions import db
 from app.orders import statuses, whole_orders
+from app.orders.listing import COUNT_CAP
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -83,8 +84,9 @@ def get_order(order_id: int) -> Order | None:
     )
 
 
-# The API list counts at most this many matching orders (see page_of_orders).
-TOTAL_CAP = 10_000
+# The API list counts at most this many matching orders (see page_of_orders): as far as
+# the order list's tabs do.
+TOTAL_CAP = COUNT_CAP
 
 
 @dataclass
@@ -194,14 +196,14 @@ def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
     )
 
 
-# The new-order form lists at most this many of a recipient's held devices (and as many
-# packed kits): those of their newest deliveries. A site or a patient of many years holds
-# hundreds; the form then offers to show them all.
-HELD_CAP = 30
+# The new-order form lists at most this many of the devices out with a recipient (and as
+# many packed kits): those of their newest deliveries. A site or a patient of many years
+# has hundreds; the form then offers to show them all. ("Held" is an order's status only.)
+DEVICES_OUT_CAP = 30
 
 
 @dataclass
-class HeldDevice:
+class DeviceOut:
     device_id: int
     order_id: int
     item_name: str
@@ -210,27 +212,27 @@ class HeldDevice:
 
 
 @dataclass
-class HeldPackedKit:
+class PackedKitOut:
     id: int
     order_id: int
     kit_name: str
 
 
 @dataclass
-class HeldByRecipient:
+class OutWithRecipient:
     """What a patient or site has now: devices and packed kits delivered on their orders
     and not on a return line of an order that is still going (anything not cancelled).
     Plain rows, read for showing: only what the lists name."""
 
-    devices: list[HeldDevice]
-    packed_kits: list[HeldPackedKit]
-    # More are held than were read (see HELD_CAP).
+    devices: list[DeviceOut]
+    packed_kits: list[PackedKitOut]
+    # They have more than were read (see DEVICES_OUT_CAP).
     more: bool = False
 
 
-def held_by_recipient(
+def out_with_recipient(
     patient_id: int | None = None, site_id: int | None = None, limit: int | None = None
-) -> HeldByRecipient:
+) -> OutWithRecipient:
     """Devices and packed kits a recipient has now, oldest delivery first; three queries
     however many there are. Inventory may refine "has now" with device statuses later.
 
@@ -240,8 +242,8 @@ def held_by_recipient(
     their history or with the number of orders.
     """
     if patient_id is None and site_id is None:
-        return HeldByRecipient([], [])
-    devices, kits, identifiers_of = _held_statements(
+        return OutWithRecipient([], [])
+    devices, kits, identifiers_of = _out_statements(
         patient_id is None, limit is not None, is_postgresql()
     )
     params = {"recipient": patient_id if patient_id is not None else site_id}
@@ -257,16 +259,16 @@ def held_by_recipient(
             identifiers_of, {"ids": list(identifiers)}
         ):
             identifiers[device_id].append((kind, value))
-    return HeldByRecipient(
-        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
-        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
+    return OutWithRecipient(
+        [DeviceOut(d, o, name, identifiers[d]) for d, o, name in device_rows],
+        [PackedKitOut(k, o, name) for k, o, name in kit_rows],
         more,
     )
 
 
 @cache
-def _held_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
-    """The statements of held_by_recipient, built once per dialect (building them cost more
+def _out_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
+    """The statements of out_with_recipient, built once per dialect (building them cost more
     than running them): the recipient, the limit and the devices' ids are parameters (the
     ids as one, see ``database.id_among``)."""
     recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")

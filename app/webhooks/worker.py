@@ -28,9 +28,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
-import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
@@ -424,18 +422,3 @@ def run(app: Flask, exit_with_parent: bool = False) -> None:
                 dispatcher.wait(poll)
     finally:
         dispatcher.close()
-
-
-def register(app) -> None:
-    group = AppGroup("webhooks", help="Webhook deliveries.")
-
-    @group.command("work")
-    @click.option(
-        "--exit-with-parent", is_flag=True, help="Stop when the process that started it ends."
-    )
-    def work(exit_with_parent: bool):
-        """Deliver webhooks until stopped (Ctrl+C or SIGTERM). Run as many as you like."""
-        click.echo("Delivering webhooks (Ctrl+C stops)")
-        run(app, exit_with_parent)
-
-    app.cli.add_command(group)

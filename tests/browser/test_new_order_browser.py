@@ -725,12 +725,12 @@ def test_console_watch_catches_csp_violations(page: Page, base_url):
 def test_a_recipient_holding_more_than_is_listed_shows_everything_when_asked(
     app, coordinator: Page, catalog, monkeypatch
 ):
-    """The returns list the newest deliveries' devices (HELD_CAP); "Show everything they
+    """The returns list the newest deliveries' devices (DEVICES_OUT_CAP); "Show everything they
     have" lists the rest, puts the focus on the first of them, and what is ticked there
     stays ticked as the order is edited, and is placed."""
     from tests.helpers.orders import delivered_order
 
-    monkeypatch.setattr("app.orders.queries.HELD_CAP", 1)
+    monkeypatch.setattr("app.orders.queries.DEVICES_OUT_CAP", 1)
     older, newer = (delivered_order(app, catalog, items={"monitor": 1}) for _ in range(2))
     with app_context(app) as session:
         oldest_device = session.get(Order, older).devices[0].device_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.auth.models import User
 from app.catalog.identifiers import luhn_check_digit
 from app.extensions import db
-from app.orders import lifecycle, service
+from app.orders import lifecycle, packing, service
 from app.orders.queries import get_order
 
 
@@ -53,7 +53,7 @@ def pack_everything(app, order_id: int, start: int = 1) -> None:
     """Records a valid new device for every empty slot of a processing order."""
     with app.app_context():
         order = get_order(order_id)
-        slots = [s for s in lifecycle.packing_plan(order).slots if s.filled is None]
+        slots = [s for s in packing.packing_plan(order).slots if s.filled is None]
         db.session.remove()
         for n, slot in enumerate(slots, start=start):
             kind = slot.item.device_identifier_type
@@ -63,7 +63,7 @@ def pack_everything(app, order_id: int, start: int = 1) -> None:
                 "simCardNumber": iccid(n),
                 "macAddress": f"00:1C:05:00:{n // 256:02X}:{n % 256:02X}",
             }.get(kind, f"SN{n:06d}")
-            lifecycle.record_device(order_id, value, actor("fulfillment"), slot_key=slot.key)
+            packing.record_device(order_id, value, actor("fulfillment"), slot_key=slot.key)
         db.session.remove()
 
 
@@ -72,7 +72,7 @@ def record_and_release(app, catalog, identifier: str) -> None:
     order_id = place(app, catalog, kits={"diabetes": 1})
     move(app, order_id, "processing")
     with app.app_context():
-        lifecycle.record_device(order_id, identifier, actor("fulfillment"))
+        packing.record_device(order_id, identifier, actor("fulfillment"))
         db.session.remove()
     move(app, order_id, "cancelled", role="admin", reason="test")
 
