@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from app import config
-from app.extensions import csrf, db, htmx, limiter, login_manager
+from app.extensions import csrf, db, htmx, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,12 +53,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     # checks its raw body.
     web.register_input_guard(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Templates ask for current_user through its proxy, so the user is loaded only by a page
+    # that shows who is signed in (not by the page shown while the database is away).
+    login_manager.init_app(app, add_context_processor=False)
     htmx.init_app(app)
-    limiter.init_app(app)
 
     from app.admin import routes as admin_routes
     from app.api import bp as api_bp
+    from app.api import throttle as api_throttle
     from app.auth import routes as auth_routes
     from app.catalog import routes as catalog_routes
     from app.demo import commands as demo_commands
@@ -75,6 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Before any blueprint: every <int:...> in a route is then a bounded record id.
     app.url_map.converters["int"] = web.RecordIdConverter
     app.register_blueprint(api_bp)
+    api_throttle.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(web.bp)

@@ -289,5 +289,5 @@ def forget_waits(email: str) -> None:
 
 
 def hashed(text: str) -> str:
-    """A plain short hash, for the API throttle's keys in Flask-Limiter's storage."""
+    """A plain short hash, for the API throttle's keys in its storage (app.api.throttle)."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -56,9 +56,8 @@ def _who() -> dict:
     api_key = g.get("api_key")
     if api_key is not None:
         return {"user_id": None, "api_key_id": api_key.id}
-    user = current_user._get_current_object() if current_user else None
-    if user is not None and user.is_authenticated:
-        return {"user_id": user.id, "api_key_id": None}
+    if current_user and current_user.is_authenticated:
+        return {"user_id": current_user.id, "api_key_id": None}
     return {"user_id": None, "api_key_id": None}
 
 
