@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
-from app.database import end_own_reading
+from app.db.reading import end_own_reading
 from app.extensions import db
 from app.validation import MAX_DB_ID
 

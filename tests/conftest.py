@@ -26,7 +26,7 @@ from app.auth.actor import Actor  # noqa: E402
 from app.auth.models import ApiKey, User  # noqa: E402
 from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
-from app.database import write_transaction  # noqa: E402
+from app.db.transactions import write_transaction  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.inventory import service as inventory  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402

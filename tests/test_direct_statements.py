@@ -1,4 +1,4 @@
-"""``database.DirectStatement``: statements run on the driver's cursor answer what
+"""``fast_path.DirectStatement``: statements run on the driver's cursor answer what
 SQLAlchemy's own execution answers, keep its errors and its listeners, and refuse what they
 cannot do."""
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.database import DirectStatement, direct_insert
+from app.db.fast_path import DirectStatement, direct_insert
 from app.extensions import db
 from app.inventory.service import _lock_balances_statement
 from app.orders import whole_orders

@@ -9,7 +9,7 @@ import urllib.request
 from sqlalchemy import func, select
 
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.inventory import service as inventory
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context, stock_identifier

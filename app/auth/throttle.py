@@ -43,7 +43,7 @@ from limits import RateLimitItem, parse_many
 from sqlalchemy import delete, or_, select, text, update
 
 from app.auth.models import SignInAttempt, SignInClient
-from app.database import is_postgresql, utcnow
+from app.db.types import is_postgresql, utcnow
 from app.extensions import db
 from app.validation import Problem, Rejected
 

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import ApiKey, User
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 

@@ -18,7 +18,10 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import direct_insert, end_reading, utcnow, write_apart, write_one_apart
+from app.db.fast_path import direct_insert
+from app.db.reading import end_reading
+from app.db.transactions import commit_separately, commit_statement_separately
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
@@ -78,10 +81,10 @@ def register(app) -> None:
                 rows = [{**row, **who, "at": at} for row in pending.rows]
                 if len(rows) == 1:
                     # One row (an order read): one statement, written at once.
-                    write_one_apart(_INSERT, rows[0], engine)
+                    commit_statement_separately(_INSERT, rows[0], engine)
                     return
                 end_reading()
-                with write_apart(engine) as conn:
+                with commit_separately(engine) as conn:
                     _INSERT.run_many(conn, rows)
 
         if response.is_streamed:
@@ -122,7 +125,7 @@ def entries(
 def prune() -> int:
     """Removes entries older than PHI_ACCESS_RETENTION_DAYS; answers how many."""
     cutoff = utcnow() - timedelta(days=current_app.config["PHI_ACCESS_RETENTION_DAYS"])
-    with write_apart() as conn:
+    with commit_separately() as conn:
         return conn.execute(delete(PatientDataAccess).where(PatientDataAccess.at < cutoff)).rowcount
 
 

@@ -5,7 +5,7 @@ batch, the matching change to the item's ``StockBalance`` at that location. Bala
 are locked before they are read for a decision, always in one statement ordered by id, so
 the second writer decides on the first one's result (no overselling). What a change locks
 besides (the location, the order, devices, the status counters) it takes in the one order
-written down in ``app.database.write_transaction``, so two writers never wait on each other
+written down in ``app.db.transactions.write_transaction``, so two writers never wait on each other
 in opposite orders (no deadlock). SQLite holds its write lock from ``BEGIN IMMEDIATE``, so
 the same code is serial there.
 """
@@ -24,7 +24,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item, KitItem
-from app.database import DirectStatement, direct_insert, id_among, utcnow, write_transaction
+from app.db.fast_path import DirectStatement, direct_insert
+from app.db.transactions import write_transaction
+from app.db.types import id_among, utcnow
 from app.extensions import db
 from app.history.record import record_change
 from app.inventory import models as m
@@ -257,7 +259,7 @@ def set_location_active(location_id: int, active: bool, actor: Actor) -> StockLo
     """An inactive location fulfils no new order and receives nothing; it can go inactive
     only when it is not the default and holds nothing (no units on hand, none reserved)."""
     with write_transaction() as session:
-        # The location's row first (the lock order: app.database.write_transaction), so that
+        # The location's row first (the lock order: app.db.transactions.write_transaction), so that
         # an order or receipt placing stock here either commits before the totals are read
         # or sees the location inactive afterwards.
         if 1 <= location_id <= MAX_DB_ID:
@@ -807,7 +809,7 @@ def unallocate_device(device: Device, order_id: int, actor: Actor) -> None:
 
 def lock_devices(devices: list[Device]) -> None:
     """Locks these devices' rows, in id order, before any balance (the lock order:
-    ``app.database.write_transaction``): their changes are written only when the
+    ``app.db.transactions.write_transaction``): their changes are written only when the
     transaction flushes, which is after the balances it locks."""
     ids = sorted({device.id for device in devices})
     if ids:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.auth.actor import Actor
-from app.database import direct_insert, utcnow
+from app.db.fast_path import direct_insert
+from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import carriers, service, status_counters, statuses
@@ -265,7 +266,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
     """Stock and devices follow the order: released, shipped, delivered or returned."""
     devices = [od.device for od in order.devices]
     # The devices' rows are locked before the balances (the lock order:
-    # app.database.write_transaction); their changes are written at commit.
+    # app.db.transactions.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
         inventory.lock_devices(devices)
         inventory.release(order.id, actor, note)

@@ -22,7 +22,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.auth.actor import Actor
 from app.catalog.models import Device, Item, Kit
-from app.database import direct_insert, utcnow, write_transaction
+from app.db.fast_path import direct_insert
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import service as inventory
 from app.orders import status_counters, statuses, whole_orders
@@ -61,7 +63,7 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
-# Placing's inserts, built once and run on the driver's cursor (database.DirectStatement).
+# Placing's inserts, built once and run on the driver's cursor (fast_path.DirectStatement).
 _ORDER_COLUMNS = (
     "patient_id",
     "site_id",
@@ -311,7 +313,7 @@ def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = Fa
     )
 
     # Every device coming back, named or inside a named packed kit. When placing they are
-    # locked first (in id order; the lock order: app.database.write_transaction), so two
+    # locked first (in id order; the lock order: app.db.transactions.write_transaction), so two
     # returns of one device placed at once queue and the second sees the first.
     coming_back = list(devices.values()) + [
         od.device for pk in packed_kits.values() for od in pk.devices
@@ -478,7 +480,7 @@ def check_draft(
     its stock location, shared, so that it cannot go inactive before the order commits, and
     the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
-    # The location first, when placing: the lock order (app.database.write_transaction).
+    # The location first, when placing: the lock order (app.db.transactions.write_transaction).
     location, location_problems = inventory.resolve_location(
         draft.location_id, "fulfillmentLocation.id", lock=placing
     )
@@ -559,7 +561,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 raise OrderRejected(problems)
             _write(order, who, utcnow())
             # The balances before the status counters: the lock order every change keeps
-            # (app.database.write_transaction). A cancel releasing the same item takes them
+            # (app.db.transactions.write_transaction). A cancel releasing the same item takes them
             # in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
             status_counters.record_status_change(order, None, statuses.CREATED)

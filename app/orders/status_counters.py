@@ -16,7 +16,7 @@ import click
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.database import DirectStatement
+from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount
 

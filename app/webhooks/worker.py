@@ -35,7 +35,8 @@ from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from app.api import serialize
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.formats import timestamp
 from app.history.models import PatientDataAccess
