@@ -1,4 +1,4 @@
-"""``fast_path.DirectStatement``: statements run on the driver's cursor answer what
+"""``fast_path.DirectStatement``: statements compiled once and run with exec_driver_sql answer what
 SQLAlchemy's own execution answers, keep its errors and its listeners, and refuse what they
 cannot do."""
 
@@ -102,7 +102,7 @@ def test_listeners_see_each_statement_and_can_stop_it(app, orders, count_queries
         direct = whole_orders._statements(_pg(connection))["external_ids"]
         with count_queries() as counter:
             direct.rows(connection, {"ids": orders[:3]})
-        assert counter.statements == [direct._for(connection.dialect).sql]
+        assert counter.statements == [direct.compiled_for(connection.dialect).sql]
 
         def refuse(conn, cursor, statement, parameters, context, executemany):
             raise RuntimeError("refused by a listener")

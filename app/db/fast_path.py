@@ -1,5 +1,32 @@
-"""The fast path: the few statements measured hot, compiled once and run with less of
-SQLAlchemy's execution around them (see ``DirectStatement``)."""
+"""The fast path: the few statements measured hot, compiled once and run with
+``Connection.exec_driver_sql``.
+
+Which statements, and why: every other statement goes through the ORM or
+``Connection.execute``; these run on every request of the two operations the service is
+measured by, and SQLAlchemy's compiled-cache lookup and result set-up cost more than the
+database's own work for them (tests/benchmarks/cpu_per_request.py, docs/performance.md):
+
+- **reading an order** (``GET /api/v3/order/<id>``, the order page): the order loader's
+  statements (``app.orders.whole_orders``), the API key check (``app.api.auth``) and the
+  PHI access-log row it writes (``app.history.patient_access``);
+- **placing an order**: the order's, its lines' and its first event's inserts
+  (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
+  (``app.inventory.service``) and the status counters (``app.orders.status_counters``);
+- SQLite's ``BEGIN`` (``app.db.sqlite``), which every transaction runs.
+
+Only public APIs: the statement is compiled once per dialect (``ClauseElement.compile``);
+its parameters are checked and given their types' bind processing
+(``TypeEngine.dialect_impl(dialect).bind_processor``), and its rows their types' result
+processing (``result_processor``), so that ``rows`` answers what ``Connection.execute``
+answers (tests/test_direct_statements.py compares them); it runs with
+``Connection.exec_driver_sql``, so the engine's events, SQLAlchemy's exceptions, disconnect
+handling and ``hide_parameters`` are SQLAlchemy's own. Rows are plain tuples, read by
+position.
+
+What needs SQLAlchemy's execution context is refused when the statement is first compiled
+(``TypeError``): Python-side column defaults (give every value), lists expanded into ``IN``
+(use ``app.db.types.id_among``).
+"""
 
 from __future__ import annotations
 
@@ -7,76 +34,26 @@ from sqlalchemy import bindparam, insert
 
 
 class DirectStatement:
-    """A Core statement run straight on the driver's cursor, compiled once per dialect.
-
-    SQLAlchemy's execution of a small statement (compiled-cache lookup, execution context,
-    result set-up) costs two to three times what the driver's own ``execute`` does: for the
-    order loader's statements, 40-70 us where the cursor takes 13-28 (SQLite). The hot
-    paths (reading and placing an order, the key check, the access log) run their statements
-    this way; everything else goes through ``Connection.execute``.
-
-    What is kept: the statement is built with the models' columns like any other; the
-    types' bind and result processing (``rows`` answers the values ``Connection.execute``
-    answers: tests/test_direct_statements.py compares them); the engine's
-    ``before_cursor_execute`` listeners (statement counts, the tests' injected failures); and
-    SQLAlchemy's exceptions, disconnect handling and ``hide_parameters``, through the
-    connection's own error handler. Rows are plain tuples, read by position.
-
-    What needs SQLAlchemy's execution context is refused when the statement is first
-    compiled (``TypeError``): Python-side column defaults (give every value), lists expanded
-    into ``IN`` (use ``id_among``)."""
+    """A Core statement compiled once per dialect and run with ``exec_driver_sql``."""
 
     def __init__(self, statement):
         self.statement = statement
         # By dialect (one per engine: a few in a process).
-        self._compiled: dict = {}
+        self.compiled: dict = {}
 
-    def _for(self, dialect) -> _CompiledDirect:
-        found = self._compiled.get(dialect)
+    def compiled_for(self, dialect) -> CompiledStatement:
+        found = self.compiled.get(dialect)
         if found is None:
-            found = self._compiled[dialect] = _CompiledDirect(self.statement, dialect)
+            found = self.compiled[dialect] = CompiledStatement(self.statement, dialect)
         return found
 
-    def _run(self, connection, parameters, many: bool = False):
-        compiled = self._for(connection.dialect)
-        if many:
-            parameters = [compiled.parameters(p) for p in parameters]
-        else:
-            parameters = compiled.parameters(parameters)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            listeners = connection.dispatch.before_cursor_execute
-            if listeners:
-                listeners(connection, cursor, compiled.sql, parameters, None, many)
-            if many:
-                cursor.executemany(compiled.sql, parameters)
-            else:
-                cursor.execute(compiled.sql, parameters)
-        except BaseException as error:
-            self._failed(connection, error, compiled, parameters, cursor)
-        return compiled, cursor
-
-    @staticmethod
-    def _failed(connection, error, compiled, parameters, cursor):
-        """The driver's errors (and interruptions) go through the connection's own handler,
-        as SQLAlchemy's execution sends them: wrapped (``IntegrityError``...), parameters
-        hidden, a lost connection invalidated. Others (a listener's, a value the driver
-        refuses with ``OverflowError``) are raised as they are, as SQLAlchemy raises them."""
-        if isinstance(error, connection.dialect.loaded_dbapi.Error) or not isinstance(
-            error, Exception
-        ):
-            connection._handle_dbapi_exception(error, compiled.sql, parameters, cursor, None)
-        cursor.close()
-        raise error
+    def _execute(self, connection, parameters: dict):
+        compiled = self.compiled_for(connection.dialect)
+        return compiled, connection.exec_driver_sql(compiled.sql, compiled.parameters(parameters))
 
     def rows(self, connection, parameters: dict | None = None) -> list[tuple]:
-        compiled, cursor = self._run(connection, parameters or {})
-        try:
-            found = cursor.fetchall()
-        except BaseException as error:
-            self._failed(connection, error, compiled, parameters, cursor)
-        cursor.close()
-        return compiled.processed(found)
+        compiled, result = self._execute(connection, parameters or {})
+        return compiled.processed(result.fetchall())
 
     def first(self, connection, parameters: dict | None = None) -> tuple | None:
         found = self.rows(connection, parameters)
@@ -88,22 +65,24 @@ class DirectStatement:
 
     def run(self, connection, parameters: dict | None = None) -> int:
         """Runs a statement that answers no rows; answers how many rows it changed."""
-        _, cursor = self._run(connection, parameters or {})
-        changed = cursor.rowcount
-        cursor.close()
+        _, result = self._execute(connection, parameters or {})
+        changed = result.rowcount
+        result.close()
         return changed
 
     def run_many(self, connection, parameters: list[dict]) -> None:
-        """Runs it once for each set of parameters (``executemany``; one set is run as such)."""
+        """Runs it once for each set of parameters (the driver's ``executemany``; one set is
+        run as such)."""
         if len(parameters) == 1:
             self.run(connection, parameters[0])
             return
-        _, cursor = self._run(connection, parameters, many=True)
-        cursor.close()
+        compiled = self.compiled_for(connection.dialect)
+        connection.exec_driver_sql(compiled.sql, [compiled.parameters(p) for p in parameters])
 
 
-class _CompiledDirect:
-    """What ``DirectStatement`` needs of a compiled statement, worked out once."""
+class CompiledStatement:
+    """What ``DirectStatement`` needs of a statement compiled for one dialect, worked out
+    once."""
 
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
@@ -114,17 +93,24 @@ class _CompiledDirect:
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise TypeError("a DirectStatement cannot expand lists: use id_among")
         self.sql = compiled.string
-        self.defaults = compiled.construct_params(_check=False)
-        # The parameters that have no value of their own: each must be given.
-        self.required = frozenset(
-            name for bind, name in compiled.bind_names.items() if bind.required
-        )
-        self.bind = list(compiled._bind_processors.items())
-        self.order = list(compiled.positiontup) if dialect.positional else None
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        # Every parameter's own value (None for those that have none: each must be given).
+        self.defaults = {
+            name: None if bind.required else bind.effective_value for name, bind in binds.items()
+        }
+        self.required = frozenset(name for name, bind in binds.items() if bind.required)
+        self.bind = [
+            (name, process)
+            for name, bind in binds.items()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        columns = getattr(statement, "exported_columns", ())
         self.results = [
             (at, process)
-            for at, column in enumerate(compiled._result_columns)
-            if (process := column[3]._cached_result_processor(dialect, None)) is not None
+            for at, column in enumerate(columns)
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            is not None
         ]
 
     def parameters(self, given: dict):
@@ -139,11 +125,11 @@ class _CompiledDirect:
         values = {**self.defaults, **given}
         for name, process in self.bind:
             values[name] = process(values[name])
-        return values if self.order is None else [values[name] for name in self.order]
+        return values if self.order is None else tuple(values[name] for name in self.order)
 
     def processed(self, rows: list) -> list[tuple]:
         if not self.results:
-            return rows
+            return [tuple(row) for row in rows]
         done = []
         for row in rows:
             row = list(row)
@@ -154,7 +140,7 @@ class _CompiledDirect:
 
 
 def direct_insert(table, names, returning=None) -> DirectStatement:
-    """An INSERT of exactly these columns (each given by name when it runs), run on the
-    driver's cursor; ``returning`` a column, for ``scalar``."""
+    """An INSERT of exactly these columns (each given by name when it runs), compiled once;
+    ``returning`` a column, for ``scalar``."""
     statement = insert(table).values({name: bindparam(name) for name in names})
     return DirectStatement(statement if returning is None else statement.returning(returning))

@@ -9,10 +9,8 @@ import sqlite3
 import threading
 import time
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-
-from app.db.fast_path import DirectStatement
 
 # How long a SQLite writer waits for the write lock before it fails ("database is locked").
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -170,25 +168,31 @@ def sqlite_engine_options(options: dict) -> dict:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
+    """SQLAlchemy, not the driver, says when a transaction begins (the driver's isolation
+    level is None): SQLAlchemy's documented recipe for SQLite, with two of the app's
+    execution options.
+
+    - ``write``: a write transaction takes its turn among the writers, then SQLite's write
+      lock when it starts (``BEGIN IMMEDIATE``), so two writers queue instead of one failing
+      when it upgrades a read lock;
+    - ``one_statement`` (with ``write``): a single statement, which SQLite runs as its own
+      transaction (autocommit) in the writer's turn; the commit that ends SQLAlchemy's
+      transaction gives the turn back (``QueuedWriterConnection.commit``)."""
     if conn.dialect.name != "sqlite":
         return
-    # A write transaction takes SQLite's write lock when it starts, so two writers
-    # queue instead of one failing when it upgrades a read lock.
-    if not conn.get_execution_options().get("write"):
-        _BEGIN.run(conn)
+    options = conn.get_execution_options()
+    if not options.get("write"):
+        conn.exec_driver_sql("BEGIN")
         return
     dbapi_connection = conn.connection.dbapi_connection
     queued = isinstance(dbapi_connection, QueuedWriterConnection)
     if queued:
         dbapi_connection.take_turn()
+    if options.get("one_statement"):
+        return
     try:
-        _BEGIN_IMMEDIATE.run(conn)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
         if queued:
             dbapi_connection.end_turn()
         raise
-
-
-# Every SQLite transaction runs one: on the cursor, as the hot paths' statements are.
-_BEGIN = DirectStatement(text("BEGIN"))
-_BEGIN_IMMEDIATE = DirectStatement(text("BEGIN IMMEDIATE"))

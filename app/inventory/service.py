@@ -146,7 +146,7 @@ def _placed_at_statement(which: str, locked: bool) -> DirectStatement:
     return DirectStatement(statement.with_for_update(read=True) if locked else statement)
 
 
-# Run on the driver's cursor: every placed order reads its location.
+# Run with exec_driver_sql (app.db.fast_path): every placed order reads its location.
 _PLACED_AT = {
     (which, locked): _placed_at_statement(which, locked)
     for which in ("default", "by_id")
@@ -446,7 +446,7 @@ def _lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[i
     return {row[1]: LockedBalance(*row) for row in rows}
 
 
-# Built once, run on the driver's cursor: every placed order writes its reservation.
+# Built once, run with exec_driver_sql: every placed order writes its reservation.
 _MOVEMENT_COLUMNS = (
     "kind",
     "item_id",

@@ -13,7 +13,7 @@ from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
 
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
-# Built once, run on the driver's cursor: placing writes both.
+# Built once, run with exec_driver_sql: placing writes both.
 _INSERT_EVENT = direct_insert(
     EVENTS,
     ("order_id", "name", "event_timestamp", "actor_user_id", "actor_api_key_id"),

@@ -31,7 +31,7 @@ def recipient_kind(order: Order) -> str:
 @functools.cache
 def _upsert(dialect_name: str) -> DirectStatement:
     """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run on the driver's cursor (every status change and every placed order runs it)."""
+    run with exec_driver_sql (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
     columns = ("current_status", "site_key", "shipping_key", "kind_key", "count")
