@@ -3,7 +3,7 @@
 
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
-    python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
+    python3 dev.py bench   # Orderly beside a bare Flask app, via gunicorn (docs/performance.md)
     python3 dev.py bench --pages --sizes 10000 100000  # page timings at those sizes
     python3 dev.py bench --cpu   # CPU per request in-process: what the throttle, the log cost
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data

@@ -267,8 +267,7 @@ def test_fetching_50_lines_costs_the_same_queries_as_1(app, api, catalog, count_
 def test_an_order_with_every_kind_of_line_reads_as_the_orm_writes_it(app, api, catalog):
     """The API reads orders with plain statements; its answer is the document that
     serialize.order writes from the ORM's graph, devices, returns and notes included."""
-    from app.api import serialize
-    from app.orders import lifecycle
+    from app.orders import lifecycle, serialize
     from app.orders.queries import get_order
 
     first = delivered_order(app, catalog, kits={"diabetes": 1}, items={"monitor": 1})

@@ -114,7 +114,7 @@ def test_order_schemas_come_from_the_structs_that_write_the_answers(api, catalog
     answer has exactly their fields, in their order."""
     import msgspec
 
-    from app.api import serialize
+    from app.orders import serialize
 
     order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
     fetched = api.get(f"/api/v3/order/{order_id}").get_json()

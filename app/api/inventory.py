@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from app.api import bp, parse, serialize
+from app.api import bp, parse
 from app.api.auth import api_actor
 from app.api.errors import problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.inventory import queries, service
+from app.orders import serialize
 from app.validation import Rejected
 
 MAX_IDENTIFIER_LENGTH = 64

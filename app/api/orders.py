@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from app.api import bp, parse, serialize, throttle
+from app.api import bp, parse, throttle
 from app.api.auth import api_actor, authenticate
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.db.reading import end_own_reading
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, service, statuses, whole_orders
+from app.orders import lifecycle, queries, serialize, service, statuses, whole_orders
 
 # The one API call that goes on reading on the connection the key check read on (an order
 # read: the fast path, app/db/fast_path.py). Every other call reads through the ORM session,

@@ -34,14 +34,13 @@ from flask.cli import AppGroup
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
-from app.api import serialize
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
 from app.formats import timestamp
 from app.history.models import PatientDataAccess
 from app.history.patient_access import EXPORTED
-from app.orders import whole_orders
+from app.orders import serialize, whole_orders
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (

@@ -14,7 +14,7 @@ Each size starts from an empty database (SQLite: a file under /tmp; PostgreSQL: 
 is dropped and migrated again), loads the demo catalog, generates the orders with
 ``flask generate-orders`` and as many stock ledger rows, then times requests in-process
 through the app (no network), as a signed-in fulfillment user (a coordinator for the
-new-order fragments). It prints a Markdown table for the README: p50 and p95 in
+new-order fragments). It prints a Markdown table for docs/performance.md: p50 and p95 in
 milliseconds and the SQL statements each request issued, with the date, the commit, the
 database and the load average at the start and the end.
 """

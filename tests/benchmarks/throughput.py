@@ -12,9 +12,9 @@ generated orders and stock for every order the placing rounds can make; then Ord
 served by gunicorn as ``serve`` runs it (gunicorn.conf.py, 2 workers x 4 threads), on
 sockets this process binds to port 0 and hands over. Each operation is driven with 8
 concurrent keep-alive connections, in rounds that alternate between the two servers, so
-that both see the same load on this machine. It prints, as Markdown tables for the README:
-requests/s, p50 and p99 for each, Orderly's share of the baseline's requests/s, and each
-gunicorn worker's resident memory after the run.
+that both see the same load on this machine. It prints, as Markdown tables for
+docs/performance.md: requests/s, p50 and p99 for each, Orderly's share of the baseline's
+requests/s, and each gunicorn worker's resident memory after the run.
 """
 
 from __future__ import annotations
