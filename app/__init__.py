@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import config
-from app.extensions import csrf, db, htmx, limiter, login_manager
+from app import config, extensions
+from app.extensions import csrf, htmx, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,32 +30,36 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": we draw SVG
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # "setup plugin" x7
 
-    from app import (
-        database,  # SQLite: connection settings and the queue of writers
-        models,  # noqa: F401  (every table on the metadata)
+    from app import models  # noqa: F401  (every table on the metadata)
+    from app.db import (
+        postgresql,  # noqa: F401  (its connections' settings)
+        reading,
+        sqlite,  # connection settings and the queue of writers
     )
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.sqlite_engine_options(
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = sqlite.sqlite_engine_options(
             app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
         )
-    db.init_app(app)
-    database.register(app)
+    # Named in full: ``app.db`` is the package of database plumbing (app/db/).
+    extensions.db.init_app(app)
+    reading.register(app)
     if not app.config["WEB_WORKER"]:
         # Migrations run from the command line (flask db ...), never in a web worker: gunicorn
         # workers leave Flask-Migrate and Alembic out (about 10 MB each; gunicorn.conf.py).
         from flask_migrate import Migrate
 
-        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+        Migrate(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     from app import web
 
     # First of the hooks before a request: CSRF protection reads the form, and the guard
     # checks its raw body.
     web.register_input_guard(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Templates ask for current_user through its proxy, so the user is loaded only by a page
+    # that shows who is signed in (not by the page shown while the database is away).
+    login_manager.init_app(app, add_context_processor=False)
     htmx.init_app(app)
-    limiter.init_app(app)
 
     _register_areas(app)
     return app
@@ -66,6 +70,7 @@ def _register_areas(app: Flask) -> None:
     from app import templating, web
     from app.admin import routes as admin_routes
     from app.api import bp as api_bp
+    from app.api import throttle as api_throttle
     from app.auth import commands as auth_commands
     from app.auth import routes as auth_routes
     from app.catalog import routes as catalog_routes
@@ -83,6 +88,7 @@ def _register_areas(app: Flask) -> None:
     # Before any blueprint: every <int:...> in a route is then a bounded record id.
     app.url_map.converters["int"] = web.RecordIdConverter
     app.register_blueprint(api_bp)
+    api_throttle.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates by header, never by cookie
     app.register_blueprint(auth_routes.bp)
     app.register_blueprint(web.bp)

@@ -72,7 +72,7 @@ def put_problems_on_fields(form, problems: list[Problem], aliases: dict | None =
     general = []
     for problem in problems:
         name = (aliases or {}).get(problem.field, snake(problem.field or ""))
-        field = form._fields.get(name) if name else None
+        field = form[name] if name and name in form else None
         if field is None:
             general.append(problem.message)
         else:

@@ -55,6 +55,8 @@ def register(app) -> None:
     app.jinja_env.filters["history_action"] = lambda action: HISTORY_ACTIONS.get(action, action)
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["datetime"] = format_datetime
+    # The proxy: a template that never asks who is signed in does not load the user.
+    app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["status_label"] = statuses.label
     app.jinja_env.globals["event_label"] = events.label
     app.jinja_env.globals["ident_label"] = lambda kind: identifiers.LABELS.get(kind, kind)

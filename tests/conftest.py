@@ -21,12 +21,13 @@ from werkzeug.security import generate_password_hash
 os.environ.setdefault("SECRET_KEY", "tests-only-secret")
 
 from app import create_app  # noqa: E402
+from app.api.throttle import throttle_of  # noqa: E402
 from app.auth.actor import Actor  # noqa: E402
 from app.auth.models import ApiKey, User  # noqa: E402
 from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
-from app.database import write_transaction  # noqa: E402
-from app.extensions import db, limiter  # noqa: E402
+from app.db.transactions import write_transaction  # noqa: E402
+from app.extensions import db  # noqa: E402
 from app.inventory import receipts  # noqa: E402
 from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
@@ -143,7 +144,7 @@ def _empty_database(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
-    limiter.reset()  # each test starts with no sign-in or API call counted
+    throttle_of(app).reset()  # each test starts with no API call counted
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]

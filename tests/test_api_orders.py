@@ -226,7 +226,7 @@ def test_bad_list_parameters_are_400(api, catalog, query, field):
 def fifty_items_in_stock(app) -> list[int]:
     """50 more items, 3 of each in stock: for orders of 1 line and of 50."""
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         extra = [Item(name=f"Item {n}", sku=f"X{n}") for n in range(50)]
@@ -391,7 +391,7 @@ def test_rejected_order_does_not_use_up_its_idempotency_key(app, api, catalog):
 def test_idempotency_keys_belong_to_one_api_key(app, client, api, catalog):
     from app.auth.models import ApiKey
     from app.auth.scopes import ALL_SCOPES
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from tests.conftest import ApiClient
 
     with app.app_context(), write_transaction() as session:
@@ -428,7 +428,8 @@ def test_every_endpoint_needs_an_api_key(client, catalog, method, url):
 
 def test_a_wrong_or_revoked_api_key_is_401(app, client, api_key, catalog):
     from app.auth.models import ApiKey, hash_api_key
-    from app.database import utcnow, write_transaction
+    from app.db.transactions import write_transaction
+    from app.db.types import utcnow
 
     assert client.get("/api/v3/order", headers={"Impilo-API-Key": "ok_wrong"}).status_code == 401
     with app.app_context(), write_transaction() as session:

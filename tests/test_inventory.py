@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.auth.actor import Actor
 from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
 from app.inventory import adjustments, ledger, locations, receipts
 from app.inventory import devices as stock_devices

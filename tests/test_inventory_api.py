@@ -100,7 +100,7 @@ def test_a_known_identifier_answers_409_and_a_counted_device_line_400(api, catal
 
 def test_a_device_is_found_by_any_identifier_with_its_orders(api, app, catalog, spec):
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from tests.helpers.orders import move
     from tests.test_inventory import record
 

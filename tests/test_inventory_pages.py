@@ -275,7 +275,7 @@ def test_an_item_that_is_not_valid_is_refused_at_the_field(fulfillment, catalog,
 
 def test_the_stock_page_highlights_low_stock_and_shows_demand(fulfillment, catalog, app):
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         session.get(Item, catalog.items["cuff"]).reorder_point = STOCK_PER_COUNTED_ITEM
@@ -318,7 +318,7 @@ def test_stock_and_ledger_pages_cost_a_fixed_number_of_statements(
         place(app, catalog, items={"strips": 1, "cuff": 1}, kits={"diabetes": 1})
     with app.app_context():
         from app.catalog.models import Item
-        from app.database import write_transaction
+        from app.db.transactions import write_transaction
 
         with write_transaction() as session:
             session.add_all(Item(name=f"Gauze {n}", sku=f"GZ-{n}") for n in range(10))

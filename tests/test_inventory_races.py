@@ -9,7 +9,7 @@ import urllib.request
 from sqlalchemy import func, select
 
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.inventory import ledger
 from app.inventory.locations import default_location
 from app.inventory.models import StockBalance

@@ -376,7 +376,7 @@ def test_a_device_of_another_item_is_refused_in_a_slot(app, catalog):
 def test_ambiguous_scan_asks_for_the_line(app, catalog):
     """Two different serial-numbered items are waiting: a new serial could be either."""
     from app.catalog.models import Item, KitItem
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         thermometer = Item(name="Thermometer", sku="THM", device_identifier_type="serial")

@@ -719,7 +719,7 @@ def test_csv_export_follows_the_filters(app, fulfillment, many_orders):
 
 
 def test_csv_export_defuses_formulas(app, fulfillment, catalog):
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from app.people.models import Patient
 
     with app.app_context(), write_transaction() as session:

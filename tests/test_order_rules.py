@@ -301,7 +301,7 @@ def test_unknown_returned_packed_kit_is_refused(api, app, catalog):
 
 def test_return_device_listed_twice_is_refused(app, api, catalog):
     from app.catalog.models import Device, DeviceIdentifier
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         device = Device(

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.auth.models import ApiKey, User
 from app.auth.scopes import ALL_SCOPES
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
 from tests.conftest import PASSWORD, password_hash
 from tests.helpers.web import Browserless

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.auth import scopes
 from app.auth.models import ApiKey
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.history.models import PatientDataAccess
 from tests.conftest import ApiClient, app_context
 from tests.helpers.web import Browserless

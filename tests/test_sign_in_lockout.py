@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import SignInAttempt, UserSignIn
-from app.database import utcnow
+from app.db.types import utcnow
 from tests.conftest import PASSWORD, app_context
 from tests.helpers.web import Browserless, csrf_token
 

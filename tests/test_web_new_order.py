@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.catalog.models import Item
 from app.catalog.search import OPTION_CAP
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.orders.service import LineRequest
 from app.people.models import Address, Patient
@@ -91,7 +91,7 @@ def test_failed_sign_in_does_not_say_which_part_was_wrong(client, catalog, email
 
 def test_deactivated_user_cannot_sign_in(app, client, catalog):
     from app.auth.models import User
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         session.get(User, catalog.users["coordinator"]).active = False
@@ -214,7 +214,7 @@ def test_search_treats_like_wildcards_literally(coordinator):
 
 def test_search_text_is_only_ever_text(app, coordinator):
     """Quotes and backslashes in a name search stay plain text (the prefix pattern is a
-    bound parameter; PostgreSQL plans each search with it, see database.py)."""
+    bound parameter; PostgreSQL plans each search with it, see app/db/postgresql.py)."""
     with app_context(app), write_transaction() as session:
         for n, (first, last) in enumerate([("Sean", "O'Brien"), ("Back", "Sl\\ash")]):
             session.add(

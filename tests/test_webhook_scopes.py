@@ -11,7 +11,8 @@ from sqlalchemy import select
 from app.auth import scopes
 from app.auth import service as auth
 from app.auth.models import ApiKey, hash_api_key
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import PatientDataAccess
 from app.webhooks import signing, worker

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.webhooks import service, signing

@@ -9,9 +9,15 @@ from app.api.auth import api_actor, authenticate
 from app.api.errors import ApiError, problems_response, refusal_error
 from app.auth import scopes
 from app.auth.scopes import scope_required
+from app.db.reading import end_own_reading
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import lifecycle, queries, serialize, service, statuses, whole_orders
 from app.validation import Rejected
+
+# The one API call that goes on reading on the connection the key check read on (an order
+# read: the fast path, app/db/fast_path.py). Every other call reads through the ORM session,
+# so the key check's connection is given back before the session takes one of its own.
+READS_ON_THE_KEY_CHECKS_CONNECTION = frozenset({"api.get_order"})
 
 
 @bp.before_request
@@ -21,6 +27,8 @@ def require_api_key():
     throttle.check_api_call()
     if request.endpoint != "api.openapi":
         authenticate()
+        if request.endpoint not in READS_ON_THE_KEY_CHECKS_CONNECTION:
+            end_own_reading()
 
 
 def _patient_details() -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")

@@ -12,7 +12,7 @@ from app.auth.models import ApiKey, User
 from app.auth.scopes import ALL_SCOPES
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item, Kit, KitItem, Manufacturer
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.demo import catalog
 from app.demo.generate import generate
 from app.demo.progress import Progress

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.auth.actor import Actor
-from app.database import utcnow
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import RecordChange
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.auth.actor import Actor
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.inventory import models as m
 from app.inventory.ledger import (
     StockCheck,

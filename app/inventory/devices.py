@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from app.auth.actor import Actor
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import models as m
 from app.inventory.ledger import lock_balances, record_movements, refuse
@@ -123,7 +124,7 @@ def unallocate_device(device: Device, order_id: int, actor: Actor) -> None:
 
 def lock_devices(devices: list[Device]) -> None:
     """Locks these devices' rows, in id order, before any balance (the lock order:
-    ``app.database.write_transaction``): their changes are written only when the
+    ``app.db.transactions.write_transaction``): their changes are written only when the
     transaction flushes, which is after the balances it locks."""
     ids = sorted({device.id for device in devices})
     if ids:

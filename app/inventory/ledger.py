@@ -6,7 +6,7 @@ batch, the matching change to the item's ``StockBalance`` at that location. Bala
 are locked before they are read for a decision, always in one statement ordered by id, so
 the second writer decides on the first one's result (no overselling). What a change locks
 besides (the location, the order, devices, the status counters) it takes in the one order
-written down in ``app.database.write_transaction``, so two writers never wait on each other
+written down in ``app.db.transactions.write_transaction``, so two writers never wait on each other
 in opposite orders (no deadlock). SQLite holds its write lock from ``BEGIN IMMEDIATE``, so
 the same code is serial there.
 """
@@ -23,7 +23,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.auth.actor import Actor
 from app.catalog.models import KitItem
-from app.database import DirectStatement, direct_insert, id_among, utcnow
+from app.db.fast_path import DirectStatement, direct_insert
+from app.db.types import id_among, utcnow
 from app.extensions import db
 from app.inventory.models import (
     StockBalance,
@@ -171,7 +172,7 @@ def lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[in
     return {row[1]: LockedBalance(*row) for row in rows}
 
 
-# Built once, run on the driver's cursor: every placed order writes its reservation.
+# Built once, run with exec_driver_sql: every placed order writes its reservation.
 _MOVEMENT_COLUMNS = (
     "kind",
     "item_id",

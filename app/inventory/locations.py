@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from app.auth.actor import Actor
-from app.database import DirectStatement, write_transaction
+from app.db.fast_path import DirectStatement
+from app.db.transactions import write_transaction
 from app.extensions import db
 from app.history.record import record_change
 from app.inventory import models as m
@@ -74,7 +75,7 @@ def _placed_at_statement(which: str, locked: bool) -> DirectStatement:
     return DirectStatement(statement.with_for_update(read=True) if locked else statement)
 
 
-# Run on the driver's cursor: every placed order reads its location.
+# Run with exec_driver_sql (app.db.fast_path): every placed order reads its location.
 _PLACED_AT = {
     (which, locked): _placed_at_statement(which, locked)
     for which in ("default", "by_id")
@@ -183,7 +184,7 @@ def set_location_active(location_id: int, active: bool, actor: Actor) -> StockLo
     """An inactive location fulfils no new order and receives nothing; it can go inactive
     only when it is not the default and holds nothing (no units on hand, none reserved)."""
     with write_transaction() as session:
-        # The location's row first (the lock order: app.database.write_transaction), so that
+        # The location's row first (the lock order: app.db.transactions.write_transaction), so that
         # an order or receipt placing stock here either commits before the totals are read
         # or sees the location inactive afterwards.
         if 1 <= location_id <= MAX_DB_ID:

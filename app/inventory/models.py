@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 MAX_REFERENCE_LENGTH = 100

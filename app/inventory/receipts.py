@@ -12,7 +12,8 @@ from sqlalchemy import select
 from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import models as m
 from app.inventory.devices import IN_STOCK, RECEIVED, device_event

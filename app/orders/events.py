@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.auth.actor import Actor
-from app.database import direct_insert, utcnow
+from app.db.fast_path import direct_insert
+from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
@@ -34,7 +35,7 @@ def label(name: str) -> str:
 
 
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
-# Built once, run on the driver's cursor: placing writes both.
+# Built once, run with exec_driver_sql: placing writes both.
 _INSERT_EVENT = direct_insert(
     EVENTS,
     ("order_id", "name", "event_timestamp", "actor_user_id", "actor_api_key_id"),

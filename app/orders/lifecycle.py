@@ -9,7 +9,7 @@ anything itself. Recording devices while packing is ``packing``'s.
 from __future__ import annotations
 
 from app.auth.actor import Actor
-from app.database import utcnow
+from app.db.types import utcnow
 from app.inventory import devices as stock_devices
 from app.inventory import reservations
 from app.orders import carriers, demand, events, service, status_counters, statuses
@@ -191,7 +191,7 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
     """Stock and devices follow the order: released, shipped, delivered or returned."""
     devices = [od.device for od in order.devices]
     # The devices' rows are locked before the balances (the lock order:
-    # app.database.write_transaction); their changes are written at commit.
+    # app.db.transactions.write_transaction); their changes are written at commit.
     if to_status == statuses.CANCELLED:
         stock_devices.lock_devices(devices)
         reservations.release(order.id, actor, note)

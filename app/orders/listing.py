@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from app.database import id_among, is_postgresql
+from app.db.types import id_among, is_postgresql
 from app.extensions import db
 from app.orders import carriers, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.auth.actor import actor_name
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 from app.inventory.models import StockLocation
 from app.orders.carriers import tracking_url

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import devices as stock_devices
 from app.inventory import locations

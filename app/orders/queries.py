@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
-from app.database import id_among, is_postgresql
+from app.db.types import id_among, is_postgresql
 from app.extensions import db
 from app.orders import statuses, whole_orders
 from app.orders.listing import COUNT_CAP
@@ -270,7 +270,7 @@ def out_with_recipient(
 def _out_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
     """The statements of out_with_recipient, built once per dialect (building them cost more
     than running them): the recipient, the limit and the devices' ids are parameters (the
-    ids as one, see ``database.id_among``)."""
+    ids as one, see ``app.db.types.id_among``)."""
     recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")
     delivered = (recipient, Order.current_status == statuses.DELIVERED)
     returning_order = aliased(Order)

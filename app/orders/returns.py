@@ -93,7 +93,7 @@ def check_returned(
     )
 
     # Every device coming back, named or inside a named packed kit. When placing they are
-    # locked first (in id order; the lock order: app.database.write_transaction), so two
+    # locked first (in id order; the lock order: app.db.transactions.write_transaction), so two
     # returns of one device placed at once queue and the second sees the first.
     coming_back = list(devices.values()) + [
         od.device for pk in packed_kits.values() for od in pk.devices

@@ -20,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
 from app.catalog.models import Item, Kit
-from app.database import direct_insert, utcnow, write_transaction
+from app.db.fast_path import direct_insert
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import locations, reservations
 from app.orders import demand, returns, status_counters, statuses, whole_orders
@@ -54,7 +56,7 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
-# Placing's inserts, built once and run on the driver's cursor (database.DirectStatement).
+# Placing's inserts, built once and run with exec_driver_sql (fast_path.DirectStatement).
 _ORDER_COLUMNS = (
     "patient_id",
     "site_id",
@@ -374,7 +376,7 @@ def check_draft(
     its stock location, shared, so that it cannot go inactive before the order commits, and
     the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
-    # The location first, when placing: the lock order (app.database.write_transaction).
+    # The location first, when placing: the lock order (app.db.transactions.write_transaction).
     location, location_problems = locations.resolve_location(
         draft.location_id, "fulfillmentLocation.id", lock=placing
     )
@@ -455,7 +457,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 raise OrderRejected(problems)
             _write(order, who, utcnow())
             # The balances before the status counters: the lock order every change keeps
-            # (app.database.write_transaction). A cancel releasing the same item takes them
+            # (app.db.transactions.write_transaction). A cancel releasing the same item takes them
             # in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
             status_counters.record_status_change(order, None, statuses.CREATED)

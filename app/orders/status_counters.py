@@ -15,7 +15,7 @@ import functools
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.database import DirectStatement
+from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount
 
@@ -30,7 +30,7 @@ def recipient_kind(order: Order) -> str:
 @functools.cache
 def _upsert(dialect_name: str) -> DirectStatement:
     """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run on the driver's cursor (every status change and every placed order runs it)."""
+    run with exec_driver_sql (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
     columns = ("current_status", "site_key", "shipping_key", "kind_key", "count")

@@ -32,7 +32,9 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import ApiKey, User, full_name
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
-from app.database import DirectStatement, id_among, reading_connection
+from app.db.fast_path import DirectStatement
+from app.db.reading import reading_connection
+from app.db.types import id_among
 from app.inventory.models import StockLocation
 from app.orders.models import (
     Order,
@@ -162,10 +164,10 @@ def _item(values: tuple, known: dict) -> Plain:
 
 @cache
 def _statements(postgres: bool) -> dict:
-    """Built once per dialect, and run on the driver's cursor (``database.DirectStatement``):
-    compiled once, without SQLAlchemy's execution of each (about half a read's time in it).
+    """Built once per dialect, and run with exec_driver_sql (``fast_path.DirectStatement``):
+    compiled once, without SQLAlchemy's compiled-cache lookup and result set-up for each.
 
-    The ids are one parameter, an array on PostgreSQL (see ``database.id_among``).
+    The ids are one parameter, an array on PostgreSQL (see ``app.db.types.id_among``).
     """
 
     def among(column):

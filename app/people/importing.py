@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.forms import snake
 from app.history.record import record_change

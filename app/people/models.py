@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, column, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 SEXES = ("female", "male", "other", "unknown")

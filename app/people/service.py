@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
 from app.history.record import diff, record_change, snapshot
 from app.people.models import SEXES, Address, Patient, Site

@@ -13,7 +13,8 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from app.auth import scopes
 from app.auth.actor import Actor
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.record import record_change
 from app.validation import MAX_DB_ID, Problem, Rejected

@@ -32,7 +32,8 @@ from flask import Flask, current_app
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.formats import timestamp
 from app.history.models import PatientDataAccess

@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from app.auth.models import User
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.people.models import Address, Patient
 from tests.browser.conftest import watch_console

@@ -17,7 +17,7 @@ import zxingcpp
 from pypdf import PdfReader
 
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders import service
 from tests.helpers.orders import actor, move, pack_everything, place, receive_stock
 

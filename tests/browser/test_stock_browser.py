@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from tests.browser.test_new_order_browser import choose, find_recipient, placed_order
 from tests.browser.test_order_page_browser import (  # noqa: F401  (open_as is a fixture)
     UPS_NUMBER,
