@@ -17,7 +17,7 @@ from app.auth.scopes import ALL_SCOPES, SCOPES
 from app.database import utcnow, write_apart, write_transaction
 from app.extensions import db
 from app.formats import is_time_zone
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12

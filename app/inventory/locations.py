@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from app.auth.actor import Actor
 from app.database import DirectStatement, write_transaction
 from app.extensions import db
-from app.history.record import record_change
+from app.history.changes import record_change
 from app.inventory import models as m
 from app.inventory.ledger import refuse
 from app.inventory.models import StockBalance, StockLocation

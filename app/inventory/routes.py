@@ -28,7 +28,7 @@ from app.forms import (
     keep_sent_choice,
     put_problems_on_fields,
 )
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.inventory import adjustments, queries, receipts
 from app.inventory import devices as stock_devices
 from app.inventory import locations as stock_locations

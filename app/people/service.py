@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.actor import Actor
 from app.database import write_transaction
 from app.extensions import db
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.people.models import MAX_ADDRESS_NOTE_LENGTH, SEXES, Address, Patient, Site
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject
 
