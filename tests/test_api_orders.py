@@ -152,11 +152,11 @@ def test_list_is_the_paged_envelope_newest_first(api, catalog):
 
 
 def test_list_total_stops_at_the_cap_and_says_so(api, catalog, monkeypatch):
-    from app.orders import queries
+    from app.orders import listing
 
     for _ in range(4):
         api.post("/api/v3/order", json=patient_order(catalog))
-    monkeypatch.setattr(queries, "TOTAL_CAP", 2)
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
     page = api.get("/api/v3/order?size=1").get_json()
     assert (page["total"], page["totalCapped"], page["last"]) == (2, True, False)
     # A page past the cap counts as far as it reaches, and still knows it is not the last.
@@ -268,7 +268,7 @@ def test_an_order_with_every_kind_of_line_reads_as_the_orm_writes_it(app, api, c
     """The API reads orders with plain statements; its answer is the document that
     serialize.order writes from the ORM's graph, devices, returns and notes included."""
     from app.orders import lifecycle, serialize
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     first = delivered_order(app, catalog, kits={"diabetes": 1}, items={"monitor": 1})
     with app_context(app):

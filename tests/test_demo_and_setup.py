@@ -143,7 +143,7 @@ def test_the_screenshots_ship_a_demo_order_with_devices_from_the_shelf(app):
     import importlib.util
 
     from app.orders import statuses
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     path = Path(__file__).resolve().parent.parent / "tools" / "screenshots.py"
     spec = importlib.util.spec_from_file_location("screenshots", path)

@@ -459,7 +459,7 @@ def test_a_device_already_shipped_is_refused(app, catalog):
 
 
 def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     strict(app, catalog, "glucometer")
     order_id = place(app, catalog, kits={"diabetes": 1})

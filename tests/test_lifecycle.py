@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.catalog.models import Device
 from app.extensions import db
 from app.orders import lifecycle, packing, statuses
+from app.orders.lookups import get_order
 from app.orders.models import Order, OrderDevice, OrderEvent
-from app.orders.queries import get_order
 from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import (

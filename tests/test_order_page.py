@@ -256,7 +256,7 @@ def test_a_refused_note_is_kept(app, fulfillment, order, htmx):
 
 def empty_slots(app, order_id: int) -> list[str]:
     from app.orders import packing
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     with app_context(app):
         return [s.key for s in packing.packing_plan(get_order(order_id)).slots if not s.filled]
@@ -471,7 +471,7 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
     the packing plan, the timeline, the last scan and the summary's sections come out as
     they do from the ORM's objects, which the changes in lifecycle load."""
     from app.orders import packing, whole_orders
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
     from app.orders.web import order_detail, packing_summary
 
     receive_stock(app, {catalog.items["glucometer"]: 10, catalog.items["monitor"]: 10})

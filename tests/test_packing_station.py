@@ -13,8 +13,8 @@ from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item
 from app.extensions import db
 from app.orders import lifecycle, packing
+from app.orders.lookups import get_order
 from app.orders.models import OrderEvent
-from app.orders.queries import get_order
 from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place

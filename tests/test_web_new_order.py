@@ -923,7 +923,7 @@ def test_a_recipient_holding_many_devices_shows_the_newest_until_all_are_asked_f
     """The returns list the devices and packed kits of the newest deliveries, DEVICES_OUT_CAP of
     each (the cost does not grow with the recipient's history); "Show everything they
     have" lists them all, kept (with what is ticked) until the recipient changes."""
-    monkeypatch.setattr("app.orders.queries.DEVICES_OUT_CAP", 2)
+    monkeypatch.setattr("app.orders.lookups.DEVICES_OUT_CAP", 2)
     orders = [delivered_order(app, catalog, items={"monitor": 1}) for _ in range(3)]
     with app_context(app) as session:
         devices = [str(session.get(Order, o).devices[0].device_id) for o in orders]

@@ -32,8 +32,8 @@ def prepare(app) -> dict:
     from app.extensions import db
     from app.inventory.devices import IN_STOCK
     from app.orders import lifecycle, packing
+    from app.orders.lookups import get_order
     from app.orders.models import Order
-    from app.orders.queries import get_order
     from app.orders.service import Actor
 
     with app.app_context():

@@ -13,8 +13,8 @@ from app.auth.models import ApiKey, User
 from app.extensions import db
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
 from app.history import patient_access
+from app.history.changes import history_of
 from app.history.models import RecordChange
-from app.history.record import history_of
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -22,6 +22,7 @@ from app.api.parse import (
 )
 from app.orders import statuses
 from app.orders.service import MAX_EXTERNAL_ID_LENGTH
+from app.validation import MAX_REASON_LENGTH
 from app.webhooks.service import DELIVERIES_PAGE_SIZE, MAX_DELIVERIES_PAGE_SIZE
 
 WEBHOOK_ID = {"name": "webhookId", "in": "path", "required": True, "schema": ID}
@@ -136,7 +137,13 @@ DOCUMENT = {
                     "content": {
                         "application/json": {
                             "schema": object_schema(
-                                {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}
+                                {
+                                    "reason": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": MAX_REASON_LENGTH,
+                                    }
+                                }
                             )
                         }
                     },

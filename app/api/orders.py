@@ -11,7 +11,7 @@ from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.db.reading import end_own_reading
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, serialize, service, statuses, whole_orders
+from app.orders import lifecycle, listing, serialize, service, statuses, whole_orders
 from app.validation import Rejected
 
 # The one API call that goes on reading on the connection the key check read on (an order
@@ -85,7 +85,7 @@ def list_orders():
     parse.only_args(
         "page", "size", "status", "patientId", "siteId", "responsibleSiteId", "externalOrderId"
     )
-    order_filter = queries.OrderFilter(
+    order_filter = listing.OrderFilter(
         status=parse.choice_arg("status", statuses.ALL),
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
@@ -93,7 +93,7 @@ def list_orders():
         external_order_id=parse.text_arg("externalOrderId", service.MAX_EXTERNAL_ID_LENGTH),
     )
     page_number, size = parse.page_args()
-    page = queries.page_of_orders(order_filter, page=page_number, size=size)
+    page = listing.page_of_orders(order_filter, page=page_number, size=size)
     details = _patient_details()
     if details:
         note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])

@@ -18,7 +18,7 @@ from app.db.transactions import commit_separately, write_transaction
 from app.db.types import utcnow
 from app.extensions import db
 from app.formats import is_time_zone
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12

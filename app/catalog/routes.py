@@ -20,7 +20,7 @@ from app.forms import (
     put_problems_on_fields,
     record_or_404,
 )
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("catalog", __name__)

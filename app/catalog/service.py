@@ -21,7 +21,7 @@ from app.catalog.models import (
 )
 from app.db.transactions import write_transaction
 from app.extensions import db
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject, is_whole_number
 
 ITEM_FIELDS = [

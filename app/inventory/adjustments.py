@@ -17,7 +17,7 @@ from app.inventory.ledger import (
 )
 from app.inventory.locations import resolve_location
 from app.inventory.models import StockMovement
-from app.validation import Checker, as_id, fetch_by_id, is_whole_number
+from app.validation import MAX_REASON_LENGTH, Checker, as_id, fetch_by_id, is_whole_number
 
 MAX_ADJUSTMENT = 100_000
 
@@ -25,7 +25,7 @@ MAX_ADJUSTMENT = 100_000
 def _check_reason(reason: Any, check: StockCheck) -> str | None:
     one = Checker()
     text = one.text(
-        reason, "reason", "A reason", required=True, max_length=m.MAX_REASON_LENGTH, free_text=True
+        reason, "reason", "A reason", required=True, max_length=MAX_REASON_LENGTH, free_text=True
     )
     if any(p.code == "required" for p in one.problems):
         check.add("reason_required", "Say why: a reason is required.", "reason")

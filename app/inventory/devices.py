@@ -16,7 +16,7 @@ from app.extensions import db
 from app.inventory import models as m
 from app.inventory.ledger import lock_balances, record_movements, refuse
 from app.inventory.models import DeviceEvent, StockReceipt
-from app.validation import as_id
+from app.validation import MAX_REASON_LENGTH, as_id
 
 # A device's life, in the words of the public API (``DEVICE_STATUSES``, which the API
 # answers as a device's status), and two steps only its history shows.
@@ -166,9 +166,7 @@ def inspect_device(device_id: int, passed: bool, note: Any, actor: Actor) -> Dev
                 f"{device_status_label(device.current_status)}.",
                 "device",
             )
-        text = (
-            note.strip()[: m.MAX_REASON_LENGTH] if isinstance(note, str) and note.strip() else None
-        )
+        text = note.strip()[:MAX_REASON_LENGTH] if isinstance(note, str) and note.strip() else None
         if passed:
             balances = lock_balances(device.location_id, {device.item_id}, create=True)
             record_movements(

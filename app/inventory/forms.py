@@ -4,12 +4,9 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import NumberInput
 
 from app.inventory.adjustments import MAX_ADJUSTMENT
-from app.inventory.models import (
-    MAX_LOCATION_NAME_LENGTH,
-    MAX_REASON_LENGTH,
-    MAX_REFERENCE_LENGTH,
-)
+from app.inventory.models import MAX_LOCATION_NAME_LENGTH, MAX_REFERENCE_LENGTH
 from app.inventory.receipts import MAX_RECEIPT_UNITS
+from app.validation import MAX_REASON_LENGTH
 
 
 class CountedReceiptForm(FlaskForm):

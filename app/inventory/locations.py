@@ -12,7 +12,7 @@ from app.auth.actor import Actor
 from app.db.fast_path import DirectStatement
 from app.db.transactions import write_transaction
 from app.extensions import db
-from app.history.record import record_change
+from app.history.changes import record_change
 from app.inventory import models as m
 from app.inventory.ledger import refuse
 from app.inventory.models import StockBalance, StockLocation

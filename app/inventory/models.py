@@ -17,9 +17,9 @@ from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item
 from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
+from app.validation import MAX_REASON_LENGTH
 
 MAX_REFERENCE_LENGTH = 100
-MAX_REASON_LENGTH = 500
 MAX_LOCATION_NAME_LENGTH = 200
 
 # What a ledger row records, and how it moves the two figures.

@@ -15,12 +15,10 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.catalog.models import Item
 from app.extensions import db
 from app.forms import (
@@ -30,7 +28,7 @@ from app.forms import (
     keep_sent_choice,
     put_problems_on_fields,
 )
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.inventory import adjustments, queries, receipts
 from app.inventory import devices as stock_devices
 from app.inventory import locations as stock_locations
@@ -62,10 +60,6 @@ DEVICES_FIELDS = {
     "devices[0].item.id": "item_id",
     "devices[0].deviceIdentifiers": "manifest",
 }
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
 
 
 def _location_choices() -> list[SelectChoice]:
@@ -136,7 +130,7 @@ def receive():
                 ],
             )
             try:
-                receipts.receive(draft, _actor())
+                receipts.receive(draft, signed_in_actor())
             except Rejected as rejected:
                 problems = put_problems_on_fields(counted, rejected.problems, COUNTED_FIELDS)
             else:
@@ -198,7 +192,7 @@ def _receive_devices(form, item, preview, problems: list[str]) -> int:
         ],
     )
     try:
-        receipts.receive(draft, _actor())
+        receipts.receive(draft, signed_in_actor())
     except Rejected as rejected:
         if any(e.problem for e in preview):
             # The preview beside the form says what is wrong with each identifier.
@@ -233,7 +227,7 @@ def adjust():
                 chosen_id(form.item_id.data),
                 quantity,
                 form.reason.data,
-                _actor(),
+                signed_in_actor(),
                 counted=form.kind.data == "count",
             )
         except Rejected as rejected:
@@ -267,7 +261,7 @@ def new_location():
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: stock_locations.create_location(form.name.data, _actor()),
+        save=lambda: stock_locations.create_location(form.name.data, signed_in_actor()),
         done=lambda location: (f"{location.name} added.", url_for("inventory.locations")),
         location=None,
         history=[],
@@ -282,7 +276,9 @@ def edit_location(location_id: int):
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: stock_locations.rename_location(location_id, form.name.data, _actor()),
+        save=lambda: stock_locations.rename_location(
+            location_id, form.name.data, signed_in_actor()
+        ),
         done=lambda saved: (f"Renamed to {saved.name}.", url_for("inventory.locations")),
         location=location,
         history=history_of(stock_locations.LOCATION_RECORD, location_id),
@@ -305,7 +301,7 @@ def _location_action(change, done: str, location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def make_default_location(location_id: int):
     return _location_action(
-        lambda: stock_locations.make_default_location(location_id, _actor()),
+        lambda: stock_locations.make_default_location(location_id, signed_in_actor()),
         "{name} is now the default: orders that name no location are fulfilled from it.",
         location_id,
     )
@@ -315,7 +311,7 @@ def make_default_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def deactivate_location(location_id: int):
     return _location_action(
-        lambda: stock_locations.set_location_active(location_id, False, _actor()),
+        lambda: stock_locations.set_location_active(location_id, False, signed_in_actor()),
         "{name} is inactive: it takes no new orders and receives nothing.",
         location_id,
     )
@@ -325,7 +321,7 @@ def deactivate_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def activate_location(location_id: int):
     return _location_action(
-        lambda: stock_locations.set_location_active(location_id, True, _actor()),
+        lambda: stock_locations.set_location_active(location_id, True, signed_in_actor()),
         "{name} is active again.",
         location_id,
     )
@@ -372,7 +368,7 @@ def inspect_device(device_id: int):
         abort(400)
     passed = request.form.get("outcome") == "pass"
     try:
-        stock_devices.inspect_device(device_id, passed, form.note.data, _actor())
+        stock_devices.inspect_device(device_id, passed, form.note.data, signed_in_actor())
     except Rejected as rejected:
         flash(" ".join(p.message for p in rejected.problems), "error")
     else:

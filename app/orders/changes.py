@@ -16,8 +16,8 @@ from sqlalchemy import select
 from app.auth.actor import Actor
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
+from app.orders.lookups import full_order_options
 from app.orders.models import Order
-from app.orders.queries import full_order_options
 from app.validation import MAX_DB_ID, NOT_FOUND, refusal
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import carriers, status_counters, statuses
+from app.orders import carriers, status_counters, statuses, whole_orders
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.whole_orders import PlainOrder, PlainPatient, PlainSite, PlainTrackingNumber
 from app.people.models import Patient, Site
@@ -406,3 +406,76 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     counts = dict(grouped.all())
     counts[""] = sum(counts.values())
     return counts
+
+
+# The API's list of orders: a filter of its query parameters, and numbered pages of whole
+# orders (the total counted up to COUNT_CAP, as the list's tabs are).
+@dataclass
+class OrderFilter:
+    status: str | None = None
+    patient_id: int | None = None
+    # Orders shipped to this site.
+    site_id: int | None = None
+    # Orders this site is responsible for: shipped to it or to its patients.
+    responsible_site_id: int | None = None
+    external_order_id: str | None = None
+
+    def apply(self, query):
+        if self.status:
+            query = query.where(Order.current_status == self.status)
+        if self.patient_id:
+            query = query.where(Order.patient_id == self.patient_id)
+        if self.site_id:
+            query = query.where(Order.site_id == self.site_id)
+        if self.responsible_site_id:
+            query = query.where(Order.responsible_site_id == self.responsible_site_id)
+        if self.external_order_id:
+            query = query.where(
+                Order.id.in_(
+                    select(OrderExternalId.order_id).where(
+                        OrderExternalId.value == normalised_identifier(self.external_order_id)
+                    )
+                )
+            )
+        return query
+
+
+@dataclass
+class PageOfOrders:
+    # Plain copies, read for showing (see whole_orders).
+    orders: list
+    page: int
+    size: int
+    total: int
+    # More orders match than were counted: ``total`` is a lower bound.
+    total_capped: bool = False
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return not self.total_capped and self.page * self.size >= self.total
+
+
+def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrders:
+    """Newest first, one page of whole orders, with the total that match.
+
+    The total counts at most COUNT_CAP orders (or as many as this page reaches, if more):
+    an exact count over a million orders would cost more than the page itself.
+    """
+    limit = max(COUNT_CAP, page * size) + 1
+    counted = db.session.scalar(
+        select(func.count()).select_from(
+            order_filter.apply(select(Order.id)).limit(limit).subquery()
+        )
+    )
+    total, capped = (limit - 1, True) if counted >= limit else (counted, False)
+    order_ids = db.session.scalars(
+        order_filter.apply(select(Order.id))
+        .order_by(Order.id.desc())
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return PageOfOrders(whole_orders.load(order_ids), page, size, total, capped)

@@ -9,6 +9,8 @@ from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 SEXES = ("female", "male", "other", "unknown")
+# A delivery note on an address: a sentence or two for the courier.
+MAX_ADDRESS_NOTE_LENGTH = 500
 
 
 class Address(db.Model):

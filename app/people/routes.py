@@ -12,9 +12,9 @@ from app.auth.access import role_required, signed_in_actor
 from app.extensions import db
 from app.formats import plural
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
+from app.history.changes import history_of
 from app.history.patient_access import VIEWED, note_patient_access
-from app.history.record import history_of
-from app.orders.queries import out_with_recipient, recent_orders_of_patient
+from app.orders.lookups import out_with_recipient, recent_orders_of_patient
 from app.people import importing, service
 from app.people.forms import (
     ImportForm,

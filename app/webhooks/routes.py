@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from app.auth.access import role_required, signed_in_actor
 from app.forms import ActionForm, put_problems_on_fields
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.validation import Rejected, parse_int
 from app.webhooks import service
 from app.webhooks.forms import SubscriptionForm

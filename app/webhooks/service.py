@@ -16,7 +16,7 @@ from app.auth.actor import Actor
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
-from app.history.record import record_change
+from app.history.changes import record_change
 from app.validation import MAX_DB_ID, Problem, Rejected
 from app.webhooks import signing
 from app.webhooks.destinations import DestinationRefused, check_destination

@@ -730,7 +730,7 @@ def test_a_recipient_holding_more_than_is_listed_shows_everything_when_asked(
     stays ticked as the order is edited, and is placed."""
     from tests.helpers.orders import delivered_order
 
-    monkeypatch.setattr("app.orders.queries.DEVICES_OUT_CAP", 1)
+    monkeypatch.setattr("app.orders.lookups.DEVICES_OUT_CAP", 1)
     older, newer = (delivered_order(app, catalog, items={"monitor": 1}) for _ in range(2))
     with app_context(app) as session:
         oldest_device = session.get(Order, older).devices[0].device_id

@@ -16,7 +16,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
-from app.orders import queries
+from app.orders import lookups
 from tests.browser.conftest import watch_console
 from tests.conftest import app_context
 from tests.helpers.browser import sign_in_through_form
@@ -121,7 +121,7 @@ def tab_to(page: Page, target: Locator, presses: int = 40) -> None:
 def stored(app, order_id: int) -> dict:
     """The order as stored: what each test checks it changed."""
     with app_context(app):
-        order = queries.get_order(order_id)
+        order = lookups.get_order(order_id)
         return {
             "status": order.current_status,
             "held_from": order.held_from_status,

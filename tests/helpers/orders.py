@@ -6,7 +6,7 @@ from app.auth.models import User
 from app.catalog.identifiers import luhn_check_digit
 from app.extensions import db
 from app.orders import lifecycle, packing, service
-from app.orders.queries import get_order
+from app.orders.lookups import get_order
 
 
 def imei(n: int) -> str:

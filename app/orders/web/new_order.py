@@ -29,8 +29,8 @@ from app.extensions import db
 from app.forms import chosen_id
 from app.inventory import ledger
 from app.inventory.locations import default_location, list_locations
-from app.orders import queries
-from app.orders.queries import OutWithRecipient, out_with_recipient
+from app.orders import lookups
+from app.orders.lookups import OutWithRecipient, out_with_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
 from app.orders.web.forms import OrderForm
 from app.people.models import Patient, Site
@@ -341,7 +341,7 @@ class OrderEntry:
         asked for."""
         if self.recipient_id is None:
             return OutWithRecipient([], [])
-        limit = None if self.showing_all_out() else queries.DEVICES_OUT_CAP
+        limit = None if self.showing_all_out() else lookups.DEVICES_OUT_CAP
         if self.recipient_kind == "site":
             return out_with_recipient(site_id=self.recipient_id, limit=limit)
         return out_with_recipient(patient_id=self.recipient_id, limit=limit)
@@ -528,7 +528,7 @@ def lines_context(entry: OrderEntry, stock: LineStock) -> dict:
         "matches": entry.matches(),
         "option_cap": OPTION_CAP,
         "with_recipient": entry.out_with_recipient(),
-        "with_recipient_cap": queries.DEVICES_OUT_CAP,
+        "with_recipient_cap": lookups.DEVICES_OUT_CAP,
         "all_held": entry.showing_all_out(),
         "recipient_chosen": entry.recipient_id is not None,
     }

@@ -16,7 +16,7 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import events, lifecycle, packing, queries, statuses, whole_orders
+from app.orders import events, lifecycle, lookups, packing, statuses, whole_orders
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -298,7 +298,7 @@ def show_order(order_id: int):
 def order_changes(order_id: int):
     """htmx polls this: nothing (204) while the order is unchanged, else its live part."""
     seen = request.args.get("since", "")
-    version = queries.order_version(order_id)
+    version = lookups.order_version(order_id)
     if version is None:
         abort(404)
     if parse_int(seen) == version:

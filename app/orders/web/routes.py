@@ -34,7 +34,7 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import listing, queries, service, statuses
+from app.orders import listing, lookups, service, statuses
 from app.orders.web import bp, csv_export
 from app.orders.web.forms import OrderForm
 from app.orders.web.new_order import (
@@ -61,7 +61,7 @@ def list_orders():
     # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
     # types it, opens that order; searching as you type never jumps away.
     if request.args.get(listing.SUBMITTED) and query.q:
-        order_id = queries.order_number_in(query.q)
+        order_id = lookups.order_number_in(query.q)
         if order_id is not None:
             return _open_order(order_id)
     results_only = request.htmx and not request.htmx.history_restore_request
@@ -100,7 +100,7 @@ def _open_order(order_id: int):
 def go_to_order():
     """The header's "Go to order" field: an order number (typed or scanned) opens it."""
     text = request.args.get("number", "").strip()[:MAX_SEARCH_LENGTH]
-    order_id = queries.order_number_in(text)
+    order_id = lookups.order_number_in(text)
     if order_id is not None:
         return _open_order(order_id)
     flash(
@@ -209,7 +209,7 @@ def new_order():
     patient = request.args.get("patient", "")
     again = parse_int(request.args.get("again", ""))
     if again:
-        order = queries.get_order(again)
+        order = lookups.get_order(again)
         if order is None:
             abort(404)
         entry = OrderEntry.again(order)

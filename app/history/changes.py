@@ -1,4 +1,5 @@
-"""Recording and reading the history of a record."""
+"""The history of changes to a record (patient, site, item, kit, user, key, location,
+webhook): recorded in the transaction of the change, read newest first for its page."""
 
 from __future__ import annotations
 
