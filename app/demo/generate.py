@@ -31,7 +31,7 @@ import click
 from sqlalchemy import func, select, text
 
 from app.auth.models import User
-from app.catalog.identifiers import luhn_check_digit
+from app.catalog.identifiers import luhn_check_digit, search_key
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
 from app.extensions import db
@@ -396,7 +396,7 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
         "fulfillment_location_id version",
     )
     devices = writer.table(Device, "id item_id current_status location_id created_at")
-    device_identifiers = writer.table(DeviceIdentifier, "id device_id type value")
+    device_identifiers = writer.table(DeviceIdentifier, "id device_id type value search_key")
     receipts = writer.table(stock.StockReceipt, "id location_id reference created_at actor_user_id")
     movements = writer.table(
         stock.StockMovement,
@@ -497,13 +497,9 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
                         devices.append(
                             (device_id, item_id, device_status, device_location, stamps[1])
                         )
+                        value = _identifier(kind, device_id, seed, prefix)
                         device_identifiers.append(
-                            (
-                                next_identifier(),
-                                device_id,
-                                kind,
-                                _identifier(kind, device_id, seed, prefix),
-                            )
+                            (next_identifier(), device_id, kind, value, search_key(value))
                         )
                         order_devices.append(
                             (next_order_device(), order_id, device_id, packed_kit_id, stamps[1])

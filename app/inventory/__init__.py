@@ -11,5 +11,6 @@ Its rules live in rooms, one a job:
 - ``receipts``: counted lines and devices received, and the manifest previewed first.
 - ``adjustments``: on hand adjusted or counted, with a reason.
 
-Reads for pages and the API are in ``queries``; the web door is ``routes`` with ``forms``.
+Reads for pages and the API are in ``queries``, and the device finder's and the shelf's in
+``finder`` (with its CSV, ``devices_csv``); the web door is ``routes`` with ``forms``.
 """

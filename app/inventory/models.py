@@ -144,7 +144,11 @@ class DeviceEvent(db.Model):
     """One step of a device's history: received, allocated, shipped, returned, inspected."""
 
     __tablename__ = "device_event"
-    __table_args__ = (Index("ix_device_event_device_id_id", "device_id", "id"),)
+    __table_args__ = (
+        Index("ix_device_event_device_id_id", "device_id", "id"),
+        # The device finder's "devices of this order".
+        Index("ix_device_event_order_id", "order_id", "device_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))

@@ -29,9 +29,10 @@ from app.forms import (
     put_problems_on_fields,
 )
 from app.history.changes import history_of
-from app.inventory import adjustments, queries, receipts
+from app.inventory import adjustments, finder, queries, receipts
 from app.inventory import devices as stock_devices
 from app.inventory import locations as stock_locations
+from app.inventory.devices_csv import devices_csv
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -49,6 +50,8 @@ SEES_STOCK = ("coordinator", "fulfillment")
 MOVES_STOCK = ("fulfillment",)
 MANAGES_LOCATIONS = ()  # admins only
 MAX_MANIFEST_BYTES = 256 * 1024
+# Sent by the device finder's Find button (Enter in the box presses it too).
+FIND_PRESSED = "find"
 # The receipt's field paths (app.inventory.receipts) on the receiving forms' fields.
 COUNTED_FIELDS = {
     "location.id": "location_id",
@@ -95,8 +98,26 @@ def stock():
         locations=stock_locations.list_locations(),
         location_id=location_id,
         next_after=rows[-1].balance_id if more else None,
-        devices=queries.devices_in_stock(location_id or _default_location_id()),
+        **_shelf(location_id or _default_location_id()),
     )
+
+
+def _shelf(location_id: int) -> dict:
+    """Every item on the shelf at the location with its count and its newest devices (the
+    rest one link away, in the device finder)."""
+    items = finder.shelf_items(location_id)
+    return {
+        "shelf_location_id": location_id,
+        "shelf_items": items,
+        "shelf": finder.shelf_devices(location_id, [i.item_id for i in items], finder.STOCK_SHELF),
+    }
+
+
+@bp.app_template_global()
+def shelf_for_packing(location_id: int | None, item_ids) -> dict:
+    """For the packing station (orders' template, a floor above, asks through this): the
+    newest devices on the shelf at the order's location for each item still waiting."""
+    return finder.shelf_devices(location_id, item_ids, finder.PACKING_SHELF)
 
 
 def _default_location_id() -> int:
@@ -330,17 +351,58 @@ def activate_location(location_id: int):
 @bp.get("/devices/")
 @role_required(*SEES_STOCK)
 def find_devices():
-    identifier = (request.args.get("identifier") or "")[:64]
-    found = queries.find_devices(identifier) if identifier.strip() else []
-    if len(found) == 1 and not request.htmx:
-        return redirect(url_for("inventory.show_device", device_id=found[0].id), code=303)
+    """The device finder. htmx (typing in the search box) gets the results part alone."""
+    query = finder.DeviceQuery.from_args(request.args)
+    page = finder.device_page(query)
+    # One device whose identifier is entirely what was typed (a scan, or Find pressed): its
+    # own page. Typing (htmx, without the Find button) never jumps away.
+    asked = not request.htmx or request.args.get(FIND_PRESSED)
+    if asked and _one_whole_match(query, page):
+        target = url_for("inventory.show_device", device_id=page.rows[0].id)
+        if request.htmx:
+            return Response(status=200, headers={"HX-Redirect": target})
+        return redirect(target, code=303)
+    results_only = request.htmx and not request.htmx.history_restore_request
+    context = {
+        "query": query,
+        "page": page,
+        "count": finder.count_devices(query),
+        "count_cap": finder.COUNT_CAP,
+        "status_label": stock_devices.device_status_label,
+        "statuses": stock_devices.DEVICE_STATUSES,
+    }
+    if results_only:
+        return render_template("inventory/_device_results.html", **context)
     return render_template(
         "inventory/devices.html",
-        identifier=identifier,
-        found=found,
-        locations=queries.device_locations(found),
-        status_label=stock_devices.device_status_label,
+        locations=stock_locations.list_locations(),
+        items=_item_choices(devices=True),
+        find_pressed=FIND_PRESSED,
+        **context,
     )
+
+
+def _one_whole_match(query: finder.DeviceQuery, page: finder.DevicePage) -> bool:
+    searched_alone = query.key and not (
+        query.item_id or query.status or query.location_id or query.order_id
+    )
+    first_page = query.before is None and query.after is None
+    return bool(
+        searched_alone
+        and first_page
+        and len(page.rows) == 1
+        and page.rows[0].matches_whole(query.key)
+    )
+
+
+@bp.get("/devices.csv")
+@role_required(*SEES_STOCK)
+def export_devices():
+    query = finder.DeviceQuery.from_args(request.args)
+    response = Response(stream_with_context(devices_csv(query)), mimetype="text/csv")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    response.headers["Content-Disposition"] = f'attachment; filename="devices-{stamp}.csv"'
+    return response
 
 
 @bp.get("/devices/<int:device_id>")
