@@ -7,19 +7,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent, OrderItem, SubmissionKey
 from tests.conftest import app_context
-from tests.helpers.orders import actor, delivered_order, receive_stock
-
-
-def patient_order(catalog, **overrides):
-    body = {
-        "externalOrderIds": ["xyz_123_0", "xyz_123_1"],
-        "patient": {"id": catalog.patient},
-        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 10}],
-        "orderKits": [{"kit": {"id": catalog.kits["hypertension"]}, "count": 1}],
-        "shippingOption": "standard",
-    }
-    body.update(overrides)
-    return body
+from tests.helpers.orders import actor, delivered_order, patient_order, receive_stock
 
 
 def order_count(app) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent, OrderExternalId, OrderItem, OrderKit
 from tests.conftest import app_context
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import delivered_kit, orders_returning, patient_order
 
 
 def nothing_stored(app) -> bool:
@@ -322,43 +322,6 @@ def test_return_device_listed_twice_is_refused(app, api, catalog):
     assert ok.get_json()["returnDevices"][0]["deviceIdentifiers"] == [
         {"type": "serial", "value": "SN-1234"}
     ]
-
-
-def delivered_kit(app, catalog) -> tuple[int, int, int]:
-    """A hypertension kit delivered to the patient: (its order, its monitor, the packed kit)."""
-    from app.catalog.models import Device
-    from tests.helpers.orders import delivered_order
-
-    order_id = delivered_order(app, catalog, kits={"hypertension": 1})
-    with app_context(app) as session:
-        order = session.get(Order, order_id)
-        [packed_kit] = order.packed_kits
-        monitor = next(
-            od.device_id
-            for od in packed_kit.devices
-            if session.get(Device, od.device_id).item_id == catalog.items["monitor"]
-        )
-        return order_id, monitor, packed_kit.id
-
-
-def orders_returning(app, device_id: int) -> list[int]:
-    """The orders (not cancelled) that expect the device back, either way it is named."""
-    from app.orders.models import OrderDevice, ReturnDevice, ReturnPackedKit
-
-    with app_context(app) as session:
-        named = session.scalars(
-            select(ReturnDevice.order_id).where(ReturnDevice.device_id == device_id)
-        ).all()
-        in_kits = session.scalars(
-            select(ReturnPackedKit.order_id)
-            .join(OrderDevice, OrderDevice.packed_kit_id == ReturnPackedKit.packed_kit_id)
-            .where(OrderDevice.device_id == device_id)
-        ).all()
-        return sorted(
-            order_id
-            for order_id in {*named, *in_kits}
-            if session.get(Order, order_id).current_status != "cancelled"
-        )
 
 
 def test_a_device_is_on_at_most_one_open_return(app, api, catalog):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.database import end_reading, reading_connection, write_transaction
 from app.extensions import db
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import patient_order
 
 
 @contextmanager

@@ -17,10 +17,10 @@ from app.history.models import PatientDataAccess
 from app.webhooks import signing, worker
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import ApiClient, app_context
+from tests.helpers.api_keys import key_with
 from tests.helpers.orders import actor, place
 from tests.helpers.web import Browserless
 from tests.helpers.webhooks import Receiver, body_of
-from tests.test_scopes import key_with
 
 FULL = "order.statusFull"
 

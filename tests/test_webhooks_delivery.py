@@ -12,9 +12,8 @@ from app.orders.models import Order, OrderOutboxEntry
 from app.webhooks import service
 from app.webhooks.models import MAX_RESPONSE_BYTES, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
-from tests.helpers.orders import actor, place
+from tests.helpers.orders import actor, patient_order, place
 from tests.helpers.webhooks import Receiver, Worker, body_of, deliveries, subscribe, wait_until
-from tests.test_api_orders import patient_order
 
 
 @pytest.fixture
