@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from app.auth import service as auth_service
+from app.auth import throttle
 from app.auth.models import SignInAttempt, UserSignIn
 from app.database import utcnow
 from tests.conftest import PASSWORD, app_context
@@ -240,3 +243,34 @@ def test_addresses_of_one_ipv6_network_are_one_client(app, catalog, clock):
         assert attempt(app.test_client(), address=f"2001:db8:1:2::{n + 1}").status_code == 401
     assert attempt(app.test_client(), address="2001:db8:1:2:ffff::9").status_code == 429
     assert attempt(app.test_client(), address="2001:db8:1:3::1").status_code == 401
+
+
+def test_sixteen_parallel_wrong_passwords_make_that_client_wait(app, catalog):
+    """Five passwords are checked, the rest refused before theirs is (the count is not lost
+    to parallel attempts); another client of the account is not held back."""
+    origin = throttle.Origin("203.0.113.50")
+
+    def attempt(_):
+        with app.app_context():
+            try:
+                return auth_service.authenticate(
+                    "coordinator@example.org", "wrong password!", origin
+                )
+            except throttle.TooManyAttempts as refused:
+                return refused.retry_after
+            finally:
+                from app.extensions import db
+
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(attempt, range(16)))
+    assert answers.count(None) == 5
+    assert len([a for a in answers if a is not None and 0 < a <= 60]) == 11
+    with app_context(app) as session:
+        failed = select(func.count(SignInAttempt.id)).where(SignInAttempt.succeeded.is_(False))
+        assert session.scalar(failed) == 5
+    with app.app_context():
+        elsewhere = throttle.Origin("198.51.100.50")
+        user = auth_service.authenticate("coordinator@example.org", PASSWORD, elsewhere)
+        assert user is not None and user.id == catalog.users["coordinator"]
