@@ -274,3 +274,118 @@ def test_sixteen_parallel_wrong_passwords_make_that_client_wait(app, catalog):
         elsewhere = throttle.Origin("198.51.100.50")
         user = auth_service.authenticate("coordinator@example.org", PASSWORD, elsewhere)
         assert user is not None and user.id == catalog.users["coordinator"]
+
+
+def test_a_wait_of_two_minutes_or_more_is_told_in_whole_minutes_rounded_up(app, catalog, clock):
+    """Waits of 60, 120 and 240 seconds in a row; the last one told again as it runs down:
+    121 seconds left is "3 minutes", 120 is "2 minutes", 119 is in seconds."""
+    browser = app.test_client()
+    told = []
+    for wait in (60, 120, 240):
+        for _ in range(5):
+            assert attempt(browser).status_code == 401
+        refused = attempt(browser)
+        assert refused.headers["Retry-After"] == str(wait)
+        told.append(error_of(refused))
+        if wait < 240:
+            clock.advance(wait)
+    for _ in range(3):
+        clock.advance(119 if len(told) == 3 else 1)
+        told.append(error_of(attempt(browser)))
+    assert [t.removeprefix("Too many sign-in attempts. Try again in ") for t in told] == [
+        "60 seconds.",
+        "2 minutes.",
+        "4 minutes.",
+        "3 minutes.",
+        "2 minutes.",
+        "119 seconds.",
+    ]
+
+
+def test_an_ipv4_address_written_as_ipv6_is_that_ipv4_client(app, catalog, clock):
+    for _ in range(5):
+        assert attempt(app.test_client(), address="::ffff:203.0.113.5").status_code == 401
+    assert attempt(app.test_client(), address="203.0.113.5").status_code == 429
+    assert attempt(app.test_client(), address="::ffff:198.51.100.1").status_code == 401
+
+
+def test_a_value_the_app_signed_for_something_else_is_no_device_cookie(app, catalog, clock):
+    """Only a token signed as a device cookie makes a trusted client: the same list signed
+    with the app's key for another purpose leaves the browser held back with its address."""
+    from itsdangerous import URLSafeSerializer
+
+    for _ in range(5):
+        assert attempt(app.test_client(), address=STRANGER).status_code == 401
+    elsewhere = URLSafeSerializer(app.secret_key).dumps([catalog.users["coordinator"], "dev-1"])
+    browser = app.test_client()
+    browser.set_cookie("orderly_device", elsewhere, path="/sign-in")
+    assert attempt(browser, password=PASSWORD, address=STRANGER).status_code == 429
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(UserSignIn.id))) == 0
+
+
+def test_a_client_held_back_is_refused_with_a_stable_code_before_its_password_is_checked(
+    app, catalog, clock
+):
+    """The service's refusal, which every door maps: too_many_attempts, with the wait."""
+    from app.auth import service as auth_service
+    from app.auth import throttle
+
+    origin = throttle.Origin("203.0.113.77")
+    with app.app_context():
+        for _ in range(5):
+            assert auth_service.authenticate(EMAIL, "wrong password", origin) is None
+        with pytest.raises(throttle.TooManyAttempts) as refused:
+            auth_service.authenticate(EMAIL, PASSWORD, origin)
+    assert [p.code for p in refused.value.problems] == ["too_many_attempts"]
+    assert refused.value.retry_after == 60
+    assert stored(app, SignInAttempt.succeeded.is_(True)) == 0
+
+
+def test_attempts_are_kept_only_while_a_limit_still_counts_them(app, catalog, clock, monkeypatch):
+    """The longest window is an hour: an attempt an hour old is still counted, one a second
+    older is deleted with the next attempt."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "20/minute")
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "10/minute")
+    monkeypatch.setitem(app.config, "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT", "100/hour")
+    assert attempt(app.test_client()).status_code == 401
+    clock.advance(3600)
+    assert attempt(app.test_client()).status_code == 401
+    assert stored(app) == 2
+    clock.advance(1)
+    assert attempt(app.test_client()).status_code == 401
+    assert stored(app) == 2
+
+
+def test_a_client_is_forgotten_a_day_after_its_last_attempt(app, catalog, clock):
+    """Its failures and its waits in a row start again; a day to the second is not yet."""
+    held, almost, quiet = "203.0.113.1", "203.0.113.2", "203.0.113.3"
+    for _ in range(5):
+        assert attempt(app.test_client(), address=held).status_code == 401
+    for address in (almost, quiet):
+        for _ in range(4):
+            assert attempt(app.test_client(), address=address).status_code == 401
+    clock.advance(24 * 3600)
+    assert attempt(app.test_client(), address=almost).status_code == 401  # its fifth
+    assert attempt(app.test_client(), address=almost).status_code == 429
+    clock.advance(1)
+    assert attempt(app.test_client(), address=quiet).status_code == 401  # its first again
+    assert attempt(app.test_client(), address=quiet).status_code == 401
+    for _ in range(5):
+        assert attempt(app.test_client(), address=held).status_code == 401
+    assert attempt(app.test_client(), address=held).headers["Retry-After"] == "60"
+
+
+def test_a_wait_lasts_until_the_oldest_counted_attempt_leaves_its_window(
+    app, catalog, clock, monkeypatch
+):
+    """With 2 a minute and 3 an hour, the fourth attempt in the hour waits for the first to
+    be an hour old, not for a later one."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "2/minute;3/hour")
+    browser = app.test_client()
+    for _ in range(3):
+        assert attempt(browser).status_code == 401
+        clock.advance(61)
+    refused = attempt(browser)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == str(3600 - 3 * 61)
