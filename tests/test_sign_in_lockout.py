@@ -389,3 +389,12 @@ def test_a_wait_lasts_until_the_oldest_counted_attempt_leaves_its_window(
     refused = attempt(browser)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == str(3600 - 3 * 61)
+
+
+def test_each_browser_that_signed_in_before_is_a_client_of_its_own(app, catalog, clock):
+    """The laptop's failures hold back the laptop, not the phone, at the same address."""
+    laptop, phone = signed_in_once(app, STRANGER), signed_in_once(app, STRANGER)
+    for _ in range(5):
+        assert attempt(laptop, address=STRANGER).status_code == 401
+    assert attempt(laptop, password=PASSWORD, address=STRANGER).status_code == 429
+    assert attempt(phone, password=PASSWORD, address=STRANGER).status_code == 303
