@@ -398,3 +398,46 @@ def test_each_browser_that_signed_in_before_is_a_client_of_its_own(app, catalog,
         assert attempt(laptop, address=STRANGER).status_code == 401
     assert attempt(laptop, password=PASSWORD, address=STRANGER).status_code == 429
     assert attempt(phone, password=PASSWORD, address=STRANGER).status_code == 303
+
+
+def test_a_known_browsers_sign_ins_leave_its_address_all_its_attempts(
+    app, catalog, clock, monkeypatch
+):
+    """Only browsers new to the account are counted per address: a colleague's new browser
+    at the same office address is not refused after the known laptop signed in three times."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "3/minute")
+    laptop = signed_in_once(app, STRANGER)  # counted: the laptop was new then
+    for _ in range(3):
+        assert attempt(laptop, password=PASSWORD, address=STRANGER).status_code == 303
+        laptop.delete_cookie("session")
+    colleague = attempt(app.test_client(), "fulfillment@example.org", address=STRANGER)
+    assert colleague.status_code == 401
+
+
+def test_only_failures_from_browsers_new_to_this_account_hold_it_back(
+    app, catalog, clock, monkeypatch
+):
+    """Three failures an hour from new browsers hold back the account's new browsers; the
+    failures of a known browser, or for another account, do not count."""
+    monkeypatch.setitem(app.config, "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT", "3/hour")
+    laptop = signed_in_once(app, "192.0.2.1")
+    for _ in range(3):
+        assert attempt(laptop, address="192.0.2.1").status_code == 401
+    for n in range(3):
+        stranger = app.test_client()
+        assert (
+            attempt(stranger, "fulfillment@example.org", address=f"203.0.113.{n}").status_code
+            == 401
+        )
+    assert attempt(app.test_client(), password=PASSWORD, address="198.51.100.7").status_code == 303
+
+
+def test_a_success_for_one_account_leaves_the_clients_failures_for_another(app, catalog, clock):
+    """The same address fails four times for one account, then signs in to another: the
+    fifth failure for the first still makes it wait."""
+    other = "fulfillment@example.org"
+    for _ in range(4):
+        assert attempt(app.test_client(), other, address=STRANGER).status_code == 401
+    assert attempt(app.test_client(), password=PASSWORD, address=STRANGER).status_code == 303
+    assert attempt(app.test_client(), other, address=STRANGER).status_code == 401
+    assert attempt(app.test_client(), other, PASSWORD, address=STRANGER).status_code == 429
