@@ -146,3 +146,15 @@ def test_a_key_without_patients_read_gets_orders_naming_the_patient_by_id_only(
     patient = spec["components"]["schemas"]["Order"]["properties"]["patient"]
     assert {"$ref": "#/components/schemas/PatientRef"} in patient["anyOf"]
     assert "patients:read" in patient["description"]
+
+
+def test_a_route_can_only_declare_a_scope_that_exists(app):
+    """A misspelt scope stops the app at import, saying where scopes are listed."""
+    with pytest.raises(ValueError, match=r"unknown scope 'orders:delete': add it to app/auth/"):
+        scopes.scope_required("orders:delete")
+
+    def view():
+        return "answered"
+
+    guarded = scopes.scope_required(scopes.ORDERS_READ)(view)
+    assert guarded.required_scope == "orders:read"

@@ -20,7 +20,7 @@ from tests.conftest import ApiClient, app_context
 from tests.helpers.api_keys import key_with
 from tests.helpers.orders import actor, place
 from tests.helpers.web import Browserless
-from tests.helpers.webhooks import Receiver, body_of
+from tests.helpers.webhooks import Receiver, body_of, deliver_everything
 
 FULL = "order.statusFull"
 
@@ -39,15 +39,6 @@ def keyed(app, client, *granted: str) -> ApiClient:
 def key_id(app, api: ApiClient) -> int:
     with app_context(app) as session:
         return session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_api_key(api.key)))
-
-
-def deliver_everything(app) -> None:
-    """The worker's steps, in this process, until nothing is due."""
-    with app.app_context():
-        worker.fan_out()
-        while (claimed := worker.claim()) is not None:
-            worker.record(claimed, worker.deliver(claimed))
-        db.session.remove()
 
 
 def phi_log(app) -> list[tuple]:

@@ -177,3 +177,15 @@ def deliveries(api, subscription_id, **params) -> list[dict]:
 
 def body_of(hit) -> dict:
     return json.loads(hit.body)
+
+
+def deliver_everything(app) -> None:
+    """The worker's steps, in this process, until nothing is due."""
+    from app.extensions import db
+    from app.webhooks import worker
+
+    with app.app_context():
+        worker.fan_out()
+        while (claimed := worker.claim()) is not None:
+            worker.record(claimed, worker.deliver(claimed))
+        db.session.remove()

@@ -1,0 +1,51 @@
+"""Every message is signed with the subscription's secret as Standard Webhooks says, by both
+secrets while a rotated one is still in its grace; a secret stored under another SECRET_KEY
+fails the delivery with its reason. The worker's steps run in this process here;
+test_webhooks_delivery.py runs the worker as a real process."""
+
+from __future__ import annotations
+
+import pytest
+from standardwebhooks import Webhook
+
+from app.webhooks import service
+from tests.conftest import app_context
+from tests.helpers.orders import actor, place
+from tests.helpers.webhooks import Receiver, deliver_everything, deliveries, subscribe
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def test_during_a_rotation_each_message_carries_both_signatures(app, api, catalog, receiver):
+    created = subscribe(api, receiver.url)
+    with app_context(app):
+        new_secret = service.rotate_secret(created["id"], actor("admin")).secret
+    place(app, catalog, items={"strips": 1})
+    deliver_everything(app)
+    [hit] = receiver.hits()
+    signatures = hit.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    for secret in (new_secret, created["secret"]):
+        assert Webhook(secret).verify(hit.body, hit.headers)["type"] == "order.status"
+
+
+def test_a_secret_stored_under_another_secret_key_fails_the_delivery_with_why(
+    app, api, catalog, receiver, monkeypatch
+):
+    created = subscribe(api, receiver.url)
+    place(app, catalog, items={"strips": 1})
+    monkeypatch.setitem(app.config, "SECRET_KEY", "another secret key entirely")
+    deliver_everything(app)
+    monkeypatch.undo()
+    assert receiver.hits() == []
+    first, retry = sorted(deliveries(api, created["id"]), key=lambda d: d["attempt"])
+    assert (first["status"], first["error"]) == (
+        "failed",
+        "the secret was stored under another SECRET_KEY",
+    )
+    assert (retry["status"], retry["attemptedAt"]) == ("pending", None)  # on the schedule
