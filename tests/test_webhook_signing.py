@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 from app.webhooks import service
 from tests.conftest import app_context
 from tests.helpers.orders import actor, place
-from tests.helpers.webhooks import Receiver, deliver_everything, deliveries, subscribe
+from tests.helpers.webhooks import Receiver, body_of, deliver_everything, deliveries, subscribe
 
 
 @pytest.fixture
@@ -49,3 +49,15 @@ def test_a_secret_stored_under_another_secret_key_fails_the_delivery_with_why(
         "the secret was stored under another SECRET_KEY",
     )
     assert (retry["status"], retry["attemptedAt"]) == ("pending", None)  # on the schedule
+
+
+def test_each_message_is_named_by_a_standard_webhooks_message_id(app, api, catalog, receiver):
+    """``msg_`` and a random part: the same id in the header the signature covers and in
+    the body, and a new one for each message."""
+    subscribe(api, receiver.url)
+    for _ in range(2):
+        place(app, catalog, items={"strips": 1})
+    deliver_everything(app)
+    ids = [hit.headers["webhook-id"] for hit in receiver.hits()]
+    assert len(set(ids)) == 2 and all(i.startswith("msg_") and len(i) > 20 for i in ids)
+    assert [body_of(hit)["id"] for hit in receiver.hits()] == ids
