@@ -61,3 +61,20 @@ def test_each_message_is_named_by_a_standard_webhooks_message_id(app, api, catal
     ids = [hit.headers["webhook-id"] for hit in receiver.hits()]
     assert len(set(ids)) == 2 and all(i.startswith("msg_") and len(i) > 20 for i in ids)
     assert [body_of(hit)["id"] for hit in receiver.hits()] == ids
+
+
+# A secret encrypted under SECRET_KEY "tests-only-secret" on 2026-12-05.
+STORED_EARLIER = (
+    "gAAAAABrFG75OtTlQwGAd1_PdcSWF4z8pp_TndubUGttOyifxGlWxCBv17SXKZCi6xJGxVJR-wusZxXIMKnBkmF"
+    "lOzP9eN6cx-TH8sqZv2LKt848PSbqlJPWRXFxU3_nZtmbpUpNQJMm"
+)
+
+
+def test_a_secret_stored_by_an_earlier_release_is_still_readable(app):
+    """The key that encrypts secrets is derived from SECRET_KEY the same way in every release:
+    an upgrade leaves every subscription able to sign."""
+    from app.webhooks import signing
+
+    assert app.config["SECRET_KEY"] == "tests-only-secret"
+    with app.app_context():
+        assert signing.decrypt(STORED_EARLIER) == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
