@@ -395,3 +395,11 @@ class ApiClient:
 @pytest.fixture
 def api(client, api_key) -> ApiClient:
     return ApiClient(client, api_key)
+
+
+@pytest.fixture
+def spec(client):
+    """The OpenAPI document the app serves (tests/helpers/openapi.py checks answers against it)."""
+    response = client.get("/api/v3/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.auth.models import ApiKey, User
 from app.catalog.models import Item, Kit
@@ -331,3 +332,22 @@ def test_api_keys_page_shows_who_made_and_revoked_keys(app, admin):
     assert "<title>API keys · Orderly</title>" in page
     assert page.count('id="key-history-heading"') == 1
     assert re.search(r"Lab feed: <strong>Created</strong> by Admin Tester", page)
+
+
+def test_api_key_last_use_is_recorded_once_a_minute(app, api, admin):
+    def last_used():
+        with app_context(app) as session:
+            return session.scalar(select(ApiKey.last_used_at))
+
+    assert last_used() is None
+    api.get("/api/v3/site")
+    first = last_used()
+    assert first is not None
+    api.get("/api/v3/site")
+    assert last_used() == first  # within the minute: not written again
+    with app_context(app) as session:
+        session.execute(update(ApiKey).values(last_used_at=first - timedelta(minutes=2)))
+        session.commit()
+    api.get("/api/v3/site")
+    assert last_used() > first
+    assert "Last used" in admin.get("/admin/api-keys/").text

@@ -16,8 +16,8 @@ from app.inventory import receipts
 from app.orders import packing
 from tests.conftest import STOCK_PER_DEVICE_ITEM, app_context, stock_identifier
 from tests.helpers.orders import actor, imei, move, place, receive_stock
+from tests.helpers.stock import second_location
 from tests.helpers.web import Browserless
-from tests.test_inventory import second_location
 
 SERIALS = ["BP7450-01317086", "BP7450-01317087", "BP7450-99999999"]
 

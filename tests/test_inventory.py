@@ -14,9 +14,9 @@ from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.db.transactions import write_transaction
 from app.extensions import db
-from app.inventory import adjustments, ledger, locations, receipts
+from app.inventory import adjustments, ledger, receipts
 from app.inventory import devices as stock_devices
-from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
+from app.inventory.models import DeviceEvent, StockBalance, StockMovement
 from app.orders import packing
 from app.orders.models import Order
 from app.validation import Rejected
@@ -27,23 +27,7 @@ from tests.conftest import (
     stock_identifier,
 )
 from tests.helpers.orders import actor, imei, move, pack_everything, place
-
-
-def figures(app, item_id: int, location_id: int | None = None) -> tuple[int, int]:
-    """(on hand, reserved) of an item at a location (the default one unless given)."""
-    with app_context(app) as session:
-        location_id = location_id or locations.default_location().id
-        balance = session.scalar(
-            select(StockBalance).where(
-                StockBalance.item_id == item_id, StockBalance.location_id == location_id
-            )
-        )
-        return (balance.on_hand, balance.reserved) if balance else (0, 0)
-
-
-def ledger_count(app) -> int:
-    with app_context(app) as session:
-        return session.scalar(select(func.count(StockMovement.id)))
+from tests.helpers.stock import figures, ledger_count, record, second_location, statuses_of
 
 
 def strict(app, catalog, *names: str) -> None:
@@ -58,30 +42,10 @@ def shelf(catalog, name: str, n: int, kind: str) -> str:
     return stock_identifier(kind, catalog.items[name] * 1000 + n)
 
 
-def record(app, order_id, value, role="fulfillment"):
-    with app.app_context():
-        try:
-            return packing.record_device(order_id, value, actor(role)).label
-        finally:
-            db.session.remove()
-
-
 def refused_scan(app, order_id, value) -> Rejected:
     with pytest.raises(Rejected) as error:
         record(app, order_id, value)
     return error.value
-
-
-def statuses_of(app, *values: str) -> list[str]:
-    with app_context(app) as session:
-        return [
-            session.scalar(
-                select(Device.current_status)
-                .join(DeviceIdentifier)
-                .where(DeviceIdentifier.value == value)
-            )
-            for value in values
-        ]
 
 
 def receive(app, *, lines=(), devices=(), location=None, reference="Delivery 42"):
@@ -98,15 +62,6 @@ def receive(app, *, lines=(), devices=(), location=None, reference="Delivery 42"
             ).id
         finally:
             db.session.remove()
-
-
-def second_location(app) -> int:
-    with app.app_context(), write_transaction() as session:
-        location = StockLocation(name="East depot")
-        session.add(location)
-        session.flush()
-        location_id = location.id
-    return location_id
 
 
 # --- Receipts ------------------------------------------------------------------------------

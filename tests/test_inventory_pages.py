@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import STOCK_PER_COUNTED_ITEM, stock_identifier
 from tests.helpers.orders import imei, place
+from tests.helpers.stock import figures, ledger_count, statuses_of
 from tests.helpers.web import Browserless
-from tests.test_inventory import figures, ledger_count, statuses_of
 
 
 @pytest.fixture
@@ -350,8 +350,8 @@ def test_coordinators_see_stock_but_do_not_move_it(client, catalog):
 
 
 def test_the_new_order_page_shows_what_is_available_beside_each_line(client, catalog, app):
-    from tests.test_inventory import second_location
-    from tests.test_web_new_order import a_good_order
+    from tests.helpers.stock import second_location
+    from tests.helpers.web import a_good_order
 
     east = second_location(app)
     coordinator = Browserless(client)

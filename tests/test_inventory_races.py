@@ -3,9 +3,6 @@ competing for the last units and for one device, on whichever database the suite
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 from sqlalchemy import func, select
 
 from app.catalog.models import Item
@@ -16,24 +13,10 @@ from app.inventory.models import StockBalance
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context, stock_identifier
 from tests.helpers.orders import move, place, receive_stock
-from tests.test_concurrency import HttpSession, in_parallel
+from tests.helpers.real_http import HttpSession, api_post, in_parallel
 
 PARALLEL = 8
 LAST_UNITS = 3
-
-
-def api_post(base: str, key: str, path: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Impilo-API-Key": key},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_parallel_orders_for_the_last_units_place_exactly_what_exists(

@@ -17,10 +17,17 @@ from app.orders.lookups import get_order
 from app.orders.models import OrderEvent
 from app.validation import Rejected
 from tests.conftest import app_context
-from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place
+from tests.helpers.orders import (
+    MONITOR_PATTERN,
+    actor,
+    iccid,
+    imei,
+    move,
+    pack_everything,
+    place,
+    set_monitor_pattern,
+)
 from tests.helpers.web import Browserless
-
-MONITOR_PATTERN = r"BP7450-[0-9A-Z]{4,8}"
 
 
 def record(app, order_id, value, slot_key=None):
@@ -48,23 +55,6 @@ def recorded_values(app, order_id) -> list[str]:
     with app_context(app):
         order = get_order(order_id)
         return sorted(i.value for od in order.devices for i in od.device.identifiers)
-
-
-def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
-    with app.app_context():
-        monitor = db.session.get(Item, catalog.items["monitor"])
-        catalog_service.update_item(
-            monitor.id,
-            catalog_service.ItemDraft(
-                name=monitor.name,
-                sku=monitor.sku,
-                device_identifier_type="serial",
-                serial_pattern=pattern,
-                accept_unreceived_devices=monitor.accept_unreceived_devices,
-            ),
-            actor("admin"),
-        )
-        db.session.remove()
 
 
 @pytest.fixture

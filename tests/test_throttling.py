@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from app.api.throttle import throttle_of
 from app.auth.models import SignInAttempt, UserSignIn
 from tests.conftest import PASSWORD, app_context
+from tests.helpers.dev import ROOT, dev_py
 from tests.helpers.web import csrf_token
-from tests.test_served import ROOT, _dev
 
 
 def attempt(client, email="coordinator@example.org", password="wrong password", **environ):
@@ -118,7 +118,7 @@ def _redis():
 
 
 def _serve(app, home, env_extra, workers: int = 1):
-    command = _dev().gunicorn_command("127.0.0.1", "0")
+    command = dev_py().gunicorn_command("127.0.0.1", "0")
     command[command.index("--workers") + 1] = str(workers)
     command[1:1] = ["--graceful-timeout", "2"]
     # The access log names the worker that answered (a later flag wins over dev.py's).

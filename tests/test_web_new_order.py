@@ -20,7 +20,7 @@ from app.orders.service import LineRequest
 from app.people.models import Address, Patient
 from tests.conftest import app_context
 from tests.helpers.orders import delivered_order, move, place
-from tests.helpers.web import Browserless
+from tests.helpers.web import Browserless, a_good_order, new_form
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,27 +30,6 @@ def coordinator(client, catalog) -> Browserless:
     person = Browserless(client)
     assert person.sign_in("coordinator").status_code == 303
     return person
-
-
-def new_form(person: Browserless) -> dict:
-    page = person.get("/orders/new").text
-    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
-    return {"submission_token": token, "recipient_kind": "patient", "shipping_option": "standard"}
-
-
-def a_good_order(person, catalog) -> dict:
-    return {
-        **new_form(person),
-        "recipient_id": str(catalog.patient),
-        "items-0-ref": "Test strips (STR)",
-        "items-0-count": "3",
-        "items-1-ref": "BP cuff, large",
-        "items-1-count": "1",
-        "kits-0-ref": "Hypertension kit",
-        "kits-0-count": "1",
-        "external_order_ids": "EHR-1, EHR-2",
-        "note": "Call before delivery",
-    }
 
 
 def orders_in_db(app) -> int:
@@ -458,7 +437,7 @@ def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
 ):
     from app.inventory.locations import set_location_active
     from tests.helpers.orders import actor
-    from tests.test_inventory import second_location
+    from tests.helpers.stock import second_location
 
     east = second_location(app)
     with app.app_context():
@@ -771,7 +750,7 @@ def test_return_devices_offered_are_those_the_patient_has_now(
 def test_a_device_on_an_open_return_is_not_offered_nor_accepted_in_its_packed_kit(
     app, coordinator, catalog
 ):
-    from tests.test_order_rules import delivered_kit, orders_returning
+    from tests.helpers.orders import delivered_kit, orders_returning
 
     _, monitor, packed_kit = delivered_kit(app, catalog)
     page = coordinator.get(f"/orders/new?patient={catalog.patient}").text

@@ -11,23 +11,25 @@ from playwright.sync_api import expect
 
 from app.catalog.models import Item
 from app.db.transactions import write_transaction
-from tests.browser.test_new_order_browser import choose, find_recipient, placed_order
-from tests.browser.test_order_page_browser import (  # noqa: F401  (open_as is a fixture)
+from tests.helpers.browser import serious_violations
+from tests.helpers.orders import imei
+from tests.helpers.pages import (
     UPS_NUMBER,
+    choose,
     devices,
     expect_status,
+    find_recipient,
     next_steps,
-    open_as,
+    placed_order,
     scan,
     scan_box,
     step,
 )
-from tests.helpers.orders import imei
 
 pytestmark = pytest.mark.browser
 
 
-def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as):  # noqa: F811
+def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as):
     with app.app_context(), write_transaction() as session:
         # Glucometers are picked from the shelf only: no receiving when scanned.
         session.get(Item, catalog.items["glucometer"]).accept_unreceived_devices = False
@@ -92,7 +94,6 @@ def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as): 
 
 
 def test_an_admin_adds_a_location_by_keyboard_and_the_page_passes_axe(app, open_as):  # noqa: F811
-    from tests.browser.test_new_order_browser import serious_violations
 
     page = open_as("admin", "/stock/locations")
     assert serious_violations(page) == [], "the list"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.reading import end_own_reading, end_reading, reading_connection
 from app.db.transactions import write_transaction
 from app.extensions import db
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import patient_order
 
 
 @contextmanager
