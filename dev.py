@@ -3,11 +3,14 @@
 
     python3 dev.py serve   # install, migrate, load demo data, serve on 127.0.0.1:8000
     python3 dev.py test    # install what the tests need (Chromium too) and run them all
-    python3 dev.py bench   # Orderly beside a bare Flask app, through gunicorn (see README)
+    python3 dev.py bench   # Orderly beside a bare Flask app, via gunicorn (docs/performance.md)
     python3 dev.py bench --pages --sizes 10000 100000  # page timings at those sizes
     python3 dev.py bench --cpu   # CPU per request in-process: what the throttle, the log cost
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
     python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
+    python3 dev.py mutate  # mutation testing of the rule modules (long: see docs/mutation.md)
+    python3 dev.py mutate --paths app/orders/lifecycle.py  # one module (or several)
+    python3 dev.py mutate --report  # the last run's score per module and its survivors
 
 Each step is skipped when what it installs is already up to date, so running a
 command twice is quick.
@@ -16,7 +19,9 @@ command twice is quick.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -258,6 +263,107 @@ def screenshots() -> None:
     )
 
 
+# mutmut's verdicts by exit code (as its stats.py reads them): what counts as caught.
+MUTANT_CAUGHT = {1, 3, 36, 37, -24, 24, 152, 255, -11, -9}  # failed, timed out, crashed
+MUTANT_SURVIVED = {0: "survived", 5: "no tests", 33: "no tests", None: "not run"}
+MUTATION_DOC = ROOT / "docs" / "mutation.md"
+MUTATION_THRESHOLD = 90.0
+
+
+def mutated_modules() -> list[str]:
+    """The modules mutmut changes: ``only_mutate`` in pyproject.toml, those that exist."""
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return [path for path in settings["only_mutate"] if (ROOT / path).is_file()]
+
+
+def equivalent_mutants() -> set[str]:
+    """Mutants docs/mutation.md lists as equivalent: no test can tell them from the original."""
+    if not MUTATION_DOC.exists():
+        return set()
+    return set(re.findall(r"`(app\.[^`\s]+__mutmut_\d+)`", MUTATION_DOC.read_text()))
+
+
+def mutation_report(modules: list[str]) -> bool:
+    """Prints each module's score, killed / (mutants - equivalent ones), and its survivors.
+    True when every module reaches MUTATION_THRESHOLD."""
+    equivalent = equivalent_mutants()
+    passed = True
+    print(f"\n{'module':<34} {'killed':>6} {'total':>6} {'equiv.':>6} {'score':>7}")
+    survivors: dict[str, list[str]] = {}
+    for module in modules:
+        meta = ROOT / "mutants" / f"{module}.meta"
+        if not meta.exists():
+            print(f"{module:<34} not run yet")
+            passed = False
+            continue
+        verdicts = json.loads(meta.read_text())["exit_code_by_key"]
+        caught = sum(1 for code in verdicts.values() if code in MUTANT_CAUGHT)
+        left = {name: code for name, code in verdicts.items() if code not in MUTANT_CAUGHT}
+        equal = {name for name in left if name in equivalent}
+        counted = len(verdicts) - len(equal)
+        score = 100.0 * caught / counted if counted else 100.0
+        passed = passed and score >= MUTATION_THRESHOLD
+        flag = "" if score >= MUTATION_THRESHOLD else "  < 90%"
+        print(f"{module:<34} {caught:>6} {len(verdicts):>6} {len(equal):>6} {score:>6.1f}%{flag}")
+        survivors[module] = [
+            f"{name} ({MUTANT_SURVIVED.get(code, 'suspicious')})"
+            for name, code in sorted(left.items())
+            if name not in equal
+        ]
+    for module, names in survivors.items():
+        if names:
+            print(f"\nSurvivors in {module} (`.venv/bin/mutmut show NAME` shows the change):")
+            for name in names:
+                print(f"    {name}")
+    return passed
+
+
+def mutate(args: list[str]) -> None:
+    """Mutation testing with mutmut (docs/mutation.md): each mutant is tested by the tests that
+    call the function it changed, as mutmut recorded them in a first, complete run (kept in
+    mutants/). ``--paths`` narrows to some modules, ``--max-children N`` sets the processes
+    (default: one per core), ``--report`` prints the last run's results without running."""
+    modules, paths, children, report_only = mutated_modules(), [], str(os.cpu_count() or 2), False
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--report":
+            report_only = True
+        elif arg == "--max-children" and rest and rest[0].isdigit():
+            children = rest.pop(0)
+        elif arg == "--paths":
+            while rest and not rest[0].startswith("--"):
+                paths.append(rest.pop(0).rstrip("/"))
+        else:
+            sys.exit(f"dev.py mutate: unknown argument {arg!r} (see python3 dev.py help)")
+    if paths:
+        chosen = [m for m in modules if any(m == p or m.startswith(p + "/") for p in paths)]
+        unknown = [p for p in paths if not any(m == p or m.startswith(p + "/") for m in modules)]
+        if unknown:
+            sys.exit(
+                f"Not among the mutated modules ([tool.mutmut] only_mutate): {', '.join(unknown)}"
+            )
+        modules = chosen
+    if not report_only:
+        setup("test")
+        # The tests run inside mutants/, a copy of the project: some start `.venv/bin/flask`.
+        (ROOT / "mutants").mkdir(exist_ok=True)
+        if not (ROOT / "mutants" / ".venv").exists():
+            (ROOT / "mutants" / ".venv").symlink_to(VENV, target_is_directory=True)
+        say(f"Mutation testing {len(modules)} module(s) with {children} process(es)")
+        # Named mutants are all tested again, survivors too: tests added since the last run
+        # count. The first run also runs the tests once to learn which tests call what.
+        names = [module.removesuffix(".py").replace("/", ".") + ".*" for module in modules]
+        result = subprocess.run(
+            [str(BIN / "mutmut"), "run", "--max-children", children, *names], cwd=ROOT
+        )
+        if result.returncode != 0:
+            sys.exit(result.returncode)
+    sys.exit(0 if mutation_report(modules) else 1)
+
+
 def main() -> None:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "serve":
@@ -272,6 +378,8 @@ def main() -> None:
         setup("test" if "--test" in rest else "")
     elif command == "lock":
         lock()
+    elif command == "mutate":
+        mutate(rest)
     else:
         print(__doc__)
         sys.exit(0 if command in ("help", "-h", "--help") else 2)

@@ -9,8 +9,20 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField
 
 from app.extensions import db
-from app.validation import MAX_DB_ID, Problem, Rejected, parse_int
+from app.validation import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    MAX_DB_ID,
+    NOT_FOUND,
+    Problem,
+    Rejected,
+    parse_int,
+)
 
+# The status code a page answers a refusal with, by its kind (validation.Rejected.kind): the
+# page is shown again with the message (422 lets htmx swap it in, see templating).
+REFUSAL_STATUS = {INVALID: 422, CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404}
 # How much of a value sent for a choice is kept to be shown back (a choice is a short id).
 MAX_CHOICE_SHOWN = 40
 
@@ -60,7 +72,7 @@ def put_problems_on_fields(form, problems: list[Problem], aliases: dict | None =
     general = []
     for problem in problems:
         name = (aliases or {}).get(problem.field, snake(problem.field or ""))
-        field = form._fields.get(name) if name else None
+        field = form[name] if name and name in form else None
         if field is None:
             general.append(problem.message)
         else:

@@ -10,15 +10,7 @@ from flask_login import current_user
 
 from app.catalog import identifiers
 from app.formats import local_datetime, zone_named
-from app.orders import statuses
-
-EVENT_LABELS = {
-    "packingSummaryPrinted": "Packing summary printed",
-    "trackingNumberAdded": "Tracking number added",
-    "trackingNumberRemoved": "Tracking number removed",
-    "deviceRecorded": "Device recorded",
-    "deviceRemoved": "Device removed",
-}
+from app.orders import events, statuses
 
 
 def reader_zone() -> ZoneInfo:
@@ -31,10 +23,6 @@ def format_datetime(value: datetime | None, zone: ZoneInfo | None = None) -> str
     """Absolute time in the reader's time zone (``zone`` when a page already knows it: a
     long list looks it up once); the browser adds how long ago it was (static/js/app.js)."""
     return local_datetime(value, zone or reader_zone())
-
-
-def event_label(name: str) -> str:
-    return EVENT_LABELS.get(name) or statuses.label(name)
 
 
 HISTORY_ACTIONS = {
@@ -67,6 +55,8 @@ def register(app) -> None:
     app.jinja_env.filters["history_action"] = lambda action: HISTORY_ACTIONS.get(action, action)
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["datetime"] = format_datetime
+    # The proxy: a template that never asks who is signed in does not load the user.
+    app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["status_label"] = statuses.label
-    app.jinja_env.globals["event_label"] = event_label
+    app.jinja_env.globals["event_label"] = events.label
     app.jinja_env.globals["ident_label"] = lambda kind: identifiers.LABELS.get(kind, kind)

@@ -105,18 +105,50 @@ class Problem:
     field: str | None = None
 
 
-class Rejected(Exception):
-    """The request breaks one or more rules; nothing was stored."""
+# What kind of refusal a Rejected is, for a door choosing its status code: bad input, a
+# state that does not allow the change, a role that does not, or no such record.
+INVALID, CONFLICT, FORBIDDEN, NOT_FOUND = "invalid", "conflict", "forbidden", "not_found"
+KINDS = (INVALID, CONFLICT, FORBIDDEN, NOT_FOUND)
 
-    def __init__(self, problems: list[Problem]):
+
+class Rejected(Exception):
+    """The request breaks one or more rules; nothing was stored.
+
+    ``kind`` (one of KINDS) tells a door how to answer; each door maps kinds to its status
+    codes in one place (``app.forms.REFUSAL_STATUS``, ``app.api.errors.REFUSAL_STATUS``)."""
+
+    def __init__(self, problems: list[Problem], kind: str = INVALID):
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
+        self.kind = kind
+
+    # A refusal of one change usually has one problem: the first one, for a door that
+    # shows one message.
+    @property
+    def code(self) -> str:
+        return self.problems[0].code
+
+    @property
+    def message(self) -> str:
+        return self.problems[0].message
+
+    @property
+    def field(self) -> str | None:
+        return self.problems[0].field
+
+
+def refusal(code: str, message: str, kind: str = CONFLICT, field: str | None = None) -> Rejected:
+    """A refusal with one problem, to raise: ``raise refusal("order_changed", "...")``."""
+    return Rejected([Problem(code, message, field)], kind)
 
 
 MAX_DB_ID = 2**31 - 1
 # What any search box reads of the text typed in it: no name, identifier or order number is
 # longer, and a longer text only costs more to match.
 MAX_SEARCH_LENGTH = 100
+# What a person writes to say why (an order held or cancelled, a tracking number removed,
+# a stock adjustment): a sentence or two; the stock ledger's column holds that many.
+MAX_REASON_LENGTH = 500
 # What a form's "action" button value (or a similar choice) is read to: every real one
 # ("remove-return-item:12", "pick-kit:3:123") is shorter.
 MAX_ACTION_LENGTH = 40

@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    g,
     jsonify,
     make_response,
     redirect,
@@ -30,8 +29,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.api.errors import ApiError, error_response, http_error_response, is_api_request
-from app.database import end_own_reading
-from app.extensions import db, login_manager
+from app.db.reading import end_own_reading
+from app.extensions import db
 from app.validation import MAX_DB_ID
 
 bp = Blueprint("web", __name__)
@@ -109,9 +108,8 @@ def _unavailable_response():
             503, "database_unavailable", "The database cannot be reached: try again shortly."
         )
     else:
-        # Nobody counts as signed in: Flask-Login would otherwise load the user from the
-        # database again to render the page.
-        g._login_user = login_manager.anonymous_user()
+        # The page never asks who is signed in (current_user is loaded only when a template
+        # asks for it: app.templating), so it renders without the database.
         response = make_response(render_template("errors/unavailable.html"), 503)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

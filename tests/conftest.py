@@ -21,13 +21,15 @@ from werkzeug.security import generate_password_hash
 os.environ.setdefault("SECRET_KEY", "tests-only-secret")
 
 from app import create_app  # noqa: E402
+from app.api.throttle import throttle_of  # noqa: E402
 from app.auth.actor import Actor  # noqa: E402
 from app.auth.models import ApiKey, User  # noqa: E402
 from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
-from app.database import write_transaction  # noqa: E402
-from app.extensions import db, limiter  # noqa: E402
-from app.inventory import service as inventory  # noqa: E402
+from app.db.transactions import write_transaction  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.inventory import receipts  # noqa: E402
+from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
@@ -142,7 +144,7 @@ def _empty_database(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
-    limiter.reset()  # each test starts with no sign-in or API call counted
+    throttle_of(app).reset()  # each test starts with no API call counted
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
@@ -331,21 +333,21 @@ def catalog(app) -> Catalog:
         ids.items = {name: item.id for name, item in items.items()}
         ids.kits = {name: kit.id for name, kit in kits.items()}
         ids.users = {role: user.id for role, user in users.items()}
-        ids.location = inventory.ensure_default_location().id
+        ids.location = ensure_default_location().id
         stocked = [(item.id, item.device_identifier_type) for item in items.values()]
     with app.app_context():
         admin = db.session.get(User, ids.users["admin"])
-        inventory.receive(
-            inventory.ReceiptDraft(
+        receipts.receive(
+            receipts.ReceiptDraft(
                 location_ref=ids.location,
                 reference="Opening stock",
                 lines=[
-                    inventory.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
+                    receipts.ReceiptLine(item_id, STOCK_PER_COUNTED_ITEM)
                     for item_id, kind in stocked
                     if kind is None
                 ],
                 devices=[
-                    inventory.ReceiptDevices(
+                    receipts.ReceiptDevices(
                         item_id,
                         [
                             (kind, stock_identifier(kind, item_id * 1000 + n))
@@ -393,3 +395,11 @@ class ApiClient:
 @pytest.fixture
 def api(client, api_key) -> ApiClient:
     return ApiClient(client, api_key)
+
+
+@pytest.fixture
+def spec(client):
+    """The OpenAPI document the app serves (tests/helpers/openapi.py checks answers against it)."""
+    response = client.get("/api/v3/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_openapi import check, spec  # noqa: F401  (the spec fixture)
+from tests.helpers.openapi import check
 
 
 def new_patient(**overrides):

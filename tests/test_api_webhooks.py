@@ -12,16 +12,11 @@ from app.extensions import db
 from app.validation import Rejected
 from app.webhooks import service
 from tests.conftest import ApiClient, app_context
+from tests.helpers.api_keys import key_with
+from tests.helpers.openapi import check
 from tests.helpers.orders import actor
-from tests.test_openapi import check
-from tests.test_scopes import key_with
 
 URL = "http://127.0.0.1:9/hooks"
-
-
-@pytest.fixture
-def spec(client):
-    return client.get("/api/v3/openapi.json").get_json()
 
 
 def test_create_answers_the_secret_once(api, spec):

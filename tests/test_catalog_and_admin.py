@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.auth.models import ApiKey, User
 from app.catalog.models import Item, Kit
@@ -137,6 +138,22 @@ def test_a_kit_item_that_is_not_valid_is_refused_at_its_row_and_shown_as_sent(ad
         response.text,
         re.S,
     )
+
+
+def test_the_catalog_never_guesses_that_nothing_is_on_orders(app, catalog, monkeypatch):
+    """Orders answer the catalog's "on any order?"; without their answer the catalog fails
+    loudly instead of answering "no" and letting an ordered kit's contents change."""
+    from app.catalog import on_orders
+    from app.catalog.service import item_is_ordered
+
+    place(app, catalog, kits={"diabetes": 1})
+    with app_context(app):
+        assert on_orders.kit_on_orders(catalog.kits["diabetes"])
+        monkeypatch.setattr(on_orders, "_answers", {})
+        with pytest.raises(on_orders.OrdersNotRegistered, match="import app.orders"):
+            on_orders.kit_on_orders(catalog.kits["diabetes"])
+        with pytest.raises(on_orders.OrdersNotRegistered):
+            item_is_ordered(catalog.items["strips"])
 
 
 def test_a_kit_on_orders_keeps_its_contents_but_can_be_renamed_and_archived(app, admin, catalog):
@@ -315,3 +332,22 @@ def test_api_keys_page_shows_who_made_and_revoked_keys(app, admin):
     assert "<title>API keys · Orderly</title>" in page
     assert page.count('id="key-history-heading"') == 1
     assert re.search(r"Lab feed: <strong>Created</strong> by Admin Tester", page)
+
+
+def test_api_key_last_use_is_recorded_once_a_minute(app, api, admin):
+    def last_used():
+        with app_context(app) as session:
+            return session.scalar(select(ApiKey.last_used_at))
+
+    assert last_used() is None
+    api.get("/api/v3/site")
+    first = last_used()
+    assert first is not None
+    api.get("/api/v3/site")
+    assert last_used() == first  # within the minute: not written again
+    with app_context(app) as session:
+        session.execute(update(ApiKey).values(last_used_at=first - timedelta(minutes=2)))
+        session.commit()
+    api.get("/api/v3/site")
+    assert last_used() > first
+    assert "Last used" in admin.get("/admin/api-keys/").text

@@ -117,7 +117,7 @@ def test_database_errors_never_log_the_values(app):
 def test_demo_stock_has_low_and_out_of_stock_items_and_devices_to_scan(app):
     from app.catalog.identifiers import classify, fits_serial_pattern
     from app.inventory import queries
-    from app.inventory.service import balance_mismatches
+    from app.inventory.ledger import balance_mismatches
 
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
@@ -143,7 +143,7 @@ def test_the_screenshots_ship_a_demo_order_with_devices_from_the_shelf(app):
     import importlib.util
 
     from app.orders import statuses
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     path = Path(__file__).resolve().parent.parent / "tools" / "screenshots.py"
     spec = importlib.util.spec_from_file_location("screenshots", path)

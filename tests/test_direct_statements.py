@@ -1,4 +1,4 @@
-"""``database.DirectStatement``: statements run on the driver's cursor answer what
+"""``fast_path.DirectStatement``: statements compiled once and run with exec_driver_sql answer what
 SQLAlchemy's own execution answers, keep its errors and its listeners, and refuse what they
 cannot do."""
 
@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.database import DirectStatement, direct_insert
+from app.db.fast_path import DirectStatement, direct_insert
 from app.extensions import db
-from app.inventory.service import _lock_balances_statement
+from app.inventory.ledger import _lock_balances_statement
 from app.orders import read_statements
 from app.orders.models import Order, OrderItem
 from app.people.models import Patient, Site
@@ -102,7 +102,7 @@ def test_listeners_see_each_statement_and_can_stop_it(app, orders, count_queries
         direct = read_statements.statements(_pg(connection))["external_ids"]
         with count_queries() as counter:
             direct.rows(connection, {"ids": orders[:3]})
-        assert counter.statements == [direct._for(connection.dialect).sql]
+        assert counter.statements == [direct.compiled_for(connection.dialect).sql]
 
         def refuse(conn, cursor, statement, parameters, context, executemany):
             raise RuntimeError("refused by a listener")

@@ -12,36 +12,22 @@ from sqlalchemy import func, select
 from app.auth.actor import Actor
 from app.auth.models import User
 from app.catalog.models import Device, DeviceIdentifier, Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
-from app.inventory import service as inventory
-from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
-from app.orders import lifecycle
+from app.inventory import adjustments, ledger, receipts
+from app.inventory import devices as stock_devices
+from app.inventory.models import DeviceEvent, StockBalance, StockMovement
+from app.orders import packing
 from app.orders.models import Order
+from app.validation import Rejected
 from tests.conftest import (
     STOCK_PER_COUNTED_ITEM,
     STOCK_PER_DEVICE_ITEM,
     app_context,
     stock_identifier,
 )
-from tests.helpers.orders import actor, move, pack_everything, place
-
-
-def figures(app, item_id: int, location_id: int | None = None) -> tuple[int, int]:
-    """(on hand, reserved) of an item at a location (the default one unless given)."""
-    with app_context(app) as session:
-        location_id = location_id or inventory.default_location().id
-        balance = session.scalar(
-            select(StockBalance).where(
-                StockBalance.item_id == item_id, StockBalance.location_id == location_id
-            )
-        )
-        return (balance.on_hand, balance.reserved) if balance else (0, 0)
-
-
-def ledger_count(app) -> int:
-    with app_context(app) as session:
-        return session.scalar(select(func.count(StockMovement.id)))
+from tests.helpers.orders import actor, imei, move, pack_everything, place
+from tests.helpers.stock import figures, ledger_count, record, second_location, statuses_of
 
 
 def strict(app, catalog, *names: str) -> None:
@@ -56,55 +42,26 @@ def shelf(catalog, name: str, n: int, kind: str) -> str:
     return stock_identifier(kind, catalog.items[name] * 1000 + n)
 
 
-def record(app, order_id, value, role="fulfillment"):
-    with app.app_context():
-        try:
-            return lifecycle.record_device(order_id, value, actor(role)).label
-        finally:
-            db.session.remove()
-
-
-def refused_scan(app, order_id, value) -> lifecycle.OrderChangeRefused:
-    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+def refused_scan(app, order_id, value) -> Rejected:
+    with pytest.raises(Rejected) as error:
         record(app, order_id, value)
     return error.value
-
-
-def statuses_of(app, *values: str) -> list[str]:
-    with app_context(app) as session:
-        return [
-            session.scalar(
-                select(Device.current_status)
-                .join(DeviceIdentifier)
-                .where(DeviceIdentifier.value == value)
-            )
-            for value in values
-        ]
 
 
 def receive(app, *, lines=(), devices=(), location=None, reference="Delivery 42"):
     with app.app_context():
         try:
-            return inventory.receive(
-                inventory.ReceiptDraft(
+            return receipts.receive(
+                receipts.ReceiptDraft(
                     location_ref=location,
                     reference=reference,
-                    lines=[inventory.ReceiptLine(i, n) for i, n in lines],
-                    devices=[inventory.ReceiptDevices(i, list(ids)) for i, ids in devices],
+                    lines=[receipts.ReceiptLine(i, n) for i, n in lines],
+                    devices=[receipts.ReceiptDevices(i, list(ids)) for i, ids in devices],
                 ),
                 actor("fulfillment"),
             ).id
         finally:
             db.session.remove()
-
-
-def second_location(app) -> int:
-    with app.app_context(), write_transaction() as session:
-        location = StockLocation(name="East depot")
-        session.add(location)
-        session.flush()
-        location_id = location.id
-    return location_id
 
 
 # --- Receipts ------------------------------------------------------------------------------
@@ -154,10 +111,10 @@ def test_a_receipt_refuses_bad_duplicate_and_known_identifiers_and_stores_nothin
         ([("imei", known)], "device_already_known"),
     ]
     for identifiers, code in cases:
-        with pytest.raises(inventory.StockRefused) as error:
+        with pytest.raises(ledger.StockRefused) as error:
             receive(app, lines=[(strips, 5)], devices=[(glucometer, identifiers)])
         assert error.value.problems[0].code == code
-    with pytest.raises(inventory.StockRefused) as error:
+    with pytest.raises(ledger.StockRefused) as error:
         receive(app, lines=[(glucometer, 5)])
     assert error.value.problems[0].code == "device_tracked_item"
     assert "tracked by device" in error.value.problems[0].message
@@ -171,7 +128,7 @@ def test_a_manifest_preview_flags_bad_duplicate_and_known_identifiers(app, catal
     known = shelf(catalog, "glucometer", 3, "imei")
     with app_context(app) as session:
         item = session.get(Item, catalog.items["glucometer"])
-        entries = inventory.read_manifest(
+        entries = receipts.read_manifest(
             item, f"{imei(8001)}\n{imei(8001)}, 35000000000000X\n{known}\n\n{imei(8002)}"
         )
     assert [(e.raw, e.problem is None) for e in entries] == [
@@ -357,10 +314,10 @@ def test_returned_devices_wait_in_quarantine_until_inspected(app, catalog):
         }
     with app.app_context():
         fulfillment = Actor(user=db.session.scalar(select(User).where(User.role == "fulfillment")))
-        inventory.inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
-        inventory.inspect_device(ids[second], False, "Cracked screen", fulfillment)
-        with pytest.raises(inventory.StockRefused) as error:
-            inventory.inspect_device(ids[second], True, None, fulfillment)
+        stock_devices.inspect_device(ids[first], True, "Cleaned, tested", fulfillment)
+        stock_devices.inspect_device(ids[second], False, "Cracked screen", fulfillment)
+        with pytest.raises(ledger.StockRefused) as error:
+            stock_devices.inspect_device(ids[second], True, None, fulfillment)
         assert error.value.problems[0].code == "not_quarantined"
         db.session.remove()
     assert statuses_of(app, first, second) == ["inStock", "retired"]
@@ -457,7 +414,7 @@ def test_a_device_already_shipped_is_refused(app, catalog):
 
 
 def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):
-    from app.orders.queries import get_order
+    from app.orders.lookups import get_order
 
     strict(app, catalog, "glucometer")
     order_id = place(app, catalog, kits={"diabetes": 1})
@@ -466,7 +423,7 @@ def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):
     record(app, order_id, device)
     with app.app_context():
         recorded = get_order(order_id).devices[0].id
-        lifecycle.remove_device(order_id, recorded, actor("fulfillment"))
+        packing.remove_device(order_id, recorded, actor("fulfillment"))
         db.session.remove()
     assert statuses_of(app, device) == ["inStock"]
 
@@ -512,7 +469,7 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
             elif choice in ("adjust", "count"):
                 with app.app_context():
                     try:
-                        inventory.adjust(
+                        adjustments.adjust(
                             rng.choice([None, east]),
                             rng.choice([strips, cuff]),
                             rng.randrange(-30, 30) if choice == "adjust" else rng.randrange(0, 200),
@@ -545,7 +502,7 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
                 # The glucometers are received as they are scanned (the fixture's rule).
                 pack_everything(app, order_id, start=1000 + step * 10)
                 ship(app, order_id)
-        except (inventory.StockRefused, lifecycle.OrderChangeRefused):
+        except (ledger.StockRefused, Rejected):
             pass
         except Exception as error:  # an order refused for stock is fine, anything else not
             if getattr(error, "problems", None) and all(
@@ -554,8 +511,8 @@ def test_balances_equal_the_ledger_after_a_random_sequence(app, catalog):
                 continue
             raise
         with app_context(app):
-            assert inventory.balance_mismatches() == [], f"after step {step}: {choice}"
-            balances = inventory.balance_totals()
+            assert ledger.balance_mismatches() == [], f"after step {step}: {choice}"
+            balances = ledger.balance_totals()
             assert all(
                 reserved >= 0 and on_hand >= reserved for on_hand, reserved in balances.values()
             )
@@ -575,3 +532,32 @@ def test_the_stock_check_recomputes_balances_from_the_ledger(app, catalog):
     bad = runner.invoke(args=["stock-check"])
     assert bad.exit_code == 1
     assert f"item {catalog.items['strips']}" in bad.output and "ledger says" in bad.output
+
+
+def test_a_new_device_is_in_stock_and_every_device_status_has_a_label():
+    from app.inventory import devices
+
+    # The catalog's Device model names inventory's first status without importing it.
+    assert Device.__table__.c.current_status.default.arg == devices.IN_STOCK
+    assert set(devices.DEVICE_STATUSES) <= set(devices.DEVICE_STATUS_LABELS)
+    assert devices.device_status_label(devices.PASSED) == "Passed inspection"
+
+
+def test_a_manifest_is_previewed_only_for_a_device_item_and_with_an_identifier(app, catalog):
+    with app.app_context():
+        for item, text, refusal in [
+            ("strips", imei(7301), ("devices[0].item.id", "Choose a device-tracked item.")),
+            (
+                "glucometer",
+                "  ",
+                (
+                    "devices[0].deviceIdentifiers",
+                    "Scan, paste or upload at least one identifier.",
+                ),
+            ),
+        ]:
+            with pytest.raises(ledger.StockRefused) as error:
+                receipts.preview_manifest(catalog.items[item], text)
+            assert [(p.field, p.message) for p in error.value.problems] == [refusal]
+        item, entries = receipts.preview_manifest(catalog.items["glucometer"], imei(7301))
+        assert (item.id, [e.problem for e in entries]) == (catalog.items["glucometer"], [None])

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import STOCK_PER_COUNTED_ITEM, STOCK_PER_DEVICE_ITEM, stock_identifier
-from tests.helpers.orders import imei, place
-from tests.test_openapi import check
-
-
-@pytest.fixture
-def spec(client):
-    return client.get("/api/v3/openapi.json").get_json()
+from tests.helpers.openapi import check
+from tests.helpers.orders import imei, patient_order, place
 
 
 def test_inventory_lists_figures_filtered_by_item_and_location(api, app, catalog, spec):
@@ -100,9 +93,9 @@ def test_a_known_identifier_answers_409_and_a_counted_device_line_400(api, catal
 
 def test_a_device_is_found_by_any_identifier_with_its_orders(api, app, catalog, spec):
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from tests.helpers.orders import move
-    from tests.test_inventory import record
+    from tests.helpers.stock import record
 
     with app.app_context(), write_transaction() as session:
         session.get(Item, catalog.items["glucometer"]).accept_unreceived_devices = False
@@ -126,8 +119,6 @@ def test_a_device_is_found_by_any_identifier_with_its_orders(api, app, catalog, 
 
 
 def test_an_order_answers_its_fulfillment_location(api, catalog, spec):
-    from tests.test_api_orders import patient_order
-
     response = api.post("/api/v3/order", json=patient_order(catalog))
     assert response.get_json()["fulfillmentLocation"] == {
         "id": catalog.location,

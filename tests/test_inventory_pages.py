@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import STOCK_PER_COUNTED_ITEM, stock_identifier
 from tests.helpers.orders import imei, place
+from tests.helpers.stock import figures, ledger_count, statuses_of
 from tests.helpers.web import Browserless
-from tests.test_inventory import figures, ledger_count, statuses_of
 
 
 @pytest.fixture
@@ -45,6 +45,48 @@ def test_a_pasted_manifest_is_previewed_with_bad_and_duplicate_identifiers_flagg
     )
     assert ok.status_code == 303
     assert statuses_of(app, imei(4001), imei(4002)) == ["inStock", "inStock"]
+
+
+@pytest.mark.parametrize("action", ["preview", "devices"])
+def test_a_manifest_needs_a_device_item_and_an_identifier_said_at_their_fields(
+    fulfillment, catalog, app, action
+):
+    data = {
+        "devices-location_id": str(catalog.location),
+        "devices-item_id": str(catalog.items["strips"]),
+        "devices-manifest": imei(4301),
+        "action": action,
+    }
+    counted_item = fulfillment.post("/stock/receive", data)
+    assert counted_item.status_code == 422
+    assert error_of(counted_item.text, "devices-item_id") == "Choose a device-tracked item."
+    assert error_of(counted_item.text, "devices-manifest") is None
+    glucometer = {**data, "devices-item_id": str(catalog.items["glucometer"])}
+    empty = fulfillment.post("/stock/receive", {**glucometer, "devices-manifest": " \n "})
+    assert empty.status_code == 422
+    assert error_of(empty.text, "devices-item_id") is None
+    assert error_of(empty.text, "devices-manifest") == (
+        "Scan, paste or upload at least one identifier."
+    )
+    assert statuses_of(app, imei(4301)) == [None]
+
+
+def test_a_manifest_with_flagged_identifiers_is_not_received_and_says_so(fulfillment, catalog, app):
+    rows = ledger_count(app)
+    refused = fulfillment.post(
+        "/stock/receive",
+        {
+            "devices-location_id": str(catalog.location),
+            "devices-item_id": str(catalog.items["glucometer"]),
+            "devices-manifest": f"{imei(4401)}\n12345",
+            "action": "devices",
+        },
+    )
+    assert refused.status_code == 422
+    assert "Some identifiers are flagged below: correct or remove them" in refused.text
+    assert "1 flagged" in refused.text
+    assert statuses_of(app, imei(4401)) == [None]
+    assert ledger_count(app) == rows
 
 
 def test_an_uploaded_manifest_is_received(fulfillment, catalog, app):
@@ -233,7 +275,7 @@ def test_an_item_that_is_not_valid_is_refused_at_the_field(fulfillment, catalog,
 
 def test_the_stock_page_highlights_low_stock_and_shows_demand(fulfillment, catalog, app):
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         session.get(Item, catalog.items["cuff"]).reorder_point = STOCK_PER_COUNTED_ITEM
@@ -276,7 +318,7 @@ def test_stock_and_ledger_pages_cost_a_fixed_number_of_statements(
         place(app, catalog, items={"strips": 1, "cuff": 1}, kits={"diabetes": 1})
     with app.app_context():
         from app.catalog.models import Item
-        from app.database import write_transaction
+        from app.db.transactions import write_transaction
 
         with write_transaction() as session:
             session.add_all(Item(name=f"Gauze {n}", sku=f"GZ-{n}") for n in range(10))
@@ -308,8 +350,8 @@ def test_coordinators_see_stock_but_do_not_move_it(client, catalog):
 
 
 def test_the_new_order_page_shows_what_is_available_beside_each_line(client, catalog, app):
-    from tests.test_inventory import second_location
-    from tests.test_web_new_order import a_good_order
+    from tests.helpers.stock import second_location
+    from tests.helpers.web import a_good_order
 
     east = second_location(app)
     coordinator = Browserless(client)

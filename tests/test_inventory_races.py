@@ -3,35 +3,20 @@ competing for the last units and for one device, on whichever database the suite
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 from sqlalchemy import func, select
 
 from app.catalog.models import Item
-from app.database import write_transaction
-from app.inventory import service as inventory
+from app.db.transactions import write_transaction
+from app.inventory import ledger
+from app.inventory.locations import default_location
+from app.inventory.models import StockBalance
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context, stock_identifier
 from tests.helpers.orders import move, place, receive_stock
-from tests.test_concurrency import HttpSession, in_parallel
+from tests.helpers.real_http import HttpSession, api_post, in_parallel
 
 PARALLEL = 8
 LAST_UNITS = 3
-
-
-def api_post(base: str, key: str, path: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Impilo-API-Key": key},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_parallel_orders_for_the_last_units_place_exactly_what_exists(
@@ -61,8 +46,8 @@ def test_parallel_orders_for_the_last_units_place_exactly_what_exists(
             assert answer["error"]["field"] == "orderItems[1].count"
     with app_context(app) as session:
         assert session.scalar(select(func.count(Order.id))) == LAST_UNITS
-        assert inventory.balance_mismatches() == []
-        assert inventory.available(inventory.default_location().id, [item_id]) == {item_id: 0}
+        assert ledger.balance_mismatches() == []
+        assert ledger.available(default_location().id, [item_id]) == {item_id: 0}
 
 
 def test_parallel_kits_competing_for_the_last_devices_never_oversell(
@@ -78,7 +63,7 @@ def test_parallel_kits_competing_for_the_last_devices_never_oversell(
     # 12 glucometers on the shelf: two orders of 5 fit, the other two do not.
     assert sorted(code for code, _ in results) == [201, 201, 400, 400]
     with app_context(app) as session:
-        assert inventory.balance_mismatches() == []
+        assert ledger.balance_mismatches() == []
 
 
 def test_two_packers_scanning_one_shelf_device_into_two_orders_one_wins(app, live_server, catalog):
@@ -145,18 +130,18 @@ def test_cancels_and_new_orders_for_one_item_in_parallel_all_get_a_real_answer(
     assert cancelled == [200] * ROUNDS * MIX, sorted(cancelled)
     assert placed_too == [201] * ROUNDS * MIX, sorted(placed_too)
     with app_context(app) as session:
-        assert inventory.balance_mismatches() == []
+        assert ledger.balance_mismatches() == []
         statuses = dict(
             session.execute(
                 select(Order.current_status, func.count(Order.id)).group_by(Order.current_status)
             ).all()
         )
         assert statuses == {"cancelled": ROUNDS * MIX, "created": ROUNDS * MIX}
-        location = inventory.default_location().id
+        location = default_location().id
         reserved = session.scalar(
-            select(inventory.StockBalance.reserved).where(
-                inventory.StockBalance.location_id == location,
-                inventory.StockBalance.item_id == strips,
+            select(StockBalance.reserved).where(
+                StockBalance.location_id == location,
+                StockBalance.item_id == strips,
             )
         )
         assert reserved == ROUNDS * MIX

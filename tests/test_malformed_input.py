@@ -237,3 +237,118 @@ def test_an_order_and_a_patient_are_not_found_by_other_digits(app, api, coordina
     assert api.get(f"/api/v3/patient/{full_width}").status_code == 404
     assert coordinator.get(f"/patients/{full_width}").status_code == 404
     assert coordinator.get(f"/orders/{arabic}").status_code == 404
+
+
+# --- JSON the API refuses whole, with a stable code --------------------------------------
+
+
+def order_body(catalog, **overrides):
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 1}],
+    }
+    body.update(overrides)
+    return body
+
+
+def patient_body(**overrides):
+    body = {
+        "externalIdentifier": "MRN-77",
+        "firstName": "Grace",
+        "lastName": "Hopper",
+        "dateOfBirth": "1936-12-09",
+        "address": {"lineOne": "1 Elm St", "city": "Columbus", "state": "OH", "zipCode": "43215"},
+    }
+    body.update(overrides)
+    return body
+
+
+def post_raw(api, url, text: str):
+    return api.post(url, data=text, headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v3/order", '{"orderNotes":[{"note":"a\\udc00"}]}'),
+        ("/api/v3/order", '{"externalOrderIds":["\\ud800x"]}'),
+        ("/api/v3/patient", '{"firstName":"\\udc00"}'),
+        ("/api/v3/patient", '{"address":{"note":"\\udfff"}}'),
+        ("/api/v3/order/1/cancel", '{"reason":"\\udc00"}'),
+    ],
+)
+def test_lone_surrogates_are_refused(api, catalog, path, body):
+    response = post_raw(api, path, body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_text"
+
+
+def test_deep_nesting_is_refused_before_anything_else(api, catalog):
+    deep = "[" * 800 + "]" * 800
+    response = post_raw(api, "/api/v3/order", '{"externalOrderIds":' + deep + "}")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "too_deeply_nested"
+
+
+def test_nul_in_an_unknown_key_or_escaped_text_is_not_refused(api, catalog):
+    body = order_body(catalog, orderNotes=[{"note": "path C:\\\\u0000 stays"}])
+    response = api.post("/api/v3/order", json={**body, "extra\x00key": 1})
+    assert response.status_code == 201, response.json
+    assert response.json["orderNotes"][0]["note"] == "path C:\\\\u0000 stays"
+    refused = api.post("/api/v3/order", json=order_body(catalog, orderNotes=[{"note": "a\x00"}]))
+    assert refused.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        (
+            {"address": {"lineOne": "1 Elm", "city": "C", "state": "OH", "zipCode": "٤٣٢١٥"}},
+            "address.zipCode",
+        ),
+        ({"firstName": "\u200b\u200b"}, "firstName"),
+        ({"lastName": "Hop\u202eper"}, "lastName"),
+        ({"externalIdentifier": "\u200b"}, "externalIdentifier"),
+        ({"dateOfBirth": "19800203"}, "dateOfBirth"),
+        ({"dateOfBirth": "1980-W01-1"}, "dateOfBirth"),
+    ],
+)
+def test_text_that_should_be_refused_is(api, catalog, overrides, field):
+    response = api.post("/api/v3/patient", json=patient_body(**overrides))
+    assert response.status_code == 400, response.json
+    assert field in {d["field"] for d in response.json["error"]["details"]}
+
+
+@pytest.mark.parametrize("value", ["\u200b", " \u200b\u2060 ", "ab\u202ecd", "x\u2066y"])
+def test_invisible_or_bidi_external_order_ids_are_refused(api, catalog, value):
+    response = api.post("/api/v3/order", json=order_body(catalog, externalOrderIds=[value]))
+    assert response.status_code == 400, value
+    assert response.json["error"]["field"] == "externalOrderIds[0]"
+
+
+def test_non_ascii_digits_in_tracking_numbers_and_device_ids_are_refused():
+    from app.catalog import identifiers
+    from app.orders import carriers
+
+    assert carriers.problem("DHL", "1234567890") is None
+    assert carriers.problem("DHL", "١٢٣٤٥٦٧٨٩٠") is not None
+    assert carriers.problem("FedEx", "１２３４５６７８９０１２") is not None  # full-width
+    assert identifiers.problem("imei", "٣٥٢٠٩٩٠٠١٧٦١٤٨١") is not None
+
+
+def test_duplicate_json_keys_are_refused(api, catalog):
+    item = catalog.items["strips"]
+    text = (
+        f'{{"patient":{{"id":{catalog.patient}}},'
+        f'"orderItems":[{{"item":{{"id":{item}}},"count":1}}],"count":1,"count":2}}'
+    )
+    response = post_raw(api, "/api/v3/order", text)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "duplicate_key"
+
+
+def test_order_counts_unchanged_by_refusals(app, api, catalog):
+    for body in ('{"a":1,"a":2}', '{"x":' + "[" * 100 + "]" * 100 + "}"):
+        post_raw(api, "/api/v3/order", body)
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Order.id))) == 0

@@ -3,38 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
-from tests.test_api_orders import patient_order
-
-
-@pytest.fixture
-def spec(client):
-    response = client.get("/api/v3/openapi.json")
-    assert response.status_code == 200
-    return response.get_json()
-
-
-def schema_validator(spec, name):
-    resource = Resource.from_contents(spec, default_specification=DRAFT202012)
-    registry = Registry().with_resource("urn:orderly-openapi", resource)
-    return Draft202012Validator(
-        {"$ref": f"urn:orderly-openapi#/components/schemas/{name}"}, registry=registry
-    )
-
-
-def response_schema_name(spec, path, method, status):
-    content = spec["paths"][path][method]["responses"][str(status)]["content"]
-    return content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-
-
-def check(spec, path, method, response):
-    name = response_schema_name(spec, path, method, response.status_code)
-    errors = list(schema_validator(spec, name).iter_errors(response.get_json()))
-    assert errors == [], [e.message for e in errors]
+from tests.helpers.openapi import check, schema_validator
+from tests.helpers.orders import patient_order
 
 
 def test_document_is_valid_openapi(spec):
@@ -114,7 +86,7 @@ def test_order_schemas_come_from_the_structs_that_write_the_answers(api, catalog
     answer has exactly their fields, in their order."""
     import msgspec
 
-    from app.api import serialize
+    from app.orders import serialize
 
     order_id = api.post("/api/v3/order", json=patient_order(catalog)).get_json()["id"]
     fetched = api.get(f"/api/v3/order/{order_id}").get_json()

@@ -255,11 +255,11 @@ def test_a_refused_note_is_kept(app, fulfillment, order, htmx):
 
 
 def empty_slots(app, order_id: int) -> list[str]:
-    from app.orders import lifecycle
-    from app.orders.queries import get_order
+    from app.orders import packing
+    from app.orders.lookups import get_order
 
     with app_context(app):
-        return [s.key for s in lifecycle.packing_plan(get_order(order_id)).slots if not s.filled]
+        return [s.key for s in packing.packing_plan(get_order(order_id)).slots if not s.filled]
 
 
 @pytest.mark.parametrize("htmx", [True, False])
@@ -470,16 +470,17 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
     """The page and the summaries read the order through read_model (plain statements);
     the packing plan, the timeline, the last scan and the summary's sections come out as
     they do from the ORM's objects, which the changes in lifecycle load."""
-    from app.orders import lifecycle, order_page, packing_summary, read_model
-    from app.orders.queries import get_order
+    from app.orders import packing, read_model
+    from app.orders.lookups import get_order
+    from app.orders.web import order_detail, packing_summary
 
     receive_stock(app, {catalog.items["glucometer"]: 10, catalog.items["monitor"]: 10})
     packed = order_with_every_kind_of_line(app, catalog, 2)
     partly = place(app, catalog, items={"monitor": 2}, kits={"diabetes": 2, "hypertension": 1})
     move(app, partly, "processing")
     with app.app_context():
-        lifecycle.record_device(partly, imei(901), actor("fulfillment"))
-        lifecycle.record_device(partly, "SN000901", actor("fulfillment"))
+        packing.record_device(partly, imei(901), actor("fulfillment"))
+        packing.record_device(partly, "SN000901", actor("fulfillment"))
 
     def slots(plan):
         return [
@@ -492,10 +493,12 @@ def test_the_page_reads_plain_copies_that_tell_what_the_orm_objects_tell(app, ca
     for order_id in (packed, partly):
         with app.app_context():
             orm, plain = get_order(order_id), read_model.load_one(order_id)
-            orm_plan, plain_plan = lifecycle.packing_plan(orm), lifecycle.packing_plan(plain)
+            orm_plan, plain_plan = packing.packing_plan(orm), packing.packing_plan(plain)
             assert slots(plain_plan) == slots(orm_plan) and plain_plan.slots
-            assert order_page._timeline(plain) == order_page._timeline(orm)
-            assert order_page.last_scan(plain, plain_plan) == order_page.last_scan(orm, orm_plan)
+            assert order_detail._timeline(plain) == order_detail._timeline(orm)
+            assert order_detail.last_scan(plain, plain_plan) == order_detail.last_scan(
+                orm, orm_plan
+            )
             assert packing_summary.sections_of(plain) == packing_summary.sections_of(orm)
             assert (plain.version, plain.held_from_status) == (orm.version, orm.held_from_status)
             assert plain.recipient.address.lines() == orm.recipient.address.lines()
@@ -716,7 +719,7 @@ def test_csv_export_follows_the_filters(app, fulfillment, many_orders):
 
 
 def test_csv_export_defuses_formulas(app, fulfillment, catalog):
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from app.people.models import Patient
 
     with app.app_context(), write_transaction() as session:

@@ -10,9 +10,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.orders.models import Order, OrderEvent, OrderExternalId, OrderItem, OrderKit
+from app.orders.models import Order, OrderEvent, OrderExternalId, OrderItem, OrderKit, ReturnItem
 from tests.conftest import app_context
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import delivered_kit, orders_returning, patient_order
 
 
 def nothing_stored(app) -> bool:
@@ -31,6 +31,39 @@ def rejected(api, app, body, status=400):
     assert set(error) >= {"code", "message", "field"}
     assert error["message"]
     return error
+
+
+def placed(api, body) -> int:
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()["id"]
+
+
+def stored(app, order_id: int) -> dict:
+    """What the database holds for one order: recipient, shipping, lines and their counts."""
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+
+        def lines(model, column):
+            rows = session.execute(
+                select(getattr(model, column), model.count).where(model.order_id == order_id)
+            )
+            return sorted(tuple(row) for row in rows)
+
+        return {
+            "patient": order.patient_id,
+            "site": order.site_id,
+            "shipping": order.shipping_option,
+            "email_label": order.email_label,
+            "items": lines(OrderItem, "item_id"),
+            "kits": lines(OrderKit, "kit_id"),
+            "returns": lines(ReturnItem, "item_id"),
+            "external_ids": sorted(
+                session.scalars(
+                    select(OrderExternalId.value).where(OrderExternalId.order_id == order_id)
+                )
+            ),
+        }
 
 
 def codes(error) -> set[str]:
@@ -104,9 +137,18 @@ def test_null_line_lists_count_as_empty(api, app, catalog):
     assert error["code"] == "lines_required"
 
 
-def test_kit_only_order_is_fine(api, catalog):
-    body = patient_order(catalog, orderItems=[])
-    assert api.post("/api/v3/order", json=body).status_code == 201
+def test_kit_only_order_is_fine(api, app, catalog):
+    order_id = placed(api, patient_order(catalog, orderItems=[]))
+    assert stored(app, order_id) == {
+        "patient": catalog.patient,
+        "site": None,
+        "shipping": "standard",
+        "email_label": False,
+        "items": [],
+        "kits": [(catalog.kits["hypertension"], 1)],
+        "returns": [],
+        "external_ids": ["xyz_123_0", "xyz_123_1"],
+    }
 
 
 def test_unknown_item_is_refused_at_its_line(api, app, catalog):
@@ -157,11 +199,14 @@ def test_missing_count_is_refused(api, app, catalog):
 
 
 @pytest.mark.parametrize("count", [1, 999])
-def test_count_limits_are_allowed(api, catalog, count):
+def test_count_limits_are_allowed(api, app, catalog, count):
     body = patient_order(
         catalog, orderItems=[{"item": {"id": catalog.items["strips"]}, "count": count}]
     )
-    assert api.post("/api/v3/order", json=body).status_code == 201
+    order = stored(app, placed(api, body))
+    assert order["items"] == [(catalog.items["strips"], count)]
+    assert order["kits"] == [(catalog.kits["hypertension"], 1)]
+    assert (order["patient"], order["shipping"]) == (catalog.patient, "standard")
 
 
 def test_the_same_item_twice_is_refused_not_merged(api, app, catalog):
@@ -210,9 +255,11 @@ def test_external_order_ids_are_non_empty_strings_of_at_most_64(api, app, catalo
     assert (error["code"], error["field"]) == ("invalid_external_order_id", "externalOrderIds[1]")
 
 
-def test_external_order_id_of_64_characters_is_fine(api, catalog):
-    body = patient_order(catalog, externalOrderIds=["x" * 64])
-    assert api.post("/api/v3/order", json=body).status_code == 201
+def test_external_order_id_of_64_characters_is_fine(api, app, catalog):
+    order = stored(app, placed(api, patient_order(catalog, externalOrderIds=["x" * 64])))
+    assert order["external_ids"] == ["x" * 64]
+    assert order["items"] == [(catalog.items["strips"], 10)]
+    assert (order["patient"], order["shipping"]) == (catalog.patient, "standard")
 
 
 def test_duplicate_external_order_ids_are_refused(api, app, catalog):
@@ -282,11 +329,18 @@ def test_email_label_is_a_boolean(api, app, catalog, value):
     assert (error["code"], error["field"]) == ("invalid_email_label", "emailLabel")
 
 
-def test_return_items_may_be_items_no_longer_orderable(api, catalog):
+def test_return_items_may_be_items_no_longer_orderable(api, app, catalog):
     body = return_only(
         catalog, returnItems=[{"item": {"id": catalog.items["retired"]}, "count": 1}]
     )
-    assert api.post("/api/v3/order", json=body).status_code == 201
+    order = stored(app, placed(api, body))
+    assert order["returns"] == [(catalog.items["retired"], 1)]
+    assert (order["items"], order["kits"]) == ([], [])
+    assert (order["patient"], order["site"], order["shipping"]) == (
+        catalog.patient,
+        None,
+        "standard",
+    )
 
 
 def test_unknown_return_device_is_refused(api, app, catalog):
@@ -301,7 +355,7 @@ def test_unknown_returned_packed_kit_is_refused(api, app, catalog):
 
 def test_return_device_listed_twice_is_refused(app, api, catalog):
     from app.catalog.models import Device, DeviceIdentifier
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         device = Device(
@@ -322,43 +376,6 @@ def test_return_device_listed_twice_is_refused(app, api, catalog):
     assert ok.get_json()["returnDevices"][0]["deviceIdentifiers"] == [
         {"type": "serial", "value": "SN-1234"}
     ]
-
-
-def delivered_kit(app, catalog) -> tuple[int, int, int]:
-    """A hypertension kit delivered to the patient: (its order, its monitor, the packed kit)."""
-    from app.catalog.models import Device
-    from tests.helpers.orders import delivered_order
-
-    order_id = delivered_order(app, catalog, kits={"hypertension": 1})
-    with app_context(app) as session:
-        order = session.get(Order, order_id)
-        [packed_kit] = order.packed_kits
-        monitor = next(
-            od.device_id
-            for od in packed_kit.devices
-            if session.get(Device, od.device_id).item_id == catalog.items["monitor"]
-        )
-        return order_id, monitor, packed_kit.id
-
-
-def orders_returning(app, device_id: int) -> list[int]:
-    """The orders (not cancelled) that expect the device back, either way it is named."""
-    from app.orders.models import OrderDevice, ReturnDevice, ReturnPackedKit
-
-    with app_context(app) as session:
-        named = session.scalars(
-            select(ReturnDevice.order_id).where(ReturnDevice.device_id == device_id)
-        ).all()
-        in_kits = session.scalars(
-            select(ReturnPackedKit.order_id)
-            .join(OrderDevice, OrderDevice.packed_kit_id == ReturnPackedKit.packed_kit_id)
-            .where(OrderDevice.device_id == device_id)
-        ).all()
-        return sorted(
-            order_id
-            for order_id in {*named, *in_kits}
-            if session.get(Order, order_id).current_status != "cancelled"
-        )
 
 
 def test_a_device_is_on_at_most_one_open_return(app, api, catalog):

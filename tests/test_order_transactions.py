@@ -13,7 +13,7 @@ from app.extensions import db
 from app.orders import service
 from app.orders.models import Order, OrderEvent, OrderExternalId, OrderItem, OrderKit, SubmissionKey
 from tests.conftest import app_context
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import patient_order
 
 
 def counts(app) -> dict[str, int]:

@@ -11,27 +11,35 @@ from sqlalchemy import select
 from app.catalog import service as catalog_service
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item
-from app.orders import lifecycle
+from app.extensions import db
+from app.orders import lifecycle, packing
+from app.orders.lookups import get_order
 from app.orders.models import OrderEvent
-from app.orders.queries import get_order
 from app.validation import Rejected
 from tests.conftest import app_context
-from tests.helpers.orders import actor, iccid, imei, move, pack_everything, place
+from tests.helpers.orders import (
+    MONITOR_PATTERN,
+    actor,
+    iccid,
+    imei,
+    move,
+    pack_everything,
+    place,
+    set_monitor_pattern,
+)
 from tests.helpers.web import Browserless
-
-MONITOR_PATTERN = r"BP7450-[0-9A-Z]{4,8}"
 
 
 def record(app, order_id, value, slot_key=None):
     with app.app_context():
         try:
-            return lifecycle.record_device(order_id, value, actor("fulfillment"), slot_key).label
+            return packing.record_device(order_id, value, actor("fulfillment"), slot_key).label
         finally:
-            lifecycle.db.session.remove()
+            db.session.remove()
 
 
-def refusal(app, order_id, value, slot_key=None) -> lifecycle.OrderChangeRefused:
-    with pytest.raises(lifecycle.OrderChangeRefused) as error:
+def refusal(app, order_id, value, slot_key=None) -> Rejected:
+    with pytest.raises(Rejected) as error:
         record(app, order_id, value, slot_key)
     return error.value
 
@@ -39,8 +47,7 @@ def refusal(app, order_id, value, slot_key=None) -> lifecycle.OrderChangeRefused
 def plan_of(app, order_id) -> list[tuple[str, bool]]:
     with app_context(app):
         return [
-            (s.label, s.filled is not None)
-            for s in lifecycle.packing_plan(get_order(order_id)).slots
+            (s.label, s.filled is not None) for s in packing.packing_plan(get_order(order_id)).slots
         ]
 
 
@@ -48,23 +55,6 @@ def recorded_values(app, order_id) -> list[str]:
     with app_context(app):
         order = get_order(order_id)
         return sorted(i.value for od in order.devices for i in od.device.identifiers)
-
-
-def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
-    with app.app_context():
-        monitor = lifecycle.db.session.get(Item, catalog.items["monitor"])
-        catalog_service.update_item(
-            monitor.id,
-            catalog_service.ItemDraft(
-                name=monitor.name,
-                sku=monitor.sku,
-                device_identifier_type="serial",
-                serial_pattern=pattern,
-                accept_unreceived_devices=monitor.accept_unreceived_devices,
-            ),
-            actor("admin"),
-        )
-        lifecycle.db.session.remove()
 
 
 @pytest.fixture
@@ -181,7 +171,7 @@ def test_a_line_form_refuses_a_value_of_the_wrong_kind(app, catalog):
     move(app, order_id, "processing")
     with app_context(app):
         monitor = next(
-            s.key for s in lifecycle.packing_plan(get_order(order_id)).slots if "monitor" in s.label
+            s.key for s in packing.packing_plan(get_order(order_id)).slots if "monitor" in s.label
         )
     refused = refusal(app, order_id, iccid(2), slot_key=monitor)
     assert refused.message == "This looks like an ICCID. This line takes a serial number."
@@ -328,7 +318,7 @@ def test_the_obvious_next_step_is_the_primary_button(app, person, catalog):
         lifecycle.change_status(
             order_id, "shipped", actor("fulfillment"), tracking=("UPS", "1Z999AA10123456784")
         )
-        lifecycle.db.session.remove()
+        db.session.remove()
     assert primary_buttons(packer.get(f"/orders/{order_id}").text) == ["Mark delivered"]
 
 

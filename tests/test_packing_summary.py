@@ -91,7 +91,7 @@ def test_empty_batch_goes_back_to_the_list(fulfillment, catalog):
 
 def test_long_order_continues_with_its_number_and_page_x_of_y(app, fulfillment, catalog):
     from app.catalog.models import Item
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
     from app.orders import service
     from tests.helpers.orders import actor
 

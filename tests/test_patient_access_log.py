@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from app.database import utcnow
+from app.db.types import utcnow
 from app.history.models import PatientDataAccess
 from tests.conftest import app_context
 from tests.helpers.orders import move, place

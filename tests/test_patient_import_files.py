@@ -17,8 +17,8 @@ from tests.helpers.web import Browserless
 HEADING = "MRN,First name,Last name,DOB,Address,City,State,ZIP,Note\n"
 
 
-def row(n: int, first: str = "Ann", note: str = "") -> str:
-    return f"IMP-{n},{first},Lee{n},1950-01-01,1 Elm St,Columbus,OH,43215,{note}\n"
+def row(n: int, first: str = "Ann", note: str = "", dob: str = "1950-01-01") -> str:
+    return f"IMP-{n},{first},Lee{n},{dob},1 Elm St,Columbus,OH,43215,{note}\n"
 
 
 @pytest.fixture
@@ -144,3 +144,34 @@ def test_a_file_with_a_nul_character_is_refused_with_its_line(app, coordinator):
     assert "NUL character at line 3" in response.text
     with app_context(app) as session:
         assert session.scalar(select(func.count(PatientImport.id))) == 0
+
+
+def test_an_import_of_too_many_rows_imports_nothing(app, coordinator, catalog):
+    from app.people.importing import MAX_ROWS
+
+    content = HEADING + "".join(row(n) for n in range(MAX_ROWS + 1))
+    preview_url = upload(coordinator, content.encode()).headers["Location"]
+    assert f"A file holds at most {MAX_ROWS:,} patients" in coordinator.get(preview_url).text
+    coordinator.post(preview_url)
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Patient.id))) == 2
+    assert "Nothing was imported" in coordinator.get(preview_url).text
+
+
+def test_an_import_that_breaks_partway_imports_nothing(app, coordinator, catalog):
+    content = HEADING + row(1) + 'IMP-2,"Ann,Lee,1950-01-01,1 Elm St,Columbus,OH,43215\n'
+    preview_url = upload(coordinator, (content + "x" * 200_000).encode()).headers["Location"]
+    assert "The quote that opens a cell on line 3 is never closed" in (
+        coordinator.get(preview_url).text
+    )
+    coordinator.post(preview_url)
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Patient.id))) == 2
+    assert "Nothing was imported" in coordinator.get(preview_url).text
+
+
+@pytest.mark.parametrize("dob", ["31/12/1950", "1950-13-01"])
+def test_an_import_shows_a_malformed_date_of_birth_in_its_column(coordinator, catalog, dob):
+    preview_url = upload(coordinator, (HEADING + row(1, dob=dob)).encode()).headers["Location"]
+    html = coordinator.get(preview_url).text
+    assert re.search(r"Date of birth</strong> \(column “DOB”\): Date of birth must be", html)

@@ -432,3 +432,28 @@ def test_the_patients_devices_read_by_name_in_a_fixed_number_of_queries(
     assert two_orders.count == one_order.count
     page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
     assert not re.search(r"· (serial|imei|macAddress|iccid|simCardNumber) ", page)
+
+
+def test_date_of_birth_in_the_form_has_one_stated_format(app, coordinator, catalog):
+    page = coordinator.get("/patients/new")
+    assert "YYYY-MM-DD" in page.text
+    response = coordinator.post(
+        "/patients/new",
+        {
+            "external_identifier": "MRN-88",
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "date_of_birth": "19800203",
+            "line_one": "1 Elm St",
+            "city": "Columbus",
+            "state": "OH",
+            "zip_code": "43215",
+            "sex": "unknown",
+            "country": "US",
+        },
+    )
+    assert response.status_code == 422
+    with app_context(app) as session:
+        assert (
+            session.scalar(select(func.count(Patient.id)).where(Patient.first_name == "Ana")) == 0
+        )

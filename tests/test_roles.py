@@ -81,6 +81,7 @@ POLICY = {
     "inventory.ledger": EVERYONE,
     "inventory.export_ledger": EVERYONE,
     "inventory.find_devices": EVERYONE,
+    "inventory.export_devices": EVERYONE,
     "inventory.show_device": EVERYONE,
     "inventory.receive": {F, A},
     "inventory.adjust": {F, A},

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from app.auth import scopes
 from app.auth.models import ApiKey
-from app.database import write_transaction
 from app.history.models import PatientDataAccess
 from tests.conftest import ApiClient, app_context
+from tests.helpers.api_keys import key_with
+from tests.helpers.openapi import check
+from tests.helpers.orders import patient_order
 from tests.helpers.web import Browserless
-from tests.test_api_orders import patient_order
-from tests.test_openapi import check
 
 POLICY = {
     "api.place_order": scopes.ORDERS_WRITE,
@@ -53,13 +53,6 @@ def test_every_api_route_declares_its_scope(app):
         declared[rule.endpoint] = getattr(app.view_functions[rule.endpoint], "required_scope", None)
     assert {e: s for e, s in declared.items() if s is None} == {}, "routes without a scope"
     assert declared == POLICY
-
-
-def key_with(app, granted) -> str:
-    with app.app_context(), write_transaction() as session:
-        key, plain = ApiKey.issue("Scoped", granted)
-        session.add(key)
-    return plain
 
 
 def call(client, rule, method):
@@ -153,3 +146,15 @@ def test_a_key_without_patients_read_gets_orders_naming_the_patient_by_id_only(
     patient = spec["components"]["schemas"]["Order"]["properties"]["patient"]
     assert {"$ref": "#/components/schemas/PatientRef"} in patient["anyOf"]
     assert "patients:read" in patient["description"]
+
+
+def test_a_route_can_only_declare_a_scope_that_exists(app):
+    """A misspelt scope stops the app at import, saying where scopes are listed."""
+    with pytest.raises(ValueError, match=r"unknown scope 'orders:delete': add it to app/auth/"):
+        scopes.scope_required("orders:delete")
+
+    def view():
+        return "answered"
+
+    guarded = scopes.scope_required(scopes.ORDERS_READ)(view)
+    assert guarded.required_scope == "orders:read"

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.people.models import Address, Patient
 from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.auth.models import UserSignIn
-from app.database import utcnow
+from app.db.types import utcnow
 from tests.conftest import app_context
 from tests.helpers.web import Browserless
 

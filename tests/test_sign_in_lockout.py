@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from app.auth import service as auth_service
+from app.auth import throttle
 from app.auth.models import SignInAttempt, UserSignIn
-from app.database import utcnow
+from app.db.types import utcnow
 from tests.conftest import PASSWORD, app_context
 from tests.helpers.web import Browserless, csrf_token
 
@@ -240,3 +243,201 @@ def test_addresses_of_one_ipv6_network_are_one_client(app, catalog, clock):
         assert attempt(app.test_client(), address=f"2001:db8:1:2::{n + 1}").status_code == 401
     assert attempt(app.test_client(), address="2001:db8:1:2:ffff::9").status_code == 429
     assert attempt(app.test_client(), address="2001:db8:1:3::1").status_code == 401
+
+
+def test_sixteen_parallel_wrong_passwords_make_that_client_wait(app, catalog):
+    """Five passwords are checked, the rest refused before theirs is (the count is not lost
+    to parallel attempts); another client of the account is not held back."""
+    origin = throttle.Origin("203.0.113.50")
+
+    def attempt(_):
+        with app.app_context():
+            try:
+                return auth_service.authenticate(
+                    "coordinator@example.org", "wrong password!", origin
+                )
+            except throttle.TooManyAttempts as refused:
+                return refused.retry_after
+            finally:
+                from app.extensions import db
+
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(attempt, range(16)))
+    assert answers.count(None) == 5
+    assert len([a for a in answers if a is not None and 0 < a <= 60]) == 11
+    with app_context(app) as session:
+        failed = select(func.count(SignInAttempt.id)).where(SignInAttempt.succeeded.is_(False))
+        assert session.scalar(failed) == 5
+    with app.app_context():
+        elsewhere = throttle.Origin("198.51.100.50")
+        user = auth_service.authenticate("coordinator@example.org", PASSWORD, elsewhere)
+        assert user is not None and user.id == catalog.users["coordinator"]
+
+
+def test_a_wait_of_two_minutes_or_more_is_told_in_whole_minutes_rounded_up(app, catalog, clock):
+    """Waits of 60, 120 and 240 seconds in a row; the last one told again as it runs down:
+    121 seconds left is "3 minutes", 120 is "2 minutes", 119 is in seconds."""
+    browser = app.test_client()
+    told = []
+    for wait in (60, 120, 240):
+        for _ in range(5):
+            assert attempt(browser).status_code == 401
+        refused = attempt(browser)
+        assert refused.headers["Retry-After"] == str(wait)
+        told.append(error_of(refused))
+        if wait < 240:
+            clock.advance(wait)
+    for _ in range(3):
+        clock.advance(119 if len(told) == 3 else 1)
+        told.append(error_of(attempt(browser)))
+    assert [t.removeprefix("Too many sign-in attempts. Try again in ") for t in told] == [
+        "60 seconds.",
+        "2 minutes.",
+        "4 minutes.",
+        "3 minutes.",
+        "2 minutes.",
+        "119 seconds.",
+    ]
+
+
+def test_an_ipv4_address_written_as_ipv6_is_that_ipv4_client(app, catalog, clock):
+    for _ in range(5):
+        assert attempt(app.test_client(), address="::ffff:203.0.113.5").status_code == 401
+    assert attempt(app.test_client(), address="203.0.113.5").status_code == 429
+    assert attempt(app.test_client(), address="::ffff:198.51.100.1").status_code == 401
+
+
+def test_a_value_the_app_signed_for_something_else_is_no_device_cookie(app, catalog, clock):
+    """Only a token signed as a device cookie makes a trusted client: the same list signed
+    with the app's key for another purpose leaves the browser held back with its address."""
+    from itsdangerous import URLSafeSerializer
+
+    for _ in range(5):
+        assert attempt(app.test_client(), address=STRANGER).status_code == 401
+    elsewhere = URLSafeSerializer(app.secret_key).dumps([catalog.users["coordinator"], "dev-1"])
+    browser = app.test_client()
+    browser.set_cookie("orderly_device", elsewhere, path="/sign-in")
+    assert attempt(browser, password=PASSWORD, address=STRANGER).status_code == 429
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(UserSignIn.id))) == 0
+
+
+def test_a_client_held_back_is_refused_with_a_stable_code_before_its_password_is_checked(
+    app, catalog, clock
+):
+    """The service's refusal, which every door maps: too_many_attempts, with the wait."""
+    from app.auth import service as auth_service
+    from app.auth import throttle
+
+    origin = throttle.Origin("203.0.113.77")
+    with app.app_context():
+        for _ in range(5):
+            assert auth_service.authenticate(EMAIL, "wrong password", origin) is None
+        with pytest.raises(throttle.TooManyAttempts) as refused:
+            auth_service.authenticate(EMAIL, PASSWORD, origin)
+    assert [p.code for p in refused.value.problems] == ["too_many_attempts"]
+    assert refused.value.retry_after == 60
+    assert stored(app, SignInAttempt.succeeded.is_(True)) == 0
+
+
+def test_attempts_are_kept_only_while_a_limit_still_counts_them(app, catalog, clock, monkeypatch):
+    """The longest window is an hour: an attempt an hour old is still counted, one a second
+    older is deleted with the next attempt."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "20/minute")
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "10/minute")
+    monkeypatch.setitem(app.config, "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT", "100/hour")
+    assert attempt(app.test_client()).status_code == 401
+    clock.advance(3600)
+    assert attempt(app.test_client()).status_code == 401
+    assert stored(app) == 2
+    clock.advance(1)
+    assert attempt(app.test_client()).status_code == 401
+    assert stored(app) == 2
+
+
+def test_a_client_is_forgotten_a_day_after_its_last_attempt(app, catalog, clock):
+    """Its failures and its waits in a row start again; a day to the second is not yet."""
+    held, almost, quiet = "203.0.113.1", "203.0.113.2", "203.0.113.3"
+    for _ in range(5):
+        assert attempt(app.test_client(), address=held).status_code == 401
+    for address in (almost, quiet):
+        for _ in range(4):
+            assert attempt(app.test_client(), address=address).status_code == 401
+    clock.advance(24 * 3600)
+    assert attempt(app.test_client(), address=almost).status_code == 401  # its fifth
+    assert attempt(app.test_client(), address=almost).status_code == 429
+    clock.advance(1)
+    assert attempt(app.test_client(), address=quiet).status_code == 401  # its first again
+    assert attempt(app.test_client(), address=quiet).status_code == 401
+    for _ in range(5):
+        assert attempt(app.test_client(), address=held).status_code == 401
+    assert attempt(app.test_client(), address=held).headers["Retry-After"] == "60"
+
+
+def test_a_wait_lasts_until_the_oldest_counted_attempt_leaves_its_window(
+    app, catalog, clock, monkeypatch
+):
+    """With 2 a minute and 3 an hour, the fourth attempt in the hour waits for the first to
+    be an hour old, not for a later one."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ACCOUNT", "2/minute;3/hour")
+    browser = app.test_client()
+    for _ in range(3):
+        assert attempt(browser).status_code == 401
+        clock.advance(61)
+    refused = attempt(browser)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == str(3600 - 3 * 61)
+
+
+def test_each_browser_that_signed_in_before_is_a_client_of_its_own(app, catalog, clock):
+    """The laptop's failures hold back the laptop, not the phone, at the same address."""
+    laptop, phone = signed_in_once(app, STRANGER), signed_in_once(app, STRANGER)
+    for _ in range(5):
+        assert attempt(laptop, address=STRANGER).status_code == 401
+    assert attempt(laptop, password=PASSWORD, address=STRANGER).status_code == 429
+    assert attempt(phone, password=PASSWORD, address=STRANGER).status_code == 303
+
+
+def test_a_known_browsers_sign_ins_leave_its_address_all_its_attempts(
+    app, catalog, clock, monkeypatch
+):
+    """Only browsers new to the account are counted per address: a colleague's new browser
+    at the same office address is not refused after the known laptop signed in three times."""
+    monkeypatch.setitem(app.config, "SIGN_IN_LIMIT_PER_ADDRESS", "3/minute")
+    laptop = signed_in_once(app, STRANGER)  # counted: the laptop was new then
+    for _ in range(3):
+        assert attempt(laptop, password=PASSWORD, address=STRANGER).status_code == 303
+        laptop.delete_cookie("session")
+    colleague = attempt(app.test_client(), "fulfillment@example.org", address=STRANGER)
+    assert colleague.status_code == 401
+
+
+def test_only_failures_from_browsers_new_to_this_account_hold_it_back(
+    app, catalog, clock, monkeypatch
+):
+    """Three failures an hour from new browsers hold back the account's new browsers; the
+    failures of a known browser, or for another account, do not count."""
+    monkeypatch.setitem(app.config, "SIGN_IN_UNTRUSTED_FAILURES_PER_ACCOUNT", "3/hour")
+    laptop = signed_in_once(app, "192.0.2.1")
+    for _ in range(3):
+        assert attempt(laptop, address="192.0.2.1").status_code == 401
+    for n in range(3):
+        stranger = app.test_client()
+        assert (
+            attempt(stranger, "fulfillment@example.org", address=f"203.0.113.{n}").status_code
+            == 401
+        )
+    assert attempt(app.test_client(), password=PASSWORD, address="198.51.100.7").status_code == 303
+
+
+def test_a_success_for_one_account_leaves_the_clients_failures_for_another(app, catalog, clock):
+    """The same address fails four times for one account, then signs in to another: the
+    fifth failure for the first still makes it wait."""
+    other = "fulfillment@example.org"
+    for _ in range(4):
+        assert attempt(app.test_client(), other, address=STRANGER).status_code == 401
+    assert attempt(app.test_client(), password=PASSWORD, address=STRANGER).status_code == 303
+    assert attempt(app.test_client(), other, address=STRANGER).status_code == 401
+    assert attempt(app.test_client(), other, PASSWORD, address=STRANGER).status_code == 429

@@ -1,4 +1,4 @@
-"""SQLite's writers take turns (app/database.py QueuedWriterConnection): a writer waits for
+"""SQLite's writers take turns (app/db/sqlite.py QueuedWriterConnection): a writer waits for
 the one before it to end, then starts at once; a turn is given back however a transaction
 ends; writers in other processes queue on the lock file."""
 
@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from app import database
-from app.database import write_apart
+from app.db import fast_path, sqlite, transactions
+from app.db.transactions import commit_separately
 from app.extensions import db
 
 pytestmark = pytest.mark.usefixtures("app")
@@ -111,7 +111,7 @@ def _wal_bytes(path: str) -> int:
 
 def _write_makers(first: int, count: int) -> None:
     for n in range(first, first + count):
-        with write_apart() as conn:
+        with commit_separately() as conn:
             conn.execute(
                 text("INSERT INTO manufacturer (name) VALUES (:name)"),
                 {"name": f"Maker {n} " + "x" * 150},
@@ -123,9 +123,9 @@ def test_a_long_write_ahead_log_is_emptied_once_no_reader_holds_it(app, monkeypa
     reads it never would, and the log grew without end. The writer that finds it past the
     limit empties it; while a reader holds it, that writer gives up at once (and its commit
     stands) and a later one empties it."""
-    monkeypatch.setattr(database, "SQLITE_WAL_LIMIT_BYTES", 64 * 1024)
-    monkeypatch.setattr(database, "SQLITE_CHECKPOINT_RETRY_SECONDS", 0.0)
-    monkeypatch.setattr(database, "_next_checkpoint", [0.0])
+    monkeypatch.setattr(sqlite, "SQLITE_WAL_LIMIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(sqlite, "SQLITE_CHECKPOINT_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite, "_next_checkpoint", [0.0])
     with app.app_context():
         path = db.engine.url.database
         _write_makers(0, 5)
@@ -157,8 +157,8 @@ def test_sqlites_own_checkpoint_is_only_a_backstop(app):
     with app.app_context(), db.engine.connect() as conn:
         page_size = conn.exec_driver_sql("PRAGMA page_size").scalar()
         pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-    assert pages * page_size == database.SQLITE_AUTOCHECKPOINT_BYTES
-    assert database.SQLITE_AUTOCHECKPOINT_BYTES > database.SQLITE_WAL_LIMIT_BYTES
+    assert pages * page_size == sqlite.SQLITE_AUTOCHECKPOINT_BYTES
+    assert sqlite.SQLITE_AUTOCHECKPOINT_BYTES > sqlite.SQLITE_WAL_LIMIT_BYTES
 
 
 def _waits_its_turn_behind_a_writer(app, write_apart_from_it) -> None:
@@ -193,19 +193,19 @@ def test_a_write_apart_takes_its_turn_like_any_writer(app):
     its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
 
     def apart():
-        with write_apart() as conn:
+        with commit_separately() as conn:
             conn.execute(text("INSERT INTO manufacturer (name) VALUES ('Apart')"))
 
     _waits_its_turn_behind_a_writer(app, apart)
 
 
 def test_one_statement_apart_takes_its_turn_and_is_written_at_once(app):
-    """An order read's access-log row (``write_one_apart``): one statement in autocommit,
-    still in its turn among the writers, and committed when it returns."""
-    insert = database.DirectStatement(text("INSERT INTO manufacturer (name) VALUES (:name)"))
+    """An order read's access-log row (``commit_statement_separately``): one statement in
+    autocommit, still in its turn among the writers, and committed when it returns."""
+    insert = fast_path.DirectStatement(text("INSERT INTO manufacturer (name) VALUES (:name)"))
     _waits_its_turn_behind_a_writer(
-        app, lambda: database.write_one_apart(insert, {"name": "Apart"})
+        app, lambda: transactions.commit_statement_separately(insert, {"name": "Apart"})
     )
     # Its turn was given back.
-    assert database._write_turn.acquire(timeout=1)
-    database._write_turn.release()
+    assert sqlite._write_turn.acquire(timeout=1)
+    sqlite._write_turn.release()

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.history.models import RecordChange
-from app.inventory import service as inventory
+from app.inventory.locations import list_locations, resolve_location
 from app.inventory.models import StockLocation
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless
@@ -91,7 +91,7 @@ def test_making_another_location_the_default_moves_orders_without_a_location_the
             select(StockLocation.name).where(StockLocation.is_default.is_(True))
         ).all()
         assert defaults == ["East warehouse"]
-        location, problems = inventory.resolve_location(None, "fulfillmentLocation")
+        location, problems = resolve_location(None, "fulfillmentLocation")
         assert location.id == east.id and problems == []
 
 
@@ -123,9 +123,9 @@ def test_an_empty_location_is_deactivated_then_refused_to_orders_and_reactivated
     assert admin.post(f"/stock/locations/{east.id}/deactivate").status_code == 303
     with app.app_context():
         assert not db.session.get(StockLocation, east.id).active
-        location, problems = inventory.resolve_location({"id": east.id}, "fulfillmentLocation")
+        location, problems = resolve_location({"id": east.id}, "fulfillmentLocation")
         assert location is None and problems[0].code == "location_not_found"
-        assert east.id not in [loc.id for loc in inventory.list_locations()]
+        assert east.id not in [loc.id for loc in list_locations()]
     refused = admin.post(f"/stock/locations/{east.id}/default")
     assert refused.status_code == 303
     assert (

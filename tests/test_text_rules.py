@@ -149,6 +149,45 @@ def test_free_text_keeps_its_line_breaks_and_refuses_other_control_characters(ap
     assert api.post("/api/v3/patient", json=address).status_code == 201
 
 
+@pytest.mark.parametrize(
+    ("note", "placed", "added"),
+    [
+        ("Leave at the door.\nRing twice.", None, None),
+        ("dup\x1b licate", "invalid_note", "invalid_note"),
+        ("x" * 2001, "invalid_note", "invalid_note"),
+        ("\u200b\u2060", "invalid_note", "note_required"),
+    ],
+)
+def test_a_note_follows_one_rule_placed_with_the_order_or_added_later(
+    app, api, catalog, note, placed, added
+):
+    """Free text, a visible character, at most 2,000 characters: the same rule whether the
+    note comes with the new order or is added on the order page later."""
+    from app.orders import lifecycle
+    from app.validation import Rejected
+    from tests.helpers.orders import actor
+
+    body = {
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 1}],
+        "orderNotes": [{"note": note}],
+    }
+    response = api.post("/api/v3/order", json=body)
+    assert response.status_code == (201 if placed is None else 400)
+    if placed is not None:
+        assert response.json["error"]["code"] == placed
+    order_id = place(app, catalog, items={"strips": 1})
+    with app_context(app) as session:
+        if added is None:
+            lifecycle.add_note(order_id, note, actor("coordinator"))
+        else:
+            with pytest.raises(Rejected) as refused:
+                lifecycle.add_note(order_id, note, actor("coordinator"))
+            assert refused.value.code == added
+        stored = session.scalars(select(OrderNote.note).where(OrderNote.order_id == order_id))
+        assert stored.all() == ([] if added else [note])
+
+
 @pytest.mark.parametrize("reason", ["\u200b", " \u200b\u2060 ", "\ufeff", "\u00ad"])
 def test_a_reason_needs_a_visible_character(app, api, catalog, reason):
     order_id = place(app, catalog, items={"strips": 1})

@@ -21,10 +21,11 @@ from urllib.request import Request, urlopen
 import pytest
 from sqlalchemy import func, select
 
+from app.api.throttle import throttle_of
 from app.auth.models import SignInAttempt, UserSignIn
 from tests.conftest import PASSWORD, app_context
+from tests.helpers.dev import ROOT, dev_py
 from tests.helpers.web import csrf_token
-from tests.test_served import ROOT, _dev
 
 
 def attempt(client, email="coordinator@example.org", password="wrong password", **environ):
@@ -85,7 +86,7 @@ def test_api_calls_are_throttled_per_key(app, api, catalog, monkeypatch):
     assert refused.json["error"]["code"] == "too_many_requests"
     assert int(refused.headers["Retry-After"]) > 0
     assert refused.headers["X-RateLimit-Remaining"] == "0"
-    # Each route is counted apart (as Flask-Limiter counted a blueprint's limits).
+    # Each route is counted apart.
     assert api.get("/api/v3/inventory").status_code == 200
 
 
@@ -117,7 +118,7 @@ def _redis():
 
 
 def _serve(app, home, env_extra, workers: int = 1):
-    command = _dev().gunicorn_command("127.0.0.1", "0")
+    command = dev_py().gunicorn_command("127.0.0.1", "0")
     command[command.index("--workers") + 1] = str(workers)
     command[1:1] = ["--graceful-timeout", "2"]
     # The access log names the worker that answered (a later flag wins over dev.py's).
@@ -232,17 +233,17 @@ def test_api_calls_are_counted_in_the_process_while_the_storage_does_not_answer(
     assert "Throttling storage unreachable" in logged
 
 
-def test_flask_limiter_runs_for_the_web_and_not_at_all_for_the_api(app, client, api, catalog):
-    """The API counts its calls itself: Flask-Limiter's hooks (its check before a request,
-    its headers after, its request context) run for the web's requests only."""
-    from flask.globals import request_ctx
-
-    with client:
-        assert api.get("/api/v3/site").status_code == 200
-        assert not hasattr(request_ctx._get_current_object(), "_limiter_request_context")
-    with client:
-        assert attempt(client).status_code == 401
-        assert hasattr(request_ctx._get_current_object(), "_limiter_request_context")
+def test_the_api_throttle_counts_api_calls_and_nothing_else(app, client, api, catalog):
+    """The API counts its calls in its own storage (app/api/throttle.py, on the ``limits``
+    library); the web's pages and sign-ins are counted in the database and put nothing
+    there."""
+    counts = throttle_of(app).shared.storage.calls
+    assert client.get("/sign-in").status_code == 200
+    assert attempt(client).status_code == 401
+    assert counts == {}
+    assert api.get("/api/v3/site").status_code == 200
+    [counted] = counts
+    assert "/api-key/api.list_sites/" in counted
 
 
 # --- One count for the whole server: gunicorn's two workers --------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.auth.models import User
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from tests.conftest import app_context
 from tests.helpers.orders import place

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 
 from app.catalog.models import Item
 from app.catalog.search import OPTION_CAP
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.orders.service import LineRequest
 from app.people.models import Address, Patient
 from tests.conftest import app_context
 from tests.helpers.orders import delivered_order, move, place
-from tests.helpers.web import Browserless
+from tests.helpers.web import Browserless, a_good_order, new_form
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,27 +30,6 @@ def coordinator(client, catalog) -> Browserless:
     person = Browserless(client)
     assert person.sign_in("coordinator").status_code == 303
     return person
-
-
-def new_form(person: Browserless) -> dict:
-    page = person.get("/orders/new").text
-    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
-    return {"submission_token": token, "recipient_kind": "patient", "shipping_option": "standard"}
-
-
-def a_good_order(person, catalog) -> dict:
-    return {
-        **new_form(person),
-        "recipient_id": str(catalog.patient),
-        "items-0-ref": "Test strips (STR)",
-        "items-0-count": "3",
-        "items-1-ref": "BP cuff, large",
-        "items-1-count": "1",
-        "kits-0-ref": "Hypertension kit",
-        "kits-0-count": "1",
-        "external_order_ids": "EHR-1, EHR-2",
-        "note": "Call before delivery",
-    }
 
 
 def orders_in_db(app) -> int:
@@ -91,7 +70,7 @@ def test_failed_sign_in_does_not_say_which_part_was_wrong(client, catalog, email
 
 def test_deactivated_user_cannot_sign_in(app, client, catalog):
     from app.auth.models import User
-    from app.database import write_transaction
+    from app.db.transactions import write_transaction
 
     with app.app_context(), write_transaction() as session:
         session.get(User, catalog.users["coordinator"]).active = False
@@ -214,7 +193,7 @@ def test_search_treats_like_wildcards_literally(coordinator):
 
 def test_search_text_is_only_ever_text(app, coordinator):
     """Quotes and backslashes in a name search stay plain text (the prefix pattern is a
-    bound parameter; PostgreSQL plans each search with it, see database.py)."""
+    bound parameter; PostgreSQL plans each search with it, see app/db/postgresql.py)."""
     with app_context(app), write_transaction() as session:
         for n, (first, last) in enumerate([("Sean", "O'Brien"), ("Back", "Sl\\ash")]):
             session.add(
@@ -456,13 +435,13 @@ def test_a_fulfillment_location_that_is_not_valid_is_refused_at_the_field(
 def test_a_fulfillment_location_deactivated_meanwhile_is_refused_not_replaced(
     app, coordinator, catalog
 ):
-    from app.inventory import service as inventory
+    from app.inventory.locations import set_location_active
     from tests.helpers.orders import actor
-    from tests.test_inventory import second_location
+    from tests.helpers.stock import second_location
 
     east = second_location(app)
     with app.app_context():
-        inventory.set_location_active(east, False, actor("admin"))
+        set_location_active(east, False, actor("admin"))
     data = {**a_good_order(coordinator, catalog), "fulfillment_location": str(east)}
     response = coordinator.post("/orders/new", data)
     assert response.status_code == 422
@@ -771,7 +750,7 @@ def test_return_devices_offered_are_those_the_patient_has_now(
 def test_a_device_on_an_open_return_is_not_offered_nor_accepted_in_its_packed_kit(
     app, coordinator, catalog
 ):
-    from tests.test_order_rules import delivered_kit, orders_returning
+    from tests.helpers.orders import delivered_kit, orders_returning
 
     _, monitor, packed_kit = delivered_kit(app, catalog)
     page = coordinator.get(f"/orders/new?patient={catalog.patient}").text
@@ -920,10 +899,10 @@ def test_order_again_asks_for_nothing_back_that_already_came_back(app, coordinat
 def test_a_recipient_holding_many_devices_shows_the_newest_until_all_are_asked_for(
     app, coordinator, catalog, count_queries, monkeypatch
 ):
-    """The returns list the devices and packed kits of the newest deliveries, HELD_CAP of
+    """The returns list the devices and packed kits of the newest deliveries, DEVICES_OUT_CAP of
     each (the cost does not grow with the recipient's history); "Show everything they
     have" lists them all, kept (with what is ticked) until the recipient changes."""
-    monkeypatch.setattr("app.orders.queries.HELD_CAP", 2)
+    monkeypatch.setattr("app.orders.lookups.DEVICES_OUT_CAP", 2)
     orders = [delivered_order(app, catalog, items={"monitor": 1}) for _ in range(3)]
     with app_context(app) as session:
         devices = [str(session.get(Order, o).devices[0].device_id) for o in orders]

@@ -11,16 +11,17 @@ from sqlalchemy import select
 from app.auth import scopes
 from app.auth import service as auth
 from app.auth.models import ApiKey, hash_api_key
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import PatientDataAccess
 from app.webhooks import signing, worker
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import ApiClient, app_context
+from tests.helpers.api_keys import key_with
 from tests.helpers.orders import actor, place
 from tests.helpers.web import Browserless
-from tests.helpers.webhooks import Receiver, body_of
-from tests.test_scopes import key_with
+from tests.helpers.webhooks import Receiver, body_of, deliver_everything
 
 FULL = "order.statusFull"
 
@@ -39,15 +40,6 @@ def keyed(app, client, *granted: str) -> ApiClient:
 def key_id(app, api: ApiClient) -> int:
     with app_context(app) as session:
         return session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_api_key(api.key)))
-
-
-def deliver_everything(app) -> None:
-    """The worker's steps, in this process, until nothing is due."""
-    with app.app_context():
-        worker.fan_out()
-        while (claimed := worker.claim()) is not None:
-            worker.record(claimed, worker.deliver(claimed))
-        db.session.remove()
 
 
 def phi_log(app) -> list[tuple]:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.webhooks import service, signing
@@ -19,7 +20,15 @@ from app.webhooks.destinations import DestinationRefused, refusal, resolve
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, place
-from tests.helpers.webhooks import Receiver, Worker, body_of, deliveries, subscribe, wait_until
+from tests.helpers.webhooks import (
+    Receiver,
+    Worker,
+    api_json,
+    body_of,
+    deliveries,
+    subscribe,
+    wait_until,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -99,7 +108,7 @@ def test_a_run_of_failed_events_disables_the_subscription(app, api, catalog, rec
         place(app, catalog, items={"strips": 1})
 
     def disabled():
-        found = api.get(f"/api/v3/webhook/{subscription['id']}").get_json()
+        found = api_json(api, f"/api/v3/webhook/{subscription['id']}")
         return found if not found["enabled"] else None
 
     found = wait_until(disabled, what="the subscription disabled")

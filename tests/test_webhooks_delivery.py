@@ -12,9 +12,8 @@ from app.orders.models import Order, OrderOutboxEntry
 from app.webhooks import service
 from app.webhooks.models import MAX_RESPONSE_BYTES, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
-from tests.helpers.orders import actor, place
+from tests.helpers.orders import actor, patient_order, place
 from tests.helpers.webhooks import Receiver, Worker, body_of, deliveries, subscribe, wait_until
-from tests.test_api_orders import patient_order
 
 
 @pytest.fixture
@@ -52,10 +51,12 @@ def test_signed_messages_of_both_shapes(app, api, catalog, receiver, delivering)
     }
     full = by_type["order.statusFull"]["payload"]
     assert full == {"order": api.get(f"/api/v3/order/{order['id']}").get_json()}
-    logged = wait_until(
-        lambda: [d for d in deliveries(api, created["id"]) if d["status"] == "delivered"],
-        what="the log",
-    )
+
+    def both_delivered():
+        delivered = [d for d in deliveries(api, created["id"]) if d["status"] == "delivered"]
+        return delivered if len(delivered) == 2 else None
+
+    logged = wait_until(both_delivered, what="both messages logged as delivered")
     assert {d["eventId"] for d in logged} == {h.headers["webhook-id"] for h in hits}
     assert all(d["responseStatus"] == 200 and d["attempt"] == 1 for d in logged)
 

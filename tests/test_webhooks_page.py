@@ -13,10 +13,10 @@ from app.extensions import db
 from app.webhooks import service, worker
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import ApiClient, app_context
+from tests.helpers.api_keys import key_with
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless
 from tests.helpers.webhooks import Receiver, Worker, wait_until
-from tests.test_scopes import key_with
 
 SECRET = re.compile(r'value="(whsec_[^"]+)"')
 

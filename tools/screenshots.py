@@ -30,10 +30,10 @@ def prepare(app) -> dict:
     from app.catalog.models import Device, DeviceIdentifier
     from app.demo.commands import seed
     from app.extensions import db
-    from app.inventory.service import IN_STOCK
-    from app.orders import lifecycle
+    from app.inventory.devices import IN_STOCK
+    from app.orders import lifecycle, packing
+    from app.orders.lookups import get_order
     from app.orders.models import Order
-    from app.orders.queries import get_order
     from app.orders.service import Actor
 
     with app.app_context():
@@ -43,7 +43,7 @@ def prepare(app) -> dict:
         def fulfillment() -> Actor:  # afresh each time: a removed session detaches the user
             return Actor(user=db.session.scalar(select(User).where(User.role == "fulfillment")))
 
-        first, packing = db.session.scalars(select(Order.id).order_by(Order.id).limit(2)).all()
+        first, being_packed = db.session.scalars(select(Order.id).order_by(Order.id).limit(2)).all()
         db.session.remove()
 
         # The first order goes all the way to shipped, with real demo devices: for each slot,
@@ -51,7 +51,7 @@ def prepare(app) -> dict:
         # it, so the next slot finds another). A refusal stops the run with its reason.
         lifecycle.change_status(first, "processing", fulfillment())
         order = get_order(first)
-        for slot in lifecycle.packing_plan(order).slots:
+        for slot in packing.packing_plan(order).slots:
             identifier = db.session.scalars(
                 select(DeviceIdentifier.value)
                 .join(Device, DeviceIdentifier.device_id == Device.id)
@@ -66,15 +66,15 @@ def prepare(app) -> dict:
             ).first()
             if identifier is None:
                 sys.exit(f"The demo data has no {slot.item.name} in stock for {slot.label}.")
-            lifecycle.record_device(first, identifier, fulfillment(), slot_key=slot.key)
+            packing.record_device(first, identifier, fulfillment(), slot_key=slot.key)
         db.session.remove()
         lifecycle.change_status(first, "packed", fulfillment())
         lifecycle.change_status(
             first, "shipped", fulfillment(), tracking=("UPS", "1Z999AA10123456784")
         )
-        lifecycle.change_status(packing, "processing", fulfillment())
+        lifecycle.change_status(being_packed, "processing", fulfillment())
         db.session.remove()
-    return {"shipped": first, "packing": packing}
+    return {"shipped": first, "packing": being_packed}
 
 
 def sign_in(page, base: str, email: str, password: str) -> None:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.admin.forms import ApiKeyForm, NewUserForm, PasswordForm, UserForm
 from app.auth import service
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.auth.models import ApiKey, User
 from app.extensions import db
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
 from app.history import patient_access
+from app.history.changes import history_of
 from app.history.models import RecordChange
-from app.history.record import history_of
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
 
 
 def _draft(form: UserForm) -> service.UserDraft:
@@ -51,7 +45,7 @@ def new_user():
     return form_page(
         form,
         "admin/user_form.html",
-        save=lambda: service.create_user(_draft(form), form.password.data, _actor()),
+        save=lambda: service.create_user(_draft(form), form.password.data, signed_in_actor()),
         done=lambda u: (
             f"{u.full_name} can now sign in as {u.role}.",
             url_for("admin.show_user", user_id=u.id),
@@ -91,7 +85,7 @@ def edit_user(user_id: int):
     return form_page(
         form,
         "admin/user_form.html",
-        save=lambda: service.update_user(user_id, _draft(form), _actor()),
+        save=lambda: service.update_user(user_id, _draft(form), signed_in_actor()),
         done=lambda u: ("Changes saved.", url_for("admin.show_user", user_id=u.id)),
         user=user,
     )
@@ -103,7 +97,7 @@ def reset_password(user_id: int):
     user = record_or_404(User, user_id)
     form = PasswordForm()
     try:
-        service.reset_password(user_id, form.password.data, _actor())
+        service.reset_password(user_id, form.password.data, signed_in_actor())
     except Rejected as rejected:
         put_problems_on_fields(form, rejected.problems)
         form.password.data = ""
@@ -131,7 +125,7 @@ def deactivate_user(user_id: int):
 @role_required()
 def sign_out_user_everywhere(user_id: int):
     user = record_or_404(User, user_id)
-    service.sign_out_everywhere(user_id, _actor())
+    service.sign_out_everywhere(user_id, signed_in_actor())
     flash(f"{user.full_name} is signed out everywhere.", "success")
     return redirect(url_for("admin.show_user", user_id=user_id), code=303)
 
@@ -145,7 +139,7 @@ def activate_user(user_id: int):
 def _set_active(user_id: int, active: bool):
     record_or_404(User, user_id)
     try:
-        service.set_user_active(user_id, active, _actor())
+        service.set_user_active(user_id, active, signed_in_actor())
     except Rejected as rejected:
         flash(rejected.problems[0].message, "error")
     else:
@@ -164,7 +158,9 @@ def api_keys():
     status = 200
     if request.method == "POST":
         try:
-            api_key, new_key = service.create_api_key(form.name.data, form.scopes.data, _actor())
+            api_key, new_key = service.create_api_key(
+                form.name.data, form.scopes.data, signed_in_actor()
+            )
         except Rejected as rejected:
             put_problems_on_fields(form, rejected.problems)
             status = 422
@@ -204,7 +200,7 @@ def revoke_api_key(key_id: int):
         key = record_or_404(ApiKey, key_id)
         return render_template("admin/api_key_revoke.html", key=key, action_form=ActionForm())
     try:
-        key = service.revoke_api_key(key_id, _actor())
+        key = service.revoke_api_key(key_id, signed_in_actor())
     except Rejected:
         abort(404)
     flash(f"API key “{key.name}” revoked: requests with it are refused from now on.", "info")

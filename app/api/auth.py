@@ -14,14 +14,17 @@ from app.api.errors import ApiError, error_response
 from app.auth.actor import Actor
 from app.auth.models import ApiKey, hash_api_key
 from app.auth.scopes import InsufficientScope
-from app.database import DirectStatement, end_reading, reading_connection, utcnow, write_apart
+from app.db.fast_path import DirectStatement
+from app.db.reading import end_reading, reading_connection
+from app.db.transactions import commit_separately
+from app.db.types import utcnow
 from app.extensions import db
 
 HEADER = "Impilo-API-Key"
 # A key's last use is written at most this often, so that reading the API stays read-only
 # almost always.
 LAST_USED_PRECISION = timedelta(minutes=1)
-# Built once, and run on the driver's cursor: every API request reads it.
+# Built once, and run with exec_driver_sql: every API request reads it.
 ACTIVE_KEY = DirectStatement(
     select(*ApiKey.__table__.columns).where(
         ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
@@ -66,9 +69,9 @@ def _record_use(api_key: KeyInUse) -> None:
     # On a connection of its own, committed at once: the request's own transaction may be
     # rolled back (a refused order), and the session's objects stay as they are. The WHERE
     # makes parallel requests write it once. The read of the key is ended first, as no
-    # writer should wait for its turn while it holds a read (see database.write_apart).
+    # writer should wait for its turn while it holds a read (see commit_separately).
     end_reading()
-    with write_apart() as conn:
+    with commit_separately() as conn:
         conn.execute(
             update(ApiKey)
             .where(

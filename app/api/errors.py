@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.orders.service import Problem
+from app.validation import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, Problem, Rejected
 
 # Codes for the HTTP errors Flask raises before a view runs.
 HTTP_CODES = {
@@ -50,6 +50,15 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+# The status code the API answers a refusal with, by its kind (validation.Rejected.kind).
+REFUSAL_STATUS = {INVALID: 400, CONFLICT: 409, FORBIDDEN: 403, NOT_FOUND: 404}
+
+
+def refusal_error(refused: Rejected) -> ApiError:
+    """A refused change, answered by its first problem and its kind's status code."""
+    return ApiError(REFUSAL_STATUS[refused.kind], refused.code, refused.message, refused.field)
 
 
 def problems_response(problems: list[Problem]):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from app.api import bp, parse, serialize
+from app.api import bp, parse
 from app.api.auth import api_actor
 from app.api.errors import problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
-from app.inventory import queries, service
+from app.inventory import queries, receipts
+from app.orders import serialize
 from app.validation import Rejected
 
 MAX_IDENTIFIER_LENGTH = 64
@@ -35,14 +36,14 @@ def list_inventory():
     )
 
 
-def _receipt_draft(body) -> service.ReceiptDraft:
+def _receipt_draft(body) -> receipts.ReceiptDraft:
     body = parse.object_at(body, "The request body", required=True)
     location = parse.object_at(body.get("location"), "location")
     lines = []
     for i, line in enumerate(parse.list_at(body, "lines")):
         line = parse.object_at(line, f"lines[{i}]", required=True)
         lines.append(
-            service.ReceiptLine(
+            receipts.ReceiptLine(
                 parse.ref_id(line.get("item"), f"lines[{i}].item"), line.get("count")
             )
         )
@@ -55,9 +56,9 @@ def _receipt_draft(body) -> service.ReceiptDraft:
             ident = parse.object_at(ident, f"{where}.deviceIdentifiers[{j}]", required=True)
             found.append((ident.get("type"), ident.get("value")))
         devices.append(
-            service.ReceiptDevices(parse.ref_id(group.get("item"), f"{where}.item"), found)
+            receipts.ReceiptDevices(parse.ref_id(group.get("item"), f"{where}.item"), found)
         )
-    return service.ReceiptDraft(
+    return receipts.ReceiptDraft(
         location_ref=None if location is None else parse.ref_id(location, "location"),
         reference=body.get("reference"),
         lines=lines,
@@ -71,7 +72,7 @@ def create_receipt():
     parse.only_args()
     draft = _receipt_draft(parse.json_body())
     try:
-        receipt = service.receive(draft, api_actor())
+        receipt = receipts.receive(draft, api_actor())
     except Rejected as rejected:
         response = problems_response(rejected.problems)
         if any(p.code == "device_already_known" for p in rejected.problems):

@@ -1,339 +1,44 @@
 """The OpenAPI 3.1 document of the v3 API. Tests validate real responses against it. The
 schemas of orders, patients, sites and stock come from the Structs that write them
-(app/api/serialize.py); requests, errors and webhooks are written out here."""
+(app/orders/serialize.py); requests, errors and webhooks are written out here."""
 
 from __future__ import annotations
 
-import msgspec
 from flask import jsonify
 
-from app.api import bp, parse, serialize
-from app.api.parse import (
-    DEFAULT_PAGE_SIZE,
-    MAX_IDEMPOTENCY_KEY_LENGTH,
-    MAX_PAGE,
-    MAX_PAGE_SIZE,
+from app.api import bp, parse
+from app.api.openapi_schemas import (
+    ID,
+    INTEGER,
+    PAGE,
+    PAGE_SIZE,
+    SCHEMAS,
+    TEXT_PARAMETER,
+    object_schema,
+    ref,
 )
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES
-from app.inventory.models import MAX_REFERENCE_LENGTH
-from app.inventory.service import MAX_RECEIPT_UNITS
+from app.api.parse import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+)
 from app.orders import statuses
-from app.orders.models import MAX_LINE_COUNT
-from app.orders.service import MAX_EXTERNAL_ID_LENGTH, SHIPPING_OPTIONS
-from app.people.models import SEXES
-from app.validation import MAX_DB_ID
-from app.webhooks.models import ATTEMPT_STATUSES, MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
-from app.webhooks.models import TYPES as WEBHOOK_TYPES
+from app.orders.service import MAX_EXTERNAL_ID_LENGTH
+from app.validation import MAX_REASON_LENGTH
 from app.webhooks.service import DELIVERIES_PAGE_SIZE, MAX_DELIVERIES_PAGE_SIZE
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict) -> dict:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _object(properties: dict, required: list[str] | None = None) -> dict:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required if required is not None else list(properties),
-    }
-
-
-STRING = {"type": "string"}
-NULLABLE_STRING = {"type": ["string", "null"]}
-INTEGER = {"type": "integer"}
-BOOLEAN = {"type": "boolean"}
-TIMESTAMP = {"type": "string", "format": "date-time"}
-ID = {"type": "integer", "minimum": 1, "maximum": MAX_DB_ID}
-# A text query parameter: never empty or blank (app/api/parse.py refuses both).
-TEXT_PARAMETER = {"type": "string", "minLength": 1, "pattern": r"\S"}
-ID_REF = _object({"id": {"type": "integer", "minimum": 1}}, ["id"])
-PAGE = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}
-PAGE_SIZE = {
-    "type": "integer",
-    "minimum": 1,
-    "maximum": MAX_PAGE_SIZE,
-    "default": DEFAULT_PAGE_SIZE,
-}
-
-
-def _list(schema: dict) -> dict:
-    return {"type": "array", "items": schema}
-
-
-SCHEMAS = {
-    "Error": _object(
-        {
-            "error": _object(
-                {
-                    "code": STRING,
-                    "message": STRING,
-                    "field": NULLABLE_STRING,
-                    "details": _list(
-                        _object({"code": STRING, "message": STRING, "field": NULLABLE_STRING})
-                    ),
-                },
-                ["code", "message", "field"],
-            )
-        }
-    ),
-    "ReceiptCreate": {
-        "type": "object",
-        "description": "Counted lines for items not tracked by device; devices by identifier. "
-        "The location is the default one when left out.",
-        "properties": {
-            "location": _nullable(ID_REF),
-            "reference": {"type": ["string", "null"], "maxLength": MAX_REFERENCE_LENGTH},
-            "lines": _list(
-                _object(
-                    {
-                        "item": ID_REF,
-                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_RECEIPT_UNITS},
-                    }
-                )
-            ),
-            "devices": _list(
-                _object(
-                    {
-                        "item": ID_REF,
-                        "deviceIdentifiers": _list(
-                            _object(
-                                {
-                                    "type": {"enum": list(DEVICE_IDENTIFIER_TYPES)},
-                                    "value": STRING,
-                                },
-                                ["value"],
-                            )
-                        ),
-                    }
-                )
-            ),
-        },
-    },
-    "OrderCreate": {
-        "type": "object",
-        "description": "Exactly one of patient or site. At least one order or return line.",
-        # Not both recipients (either may be null, and one alone is checked by the service).
-        "not": {
-            "properties": {"patient": {"type": "object"}, "site": {"type": "object"}},
-            "required": ["patient", "site"],
-        },
-        "properties": {
-            "externalOrderIds": _list(
-                {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH}
-            ),
-            "patient": _nullable(ID_REF),
-            "site": _nullable(ID_REF),
-            "orderItems": _list(
-                _object(
-                    {
-                        "item": ID_REF,
-                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
-                    }
-                )
-            ),
-            "orderKits": _list(
-                _object(
-                    {
-                        "kit": ID_REF,
-                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
-                    }
-                )
-            ),
-            "returnItems": _list(
-                _object(
-                    {
-                        "item": ID_REF,
-                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
-                    }
-                )
-            ),
-            "returnDevices": _list(ID_REF),
-            "returnPackedKits": _list(ID_REF),
-            "shippingOption": {"enum": [*SHIPPING_OPTIONS, None], "default": "standard"},
-            "emailLabel": {"type": "boolean", "default": False},
-            "orderNotes": _list(_object({"note": STRING})),
-            "fulfillmentLocation": {
-                **_nullable(ID_REF),
-                "description": "The stock location that fulfils the order; the default one "
-                "when left out.",
-            },
-        },
-    },
-    "PatientCreate": {
-        "type": "object",
-        "required": ["externalIdentifier", "firstName", "lastName", "address"],
-        "properties": {
-            "externalIdentifier": {"type": "string", "minLength": 1, "maxLength": 64},
-            "firstName": {"type": "string", "minLength": 1, "maxLength": 100},
-            "lastName": {"type": "string", "minLength": 1, "maxLength": 100},
-            "dateOfBirth": {"type": ["string", "null"], "format": "date"},
-            "email": {"type": ["string", "null"], "format": "email"},
-            "phoneNumber": {
-                "type": ["string", "null"],
-                "description": "Stored in E.164, which has no extension: a number with one is "
-                "refused",
-            },
-            "sex": {"enum": [*SEXES, None]},
-            "enrolled": {"type": "boolean", "default": True},
-            "address": {
-                "type": "object",
-                "required": ["lineOne", "city", "state", "zipCode"],
-                "properties": {
-                    "lineOne": STRING,
-                    "lineTwo": NULLABLE_STRING,
-                    "lineThree": NULLABLE_STRING,
-                    "city": STRING,
-                    "state": {"type": "string", "minLength": 2, "maxLength": 2},
-                    "zipCode": {"type": "string", "pattern": "^[0-9]{5}(-[0-9]{4})?$"},
-                    "country": {"const": "US"},
-                    "note": NULLABLE_STRING,
-                },
-            },
-            "site": _nullable(ID_REF),
-        },
-    },
-    "WebhookCreate": _object(
-        {
-            "url": {
-                "type": "string",
-                "maxLength": MAX_URL_LENGTH,
-                "description": "An http(s) URL without whitespace, control characters, user "
-                "name or #fragment; its host a name (IDNA allowed, no digits but 0-9) or an "
-                "address that is not link-local, cloud metadata or otherwise undeliverable "
-                "(also when wrapped in IPv6: mapped, NAT64, 6to4, Teredo)",
-            },
-            "types": {
-                "type": "array",
-                "items": {"enum": list(WEBHOOK_TYPES)},
-                "minItems": 1,
-                "description": "order.statusFull needs a key with orders:read (else 403 "
-                "insufficient_scope); its order's patient carries the patient's details only "
-                'if the key has patients:read, else {"id"} only',
-            },
-            "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LENGTH},
-        },
-        ["url", "types"],
-    ),
-    "Webhook": _object(
-        {
-            "id": INTEGER,
-            "url": STRING,
-            "types": _list({"enum": list(WEBHOOK_TYPES)}),
-            "description": NULLABLE_STRING,
-            "enabled": BOOLEAN,
-            "disabledReason": NULLABLE_STRING,
-            "createdAt": TIMESTAMP,
-        }
-    ),
-    "WebhookPage": _object(
-        {
-            "content": _list(_ref("Webhook")),
-            "page": INTEGER,
-            "size": {**INTEGER, "description": "The page size asked for (not the count)"},
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-    "WebhookDelivery": _object(
-        {
-            "id": INTEGER,
-            "eventId": {"type": "string", "description": "The webhook-id the receiver gets"},
-            "type": STRING,
-            "orderId": {"type": ["integer", "null"]},
-            "attempt": INTEGER,
-            "status": {"enum": list(ATTEMPT_STATUSES)},
-            "responseStatus": {"type": ["integer", "null"]},
-            "error": NULLABLE_STRING,
-            "attemptedAt": _nullable(TIMESTAMP),
-            "nextAttemptAt": _nullable(TIMESTAMP),
-            "durationMs": {"type": ["integer", "null"]},
-        }
-    ),
-    "WebhookDeliveryPage": _object(
-        {
-            "content": _list(_ref("WebhookDelivery")),
-            "page": INTEGER,
-            "size": INTEGER,
-            "total": INTEGER,
-            "first": BOOLEAN,
-            "last": BOOLEAN,
-        }
-    ),
-}
-
-
-def _as_in_the_contract(node):
-    """The Structs are named ``<Shape>Json`` (beside the models of the same name); their
-    components keep the contract's names: ``OrderJson`` is the component ``Order``."""
-    if isinstance(node, dict):
-        return {
-            _contract_name(key): _contract_name(value)
-            if key in ("$ref", "title") and isinstance(value, str)
-            else _as_in_the_contract(value)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [_as_in_the_contract(value) for value in node]
-    return node
-
-
-def _contract_name(name: str) -> str:
-    return name.removesuffix("Json")
-
-
-# The shapes of the answers about orders, patients, sites and stock, as app/api/serialize.py
-# declares them: the JSON is written from the same Structs (each component is named as its
-# Struct, without "Json").
-_, ANSWER_SCHEMAS = msgspec.json.schema_components(
-    [
-        serialize.OrderPageJson,
-        serialize.PatientRefJson,
-        serialize.SitePageJson,
-        serialize.StockPageJson,
-        serialize.DevicePageJson,
-        serialize.ReceiptJson,
-    ],
-    ref_template="#/components/schemas/{name}",
-)
-ANSWER_SCHEMAS = _as_in_the_contract(ANSWER_SCHEMAS)
-if ANSWER_SCHEMAS.keys() & SCHEMAS.keys():
-    raise RuntimeError("a hand-written schema shadows a Struct's")
-SCHEMAS.update(ANSWER_SCHEMAS)
-# An order's patient: whole for a key with patients:read, else named by id only (see
-# serialize.OrderJson).
-SCHEMAS["Order"]["properties"]["patient"] = {
-    "anyOf": [_ref("Patient"), _ref("PatientRef"), {"type": "null"}],
-    "description": 'The patient, whole for a key with patients:read; else {"id"} only. '
-    "Null for a site's order.",
-}
-SCHEMAS["WebhookCreated"] = {
-    "allOf": [
-        _ref("Webhook"),
-        _object(
-            {"secret": {"type": "string", "pattern": "^whsec_", "description": "Shown only here"}}
-        ),
-    ]
-}
 WEBHOOK_ID = {"name": "webhookId", "in": "path", "required": True, "schema": ID}
 
 
 def _error(description: str) -> dict:
     return {
         "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
 
 
 def _json(schema_name: str, description: str) -> dict:
     return {
         "description": description,
-        "content": {"application/json": {"schema": _ref(schema_name)}},
+        "content": {"application/json": {"schema": ref(schema_name)}},
     }
 
 
@@ -374,7 +79,7 @@ DOCUMENT = {
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("OrderCreate")}},
+                    "content": {"application/json": {"schema": ref("OrderCreate")}},
                 },
                 "responses": {
                     "201": _json("Order", "The order as placed"),
@@ -431,8 +136,14 @@ DOCUMENT = {
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": _object(
-                                {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}
+                            "schema": object_schema(
+                                {
+                                    "reason": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": MAX_REASON_LENGTH,
+                                    }
+                                }
                             )
                         }
                     },
@@ -453,7 +164,7 @@ DOCUMENT = {
                 "summary": "Enrol a patient",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("PatientCreate")}},
+                    "content": {"application/json": {"schema": ref("PatientCreate")}},
                 },
                 "responses": {
                     "201": _json("Patient", "The patient as stored"),
@@ -521,7 +232,7 @@ DOCUMENT = {
                 "summary": "Receive counted items and devices into a location",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("ReceiptCreate")}},
+                    "content": {"application/json": {"schema": ref("ReceiptCreate")}},
                 },
                 "responses": {
                     "201": _json("Receipt", "The receipt as stored"),
@@ -563,7 +274,7 @@ DOCUMENT = {
                 "summary": "Subscribe a URL to order events; the answer carries the secret once",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("WebhookCreate")}},
+                    "content": {"application/json": {"schema": ref("WebhookCreate")}},
                 },
                 "responses": {
                     "201": _json("WebhookCreated", "The subscription and its signing secret"),

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from app.api import bp, parse, serialize, throttle
+from app.api import bp, parse, throttle
 from app.api.auth import api_actor, authenticate
-from app.api.errors import ApiError, problems_response
+from app.api.errors import ApiError, problems_response, refusal_error
 from app.auth import scopes
 from app.auth.scopes import scope_required
+from app.db.reading import end_own_reading
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, read_model, service, statuses
+from app.orders import lifecycle, listing, read_model, serialize, service, statuses
+from app.validation import Rejected
+
+# The one API call that goes on reading on the connection the key check read on (an order
+# read: the fast path, app/db/fast_path.py). Every other call reads through the ORM session,
+# so the key check's connection is given back before the session takes one of its own.
+READS_ON_THE_KEY_CHECKS_CONNECTION = frozenset({"api.get_order"})
 
 
 @bp.before_request
@@ -20,6 +27,8 @@ def require_api_key():
     throttle.check_api_call()
     if request.endpoint != "api.openapi":
         authenticate()
+        if request.endpoint not in READS_ON_THE_KEY_CHECKS_CONNECTION:
+            end_own_reading()
 
 
 def _patient_details() -> bool:
@@ -76,7 +85,7 @@ def list_orders():
     parse.only_args(
         "page", "size", "status", "patientId", "siteId", "responsibleSiteId", "externalOrderId"
     )
-    order_filter = queries.OrderFilter(
+    order_filter = listing.OrderFilter(
         status=parse.choice_arg("status", statuses.ALL),
         patient_id=parse.positive_int_arg("patientId"),
         site_id=parse.positive_int_arg("siteId"),
@@ -84,14 +93,11 @@ def list_orders():
         external_order_id=parse.text_arg("externalOrderId", service.MAX_EXTERNAL_ID_LENGTH),
     )
     page_number, size = parse.page_args()
-    page = queries.page_of_orders(order_filter, page=page_number, size=size)
+    page = listing.page_of_orders(order_filter, page=page_number, size=size)
     details = _patient_details()
     if details:
         note_patient_access("apiOrder", VIEWED, [(o.patient_id, o.id) for o in page.orders])
     return serialize.json_response(serialize.order_page(page, details))
-
-
-REFUSAL_STATUS = {"invalid": 400, "conflict": 409, "forbidden": 403, "not_found": 404}
 
 
 @bp.post("/order/<int:order_id>/cancel")
@@ -109,9 +115,8 @@ def cancel_order(order_id: int):
         raise ApiError(400, "invalid_type", "reason must be text.", "reason")
     try:
         lifecycle.change_status(order_id, statuses.CANCELLED, api_actor(), reason=reason)
-    except lifecycle.OrderChangeRefused as refused:
-        code = "order_not_found" if refused.kind == "not_found" else refused.code
-        raise ApiError(REFUSAL_STATUS[refused.kind], code, refused.message, refused.field) from None
+    except Rejected as refused:
+        raise refusal_error(refused) from None
     order = read_model.load_one(order_id)
     details = _patient_details()
     if details:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import jsonify, url_for
 from sqlalchemy import func, select
 
-from app.api import bp, parse, serialize
+from app.api import bp, parse
 from app.api.auth import api_actor
 from app.api.errors import ApiError, problems_response
 from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
+from app.orders import serialize
 from app.people import service
 from app.people.models import Patient, Site
 from app.people.views import patient_view, site_view

@@ -1,4 +1,5 @@
-"""The role check every view uses: one home, so that no area imports another's routes."""
+"""The role check every view uses, and the signed-in user as the actor of a change: one
+home, so that no area imports another's routes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from functools import wraps
 
 from flask import abort
 from flask_login import current_user, login_required
+
+from app.auth.actor import Actor
 
 
 def role_required(*roles: str):
@@ -23,3 +26,8 @@ def role_required(*roles: str):
         return wrapped
 
     return decorator
+
+
+def signed_in_actor() -> Actor:
+    """The signed-in user, as the actor a page's change is made by."""
+    return Actor(user=current_user)

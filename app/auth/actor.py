@@ -6,6 +6,19 @@ from dataclasses import dataclass, field
 
 from app.auth.models import ApiKey, User
 
+# Who a change is by when neither a person nor another system made it (a command, a worker).
+SYSTEM_NAME = "System"
+
+
+def actor_name(user_name: str | None, api_key_name: str | None) -> str:
+    """Who a change or an event names as its actor: the person, else the API key, else the
+    system. The one spelling for the timeline, the history and the webhooks' messages."""
+    if user_name is not None:
+        return user_name
+    if api_key_name is not None:
+        return f"API key “{api_key_name}”"
+    return SYSTEM_NAME
+
 
 @dataclass
 class Actor:
@@ -34,6 +47,13 @@ class Actor:
         if self.user is not None:
             return self.user.role
         return "api" if self.api_key is not None else "system"
+
+    @property
+    def name(self) -> str:
+        return actor_name(
+            self.user.full_name if self.user is not None else None,
+            self.api_key.name if self.api_key is not None else None,
+        )
 
     def stamp(self) -> dict:
         return {"actor_user": self.user, "actor_api_key": self.api_key}

@@ -14,10 +14,11 @@ from app.auth import throttle
 from app.auth.actor import Actor
 from app.auth.models import ROLES, ApiKey, User, UserSignIn, hash_token
 from app.auth.scopes import ALL_SCOPES, SCOPES
-from app.database import utcnow, write_apart, write_transaction
+from app.db.transactions import commit_separately, write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.formats import is_time_zone
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, get_or_reject
 
 MIN_PASSWORD_LENGTH = 12
@@ -135,7 +136,7 @@ def signed_in_user(token: str, idle_timeout: timedelta) -> User | None:
 def _write_apart(sign_in_id: int, **values) -> None:
     """Written on a connection of its own and committed at once: the request's own
     transaction may be rolled back, and its objects stay as they are."""
-    with write_apart() as conn:
+    with commit_separately() as conn:
         conn.execute(
             update(UserSignIn)
             .where(UserSignIn.id == sign_in_id, UserSignIn.ended_at.is_(None))

@@ -43,7 +43,7 @@ from limits import RateLimitItem, parse_many
 from sqlalchemy import delete, or_, select, text, update
 
 from app.auth.models import SignInAttempt, SignInClient
-from app.database import is_postgresql, utcnow
+from app.db.types import is_postgresql, utcnow
 from app.extensions import db
 from app.validation import Problem, Rejected
 
@@ -289,5 +289,5 @@ def forget_waits(email: str) -> None:
 
 
 def hashed(text: str) -> str:
-    """A plain short hash, for the API throttle's keys in Flask-Limiter's storage."""
+    """A plain short hash, for the API throttle's keys in its storage (app.api.throttle)."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -11,6 +11,8 @@ looked up. The public API of this module, used by packing and by inventory:
 - ``fits_serial_pattern(pattern, serial)``: whether a serial fits an item's pattern.
 - ``normalise(kind, value)`` and ``problem(kind, value)``: the same checks for a value whose
   type is already known (a line that takes an IMEI, the API naming the type).
+- ``search_key(value)``: the identifier as searched: its letters and digits only, in
+  capitals (stored beside each identifier, so that any part of one is found as typed).
 
 How a value is read, trimmed (only ASCII digits are digits: Arabic-Indic or full-width
 digits make a value unreadable, never a number):
@@ -225,6 +227,17 @@ def normalise(kind: str, raw: str) -> str:
             return ":".join(hex_digits[i : i + 2] for i in range(0, 12, 2))
         return upper
     return value.upper() if value.isascii() else value
+
+
+_NOT_SEARCHED = re.compile(r"[^A-Z0-9]+")
+
+
+def search_key(value: str) -> str:
+    """``value`` as the device finder compares it, whatever its kind: ASCII letters and
+    digits only, in capitals. Separators (spaces, dashes, a MAC's colons and dots) and case
+    never tell two identifiers apart in a search: ``bp7450 01317086`` is ``BP745001317086``,
+    a part of the serial ``BP7450-01317086``'s key."""
+    return _NOT_SEARCHED.sub("", (value or "").upper())
 
 
 def problem(kind: str, value: str) -> str | None:

@@ -14,22 +14,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH
-from app.database import UTCDateTime, utcnow
+from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH, search_key
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
 SIZES = ("small", "medium", "standard", "large", "extraLarge")
-# A device's life, in the public API's words (inventory moves it from one to the next).
-DEVICE_STATUSES = (
-    "inStock",
-    "allocated",
-    "shipped",
-    "delivered",
-    "returned",
-    "quarantined",
-    "retired",
-)
 
 
 def is_device(device_identifier_type: str | None) -> bool:
@@ -108,11 +98,18 @@ class Device(db.Model):
     """One physical unit of a device-tracked item, told apart by its identifiers."""
 
     __tablename__ = "device"
-    # The stock page's "on the shelf here, newest first" (and any lookup by location).
-    __table_args__ = (Index("ix_device_location_status", "location_id", "current_status", "id"),)
+    __table_args__ = (
+        # The stock page's "on the shelf here, newest first" (and any lookup by location).
+        Index("ix_device_location_status", "location_id", "current_status", "id"),
+        # The same for one item: the packing station's and the stock page's shelf per item,
+        # and the device finder filtered by item, status and location.
+        Index("ix_device_location_status_item", "location_id", "current_status", "item_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    # A device's statuses are inventory's (app.inventory.devices, a floor above): a new one
+    # is in stock (devices.IN_STOCK).
     current_status: Mapped[str] = mapped_column(String(20), default="inStock")
     # Where the device is while the warehouse holds it (None once shipped). Named by table,
     # not imported: locations belong to inventory, a floor above.
@@ -126,14 +123,32 @@ class Device(db.Model):
     )
 
 
+def _search_key_of_value(context) -> str:
+    return search_key(context.get_current_parameters()["value"])
+
+
 class DeviceIdentifier(db.Model):
     __tablename__ = "device_identifier"
-    # An identifier names one device in the whole catalog: scanning it finds that device.
-    __table_args__ = (UniqueConstraint("type", "value"),)
+    __table_args__ = (
+        # An identifier names one device in the whole catalog: scanning it finds that device.
+        UniqueConstraint("type", "value"),
+        # The device finder's "any part of an identifier": on PostgreSQL a trigram index,
+        # which answers search_key LIKE '%0131%' (and =) without reading every row; on
+        # SQLite a plain one (equality; a part is matched by walking this narrow index).
+        Index(
+            "ix_device_identifier_search_key",
+            "search_key",
+            postgresql_using="gin",
+            postgresql_ops={"search_key": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(64))
+    # identifiers.search_key(value), written with every row (bulk writers name it themselves;
+    # nothing changes a value once written).
+    search_key: Mapped[str] = mapped_column(String(64), default=_search_key_of_value)
 
     device: Mapped[Device] = relationship(back_populates="identifiers")

@@ -4,12 +4,10 @@ server (as htmx fragments, or plain posts without JavaScript), like order lines.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.catalog import service
 from app.catalog.forms import ItemForm, KitForm
 from app.catalog.models import Item, Kit, KitItem
@@ -22,16 +20,12 @@ from app.forms import (
     put_problems_on_fields,
     record_or_404,
 )
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("catalog", __name__)
 
 VIEWERS = ("coordinator", "fulfillment")
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
 
 
 # --- Items -------------------------------------------------------------------------------
@@ -109,8 +103,8 @@ def _save_item(item: Item | None):
 
     def save():
         if item is None:
-            return service.create_item(_item_draft(form), _actor())
-        return service.update_item(item.id, _item_draft(form), _actor())
+            return service.create_item(_item_draft(form), signed_in_actor())
+        return service.update_item(item.id, _item_draft(form), signed_in_actor())
 
     return form_page(
         form,
@@ -247,9 +241,9 @@ def _save_kit(kit: Kit | None):
     form = _kit_form(kit, rows)
     try:
         if kit is None:
-            kit = service.create_kit(_kit_draft(form), _actor())
+            kit = service.create_kit(_kit_draft(form), signed_in_actor())
         else:
-            service.update_kit(kit.id, _kit_draft(form), _actor())
+            service.update_kit(kit.id, _kit_draft(form), signed_in_actor())
     except Rejected as rejected:
         problems = put_problems_on_fields(form, rejected.problems)
         problems = _row_problems(form, rejected.problems, problems)
@@ -284,7 +278,7 @@ def _row_problems(form: KitForm, problems, unplaced: list[str]) -> list[str]:
 @role_required()
 def archive_kit(kit_id: int):
     record_or_404(Kit, kit_id)
-    service.set_kit_archived(kit_id, True, _actor())
+    service.set_kit_archived(kit_id, True, signed_in_actor())
     flash("Kit archived: it is no longer offered on new orders.", "info")
     return redirect(url_for("catalog.show_kit", kit_id=kit_id), code=303)
 
@@ -293,6 +287,6 @@ def archive_kit(kit_id: int):
 @role_required()
 def restore_kit(kit_id: int):
     record_or_404(Kit, kit_id)
-    service.set_kit_archived(kit_id, False, _actor())
+    service.set_kit_archived(kit_id, False, signed_in_actor())
     flash("Kit restored.", "success")
     return redirect(url_for("catalog.show_kit", kit_id=kit_id), code=303)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 
 from app.auth.actor import Actor
-from app.catalog import usage
+from app.catalog import on_orders
 from app.catalog.identifiers import MAX_SERIAL_PATTERN_LENGTH, serial_pattern_problem
 from app.catalog.models import (
     DEVICE_IDENTIFIER_TYPES,
@@ -19,9 +19,9 @@ from app.catalog.models import (
     KitItem,
     Manufacturer,
 )
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
-from app.history.record import diff, record_change, snapshot
+from app.history.changes import diff, record_change, snapshot
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject, is_whole_number
 
 ITEM_FIELDS = [
@@ -76,7 +76,7 @@ def item_is_ordered(item_id: int) -> bool:
     """On an order line, expected back, recorded as a device, or in a kit that was ordered."""
     if db.session.scalar(select(exists().where(Device.item_id == item_id))):
         return True
-    return usage.item_on_orders(item_id)
+    return on_orders.item_on_orders(item_id)
 
 
 def check_item(draft: ItemDraft, item_id: int | None = None) -> dict:
@@ -201,7 +201,7 @@ def update_item(item_id: int, draft: ItemDraft, actor: Actor) -> Item:
 
 
 def kit_is_ordered(kit_id: int) -> bool:
-    return usage.kit_on_orders(kit_id)
+    return on_orders.kit_on_orders(kit_id)
 
 
 def check_kit(draft: KitDraft, kit_id: int | None = None) -> tuple[str, list[tuple[Item, int]]]:

@@ -12,16 +12,13 @@ from app.auth.models import ApiKey, User
 from app.auth.scopes import ALL_SCOPES
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item, Kit, KitItem, Manufacturer
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.demo import catalog
+from app.demo.generate import generate
+from app.demo.progress import Progress
 from app.extensions import db
-from app.inventory.service import (
-    ReceiptDevices,
-    ReceiptDraft,
-    ReceiptLine,
-    ensure_default_location,
-    receive,
-)
+from app.inventory.locations import ensure_default_location
+from app.inventory.receipts import ReceiptDevices, ReceiptDraft, ReceiptLine, receive
 from app.orders.service import Actor, LineRequest, OrderDraft, place_order
 from app.people.models import Address, Patient, Site
 
@@ -191,3 +188,19 @@ def register(app) -> None:
             seed(random.Random(20261126))
             click.echo("Loaded demo data.")
         click.echo(credentials_text())
+
+    @app.cli.command("generate-orders")
+    @click.argument("count", type=click.IntRange(1, 5_000_000))
+    @click.option("--seed", default=1, show_default=True, help="Same seed, same orders.")
+    def generate_orders(count: int, seed: int):
+        """Add COUNT realistic orders with their histories (for load and speed checks).
+
+        On PostgreSQL the run is one transaction that keeps the order tables locked until
+        it commits: a server using the database waits for it.
+        """
+        with Progress(count, "Generating orders", "orders") as bar:
+            result = generate(count, seed, progress=bar.update)
+        click.echo(
+            f"Added {result['orders']:,} orders for {result['patients']:,} new patients "
+            f"({result['rows']:,} rows) in {result['seconds']} s."
+        )

@@ -31,19 +31,13 @@ import click
 from sqlalchemy import func, select, text
 
 from app.auth.models import User
-from app.catalog.identifiers import luhn_check_digit
+from app.catalog.identifiers import luhn_check_digit, search_key
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
-from app.demo.progress import Progress
 from app.extensions import db
 from app.inventory import models as stock
-from app.inventory.service import (
-    ALLOCATED,
-    DELIVERED,
-    QUARANTINED,
-    SHIPPED,
-    ensure_default_location,
-)
+from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
+from app.inventory.locations import ensure_default_location
 from app.orders import carriers, status_counters
 from app.orders.models import (
     Order,
@@ -302,7 +296,7 @@ class _Catalog:
     coordinator: int | None
     fulfillment: int | None
     location_id: int
-    # Items whose devices are received when scanned hold nothing back (inventory.reserve).
+    # Items whose devices are received when scanned hold nothing back (reservations.reserve).
     received_on_scan: set[int]
 
     @classmethod
@@ -402,7 +396,7 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
         "fulfillment_location_id version",
     )
     devices = writer.table(Device, "id item_id current_status location_id created_at")
-    device_identifiers = writer.table(DeviceIdentifier, "id device_id type value")
+    device_identifiers = writer.table(DeviceIdentifier, "id device_id type value search_key")
     receipts = writer.table(stock.StockReceipt, "id location_id reference created_at actor_user_id")
     movements = writer.table(
         stock.StockMovement,
@@ -503,13 +497,9 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
                         devices.append(
                             (device_id, item_id, device_status, device_location, stamps[1])
                         )
+                        value = _identifier(kind, device_id, seed, prefix)
                         device_identifiers.append(
-                            (
-                                next_identifier(),
-                                device_id,
-                                kind,
-                                _identifier(kind, device_id, seed, prefix),
-                            )
+                            (next_identifier(), device_id, kind, value, search_key(value))
                         )
                         order_devices.append(
                             (next_order_device(), order_id, device_id, packed_kit_id, stamps[1])
@@ -727,21 +717,3 @@ def _vacuum_analyze() -> None:
     else:
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-
-
-def register(app) -> None:
-    @app.cli.command("generate-orders")
-    @click.argument("count", type=click.IntRange(1, 5_000_000))
-    @click.option("--seed", default=1, show_default=True, help="Same seed, same orders.")
-    def generate_orders(count: int, seed: int):
-        """Add COUNT realistic orders with their histories (for load and speed checks).
-
-        On PostgreSQL the run is one transaction that keeps the order tables locked until
-        it commits: a server using the database waits for it.
-        """
-        with Progress(count, "Generating orders", "orders") as bar:
-            result = generate(count, seed, progress=bar.update)
-        click.echo(
-            f"Added {result['orders']:,} orders for {result['patients']:,} new patients "
-            f"({result['rows']:,} rows) in {result['seconds']} s."
-        )

@@ -5,8 +5,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.actor import actor_name
 from app.auth.models import ApiKey, User
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 
@@ -31,11 +32,10 @@ class RecordChange(db.Model):
 
     @property
     def actor_name(self) -> str:
-        if self.actor_user is not None:
-            return self.actor_user.full_name
-        if self.actor_api_key is not None:
-            return f"API key “{self.actor_api_key.name}”"
-        return "System"
+        return actor_name(
+            self.actor_user.full_name if self.actor_user is not None else None,
+            self.actor_api_key.name if self.actor_api_key is not None else None,
+        )
 
 
 class PatientDataAccess(db.Model):
@@ -71,8 +71,7 @@ class PatientDataAccess(db.Model):
 
     @property
     def actor_name(self) -> str:
-        if self.user is not None:
-            return self.user.full_name
-        if self.api_key is not None:
-            return f"API key “{self.api_key.name}”"
-        return "System"
+        return actor_name(
+            self.user.full_name if self.user is not None else None,
+            self.api_key.name if self.api_key is not None else None,
+        )

@@ -18,14 +18,17 @@ from flask_login import current_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
-from app.database import direct_insert, end_reading, utcnow, write_apart, write_one_apart
+from app.db.fast_path import direct_insert
+from app.db.reading import end_reading
+from app.db.transactions import commit_separately, commit_statement_separately
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import PatientDataAccess
 
 VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
 # The admin page shows this many entries at a time, newest first.
 PAGE_SIZE = 100
-# Built once, on the table, and run on the driver's cursor: every order read writes one.
+# Built once, on the table, and run with exec_driver_sql: every order read writes one.
 _COLUMNS = ("at", "patient_id", "order_id", "action", "source", "user_id", "api_key_id")
 _INSERT = direct_insert(PatientDataAccess.__table__, _COLUMNS)
 
@@ -56,9 +59,8 @@ def _who() -> dict:
     api_key = g.get("api_key")
     if api_key is not None:
         return {"user_id": None, "api_key_id": api_key.id}
-    user = current_user._get_current_object() if current_user else None
-    if user is not None and user.is_authenticated:
-        return {"user_id": user.id, "api_key_id": None}
+    if current_user and current_user.is_authenticated:
+        return {"user_id": current_user.id, "api_key_id": None}
     return {"user_id": None, "api_key_id": None}
 
 
@@ -79,10 +81,10 @@ def register(app) -> None:
                 rows = [{**row, **who, "at": at} for row in pending.rows]
                 if len(rows) == 1:
                     # One row (an order read): one statement, written at once.
-                    write_one_apart(_INSERT, rows[0], engine)
+                    commit_statement_separately(_INSERT, rows[0], engine)
                     return
                 end_reading()
-                with write_apart(engine) as conn:
+                with commit_separately(engine) as conn:
                     _INSERT.run_many(conn, rows)
 
         if response.is_streamed:
@@ -123,20 +125,5 @@ def entries(
 def prune() -> int:
     """Removes entries older than PHI_ACCESS_RETENTION_DAYS; answers how many."""
     cutoff = utcnow() - timedelta(days=current_app.config["PHI_ACCESS_RETENTION_DAYS"])
-    with write_apart() as conn:
+    with commit_separately() as conn:
         return conn.execute(delete(PatientDataAccess).where(PatientDataAccess.at < cutoff)).rowcount
-
-
-def register_commands(app) -> None:
-    import click
-
-    @app.cli.group("phi-access")
-    def group():
-        """The PHI access log."""
-
-    @group.command("prune")
-    def prune_command():
-        """Remove entries older than the retention (PHI_ACCESS_RETENTION_DAYS)."""
-        removed = prune()
-        days = current_app.config["PHI_ACCESS_RETENTION_DAYS"]
-        click.echo(f"Removed {removed} entries older than {days} days.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.inventory.service import balance_mismatches
+from app.inventory.ledger import balance_mismatches
 
 
 def register(app) -> None:

@@ -3,12 +3,10 @@ from flask_wtf.file import FileField
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import NumberInput
 
-from app.inventory.models import (
-    MAX_LOCATION_NAME_LENGTH,
-    MAX_REASON_LENGTH,
-    MAX_REFERENCE_LENGTH,
-)
-from app.inventory.service import MAX_ADJUSTMENT, MAX_RECEIPT_UNITS
+from app.inventory.adjustments import MAX_ADJUSTMENT
+from app.inventory.models import MAX_LOCATION_NAME_LENGTH, MAX_REFERENCE_LENGTH
+from app.inventory.receipts import MAX_RECEIPT_UNITS
+from app.validation import MAX_REASON_LENGTH
 
 
 class CountedReceiptForm(FlaskForm):

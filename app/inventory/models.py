@@ -15,11 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
+from app.validation import MAX_REASON_LENGTH
 
 MAX_REFERENCE_LENGTH = 100
-MAX_REASON_LENGTH = 500
 MAX_LOCATION_NAME_LENGTH = 200
 
 # What a ledger row records, and how it moves the two figures.
@@ -144,7 +144,11 @@ class DeviceEvent(db.Model):
     """One step of a device's history: received, allocated, shipped, returned, inspected."""
 
     __tablename__ = "device_event"
-    __table_args__ = (Index("ix_device_event_device_id_id", "device_id", "id"),)
+    __table_args__ = (
+        Index("ix_device_event_device_id_id", "device_id", "id"),
+        # The device finder's "devices of this order".
+        Index("ix_device_event_order_id", "order_id", "device_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))

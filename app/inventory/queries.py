@@ -116,17 +116,17 @@ def ledger_rows(filters: LedgerFilter, limit: int = LEDGER_PAGE_SIZE) -> list[St
 
 
 def find_devices(identifier: str, limit: int = MAX_DEVICE_MATCHES) -> list[Device]:
-    """Devices with this identifier, read as each type would write it (one query)."""
-    raw = (identifier or "").strip()
-    if not raw:
+    """Devices with this identifier, whatever its case and separators (one query): the
+    letters and digits typed are one identifier's entire ``search_key``."""
+    key = identifiers.search_key(identifier)
+    if not key:
         return []
-    spellings = {identifiers.normalise(kind, raw) for kind in identifiers.LABELS} | {raw}
     return list(
         db.session.scalars(
             select(Device)
             .where(
                 Device.id.in_(
-                    select(DeviceIdentifier.device_id).where(DeviceIdentifier.value.in_(spellings))
+                    select(DeviceIdentifier.device_id).where(DeviceIdentifier.search_key == key)
                 )
             )
             .options(
@@ -221,19 +221,6 @@ def get_device(device_id: int) -> Device | None:
         select(Device)
         .where(Device.id == device_id)
         .options(selectinload(Device.identifiers), selectinload(Device.item))
-    )
-
-
-def devices_in_stock(location_id: int, limit: int = STOCK_PAGE_SIZE) -> list[Device]:
-    """Devices on the shelf at a location, newest received first (for packers to find)."""
-    return list(
-        db.session.scalars(
-            select(Device)
-            .where(Device.location_id == location_id, Device.current_status == "inStock")
-            .options(selectinload(Device.identifiers), selectinload(Device.item))
-            .order_by(Device.id.desc())
-            .limit(limit)
-        )
     )
 
 

@@ -15,12 +15,10 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.catalog.models import Item
 from app.extensions import db
 from app.forms import (
@@ -30,8 +28,11 @@ from app.forms import (
     keep_sent_choice,
     put_problems_on_fields,
 )
-from app.history.record import history_of
-from app.inventory import queries, service
+from app.history.changes import history_of
+from app.inventory import adjustments, finder, queries, receipts
+from app.inventory import devices as stock_devices
+from app.inventory import locations as stock_locations
+from app.inventory.devices_csv import devices_csv
 from app.inventory.forms import (
     AdjustmentForm,
     CountedReceiptForm,
@@ -49,14 +50,23 @@ SEES_STOCK = ("coordinator", "fulfillment")
 MOVES_STOCK = ("fulfillment",)
 MANAGES_LOCATIONS = ()  # admins only
 MAX_MANIFEST_BYTES = 256 * 1024
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
+# Sent by the device finder's Find button (Enter in the box presses it too).
+FIND_PRESSED = "find"
+# The receipt's field paths (app.inventory.receipts) on the receiving forms' fields.
+COUNTED_FIELDS = {
+    "location.id": "location_id",
+    "lines[0].item.id": "item_id",
+    "lines[0].count": "count",
+}
+DEVICES_FIELDS = {
+    "location.id": "location_id",
+    "devices[0].item.id": "item_id",
+    "devices[0].deviceIdentifiers": "manifest",
+}
 
 
 def _location_choices() -> list[SelectChoice]:
-    return [SelectChoice(str(loc.id), loc.name) for loc in service.list_locations()]
+    return [SelectChoice(str(loc.id), loc.name) for loc in stock_locations.list_locations()]
 
 
 def _item_choices(devices: bool | None) -> list[SelectChoice]:
@@ -85,15 +95,33 @@ def stock():
     return render_template(
         "inventory/stock.html",
         rows=rows,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         location_id=location_id,
         next_after=rows[-1].balance_id if more else None,
-        devices=queries.devices_in_stock(location_id or _default_location_id()),
+        **_shelf(location_id or _default_location_id()),
     )
 
 
+def _shelf(location_id: int) -> dict:
+    """Every item on the shelf at the location with its count and its newest devices (the
+    rest one link away, in the device finder)."""
+    items = finder.shelf_items(location_id)
+    return {
+        "shelf_location_id": location_id,
+        "shelf_items": items,
+        "shelf": finder.shelf_devices(location_id, [i.item_id for i in items], finder.STOCK_SHELF),
+    }
+
+
+@bp.app_template_global()
+def shelf_for_packing(location_id: int | None, item_ids) -> dict:
+    """For the packing station (orders' template, a floor above, asks through this): the
+    newest devices on the shelf at the order's location for each item still waiting."""
+    return finder.shelf_devices(location_id, item_ids, finder.PACKING_SHELF)
+
+
 def _default_location_id() -> int:
-    location = service.default_location()
+    location = stock_locations.default_location()
     return location.id if location else 0
 
 
@@ -113,48 +141,35 @@ def receive():
     if request.method == "POST":
         status = 422
         if action == "counted":
-            draft = service.ReceiptDraft(
+            draft = receipts.ReceiptDraft(
                 location_ref=chosen_id(counted.location_id.data),
                 reference=counted.reference.data,
                 lines=[
-                    service.ReceiptLine(
+                    receipts.ReceiptLine(
                         chosen_id(counted.item_id.data), parse_int(counted.count.data) or 0
                     )
                 ],
             )
-            aliases = {
-                "location.id": "location_id",
-                "lines[0].item.id": "item_id",
-                "lines[0].count": "count",
-            }
             try:
-                service.receive(draft, _actor())
+                receipts.receive(draft, signed_in_actor())
             except Rejected as rejected:
-                problems = put_problems_on_fields(counted, rejected.problems, aliases)
+                problems = put_problems_on_fields(counted, rejected.problems, COUNTED_FIELDS)
             else:
                 flash(f"Received {counted.count.data} units.", "success")
                 return redirect(url_for("inventory.receive"), code=303)
         elif action in ("preview", "devices"):
             manifest = _manifest_text(devices)
-            item = db.session.get(Item, parse_int(devices.item_id.data) or 0)
-            if item is None or not item.is_device:
-                devices.item_id.errors = ["Choose a device-tracked item."]
-            elif not manifest.strip():
-                devices.manifest.errors = ["Scan, paste or upload at least one identifier."]
+            try:
+                item, preview = receipts.preview_manifest(parse_int(devices.item_id.data), manifest)
+            except Rejected as rejected:
+                problems = put_problems_on_fields(devices, rejected.problems, DEVICES_FIELDS)
             else:
                 devices.manifest.data = manifest
-                preview = service.read_manifest(item, manifest)
                 if action == "devices":
-                    if any(e.problem for e in preview):
-                        problems = [
-                            "Some identifiers are flagged below: correct or remove them, then "
-                            "receive again."
-                        ]
-                    else:
-                        received = _receive_devices(devices, item, preview, problems)
-                        if received:
-                            flash(f"Received {received} {item.name} devices.", "success")
-                            return redirect(url_for("inventory.receive"), code=303)
+                    received = _receive_devices(devices, item, preview, problems)
+                    if received:
+                        flash(f"Received {received} {item.name} devices.", "success")
+                        return redirect(url_for("inventory.receive"), code=303)
                 else:
                     status = 200
         for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
@@ -188,21 +203,25 @@ def _manifest_text(form: DeviceReceiptForm) -> str:
 
 
 def _receive_devices(form, item, preview, problems: list[str]) -> int:
-    draft = service.ReceiptDraft(
+    draft = receipts.ReceiptDraft(
         location_ref=chosen_id(form.location_id.data),
         reference=form.reference.data,
         devices=[
-            service.ReceiptDevices(
+            receipts.ReceiptDevices(
                 item.id, [(item.device_identifier_type, e.value) for e in preview]
             )
         ],
     )
     try:
-        service.receive(draft, _actor())
+        receipts.receive(draft, signed_in_actor())
     except Rejected as rejected:
-        problems.extend(
-            put_problems_on_fields(form, rejected.problems, {"location.id": "location_id"})
-        )
+        if any(e.problem for e in preview):
+            # The preview beside the form says what is wrong with each identifier.
+            problems.append(
+                "Some identifiers are flagged below: correct or remove them, then receive again."
+            )
+        else:
+            problems.extend(put_problems_on_fields(form, rejected.problems, DEVICES_FIELDS))
         return 0
     return len(preview)
 
@@ -224,12 +243,12 @@ def adjust():
             else (parse_int(raw.lstrip("+")))
         )
         try:
-            service.adjust(
+            adjustments.adjust(
                 chosen_id(form.location_id.data),
                 chosen_id(form.item_id.data),
                 quantity,
                 form.reason.data,
-                _actor(),
+                signed_in_actor(),
                 counted=form.kind.data == "count",
             )
         except Rejected as rejected:
@@ -250,8 +269,8 @@ def adjust():
 def locations():
     return render_template(
         "inventory/locations.html",
-        locations=service.all_locations(),
-        totals=service.location_totals(),
+        locations=stock_locations.all_locations(),
+        totals=stock_locations.location_totals(),
         form=ActionForm(),
     )
 
@@ -263,7 +282,7 @@ def new_location():
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.create_location(form.name.data, _actor()),
+        save=lambda: stock_locations.create_location(form.name.data, signed_in_actor()),
         done=lambda location: (f"{location.name} added.", url_for("inventory.locations")),
         location=None,
         history=[],
@@ -278,10 +297,12 @@ def edit_location(location_id: int):
     return form_page(
         form,
         "inventory/location_form.html",
-        save=lambda: service.rename_location(location_id, form.name.data, _actor()),
+        save=lambda: stock_locations.rename_location(
+            location_id, form.name.data, signed_in_actor()
+        ),
         done=lambda saved: (f"Renamed to {saved.name}.", url_for("inventory.locations")),
         location=location,
-        history=history_of(service.LOCATION_RECORD, location_id),
+        history=history_of(stock_locations.LOCATION_RECORD, location_id),
     )
 
 
@@ -301,7 +322,7 @@ def _location_action(change, done: str, location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def make_default_location(location_id: int):
     return _location_action(
-        lambda: service.make_default_location(location_id, _actor()),
+        lambda: stock_locations.make_default_location(location_id, signed_in_actor()),
         "{name} is now the default: orders that name no location are fulfilled from it.",
         location_id,
     )
@@ -311,7 +332,7 @@ def make_default_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def deactivate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, False, _actor()),
+        lambda: stock_locations.set_location_active(location_id, False, signed_in_actor()),
         "{name} is inactive: it takes no new orders and receives nothing.",
         location_id,
     )
@@ -321,7 +342,7 @@ def deactivate_location(location_id: int):
 @role_required(*MANAGES_LOCATIONS)
 def activate_location(location_id: int):
     return _location_action(
-        lambda: service.set_location_active(location_id, True, _actor()),
+        lambda: stock_locations.set_location_active(location_id, True, signed_in_actor()),
         "{name} is active again.",
         location_id,
     )
@@ -330,17 +351,58 @@ def activate_location(location_id: int):
 @bp.get("/devices/")
 @role_required(*SEES_STOCK)
 def find_devices():
-    identifier = (request.args.get("identifier") or "")[:64]
-    found = queries.find_devices(identifier) if identifier.strip() else []
-    if len(found) == 1 and not request.htmx:
-        return redirect(url_for("inventory.show_device", device_id=found[0].id), code=303)
+    """The device finder. htmx (typing in the search box) gets the results part alone."""
+    query = finder.DeviceQuery.from_args(request.args)
+    page = finder.device_page(query)
+    # One device whose identifier is entirely what was typed (a scan, or Find pressed): its
+    # own page. Typing (htmx, without the Find button) never jumps away.
+    asked = not request.htmx or request.args.get(FIND_PRESSED)
+    if asked and _one_whole_match(query, page):
+        target = url_for("inventory.show_device", device_id=page.rows[0].id)
+        if request.htmx:
+            return Response(status=200, headers={"HX-Redirect": target})
+        return redirect(target, code=303)
+    results_only = request.htmx and not request.htmx.history_restore_request
+    context = {
+        "query": query,
+        "page": page,
+        "count": finder.count_devices(query),
+        "count_cap": finder.COUNT_CAP,
+        "status_label": stock_devices.device_status_label,
+        "statuses": stock_devices.DEVICE_STATUSES,
+    }
+    if results_only:
+        return render_template("inventory/_device_results.html", **context)
     return render_template(
         "inventory/devices.html",
-        identifier=identifier,
-        found=found,
-        locations=queries.device_locations(found),
-        status_label=service.device_status_label,
+        locations=stock_locations.list_locations(),
+        items=_item_choices(devices=True),
+        find_pressed=FIND_PRESSED,
+        **context,
     )
+
+
+def _one_whole_match(query: finder.DeviceQuery, page: finder.DevicePage) -> bool:
+    searched_alone = query.key and not (
+        query.item_id or query.status or query.location_id or query.order_id
+    )
+    first_page = query.before is None and query.after is None
+    return bool(
+        searched_alone
+        and first_page
+        and len(page.rows) == 1
+        and page.rows[0].matches_whole(query.key)
+    )
+
+
+@bp.get("/devices.csv")
+@role_required(*SEES_STOCK)
+def export_devices():
+    query = finder.DeviceQuery.from_args(request.args)
+    response = Response(stream_with_context(devices_csv(query)), mimetype="text/csv")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    response.headers["Content-Disposition"] = f'attachment; filename="devices-{stamp}.csv"'
+    return response
 
 
 @bp.get("/devices/<int:device_id>")
@@ -354,7 +416,8 @@ def show_device(device_id: int):
         device=device,
         history=queries.device_history(device.id),
         locations=queries.device_locations([device]),
-        status_label=service.device_status_label,
+        status_label=stock_devices.device_status_label,
+        awaits_inspection=stock_devices.awaits_inspection(device),
         form=InspectionForm(),
     )
 
@@ -367,7 +430,7 @@ def inspect_device(device_id: int):
         abort(400)
     passed = request.form.get("outcome") == "pass"
     try:
-        service.inspect_device(device_id, passed, form.note.data, _actor())
+        stock_devices.inspect_device(device_id, passed, form.note.data, signed_in_actor())
     except Rejected as rejected:
         flash(" ".join(p.message for p in rejected.problems), "error")
     else:
@@ -398,7 +461,7 @@ def ledger():
         rows=rows,
         filters=filters,
         next_before=rows[-1].id if more else None,
-        locations=service.list_locations(),
+        locations=stock_locations.list_locations(),
         items=_item_choices(devices=None),
         kinds=MOVEMENT_LABELS,
     )

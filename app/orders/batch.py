@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import select
 
 from app.extensions import db
-from app.inventory import service as inventory
+from app.inventory import ledger, reservations
+from app.orders.demand import demand_lines
 from app.orders.models import Order, SubmissionKey
 from app.orders.service import (
     Actor,
@@ -22,7 +23,6 @@ from app.orders.service import (
     OrderRejected,
     PlacedOrder,
     check_draft,
-    demand_lines,
     patient_problems,
     place_order,
 )
@@ -111,8 +111,8 @@ def preview_batch(
     need: dict[int, int] = {}
     left: dict[int, int] = {}
     if not order_problems and order.fulfillment_location is not None:
-        need = inventory.units_to_reserve(demand_lines(order))
-        left = inventory.available(order.fulfillment_location.id, set(need))
+        need = reservations.units_to_reserve(demand_lines(order))
+        left = ledger.available(order.fulfillment_location.id, set(need))
     names: dict[int, str] = {}
     lines = []
     for patient in patients:
@@ -124,7 +124,7 @@ def preview_batch(
         if need and not mine:
             short = sorted(i for i, n in need.items() if n > left.get(i, 0))
             if short and not names:
-                names = inventory.item_names(set(need))
+                names = reservations.item_names(set(need))
             if short:
                 mine.append(
                     "Not enough stock left for this order: "

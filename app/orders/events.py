@@ -6,13 +6,36 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.auth.actor import Actor
-from app.database import direct_insert, utcnow
+from app.db.fast_path import direct_insert
+from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.orders.models import Order, OrderEvent, OrderOutboxEntry
 
+# The events that are not status changes (a status event is named by its status), by the
+# names the timeline, the API and the webhooks' payloads carry.
+DEVICE_RECORDED = "deviceRecorded"
+DEVICE_REMOVED = "deviceRemoved"
+TRACKING_NUMBER_ADDED = "trackingNumberAdded"
+TRACKING_NUMBER_REMOVED = "trackingNumberRemoved"
+PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
+# What the timeline calls them.
+LABELS = {
+    PACKING_SUMMARY_PRINTED: "Packing summary printed",
+    TRACKING_NUMBER_ADDED: "Tracking number added",
+    TRACKING_NUMBER_REMOVED: "Tracking number removed",
+    DEVICE_RECORDED: "Device recorded",
+    DEVICE_REMOVED: "Device removed",
+}
+
+
+def label(name: str) -> str:
+    """What the timeline calls an event: its own label, or its status's."""
+    return LABELS.get(name) or statuses.label(name)
+
+
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
-# Built once, run on the driver's cursor: placing writes both.
+# Built once, run with exec_driver_sql: placing writes both.
 _INSERT_EVENT = direct_insert(
     EVENTS,
     ("order_id", "name", "event_timestamp", "actor_user_id", "actor_api_key_id"),

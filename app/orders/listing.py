@@ -19,9 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from app.database import id_among, is_postgresql
+from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import carriers, status_counters, statuses
+from app.orders import carriers, read_model, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
 from app.people.models import Patient, Site
@@ -34,8 +34,9 @@ PAGE_SIZES = (25, 50, 100)
 # asked for on purpose, not as the person types, so an exact order number may open its order.
 SUBMITTED = "apply"
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
-# Tab counts above this read "10,000+": no one needs the exact number of every delivered
-# order of the last ten years.
+# Any count of orders stops here: the list's tabs read "10,000+", the API's totals say they
+# are capped. No one needs the exact number of every delivered order of the last ten years,
+# and counting them all would cost more than the page itself.
 COUNT_CAP = 10_000
 # A search shows at most this many orders, the newest (a common surname can match more):
 # twenty pages of the list. Each of them is looked up again for the page and its counts.
@@ -403,3 +404,76 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     counts = dict(grouped.all())
     counts[""] = sum(counts.values())
     return counts
+
+
+# The API's list of orders: a filter of its query parameters, and numbered pages of whole
+# orders (the total counted up to COUNT_CAP, as the list's tabs are).
+@dataclass
+class OrderFilter:
+    status: str | None = None
+    patient_id: int | None = None
+    # Orders shipped to this site.
+    site_id: int | None = None
+    # Orders this site is responsible for: shipped to it or to its patients.
+    responsible_site_id: int | None = None
+    external_order_id: str | None = None
+
+    def apply(self, query):
+        if self.status:
+            query = query.where(Order.current_status == self.status)
+        if self.patient_id:
+            query = query.where(Order.patient_id == self.patient_id)
+        if self.site_id:
+            query = query.where(Order.site_id == self.site_id)
+        if self.responsible_site_id:
+            query = query.where(Order.responsible_site_id == self.responsible_site_id)
+        if self.external_order_id:
+            query = query.where(
+                Order.id.in_(
+                    select(OrderExternalId.order_id).where(
+                        OrderExternalId.value == normalised_identifier(self.external_order_id)
+                    )
+                )
+            )
+        return query
+
+
+@dataclass
+class PageOfOrders:
+    # Views, read for showing (see read_model).
+    orders: list
+    page: int
+    size: int
+    total: int
+    # More orders match than were counted: ``total`` is a lower bound.
+    total_capped: bool = False
+
+    @property
+    def first(self) -> bool:
+        return self.page == 1
+
+    @property
+    def last(self) -> bool:
+        return not self.total_capped and self.page * self.size >= self.total
+
+
+def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrders:
+    """Newest first, one page of whole orders, with the total that match.
+
+    The total counts at most COUNT_CAP orders (or as many as this page reaches, if more):
+    an exact count over a million orders would cost more than the page itself.
+    """
+    limit = max(COUNT_CAP, page * size) + 1
+    counted = db.session.scalar(
+        select(func.count()).select_from(
+            order_filter.apply(select(Order.id)).limit(limit).subquery()
+        )
+    )
+    total, capped = (limit - 1, True) if counted >= limit else (counted, False)
+    order_ids = db.session.scalars(
+        order_filter.apply(select(Order.id))
+        .order_by(Order.id.desc())
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
+    return PageOfOrders(read_model.load(order_ids), page, size, total, capped)

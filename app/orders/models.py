@@ -14,9 +14,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.auth.actor import actor_name
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, Item, Kit
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 from app.inventory.models import StockLocation
 from app.orders.carriers import tracking_url
@@ -304,15 +305,6 @@ def recipient_kind(patient_id: int | None) -> str:
 def has_return_lines(order) -> bool:
     """Whether the order (a model or a view) asks for anything back."""
     return bool(order.return_items or order.return_devices or order.return_packed_kits)
-
-
-def actor_name(user_name: str | None, api_key_name: str | None) -> str:
-    """Who an event names as its actor: the person, else the API key, else the system."""
-    if user_name is not None:
-        return user_name
-    if api_key_name is not None:
-        return f"API key “{api_key_name}”"
-    return "System"
 
 
 class OrderOutboxEntry(db.Model):

@@ -13,7 +13,7 @@ Placing an order reads what the draft names the same way (``by_id``: patients, s
 kits), checks the new order made of those views (``views.NewOrder``) and answers it as
 written without reading it again (``service.place_order``).
 
-The statements (``read_statements``) run on the fast path (``database.DirectStatement``):
+The statements (``read_statements``) run on the fast path (``fast_path.DirectStatement``):
 compiled once, each a read the pages and the API make on every request. Their rows become
 the declared views of ``orders.views`` (``OrderView`` and its parts, with the patients',
 sites', items' and devices' views of ``people.views`` and ``catalog.views``), decoded by
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import cache
 from operator import itemgetter
 
+from app.auth.actor import actor_name
 from app.auth.models import full_name
 from app.catalog.models import Item, Kit
 from app.catalog.views import (
@@ -40,8 +41,8 @@ from app.catalog.views import (
     ManufacturerView,
     device_view,
 )
-from app.database import reading_connection
-from app.orders.models import PackedKit, actor_name
+from app.db.reading import reading_connection
+from app.orders.models import PackedKit
 from app.orders.read_statements import (
     ADDRESS,
     DEVICE,

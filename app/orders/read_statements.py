@@ -3,9 +3,9 @@
 One statement for the orders with their recipients and location, one per kind of line, and
 what a new order names (patients, sites, items, kits: ``by_id``). Every column is labelled
 (``order_id``, ``patient_first_name``, ``item_maker_name``...): the read model finds each
-view's columns by those labels. They run on the fast path (``database.DirectStatement``):
-compiled once, without SQLAlchemy's execution of each (about half a read's time in it);
-the ids are one parameter, an array on PostgreSQL (see ``database.id_among``).
+view's columns by those labels. They run with exec_driver_sql (``fast_path.DirectStatement``):
+compiled once, without SQLAlchemy's compiled-cache lookup and result set-up for each; the
+ids are one parameter, an array on PostgreSQL (see ``app.db.types.id_among``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from sqlalchemy.orm import aliased
 from app.auth.models import ApiKey, User
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Manufacturer
 from app.catalog.views import DeviceView, ItemView, KitRef
-from app.database import DirectStatement, id_among
+from app.db.fast_path import DirectStatement
+from app.db.types import id_among
 from app.inventory.models import StockLocation
 from app.orders.models import (
     Order,

@@ -12,35 +12,32 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, select, union_all
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
 
 from app.auth.actor import Actor
-from app.catalog.models import Device, Item, Kit
+from app.catalog.models import Item, Kit
 from app.catalog.views import device_view
-from app.database import direct_insert, utcnow, write_transaction
+from app.db.fast_path import direct_insert
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
-from app.inventory import service as inventory
-from app.orders import read_model, status_counters, statuses
+from app.inventory import locations, reservations
+from app.orders import demand, read_model, returns, status_counters, statuses
 from app.orders.events import insert_event
 from app.orders.models import (
     MAX_LINE_COUNT,
     Order,
-    OrderDevice,
     OrderExternalId,
     OrderItem,
     OrderKit,
     OrderNote,
-    PackedKit,
     ReturnDevice,
     ReturnItem,
     ReturnPackedKit,
     SubmissionKey,
-    actor_name,
 )
 from app.orders.views import (
     AuthorView,
@@ -58,9 +55,7 @@ from app.validation import (
     Checker,
     Problem,
     Rejected,
-    fetch_by_id,
     is_whole_number,
-    text_problem,
 )
 
 SHIPPING_OPTIONS = ("standard", "overnight")
@@ -72,7 +67,7 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
-# Placing's inserts, built once and run on the driver's cursor (database.DirectStatement).
+# Placing's inserts, built once and run with exec_driver_sql (fast_path.DirectStatement).
 _ORDER_COLUMNS = (
     "patient_id",
     "site_id",
@@ -147,22 +142,6 @@ class PlacedOrder:
     same_request: bool = True
 
 
-@cache
-def _described(model) -> tuple:
-    """Loader options for the parts of a returned device or packed kit (``model``) that
-    describing an order shows: fetched with the rows the check reads, so that the order
-    answered after placing reads nothing more. (Options are immutable: made once.)"""
-    device = (joinedload(Device.item), selectinload(Device.identifiers))
-    if model is Device:
-        return device
-    if model is PackedKit:
-        return (
-            joinedload(PackedKit.kit),
-            selectinload(PackedKit.devices).joinedload(OrderDevice.device).options(*device),
-        )
-    return ()
-
-
 class _Checker(Checker):
     def count(self, value: Any, field_path: str) -> None:
         if not (is_whole_number(value) and 1 <= value <= MAX_LINE_COUNT):
@@ -174,13 +153,26 @@ class _Checker(Checker):
 
 
 def patient_problems(patient: Patient) -> list[Problem]:
-    """Why this patient cannot receive an order now (none: they can)."""
-    if patient.archived:
+    """Why this patient cannot receive an order now (none: they can). Whether they can is
+    the model's ``usable`` (not archived); this says why not, for a door to show."""
+    if not patient.usable:
         return [
             Problem(
                 "patient_archived",
                 f"{patient.full_name} is archived and cannot receive orders.",
                 "patient.id",
+            )
+        ]
+    return []
+
+
+def site_problems(site: Site) -> list[Problem]:
+    """Why this site cannot receive an order now (none: it can): it is not ``usable``
+    (inactive)."""
+    if not site.usable:
+        return [
+            Problem(
+                "site_inactive", f"{site.name} is inactive and cannot receive orders.", "site.id"
             )
         ]
     return []
@@ -210,8 +202,9 @@ def _check_recipient(draft: OrderDraft, check: _Checker) -> PatientView | SiteVi
     site = read_model.by_id(Site, {ref}).get(ref) if ref else None
     if ref and site is None:
         check.add("site_not_found", f"There is no site with id {ref}.", "site.id")
-    elif site is not None and not site.active:
-        check.add("site_inactive", f"{site.name} is inactive and cannot receive orders.", "site.id")
+    elif site is not None:
+        for problem in site_problems(site):
+            check.add(problem.code, problem.message, problem.field)
     return site
 
 
@@ -260,37 +253,6 @@ def _check_lines(
     return good
 
 
-def open_returns_of(device_ids: set[int]) -> dict[int, int]:
-    """Device id -> the open order that already expects it back (the lowest, if several),
-    whichever way that order names it: the device itself (``returnDevices``) or a packed
-    kit it was shipped in (``returnPackedKits``). Open: neither returned nor cancelled.
-
-    The one home of the rule that a device comes back on one open return at a time."""
-    if not device_ids:
-        return {}
-    still_open = Order.current_status.not_in(statuses.FINAL)
-    named = (
-        select(ReturnDevice.device_id, ReturnDevice.order_id)
-        .join(Order, Order.id == ReturnDevice.order_id)
-        .where(ReturnDevice.device_id.in_(device_ids), still_open)
-    )
-    in_kits = (
-        select(OrderDevice.device_id, ReturnPackedKit.order_id)
-        .join(ReturnPackedKit, ReturnPackedKit.packed_kit_id == OrderDevice.packed_kit_id)
-        .join(Order, Order.id == ReturnPackedKit.order_id)
-        .where(OrderDevice.device_id.in_(device_ids), still_open)
-    )
-    found: dict[int, int] = {}
-    for device_id, order_id in db.session.execute(union_all(named, in_kits)):
-        found[device_id] = min(order_id, found.get(device_id, order_id))
-    return found
-
-
-def _device_named(device: Device) -> str:
-    values = ", ".join(i.value for i in device.identifiers)
-    return f"{device.item.name} {values}".strip()
-
-
 def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = False):
     for name, given in (
         ("returnDevices", draft.return_device_ids),
@@ -299,90 +261,9 @@ def _check_return_devices(draft: OrderDraft, check: _Checker, placing: bool = Fa
         if len(given) > MAX_LINES:
             check.add("too_many_lines", f"An order lists at most {MAX_LINES} {name}.", name)
             return [], []
-    refs = [
-        check.id_of(ref, f"returnDevices[{i}].id", "device")
-        for i, ref in enumerate(draft.return_device_ids)
-    ]
-    devices = fetch_by_id(Device, {r for r in refs if r}, *_described(Device))
-    kit_refs = [
-        check.id_of(ref, f"returnPackedKits[{i}].id", "packed kit")
-        for i, ref in enumerate(draft.return_packed_kit_ids)
-    ]
-    packed_kits = fetch_by_id(PackedKit, {r for r in kit_refs if r}, *_described(PackedKit))
-    in_returned_kits = (
-        set(
-            db.session.scalars(
-                select(OrderDevice.device_id).where(OrderDevice.packed_kit_id.in_(packed_kits))
-            )
-        )
-        if packed_kits
-        else set()
+    return returns.check_returned(
+        draft.return_device_ids, draft.return_packed_kit_ids, check, placing
     )
-
-    # Every device coming back, named or inside a named packed kit. When placing they are
-    # locked first (in id order; the lock order: app.database.write_transaction), so two
-    # returns of one device placed at once queue and the second sees the first.
-    coming_back = list(devices.values()) + [
-        od.device for pk in packed_kits.values() for od in pk.devices
-    ]
-    if placing:
-        inventory.lock_devices(coming_back)
-    expected = open_returns_of({device.id for device in coming_back})
-
-    good_devices, good_kits, seen = [], [], set()
-    for i, ref in enumerate(refs):
-        if ref is None:
-            continue
-        if ref not in devices:
-            check.add(
-                "device_not_found", f"There is no device with id {ref}.", f"returnDevices[{i}].id"
-            )
-        elif ref in seen:
-            check.add("duplicate_device", "This device is listed twice.", f"returnDevices[{i}].id")
-        elif ref in in_returned_kits:
-            check.add(
-                "device_in_returned_kit",
-                "This device comes back inside a returned packed kit already.",
-                f"returnDevices[{i}].id",
-            )
-        elif ref in expected:
-            check.add(
-                "device_on_open_return",
-                f"{_device_named(devices[ref])} is already expected back on order "
-                f"{expected[ref]}: a device comes back on one open return at a time.",
-                f"returnDevices[{i}].id",
-            )
-        else:
-            good_devices.append(devices[ref])
-        seen.add(ref)
-    seen = set()
-    for i, ref in enumerate(kit_refs):
-        if ref is None:
-            continue
-        if ref not in packed_kits:
-            check.add(
-                "packed_kit_not_found",
-                f"There is no packed kit with id {ref}.",
-                f"returnPackedKits[{i}].id",
-            )
-        elif ref in seen:
-            check.add(
-                "duplicate_packed_kit",
-                "This packed kit is listed twice.",
-                f"returnPackedKits[{i}].id",
-            )
-        elif any(od.device_id in expected for od in packed_kits[ref].devices):
-            inside = next(od.device for od in packed_kits[ref].devices if od.device_id in expected)
-            check.add(
-                "device_on_open_return",
-                f"{_device_named(inside)}, in this packed kit, is already expected back on "
-                f"order {expected[inside.id]}: a device comes back on one open return at a time.",
-                f"returnPackedKits[{i}].id",
-            )
-        else:
-            good_kits.append(packed_kits[ref])
-        seen.add(ref)
-    return good_devices, good_kits
 
 
 def _check_external_ids(values: list[Any], check: _Checker) -> list[str]:
@@ -456,6 +337,29 @@ def _has_outbound(draft: OrderDraft) -> bool:
     return bool(draft.items or draft.kits)
 
 
+def check_note(
+    value: Any, check: Checker, field_path: str, label: str = "A note", required: bool = False
+) -> str | None:
+    """The one rule for a note on an order, written when placing it or added later: text, by
+    the free-text rules (line breaks and tabs, no other control character: ``text_problem``),
+    with a visible character, at most MAX_NOTE_LENGTH characters. An empty note is no note:
+    placing leaves it out; adding one (``required``) asks for it. Answers the trimmed text,
+    or None (with the problem on ``check``: "invalid_note", or "note_required")."""
+    if not isinstance(value, str):
+        check.add("invalid_note", f"{label} must be text.", field_path)
+        return None
+    one = Checker()
+    text = one.text(
+        value, field_path, label, required=required, max_length=MAX_NOTE_LENGTH, free_text=True
+    )
+    for problem in one.problems:
+        if problem.code == "required":
+            check.add("note_required", "Write the note.", field_path)
+        else:
+            check.add("invalid_note", problem.message, field_path)
+    return None if one.problems else text
+
+
 def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
     if len(notes) > MAX_NOTES:
         check.add(
@@ -464,15 +368,9 @@ def _check_notes(notes: list[Any], check: _Checker) -> list[str]:
         return []
     good = []
     for i, note in enumerate(notes):
-        where = f"orderNotes[{i}].note"
-        if not isinstance(note, str):
-            check.add("invalid_note", "A note must be text.", where)
-        elif text_problem(note, free_text=True):
-            check.add("invalid_note", f"A note {text_problem(note, free_text=True)}.", where)
-        elif len(note.strip()) > MAX_NOTE_LENGTH:
-            check.add("invalid_note", f"A note is at most {MAX_NOTE_LENGTH} characters.", where)
-        elif note.strip():
-            good.append(note.strip())
+        text = check_note(note, check, f"orderNotes[{i}].note")
+        if text is not None:
+            good.append(text)
     return good
 
 
@@ -485,8 +383,8 @@ def check_draft(draft: OrderDraft, *, placing: bool = False) -> tuple[NewOrder, 
     its stock location, shared, so that it cannot go inactive before the order commits, and
     the devices it asks back, so that no other order asks for them meanwhile."""
     check = _Checker()
-    # The location first, when placing: the lock order (app.database.write_transaction).
-    location, location_problems = inventory.resolve_location(
+    # The location first, when placing: the lock order (app.db.transactions.write_transaction).
+    location, location_problems = locations.resolve_location(
         draft.location_id, "fulfillmentLocation.id", lock=placing
     )
     recipient = _check_recipient(draft, check)
@@ -552,8 +450,8 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
                 raise OrderRejected(problems)
             order = _write(new, who, utcnow())
             # The balances before the status counters: the lock order every change keeps
-            # (app.database.write_transaction). A cancel releasing the same item takes them
-            # in that order too; the other way round the two deadlocked on PostgreSQL.
+            # (app.db.transactions.write_transaction). A cancel releasing the same item takes
+            # them in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
             status_counters.record_status_change(new, None, statuses.CREATED)
             if submission_key is not None:
@@ -589,10 +487,10 @@ class _Who:
 
     @classmethod
     def of(cls, actor: Actor) -> _Who:
-        user, key = actor.user, actor.api_key
+        user = actor.user
         return cls(
             actor,
-            actor_name(user.full_name if user else None, key.name if key else None),
+            actor.name,
             None
             if user is None
             else AuthorView(user.id, user.first_name, user.last_name, user.email),
@@ -650,40 +548,12 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
     return order.written(order_id, now, first_event, who.author)
 
 
-def demand_lines(order: Order | NewOrder | OrderView) -> list[inventory.DemandLine]:
-    """The order's outbound lines, as inventory counts them, with their field paths, and
-    what the order's catalog rows already tell (a kit's contents, which items are received
-    on scan)."""
-    return [
-        inventory.DemandLine(
-            f"orderItems[{i}].count",
-            line.item.name,
-            line.count,
-            item_id=line.item.id,
-            received_on_scan=_received_on_scan([line.item]),
-        )
-        for i, line in enumerate(order.items)
-    ] + [
-        inventory.DemandLine(
-            f"orderKits[{i}].count",
-            line.kit.name,
-            line.count,
-            kit_id=line.kit.id,
-            kit_contents=tuple((part.item_id, part.count) for part in line.kit.kit_items),
-            received_on_scan=_received_on_scan([part.item for part in line.kit.kit_items]),
-        )
-        for i, line in enumerate(order.kits)
-    ]
-
-
-def _received_on_scan(items) -> frozenset[int]:
-    return frozenset(i.id for i in items if i.accept_unreceived_devices)
-
-
 def _reserve(order: OrderView, actor: Actor) -> None:
     try:
-        inventory.reserve(order.id, order.fulfillment_location_id, demand_lines(order), actor)
-    except inventory.InsufficientInventory as short:
+        reservations.reserve(
+            order.id, order.fulfillment_location_id, demand.demand_lines(order), actor
+        )
+    except reservations.InsufficientInventory as short:
         raise OrderRejected(short.problems) from None
 
 

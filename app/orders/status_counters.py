@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import functools
 
-import click
 from sqlalchemy import bindparam, case, delete, func, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.database import DirectStatement
+from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount, recipient_kind
 
@@ -27,7 +26,7 @@ Key = tuple[str, int, str, str]
 @functools.cache
 def _upsert(dialect_name: str) -> DirectStatement:
     """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run on the driver's cursor (every status change and every placed order runs it)."""
+    run with exec_driver_sql (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
     columns = ("current_status", "site_key", "shipping_key", "kind_key", "count")
@@ -127,28 +126,3 @@ def rebuild() -> None:
             _counted_from_orders(),
         )
     )
-
-
-def register(app) -> None:
-    @app.cli.command("check-status-counts")
-    @click.option("--fix", is_flag=True, help="Rewrite the counters from the orders.")
-    def check_status_counts(fix: bool):
-        """Recount orders per status, site, shipping option and recipient kind; report
-        counters that drifted."""
-        found = drift()
-        for (status, site, shipping, kind), stored, counted in found:
-            click.echo(
-                f"{status} / site {site or '-'} / {shipping or '-'} / {kind}: "
-                f"counter {stored:,}, orders {counted:,}"
-            )
-        if not found:
-            click.echo("The status counters match the orders.")
-        elif fix:
-            rebuild()
-            db.session.commit()
-            click.echo(f"Rewrote the status counters ({len(found)} were wrong).")
-        else:
-            db.session.rollback()
-            raise click.ClickException(
-                f"{len(found)} status counters differ from the orders; run again with --fix."
-            )

@@ -8,7 +8,7 @@ from app.extensions import db
 from app.forms import chosen_id
 from app.people import service
 from app.people.importing import ENCODINGS
-from app.people.models import SEXES, Site
+from app.people.models import MAX_ADDRESS_NOTE_LENGTH, SEXES, Site
 from app.validation import US_STATES
 
 STATE_CHOICES = [SelectChoice("", "Choose…")] + [SelectChoice(s, s) for s in sorted(US_STATES)]
@@ -29,7 +29,9 @@ class AddressFields:
     zip_code = StringField(
         "ZIP code", render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 10}
     )
-    note = TextAreaField("Delivery note (optional)", render_kw={"rows": 2, "maxlength": 500})
+    note = TextAreaField(
+        "Delivery note (optional)", render_kw={"rows": 2, "maxlength": MAX_ADDRESS_NOTE_LENGTH}
+    )
 
 
 class PatientForm(AddressFields, FlaskForm):

@@ -19,10 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.forms import snake
-from app.history.record import record_change
+from app.history.changes import record_change
 from app.people import service
 from app.people.models import Address, Patient, PatientImport, Site
 from app.validation import Problem, Rejected, normalised_identifier

@@ -6,10 +6,12 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, col
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import full_name
-from app.database import UTCDateTime, utcnow
+from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 
 SEXES = ("female", "male", "other", "unknown")
+# A delivery note on an address: a sentence or two for the courier.
+MAX_ADDRESS_NOTE_LENGTH = 500
 
 
 # The rules of a person, a site and an address, for the models here and for the read side's

@@ -5,18 +5,16 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import joinedload
 
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.extensions import db
 from app.formats import plural
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
+from app.history.changes import history_of
 from app.history.patient_access import VIEWED, note_patient_access
-from app.history.record import history_of
-from app.orders.queries import held_by_recipient, recent_orders_of_patient
+from app.orders.lookups import out_with_recipient, recent_orders_of_patient
 from app.people import importing, service
 from app.people.forms import (
     ImportForm,
@@ -37,10 +35,6 @@ bp = Blueprint("people", __name__)
 PAGE_SIZE = 25
 PATIENT_EDITORS = ("coordinator",)
 SITE_VIEWERS = ("coordinator",)
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
 
 
 def patient_form(patient: Patient | None = None, formdata=None, prefix: str = "") -> PatientForm:
@@ -125,7 +119,7 @@ def new_patient():
     return form_page(
         form,
         "people/patient_form.html",
-        save=lambda: service.create_patient(patient_draft(form), _actor()),
+        save=lambda: service.create_patient(patient_draft(form), signed_in_actor()),
         done=lambda p: (f"{p.full_name} added.", url_for("people.show_patient", patient_id=p.id)),
         patient=None,
     )
@@ -141,7 +135,7 @@ def show_patient(patient_id: int):
         "people/patient.html",
         patient=patient,
         orders=orders,
-        held=held_by_recipient(patient_id=patient_id),
+        with_recipient=out_with_recipient(patient_id=patient_id),
         history=history_of("patient", patient_id),
         action_form=ActionForm(),
     )
@@ -156,7 +150,7 @@ def edit_patient(patient_id: int):
     return form_page(
         form,
         "people/patient_form.html",
-        save=lambda: service.update_patient(patient_id, patient_draft(form), _actor()),
+        save=lambda: service.update_patient(patient_id, patient_draft(form), signed_in_actor()),
         done=lambda p: ("Changes saved.", url_for("people.show_patient", patient_id=p.id)),
         patient=patient,
     )
@@ -166,7 +160,7 @@ def edit_patient(patient_id: int):
 @role_required(*PATIENT_EDITORS)
 def archive_patient(patient_id: int):
     record_or_404(Patient, patient_id)
-    patient = service.set_patient_archived(patient_id, True, _actor())
+    patient = service.set_patient_archived(patient_id, True, signed_in_actor())
     flash(f"{patient.full_name} archived: kept on record, no new orders.", "info")
     return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
 
@@ -175,7 +169,7 @@ def archive_patient(patient_id: int):
 @role_required(*PATIENT_EDITORS)
 def restore_patient(patient_id: int):
     record_or_404(Patient, patient_id)
-    patient = service.set_patient_archived(patient_id, False, _actor())
+    patient = service.set_patient_archived(patient_id, False, signed_in_actor())
     flash(f"{patient.full_name} restored.", "success")
     return redirect(url_for("people.show_patient", patient_id=patient_id), code=303)
 
@@ -240,8 +234,8 @@ def _save_site(site: Site | None):
 
     def save():
         if site is None:
-            return service.create_site(site_draft(form), _actor())
-        return service.update_site(site.id, site_draft(form), _actor())
+            return service.create_site(site_draft(form), signed_in_actor())
+        return service.update_site(site.id, site_draft(form), signed_in_actor())
 
     return form_page(
         form,
@@ -256,7 +250,7 @@ def _save_site(site: Site | None):
 @role_required()
 def activate_site(site_id: int):
     record_or_404(Site, site_id)
-    service.set_site_active(site_id, True, _actor())
+    service.set_site_active(site_id, True, signed_in_actor())
     flash("Site activated.", "success")
     return redirect(url_for("people.show_site", site_id=site_id), code=303)
 
@@ -265,7 +259,7 @@ def activate_site(site_id: int):
 @role_required()
 def deactivate_site(site_id: int):
     record_or_404(Site, site_id)
-    service.set_site_active(site_id, False, _actor())
+    service.set_site_active(site_id, False, signed_in_actor())
     flash("Site deactivated: it receives no new orders.", "info")
     return redirect(url_for("people.show_site", site_id=site_id), code=303)
 
@@ -280,7 +274,10 @@ def import_patients():
     if form.validate_on_submit():
         try:
             upload = importing.store(
-                form.file.data.filename, form.file.data.read(), _actor(), form.encoding.data
+                form.file.data.filename,
+                form.file.data.read(),
+                signed_in_actor(),
+                form.encoding.data,
             )
         except Rejected as rejected:
             put_problems_on_fields(form, rejected.problems)
@@ -310,7 +307,7 @@ def import_preview(import_id: int):
 @role_required(*PATIENT_EDITORS)
 def run_import(import_id: int):
     try:
-        result = importing.run_import(import_id, _actor())
+        result = importing.run_import(import_id, signed_in_actor())
     except Rejected as rejected:
         flash(rejected.problems[0].message, "error")
     else:

@@ -28,7 +28,7 @@ def _as_date(text: str) -> date | None:
 def _starts_with(column, text: str):
     escaped = like_escaped(text.lower())
     # A bound parameter (never written into the SQL: errors in the logs carry no names).
-    # PostgreSQL plans each run knowing the prefix: see database._postgresql_settings.
+    # PostgreSQL plans each run knowing the prefix: see app.db.postgresql.postgresql_settings.
     return func.lower(column).like(escaped + "%", escape="\\")
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.extensions import db
-from app.history.record import diff, record_change, snapshot
-from app.people.models import SEXES, Address, Patient, Site
+from app.history.changes import diff, record_change, snapshot
+from app.people.models import MAX_ADDRESS_NOTE_LENGTH, SEXES, Address, Patient, Site
 from app.validation import Checker, Problem, Rejected, fetch_by_id, get_or_reject
 
 ADDRESS_FIELDS = [
@@ -100,7 +100,7 @@ def _check_address(draft: AddressDraft, check: Checker) -> dict:
             "address.note",
             "Address note",
             required=False,
-            max_length=500,
+            max_length=MAX_ADDRESS_NOTE_LENGTH,
             free_text=True,
         ),
     }

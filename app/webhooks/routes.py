@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from app.auth.access import role_required
-from app.auth.actor import Actor
+from app.auth.access import role_required, signed_in_actor
 from app.forms import ActionForm, put_problems_on_fields
-from app.history.record import history_of
+from app.history.changes import history_of
 from app.validation import Rejected, parse_int
 from app.webhooks import service
 from app.webhooks.forms import SubscriptionForm
 
 bp = Blueprint("webhooks", __name__, url_prefix="/admin/webhooks")
-
-
-def _actor() -> Actor:
-    return Actor(user=current_user)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -32,7 +26,7 @@ def list_webhooks():
             url=form.url.data, types=form.types.data or [], description=form.description.data
         )
         try:
-            created = service.create_subscription(draft, _actor())
+            created = service.create_subscription(draft, signed_in_actor())
         except Rejected as rejected:
             problems = put_problems_on_fields(form, rejected.problems)
             status = 422
@@ -44,14 +38,14 @@ def list_webhooks():
             form=form,
             problems=problems,
             created=created,
-            subscriptions=service.subscriptions(_actor()),
+            subscriptions=service.subscriptions(signed_in_actor()),
         ),
         status,
     )
 
 
 def _page(subscription_id: int, new_secret: str | None = None):
-    found = service.subscription(subscription_id, _actor())
+    found = service.subscription(subscription_id, signed_in_actor())
     if found is None:
         abort(404)
     page_number = parse_int(request.args.get("page"), 6) or 1
@@ -88,7 +82,7 @@ def _act(subscription_id: int, change, message: str):
 def enable_webhook(subscription_id: int):
     return _act(
         subscription_id,
-        lambda: service.set_enabled(subscription_id, True, _actor()),
+        lambda: service.set_enabled(subscription_id, True, signed_in_actor()),
         "Enabled: events are delivered again, starting with those that waited.",
     )
 
@@ -98,7 +92,7 @@ def enable_webhook(subscription_id: int):
 def disable_webhook(subscription_id: int):
     return _act(
         subscription_id,
-        lambda: service.set_enabled(subscription_id, False, _actor()),
+        lambda: service.set_enabled(subscription_id, False, signed_in_actor()),
         "Disabled: new events are not sent to it.",
     )
 
@@ -108,7 +102,7 @@ def disable_webhook(subscription_id: int):
 def ping_webhook(subscription_id: int):
     return _act(
         subscription_id,
-        lambda: service.send_ping(subscription_id, _actor()),
+        lambda: service.send_ping(subscription_id, signed_in_actor()),
         "Test ping queued; its result appears in the delivery log below.",
     )
 
@@ -118,7 +112,7 @@ def ping_webhook(subscription_id: int):
 def redeliver_message(subscription_id: int, message_id: int):
     return _act(
         subscription_id,
-        lambda: service.redeliver(subscription_id, message_id, _actor()),
+        lambda: service.redeliver(subscription_id, message_id, signed_in_actor()),
         "Queued for redelivery, with the same webhook-id.",
     )
 
@@ -127,7 +121,7 @@ def redeliver_message(subscription_id: int, message_id: int):
 @role_required()
 def rotate_secret(subscription_id: int):
     try:
-        rotated = service.rotate_secret(subscription_id, _actor())
+        rotated = service.rotate_secret(subscription_id, signed_in_actor())
     except Rejected:
         abort(404)
     return _page(subscription_id, new_secret=rotated.secret)
@@ -137,7 +131,7 @@ def rotate_secret(subscription_id: int):
 @role_required()
 def delete_webhook(subscription_id: int):
     try:
-        service.delete_subscription(subscription_id, _actor())
+        service.delete_subscription(subscription_id, signed_in_actor())
     except Rejected:
         abort(404)
     flash("Webhook deleted: it receives nothing more.", "info")

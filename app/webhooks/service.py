@@ -13,9 +13,10 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from app.auth import scopes
 from app.auth.actor import Actor
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
-from app.history.record import record_change
+from app.history.changes import record_change
 from app.validation import MAX_DB_ID, Problem, Rejected
 from app.webhooks import signing
 from app.webhooks.destinations import DestinationRefused, check_destination
@@ -295,17 +296,9 @@ def set_enabled(subscription_id: int, enabled: bool, actor: Actor) -> WebhookSub
             found.disabled_reason = None
             found.consecutive_failures = 0
         else:
-            found.disabled_reason = f"Disabled by {actor_name(actor)}."
+            found.disabled_reason = f"Disabled by {actor.name}."
         record_change("webhook", found.id, "enabled" if enabled else "disabled", actor)
     return found
-
-
-def actor_name(actor: Actor) -> str:
-    if actor.user is not None:
-        return actor.user.full_name
-    if actor.api_key is not None:
-        return f"API key “{actor.api_key.name}”"
-    return "the system"
 
 
 def rotate_secret(subscription_id: int, actor: Actor) -> NewSecret:

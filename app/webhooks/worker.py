@@ -28,19 +28,17 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
-import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
-from app.api import serialize
-from app.database import utcnow, write_transaction
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
 from app.extensions import db
 from app.formats import timestamp
 from app.history.models import PatientDataAccess
 from app.history.patient_access import EXPORTED
-from app.orders import read_model
+from app.orders import read_model, serialize
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (
@@ -425,18 +423,3 @@ def run(app: Flask, exit_with_parent: bool = False) -> None:
                 dispatcher.wait(poll)
     finally:
         dispatcher.close()
-
-
-def register(app) -> None:
-    group = AppGroup("webhooks", help="Webhook deliveries.")
-
-    @group.command("work")
-    @click.option(
-        "--exit-with-parent", is_flag=True, help="Stop when the process that started it ends."
-    )
-    def work(exit_with_parent: bool):
-        """Deliver webhooks until stopped (Ctrl+C or SIGTERM). Run as many as you like."""
-        click.echo("Delivering webhooks (Ctrl+C stops)")
-        run(app, exit_with_parent)
-
-    app.cli.add_command(group)

@@ -16,7 +16,7 @@ every run); the table gives the median and the spread. On SQLite the runs agree 
 about 5%; on PostgreSQL they spread more, by 10-15%. The variants:
 
 - Orderly as it is served;
-- without the throttle (Flask-Limiter switched off), to see what it costs;
+- without the API throttle (RATELIMIT_ENABLED off), to see what it costs;
 - without the PHI access-log row an order read writes (reads only), to see what it costs;
 - the baseline app (``baseline_app.py``).
 
@@ -44,7 +44,7 @@ from tests.benchmarks.report import RunInfo, table
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = {
     "Orderly": "as served",
-    "Orderly, no throttle": "Flask-Limiter switched off",
+    "Orderly, no throttle": "the API throttle switched off",
     "Orderly, no access-log row": "the read's PHI access-log row not written",
     "baseline": "tests/benchmarks/baseline_app.py",
 }
@@ -71,9 +71,7 @@ def measure(url: str, data_file: str, variant: str, operation: str, requests: in
 
         app = create_app()
         if variant == "Orderly, no throttle":
-            from app.extensions import limiter
-
-            limiter.enabled = False
+            app.config["RATELIMIT_ENABLED"] = False
         if variant == "Orderly, no access-log row":
             from app.api import orders as api_orders
 

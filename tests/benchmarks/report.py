@@ -1,6 +1,6 @@
-"""What every benchmark prints with its figures, as Markdown ready for the README: when, on
-which commit, on which database and size, and how busy the machine was at the start and
-at the end (a busy machine makes every figure slower; compare within one table)."""
+"""What every benchmark prints with its figures, as Markdown ready for docs/performance.md:
+when, on which commit, on which database and size, and how busy the machine was at the
+start and at the end (a busy machine makes every figure slower; compare within one table)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ Each size starts from an empty database (SQLite: a file under /tmp; PostgreSQL: 
 is dropped and migrated again), loads the demo catalog, generates the orders with
 ``flask generate-orders`` and as many stock ledger rows, then times requests in-process
 through the app (no network), as a signed-in fulfillment user (a coordinator for the
-new-order fragments). It prints a Markdown table for the README: p50 and p95 in
+new-order fragments). It prints a Markdown table for docs/performance.md: p50 and p95 in
 milliseconds and the SQL statements each request issued, with the date, the commit, the
 database and the load average at the start and the end.
 """
@@ -124,8 +124,9 @@ def fill_ledger(rows: int, progress) -> None:
     from app.catalog.models import Item
     from app.demo.generate import Writer
     from app.extensions import db
+    from app.inventory.ledger import ledger_totals
+    from app.inventory.locations import ensure_default_location
     from app.inventory.models import StockBalance, StockMovement
-    from app.inventory.service import ensure_default_location, ledger_totals
 
     location_id = ensure_default_location().id
     item_ids = db.session.scalars(select(Item.id)).all()

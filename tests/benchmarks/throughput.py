@@ -12,9 +12,9 @@ generated orders and stock for every order the placing rounds can make; then Ord
 served by gunicorn as ``serve`` runs it (gunicorn.conf.py, 2 workers x 4 threads), on
 sockets this process binds to port 0 and hands over. Each operation is driven with 8
 concurrent keep-alive connections, in rounds that alternate between the two servers, so
-that both see the same load on this machine. It prints, as Markdown tables for the README:
-requests/s, p50 and p99 for each, Orderly's share of the baseline's requests/s, and each
-gunicorn worker's resident memory after the run.
+that both see the same load on this machine. It prints, as Markdown tables for
+docs/performance.md: requests/s, p50 and p99 for each, Orderly's share of the baseline's
+requests/s, and each gunicorn worker's resident memory after the run.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def prepare(url: str, orders: int, stock_units: int) -> dict:
 
 def stock_up(units: int) -> None:
     """``units`` of every orderable item received at the default location through the
-    inventory service, devices with valid identifiers: placing never runs out of stock."""
+    inventory's receipts (``app.inventory.receipts``), devices with valid identifiers:
+    placing never runs out of stock."""
     from sqlalchemy import select
 
     from app.auth.models import User
@@ -105,19 +106,19 @@ def stock_up(units: int) -> None:
     from app.demo import catalog as demo
     from app.demo.generate import _identifier
     from app.extensions import db
-    from app.inventory import service as inventory
+    from app.inventory import receipts
     from app.orders.service import Actor
 
     admin = Actor(user=db.session.scalar(select(User).where(User.role == "admin")))
     items = db.session.scalars(select(Item).where(Item.orderable).order_by(Item.id)).all()
     left = units * COUNTED_FACTOR
     while left > 0:  # one receipt takes at most MAX_RECEIPT_UNITS of a line
-        count = min(left, inventory.MAX_RECEIPT_UNITS)
-        counted = [inventory.ReceiptLine(i.id, count) for i in items if not i.is_device]
-        inventory.receive(inventory.ReceiptDraft(reference="Benchmark stock", lines=counted), admin)
+        count = min(left, receipts.MAX_RECEIPT_UNITS)
+        counted = [receipts.ReceiptLine(i.id, count) for i in items if not i.is_device]
+        receipts.receive(receipts.ReceiptDraft(reference="Benchmark stock", lines=counted), admin)
         left -= count
     devices = [i for i in items if i.is_device]
-    step = inventory.MAX_RECEIPT_DEVICES
+    step = receipts.MAX_RECEIPT_DEVICES
     with Progress(units * len(devices), "Receiving devices", "devices") as bar:
         for item in devices:
             kind = item.device_identifier_type
@@ -128,11 +129,11 @@ def stock_up(units: int) -> None:
                     (kind, _identifier(kind, item.id * 10**7 + n, 99, prefix))
                     for n in range(start, min(units, start + step))
                 ]
-                draft = inventory.ReceiptDraft(
+                draft = receipts.ReceiptDraft(
                     reference="Benchmark stock",
-                    devices=[inventory.ReceiptDevices(item.id, values)],
+                    devices=[receipts.ReceiptDevices(item.id, values)],
                 )
-                inventory.receive(draft, admin)
+                receipts.receive(draft, admin)
                 bar.update(len(values))
 
 

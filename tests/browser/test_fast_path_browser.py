@@ -13,20 +13,13 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from app.auth.models import User
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.people.models import Address, Patient
-from tests.browser.conftest import watch_console
-from tests.browser.test_new_order_browser import (
-    choose,
-    find_recipient,
-    orders_in_db,
-    placed_order,
-    serious_violations,
-)
 from tests.conftest import app_context
-from tests.helpers.browser import sign_in_through_form
+from tests.helpers.browser import serious_violations, sign_in_through_form, watch_console
 from tests.helpers.orders import delivered_order, place
+from tests.helpers.pages import choose, find_recipient, orders_in_db, placed_order
 
 pytestmark = pytest.mark.browser
 

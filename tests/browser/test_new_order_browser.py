@@ -10,47 +10,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders.models import Order
 from app.people.models import Patient
-from tests.browser.conftest import watch_console
 from tests.conftest import app_context
+from tests.helpers.browser import serious_violations, watch_console
+from tests.helpers.pages import choose, find_recipient, orders_in_db, placed_order
 
 pytestmark = pytest.mark.browser
 
 
-def orders_in_db(app) -> list[dict]:
-    """Every order stored, as what a person would check on it."""
-    with app_context(app) as session:
-        return [
-            {
-                "id": order.id,
-                "patient": order.patient_id,
-                "site": order.site_id,
-                "items": sorted((line.item.name, line.count) for line in order.items),
-                "kits": sorted((line.kit.name, line.count) for line in order.kits),
-                "shipping": order.shipping_option,
-                "external_ids": sorted(e.value for e in order.external_ids),
-                "notes": [n.note for n in order.notes],
-            }
-            for order in session.scalars(select(Order).order_by(Order.id))
-        ]
-
-
 # --- What a person does, in words -------------------------------------------------------
-
-
-def find_recipient(page: Page, query: str) -> None:
-    page.get_by_label(re.compile(r"^Find a (patient|site)$")).fill(query)
-
-
-def choose(page: Page, name: str) -> None:
-    page.get_by_role("button", name=re.compile("^" + re.escape(name))).click()
-    expect(page.locator("#ship-to")).to_contain_text(name)
 
 
 def set_line(page: Page, label: str, text: str, count: int | None = None) -> None:
@@ -62,14 +34,6 @@ def set_line(page: Page, label: str, text: str, count: int | None = None) -> Non
 
 def place(page: Page) -> None:
     page.get_by_role("button", name="Place order").click()
-
-
-def placed_order(page: Page) -> int:
-    """Waits for the order page; answers the order's id."""
-    expect(page).to_have_url(re.compile(r"/orders/\d+$"))
-    order_id = int(page.url.rsplit("/", 1)[1])
-    expect(page.get_by_role("heading", name=f"Order {order_id}", exact=True)).to_be_visible()
-    return order_id
 
 
 def fill_a_small_order(page: Page, javascript: bool = True) -> None:
@@ -639,17 +603,6 @@ def test_focus_stays_put_when_a_part_of_the_page_is_redrawn(coordinator: Page):
 # --- Accessibility (axe-core) -----------------------------------------------------------
 
 
-def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings, each with where it was found."""
-    results = Axe().run(page)
-    return [
-        f"{violation['id']}: {violation['help']} at "
-        + ", ".join(str(node["target"]) for node in violation["nodes"])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-
-
 def test_sign_in_page_passes_axe(page: Page, base_url, catalog):
     problems = watch_console(page)
     page.goto(f"{base_url}/sign-in")
@@ -725,12 +678,12 @@ def test_console_watch_catches_csp_violations(page: Page, base_url):
 def test_a_recipient_holding_more_than_is_listed_shows_everything_when_asked(
     app, coordinator: Page, catalog, monkeypatch
 ):
-    """The returns list the newest deliveries' devices (HELD_CAP); "Show everything they
+    """The returns list the newest deliveries' devices (DEVICES_OUT_CAP); "Show everything they
     have" lists the rest, puts the focus on the first of them, and what is ticked there
     stays ticked as the order is edited, and is placed."""
     from tests.helpers.orders import delivered_order
 
-    monkeypatch.setattr("app.orders.queries.HELD_CAP", 1)
+    monkeypatch.setattr("app.orders.lookups.DEVICES_OUT_CAP", 1)
     older, newer = (delivered_order(app, catalog, items={"monitor": 1}) for _ in range(2))
     with app_context(app) as session:
         oldest_device = session.get(Order, older).devices[0].device_id

@@ -13,91 +13,28 @@ import csv
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
-from app.orders import queries
-from tests.browser.conftest import watch_console
-from tests.conftest import app_context
-from tests.helpers.browser import sign_in_through_form
+from tests.helpers.browser import serious_violations
 from tests.helpers.orders import iccid, imei, move, pack_everything, place
+from tests.helpers.pages import (
+    UPS_NUMBER,
+    devices,
+    expect_latest_event,
+    expect_status,
+    next_steps,
+    order_page,
+    scan,
+    scan_box,
+    slot_row,
+    step,
+    stored,
+    timeline,
+)
 
 pytestmark = pytest.mark.browser
 
-# A refused action answers 422 (bad input) or 409 (the order's state does not allow it).
-ORDER_PAGE_STATUSES = (422, 409)
-UPS_NUMBER = "1Z999AA10123456784"
-
-
-@pytest.fixture
-def open_as(new_context, base_url, catalog):
-    """``open_as("fulfillment", "/orders/7")``: that person, signed in through the form in a
-    browser context of their own, on that page. The test fails on any console error."""
-    seen: list[list[str]] = []
-
-    def _open(role: str, path: str, javascript: bool = True) -> Page:
-        page = new_context(java_script_enabled=javascript).new_page()
-        seen.append(watch_console(page, ORDER_PAGE_STATUSES))
-        sign_in_through_form(page, base_url, role, target=path)
-        expect(page).to_have_url(base_url + path)
-        return page
-
-    yield _open
-    assert [problem for problems in seen for problem in problems] == []
-
-
 # --- What a person sees and does, in words -----------------------------------------------
-
-
-def order_page(order_id: int) -> str:
-    return f"/orders/{order_id}"
-
-
-def expect_status(page: Page, label: str) -> None:
-    expect(page.locator("#order-status")).to_have_text(
-        re.compile(rf"^\s*Status:\s*{re.escape(label)}(\s|$)")
-    )
-
-
-def next_steps(page: Page) -> Locator:
-    return page.get_by_role("region", name="Next steps")
-
-
-def step(page: Page, name: str) -> Locator:
-    return next_steps(page).get_by_role("button", name=name, exact=True)
-
-
-def timeline(page: Page) -> Locator:
-    return page.get_by_role("region", name="Timeline").get_by_role("listitem")
-
-
-def expect_latest_event(page: Page, name: str, who: str, note: str | None = None) -> None:
-    latest = timeline(page).last
-    expect(latest.locator(".event-name")).to_have_text(name)
-    expect(latest).to_contain_text(who)
-    if note is not None:
-        expect(latest).to_contain_text(note)
-
-
-def devices(page: Page) -> Locator:
-    return page.get_by_role("region", name="Devices")
-
-
-def slot_row(page: Page, label: str) -> Locator:
-    return (
-        devices(page)
-        .get_by_role("row")
-        .filter(has=page.get_by_role("rowheader", name=label, exact=True))
-    )
-
-
-def scan_box(page: Page) -> Locator:
-    return page.get_by_label("Scan or type a device identifier")
-
-
-def scan(page: Page, identifier: str) -> None:
-    scan_box(page).fill(identifier)
-    page.get_by_role("button", name="Record", exact=True).click()
 
 
 def remember_this_page(page: Page) -> None:
@@ -116,23 +53,6 @@ def tab_to(page: Page, target: Locator, presses: int = 40) -> None:
         if target.evaluate("element => element === document.activeElement"):
             return
     raise AssertionError(f"{target} is not reachable with Tab")
-
-
-def stored(app, order_id: int) -> dict:
-    """The order as stored: what each test checks it changed."""
-    with app_context(app):
-        order = queries.get_order(order_id)
-        return {
-            "status": order.current_status,
-            "held_from": order.held_from_status,
-            "events": [(e.name, e.actor_name, e.note) for e in order.events],
-            "notes": [(n.note, n.created_by.full_name) for n in order.notes],
-            "devices": sorted(
-                (od.device.item.name, od.device.identifiers[0].value, od.device.current_status)
-                for od in order.devices
-            ),
-            "tracking": [(t.carrier, t.value) for t in order.tracking_numbers],
-        }
 
 
 def event_names(app, order_id: int) -> list[str]:
@@ -604,17 +524,6 @@ def test_fulfillment_packs_and_ships_with_the_keyboard_alone(app, catalog, open_
 
 
 # --- Accessibility (axe-core) -------------------------------------------------------------
-
-
-def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings, each with where it was found."""
-    results = Axe().run(page)
-    return [
-        f"{violation['id']}: {violation['help']} at "
-        + ", ".join(str(node["target"]) for node in violation["nodes"])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
 
 
 def test_order_page_passes_axe_in_each_state(app, catalog, open_as):

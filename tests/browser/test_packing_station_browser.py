@@ -12,19 +12,17 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_order_page_browser import (
+from tests.helpers.orders import iccid, imei, move, place, set_monitor_pattern
+from tests.helpers.pages import (
     devices,
     expect_latest_event,
     expect_status,
-    open_as,  # noqa: F401  (a fixture)
     order_page,
     scan_box,
     slot_row,
     step,
     stored,
 )
-from tests.helpers.orders import iccid, imei, move, place
-from tests.test_packing_station import set_monitor_pattern
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ import zxingcpp
 from pypdf import PdfReader
 
 from app.catalog.models import Item
-from app.database import write_transaction
+from app.db.transactions import write_transaction
 from app.orders import service
 from tests.helpers.orders import actor, move, pack_everything, place, receive_stock
 
@@ -60,7 +60,7 @@ def packed_order(app, catalog):
     move(app, order_id, "processing")
     pack_everything(app, order_id)
     with app.app_context():
-        from app.orders.queries import get_order
+        from app.orders.lookups import get_order
 
         order = get_order(order_id)
         identifiers = [i.value for od in order.devices for i in od.device.identifiers]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -13,36 +12,15 @@ from app.catalog.models import Kit
 from app.orders.models import Order
 from app.people.models import Patient
 from tests.conftest import app_context
+from tests.helpers.browser import serious_violations, watch_console
 
 pytestmark = pytest.mark.browser
-
-
-def watch(page: Page) -> list[str]:
-    problems: list[str] = []
-    expected = re.compile(r"^Failed to load resource: the server responded with a status of 422 ")
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(m.text) if m.type == "error" and not expected.match(m.text) else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_coordinator_adds_a_patient_from_the_order_page_without_losing_the_order(
     page: Page, sign_in, app, catalog
 ):
-    problems = watch(page)
+    problems = watch_console(page)
     sign_in("coordinator")
     page.get_by_label("Item 1", exact=True).fill("Test strips (STR)")
     page.get_by_label("Count of item 1").fill("3")
@@ -93,7 +71,7 @@ def test_coordinator_adds_a_patient_from_the_order_page_without_losing_the_order
 def test_admin_edits_a_kit_with_rows_added_and_removed_in_place(
     page: Page, sign_in, base_url, app, catalog
 ):
-    problems = watch(page)
+    problems = watch_console(page)
     sign_in("admin")
     page.goto(f"{base_url}/kits/new")
     page.evaluate("window.__samePage = true")
@@ -127,7 +105,7 @@ def test_admin_edits_a_kit_with_rows_added_and_removed_in_place(
 
 
 def test_kit_editor_shows_problems_at_their_rows(page: Page, sign_in, base_url, catalog):
-    problems = watch(page)
+    problems = watch_console(page)
     sign_in("admin")
     page.goto(f"{base_url}/kits/new")
     page.get_by_label("Name").fill("Diabetes kit")

@@ -7,13 +7,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_records_browser import serious_violations, watch
+from tests.helpers.browser import serious_violations, watch_console
 
 pytestmark = pytest.mark.browser
 
 
 def test_admin_creates_and_manages_a_webhook(page: Page, sign_in, base_url, catalog):
-    problems = watch(page)
+    problems = watch_console(page)
     sign_in("admin")
     page.goto(f"{base_url}/admin/webhooks/")
     page.get_by_label("URL that receives the events").fill("http://169.254.169.254/latest")

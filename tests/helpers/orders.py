@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.auth.models import User
+from app.catalog import service as catalog_service
 from app.catalog.identifiers import luhn_check_digit
+from app.catalog.models import Item
 from app.extensions import db
-from app.orders import lifecycle, service
-from app.orders.queries import get_order
+from app.orders import lifecycle, packing, service
+from app.orders.lookups import get_order
+from app.orders.models import Order
+
+# The serial pattern tests give the blood-pressure monitor (the hypertension kit's device).
+MONITOR_PATTERN = r"BP7450-[0-9A-Z]{4,8}"
 
 
 def imei(n: int) -> str:
@@ -17,6 +25,19 @@ def imei(n: int) -> str:
 def iccid(n: int) -> str:
     body = f"8901260{n:011d}"
     return body + luhn_check_digit(body)
+
+
+def patient_order(catalog, **overrides):
+    """The body of a patient's order in the public API's shape: strips and a hypertension kit."""
+    body = {
+        "externalOrderIds": ["xyz_123_0", "xyz_123_1"],
+        "patient": {"id": catalog.patient},
+        "orderItems": [{"item": {"id": catalog.items["strips"]}, "count": 10}],
+        "orderKits": [{"kit": {"id": catalog.kits["hypertension"]}, "count": 1}],
+        "shippingOption": "standard",
+    }
+    body.update(overrides)
+    return body
 
 
 def actor(role: str) -> service.Actor:
@@ -53,7 +74,7 @@ def pack_everything(app, order_id: int, start: int = 1) -> None:
     """Records a valid new device for every empty slot of a processing order."""
     with app.app_context():
         order = get_order(order_id)
-        slots = [s for s in lifecycle.packing_plan(order).slots if s.filled is None]
+        slots = [s for s in packing.packing_plan(order).slots if s.filled is None]
         db.session.remove()
         for n, slot in enumerate(slots, start=start):
             kind = slot.item.device_identifier_type
@@ -63,7 +84,7 @@ def pack_everything(app, order_id: int, start: int = 1) -> None:
                 "simCardNumber": iccid(n),
                 "macAddress": f"00:1C:05:00:{n // 256:02X}:{n % 256:02X}",
             }.get(kind, f"SN{n:06d}")
-            lifecycle.record_device(order_id, value, actor("fulfillment"), slot_key=slot.key)
+            packing.record_device(order_id, value, actor("fulfillment"), slot_key=slot.key)
         db.session.remove()
 
 
@@ -72,7 +93,7 @@ def record_and_release(app, catalog, identifier: str) -> None:
     order_id = place(app, catalog, kits={"diabetes": 1})
     move(app, order_id, "processing")
     with app.app_context():
-        lifecycle.record_device(order_id, identifier, actor("fulfillment"))
+        packing.record_device(order_id, identifier, actor("fulfillment"))
         db.session.remove()
     move(app, order_id, "cancelled", role="admin", reason="test")
 
@@ -81,17 +102,17 @@ def receive_stock(app, units: dict[int, int], start: int = 500_000) -> None:
     """Receives ``units`` more of each item id at the default location, through the real
     receipt: counted units, or that many new devices with valid identifiers."""
     from app.catalog.models import Item
-    from app.inventory import service as inventory
+    from app.inventory import receipts
     from tests.conftest import stock_identifier
 
     with app.app_context():
         kinds = {i: db.session.get(Item, i).device_identifier_type for i in units}
-        inventory.receive(
-            inventory.ReceiptDraft(
+        receipts.receive(
+            receipts.ReceiptDraft(
                 reference="More stock for this test",
-                lines=[inventory.ReceiptLine(i, n) for i, n in units.items() if not kinds[i]],
+                lines=[receipts.ReceiptLine(i, n) for i, n in units.items() if not kinds[i]],
                 devices=[
-                    inventory.ReceiptDevices(
+                    receipts.ReceiptDevices(
                         i,
                         [
                             (kinds[i], stock_identifier(kinds[i], start + i * 1000 + k))
@@ -116,3 +137,59 @@ def delivered_order(app, catalog, **lines) -> int:
     move(app, order_id, "shipped", tracking=("UPS", "1Z999AA10123456784"))
     move(app, order_id, "delivered")
     return order_id
+
+
+def delivered_kit(app, catalog) -> tuple[int, int, int]:
+    """A hypertension kit delivered to the patient: (its order, its monitor, the packed kit)."""
+    from app.catalog.models import Device
+    from tests.conftest import app_context
+
+    order_id = delivered_order(app, catalog, kits={"hypertension": 1})
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        [packed_kit] = order.packed_kits
+        monitor = next(
+            od.device_id
+            for od in packed_kit.devices
+            if session.get(Device, od.device_id).item_id == catalog.items["monitor"]
+        )
+        return order_id, monitor, packed_kit.id
+
+
+def orders_returning(app, device_id: int) -> list[int]:
+    """The orders (not cancelled) that expect the device back, either way it is named."""
+    from app.orders.models import OrderDevice, ReturnDevice, ReturnPackedKit
+    from tests.conftest import app_context
+
+    with app_context(app) as session:
+        named = session.scalars(
+            select(ReturnDevice.order_id).where(ReturnDevice.device_id == device_id)
+        ).all()
+        in_kits = session.scalars(
+            select(ReturnPackedKit.order_id)
+            .join(OrderDevice, OrderDevice.packed_kit_id == ReturnPackedKit.packed_kit_id)
+            .where(OrderDevice.device_id == device_id)
+        ).all()
+        return sorted(
+            order_id
+            for order_id in {*named, *in_kits}
+            if session.get(Order, order_id).current_status != "cancelled"
+        )
+
+
+def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
+    """Gives the monitor item a serial pattern, through the catalog service as an admin."""
+    with app.app_context():
+        monitor = db.session.get(Item, catalog.items["monitor"])
+        catalog_service.update_item(
+            monitor.id,
+            catalog_service.ItemDraft(
+                name=monitor.name,
+                sku=monitor.sku,
+                device_identifier_type="serial",
+                serial_pattern=pattern,
+                accept_unreceived_devices=monitor.accept_unreceived_devices,
+            ),
+            actor("admin"),
+        )
+        db.session.remove()

@@ -52,3 +52,26 @@ class Browserless:
         if htmx:
             headers = {"HX-Request": "true", **headers}
         return self.client.post(url, data=data, headers=headers, **kwargs)
+
+
+def new_form(person: Browserless) -> dict:
+    """The new-order form's own fields, as the page gives them (its submission token)."""
+    page = person.get("/orders/new").text
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    return {"submission_token": token, "recipient_kind": "patient", "shipping_option": "standard"}
+
+
+def a_good_order(person, catalog) -> dict:
+    """A new-order form filled in as a coordinator would: items, a kit, ids and a note."""
+    return {
+        **new_form(person),
+        "recipient_id": str(catalog.patient),
+        "items-0-ref": "Test strips (STR)",
+        "items-0-count": "3",
+        "items-1-ref": "BP cuff, large",
+        "items-1-count": "1",
+        "kits-0-ref": "Hypertension kit",
+        "kits-0-count": "1",
+        "external_order_ids": "EHR-1, EHR-2",
+        "note": "Call before delivery",
+    }

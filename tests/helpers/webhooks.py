@@ -129,14 +129,38 @@ class Worker:
                 self.kill()
 
 
+class NotYet(AssertionError):
+    """An API answer that means "ask again later" (the per-key limit answering 429) while a
+    test polls: ``wait_until`` asks again; anywhere else it fails with what was answered."""
+
+
 def wait_until(check, timeout: float = 40, what: str = "the condition"):
+    """Calls ``check`` every 50 ms until it returns something true, and returns that. A
+    timeout says what was waited for (and the last "not yet" answer of the API, if any)."""
     deadline = time.monotonic() + timeout
+    last = ""
     while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
+        try:
+            result = check()
+        except NotYet as answer:
+            last = f" (the API last answered: {answer})"
+        else:
+            if result:
+                return result
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{last}")
+
+
+def api_json(api, url: str, **kwargs):
+    """The JSON of a 200 answer to a GET, for tests that poll: a 429 is ``NotYet``; any other
+    answer fails, saying what it was."""
+    response = api.get(url, **kwargs)
+    if response.status_code == 429:
+        raise NotYet(f"429 on GET {url}, {response.get_data(as_text=True)[:200]}")
+    assert response.status_code == 200, (
+        f"GET {url} answered {response.status_code}: {response.get_data(as_text=True)[:500]}"
+    )
+    return response.get_json()
 
 
 def subscribe(api, url, types=("order.status",)) -> dict:
@@ -146,10 +170,22 @@ def subscribe(api, url, types=("order.status",)) -> dict:
 
 
 def deliveries(api, subscription_id, **params) -> list[dict]:
-    response = api.get(f"/api/v3/webhook/{subscription_id}/deliveries", query_string=params)
-    assert response.status_code == 200
-    return response.get_json()["content"]
+    return api_json(api, f"/api/v3/webhook/{subscription_id}/deliveries", query_string=params)[
+        "content"
+    ]
 
 
 def body_of(hit) -> dict:
     return json.loads(hit.body)
+
+
+def deliver_everything(app) -> None:
+    """The worker's steps, in this process, until nothing is due."""
+    from app.extensions import db
+    from app.webhooks import worker
+
+    with app.app_context():
+        worker.fan_out()
+        while (claimed := worker.claim()) is not None:
+            worker.record(claimed, worker.deliver(claimed))
+        db.session.remove()

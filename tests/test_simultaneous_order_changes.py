@@ -6,53 +6,18 @@ the suite runs on (SQLite here, PostgreSQL in the second CI run).
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
-import re
-import threading
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
 from app.orders.models import Order, OrderEvent
-from tests.conftest import PASSWORD, app_context
+from tests.conftest import app_context
 from tests.helpers.orders import place
+from tests.helpers.real_http import HttpSession, in_parallel
 
 PARALLEL = 8
-
-
-class HttpSession:
-    """A signed-in browser session over real HTTP: cookies and the CSRF token."""
-
-    def __init__(self, base_url: str, role: str):
-        self.base = base_url
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-            NoRedirect(),
-        )
-        page = self.opener.open(f"{base_url}/sign-in").read().decode()
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-        self.post(
-            "/sign-in", {"email": f"{role}@example.org", "password": PASSWORD, "csrf_token": token}
-        )
-        page = self.opener.open(f"{base_url}/orders/").read().decode()
-        self.token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-    def post(self, path: str, data: dict) -> int:
-        body = urllib.parse.urlencode({"csrf_token": getattr(self, "token", ""), **data}).encode()
-        request = urllib.request.Request(self.base + path, data=body, method="POST")
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 def events(app, order_id, name):
@@ -62,17 +27,6 @@ def events(app, order_id, name):
                 OrderEvent.order_id == order_id, OrderEvent.name == name
             )
         )
-
-
-def in_parallel(calls):
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()  # everyone fires at once
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_parallel_holds_from_one_state_make_one_change(app, live_server, catalog):
@@ -138,8 +92,8 @@ def test_parallel_api_cancels_make_one_cancellation(app, live_server, api_key, c
 def test_two_returns_of_one_device_placed_at_once_one_wins(app, live_server, api_key, catalog):
     """Half name the monitor, half the packed kit it was shipped in: the device is locked
     while the rule is checked, so the others wait and then see the first."""
-    from tests.test_inventory_races import api_post
-    from tests.test_order_rules import delivered_kit, orders_returning
+    from tests.helpers.orders import delivered_kit, orders_returning
+    from tests.helpers.real_http import api_post
 
     _, monitor, packed_kit = delivered_kit(app, catalog)
     bodies = [

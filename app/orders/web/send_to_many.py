@@ -6,15 +6,14 @@ pages work without JavaScript; the line rows are the new-order page's, combobox 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.formats import plural
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders import batch, service
-from app.orders.entry import SUBMISSION_TOKEN, Catalog, OrderEntry
-from app.orders.forms import OrderForm
-from app.orders.routes import PLACE, bp, lines_context
+from app.orders.web import bp
+from app.orders.web.forms import OrderForm
+from app.orders.web.new_order import PLACE, SUBMISSION_TOKEN, LineStock, OrderEntry, lines_context
 from app.people.search import find_patients, patients_for_batch
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 
@@ -37,7 +36,7 @@ def _identifiers_text() -> str:
 
 
 def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra):
-    catalog = Catalog(entry)
+    stock = LineStock(entry)
     chosen, _ = patients_for_batch(chosen_ids, [])
     results = [p for p in find_patients(query) if p not in chosen] if query.strip() else []
     # The PHI access log: every patient the page shows (found, chosen, in the preview with
@@ -57,7 +56,7 @@ def _render(entry: OrderEntry, query: str, chosen_ids, identifiers: str, **extra
         identifiers=identifiers,
         max_patients=batch.MAX_PATIENTS,
         lines_only=True,
-        **{**lines_context(entry, catalog), **extra},
+        **{**lines_context(entry, stock), **extra},
     ), extra.get("status", 200)
 
 
@@ -84,13 +83,13 @@ def send_to_many_step():
         return _render(entry, query, chosen_ids, identifiers, focus=focus)
 
     entry.drop_empty_rows()
-    draft = entry.draft(Catalog(entry))
+    draft = entry.draft(LineStock(entry))
     id_list = batch.split_identifiers(identifiers)
     if action == "preview":
         preview = batch.preview_batch(draft, chosen_ids, id_list)
         return _render(entry, query, chosen_ids, identifiers, preview=preview, focus="preview")
 
-    actor = service.Actor(user=current_user)
+    actor = signed_in_actor()
     orders, preview = batch.place_batch(draft, chosen_ids, id_list, actor, entry.token)
     if not orders:
         status = 422
@@ -130,7 +129,7 @@ def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> No
 def batch_result(token: str):
     if not SUBMISSION_TOKEN.fullmatch(token):
         abort(404)
-    orders = batch.orders_of_batch(token, service.Actor(user=current_user))
+    orders = batch.orders_of_batch(token, signed_in_actor())
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)

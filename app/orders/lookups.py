@@ -1,22 +1,23 @@
-"""Reading orders: everything a page or an API answer needs, in a fixed number of queries."""
+"""Looking up one order (whole, for a change; its number; its version) or what one recipient
+has (their recent orders, the devices and kits out with them), each in a fixed number of
+queries. Pages of orders are ``listing``'s; orders read for showing, the read model's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
-from app.database import id_among, is_postgresql
+from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import read_model, statuses
+from app.orders import statuses
 from app.orders.models import (
     Order,
     OrderDevice,
     OrderEvent,
-    OrderExternalId,
     OrderItem,
     OrderKit,
     OrderNote,
@@ -26,7 +27,7 @@ from app.orders.models import (
     ReturnPackedKit,
 )
 from app.people.models import Patient
-from app.validation import MAX_DB_ID, normalised_identifier
+from app.validation import MAX_DB_ID
 
 
 def _device_options(path):
@@ -36,7 +37,7 @@ def _device_options(path):
 def full_order_options():
     """Loader options that fetch a whole order graph with one query per relationship, for
     the changes that need it locked (``lifecycle``) and "Order again". Pages and the API
-    only read: they take plain copies from ``read_model``.
+    only read: they take views from ``read_model``.
 
     The number of statements does not grow with the number of lines, events or devices.
     """
@@ -83,81 +84,6 @@ def get_order(order_id: int) -> Order | None:
     )
 
 
-# The API list counts at most this many matching orders (see page_of_orders).
-TOTAL_CAP = 10_000
-
-
-@dataclass
-class OrderFilter:
-    status: str | None = None
-    patient_id: int | None = None
-    # Orders shipped to this site.
-    site_id: int | None = None
-    # Orders this site is responsible for: shipped to it or to its patients.
-    responsible_site_id: int | None = None
-    external_order_id: str | None = None
-
-    def apply(self, query):
-        if self.status:
-            query = query.where(Order.current_status == self.status)
-        if self.patient_id:
-            query = query.where(Order.patient_id == self.patient_id)
-        if self.site_id:
-            query = query.where(Order.site_id == self.site_id)
-        if self.responsible_site_id:
-            query = query.where(Order.responsible_site_id == self.responsible_site_id)
-        if self.external_order_id:
-            query = query.where(
-                Order.id.in_(
-                    select(OrderExternalId.order_id).where(
-                        OrderExternalId.value == normalised_identifier(self.external_order_id)
-                    )
-                )
-            )
-        return query
-
-
-@dataclass
-class PageOfOrders:
-    # Plain copies, read for showing (see read_model).
-    orders: list
-    page: int
-    size: int
-    total: int
-    # More orders match than were counted: ``total`` is a lower bound.
-    total_capped: bool = False
-
-    @property
-    def first(self) -> bool:
-        return self.page == 1
-
-    @property
-    def last(self) -> bool:
-        return not self.total_capped and self.page * self.size >= self.total
-
-
-def page_of_orders(order_filter: OrderFilter, page: int, size: int) -> PageOfOrders:
-    """Newest first, one page of whole orders, with the total that match.
-
-    The total counts at most TOTAL_CAP orders (or as many as this page reaches, if more):
-    an exact count over a million orders would cost more than the page itself.
-    """
-    limit = max(TOTAL_CAP, page * size) + 1
-    counted = db.session.scalar(
-        select(func.count()).select_from(
-            order_filter.apply(select(Order.id)).limit(limit).subquery()
-        )
-    )
-    total, capped = (limit - 1, True) if counted >= limit else (counted, False)
-    order_ids = db.session.scalars(
-        order_filter.apply(select(Order.id))
-        .order_by(Order.id.desc())
-        .limit(size)
-        .offset((page - 1) * size)
-    ).all()
-    return PageOfOrders(read_model.load(order_ids), page, size, total, capped)
-
-
 def order_number_in(text: str) -> int | None:
     """The order whose number ``text`` is, exactly (as a barcode or a person types it), if
     that order exists: scanning a packing summary's barcode opens its order."""
@@ -194,14 +120,14 @@ def recent_orders_of_patient(patient_id: int, limit: int) -> list[Order]:
     )
 
 
-# The new-order form lists at most this many of a recipient's held devices (and as many
-# packed kits): those of their newest deliveries. A site or a patient of many years holds
-# hundreds; the form then offers to show them all.
-HELD_CAP = 30
+# The new-order form lists at most this many of the devices out with a recipient (and as
+# many packed kits): those of their newest deliveries. A site or a patient of many years
+# has hundreds; the form then offers to show them all. ("Held" is an order's status only.)
+DEVICES_OUT_CAP = 30
 
 
 @dataclass
-class HeldDevice:
+class DeviceOut:
     device_id: int
     order_id: int
     item_name: str
@@ -210,27 +136,27 @@ class HeldDevice:
 
 
 @dataclass
-class HeldPackedKit:
+class PackedKitOut:
     id: int
     order_id: int
     kit_name: str
 
 
 @dataclass
-class HeldByRecipient:
+class OutWithRecipient:
     """What a patient or site has now: devices and packed kits delivered on their orders
     and not on a return line of an order that is still going (anything not cancelled).
     Plain rows, read for showing: only what the lists name."""
 
-    devices: list[HeldDevice]
-    packed_kits: list[HeldPackedKit]
-    # More are held than were read (see HELD_CAP).
+    devices: list[DeviceOut]
+    packed_kits: list[PackedKitOut]
+    # They have more than were read (see DEVICES_OUT_CAP).
     more: bool = False
 
 
-def held_by_recipient(
+def out_with_recipient(
     patient_id: int | None = None, site_id: int | None = None, limit: int | None = None
-) -> HeldByRecipient:
+) -> OutWithRecipient:
     """Devices and packed kits a recipient has now, oldest delivery first; three queries
     however many there are. Inventory may refine "has now" with device statuses later.
 
@@ -240,8 +166,8 @@ def held_by_recipient(
     their history or with the number of orders.
     """
     if patient_id is None and site_id is None:
-        return HeldByRecipient([], [])
-    devices, kits, identifiers_of = _held_statements(
+        return OutWithRecipient([], [])
+    devices, kits, identifiers_of = _out_statements(
         patient_id is None, limit is not None, is_postgresql()
     )
     params = {"recipient": patient_id if patient_id is not None else site_id}
@@ -257,18 +183,18 @@ def held_by_recipient(
             identifiers_of, {"ids": list(identifiers)}
         ):
             identifiers[device_id].append((kind, value))
-    return HeldByRecipient(
-        [HeldDevice(d, o, name, identifiers[d]) for d, o, name in device_rows],
-        [HeldPackedKit(k, o, name) for k, o, name in kit_rows],
+    return OutWithRecipient(
+        [DeviceOut(d, o, name, identifiers[d]) for d, o, name in device_rows],
+        [PackedKitOut(k, o, name) for k, o, name in kit_rows],
         more,
     )
 
 
 @cache
-def _held_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
-    """The statements of held_by_recipient, built once per dialect (building them cost more
+def _out_statements(by_site: bool, limited: bool, postgres: bool) -> tuple:
+    """The statements of out_with_recipient, built once per dialect (building them cost more
     than running them): the recipient, the limit and the devices' ids are parameters (the
-    ids as one, see ``database.id_among``)."""
+    ids as one, see ``app.db.types.id_among``)."""
     recipient = (Order.site_id if by_site else Order.patient_id) == bindparam("recipient")
     delivered = (recipient, Order.current_status == statuses.DELIVERED)
     returning_order = aliased(Order)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import os
 import re
 import signal
@@ -14,14 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _dev():
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.dev import ROOT, dev_py
 
 
 @contextmanager
@@ -29,7 +21,7 @@ def served(tmp_path, app, *extra_args: str, workers: str | None = None):
     """gunicorn with dev.py's own arguments (and ``extra_args``), on port 0, with HOME in a
     folder of its own and a process group of its own, as a terminal gives it; answers the
     process, its port and its log."""
-    command = _dev().gunicorn_command("127.0.0.1", "0")
+    command = dev_py().gunicorn_command("127.0.0.1", "0")
     if workers:
         command[command.index("--workers") + 1] = workers
     command[1:1] = extra_args

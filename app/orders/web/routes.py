@@ -12,7 +12,6 @@ import re
 from datetime import UTC, datetime
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     flash,
@@ -26,9 +25,8 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog.search import (
-    OPTION_CAP,
     find_orderable_items,
     find_orderable_kits,
     item_label,
@@ -36,22 +34,22 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import csv_export, listing, queries, service, statuses
-from app.orders.entry import (
-    Catalog,
+from app.orders import listing, lookups, service, statuses
+from app.orders.web import bp, csv_export
+from app.orders.web.forms import OrderForm
+from app.orders.web.new_order import (
+    PLACE,
+    LineStock,
     OrderEntry,
     available_to_order,
+    lines_context,
     put_problems_on_order_form,
 )
-from app.orders.forms import OrderForm
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse_int
 
-bp = Blueprint("orders", __name__, url_prefix="/orders")
-
-PLACE = "place"
 ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
 
 
@@ -63,7 +61,7 @@ def list_orders():
     # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
     # types it, opens that order; searching as you type never jumps away.
     if request.args.get(listing.SUBMITTED) and query.q:
-        order_id = queries.order_number_in(query.q)
+        order_id = lookups.order_number_in(query.q)
         if order_id is not None:
             return _open_order(order_id)
     results_only = request.htmx and not request.htmx.history_restore_request
@@ -102,7 +100,7 @@ def _open_order(order_id: int):
 def go_to_order():
     """The header's "Go to order" field: an order number (typed or scanned) opens it."""
     text = request.args.get("number", "").strip()[:MAX_SEARCH_LENGTH]
-    order_id = queries.order_number_in(text)
+    order_id = lookups.order_number_in(text)
     if order_id is not None:
         return _open_order(order_id)
     flash(
@@ -151,7 +149,7 @@ def _render_new(
     patient_problems: list[str] | None = None,
     again: int | None = None,
 ):
-    catalog = Catalog(entry)
+    stock = LineStock(entry)
     form = form or entry.to_form()
     recipient, results = entry.recipient(), entry.search_results()
     _note_recipients_shown(entry, recipient, results, again)
@@ -163,7 +161,7 @@ def _render_new(
             recipient=recipient,
             results=results,
             focus=focus,
-            **lines_context(entry, catalog),
+            **lines_context(entry, stock),
             problems=problems or [],
             patient_form=patient_form
             or (_new_patient_form(None) if entry.creating_patient else None),
@@ -172,20 +170,6 @@ def _render_new(
         status,
     )
     return response
-
-
-def lines_context(entry: OrderEntry, catalog: Catalog) -> dict:
-    """What the lines part of the page needs, whether it is drawn alone or in the page."""
-    return {
-        "catalog": catalog,
-        "summary": entry.summary(catalog),
-        "matches": entry.matches(),
-        "option_cap": OPTION_CAP,
-        "held": entry.held(),
-        "held_cap": queries.HELD_CAP,
-        "all_held": entry.showing_all_held(),
-        "recipient_chosen": entry.recipient_id is not None,
-    }
 
 
 def _new_patient_form(formdata):
@@ -206,9 +190,7 @@ def _edit_recipient(entry: OrderEntry, action: str):
         return focus, (_new_patient_form(None) if entry.creating_patient else None), [], 200
     form = _new_patient_form(request.form)
     try:
-        patient = people_service.create_patient(
-            patient_draft(form), service.Actor(user=current_user)
-        )
+        patient = people_service.create_patient(patient_draft(form), signed_in_actor())
     except Rejected as rejected:
         put_problems_on_fields(form, rejected.problems)
         entry.creating_patient = True
@@ -227,7 +209,7 @@ def new_order():
     patient = request.args.get("patient", "")
     again = parse_int(request.args.get("again", ""))
     if again:
-        order = queries.get_order(again)
+        order = lookups.get_order(again)
         if order is None:
             abort(404)
         entry = OrderEntry.again(order)
@@ -258,12 +240,10 @@ def place_order():
         )
 
     entry.drop_empty_rows()
-    catalog = Catalog(entry)
-    draft = entry.draft(catalog)
+    stock = LineStock(entry)
+    draft = entry.draft(stock)
     try:
-        placed = service.place_order(
-            draft, service.Actor(user=current_user), submission_key=entry.token
-        )
+        placed = service.place_order(draft, signed_in_actor(), submission_key=entry.token)
     except service.OrderRejected as rejected:
         form = entry.to_form()
         problems = put_problems_on_order_form(form, rejected.problems)
@@ -295,7 +275,7 @@ def new_order_lines():
         lines_only=request.form.get("lines_only") == "1",
         form=entry.to_form(),
         focus=focus,
-        **lines_context(entry, Catalog(entry)),
+        **lines_context(entry, LineStock(entry)),
     )
 
 
@@ -353,13 +333,10 @@ def new_order_recipient():
         form=form,
         focus=None,
         oob=True,
-        **lines_context(entry, Catalog(entry)),
+        **lines_context(entry, LineStock(entry)),
     )
     response = make_response(html, status)
     if focus and not focus.startswith(("recipient", "change", "new_patient")):
         # The field to go on with is outside the part redrawn: the script moves there.
         response.headers["HX-Trigger-After-Settle"] = json.dumps({"orderly:focus": focus})
     return response
-
-
-from app.orders import batch_page, order_page, packing_summary  # noqa: E402,F401  (routes on bp)

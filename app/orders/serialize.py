@@ -3,7 +3,7 @@
 Each shape is declared once, as a msgspec Struct: the functions below fill them from the
 read side's views (``orders.views``, ``people.views``, ``catalog.views``), not from the
 ORM's objects; msgspec writes the JSON from them, and the OpenAPI document
-(``app/api/openapi.py``) takes their schemas from the same declarations. Fields are
+(``app/api/openapi_schemas.py``) takes their schemas from the same declarations. Fields are
 written in the order declared, and a field is required unless it has a default (none
 has). ``gc=False``: these answers hold no cycles, so the garbage collector need not track
 the thousands one page of orders makes.
@@ -18,14 +18,15 @@ import msgspec
 from flask import Response, current_app
 from msgspec import Meta
 
-from app.catalog.models import DEVICE_IDENTIFIER_TYPES, DEVICE_STATUSES, SIZES, Device
+from app.catalog.models import DEVICE_IDENTIFIER_TYPES, SIZES, Device
 from app.catalog.views import DeviceView, ItemView, KitView, device_view, item_view
 from app.formats import timestamp
 from app.inventory import queries as inventory_queries
+from app.inventory.devices import DEVICE_STATUSES
+from app.inventory.locations import PlacedAt
 from app.inventory.models import StockLocation, StockReceipt
-from app.inventory.service import PlacedAt
 from app.orders import statuses
-from app.orders.queries import TOTAL_CAP, PageOfOrders
+from app.orders.listing import COUNT_CAP, PageOfOrders
 from app.orders.service import SHIPPING_OPTIONS
 from app.orders.views import AuthorView, LocationView, OrderDeviceView, OrderView, PackedKitView
 from app.people.models import SEXES
@@ -222,7 +223,7 @@ class OrderPageJson(_Shape):
         int,
         Meta(
             description=(
-                f"Orders that match, counted up to {TOTAL_CAP:,} (or up to the end of the "
+                f"Orders that match, counted up to {COUNT_CAP:,} (or up to the end of the "
                 "page asked for, if further): when more match, this is that many and "
                 "totalCapped is true."
             )

@@ -1,4 +1,5 @@
-"""The order page: the timeline, and the actions the status and the user's role allow.
+"""One order's page (the order page): the timeline, and the actions the status and the
+user's role allow. A page of orders is the order list's (``routes``, ``listing``).
 
 Each action is a small form. With htmx it posts and the live part of the page is
 re-rendered in place; without JavaScript it posts, and the page is shown again.
@@ -11,22 +12,22 @@ from dataclasses import dataclass
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
+from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, queries, read_model, service, statuses
-from app.orders.forms import (
+from app.orders import events, lifecycle, lookups, packing, read_model, statuses
+from app.orders.web import bp
+from app.orders.web.forms import (
     DeviceForm,
     NoteForm,
     StatusForm,
     TrackingForm,
     TrackingRemovalForm,
 )
-from app.orders.routes import bp
-from app.validation import MAX_ACTION_LENGTH, parse_int
+from app.validation import MAX_ACTION_LENGTH, MAX_REASON_LENGTH, NOT_FOUND, Rejected, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
-STATUS_CODES = {"invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404}
 # How often an open order page asks whether the order changed (app config ORDER_POLL_SECONDS).
 POLL_SECONDS = 10
 
@@ -63,17 +64,21 @@ class LastScan:
     undo_id: int | None = None  # the recorded device an Undo removes
 
 
-def last_scan(order, plan: lifecycle.PackingPlan) -> LastScan | None:
+def last_scan(order, plan: packing.PackingPlan) -> LastScan | None:
     """From the order itself (its last device event and newest device), so that it is the
     same after a redirect, a reload or a refresh."""
     last = next(
-        (e for e in reversed(order.events) if e.name in ("deviceRecorded", "deviceRemoved")),
+        (
+            e
+            for e in reversed(order.events)
+            if e.name in (events.DEVICE_RECORDED, events.DEVICE_REMOVED)
+        ),
         None,
     )
     if last is None:
         return None
     progress = f"{plan.recorded} of {len(plan.slots)} recorded."
-    if last.name == "deviceRemoved":
+    if last.name == events.DEVICE_REMOVED:
         return LastScan(f"Removed {last.note}. {progress}")
     newest = max(order.devices, key=lambda od: od.id, default=None)
     slot = plan.slot_of(newest.id) if newest is not None else None
@@ -83,10 +88,6 @@ def last_scan(order, plan: lifecycle.PackingPlan) -> LastScan | None:
         f"{identifiers.LABELS[i.type]} {i.value}" for i in slot.filled.device.identifiers
     )
     return LastScan(f"Recorded {values} for {slot.label}. {progress}", newest.id)
-
-
-def _actor() -> service.Actor:
-    return service.Actor(user=current_user)
 
 
 def _timeline(order) -> list[dict]:
@@ -169,8 +170,8 @@ def render_order(
         note_patient_access("orderPage", VIEWED, [(order.patient_id, order.id)])
     forms = forms or {}
     role = current_user.role
-    plan = lifecycle.packing_plan(order)
-    may_pack = lifecycle.may_pack(order, role)
+    plan = packing.packing_plan(order)
+    may_pack = packing.may_pack(order, role)
     moves = _move_forms(order, role, forms.get("status"))
     may_add_tracking = lifecycle.may_add_tracking(order, role)
     # A packed order's tracking number goes in the Mark shipped form: one place to enter it.
@@ -201,6 +202,7 @@ def render_order(
         "poll_seconds": current_app.config.get("ORDER_POLL_SECONDS", POLL_SECONDS),
         "move_labels": MOVE_LABELS,
         "max_identifier_length": identifiers.MAX_IDENTIFIER_LENGTH,
+        "max_reason_length": MAX_REASON_LENGTH,
     }
     context["unsaved"] = _unsaved(forms, context)
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
@@ -262,14 +264,14 @@ def _done(order_id: int):
 
 def _refused(
     order_id: int,
-    refused: lifecycle.OrderChangeRefused,
+    refused: Rejected,
     form,
     field_map: dict,
     forms: dict,
     refused_scan: str | None = None,
 ):
     """Shows the page again with the refusal next to its field, or at the top of the actions."""
-    if refused.kind == "not_found":
+    if refused.kind == NOT_FOUND:
         abort(404)
     target = field_map.get(refused.field)
     if target is not None:
@@ -277,7 +279,7 @@ def _refused(
     # Also at the top of the page, where it is seen even if its field is not shown now.
     return render_order(
         order_id,
-        status=STATUS_CODES[refused.kind],
+        status=REFUSAL_STATUS[refused.kind],
         error=refused.message,
         error_field=target,
         forms=forms,
@@ -296,7 +298,7 @@ def show_order(order_id: int):
 def order_changes(order_id: int):
     """htmx polls this: nothing (204) while the order is unchanged, else its live part."""
     seen = request.args.get("since", "")
-    version = queries.order_version(order_id)
+    version = lookups.order_version(order_id)
     if version is None:
         abort(404)
     if parse_int(seen) == version:
@@ -313,7 +315,7 @@ def change_status(order_id: int):
         lifecycle.change_status(
             order_id,
             (form.to_status.data or "")[:MAX_ACTION_LENGTH],
-            _actor(),
+            signed_in_actor(),
             reason=form.reason.data,
             from_status=form.from_status.data or None,
             # Only the shipping form has tracking fields.
@@ -321,7 +323,7 @@ def change_status(order_id: int):
             if any(tracking) and form.to_status.data == statuses.SHIPPED
             else None,
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         fields = {"reason": "reason", "trackingNumber": "tracking_number", "carrier": "carrier"}
         return _refused(order_id, refused, form, fields, {"status": (form.to_status.data, form)})
     return _done(order_id)
@@ -332,10 +334,10 @@ def change_status(order_id: int):
 def record_device(order_id: int):
     form = DeviceForm()
     try:
-        lifecycle.record_device(
-            order_id, form.identifier.data or "", _actor(), slot_key=form.slot.data or None
+        packing.record_device(
+            order_id, form.identifier.data or "", signed_in_actor(), slot_key=form.slot.data or None
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         # Scanners type the next value and Enter into whatever the box holds: the box is
         # emptied (the message quotes what was refused), so the next scan is not appended.
         scanned = (form.identifier.data or "").strip()[: identifiers.MAX_IDENTIFIER_LENGTH]
@@ -354,8 +356,8 @@ def record_device(order_id: int):
 @role_required("fulfillment")
 def remove_device(order_id: int, order_device_id: int):
     try:
-        lifecycle.remove_device(order_id, order_device_id, _actor())
-    except lifecycle.OrderChangeRefused as refused:
+        packing.remove_device(order_id, order_device_id, signed_in_actor())
+    except Rejected as refused:
         return _refused(order_id, refused, None, {}, {})
     return _done(order_id)
 
@@ -366,9 +368,9 @@ def add_tracking(order_id: int):
     form = TrackingForm()
     try:
         lifecycle.add_tracking_number(
-            order_id, form.carrier.data or "", form.tracking_number.data or "", _actor()
+            order_id, form.carrier.data or "", form.tracking_number.data or "", signed_in_actor()
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         fields = {"carrier": "carrier", "trackingNumber": "tracking_number"}
         return _refused(order_id, refused, form, fields, {"tracking": form})
     return _done(order_id)
@@ -384,9 +386,9 @@ def remove_tracking(order_id: int):
             form.carrier.data or "",
             form.tracking_number.data or "",
             form.reason.data,
-            _actor(),
+            signed_in_actor(),
         )
-    except lifecycle.OrderChangeRefused as refused:
+    except Rejected as refused:
         return _refused(order_id, refused, form, {"reason": "reason"}, {"tracking_removal": form})
     return _done(order_id)
 
@@ -396,7 +398,7 @@ def remove_tracking(order_id: int):
 def add_note(order_id: int):
     form = NoteForm()
     try:
-        lifecycle.add_note(order_id, form.note.data or "", _actor())
-    except lifecycle.OrderChangeRefused as refused:
+        lifecycle.add_note(order_id, form.note.data or "", signed_in_actor())
+    except Rejected as refused:
         return _refused(order_id, refused, form, {"note": "note"}, {"note": form})
     return _done(order_id)

@@ -15,16 +15,15 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from app.auth.access import role_required
+from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.extensions import db
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, read_model, statuses
-from app.orders.barcodes import code128_svg
+from app.orders import packing, read_model, statuses
 from app.orders.listing import OrderQuery
 from app.orders.models import Order
-from app.orders.routes import bp
-from app.orders.service import Actor
+from app.orders.web import bp
+from app.orders.web.barcodes import code128_svg
 from app.validation import parse_int
 
 MAX_BATCH = 500
@@ -85,6 +84,30 @@ def _text_cost(text: str, per_line: int = CHARS_PER_LINE) -> int:
 
 def sections_of(order: Order) -> list[Section]:
     """What goes on the paper, in the order the packer works."""
+    sections = [Section("pack", "To pack", _to_pack(order))]
+    device_rows = _device_rows(order)
+    if device_rows:
+        sections.append(Section("devices", "Devices", device_rows))
+    if order.has_return_lines:
+        label = (
+            "The return label is emailed to the recipient: do not put one in the box."
+            if order.email_label
+            else "Put a prepaid return label in the box."
+        )
+        sections.append(Section("returns", "Coming back", _coming_back(order), note=label))
+    if order.notes:
+        sections.append(
+            Section(
+                "notes",
+                "Notes",
+                [SheetRow("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
+            )
+        )
+    return sections
+
+
+def _to_pack(order: Order) -> list[SheetRow]:
+    """The lines going out: each item, and each kit with what it holds."""
     to_pack = []
     for line in order.items:
         to_pack.append(
@@ -115,72 +138,58 @@ def sections_of(order: Order) -> list[Section]:
                     _text_cost(ki.item.name + " (1 per kit × 1)", 62),
                 )
             )
-    sections = [Section("pack", "To pack", to_pack)]
+    return to_pack
 
-    plan = lifecycle.packing_plan(order)
-    if plan.slots:
-        device_rows = []
-        for slot in plan.slots:
-            kind = slot.item.device_identifier_type
-            if slot.filled is not None:
-                values = [
-                    (identifiers.LABELS[i.type], i.value) for i in slot.filled.device.identifiers
-                ]
-            else:
-                values = [(identifiers.LABELS[kind], None)]
-            cost = 1 + len(slot.label) // 48  # a long label wraps onto a second line
-            device_rows.append(SheetRow("device", {"label": slot.label, "values": values}, cost))
-        sections.append(Section("devices", "Devices", device_rows))
 
-    if order.has_return_lines:
-        back = [
-            SheetRow("return", {"count": r.count, "name": r.item.name, "sku": r.item.sku})
-            for r in order.return_items
-        ]
-        back += [
-            SheetRow(
-                "return",
-                {
-                    "count": 1,
-                    # The identifier tells the unit that comes back from any other.
-                    "name": r.device.item.name
-                    + "".join(
-                        f", {identifiers.LABELS.get(i.type, i.type)} {i.value}"
-                        for i in r.device.identifiers
-                    ),
-                    "sku": r.device.item.sku,
-                },
-            )
-            for r in order.return_devices
-        ]
-        back += [
-            SheetRow(
-                "return",
-                {
-                    "count": 1,
-                    "name": f"{r.packed_kit.kit.name} (packed kit {r.packed_kit.id}, "
-                    f"sent on order {r.packed_kit.order_id})",
-                    "sku": "",
-                },
-            )
-            for r in order.return_packed_kits
-        ]
-        label = (
-            "The return label is emailed to the recipient: do not put one in the box."
-            if order.email_label
-            else "Put a prepaid return label in the box."
+def _device_rows(order: Order) -> list[SheetRow]:
+    """One row for each device the order needs: its identifiers once recorded."""
+    device_rows = []
+    for slot in packing.packing_plan(order).slots:
+        kind = slot.item.device_identifier_type
+        if slot.filled is not None:
+            values = [(identifiers.LABELS[i.type], i.value) for i in slot.filled.device.identifiers]
+        else:
+            values = [(identifiers.LABELS[kind], None)]
+        cost = 1 + len(slot.label) // 48  # a long label wraps onto a second line
+        device_rows.append(SheetRow("device", {"label": slot.label, "values": values}, cost))
+    return device_rows
+
+
+def _coming_back(order: Order) -> list[SheetRow]:
+    """The return lines: items, devices (by their identifiers) and packed kits."""
+    back = [
+        SheetRow("return", {"count": r.count, "name": r.item.name, "sku": r.item.sku})
+        for r in order.return_items
+    ]
+    back += [
+        SheetRow(
+            "return",
+            {
+                "count": 1,
+                # The identifier tells the unit that comes back from any other.
+                "name": r.device.item.name
+                + "".join(
+                    f", {identifiers.LABELS.get(i.type, i.type)} {i.value}"
+                    for i in r.device.identifiers
+                ),
+                "sku": r.device.item.sku,
+            },
         )
-        sections.append(Section("returns", "Coming back", back, note=label))
-
-    if order.notes:
-        sections.append(
-            Section(
-                "notes",
-                "Notes",
-                [SheetRow("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
-            )
+        for r in order.return_devices
+    ]
+    back += [
+        SheetRow(
+            "return",
+            {
+                "count": 1,
+                "name": f"{r.packed_kit.kit.name} (packed kit {r.packed_kit.id}, "
+                f"sent on order {r.packed_kit.order_id})",
+                "sku": "",
+            },
         )
-    return sections
+        for r in order.return_packed_kits
+    ]
+    return back
 
 
 def lay_out(order: Order) -> list[Sheet]:
@@ -303,7 +312,7 @@ def record_printed():
     ids = _requested_ids()[:MAX_BATCH]
     existing = list(db.session.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else []
     if existing:
-        lifecycle.record_printed(existing, Actor(user=current_user))
+        packing.record_printed(existing, signed_in_actor())
     if request.headers.get("X-Requested-With") == "fetch" or request.htmx:
         return "", 204
     flash("Recorded as printed. Use your browser's Print command (Ctrl+P) to print.", "info")

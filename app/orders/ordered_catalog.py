@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, select
 
-from app.catalog import usage
+from app.catalog import on_orders
 from app.catalog.models import KitItem
 from app.extensions import db
 from app.orders.models import OrderItem, OrderKit, ReturnItem
@@ -26,4 +26,4 @@ def kit_on_orders(kit_id: int) -> bool:
     return bool(db.session.scalar(select(exists().where(OrderKit.kit_id == kit_id))))
 
 
-usage.register(item_on_orders=item_on_orders, kit_on_orders=kit_on_orders)
+on_orders.register(item_on_orders=item_on_orders, kit_on_orders=kit_on_orders)

@@ -1,4 +1,5 @@
-"""Recording and reading the history of a record."""
+"""The history of changes to a record (patient, site, item, kit, user, key, location,
+webhook): recorded in the transaction of the change, read newest first for its page."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.auth.actor import Actor
-from app.database import utcnow
+from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import RecordChange
 

@@ -1,6 +1,7 @@
-"""``database.reading_connection``: an API read runs on one connection of the request's own,
+"""``app.db.reading.reading_connection``: an API read runs on one connection of the request's own,
 with no ORM session; once the session begins (a change, an ORM read) it does the reading;
-the request never holds two connections for reading, and returns its own when it ends."""
+the request gives its own back before then, never holding two connections for reading, and
+returns it when it ends at the latest."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.database import end_reading, reading_connection, write_transaction
+from app.db.reading import end_own_reading, end_reading, reading_connection
+from app.db.transactions import write_transaction
 from app.extensions import db
-from tests.test_api_orders import patient_order
+from tests.helpers.orders import patient_order
 
 
 @contextmanager
@@ -97,12 +99,14 @@ def test_inside_a_change_or_outside_a_request_it_is_the_sessions_connection(app,
         db.session.remove()
 
 
-def test_the_orm_session_beginning_ends_the_requests_own_reading(app, catalog):
+def test_the_requests_own_reading_ends_when_it_is_given_back(app, catalog):
+    """Nothing ends it behind the code's back: the ORM session beginning takes a connection
+    of its own, and ``end_own_reading`` (or the request's end) gives this one back."""
     with app.test_request_context("/api/v3/order/1"):
         own = reading_connection()
-        assert not own.closed
         db.session.connection()
-        assert own.closed
+        assert not own.closed
         assert reading_connection() is db.session.connection()
-        end_reading()
+        end_own_reading()
+        assert own.closed
         db.session.remove()

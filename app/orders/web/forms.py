@@ -20,6 +20,7 @@ from wtforms.widgets import NumberInput
 
 from app.orders.carriers import CARRIERS
 from app.orders.service import MAX_LINES, MAX_NOTE_LENGTH, SHIPPING_OPTIONS
+from app.validation import MAX_REASON_LENGTH
 
 RECIPIENT_KINDS = [SelectChoice("patient", "Patient"), SelectChoice("site", "Site")]
 
@@ -63,7 +64,7 @@ class StatusForm(FlaskForm):
     to_status = HiddenField()
     # The status the person saw: the change is refused if the order has moved since.
     from_status = HiddenField()
-    reason = TextAreaField("Reason", render_kw={"maxlength": 500, "rows": 2})
+    reason = TextAreaField("Reason", render_kw={"maxlength": MAX_REASON_LENGTH, "rows": 2})
     carrier = SelectField(
         "Carrier", choices=[SelectChoice("", "Choose…")] + [SelectChoice(c, c) for c in CARRIERS]
     )
@@ -93,7 +94,9 @@ class TrackingRemovalForm(FlaskForm):
 
     carrier = HiddenField()
     tracking_number = HiddenField()
-    reason = StringField("Reason", render_kw={"maxlength": 500, "autocomplete": "off"})
+    reason = StringField(
+        "Reason", render_kw={"maxlength": MAX_REASON_LENGTH, "autocomplete": "off"}
+    )
 
 
 class NoteForm(FlaskForm):

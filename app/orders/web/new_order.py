@@ -18,6 +18,7 @@ from wtforms import FieldList, FormField
 
 from app.catalog.models import Item, Kit
 from app.catalog.search import (
+    OPTION_CAP,
     find_orderable_items,
     find_orderable_kits,
     item_label,
@@ -26,26 +27,28 @@ from app.catalog.search import (
 )
 from app.extensions import db
 from app.forms import chosen_id
-from app.inventory import service as inventory
-from app.orders import queries
-from app.orders.forms import OrderForm
-from app.orders.queries import HeldByRecipient, held_by_recipient
+from app.inventory import ledger
+from app.inventory.locations import default_location, list_locations
+from app.orders import lookups
+from app.orders.lookups import OutWithRecipient, out_with_recipient
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
+from app.orders.web.forms import OrderForm
 from app.people.models import Patient, Site
 from app.people.search import find_patients, find_sites
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, parse_int
 
 
-class Catalog:
-    """The items and kits an entry's rows name, looked up once per request (two queries,
-    however many rows): the catalog itself is never loaded whole."""
+class LineStock:
+    """The items and kits an entry's rows name, and what the chosen location has of them:
+    looked up once per request (two queries, however many rows; the catalog itself is never
+    loaded whole), with the locations to choose from."""
 
     def __init__(self, entry: OrderEntry | None = None):
         rows = entry.items + entry.return_items if entry else []
         self._items = orderable_items_named([r.ref for r in rows])
         self._kits = orderable_kits_named([r.ref for r in entry.kits] if entry else [])
         # Where the order is fulfilled from, and what is available there (one query).
-        self.locations = inventory.list_locations()
+        self.locations = list_locations()
         ids = {loc.id for loc in self.locations}
         default = next((loc.id for loc in self.locations if loc.is_default), None)
         chosen = entry.location_id if entry else None
@@ -60,7 +63,7 @@ class Catalog:
         wanted = {i.id for i in self._items.values()} | {
             ki.item_id for kit in self._kits.values() for ki in kit.kit_items
         }
-        self._stock = inventory.available(self.location_id, wanted) if self.location_id else {}
+        self._stock = ledger.available(self.location_id, wanted) if self.location_id else {}
 
     def available(self, found: Item | Kit) -> int | None:
         """Units (or whole kits) available at the chosen location; None when the item's
@@ -87,8 +90,8 @@ class Catalog:
 
 def available_to_order(item_ids: list[int]) -> dict[int, int] | None:
     """How many of each item can be ordered now at the default location, for the pickers."""
-    location = inventory.default_location()
-    return inventory.available(location.id, item_ids) if location else None
+    location = default_location()
+    return ledger.available(location.id, item_ids) if location else None
 
 
 @dataclass
@@ -97,9 +100,11 @@ class LineRow:
     count: str = "1"
 
 
-# The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
+# The new-order form's own button: place the order (every other action edits the form).
+PLACE = "place"
 # What a form's submission token is (secrets.token_urlsafe): it names a batch in a URL too.
 SUBMISSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The row lists of the form, by the word their buttons use ("add-item", "find-kit:0").
 SECTIONS = {"item": "items", "kit": "kits", "return-item": "return_items"}
 
 
@@ -128,7 +133,7 @@ class OrderEntry:
     return_devices: list[str] = field(default_factory=list)
     return_packed_kits: list[str] = field(default_factory=list)
     # "Show everything they have" was pressed for this recipient ("patient:12"): all they
-    # hold is listed, not only the newest HELD_CAP. Another recipient starts capped again.
+    # hold is listed, not only the newest DEVICES_OUT_CAP. Another recipient starts capped again.
     all_held: str = ""
     email_label: bool = False
     external_order_ids: str = ""
@@ -292,10 +297,10 @@ class OrderEntry:
         return None
 
     def _find_unresolved(self) -> str | None:
-        catalog = Catalog(self)
+        stock = LineStock(self)
         for row_kind, section in SECTIONS.items():
             for index, row in enumerate(getattr(self, section)):
-                lookup = catalog.kit if row_kind == "kit" else catalog.item
+                lookup = stock.kit if row_kind == "kit" else stock.item
                 if row.ref.strip() and lookup(row.ref) is None:
                     self.finding = f"{section}-{index}"
                     return f"{self.finding}-ref"
@@ -326,19 +331,20 @@ class OrderEntry:
     def _recipient_key(self) -> str:
         return f"{self.recipient_kind}:{self.recipient_id}"
 
-    def showing_all_held(self) -> bool:
-        """Everything the chosen recipient holds is listed ("Show everything they have")."""
+    def showing_all_out(self) -> bool:
+        """Everything out with the chosen recipient is listed ("Show everything they have")."""
         return self.recipient_id is not None and self.all_held == self._recipient_key()
 
-    def held(self) -> HeldByRecipient:
+    def out_with_recipient(self) -> OutWithRecipient:
         """What the chosen recipient has now, that could come back on this order: from
-        their newest deliveries only (HELD_CAP of each), unless all were asked for."""
+        their newest deliveries only (DEVICES_OUT_CAP of each), unless all were
+        asked for."""
         if self.recipient_id is None:
-            return HeldByRecipient([], [])
-        limit = None if self.showing_all_held() else queries.HELD_CAP
+            return OutWithRecipient([], [])
+        limit = None if self.showing_all_out() else lookups.DEVICES_OUT_CAP
         if self.recipient_kind == "site":
-            return held_by_recipient(site_id=self.recipient_id, limit=limit)
-        return held_by_recipient(patient_id=self.recipient_id, limit=limit)
+            return out_with_recipient(site_id=self.recipient_id, limit=limit)
+        return out_with_recipient(patient_id=self.recipient_id, limit=limit)
 
     def search_results(self) -> list[Patient] | list[Site]:
         if self.recipient_id is not None:
@@ -347,22 +353,22 @@ class OrderEntry:
             return find_sites(self.recipient_query)
         return find_patients(self.recipient_query)
 
-    def summary(self, catalog: Catalog) -> dict:
+    def summary(self, stock: LineStock) -> dict:
         lines = units = 0
         for row in self.items:
-            item = catalog.item(row.ref)
+            item = stock.item(row.ref)
             count = parse_int(row.count, 6)
             if item and count is not None:
                 lines += 1
                 units += count
         for row in self.kits:
-            kit = catalog.kit(row.ref)
+            kit = stock.kit(row.ref)
             count = parse_int(row.count, 6)
             if kit and count is not None:
                 lines += 1
                 units += count * sum(ki.count for ki in kit.kit_items)
         returning = sum(
-            1 for row in self.return_items if catalog.item(row.ref) and parse_int(row.count, 6)
+            1 for row in self.return_items if stock.item(row.ref) and parse_int(row.count, 6)
         )
         returning += len(self.return_devices) + len(self.return_packed_kits)
         return {"lines": lines, "units": units, "returning": returning}
@@ -383,7 +389,7 @@ class OrderEntry:
     def has_outbound(self) -> bool:
         return any(r.ref.strip() for r in self.items + self.kits)
 
-    def draft(self, catalog: Catalog) -> OrderDraft:
+    def draft(self, stock: LineStock) -> OrderDraft:
         def ref(row: LineRow, found) -> object:
             # An id when the text names something on offer; else the text itself, which the
             # service refuses as an unknown id (and the form words for people, see below).
@@ -406,10 +412,10 @@ class OrderEntry:
         return OrderDraft(
             patient_id=self.recipient_id if self.recipient_kind == "patient" else None,
             site_id=self.recipient_id if self.recipient_kind == "site" else None,
-            items=[LineRequest(ref(r, catalog.item(r.ref)), count(r)) for r in self.items],
-            kits=[LineRequest(ref(r, catalog.kit(r.ref)), count(r)) for r in self.kits],
+            items=[LineRequest(ref(r, stock.item(r.ref)), count(r)) for r in self.items],
+            kits=[LineRequest(ref(r, stock.kit(r.ref)), count(r)) for r in self.kits],
             return_items=[
-                LineRequest(ref(r, catalog.item(r.ref)), count(r)) for r in self.return_items
+                LineRequest(ref(r, stock.item(r.ref)), count(r)) for r in self.return_items
             ],
             return_device_ids=[id_or_text(v) for v in self.return_devices],
             return_packed_kit_ids=[id_or_text(v) for v in self.return_packed_kits],
@@ -512,3 +518,17 @@ def _page_positions(form: OrderForm) -> dict[str, int]:
 
     walk(form)
     return {field_id: position for position, field_id in enumerate(ids)}
+
+
+def lines_context(entry: OrderEntry, stock: LineStock) -> dict:
+    """What the lines part of the page needs, whether it is drawn alone or in the page."""
+    return {
+        "stock": stock,
+        "summary": entry.summary(stock),
+        "matches": entry.matches(),
+        "option_cap": OPTION_CAP,
+        "with_recipient": entry.out_with_recipient(),
+        "with_recipient_cap": lookups.DEVICES_OUT_CAP,
+        "all_held": entry.showing_all_out(),
+        "recipient_chosen": entry.recipient_id is not None,
+    }
