@@ -530,6 +530,23 @@ def test_shipping_takes_the_units_out_and_ends_the_reservation(app, catalog):
         assert ledger.balance_mismatches() == []
 
 
+def test_shipping_from_a_location_without_a_balance_row_keeps_balance_and_ledger_equal(
+    app, catalog
+):
+    strips = catalog.items["strips"]
+    east, order_id = new_location(app), an_order(app, catalog)
+    with app.app_context():
+        with write_transaction():
+            reservations.ship(
+                order_id, east, [DemandLine("a", "Strips", 1, item_id=strips)], admin_actor()
+            )
+        db.session.remove()
+    assert rows_of(app, order_id) == [("shipment", strips, east, -1, 0, None)]
+    assert figures(app, strips, east) == (-1, 0)
+    with app_context(app):
+        assert ledger.balance_mismatches() == []
+
+
 def test_returned_units_come_back_into_stock_counted_lines_only(app, catalog):
     strips, cuff = catalog.items["strips"], catalog.items["cuff"]
     east, order_id = new_location(app), an_order(app, catalog)
