@@ -530,6 +530,29 @@ def test_shipping_takes_the_units_out_and_ends_the_reservation(app, catalog):
         assert ledger.balance_mismatches() == []
 
 
+def test_shipping_ends_all_the_order_held_there_even_what_it_did_not_take(app, catalog):
+    strips, cuff = catalog.items["strips"], catalog.items["cuff"]
+    order_id = an_order(app, catalog)
+    with app_context(app):
+        home = default_location().id
+    reserve(app, order_id, home, [DemandLine("a", "Strips", 4, item_id=strips)])
+    with app.app_context():
+        with write_transaction():
+            reservations.ship(
+                order_id, home, [DemandLine("a", "Cuff", 2, item_id=cuff)], admin_actor()
+            )
+        db.session.remove()
+    assert rows_of(app, order_id)[1:] == sorted(
+        [
+            ("shipment", strips, home, 0, -4, None),
+            ("shipment", cuff, home, -2, 0, None),
+        ],
+        key=lambda row: row[1],
+    )
+    assert figures(app, strips) == (STOCK_PER_COUNTED_ITEM, 0)
+    assert figures(app, cuff) == (STOCK_PER_COUNTED_ITEM - 2, 0)
+
+
 def test_shipping_from_a_location_without_a_balance_row_keeps_balance_and_ledger_equal(
     app, catalog
 ):
