@@ -262,11 +262,13 @@ def test_each_ledger_row_moves_its_balance_by_the_same_amount_stamped_with_its_a
                     "on_hand_change": 2,
                     "reason": "Found on a shelf",
                 },
+                {"kind": "receipt", "item_id": strips, "location_id": east, "on_hand_change": 1},
             ],
             actor,
         )
         user_id = actor.user_id
-    assert figures(app, strips, east) == (9, 4)
+    # Several rows of one item in one call move its balance by their sum.
+    assert figures(app, strips, east) == (10, 4)
     assert figures(app, cuff, east) == (2, 0)
     with app_context(app) as session:
         rows = session.execute(
@@ -290,6 +292,7 @@ def test_each_ledger_row_moves_its_balance_by_the_same_amount_stamped_with_its_a
             ("receipt", strips, 9, 0, None, None, None, None, user_id, None, True),
             ("reservation", strips, 0, 4, None, None, None, None, user_id, None, True),
             ("receipt", cuff, 2, 0, "Found on a shelf", None, None, None, user_id, None, True),
+            ("receipt", strips, 1, 0, None, None, None, None, user_id, None, True),
         ]
         assert ledger.balance_mismatches() == []
 
@@ -368,6 +371,31 @@ def test_later_lines_see_what_earlier_lines_took_and_every_short_line_is_named(a
     assert (figures(app, strips, east), figures(app, cuff, east)) == ((5, 0), (1, 0))
 
 
+def test_a_line_short_of_several_items_names_each_of_them(app, catalog):
+    strips, glucometer = catalog.items["strips"], catalog.items["glucometer"]
+    east, order_id = new_location(app), an_order(app, catalog)
+    receive_counted(app, east, {strips: 1})
+    kit = DemandLine(
+        "orderKits[0].count",
+        "Diabetes kit",
+        1,
+        kit_id=catalog.kits["diabetes"],
+        kit_contents=((glucometer, 1), (strips, 2)),
+        received_on_scan=frozenset(),
+    )
+    with pytest.raises(reservations.InsufficientInventory) as error:
+        reserve(app, order_id, east, [kit])
+    assert refusal(error) == [
+        (
+            "insufficient_inventory",
+            "Not enough stock for Diabetes kit: 1 × Glucometer needed, 0 available; "
+            "2 × Test strips needed, 1 available.",
+            "orderKits[0].count",
+        )
+    ]
+    assert rows_of(app, order_id) == []
+
+
 def test_a_reservation_is_one_row_per_item_with_kits_multiplied_out(app, catalog):
     strips, glucometer = catalog.items["strips"], catalog.items["glucometer"]
     with app.app_context(), write_transaction() as session:
@@ -418,7 +446,7 @@ def test_items_received_on_scan_hold_nothing_back(app, catalog):
         DemandLine("orderItems[0].count", "Strips", 2, item_id=strips),
         DemandLine("orderItems[1].count", "Glucometers", many, item_id=glucometer),
     ]
-    first, second, third = (an_order(app, catalog) for _ in range(3))
+    first, second, third, fourth = (an_order(app, catalog) for _ in range(4))
     reserve(app, first, home, lines)
     assert rows_of(app, first) == [("reservation", strips, home, 0, 2, None)]
     told = [
@@ -435,6 +463,9 @@ def test_items_received_on_scan_hold_nothing_back(app, catalog):
     ]
     reserve(app, second, home, told)
     assert rows_of(app, second) == [("reservation", strips, home, 0, 2, None)]
+    # Told for some lines only: reserving reads which items are received on scan.
+    reserve(app, fourth, home, [told[0], lines[1]])
+    assert rows_of(app, fourth) == [("reservation", strips, home, 0, 2, None)]
     assert figures(app, glucometer) == (STOCK_PER_DEVICE_ITEM, 0)
     with app.app_context(), write_transaction() as session:
         session.get(Item, glucometer).accept_unreceived_devices = False
