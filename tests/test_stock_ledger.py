@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.catalog.models import Item
 from app.database import write_transaction
 from app.extensions import db
-from app.inventory import ledger, receipts, reservations
+from app.inventory import adjustments, ledger, receipts, reservations
 from app.inventory.locations import default_location
 from app.inventory.models import StockBalance, StockLocation, StockMovement
 from app.inventory.reservations import DemandLine
@@ -187,6 +187,26 @@ def test_an_empty_balance_without_ledger_rows_is_no_mismatch(app, catalog):
         session.add(StockBalance(location_id=home, item_id=lancets, on_hand=0, reserved=0))
     with app_context(app):
         assert ledger.balance_totals()[(lancets, home)] == (0, 0)
+        assert ledger.balance_mismatches() == []
+
+
+def test_a_missing_balance_row_whose_ledger_sums_to_nothing_is_no_mismatch(app, catalog):
+    strips = catalog.items["strips"]
+    east = new_location(app)
+    receive_counted(app, east, {strips: 5})
+    with app.app_context():
+        adjustments.adjust(east, strips, 0, "Stocktake", admin_actor(), counted=True)
+        db.session.remove()
+    with app.app_context(), write_transaction() as session:
+        session.delete(
+            session.scalar(
+                select(StockBalance).where(
+                    StockBalance.item_id == strips, StockBalance.location_id == east
+                )
+            )
+        )
+    with app_context(app):
+        assert ledger.ledger_totals()[(strips, east)] == (0, 0)
         assert ledger.balance_mismatches() == []
 
 
