@@ -280,6 +280,20 @@ def test_coordinator_cannot_cancel_a_packed_order_even_on_hold(app, order):
     )
 
 
+@pytest.mark.parametrize("held_from", [[], ["processing"]], ids=["created", "processing"])
+def test_a_coordinator_cancels_an_order_on_hold_that_was_not_yet_packed(app, order, held_from):
+    move(app, order, *held_from)
+    move(app, order, "onHold", role="coordinator", reason="wait")
+    with app_context(app):
+        assert lifecycle.next_moves(get_order(order), "coordinator") == [
+            (held_from or ["created"])[-1],
+            "cancelled",
+        ]
+    move(app, order, "cancelled", role="coordinator", reason="Not needed after all")
+    assert status_of(app, order) == "cancelled"
+    assert events_of(app, order)[-1] == ("cancelled", "Not needed after all")
+
+
 # --- Packing -------------------------------------------------------------------------------
 
 
