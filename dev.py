@@ -286,11 +286,12 @@ def equivalent_mutants() -> set[str]:
 
 
 def mutation_report(modules: list[str]) -> bool:
-    """Prints each module's score, killed / (mutants - equivalent ones), and its survivors.
-    True when every module reaches MUTATION_THRESHOLD."""
+    """Prints each module's score, killed / (mutants - equivalent ones), and its survivors
+    (mutants not run yet are counted, not listed). True when every module reaches
+    MUTATION_THRESHOLD."""
     equivalent = equivalent_mutants()
     passed = True
-    print(f"\n{'module':<34} {'killed':>6} {'total':>6} {'equiv.':>6} {'score':>7}")
+    print(f"\n{'module':<34} {'killed':>6} {'total':>6} {'equiv.':>6} {'not run':>7} {'score':>7}")
     survivors: dict[str, list[str]] = {}
     for module in modules:
         meta = ROOT / "mutants" / f"{module}.meta"
@@ -300,13 +301,17 @@ def mutation_report(modules: list[str]) -> bool:
             continue
         verdicts = json.loads(meta.read_text())["exit_code_by_key"]
         caught = sum(1 for code in verdicts.values() if code in MUTANT_CAUGHT)
-        left = {name: code for name, code in verdicts.items() if code not in MUTANT_CAUGHT}
+        not_run = sum(1 for code in verdicts.values() if code is None)
+        left = {n: c for n, c in verdicts.items() if c not in MUTANT_CAUGHT and c is not None}
         equal = {name for name in left if name in equivalent}
         counted = len(verdicts) - len(equal)
         score = 100.0 * caught / counted if counted else 100.0
         passed = passed and score >= MUTATION_THRESHOLD
         flag = "" if score >= MUTATION_THRESHOLD else "  < 90%"
-        print(f"{module:<34} {caught:>6} {len(verdicts):>6} {len(equal):>6} {score:>6.1f}%{flag}")
+        print(
+            f"{module:<34} {caught:>6} {len(verdicts):>6} {len(equal):>6} {not_run:>7} "
+            f"{score:>6.1f}%{flag}"
+        )
         survivors[module] = [
             f"{name} ({MUTANT_SURVIVED.get(code, 'suspicious')})"
             for name, code in sorted(left.items())

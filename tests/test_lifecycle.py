@@ -156,6 +156,43 @@ def test_hold_needs_a_reason_and_resumes_to_where_it_was(app, order):
     ]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        [],
+        ["processing"],
+        ["processing", "packed"],
+        ["processing", "packed", "availableForPickup"],
+    ],
+    ids=["created", "processing", "packed", "availableForPickup"],
+)
+def test_an_order_resumed_from_hold_returns_to_the_status_it_was_held_from(app, order, path):
+    move(app, order, *path)
+    held_from = path[-1] if path else "created"
+    move(app, order, "onHold", reason="Patient travelling")
+    with app_context(app) as session:
+        held = session.get(Order, order)
+        assert (held.current_status, held.held_from_status) == ("onHold", held_from)
+    others = [s for s in statuses.ALL if s not in (held_from, "onHold", "cancelled")]
+    for other in others:
+        assert refused(app, order, other, role="admin").code == "invalid_transition"
+    move(app, order, held_from, role="fulfillment")
+    with app_context(app) as session:
+        resumed = session.get(Order, order)
+        assert (resumed.current_status, resumed.held_from_status) == (held_from, None)
+    assert events_of(app, order)[-2:] == [("onHold", "Patient travelling"), (held_from, None)]
+
+
+def test_an_order_held_twice_resumes_to_where_it_was_the_second_time(app, order):
+    move(app, order, "onHold", reason="First hold")
+    move(app, order, "created")
+    move(app, order, "processing")
+    move(app, order, "onHold", reason="Second hold")
+    assert refused(app, order, "created", role="admin").code == "invalid_transition"
+    move(app, order, "processing")
+    assert status_of(app, order) == "processing"
+
+
 def test_cancel_needs_a_reason(app, order):
     assert refused(app, order, "cancelled", role="coordinator").code == "reason_required"
     move(app, order, "cancelled", role="coordinator", reason="Duplicate of 41")
@@ -244,6 +281,20 @@ def test_coordinator_cannot_cancel_a_packed_order_even_on_hold(app, order):
     )
 
 
+@pytest.mark.parametrize("held_from", [[], ["processing"]], ids=["created", "processing"])
+def test_a_coordinator_cancels_an_order_on_hold_that_was_not_yet_packed(app, order, held_from):
+    move(app, order, *held_from)
+    move(app, order, "onHold", role="coordinator", reason="wait")
+    with app_context(app):
+        assert lifecycle.next_moves(get_order(order), "coordinator") == [
+            (held_from or ["created"])[-1],
+            "cancelled",
+        ]
+    move(app, order, "cancelled", role="coordinator", reason="Not needed after all")
+    assert status_of(app, order) == "cancelled"
+    assert events_of(app, order)[-1] == ("cancelled", "Not needed after all")
+
+
 # --- Packing -------------------------------------------------------------------------------
 
 
@@ -277,6 +328,31 @@ def test_order_is_packed_only_when_every_device_is_recorded(app, kit_order):
         assert len(packed.packed_kits) == 2
         assert [len(pk.devices) for pk in packed.packed_kits] == [2, 2]
         assert {od.device.current_status for od in packed.devices} == {"allocated"}
+
+
+def test_an_order_cannot_be_packed_while_one_device_is_missing(app, kit_order):
+    move(app, kit_order, "processing")
+    with app_context(app):
+        slots = packing.packing_plan(get_order(kit_order)).slots
+        last = slots[-1]
+        assert last.label == "Hypertension kit 2: Gateway"
+    with app.app_context():
+        for n, slot in enumerate(slots[:-1], start=1):
+            value = iccid(n) if slot.item.device_identifier_type == "iccid" else f"SN{n:06d}"
+            packing.record_device(kit_order, value, actor("fulfillment"), slot_key=slot.key)
+        db.session.remove()
+    error = refused(app, kit_order, "packed")
+    assert (error.code, error.message) == (
+        "packing_incomplete",
+        "1 device is still to be recorded before the order is packed.",
+    )
+    assert status_of(app, kit_order) == "processing"
+    assert [filled for _, filled in plan_of(app, kit_order)] == [True] * 4 + [False]
+    with app.app_context():
+        packing.record_device(kit_order, iccid(99), actor("fulfillment"), slot_key=last.key)
+        db.session.remove()
+    move(app, kit_order, "packed")
+    assert status_of(app, kit_order) == "packed"
 
 
 def record(app, order_id, value, slot_key=None, role="fulfillment"):

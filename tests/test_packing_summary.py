@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.orders.models import OrderEvent
+from app.orders.models import Order, OrderEvent
 from app.orders.service import LineRequest
 from tests.conftest import app_context
 from tests.helpers.orders import move, pack_everything, place, receive_stock
@@ -154,6 +154,31 @@ def test_printing_is_recorded_on_each_order(app, fulfillment, catalog):
         assert {e.actor_user.email for e in events} == {"fulfillment@example.org"}
     page = fulfillment.get(f"/orders/{ids[0]}").text
     assert "Packing summary printed" in page
+
+
+def test_printing_moves_each_printed_order_on_once_at_the_time_it_was_printed(
+    app, fulfillment, catalog
+):
+    """Open order pages see the new event by the order's version: each printed order's goes
+    up by one, with its last change at the event's time; other orders are left alone."""
+    printed, other = [place(app, catalog, items={"strips": 1}) for _ in range(2)]
+    with app_context(app) as session:
+        before = {o.id: (o.version, o.updated_at) for o in session.scalars(select(Order))}
+    response = fulfillment.post(
+        "/orders/packing-summaries/printed",
+        {"order": str(printed)},
+        headers={"X-Requested-With": "fetch"},
+    )
+    assert response.status_code == 204
+    with app_context(app) as session:
+        event = session.scalars(
+            select(OrderEvent).where(OrderEvent.name == "packingSummaryPrinted")
+        ).one()
+        order = session.get(Order, printed)
+        assert order.version == before[printed][0] + 1
+        assert order.updated_at == event.event_timestamp > before[printed][1]
+        untouched = session.get(Order, other)
+        assert (untouched.version, untouched.updated_at) == before[other]
 
 
 def test_print_button_without_javascript_records_and_goes_back(app, fulfillment, catalog):

@@ -123,7 +123,7 @@ def test_an_empty_location_is_deactivated_then_refused_to_orders_and_reactivated
     assert admin.post(f"/stock/locations/{east.id}/deactivate").status_code == 303
     with app.app_context():
         assert not db.session.get(StockLocation, east.id).active
-        location, problems = resolve_location({"id": east.id}, "fulfillmentLocation")
+        location, problems = resolve_location(east.id, "fulfillmentLocation")
         assert location is None and problems[0].code == "location_not_found"
         assert east.id not in [loc.id for loc in list_locations()]
     refused = admin.post(f"/stock/locations/{east.id}/default")
@@ -174,3 +174,218 @@ def test_the_list_issues_a_fixed_number_of_statements(admin, count_queries):
     with count_queries() as many:
         assert admin.get("/stock/locations").status_code == 200
     assert many.count == few.count
+
+
+# --- The rules, through the locations service ------------------------------------------
+
+
+def admin_actor():
+    from app.auth.actor import Actor
+    from app.auth.models import User
+
+    return Actor(user=db.session.scalar(select(User).where(User.role == "admin")))
+
+
+def changes_of(app, location_id: int) -> list[tuple]:
+    with app.app_context():
+        return [
+            (change.action, change.changes)
+            for change in db.session.scalars(
+                select(RecordChange)
+                .where(
+                    RecordChange.record_type == "stock_location",
+                    RecordChange.record_id == location_id,
+                )
+                .order_by(RecordChange.id)
+            )
+        ]
+
+
+def call(app, change, *args):
+    """Runs a locations service change as an admin; answers the location's id."""
+    with app.app_context():
+        try:
+            return change(*args, admin_actor()).id
+        finally:
+            db.session.remove()
+
+
+def refusal(app, change, *args) -> list[tuple]:
+    from app.validation import Rejected
+
+    with pytest.raises(Rejected) as error:
+        call(app, change, *args)
+    return [(p.code, p.message) for p in error.value.problems]
+
+
+def test_the_first_location_ever_made_is_the_default_and_the_next_are_not(app):
+    from app.inventory import locations
+
+    first = call(app, locations.create_location, "  North  ")
+    second = call(app, locations.create_location, "South")
+    with app.app_context():
+        assert db.session.get(StockLocation, first).is_default
+        assert db.session.get(StockLocation, first).name == "North"
+        assert not db.session.get(StockLocation, second).is_default
+        assert locations.ensure_default_location().id == first
+    assert changes_of(app, first) == [("created", {"name": "North"})]
+
+
+def test_without_any_location_the_default_is_made_as_the_main_warehouse(app):
+    from app.inventory import locations
+
+    with app.app_context():
+        location, problems = locations.resolve_location(None, "fulfillmentLocation")
+        assert location is None
+        assert [(p.code, p.message, p.field) for p in problems] == [
+            ("location_required", "There is no stock location.", "fulfillmentLocation")
+        ]
+        made = locations.ensure_default_location()
+        assert (made.name, made.is_default) == ("Main warehouse", True)
+        assert locations.ensure_default_location().id == made.id
+        assert locations.location_name(made.id) == "Main warehouse"
+        assert locations.location_name(None) == "no location"
+        assert locations.location_name(999_999) == "no location"
+
+
+@pytest.mark.parametrize(
+    ("ref", "named"), [(999_999, "with id 999999"), (2**40, f"with id {2**40}")]
+)
+def test_an_order_naming_an_unknown_location_is_told_which(app, catalog, ref, named):
+    from app.inventory.locations import resolve_location
+
+    with app.app_context():
+        location, problems = resolve_location(ref, "fulfillmentLocation", lock=True)
+    assert location is None
+    assert [(p.code, p.message, p.field) for p in problems] == [
+        (
+            "location_not_found",
+            f"That is not a valid location: there is no active stock location {named}.",
+            "fulfillmentLocation",
+        )
+    ]
+
+
+def test_a_location_named_by_something_not_an_id_is_quoted(app, catalog):
+    from app.inventory.locations import resolve_location
+
+    with app.app_context():
+        _, problems = resolve_location("east", "location.id")
+    assert problems[0].message == (
+        "That is not a valid location: there is no active stock location “east”."
+    )
+
+
+def test_a_location_is_found_by_id_locked_or_not(app, catalog):
+    from app.inventory.locations import resolve_location
+
+    with app.app_context():
+        for lock in (False, True):
+            location, problems = resolve_location(catalog.location, "x", lock=lock)
+            assert problems == []
+            assert (location.id, location.name, location.active, location.is_default) == (
+                catalog.location,
+                "Main warehouse",
+                True,
+                True,
+            )
+            default, _ = resolve_location(None, "x", lock=lock)
+            assert default == location
+
+
+def test_names_are_unique_whatever_their_case_but_a_location_keeps_its_own(app, catalog):
+    from app.inventory import locations
+
+    east = call(app, locations.create_location, "East")
+    assert refusal(app, locations.create_location, "EAST") == [
+        ("location_name_taken", "There is a location called “EAST” already.")
+    ]
+    assert refusal(app, locations.rename_location, east, "main warehouse") == [
+        ("location_name_taken", "There is a location called “main warehouse” already.")
+    ]
+    call(app, locations.rename_location, east, "EAST")
+    assert changes_of(app, east)[-1] == ("updated", {"name": ["East", "EAST"]})
+    call(app, locations.rename_location, east, "EAST")  # unchanged: nothing recorded
+    assert len(changes_of(app, east)) == 2
+    assert location_named(app, "EAST").id == east
+
+
+def test_making_a_location_the_default_unmakes_the_other_and_is_recorded_once(app, catalog):
+    from app.inventory import locations
+
+    east = call(app, locations.create_location, "East")
+    call(app, locations.make_default_location, east)
+    call(app, locations.make_default_location, east)
+    with app.app_context():
+        assert not db.session.get(StockLocation, catalog.location).is_default
+        assert [loc.name for loc in locations.list_locations()] == ["East", "Main warehouse"]
+    assert [action for action, _ in changes_of(app, east)] == ["created", "madeDefault"]
+
+
+def test_a_location_that_holds_units_names_them_when_it_cannot_go_inactive(app, catalog):
+    from app.inventory import locations
+
+    place(app, catalog, items={"strips": 2})
+    east = call(app, locations.create_location, "East")
+    call(app, locations.make_default_location, east)
+    with app.app_context():
+        on_hand = locations.location_totals()[catalog.location][0]
+    assert refusal(app, locations.set_location_active, catalog.location, False) == [
+        (
+            "location_not_empty",
+            f"Main warehouse still holds {on_hand} on hand and 2 reserved by open orders: "
+            "ship, move or count them out first.",
+        )
+    ]
+    assert refusal(app, locations.set_location_active, east, False) == [
+        (
+            "location_is_default",
+            "East is the default location: make another one the default first.",
+        )
+    ]
+    with app.app_context():
+        assert locations.location_totals() == {catalog.location: (on_hand, 2)}
+        assert db.session.get(StockLocation, catalog.location).active
+
+
+def test_going_inactive_and_back_is_recorded_and_orders_the_full_list(app, catalog):
+    from app.inventory import locations
+
+    west = call(app, locations.create_location, "West")
+    east = call(app, locations.create_location, "East")
+    call(app, locations.set_location_active, west, False)
+    call(app, locations.set_location_active, west, False)  # already inactive: nothing
+    with app.app_context():
+        assert [loc.name for loc in locations.all_locations()] == [
+            "Main warehouse",
+            "East",
+            "West",
+        ]
+        assert [loc.name for loc in locations.list_locations()] == ["Main warehouse", "East"]
+    assert refusal(app, locations.make_default_location, west) == [
+        ("location_inactive", "West is inactive: reactivate it before making it the default.")
+    ]
+    call(app, locations.set_location_active, west, True)
+    assert [action for action, _ in changes_of(app, west)] == [
+        "created",
+        "deactivated",
+        "activated",
+    ]
+    assert [action for action, _ in changes_of(app, east)] == ["created"]
+
+
+@pytest.mark.parametrize("location_id", [0, 999_999, 2**40])
+def test_changing_a_location_that_does_not_exist_is_refused(app, catalog, location_id):
+    from app.inventory import locations
+
+    for change, args in [
+        (locations.set_location_active, (location_id, False)),
+        (locations.make_default_location, (location_id,)),
+        (locations.rename_location, (location_id, "Nowhere")),
+    ]:
+        assert refusal(app, change, *args) == [
+            (
+                "stock_location_not_found",
+                f"There is no stock location with id {location_id}.",
+            )
+        ]

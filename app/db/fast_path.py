@@ -11,7 +11,8 @@ database's own work for them (tests/benchmarks/cpu_per_request.py, docs/performa
   PHI access-log row it writes (``app.history.patient_access``);
 - **placing an order**: the order's, its lines' and its first event's inserts
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
-  (``app.inventory.ledger``) and the status counters (``app.orders.status_counters``);
+  (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
+  (``app.orders.status_counters``);
 - SQLite's ``BEGIN`` (``app.db.sqlite``), which every transaction runs.
 
 Only public APIs: the statement is compiled once per dialect (``ClauseElement.compile``);

@@ -22,7 +22,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.auth.actor import Actor
-from app.catalog.models import KitItem
 from app.db.fast_path import DirectStatement, direct_insert
 from app.db.types import id_among, utcnow
 from app.extensions import db
@@ -75,22 +74,6 @@ def available(location_id: int, item_ids: list[int] | set[int]) -> dict[int, int
         ).all()
     )
     return {i: max(found.get(i, 0), 0) for i in ids}
-
-
-def kits_available(location_id: int, kit_ids: list[int] | set[int]) -> dict[int, int]:
-    """How many of each kit a location could fill: the least over its contents."""
-    ids = {i for i in kit_ids if i}
-    if not ids:
-        return {}
-    contents = db.session.execute(
-        select(KitItem.kit_id, KitItem.item_id, KitItem.count).where(KitItem.kit_id.in_(ids))
-    ).all()
-    stock = available(location_id, {row.item_id for row in contents})
-    answer: dict[int, int] = {}
-    for row in contents:
-        fills = stock[row.item_id] // row.count
-        answer[row.kit_id] = min(answer.get(row.kit_id, fills), fills)
-    return {i: answer.get(i, 0) for i in ids}
 
 
 def ledger_totals() -> dict[tuple[int, int], tuple[int, int]]:
