@@ -161,14 +161,14 @@ def test_sqlites_own_checkpoint_is_only_a_backstop(app):
     assert sqlite.SQLITE_AUTOCHECKPOINT_BYTES > sqlite.SQLITE_WAL_LIMIT_BYTES
 
 
-def _waits_its_turn_behind_a_writer(app, write_apart_from_it) -> None:
-    """``write_apart_from_it()`` (which writes the maker 'Apart') runs in a thread while
+def _waits_its_turn_behind_a_writer(app, commit_separately_from_it) -> None:
+    """``commit_separately_from_it()`` (which writes the maker 'Apart') runs in a thread while
     another writer holds its turn: it must wait for that writer, and then be committed."""
     done = {}
 
     def apart():
         with app.app_context():
-            write_apart_from_it()
+            commit_separately_from_it()
             done["at"] = time.monotonic()
 
     with app.app_context():
@@ -188,7 +188,7 @@ def _waits_its_turn_behind_a_writer(app, write_apart_from_it) -> None:
             assert list(names) == ["First", "Apart"]
 
 
-def test_a_write_apart_takes_its_turn_like_any_writer(app):
+def test_a_separate_commit_takes_its_turn_like_any_writer(app):
     """A write on a connection of its own (the PHI access log, a key's last use) queues for
     its turn and the write lock (BEGIN IMMEDIATE) instead of failing at its first write."""
 

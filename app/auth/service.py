@@ -125,15 +125,15 @@ def signed_in_user(token: str, idle_timeout: timedelta) -> User | None:
     sign_in, user = found
     now = utcnow()
     if now - sign_in.last_seen_at > idle_timeout:
-        _write_apart(sign_in.id, ended_at=now, end_reason="idle")
+        _commit_sign_in_separately(sign_in.id, ended_at=now, end_reason="idle")
         return None
     if now - sign_in.last_seen_at >= LAST_SEEN_PRECISION:
-        _write_apart(sign_in.id, last_seen_at=now)
+        _commit_sign_in_separately(sign_in.id, last_seen_at=now)
     user.sign_in_record = sign_in
     return user
 
 
-def _write_apart(sign_in_id: int, **values) -> None:
+def _commit_sign_in_separately(sign_in_id: int, **values) -> None:
     """Written on a connection of its own and committed at once: the request's own
     transaction may be rolled back, and its objects stay as they are."""
     with commit_separately() as conn:
