@@ -50,9 +50,20 @@ def post_worker_init(worker):
     long as the worker: freezing it keeps the garbage collector from walking it again on
     every collection, which otherwise costs a request a good share of its time."""
     import gc
+    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def quit_now(signum, frame):
+        # SIGQUIT is gunicorn's quick shutdown (what the master sends on Ctrl+C). gthread's
+        # own handler shuts its thread pool down from inside the signal handler, and hung
+        # when the signal came while the main thread held that pool's lock; a quick
+        # shutdown does not wait for requests anyway, so the worker says so and leaves.
+        worker.log.info("Worker exiting (pid: %s)", worker.pid)
+        os._exit(0)
+
+    signal.signal(signal.SIGQUIT, quit_now)
     gc.collect()
     gc.freeze()
     worker.log.info("Worker ready (pid: %s)", worker.pid)
