@@ -5,6 +5,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem, Man
 from app.history.models import RecordChange  # noqa: F401
 from app.inventory.models import (  # noqa: F401
     DeviceEvent,
+    ItemBin,
     StockBalance,
     StockLocation,
     StockMovement,

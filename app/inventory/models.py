@@ -21,6 +21,8 @@ from app.validation import MAX_REASON_LENGTH
 
 MAX_REFERENCE_LENGTH = 100
 MAX_LOCATION_NAME_LENGTH = 200
+# A bin label as shelves carry it ("A-03-2", "Cold room shelf 4").
+MAX_BIN_LENGTH = 40
 
 # What a ledger row records, and how it moves the two figures.
 RECEIPT = "receipt"
@@ -53,6 +55,21 @@ class StockLocation(db.Model):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ItemBin(db.Model):
+    """Where an item sits at a location: the bin (aisle, shelf, bin) a picker goes to.
+
+    Apart from the balance, whose row is what reservations lock and which never changes
+    without a ledger row. A row with no bin is an item whose bin was cleared."""
+
+    __tablename__ = "item_bin"
+    __table_args__ = (UniqueConstraint("location_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    bin: Mapped[str | None] = mapped_column(String(MAX_BIN_LENGTH))
 
 
 class StockBalance(db.Model):

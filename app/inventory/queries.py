@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import selectinload
 
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.extensions import db
-from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
+from app.inventory.models import (
+    DeviceEvent,
+    ItemBin,
+    StockBalance,
+    StockLocation,
+    StockMovement,
+)
 
 STOCK_PAGE_SIZE = 50
 LEDGER_PAGE_SIZE = 100
@@ -24,6 +30,8 @@ class StockRow:
     location: StockLocation
     on_hand: int
     reserved: int
+    bin: str | None = None
+    balance_id: int = 0
 
     @property
     def available(self) -> int:
@@ -46,11 +54,19 @@ def stock_rows(
     limit: int = STOCK_PAGE_SIZE,
     offset: int = 0,
 ) -> list[StockRow]:
-    """Balances in id order: a keyset page after ``after`` (or an offset page for the API)."""
+    """Balances in id order: a keyset page after ``after`` (or an offset page for the API),
+    each with the item's bin at its location."""
     query = (
-        select(StockBalance, Item, StockLocation)
+        select(StockBalance, Item, StockLocation, ItemBin.bin)
         .join(Item, Item.id == StockBalance.item_id)
         .join(StockLocation, StockLocation.id == StockBalance.location_id)
+        .outerjoin(
+            ItemBin,
+            and_(
+                ItemBin.location_id == StockBalance.location_id,
+                ItemBin.item_id == StockBalance.item_id,
+            ),
+        )
         .order_by(StockBalance.id)
     )
     if location_id:
@@ -60,10 +76,10 @@ def stock_rows(
     if after:
         query = query.where(StockBalance.id > after)
     rows = db.session.execute(query.limit(limit).offset(offset)).all()
-    answer = [StockRow(item, location, b.on_hand, b.reserved) for b, item, location in rows]
-    for row, (b, _, _) in zip(answer, rows, strict=True):
-        row.balance_id = b.id
-    return answer
+    return [
+        StockRow(item, location, b.on_hand, b.reserved, bin_, b.id)
+        for b, item, location, bin_ in rows
+    ]
 
 
 def count_stock_rows(*, location_id: int | None = None, item_id: int | None = None) -> int:

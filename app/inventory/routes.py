@@ -15,6 +15,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
@@ -29,7 +30,7 @@ from app.forms import (
     put_problems_on_fields,
 )
 from app.history.changes import history_of
-from app.inventory import adjustments, finder, queries, receipts
+from app.inventory import adjustments, bins, finder, queries, receipts
 from app.inventory import devices as stock_devices
 from app.inventory import locations as stock_locations
 from app.inventory.devices_csv import devices_csv
@@ -41,7 +42,7 @@ from app.inventory.forms import (
     LocationForm,
 )
 from app.inventory.ledger_csv import ledger_csv
-from app.inventory.models import MOVEMENT_KINDS, MOVEMENT_LABELS, StockLocation
+from app.inventory.models import MAX_BIN_LENGTH, MOVEMENT_KINDS, MOVEMENT_LABELS, StockLocation
 from app.validation import MAX_ACTION_LENGTH, Rejected, parse_int
 
 bp = Blueprint("inventory", __name__, url_prefix="/stock")
@@ -85,8 +86,12 @@ def _arg_id(name: str) -> int | None:
 @bp.get("/")
 @role_required(*SEES_STOCK)
 def stock():
-    location_id = _arg_id("location")
-    after = _arg_id("after")
+    return _stock_page(_arg_id("location"), _arg_id("after"))
+
+
+def _stock_page(location_id: int | None, after: int | None, bin_refused=None, status=200):
+    """The stock list (with each item's bin at its location) and the shelf of devices.
+    ``bin_refused``: the row whose bin was refused, as (location, item, typed, message)."""
     rows = queries.stock_rows(
         location_id=location_id, after=after, limit=queries.STOCK_PAGE_SIZE + 1
     )
@@ -97,9 +102,48 @@ def stock():
         rows=rows,
         locations=stock_locations.list_locations(),
         location_id=location_id,
+        after=after,
         next_after=rows[-1].balance_id if more else None,
+        sets_bins=current_user.has_role(*MOVES_STOCK),
+        bin_refused=bin_refused,
+        max_bin_length=MAX_BIN_LENGTH,
         **_shelf(location_id or _default_location_id()),
+    ), status
+
+
+@bp.post("/bins")
+@role_required(*MOVES_STOCK)
+def set_bin():
+    """One row's bin, from the stock page. Refused: the page again, what was typed kept
+    at the row's field with the message; saved: back to the same page, at that row."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    location_id, item_id = _form_id("location"), _form_id("item")
+    shown, after = _form_id("shown_location"), _form_id("after")
+    typed = request.form.get("bin", "")[: MAX_BIN_LENGTH * 4]
+    if location_id is None or item_id is None:
+        abort(404)
+    try:
+        saved = bins.set_bin(location_id, item_id, typed, signed_in_actor())
+    except Rejected as rejected:
+        if rejected.field != "bin":
+            abort(404)  # no such location or item: not a row of the page
+        message = " ".join(p.message for p in rejected.problems)
+        return _stock_page(shown, after, (location_id, item_id, typed, message), 422)
+    item = db.session.get(Item, item_id)
+    where = stock_locations.location_name(location_id)
+    flash(
+        f"{item.name} at {where}: bin {saved}." if saved else f"{item.name} at {where}: no bin.",
+        "success",
     )
+    target = url_for(
+        "inventory.stock", location=shown, after=after, _anchor=f"bin-{location_id}-{item_id}"
+    )
+    return redirect(target, code=303)
+
+
+def _form_id(name: str) -> int | None:
+    return parse_int(request.form.get(name))
 
 
 def _shelf(location_id: int) -> dict:

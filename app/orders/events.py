@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
+
 from app.auth.actor import Actor
 from app.db.fast_path import direct_insert
 from app.db.types import utcnow
@@ -19,9 +21,11 @@ DEVICE_REMOVED = "deviceRemoved"
 TRACKING_NUMBER_ADDED = "trackingNumberAdded"
 TRACKING_NUMBER_REMOVED = "trackingNumberRemoved"
 PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
+PICK_LIST_PRINTED = "pickListPrinted"
 # What the timeline calls them.
 LABELS = {
     PACKING_SUMMARY_PRINTED: "Packing summary printed",
+    PICK_LIST_PRINTED: "Pick list printed",
     TRACKING_NUMBER_ADDED: "Tracking number added",
     TRACKING_NUMBER_REMOVED: "Tracking number removed",
     DEVICE_RECORDED: "Device recorded",
@@ -42,6 +46,22 @@ _INSERT_EVENT = direct_insert(
     returning=EVENTS.c.id,
 )
 _INSERT_OUTBOX = direct_insert(OUTBOX, ("order_id", "order_event_id", "created_at"))
+
+
+def record_on_orders(order_ids: list[int], name: str, actor: Actor) -> None:
+    """Appends the same event (not a status: a paper printed) to each order, in the caller's
+    transaction, and moves each order's version on once so that open order pages show it."""
+    now = utcnow()
+    db.session.add_all(
+        OrderEvent(order_id=order_id, name=name, event_timestamp=now, **actor.stamp())
+        for order_id in order_ids
+    )
+    db.session.execute(
+        update(Order)
+        .where(Order.id.in_(order_ids))
+        .values(updated_at=now, version=Order.version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def goes_to_webhooks(name: str) -> bool:

@@ -11,21 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.actor import Actor
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.db.transactions import write_transaction
-from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import devices as stock_devices
 from app.inventory import locations
 from app.orders import events, statuses
 from app.orders.changes import changing
 from app.orders.events import record_event
-from app.orders.models import Order, OrderDevice, OrderEvent, PackedKit
+from app.orders.models import Order, OrderDevice, PackedKit
 from app.validation import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, refusal
 
 
@@ -426,21 +425,5 @@ def open_packed_kits(order: Order) -> None:
 
 def record_printed(order_ids: list[int], actor: Actor) -> None:
     """Notes on each order that its packing summary was printed (who and when)."""
-    with write_transaction() as session:
-        now = utcnow()
-        session.add_all(
-            OrderEvent(
-                order_id=order_id,
-                name=events.PACKING_SUMMARY_PRINTED,
-                event_timestamp=now,
-                **actor.stamp(),
-            )
-            for order_id in order_ids
-        )
-        # Open order pages show the new event: their next poll sees a new version.
-        session.execute(
-            update(Order)
-            .where(Order.id.in_(order_ids))
-            .values(updated_at=now, version=Order.version + 1)
-            .execution_options(synchronize_session=False)
-        )
+    with write_transaction():
+        events.record_on_orders(order_ids, events.PACKING_SUMMARY_PRINTED, actor)

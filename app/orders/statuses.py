@@ -46,6 +46,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 FINAL = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts)
 # Still on its way out: the devices in it are spoken for.
 OPEN = frozenset({CREATED, PROCESSING, PACKED, AVAILABLE_FOR_PICKUP, ON_HOLD})
+# Its units are still on the shelves, to be picked (an order on hold waits where it is).
+TO_PICK = frozenset({CREATED, PROCESSING})
 
 LABELS = {
     CREATED: "Created",

@@ -1,5 +1,5 @@
 """The staff web door for orders: the list, the new-order page, one order's page, sending
-to many, packing summaries and the CSV export, on one blueprint.
+to many, packing summaries, pick lists and the CSV export, on one blueprint.
 
 The page modules add their views to ``bp``; they are imported here, after it exists, so
 that registering the blueprint brings every view with it.
@@ -9,4 +9,10 @@ from flask import Blueprint
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
-from app.orders.web import order_detail, packing_summary, routes, send_to_many  # noqa: E402,F401
+from app.orders.web import (  # noqa: E402,F401
+    order_detail,
+    packing_summary,
+    pick_list,
+    routes,
+    send_to_many,
+)

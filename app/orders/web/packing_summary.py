@@ -255,13 +255,14 @@ def packing_summary(order_id: int):
     return _render(orders, f"Packing summary, order {order_id}")
 
 
-def _requested_ids() -> list[int]:
-    """The orders asked for, in the order asked (the list's order), each once."""
+def requested_ids() -> list[int]:
+    """The orders asked for, in the order asked (the list's order), each once (the pick
+    list's too)."""
     raw = request.values.getlist("order")[: MAX_BATCH + 1]
     return list(dict.fromkeys(n for n in map(parse_int, raw) if n))
 
 
-def _back_to_list(status: str) -> str:
+def back_to_list(status: str) -> str:
     """The list as it was (tab, filters, page), rebuilt from its own parameters only."""
     if request.args.get("back") is not None:
         query = OrderQuery.from_args(
@@ -290,7 +291,7 @@ def packing_summaries():
         )
         title = f"Packing summaries: {statuses.label(status)}"
     else:
-        ids = _requested_ids()
+        ids = requested_ids()
         title = "Packing summaries"
     if len(ids) > MAX_BATCH:
         flash(
@@ -300,7 +301,7 @@ def packing_summaries():
         ids = ids[:MAX_BATCH]
     if not ids:
         flash("No orders were selected: tick the orders to print first.", "error")
-        return redirect(_back_to_list(status), code=303)
+        return redirect(back_to_list(status), code=303)
     return _render(_orders(ids), title)
 
 
@@ -309,14 +310,20 @@ def packing_summaries():
 def record_printed():
     """Records that these orders' summaries were printed (the page's script calls this after
     printing; without JavaScript, the Print button posts here)."""
-    ids = _requested_ids()[:MAX_BATCH]
+    ids = requested_ids()[:MAX_BATCH]
     existing = list(db.session.scalars(select(Order.id).where(Order.id.in_(ids)))) if ids else []
     if existing:
         packing.record_printed(existing, signed_in_actor())
     if request.headers.get("X-Requested-With") == "fetch" or request.htmx:
         return "", 204
     flash("Recorded as printed. Use your browser's Print command (Ctrl+P) to print.", "info")
+    return redirect(back_from_form(), code=303)
+
+
+def back_from_form() -> str:
+    """Where a print button sent without JavaScript goes back to: the page it was on, when
+    that is one of the orders' pages (never off the site), else the list."""
     back = request.form.get("back", "")
     if not back.startswith("/orders/") or "//" in back:
         back = url_for("orders.list_orders")
-    return redirect(back, code=303)
+    return back
