@@ -204,11 +204,11 @@ def test_a_bin_that_is_not_one_short_line_is_refused_and_nothing_changes(
 
 
 def rows_of(html: str) -> list[list[str]]:
-    """The pick list's lines as their cells' text."""
+    """The pick list's lines as their cells' text (a line break is a space)."""
     rows = re.findall(r'<tr class="pick-line"[^>]*>(.*?)</tr>', html, re.S)
     return [
         [
-            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+            re.sub(r"\s+", " ", re.sub(r"<br>", " ", re.sub(r"<(?!br>)[^>]+>", "", cell))).strip()
             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         ]
         for row in rows

@@ -49,7 +49,7 @@ def pick_list_page():
         back=back_to_list(status),
         status_label=statuses.label,
         ident_label=identifiers.LABELS,
-        printed_at=utcnow(),
+        as_of=utcnow(),
         picked_statuses=pick_list.picked_statuses(),
     )
 
