@@ -427,3 +427,48 @@ def test_a_bin_change_shows_in_the_locations_history(app, client, catalog):
         r"\s+", " ", re.sub(r"<[^>]+>", " ", admin.get(f"/stock/locations/{catalog.location}").text)
     )
     assert "Bin: STR: A-07 → A-08" in text and "Bin: STR: — → A-07" in text
+
+
+def test_an_empty_tab_has_nothing_to_pick_and_a_list_takes_at_most_500_orders(
+    app, fulfillment, catalog
+):
+    empty = fulfillment.get("/orders/pick-list?status=processing")
+    assert (empty.status_code, empty.headers["Location"]) == (303, "/orders/?status=processing")
+    assert (
+        "No orders are Processing: there is nothing to pick."
+        in fulfillment.get(empty.headers["Location"]).text
+    )
+    order_id = place(app, catalog, items={"strips": 1})
+    many = "&".join(f"order={n}" for n in [order_id, *range(900_000, 900_500)])
+    page = fulfillment.get(f"/orders/pick-list?{many}").text
+    assert "Only 500 orders fit on one pick list: print the rest once these are picked." in page
+    assert rows_of(page)[0][2] == "1"
+
+
+def test_people_setting_the_same_bin_at_once_each_get_an_answer_and_one_row_is_kept(
+    app, live_server, catalog
+):
+    from tests.helpers.real_http import HttpSession, in_parallel
+
+    people = [HttpSession(live_server.url, role) for role in ("fulfillment", "admin") * 3]
+    strips = catalog.items["strips"]
+    codes = in_parallel(
+        [
+            (
+                lambda p=p, n=n: p.post(
+                    "/stock/bins", {"location": catalog.location, "item": strips, "bin": f"A-{n}"}
+                )
+            )
+            for n, p in enumerate(people)
+        ]
+    )
+    assert codes == [303] * len(people)
+    with app_context(app) as session:
+        [kept] = session.scalars(select(ItemBin)).all()
+        changes = session.scalars(
+            select(RecordChange.changes).where(RecordChange.record_type == "stock_location")
+        ).all()
+    # Each change took the one before it as its "before": one chain, ending at what is kept.
+    chain = [c["bin.STR"] for c in changes]
+    assert chain[0][0] is None and chain[-1][1] == kept.bin
+    assert all(a[1] == b[0] for a, b in zip(chain, chain[1:], strict=False))

@@ -94,7 +94,8 @@ class PickList:
     # shelves any more, or not yet to be pulled), with their status.
     order_ids: list[int]
     left_out: list[tuple[int, str]]
-    # A status had more orders than MAX_ORDERS: the oldest ones are on this list.
+    # More orders were asked for (or are in the status) than MAX_ORDERS: the first (the
+    # oldest) MAX_ORDERS are on this list.
     more: bool = False
 
 
@@ -123,11 +124,14 @@ def picked_statuses() -> str:
 
 def for_orders(order_ids: list[int]) -> PickList:
     """The pick list of these orders (unknown numbers are skipped; at most MAX_ORDERS)."""
-    wanted = list(dict.fromkeys(i for i in order_ids if 1 <= i <= MAX_DB_ID))[:MAX_ORDERS]
+    asked = list(dict.fromkeys(i for i in order_ids if 1 <= i <= MAX_DB_ID))
+    wanted = asked[:MAX_ORDERS]
     if not wanted:
         return PickList([], [], [])
     rows = {r.id: r for r in _order_rows(lambda q: q.where(Order.id.in_(wanted)))}
-    return _pick([rows[i] for i in wanted if i in rows])
+    pick_list = _pick([rows[i] for i in wanted if i in rows])
+    pick_list.more = len(asked) > MAX_ORDERS
+    return pick_list
 
 
 def for_status(status: str) -> PickList:

@@ -34,12 +34,17 @@ def pick_list_page():
         picked = pick_list.for_orders(requested_ids())
         title = "Pick list"
     if not picked.order_ids and not picked.left_out:
-        flash("No orders were selected: tick the orders to pick first.", "error")
+        flash(
+            f"No orders are {statuses.label(status)}: there is nothing to pick."
+            if status
+            else "No orders were selected: tick the orders to pick first.",
+            "error",
+        )
         return redirect(back_to_list(status), code=303)
     if picked.more:
         flash(
-            f"Only the oldest {pick_list.MAX_ORDERS} orders are on this pick list; print the "
-            "rest once these are picked.",
+            f"Only {pick_list.MAX_ORDERS} orders fit on one pick list: print the rest once "
+            "these are picked.",
             "info",
         )
     return render_template(
