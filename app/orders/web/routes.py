@@ -75,6 +75,7 @@ def list_orders():
         else db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name)).all(),
         "statuses": statuses,
         "sorts": listing.SORTS,
+        "due_choices": listing.DUE,
         "page_sizes": listing.PAGE_SIZES,
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,
