@@ -293,4 +293,6 @@ def settings(instance_path: Path) -> dict:
         "OVERNIGHT_CUTOFF": _time_of_day("OVERNIGHT_CUTOFF", "14:00"),
         "STANDARD_SHIP_DAYS": _int("STANDARD_SHIP_DAYS", 2, "business days", minimum=0),
         "WAREHOUSE_HOLIDAYS": _dates("WAREHOUSE_HOLIDAYS"),
+        # A packer's claim on an order (app/orders/claims.py) lapses after this long unused.
+        "PACKING_CLAIM_IDLE_MINUTES": _int("PACKING_CLAIM_IDLE_MINUTES", 20, "minutes"),
     }

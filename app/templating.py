@@ -56,6 +56,10 @@ def register(app) -> None:
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["datetime"] = format_datetime
     # A day as the warehouse reads it: "Mon 2026-12-07" (a ship-by date).
+    # The time of day in the reader's zone: "10:42" (since when someone packs an order).
+    app.jinja_env.filters["clock"] = lambda value, zone=None: value.astimezone(
+        zone or reader_zone()
+    ).strftime("%H:%M")
     app.jinja_env.filters["weekday_date"] = lambda day: day.strftime("%a %Y-%m-%d") if day else ""
     # The proxy: a template that never asks who is signed in does not load the user.
     app.jinja_env.globals["current_user"] = current_user
