@@ -175,3 +175,18 @@ def test_next_order_opens_the_claimed_order_and_its_page_says_who_packs_it(
     # Nothing else to pack: Next says so.
     nothing = fulfillment.post("/orders/next", follow_redirects=True).text
     assert "No order is waiting to be packed" in nothing
+
+
+def test_a_packer_working_on_the_order_keeps_the_claim_alive(app, catalog):
+    from tests.helpers.orders import actor
+
+    order_id = place(app, catalog, items={"strips": 1})
+    move(app, order_id, "processing")
+    first = claimed(app, order_id)[1]
+    with app.app_context():
+        from app.orders import lifecycle
+
+        lifecycle.add_note(order_id, "Strips on the top shelf", actor("fulfillment"))
+        db.session.remove()
+    holder, touched = claimed(app, order_id)
+    assert holder is not None and touched > first
