@@ -164,6 +164,8 @@ def test_next_order_opens_the_claimed_order_and_its_page_says_who_packs_it(
     listed = fulfillment.get("/orders/").text
     assert "Being packed by Fulfillment Tester since" in listed
 
+    home = fulfillment.get("/orders/next").text
+    assert f'<a href="/orders/{order_id}">order {order_id}</a>' in home
     # Ana opens it directly: she sees the claim and takes it over with one confirmation.
     other = Browserless(app.test_client())
     assert other.sign_in("packer0").status_code == 303

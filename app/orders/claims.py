@@ -158,6 +158,18 @@ def on_status_change(order: Order, to_status: str, actor: Actor) -> None:
         order.claimed_by_id, order.claimed_at = None, None
 
 
+def held_by(user_id: int) -> int | None:
+    """The order this packer is working on (a live claim), if any."""
+    at = now()
+    return db.session.scalar(
+        select(Order.id).where(
+            Order.claimed_by_id == user_id,
+            Order.claimed_at >= _lapsed_before(at),
+            Order.current_status.in_(QUEUED),
+        )
+    )
+
+
 def claims_of(order_ids: list[int]) -> dict[int, Claim]:
     """The live claims on these orders (lapsed ones left out), in one statement."""
     if not order_ids:

@@ -5,6 +5,7 @@ header), and taking over or releasing a claim from the order page. The rules are
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
 
 from app.auth.access import role_required, signed_in_actor
 from app.orders import claims
@@ -15,8 +16,9 @@ from app.validation import NOT_FOUND, Rejected
 @bp.get("/next")
 @role_required("fulfillment")
 def next_order_page():
-    """Fulfilment's home page: one button that opens the most urgent order nobody packs."""
-    return render_template("orders/next.html")
+    """Fulfilment's home page: one button that opens the most urgent order nobody packs,
+    and the order the packer is working on, if any."""
+    return render_template("orders/next.html", current=claims.held_by(current_user.id))
 
 
 @bp.post("/next")
