@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date, time
 from pathlib import Path
+from zoneinfo import available_timezones
 
 import click
 from limits import parse as parse_limit
@@ -104,6 +106,33 @@ def _seconds_list(name: str, default: str) -> tuple[float, ...]:
     if seconds is None or not all(0 <= s < float("inf") for s in seconds):
         raise SettingError(name, "expected seconds separated by commas, such as 900,1800", value)
     return seconds
+
+
+def _time_zone(name: str, default: str) -> str:
+    value = os.environ.get(name, default)
+    if value.strip() not in available_timezones():
+        raise SettingError(name, "expected a time zone name such as America/New_York", value)
+    return value.strip()
+
+
+def _time_of_day(name: str, default: str) -> time:
+    value = os.environ.get(name, default)
+    try:
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        return time(hours, minutes)
+    except ValueError:
+        raise SettingError(name, "expected a time of day as HH:MM, such as 14:00", value) from None
+
+
+def _dates(name: str) -> tuple[date, ...]:
+    """Dates separated by commas (YYYY-MM-DD); empty for none."""
+    value = os.environ.get(name, "")
+    try:
+        return tuple(date.fromisoformat(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise SettingError(
+            name, "expected dates separated by commas, such as 2026-12-25,2027-01-01", value
+        ) from None
 
 
 # Throttling limits, in the `limits` library's notation ("10/minute", "100 per hour;1000/day").
@@ -258,4 +287,12 @@ def settings(instance_path: Path) -> dict:
         # Attempts one worker sends at once (to different subscriptions): a slow receiver
         # holds one of them.
         "WEBHOOK_CONCURRENCY": _int("WEBHOOK_CONCURRENCY", 4, "deliveries at once"),
+        # Ship-by dates (app/orders/ship_by.py): the warehouse's days and hours, its cut-off for
+        # overnight orders, the business days standard orders have, and its days off.
+        "WAREHOUSE_TIME_ZONE": _time_zone("WAREHOUSE_TIME_ZONE", "America/New_York"),
+        "OVERNIGHT_CUTOFF": _time_of_day("OVERNIGHT_CUTOFF", "14:00"),
+        "STANDARD_SHIP_DAYS": _int("STANDARD_SHIP_DAYS", 2, "business days", minimum=0),
+        "WAREHOUSE_HOLIDAYS": _dates("WAREHOUSE_HOLIDAYS"),
+        # A packer's claim on an order (app/orders/claims.py) lapses after this long unused.
+        "PACKING_CLAIM_IDLE_MINUTES": _int("PACKING_CLAIM_IDLE_MINUTES", 20, "minutes"),
     }

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from app.catalog import identifiers
 from app.formats import local_datetime, zone_named
-from app.orders import events, statuses
+from app.orders import events, ship_by, statuses
 
 
 def reader_zone() -> ZoneInfo:
@@ -55,8 +55,16 @@ def register(app) -> None:
     app.jinja_env.filters["history_action"] = lambda action: HISTORY_ACTIONS.get(action, action)
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["datetime"] = format_datetime
+    # A day as the warehouse reads it: "Mon 2026-12-07" (a ship-by date).
+    # The time of day in the reader's zone: "10:42" (since when someone packs an order).
+    app.jinja_env.filters["clock"] = lambda value, zone=None: value.astimezone(
+        zone or reader_zone()
+    ).strftime("%H:%M")
+    app.jinja_env.filters["weekday_date"] = lambda day: day.strftime("%a %Y-%m-%d") if day else ""
     # The proxy: a template that never asks who is signed in does not load the user.
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["status_label"] = statuses.label
+    app.jinja_env.globals["ship_by_standing"] = ship_by.standing
+    app.jinja_env.globals["warehouse_today"] = ship_by.warehouse_today
     app.jinja_env.globals["event_label"] = events.label
     app.jinja_env.globals["ident_label"] = lambda kind: identifiers.LABELS.get(kind, kind)

@@ -74,6 +74,8 @@ CONTENT_SECURITY_POLICY = (
 def home():
     if current_user.has_role("coordinator"):
         return redirect(url_for("orders.new_order"))
+    if current_user.role == "fulfillment":
+        return redirect(url_for("orders.next_order_page"))
     return redirect(url_for("orders.list_orders"))
 
 

@@ -96,10 +96,37 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, "OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, "ON")
+
+
+def _sqlite_foreign_keys(connection, state: str) -> None:
+    """SQLite changes a column by rebuilding its table (batch mode): with foreign keys
+    enforced, dropping the old table fails while other rows refer to it (an order's lines).
+    The pragma only works outside a transaction: it is set on the driver's connection (in
+    autocommit: app/db/sqlite.py) before the migrations begin, and after they end (SQLite's
+    migrations commit one by one)."""
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={state}")
+
+
+def _check_foreign_keys(connection) -> None:
+    """What the migrations left must still hold together (read on the driver's connection:
+    no transaction is left open)."""
+    broken = connection.connection.driver_connection.execute("PRAGMA foreign_key_check")
+    broken = broken.fetchall()
+    if broken:
+        raise RuntimeError(f"the migrations would break foreign keys: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -38,7 +38,7 @@ from app.extensions import db
 from app.inventory import models as stock
 from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
 from app.inventory.locations import ensure_default_location
-from app.orders import carriers, status_counters
+from app.orders import carriers, ship_by, status_counters
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -203,6 +203,18 @@ class Writer:
                 driver.executemany(f'INSERT INTO "{name}" ({quoted}) VALUES ({marks})', rows)
             self.written += len(rows)
             rows.clear()
+
+
+class _ShipByDates:
+    """Ship-by dates of generated orders, by ``ship_by``'s rule, as the database takes them."""
+
+    def __init__(self):
+        self.rules = ship_by.rules()
+
+    def __call__(self, option: str, created: datetime) -> str:
+        """For a naive UTC ``created``."""
+        placed = created.replace(tzinfo=UTC)
+        return ship_by.ship_by_date(option, placed, self.rules).isoformat()
 
 
 def _default(column):
@@ -392,7 +404,7 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
     orders = writer.table(
         Order,
         "id patient_id site_id responsible_site_id current_status held_from_status "
-        "shipping_option email_label created_at updated_at placed_by_user_id "
+        "shipping_option email_label ship_by created_at updated_at placed_by_user_id "
         "fulfillment_location_id version",
     )
     devices = writer.table(Device, "id item_id current_status location_id created_at")
@@ -435,6 +447,7 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
         len(patients),
         len(sites),
     )
+    ship_by_of = _ShipByDates()
     reported = 0
     for n in range(n_orders):
         created = first + step * (n + 1)
@@ -447,6 +460,7 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
             patient_id, responsible = patients[int(rand() * n_patients)]
             site_id = None
         order_id = next_order()
+        option = "overnight" if rand() < 0.15 else "standard"
         times = [created]
         at = created
         for _ in path:
@@ -461,8 +475,9 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
                 responsible,
                 status,
                 "processing" if status == "onHold" else None,
-                "overnight" if rand() < 0.15 else "standard",
+                option,
                 False,
+                ship_by_of(option, created),
                 stamps[0],
                 stamps[-1],
                 coordinator,

@@ -41,3 +41,6 @@ def changing(order_id: int, actor: Actor) -> Iterator[Order]:
         # Every change moves updated_at, which bumps the order's version: pages showing an
         # older version know to refresh, and a concurrent writer of the same row fails.
         order.updated_at = utcnow()
+        # The packer working on it is not idle: their claim runs from now (app/orders/claims.py).
+        if order.claimed_by_id is not None and order.claimed_by_id == actor.user_id:
+            order.claimed_at = order.updated_at

@@ -22,6 +22,8 @@ TRACKING_NUMBER_ADDED = "trackingNumberAdded"
 TRACKING_NUMBER_REMOVED = "trackingNumberRemoved"
 PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
 PICK_LIST_PRINTED = "pickListPrinted"
+# A packer took over another's claim on the order (app/orders/claims.py).
+PACKING_TAKEN_OVER = "packingTakenOver"
 # What the timeline calls them.
 LABELS = {
     PACKING_SUMMARY_PRINTED: "Packing summary printed",
@@ -30,6 +32,7 @@ LABELS = {
     TRACKING_NUMBER_REMOVED: "Tracking number removed",
     DEVICE_RECORDED: "Device recorded",
     DEVICE_REMOVED: "Device removed",
+    PACKING_TAKEN_OVER: "Packing taken over",
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import carriers, read_model, status_counters, statuses
+from app.orders import carriers, read_model, ship_by, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
 from app.people.models import Patient, Site
@@ -33,7 +33,14 @@ PAGE_SIZES = (25, 50, 100)
 # Sent by the filter form's submit button (Enter in the search box presses it): the list was
 # asked for on purpose, not as the person types, so an exact order number may open its order.
 SUBMITTED = "apply"
-SORTS = {"newest": "Newest first", "oldest": "Oldest first", "updated": "Recently changed"}
+SORTS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "updated": "Recently changed",
+    "shipby": "Ship-by, soonest first",
+}
+# The ship-by filter: orders that have not left and should have, or must leave today.
+DUE = {"late": "Late", "today": "Due today"}
 # Any count of orders stops here: the list's tabs read "10,000+", the API's totals say they
 # are capped. No one needs the exact number of every delivered order of the last ten years,
 # and counting them all would cost more than the page itself.
@@ -66,6 +73,7 @@ class OrderQuery:
     date_from: date | None = None
     date_to: date | None = None
     shipping: str = ""
+    due: str = ""
     q: str = ""
     sort: str = "newest"
     size: int = 25
@@ -74,6 +82,8 @@ class OrderQuery:
     problems: dict[str, str] = field(default_factory=dict)
     # Whose days "placed from/to" mean: the coordinator's "today" ends at their midnight.
     zone: tzinfo = UTC
+    # The warehouse's today, for the ship-by filter (read once per request).
+    today: date | None = None
     _matches: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -96,6 +106,9 @@ class OrderQuery:
         query.shipping = (
             args.get("shipping", "") if args.get("shipping") in ("standard", "overnight") else ""
         )
+        query.due = args.get("due", "") if args.get("due") in DUE else ""
+        if query.due:
+            query.today = ship_by.warehouse_today()
         query.q = args.get("q", "").strip()[:MAX_SEARCH_LENGTH]
         query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
         size = args.get("size", "")
@@ -115,6 +128,7 @@ class OrderQuery:
             "from": changed.date_from.isoformat() if changed.date_from else "",
             "to": changed.date_to.isoformat() if changed.date_to else "",
             "shipping": changed.shipping,
+            "due": changed.due,
             "q": changed.q,
             "sort": changed.sort if changed.sort != "newest" else "",
             "size": changed.size if changed.size != PAGE_SIZES[0] else "",
@@ -128,7 +142,9 @@ class OrderQuery:
 
     @property
     def filtered(self) -> bool:
-        return any([self.kind, self.site, self.date_from, self.date_to, self.shipping, self.q])
+        return any(
+            [self.kind, self.site, self.date_from, self.date_to, self.shipping, self.due, self.q]
+        )
 
     # --- SQL ------------------------------------------------------------------------------
 
@@ -153,6 +169,11 @@ class OrderQuery:
             where.append(Order.created_at < self._start_of(self.date_to + timedelta(days=1)))
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
+        if self.due and self.today is not None:
+            # Among the orders that have not left: read from (status, ship_by, id).
+            where.append(Order.current_status.in_(sorted(ship_by.WAITING)))
+            late = self.due == "late"
+            where.append(Order.ship_by < self.today if late else Order.ship_by == self.today)
         if self.q:
             where.append(id_among(Order.id, is_postgresql(), self.matching_ids))
         return where
@@ -229,12 +250,18 @@ def _newest(stmt, id_column):
 def _sort_key(order, sort: str) -> str:
     if sort == "updated":
         return f"{order.updated_at.astimezone(UTC).isoformat()}~{order.id}"
+    if sort == "shipby":
+        return f"{order.ship_by.isoformat()}~{order.id}"
     return str(order.id)
 
 
 def _cursor(text: str, sort: str):
     """The keyset position a cursor names, or None if it is not one (then the list starts
     from its first page)."""
+    if sort == "shipby":
+        day, _, ident = text.partition("~")
+        found = _date(day)
+        return None if found is None or parse_int(ident) is None else (found, parse_int(ident))
     if sort == "updated":
         stamp, _, ident = text.partition("~")
         try:
@@ -254,7 +281,7 @@ def _cursor(text: str, sort: str):
 # the responsible site's names, external ids and tracking numbers. Not the addresses or the
 # fulfillment location: every table joined costs PostgreSQL more to plan (nine tables took
 # longer to plan than the page took to run).
-ROW = OrderRow.__struct_fields__[:8]
+ROW = OrderRow.__struct_fields__[:9]
 ROW_PATIENT = PatientName.__struct_fields__
 ROW_SITE = SiteName.__struct_fields__
 
@@ -353,11 +380,15 @@ class OrderListPage:
     prev_cursor: str | None
 
 
+# The sorts by a column and the id: each read from its index, (column, id).
+_KEYSET = {"updated": (Order.updated_at, Order.id), "shipby": (Order.ship_by, Order.id)}
+
+
 def list_page(query: OrderQuery) -> OrderListPage:
     """One page in keyset order: the cost is the same on page 1 and page 40,000."""
-    if query.sort == "updated":
-        key = tuple_(Order.updated_at, Order.id)
-        descending = True
+    if query.sort in _KEYSET:
+        key = tuple_(*_KEYSET[query.sort])
+        descending = query.sort == "updated"
     else:
         key = Order.id
         descending = query.sort == "newest"
@@ -367,7 +398,7 @@ def list_page(query: OrderQuery) -> OrderListPage:
     if cursor is not None:
         forward_is_smaller = descending != going_back
         stmt = stmt.where(key < cursor if forward_is_smaller else key > cursor)
-    order_by = (Order.updated_at, Order.id) if query.sort == "updated" else (Order.id,)
+    order_by = _KEYSET.get(query.sort, (Order.id,))
     reverse = descending != going_back
     stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in order_by])
     rows = _list_rows(stmt.limit(query.size + 1))
@@ -388,10 +419,11 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     """How many orders each tab holds under the other filters, in one statement.
 
     Filtered by site, shipping option and recipient kind only (or not at all), the counts
-    are read from the status counters. A search or a date range selects a bounded set of
-    orders, found through its own index and counted exactly in one pass.
+    are read from the status counters. A search, a date range or the ship-by filter (orders
+    that have not left) selects a bounded set of orders, found through its own index and
+    counted exactly in one pass.
     """
-    if not (query.q or query.date_from or query.date_to):
+    if not (query.q or query.date_from or query.date_to or query.due):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
             query.site, query.shipping, query.kind
         )

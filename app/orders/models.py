@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,12 @@ class Order(db.Model):
             "current_status",
             "id",
         ),
+        # The list sorted by ship-by (soonest first), whole or within a status tab; "Late" and
+        # "Due today" read the open statuses' dates from the second.
+        Index("ix_order__ship_by_id", "ship_by", "id"),
+        Index("ix_order__status_ship_by_id", "current_status", "ship_by", "id"),
+        # A packer's claim, found when they take the next order (one claim each).
+        Index("ix_order__claimed_by_id", "claimed_by_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +72,11 @@ class Order(db.Model):
     held_from_status: Mapped[str | None] = mapped_column(String(24))
     shipping_option: Mapped[str | None] = mapped_column(String(10))
     email_label: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The day the order must leave the warehouse (app/orders/ship_by.py), set when placed.
+    ship_by: Mapped[date] = mapped_column(Date)
+    # The packer working on the order, and since when (app/orders/claims.py).
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     placed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -79,7 +91,7 @@ class Order(db.Model):
     patient: Mapped[Patient | None] = relationship()
     site: Mapped[Site | None] = relationship(foreign_keys=[site_id])
     responsible_site: Mapped[Site | None] = relationship(foreign_keys=[responsible_site_id])
-    placed_by_user: Mapped[User | None] = relationship()
+    placed_by_user: Mapped[User | None] = relationship(foreign_keys=[placed_by_user_id])
     placed_by_api_key: Mapped[ApiKey | None] = relationship()
     fulfillment_location: Mapped[StockLocation] = relationship(lazy="joined")
     external_ids: Mapped[list[OrderExternalId]] = relationship(

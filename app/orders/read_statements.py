@@ -40,7 +40,7 @@ from app.people.models import Address, Patient, Site
 from app.people.views import AddressView, PatientView, SiteView
 
 # Each view's own columns: its first fields (views.py declares them first, in this order).
-ORDER = OrderView.__struct_fields__[:10]
+ORDER = OrderView.__struct_fields__[:11]
 ADDRESS = AddressView.__struct_fields__
 SITE = SiteView.__struct_fields__[:-1]
 PATIENT = PatientView.__struct_fields__[:-2]

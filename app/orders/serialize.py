@@ -206,6 +206,8 @@ class OrderJson(_Shape):
     packed_kits: list[PackedKitJson]
     order_notes: list[OrderNoteJson]
     shipping_option: Literal[SHIPPING_OPTIONS] | None
+    # The day the order must leave the warehouse (app/orders/ship_by.py).
+    ship_by: date
     return_items: list[ItemLineJson]
     return_devices: list[DeviceJson]
     return_packed_kits: list[PackedKitJson]
@@ -350,6 +352,7 @@ def order(o: OrderView, patient_details: bool = True) -> OrderJson:
             OrderNoteJson(n.note, timestamp(n.created_at), user(n.created_by)) for n in o.notes
         ],
         shipping_option=o.shipping_option,
+        ship_by=o.ship_by,
         return_items=[ItemLineJson(item(line.item), line.count) for line in o.return_items],
         return_devices=[device(line.device) for line in o.return_devices],
         return_packed_kits=[packed_kit(line.packed_kit) for line in o.return_packed_kits],

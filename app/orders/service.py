@@ -25,7 +25,7 @@ from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import locations, reservations
-from app.orders import demand, read_model, returns, status_counters, statuses
+from app.orders import demand, read_model, returns, ship_by, status_counters, statuses
 from app.orders.events import insert_event
 from app.orders.models import (
     MAX_LINE_COUNT,
@@ -75,6 +75,7 @@ _ORDER_COLUMNS = (
     "current_status",
     "shipping_option",
     "email_label",
+    "ship_by",
     "created_at",
     "updated_at",
     "placed_by_user_id",
@@ -504,6 +505,7 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
     the order as written: with its id, its times and its first event."""
     connection = db.session.connection()
     user_id, api_key_id = who.actor.user_id, who.actor.api_key_id
+    ship_by_day = ship_by.ship_by_date(order.shipping_option, now, ship_by.rules())
     order_id = _INSERT_ORDER.scalar(
         connection,
         {
@@ -513,6 +515,7 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
             "current_status": order.current_status,
             "shipping_option": order.shipping_option,
             "email_label": order.email_label,
+            "ship_by": ship_by_day,
             "created_at": now,
             "updated_at": now,
             "placed_by_user_id": user_id,
@@ -545,7 +548,7 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
                 connection, [{"order_id": order_id, **row} for row in rows]
             )
     first_event = EventView(event_id, statuses.CREATED, now, None, who.name)
-    return order.written(order_id, now, first_event, who.author)
+    return order.written(order_id, now, ship_by_day, first_event, who.author)
 
 
 def _reserve(order: OrderView, actor: Actor) -> None:

@@ -17,7 +17,7 @@ Three shapes of an order, each declared once:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from app.auth.models import full_name
@@ -150,6 +150,7 @@ class OrderView(View):
     updated_at: datetime
     version: int
     held_from_status: str | None
+    ship_by: date
     fulfillment_location: LocationView
     patient: PatientView | None
     site: SiteView | None
@@ -194,6 +195,7 @@ class OrderRow(View):
     shipping_option: str | None
     created_at: datetime
     updated_at: datetime
+    ship_by: date
     patient: PatientName | None
     site: SiteName | None
     responsible_site: SiteName | None
@@ -261,7 +263,12 @@ class NewOrder(View):
         return None if location is None else location.id
 
     def written(
-        self, order_id: int, at: datetime, first_event: EventView, author: AuthorView | None
+        self,
+        order_id: int,
+        at: datetime,
+        ship_by: date,
+        first_event: EventView,
+        author: AuthorView | None,
     ) -> OrderView:
         """The order as written, with its id, its times and its first event: what placing
         answers, without reading it again."""
@@ -277,6 +284,7 @@ class NewOrder(View):
             at,
             self.version,
             None,
+            ship_by,
             LocationView(location.id, location.name),
             self.patient,
             self.site,

@@ -1,7 +1,7 @@
 """item bins: where an item sits at each location, for pick lists
 
 Revision ID: c4b8e1f7a352
-Revises: 5d7e2a9c4f18
+Revises: e8b1d3f6a925
 Create Date: 2026-12-06 09:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c4b8e1f7a352"
-down_revision = "5d7e2a9c4f18"
+down_revision = "e8b1d3f6a925"
 branch_labels = None
 depends_on = None
 

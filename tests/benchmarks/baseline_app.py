@@ -16,11 +16,31 @@ import hashlib
 import os
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Flask, jsonify, request
 
 MAX_LINE_COUNT = 999
+
+
+WAREHOUSE = ZoneInfo("America/New_York")
+
+
+def _ship_by(shipping: str | None, placed: datetime) -> date:
+    """Orderly's ship-by rule (app/orders/ship_by.py) with its default settings: overnight
+    before 14:00 that business day, else the next; standard 2 business days on."""
+    local = placed.astimezone(WAREHOUSE)
+    day, count = local.date(), 2
+    if shipping == "overnight":
+        count = 0 if local.time() < time(14) else 1
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    for _ in range(count):
+        day += timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+    return day
 
 
 def _timestamp(value) -> str | None:
@@ -216,7 +236,7 @@ def create_app(url: str | None = None) -> Flask:
     def order_document(order_id: int) -> dict | None:
         found = database.rows(
             "SELECT o.id, o.patient_id, o.site_id, o.current_status, o.shipping_option, "
-            "o.email_label, o.created_at, o.updated_at, l.id, l.name "
+            "o.email_label, o.created_at, o.updated_at, l.id, l.name, o.ship_by "
             "FROM order_ o JOIN stock_location l ON l.id = o.fulfillment_location_id "
             "WHERE o.id = ?",
             (order_id,),
@@ -334,6 +354,7 @@ def create_app(url: str | None = None) -> Flask:
                 for r in notes
             ],
             "shippingOption": o[4],
+            "shipBy": str(o[10]),
             "returnItems": [],
             "returnDevices": [],
             "returnPackedKits": [],
@@ -443,6 +464,7 @@ def create_app(url: str | None = None) -> Flask:
             external = [str(v) for v in body.get("externalOrderIds") or []]
             shipping = body.get("shippingOption", "standard")
             now = datetime.now(UTC)
+            ship_by = _ship_by(shipping, now)
             stamp = now.replace(tzinfo=None).isoformat(sep=" ") if database.sqlite else now
             responsible = recipient.pop("_site_id", None) if patient_id else site_id
             location_id, location_name = database.rows(
@@ -452,9 +474,9 @@ def create_app(url: str | None = None) -> Flask:
             cursor.execute(
                 database.sql(
                     "INSERT INTO order_ (patient_id, site_id, responsible_site_id, "
-                    "current_status, shipping_option, email_label, created_at, updated_at, "
-                    "placed_by_api_key_id, fulfillment_location_id, version) "
-                    "VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, 1) RETURNING id"
+                    "current_status, shipping_option, email_label, ship_by, created_at, "
+                    "updated_at, placed_by_api_key_id, fulfillment_location_id, version) "
+                    "VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id"
                 ),
                 (
                     patient_id,
@@ -462,6 +484,7 @@ def create_app(url: str | None = None) -> Flask:
                     responsible,
                     shipping,
                     False,
+                    ship_by,
                     stamp,
                     stamp,
                     key_id,
@@ -537,6 +560,7 @@ def create_app(url: str | None = None) -> Flask:
             "packedKits": [],
             "orderNotes": [],
             "shippingOption": shipping,
+            "shipBy": ship_by.isoformat(),
             "returnItems": [],
             "returnDevices": [],
             "returnPackedKits": [],

@@ -11,6 +11,7 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 from app.orders.web import (  # noqa: E402,F401
     order_detail,
+    packing_queue,
     packing_summary,
     pick_list,
     routes,

@@ -20,6 +20,7 @@ HEADER = [
     "Patient identifier",
     "Responsible site",
     "Shipping",
+    "Ship by",
     "External order ids",
     "Tracking numbers",
 ]
@@ -40,6 +41,7 @@ def _row(order: Order) -> list[str]:
             order.patient.external_identifier if order.patient else "",
             order.responsible_site.name if order.responsible_site else "",
             order.shipping_option or "",
+            order.ship_by.isoformat(),
             " ".join(e.value for e in order.external_ids),
             " ".join(f"{t.carrier}:{t.value}" for t in order.tracking_numbers),
         )

@@ -16,7 +16,7 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import events, lifecycle, lookups, packing, read_model, statuses
+from app.orders import claims, events, lifecycle, lookups, packing, read_model, statuses
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -180,6 +180,7 @@ def render_order(
     )
     context = {
         "order": order,
+        "claim": claims.claims_of([order.id]).get(order.id),
         "timeline": _timeline(order),
         "moves": moves,
         "plan": plan,

@@ -34,7 +34,7 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import listing, lookups, service, statuses
+from app.orders import claims, listing, lookups, service, statuses
 from app.orders.web import bp, csv_export
 from app.orders.web.forms import OrderForm
 from app.orders.web.new_order import (
@@ -65,9 +65,12 @@ def list_orders():
         if order_id is not None:
             return _open_order(order_id)
     results_only = request.htmx and not request.htmx.history_restore_request
+    page = listing.list_page(query)
     context = {
         "query": query,
-        "page": listing.list_page(query),
+        "page": page,
+        # Who is packing which of these orders (app/orders/claims.py), in one statement.
+        "claims": claims.claims_of([o.id for o in page.orders]),
         "counts": listing.status_counts(query),
         # Names for the filter form's site choice (not in the results part), as plain rows.
         "sites": []
@@ -75,6 +78,7 @@ def list_orders():
         else db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name)).all(),
         "statuses": statuses,
         "sorts": listing.SORTS,
+        "due_choices": listing.DUE,
         "page_sizes": listing.PAGE_SIZES,
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,

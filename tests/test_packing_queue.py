@@ -1,0 +1,194 @@
+"""The packing queue: "Next order" gives the most urgent order nobody is working on, claims it
+race-free (packers pressing Next at once, in threads, on whichever database the suite runs
+on), and a claim ends when the order is packed, put on hold, released, or left idle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.auth.actor import Actor
+from app.auth.models import User
+from app.db.transactions import write_transaction
+from app.db.types import utcnow
+from app.extensions import db
+from app.orders import claims
+from app.orders.models import Order, OrderEvent
+from tests.conftest import app_context, password_hash
+from tests.helpers.orders import move, place
+from tests.helpers.real_http import in_parallel
+from tests.helpers.web import Browserless
+
+PACKERS = 6
+
+
+def add_packers(app, count: int) -> list[int]:
+    with app.app_context(), write_transaction() as session:
+        packers = [
+            User(
+                email=f"packer{n}@example.org",
+                role="fulfillment",
+                first_name=f"Packer{n}",
+                last_name="Tester",
+                password_hash=password_hash(),
+            )
+            for n in range(count)
+        ]
+        session.add_all(packers)
+        session.flush()
+        return [p.id for p in packers]
+
+
+def next_for(app, user_id: int) -> int | None:
+    with app.app_context():
+        try:
+            return claims.next_order(Actor(user=db.session.get(User, user_id)))
+        finally:
+            db.session.remove()
+
+
+def claimed(app, order_id: int) -> tuple[int | None, object]:
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        return order.claimed_by_id, order.claimed_at
+
+
+def test_next_gives_overnight_first_then_by_ship_by_then_oldest(app, catalog):
+    (packer,) = add_packers(app, 1)
+    older = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    newer = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    overnight = place(app, catalog, items={"strips": 1}, shipping_option="overnight")
+    held = place(app, catalog, items={"strips": 1}, shipping_option="overnight")
+    move(app, held, "onHold", reason="Waiting for stock")
+    taken = []
+    for _ in range(3):
+        order_id = next_for(app, packer)
+        taken.append(order_id)
+        move(app, order_id, "cancelled", role="coordinator", reason="Test")
+    assert taken == [overnight, older, newer]
+    assert next_for(app, packer) is None  # the one on hold is not in the queue
+
+
+def test_a_packer_holds_one_claim_and_nexts_skip_orders_others_hold(app, catalog):
+    ana, ben = add_packers(app, 2)
+    first = place(app, catalog, items={"strips": 1})
+    second = place(app, catalog, items={"strips": 1})
+    third = place(app, catalog, items={"strips": 1})
+    assert next_for(app, ana) == first
+    assert next_for(app, ben) == second
+    assert claimed(app, first)[0] == ana and claimed(app, second)[0] == ben
+    # Ana's Next again gives her own first (still the most urgent), not Ben's.
+    assert next_for(app, ana) == first
+    move(app, first, "onHold", reason="Short of strips")  # on hold ends her claim
+    assert claimed(app, first) == (None, None)
+    assert next_for(app, ana) == third
+
+
+def test_two_packers_pressing_next_at_once_get_different_orders(app, catalog):
+    packers = add_packers(app, PACKERS)
+    orders = [place(app, catalog, items={"strips": 1}) for _ in range(PACKERS)]
+    for _ in range(3):
+        got = in_parallel([lambda p=p: next_for(app, p) for p in packers])
+        assert sorted(got) == sorted(orders), got
+        with app_context(app) as session:
+            holders = dict(session.execute(select(Order.id, Order.claimed_by_id)).all())
+        assert sorted(holders.values()) == sorted(packers)
+        assert {holders[order_id] for order_id in got} == set(packers)
+        # Release them all for the next round.
+        with app.app_context(), write_transaction() as session:
+            for order in session.scalars(select(Order)):
+                order.claimed_by_id = order.claimed_at = None
+
+
+def test_more_packers_than_orders_leaves_the_rest_with_nothing(app, catalog):
+    packers = add_packers(app, PACKERS)
+    orders = [place(app, catalog, items={"strips": 1}) for _ in range(2)]
+    got = in_parallel([lambda p=p: next_for(app, p) for p in packers])
+    assert sorted(o for o in got if o is not None) == sorted(orders)
+    assert got.count(None) == PACKERS - 2
+
+
+def test_an_idle_claim_lapses_and_the_order_is_anyones_again(app, catalog, monkeypatch):
+    ana, ben = add_packers(app, 2)
+    order_id = place(app, catalog, items={"strips": 1})
+    assert next_for(app, ana) == order_id
+    assert next_for(app, ben) is None
+    later = utcnow() + timedelta(minutes=app.config["PACKING_CLAIM_IDLE_MINUTES"] + 1)
+    monkeypatch.setitem(app.config, "CLAIM_CLOCK", lambda: later)
+    assert next_for(app, ben) == order_id
+    assert claimed(app, order_id)[0] == ben
+
+
+def test_starting_processing_claims_and_packing_ends_the_claim(app, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    move(app, order_id, "processing")
+    with app_context(app) as session:
+        fulfillment = session.scalar(select(User.id).where(User.role == "fulfillment"))
+    assert claimed(app, order_id)[0] == fulfillment
+    move(app, order_id, "packed")
+    assert claimed(app, order_id) == (None, None)
+
+
+def test_taking_over_a_claim_is_recorded_on_the_timeline(app, catalog):
+    ana, ben = add_packers(app, 2)
+    order_id = place(app, catalog, items={"strips": 1})
+    assert next_for(app, ana) == order_id
+    with app.app_context():
+        claims.take_over(order_id, Actor(user=db.session.get(User, ben)))
+        db.session.remove()
+    assert claimed(app, order_id)[0] == ben
+    with app_context(app) as session:
+        event = session.scalar(select(OrderEvent).where(OrderEvent.name == "packingTakenOver"))
+        assert event.actor_user_id == ben and event.note == "From Packer0 Tester"
+
+
+@pytest.fixture
+def fulfillment(client, catalog) -> Browserless:
+    person = Browserless(client)
+    assert person.sign_in("fulfillment").status_code == 303
+    return person
+
+
+def test_next_order_opens_the_claimed_order_and_its_page_says_who_packs_it(
+    app, catalog, client, fulfillment
+):
+    (ana,) = add_packers(app, 1)
+    order_id = place(app, catalog, items={"strips": 1})
+    response = fulfillment.post("/orders/next")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/orders/{order_id}"
+    page = fulfillment.get(f"/orders/{order_id}").text
+    assert "Being packed by you since" in page
+    listed = fulfillment.get("/orders/").text
+    assert "Being packed by Fulfillment Tester since" in listed
+
+    home = fulfillment.get("/orders/next").text
+    assert f'<a href="/orders/{order_id}">order {order_id}</a>' in home
+    # Ana opens it directly: she sees the claim and takes it over with one confirmation.
+    other = Browserless(app.test_client())
+    assert other.sign_in("packer0").status_code == 303
+    page = other.get(f"/orders/{order_id}").text
+    assert "Being packed by Fulfillment Tester since" in page and "Take over" in page
+    assert other.post(f"/orders/{order_id}/take-over").status_code == 303
+    assert claimed(app, order_id)[0] == ana
+    assert "Packing taken over" in other.get(f"/orders/{order_id}").text
+    # Nothing else to pack: Next says so.
+    nothing = fulfillment.post("/orders/next", follow_redirects=True).text
+    assert "No order is waiting to be packed" in nothing
+
+
+def test_a_packer_working_on_the_order_keeps_the_claim_alive(app, catalog):
+    from tests.helpers.orders import actor
+
+    order_id = place(app, catalog, items={"strips": 1})
+    move(app, order_id, "processing")
+    first = claimed(app, order_id)[1]
+    with app.app_context():
+        from app.orders import lifecycle
+
+        lifecycle.add_note(order_id, "Strips on the top shelf", actor("fulfillment"))
+        db.session.remove()
+    holder, touched = claimed(app, order_id)
+    assert holder is not None and touched > first
