@@ -183,7 +183,8 @@ class OrderView(View):
 
 
 class OrderRow(View):
-    """A row of the order list (and of its CSV): the order's own columns, the names of its
+    """A row of the order list (and of its CSV): the order's own columns (its fulfillment
+    location by id: the list names it from inventory's few locations), the names of its
     recipient and responsible site, its external ids and tracking numbers."""
 
     id: int
@@ -194,6 +195,7 @@ class OrderRow(View):
     shipping_option: str | None
     created_at: datetime
     updated_at: datetime
+    fulfillment_location_id: int
     patient: PatientName | None
     site: SiteName | None
     responsible_site: SiteName | None
