@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.catalog.models import Item
 from app.db.transactions import write_transaction
+from app.formats import plural_name
 from app.inventory.models import StockMovement
 from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context
 from tests.helpers.orders import imei, move, pack_everything, place, receive_stock
@@ -259,6 +260,22 @@ def test_received_devices_are_named_in_their_number(app, packer, catalog, count)
     assert f"Received {count} {noun} at Main warehouse: {', '.join(values)}." in again
     assert select_value(again, "devices-item_id") == str(catalog.items["glucometer"])
     assert re.search(r'<textarea[^>]*autofocus[^>]*id="devices-manifest"', again)
+
+
+@pytest.mark.parametrize(
+    "count, name, said",
+    [
+        (1, "Blood pressure monitor", "1 Blood pressure monitor"),
+        (3, "Blood pressure monitor", "3 Blood pressure monitors"),
+        (2, "Blood pressure cuff, large (32-42 cm)", "2 Blood pressure cuffs, large (32-42 cm)"),
+        (40, "Test strips (box of 50)", "40 Test strips (box of 50)"),
+        (2, "Glucometer battery", "2 Glucometer batteries"),
+        (2, "Lancet box", "2 Lancet boxes"),
+        (3, "Omron 7156T", "3 × Omron 7156T"),
+    ],
+)
+def test_a_catalog_name_is_counted_in_its_number(count, name, said):
+    assert plural_name(count, name) == said
 
 
 def test_receive_offers_orderable_items_first(packer, catalog):
