@@ -301,7 +301,6 @@ def new_order_options():
         options=options,
         kind=kind,
         row=row,
-        text=text,
         catalog_label=item_label,
         available=available_to_order(
             [o.id for o in options], request.args.get("fulfillment_location", "")[:20]
