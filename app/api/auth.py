@@ -45,7 +45,9 @@ def authenticate() -> None:
         raise ApiError(401, "unauthorized", f"Send your API key in the {HEADER} header.")
     # One statement: no transaction of its own (a route that reads through the ORM session
     # then begins only the session's).
-    row = ACTIVE_KEY.first(reading_connection(snapshot=False), {"key_hash": hash_api_key(key)})
+    row = ACTIVE_KEY.first(
+        reading_connection(snapshot=False), {"key_hash": hash_api_key(key)}, alone=True
+    )
     if row is None:
         raise ApiError(401, "unauthorized", "This API key is not valid.")
     g.api_key = KeyInUse(**dict(zip(KEY_COLUMNS, row, strict=True)))

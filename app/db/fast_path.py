@@ -32,10 +32,11 @@ What needs SQLAlchemy's execution context is refused when the statement is first
 from __future__ import annotations
 
 from sqlalchemy import bindparam, insert
+from sqlalchemy.exc import DBAPIError
 
 
 class DirectStatement:
-    """A Core statement compiled once per dialect and run with ``exec_driver_sql``."""
+    """A Core statement compiled once per dialect and run on the driver's cursor."""
 
     def __init__(self, statement):
         self.statement = statement
@@ -48,16 +49,21 @@ class DirectStatement:
             found = self.compiled[dialect] = CompiledStatement(self.statement, dialect)
         return found
 
-    def _execute(self, connection, parameters: dict):
+    def rows(self, connection, parameters: dict | None = None, alone: bool = False) -> list[tuple]:
+        """Its rows. ``alone``: a statement that reads by itself, in no transaction of
+        SQLAlchemy's (see ``on_cursor``)."""
         compiled = self.compiled_for(connection.dialect)
-        return compiled, connection.exec_driver_sql(compiled.sql, compiled.parameters(parameters))
+        values = compiled.parameters(parameters or {})
+        cursor = on_cursor(connection, compiled.sql, values, alone=alone)
+        try:
+            found = cursor.fetchall()
+        except BaseException as error:
+            failed(connection, error, compiled.sql, values, cursor)
+        cursor.close()
+        return compiled.processed(found)
 
-    def rows(self, connection, parameters: dict | None = None) -> list[tuple]:
-        compiled, result = self._execute(connection, parameters or {})
-        return compiled.processed(result.fetchall())
-
-    def first(self, connection, parameters: dict | None = None) -> tuple | None:
-        found = self.rows(connection, parameters)
+    def first(self, connection, parameters: dict | None = None, alone: bool = False):
+        found = self.rows(connection, parameters, alone)
         return found[0] if found else None
 
     def scalar(self, connection, parameters: dict | None = None):
@@ -66,9 +72,10 @@ class DirectStatement:
 
     def run(self, connection, parameters: dict | None = None) -> int:
         """Runs a statement that answers no rows; answers how many rows it changed."""
-        _, result = self._execute(connection, parameters or {})
-        changed = result.rowcount
-        result.close()
+        compiled = self.compiled_for(connection.dialect)
+        cursor = on_cursor(connection, compiled.sql, compiled.parameters(parameters or {}))
+        changed = cursor.rowcount
+        cursor.close()
         return changed
 
     def run_many(self, connection, parameters: list[dict]) -> None:
@@ -78,7 +85,74 @@ class DirectStatement:
             self.run(connection, parameters[0])
             return
         compiled = self.compiled_for(connection.dialect)
-        connection.exec_driver_sql(compiled.sql, [compiled.parameters(p) for p in parameters])
+        values = [compiled.parameters(p) for p in parameters]
+        on_cursor(connection, compiled.sql, values, many=True).close()
+
+
+def on_cursor(connection, sql: str, parameters, many: bool = False, alone: bool = False):
+    """Runs the statement on a cursor of the connection's driver connection, and answers the
+    cursor. As SQLAlchemy's own execution does: the connection begins its transaction first
+    if it has none (SQLite's ``BEGIN`` comes from the ``begin`` listener), unless ``alone``
+    (then SQLite runs it as its own transaction, and PostgreSQL's driver begins one that
+    the pool rolls back when the connection goes back); the engine's and the connection's
+    ``before_cursor_execute`` and ``after_cursor_execute`` listeners see it, and may change
+    it or stop it (``retval``); errors are raised as ``failed`` says."""
+    if not (alone or connection.in_transaction()):
+        connection.begin()
+    events, cursor = connection.dispatch, None
+    try:
+        cursor = connection.connection.cursor()
+        for listener in events.before_cursor_execute:
+            sql, parameters = listener(connection, cursor, sql, parameters, None, many)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        for listener in events.after_cursor_execute:
+            listener(connection, cursor, sql, parameters, None, many)
+    except BaseException as error:
+        failed(connection, error, sql, parameters, cursor)
+    return cursor
+
+
+def failed(connection, error: BaseException, sql: str, parameters, cursor):
+    """Raises what SQLAlchemy's execution raises for an error on the cursor: the driver's
+    errors wrapped in SQLAlchemy's (``IntegrityError``...; ``DBAPIError.instance``, with the
+    engine's ``hide_parameters``); a lost connection (``Dialect.is_disconnect``), or one
+    left in an unknown state by an interruption (``KeyboardInterrupt``, a worker's timeout),
+    invalidated, so that the pool does not hand it out again; any other error (a listener's,
+    a value the driver refuses with ``OverflowError``) as it is."""
+    dialect = connection.dialect
+    driver_error = isinstance(error, dialect.loaded_dbapi.Error)
+    interrupted = not isinstance(error, Exception)
+    lost = interrupted or (
+        driver_error
+        and not connection.invalidated
+        and dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    )
+    if cursor is not None:
+        try:
+            cursor.close()
+        except Exception:  # noqa: S110 - the cursor of a lost connection: the error is raised
+            pass
+    if lost:
+        connection.invalidate(error)
+    elif not connection.in_transaction():
+        # A statement run alone: PostgreSQL's driver transaction is ended, as SQLAlchemy
+        # rolls back a failed statement run outside its transaction.
+        connection.connection.rollback()
+    if driver_error:
+        raise DBAPIError.instance(
+            sql,
+            parameters,
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=connection.engine.hide_parameters,
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=isinstance(parameters, list),
+        ) from error
+    raise error
 
 
 class CompiledStatement:
