@@ -1,6 +1,6 @@
-"""``fast_path.DirectStatement``: statements compiled once and run with exec_driver_sql answer what
-SQLAlchemy's own execution answers, keep its errors and its listeners, and refuse what they
-cannot do."""
+"""``fast_path.DirectStatement``: statements compiled once and run on the driver's cursor
+answer what SQLAlchemy's own execution answers, keep its errors, its disconnect handling
+and its listeners, and refuse what they cannot do."""
 
 from __future__ import annotations
 

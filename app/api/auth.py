@@ -24,7 +24,7 @@ HEADER = "Impilo-API-Key"
 # A key's last use is written at most this often, so that reading the API stays read-only
 # almost always.
 LAST_USED_PRECISION = timedelta(minutes=1)
-# Built once, and run with exec_driver_sql: every API request reads it.
+# Built once, and run on the fast path: every API request reads it.
 ACTIVE_KEY = DirectStatement(
     select(*ApiKey.__table__.columns).where(
         ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)

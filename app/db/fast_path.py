@@ -1,28 +1,37 @@
-"""The fast path: the few statements measured hot, compiled once and run with
-``Connection.exec_driver_sql``.
+"""The fast path: the few statements measured hot, compiled once and run on the driver's
+cursor, through SQLAlchemy's public API.
 
 Which statements, and why: every other statement goes through the ORM or
 ``Connection.execute``; these run on every request of the two operations the service is
-measured by, and SQLAlchemy's compiled-cache lookup and result set-up cost more than the
-database's own work for them (tests/benchmarks/cpu_per_request.py, docs/performance.md):
+measured by, and SQLAlchemy's own execution of them (the compiled-cache lookup, the
+execution context, and the result's description built again from the cursor on every run
+of ``exec_driver_sql``) cost more than the database's work for them: on ``exec_driver_sql``
+an order read took about 0.35 ms more CPU (+40%) and placing 0.5 ms more
+(tests/benchmarks/cpu_per_request.py, docs/performance.md):
 
 - **reading an order** (``GET /api/v3/order/<id>``, the order page): the order loader's
-  statements (``app.orders.read_statements``), the API key check (``app.api.auth``) and the
-  PHI access-log row it writes (``app.history.patient_access``);
+  statements (``app.orders.read_statements``), the API key check (``app.api.auth``: read
+  alone, in no transaction) and the PHI access-log row the read writes
+  (``app.history.patient_access``);
 - **placing an order**: the order's, its lines' and its first event's inserts
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
   (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
-  (``app.orders.status_counters``);
-- SQLite's ``BEGIN`` (``app.db.sqlite``), which every transaction runs.
+  (``app.orders.status_counters``).
 
-Only public APIs: the statement is compiled once per dialect (``ClauseElement.compile``);
-its parameters are checked and given their types' bind processing
-(``TypeEngine.dialect_impl(dialect).bind_processor``), and its rows their types' result
-processing (``result_processor``), so that ``rows`` answers what ``Connection.execute``
-answers (tests/test_direct_statements.py compares them); it runs with
-``Connection.exec_driver_sql``, so the engine's events, SQLAlchemy's exceptions, disconnect
-handling and ``hide_parameters`` are SQLAlchemy's own. Rows are plain tuples, read by
-position.
+Only public APIs (SQLAlchemy's "Working with Driver SQL and Raw DBAPI Connections"): the
+statement is compiled once per dialect (``ClauseElement.compile``); its parameters get
+their types' bind processing (``TypeEngine.dialect_impl(dialect).bind_processor``) and its
+rows their result processing (``result_processor``), so that ``rows`` answers what
+``Connection.execute`` answers (tests/test_direct_statements.py compares them). It runs on
+a cursor of ``Connection.connection`` (the pool's connection), and keeps what SQLAlchemy's
+execution gives: the connection begins its transaction first, as it would itself (so
+SQLite's ``BEGIN`` comes from ``app.db.sqlite``'s ``begin`` listener); the engine's
+``before_cursor_execute`` and ``after_cursor_execute`` listeners (``Connection.dispatch``)
+see each statement, so the tests' statement counts and injected failures cover it; the
+driver's errors are raised as SQLAlchemy's (``DBAPIError.instance``, with the engine's
+``hide_parameters``), and a lost connection is invalidated (``Dialect.is_disconnect``,
+``Connection.invalidate``). What it does not do: the engine's ``echo`` logging and
+``handle_error`` listeners (Orderly uses neither). Rows are plain tuples, read by position.
 
 What needs SQLAlchemy's execution context is refused when the statement is first compiled
 (``TypeError``): Python-side column defaults (give every value), lists expanded into ``IN``
