@@ -27,7 +27,7 @@ Key = tuple[str, int, str, str, int]
 @functools.cache
 def _upsert(dialect_name: str) -> DirectStatement:
     """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run with exec_driver_sql (every status change and every placed order runs it)."""
+    run on the fast path (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
     columns = ("current_status", "site_key", "shipping_key", "kind_key", "location_key", "count")
