@@ -98,22 +98,35 @@ def find_sites(query: str, limit: int = RESULT_LIMIT) -> list[Site]:
 
 def patients_for_batch(ids: list[int], identifiers: list[str]) -> tuple[list[Patient], list[str]]:
     """The patients named by id or by external identifier (one query), in the order given,
-    each once; and the identifiers that name no one."""
-    wanted = {i.strip() for i in identifiers if i.strip()}
+    each once; and the identifiers that name no one.
+
+    An identifier matches in any case and spelling ("mrn‑10" is MRN-10): identifiers are
+    unique so compared (people.service), and stored in one spelling (``normalised_identifier``).
+    """
+    keys = {i.strip(): normalised_identifier(i).lower() for i in identifiers if i.strip()}
+    wanted = set(keys.values()) - {""}
     if not ids and not wanted:
         return [], []
     found = db.session.scalars(
         select(Patient)
-        .where(or_(Patient.id.in_(ids or [-1]), Patient.external_identifier.in_(wanted or [""])))
+        .where(
+            or_(
+                Patient.id.in_(ids or [-1]),
+                func.lower(Patient.external_identifier).in_(wanted or [""]),
+            )
+        )
         .options(joinedload(Patient.site))
     ).all()
     by_id = {p.id: p for p in found}
-    by_identifier = {p.external_identifier: p for p in found}
+    by_identifier = {p.external_identifier.lower(): p for p in found}
+    named = [by_identifier.get(keys[i.strip()]) for i in identifiers if i.strip()]
     chosen: list[Patient] = []
-    for patient in [by_id.get(i) for i in ids] + [by_identifier.get(i) for i in identifiers]:
+    for patient in [by_id.get(i) for i in ids] + named:
         if patient is not None and patient not in chosen:
             chosen.append(patient)
     unknown = [
-        i for i in dict.fromkeys(x.strip() for x in identifiers) if i and i not in by_identifier
+        i
+        for i in dict.fromkeys(x.strip() for x in identifiers)
+        if i and by_identifier.get(keys[i]) is None
     ]
     return chosen, unknown
