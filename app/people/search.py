@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.people.models import Patient, Site
+from app.people.views import PatientName
 from app.validation import MAX_SEARCH_LENGTH, like_escaped, normalised_identifier
 
 RESULT_LIMIT = 8
@@ -130,3 +131,28 @@ def patients_for_batch(ids: list[int], identifiers: list[str]) -> tuple[list[Pat
         if i and by_identifier.get(keys[i]) is None
     ]
     return chosen, unknown
+
+
+def patient_names(ids: set[int]) -> dict[int, PatientName]:
+    """Patients' names and identifiers by id (one query): for pages that name them."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(*(getattr(Patient, f) for f in PatientName.__struct_fields__)).where(
+            Patient.id.in_(ids)
+        )
+    )
+    return {row.id: PatientName(*row) for row in rows}
+
+
+def patient_with_identifier(text: str) -> PatientName | None:
+    """The patient whose external identifier (MRN) is ``text``, in any case and spelling."""
+    key = normalised_identifier(text[:MAX_SEARCH_LENGTH]).lower()
+    if not key:
+        return None
+    row = db.session.execute(
+        select(*(getattr(Patient, f) for f in PatientName.__struct_fields__)).where(
+            func.lower(Patient.external_identifier) == key
+        )
+    ).first()
+    return PatientName(*row) if row else None
