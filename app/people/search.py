@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.people.models import Patient, Site
+from app.people.models import Patient, Site, name_key
 from app.people.views import PatientName
 from app.validation import MAX_SEARCH_LENGTH, like_escaped, normalised_identifier
 
@@ -33,6 +33,15 @@ def _starts_with(column, text: str):
     return func.lower(column).like(escaped + "%", escape="\\")
 
 
+def _name_starts_with(column, text: str):
+    """A name's search key (``name_key``) starting with what was typed, said the same way:
+    "obrien", "o'brien" and "O’Brien" all find O'Brien."""
+    key = name_key(text)
+    if not key:
+        return false()
+    return column.like(like_escaped(key) + "%", escape="\\")
+
+
 def patient_match(query: str, names: bool = True):
     """The condition for patients matching a name, an external identifier or a birth date.
 
@@ -52,13 +61,19 @@ def patient_match(query: str, names: bool = True):
     if len(words) >= 2:
         first, last = words[0], words[-1]
         return or_(
-            and_(_starts_with(Patient.first_name, first), _starts_with(Patient.last_name, last)),
+            and_(
+                _name_starts_with(Patient.first_name_key, first),
+                _name_starts_with(Patient.last_name_key, last),
+            ),
             # "Lovelace, Ada" and "Lovelace Ada"
-            and_(_starts_with(Patient.last_name, first), _starts_with(Patient.first_name, last)),
+            and_(
+                _name_starts_with(Patient.last_name_key, first),
+                _name_starts_with(Patient.first_name_key, last),
+            ),
         )
     return or_(
-        _starts_with(Patient.first_name, query),
-        _starts_with(Patient.last_name, query),
+        _name_starts_with(Patient.first_name_key, query),
+        _name_starts_with(Patient.last_name_key, query),
         identifier,
     )
 
