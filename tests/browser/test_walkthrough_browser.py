@@ -10,7 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from app.auth.models import User
+from app.extensions import db
 from tests.conftest import app_context
+from tests.helpers.browser import serious_violations
 from tests.helpers.pages import choose, find_recipient
 from tests.helpers.stock import second_location
 
@@ -85,3 +87,45 @@ def test_the_stock_refusal_reads_as_a_sentence_under_its_row(app, open_as, catal
     assert box["width"] > 3 * count["width"]  # across the row, not in the count's column
     line_height = refusal.evaluate("el => parseFloat(getComputedStyle(el).lineHeight)")
     assert box["height"] < 2.5 * line_height  # a line or two, not a word a line
+
+
+def test_the_changed_pages_pass_axe(app, catalog, open_as):
+    """The PHI access log, a webhook's delivery log with a retry and a wait, a batch's result
+    with a refused patient, and the account page."""
+    from sqlalchemy import select
+
+    from app.webhooks import worker
+    from app.webhooks.models import WebhookSubscription
+    from tests.helpers.orders import move, place
+    from tests.helpers.web import Browserless
+
+    admin = Browserless(app.test_client())
+    admin.sign_in("admin")
+    admin.post("/admin/webhooks/", {"url": "http://127.0.0.1:9/hooks", "types": ["order.status"]})
+    order_id = place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()
+        worker.record(claimed := worker.claim(), worker.deliver(claimed))
+        move(app, order_id, "processing")
+        worker.fan_out()
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+        db.session.remove()
+    coordinator = open_as("coordinator", "/orders/batch")
+    coordinator.get_by_label("Or paste their identifiers").fill("MRN-1\nMRN-2")
+    coordinator.get_by_label("Item 1", exact=True).fill("Test strips (STR)")
+    coordinator.get_by_label("Count of item 1").fill("1")
+    coordinator.get_by_role("button", name="Preview orders").click()
+    coordinator.get_by_role("button", name="Place 1 order").click()
+    expect(coordinator.get_by_role("heading", name=re.compile("1 patient refused"))).to_be_visible()
+    assert serious_violations(coordinator) == []
+    coordinator.goto(coordinator.url.split("/orders/")[0] + "/account/time-zone")
+    expect(coordinator.get_by_role("button", name="Sign out everywhere")).to_be_visible()
+    assert serious_violations(coordinator) == []
+
+    page = open_as("admin", "/admin/phi-access/")
+    expect(page.get_by_role("cell", name="Listed on Send to many").first).to_be_visible()
+    assert serious_violations(page) == []
+    page.goto(page.url.replace("/admin/phi-access/", f"/admin/webhooks/{subscription_id}"))
+    expect(page.get_by_role("button", name=re.compile("Retry now"))).to_be_visible()
+    expect(page.get_by_text("behind an earlier event")).to_be_visible()
+    assert serious_violations(page) == []
