@@ -316,3 +316,21 @@ def test_the_log_page_costs_the_same_statements_however_many_visits(
         html = admin.get("/admin/phi-access/").text
     assert len(log_rows(html)) == 7
     assert many.count == one.count
+
+
+def test_a_packing_session_is_one_row_of_the_log(app, client, catalog):
+    """The order page opened, then each scan drawing it again: one visit, every look kept."""
+    from tests.helpers.orders import iccid
+
+    order_id = place(app, catalog, kits={"hypertension": 2})
+    move(app, order_id, "processing")
+    packer = person(app.test_client(), "fulfillment")
+    packer.get(f"/orders/{order_id}")
+    scans = [iccid(41), iccid(42), "SN000041", "SN000042"]
+    for value in scans:
+        answer = packer.post(f"/orders/{order_id}/devices", {"identifier": value}, htmx=True)
+        assert answer.status_code == 200 and "Recorded" in answer.text
+    assert len(entries(app)) == 1 + len(scans)
+    rows = log_rows(person(client, "admin").get("/admin/phi-access/").text)
+    assert len(rows) == 1
+    assert f"Viewed the order page Ada Lovelace MRN-1 Order {order_id} 5 times" in rows[0]
