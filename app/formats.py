@@ -47,6 +47,15 @@ def plural_name(count: int, name: str) -> str:
     return f"{count} {head}{match['rest'] or ''}"
 
 
+def years_and_days(days: int) -> str:
+    """A span of days as people say it: "6 years and 6 days (2,196 days)"."""
+    years, rest = divmod(days, 365)
+    if not years:
+        return plural(days, "day")
+    said = plural(years, "year") + (f" and {plural(rest, 'day')}" if rest else "")
+    return f"{said} ({days:,} days)"
+
+
 def zone_named(name: str | None) -> ZoneInfo:
     """The time zone called ``name`` (IANA), or UTC when it is empty or unknown."""
     if name:

@@ -50,7 +50,7 @@ from app.orders.models import (
     PackedKit,
     TrackingNumber,
 )
-from app.people.models import Address, Patient, Site
+from app.people.models import Address, Patient, Site, name_key
 
 # Orders whose rows are written together, and (SQLite) orders per commit: its write-ahead
 # log holds every page a transaction writes, so a long one would grow it by gigabytes.
@@ -356,7 +356,7 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
     patients = writer.table(
         Patient,
         "id external_identifier first_name last_name date_of_birth phone_number sex "
-        "archived enrolled address_id site_id",
+        "archived enrolled address_id site_id first_name_key last_name_key",
     )
     address_id, patient_id = _next_id(Address), _next_id(Patient)
     made = []
@@ -366,12 +366,13 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
         street = f"{rng.randrange(10, 9999)} {rng.choice(demo.STREETS)}"
         addresses.append((address_id, street, city, state, zip_code, "US"))
         born = date(1935 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 29))
+        first, last = rng.choice(demo.FIRST_NAMES), rng.choice(demo.LAST_NAMES)
         patients.append(
             (
                 patient_id,
                 f"GEN-{seed}-{patient_id}",
-                rng.choice(demo.FIRST_NAMES),
-                rng.choice(demo.LAST_NAMES),
+                first,
+                last,
                 born.isoformat(),
                 f"+1{area}555{rng.randrange(10000):04d}",
                 rng.choice(["female", "male"]),
@@ -379,6 +380,8 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
                 True,
                 address_id,
                 site_id,
+                name_key(first),
+                name_key(last),
             )
         )
         made.append((patient_id, site_id))
