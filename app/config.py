@@ -16,6 +16,8 @@ from limits import parse as parse_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.formats import is_time_zone
+
 # Throttling storages Orderly can be pointed at (the `limits` library's schemes).
 LIMIT_STORAGE_SCHEMES = (
     "memory",
@@ -195,6 +197,15 @@ def max_content_length() -> int:
     return _int("MAX_CONTENT_LENGTH", 1024 * 1024, "bytes")
 
 
+def _time_zone(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not is_time_zone(value.strip()):
+        raise SettingError(name, "expected an IANA time zone such as America/New_York", value)
+    return value.strip()
+
+
 def from_environment(instance_path: Path) -> dict:
     return {"SECRET_KEY": _secret_key(instance_path), **settings(instance_path)}
 
@@ -258,4 +269,11 @@ def settings(instance_path: Path) -> dict:
         # Attempts one worker sends at once (to different subscriptions): a slow receiver
         # holds one of them.
         "WEBHOOK_CONCURRENCY": _int("WEBHOOK_CONCURRENCY", 4, "deliveries at once"),
+        # The warehouse's time zone: the dashboard's days (orders placed and shipped per day,
+        # units used per day) begin at its midnight. Changing it needs `flask
+        # check-dashboard-counts --fix` to count the days again.
+        "WAREHOUSE_TIME_ZONE": _time_zone("WAREHOUSE_TIME_ZONE", "UTC"),
+        # The dashboard's suggested reorder: enough units for this many days at the last 30
+        # days' rate of use.
+        "STOCK_COVER_DAYS": _int("STOCK_COVER_DAYS", 30, "days"),
     }

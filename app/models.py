@@ -9,9 +9,11 @@ from app.inventory.models import (  # noqa: F401
     StockLocation,
     StockMovement,
     StockReceipt,
+    StockUseCount,
 )
 from app.orders.models import (  # noqa: F401
     Order,
+    OrderDayCount,
     OrderDevice,
     OrderEvent,
     OrderExternalId,
@@ -19,6 +21,7 @@ from app.orders.models import (  # noqa: F401
     OrderKit,
     OrderNote,
     OrderOutboxEntry,
+    OrderShippedCount,
     PackedKit,
     ReturnDevice,
     ReturnItem,

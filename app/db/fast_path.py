@@ -12,7 +12,8 @@ database's own work for them (tests/benchmarks/cpu_per_request.py, docs/performa
 - **placing an order**: the order's, its lines' and its first event's inserts
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
   (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
-  (``app.orders.status_counters``);
+  (``app.orders.status_counters``), and the dashboard's daily counts
+  (``app.orders.daily_counts``, ``app.inventory.usage``);
 - SQLite's ``BEGIN`` (``app.db.sqlite``), which every transaction runs.
 
 Only public APIs: the statement is compiled once per dialect (``ClauseElement.compile``);

@@ -36,9 +36,10 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
 from app.extensions import db
 from app.inventory import models as stock
+from app.inventory import usage
 from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
 from app.inventory.locations import ensure_default_location
-from app.orders import carriers, status_counters
+from app.orders import carriers, daily_counts, status_counters
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -271,6 +272,9 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
         _reset_sequences()
         tell(0, "recounting the status counters")
         status_counters.rebuild()
+        tell(0, "recounting the dashboard's daily counts")
+        daily_counts.rebuild()
+        usage.rebuild()
     db.session.commit()
     tell(0, "VACUUM (ANALYZE)" if writer.postgres else "ANALYZE")
     _vacuum_analyze()

@@ -11,6 +11,7 @@ from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
 from app.extensions import db
 from app.inventory.models import DeviceEvent, StockBalance, StockLocation, StockMovement
+from app.inventory.usage import is_low
 
 STOCK_PAGE_SIZE = 50
 LEDGER_PAGE_SIZE = 100
@@ -31,7 +32,7 @@ class StockRow:
 
     @property
     def low(self) -> bool:
-        return self.available <= self.item.reorder_point
+        return is_low(self.available, self.item.reorder_point)
 
     @property
     def out(self) -> bool:
