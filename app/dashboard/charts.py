@@ -75,6 +75,12 @@ def nice_ceiling(value: float) -> float:
     return 10 * power  # pragma: no cover - the loop always answers
 
 
+def scale_top(value: float) -> int:
+    """The top of a scale with four whole, round steps that reaches ``value`` (4 at least):
+    7 -> 8 (steps of 2), 130 -> 200 (steps of 50)."""
+    return 4 * max(int(nice_ceiling(value / 4)), 1)
+
+
 def _ticks(top: float) -> list[float]:
     return [top * n / 4 for n in range(5)]
 
@@ -103,7 +109,7 @@ def bar_chart(
         else max((values[at] for _, values in series), default=0)
         for at in range(len(categories))
     ]
-    top = nice_ceiling(max(totals, default=0))
+    top = scale_top(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base = TOP + plot_h
     for tick in _ticks(top):
@@ -142,8 +148,8 @@ def cover_chart(title: str, description: str, rows: list, target_days: int) -> C
         height=height,
         legend=[(COLOURS[0], "Days of cover"), (LOW_COLOUR, "At or below the reorder point")],
     )
-    top = nice_ceiling(target_days * 2)
-    plot_w = WIDTH - left - RIGHT
+    top = scale_top(target_days * 2)
+    plot_w = WIDTH - left - RIGHT - 16  # room for the last tick's label
     base = TOP + row_h * len(rows)
     for tick in _ticks(top):
         x = left + plot_w * tick / top
