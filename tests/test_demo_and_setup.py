@@ -256,6 +256,8 @@ BAD_SETTINGS = {
     "WEBHOOK_DISABLE_AFTER": "1.5",
     "WEBHOOK_DENY_PRIVATE": "yes please",
     "WEBHOOK_CONCURRENCY": "0",
+    "WAREHOUSE_TIME_ZONE": "Mars/Olympus_Mons",
+    "STOCK_COVER_DAYS": "a month",
 }
 
 
