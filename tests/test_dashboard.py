@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select, update
 
-from app.dashboard import figures
+from app.dashboard import charts, figures
 from app.extensions import db
 from app.formats import day_in, warehouse_zone
 from app.inventory import usage
@@ -311,3 +311,19 @@ def test_the_check_command_reports_drift_and_mends_it(app, catalog):
 
 def delete_shipped():
     return delete(OrderShippedCount)
+
+
+def test_chart_bars_are_drawn_to_scale_inside_the_chart():
+    chart = charts.bar_chart(
+        "Stacked", "Two stacks", ["a", "b"], [("x", [1, 2]), ("y", [3, 0])], stacked=True
+    )
+    plot_h = charts.HEIGHT - charts.TOP - charts.BOTTOM
+    assert charts.scale_top(4) == 4 and charts.scale_top(7) == 8 and charts.scale_top(0) == 4
+    first, second = chart.bars[0], chart.bars[1]
+    assert first.height == pytest.approx(plot_h / 4) and second.height == pytest.approx(
+        plot_h * 3 / 4
+    )
+    assert second.y + second.height == pytest.approx(first.y)  # stacked on top of the first
+    for bar in chart.bars:
+        assert bar.y >= charts.TOP - 1e-9 and bar.y + bar.height <= charts.TOP + plot_h + 1e-9
+    assert chart.bars[0].title == "a: 1 x"
