@@ -9,6 +9,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -19,7 +20,7 @@ from app.formats import day_in, warehouse_zone
 from app.inventory import usage
 from app.inventory.models import SHIPMENT, StockBalance, StockMovement, StockUseCount
 from app.orders import daily_counts, statuses
-from app.orders.models import Order, OrderEvent, OrderShippedCount
+from app.orders.models import Order, OrderDayCount, OrderEvent, OrderShippedCount
 from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import move, pack_everything, place, receive_stock
@@ -327,3 +328,20 @@ def test_chart_bars_are_drawn_to_scale_inside_the_chart():
     for bar in chart.bars:
         assert bar.y >= charts.TOP - 1e-9 and bar.y + bar.height <= charts.TOP + plot_h + 1e-9
     assert chart.bars[0].title == "a: 1 x"
+
+
+def test_days_begin_at_the_warehouses_midnight(app, catalog):
+    """With the warehouse 14 hours ahead of UTC, an order is counted on the warehouse's day."""
+    app.config["WAREHOUSE_TIME_ZONE"] = "Pacific/Kiritimati"
+    try:
+        order_id = place(app, catalog, items={"strips": 1})
+        with app_context(app) as session:
+            placed = session.get(Order, order_id).created_at
+            days = session.scalars(select(OrderDayCount.placed_day)).all()
+            assert days == [placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date()]
+            assert daily_counts.drift() == []
+            app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
+            if placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date() != placed.date():
+                assert daily_counts.drift() != []  # counted again by UTC days, they differ
+    finally:
+        app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
