@@ -66,12 +66,15 @@ def recounted_order_figures(now: datetime, site_id: int | None) -> figures.Order
         for d in (today - timedelta(days=n) for n in range(figures.DAYS - 1, -1, -1))
     ]
     by_age = defaultdict(lambda: [0, 0, 0, 0])
+    late = Counter(
+        o.current_status for o in orders if o.current_status in statuses.OPEN and o.ship_by < today
+    )
     for o in orders:
         if o.current_status in statuses.OPEN:
             age = (today - day_in(o.created_at, zone)).days
             by_age[o.current_status][0 if age < 1 else 1 if age <= 2 else 2 if age <= 5 else 3] += 1
     open_rows = [
-        figures.OpenRow(s, statuses.label(s), tuple(by_age[s]))
+        figures.OpenRow(s, statuses.label(s), tuple(by_age[s]), late[s])
         for s in statuses.ALL
         if s in statuses.OPEN
     ]
@@ -94,7 +97,7 @@ def recounted_order_figures(now: datetime, site_id: int | None) -> figures.Order
             else (None, None)
         )
         weeks.append(figures.Week(starts, len(took), median, p90))
-    return figures.OrderFigures(today, days, open_rows, weeks, late_known=False)
+    return figures.OrderFigures(today, days, open_rows, weeks, late_known=True)
 
 
 def recounted_use(now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
@@ -192,6 +195,29 @@ def test_open_orders_are_aged_and_weeks_take_the_median_and_90th_percentile(app,
         this_week = found.weeks[-1]
         # Took about 1, 49, 97 and 217 hours: the median is the second, the 90th the last.
         assert (this_week.median_hours, this_week.p90_hours) == (60, 264)
+
+
+def test_open_orders_past_their_ship_by_date_are_marked_late(client, app, catalog):
+    """Late: not yet shipped on the day after its ship-by date. A late order that has since
+    shipped is no longer late; one due today is not late yet."""
+    late, shipped_late, due_today = (place(app, catalog, items={"strips": 1}) for _ in range(3))
+    ship(app, shipped_late)
+    now = datetime.now(UTC)
+    today = day_in(now, warehouse_zone())
+    with app_context(app) as session:
+        session.execute(
+            update(Order)
+            .where(Order.id.in_([late, shipped_late]))
+            .values(ship_by=today - timedelta(days=1))
+        )
+        session.execute(update(Order).where(Order.id == due_today).values(ship_by=today))
+        session.commit()
+        found = figures.order_figures(now, None)
+        assert found == recounted_order_figures(now, None)
+        assert {r.status: r.late for r in found.open_rows}["created"] == 1
+        assert sum(r.late for r in found.open_rows) == 1
+    page = signed_in(client, "fulfillment").get("/dashboard").get_data(as_text=True)
+    assert "1 late" in page
 
 
 def test_days_of_cover_and_the_suggested_reorder_follow_the_last_30_days(app, catalog):

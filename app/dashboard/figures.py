@@ -37,7 +37,7 @@ class OpenRow:
     label: str
     # One count per age in AGES.
     by_age: tuple[int, ...]
-    # Past their ship-by date: None until orders have one (daily_counts.late_open_orders).
+    # Past their ship-by date (daily_counts.late_open_orders); None where not counted.
     late: int | None = None
 
     @property
@@ -119,18 +119,15 @@ def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
         )
         for start in (first_week + timedelta(weeks=n) for n in range(WEEKS))
     ]
-    return OrderFigures(today, days, _open_rows(today, site_id), weeks, late_known=False)
+    return OrderFigures(today, days, _open_rows(today, site_id), weeks, late_known=True)
 
 
 def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
     counts = {s: [0] * len(AGES) for s in OPEN_IN_ORDER}
     for (status, placed_day), n in daily_counts.open_by_placed_day(site_id).items():
         counts[status][age_index(today, placed_day)] += n
-    late = daily_counts.late_open_orders(site_id)
-    return [
-        OpenRow(s, statuses.label(s), tuple(counts[s]), None if late is None else late.get(s, 0))
-        for s in OPEN_IN_ORDER
-    ]
+    late = daily_counts.late_open_orders(site_id, today)
+    return [OpenRow(s, statuses.label(s), tuple(counts[s]), late.get(s, 0)) for s in OPEN_IN_ORDER]
 
 
 def stock_cover(now: datetime, target_days: int) -> list[usage.CoverRow]:

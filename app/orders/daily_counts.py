@@ -177,15 +177,18 @@ def open_by_placed_day(site_id: int | None) -> dict[tuple[str, date], int]:
     return {(s, day): int(n) for s, day, n in db.session.execute(stmt) if n}
 
 
-def late_open_orders(site_id: int | None) -> dict[str, int] | None:
-    """THE HOOK FOR SHIP-BY DATES: open orders past their ship-by date, by status.
-
-    None while orders have no ship-by date (issue 25 §3 adds the ``ship_by`` column on
-    another branch); the dashboard then shows no "late" marks and no on-time share. Once it
-    lands: one statement over the open orders (an index on status and ship-by), or a counter
-    of (status, ship-by day) kept like ``OrderDayCount``.
-    """
-    return None
+def late_open_orders(site_id: int | None, today: date) -> dict[str, int]:
+    """Open orders past their ship-by date (``app.orders.ship_by``), by status: one
+    statement, read through the orders' (status, ship-by) index. Late orders are the few
+    that have not left in time, so no counter is kept for them."""
+    stmt = (
+        select(Order.current_status, func.count())
+        .where(Order.current_status.in_(sorted(statuses.OPEN)), Order.ship_by < today)
+        .group_by(Order.current_status)
+    )
+    if site_id:
+        stmt = stmt.where(Order.responsible_site_id == site_id)
+    return {status: int(n) for status, n in db.session.execute(stmt)}
 
 
 # --- Recounting --------------------------------------------------------------------------
