@@ -9,10 +9,11 @@ import io
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 
+from app.db.types import UTCDateTime, utcnow
 from app.orders.models import Order, OrderExternalId
-from app.people.models import Address, Patient
+from app.people.models import Patient
 from app.validation import normalised_identifier
 from tests.conftest import app_context
 from tests.helpers.orders import place
@@ -176,16 +177,22 @@ def test_the_migration_brings_stored_identifiers_to_the_rule(app, catalog, capfd
             "colliding": "MRN-５００６００",  # the same as "kept" once normalised
         }
         ids = {}
+        # Plain INSERTs of the columns the tables had then: today's model has more.
         for name, identifier in legacy.items():
-            patient = Patient(
-                external_identifier=identifier,
-                first_name="Legacy",
-                last_name=name,
-                address=Address(line_one="1 Elm St", city="Columbus", state="OH", zip_code="43215"),
-            )
-            session.add(patient)
-            session.flush()
-            ids[name] = patient.id
+            address_id = session.execute(
+                text(
+                    "INSERT INTO address (line_one, city, state, zip_code, country)"
+                    " VALUES ('1 Elm St', 'Columbus', 'OH', '43215', 'US') RETURNING id"
+                )
+            ).scalar_one()
+            ids[name] = session.execute(
+                text(
+                    "INSERT INTO patient (external_identifier, first_name, last_name, sex,"
+                    " archived, enrolled, address_id, created_at) VALUES (:identifier,"
+                    " 'Legacy', :name, 'unknown', false, true, :address_id, :now) RETURNING id"
+                ).bindparams(bindparam("now", type_=UTCDateTime)),
+                {"identifier": identifier, "name": name, "address_id": address_id, "now": utcnow()},
+            ).scalar_one()
         session.query(OrderExternalId).filter_by(order_id=order_id).delete()
         for value in ("EHR-１２３", "EHR-123", "EHR\u2011456"):
             session.add(OrderExternalId(order_id=order_id, value=value))
