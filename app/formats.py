@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -19,6 +20,31 @@ def timestamp(value: datetime | None) -> str | None:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """ "1 patient", "3 patients", "0 rows": the count with the word in its proper number."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+_NAME_HEAD = re.compile(r"^(?P<head>[^,(]*[A-Za-z])(?P<rest>\s*[,(].*)?$", re.DOTALL)
+
+
+def plural_name(count: int, name: str) -> str:
+    """A catalog name counted: "1 Blood pressure monitor", "3 Blood pressure monitors",
+    "2 Blood pressure cuffs, large (32-42 cm)". The noun is the name's head (before a comma
+    or a bracket); a head already plural ("Test strips") stays, and one ending in a model
+    number reads "3 × Omron 7156T"."""
+    if count == 1:
+        return f"1 {name}"
+    match = _NAME_HEAD.match(name)
+    if match is None or any(c.isdigit() for c in match["head"].split()[-1]):
+        return f"{count} × {name}"  # a model number is no noun
+    head = match["head"]
+    if head.endswith("s") and not head.endswith("ss"):
+        return f"{count} {name}"
+    if head.endswith(("ss", "x", "z", "ch", "sh")):
+        head += "es"
+    elif head.endswith("y") and head[-2:-1].lower() not in "aeiou":
+        head = head[:-1] + "ies"
+    else:
+        head += "s"
+    return f"{count} {head}{match['rest'] or ''}"
 
 
 def zone_named(name: str | None) -> ZoneInfo:

@@ -103,3 +103,24 @@ def test_a_tracking_link_escapes_the_number():
         "https://www.dhl.com/us-en/home/tracking.html?tracking-id=JJD%201/2"
     )
     assert carriers.tracking_url("Pigeon", "1") is None
+
+
+@pytest.mark.parametrize("carrier, number", VALID)
+def test_a_valid_number_names_its_carrier(carrier, number):
+    assert carriers.recognise(number) == carrier
+
+
+@pytest.mark.parametrize(
+    "number, carrier",
+    [
+        # 20 and 22 digits from 91-95 fit FedEx's format and USPS's: the check digit decides.
+        ("94000000000000000030", "USPS"),
+        ("94000000000000000031", "FedEx"),
+        ("1z999aa1 0123 456784", "UPS"),  # as typed: spaces and case do not matter
+        ("1Z999AA10123456785", None),  # a UPS number with a wrong check digit
+        ("12", None),
+        ("", None),
+    ],
+)
+def test_a_number_names_its_carrier_only_when_it_fits_one(number, carrier):
+    assert carriers.recognise(number) == carrier

@@ -1,12 +1,12 @@
-"""``fast_path.DirectStatement``: statements compiled once and run with exec_driver_sql answer what
-SQLAlchemy's own execution answers, keep its errors and its listeners, and refuse what they
-cannot do."""
+"""``fast_path.DirectStatement``: statements compiled once and run on the driver's cursor
+answer what SQLAlchemy's own execution answers, keep its errors, its disconnect handling
+and its listeners, and refuse what they cannot do."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, event, func, literal_column, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.db.fast_path import DirectStatement, direct_insert
 from app.extensions import db
@@ -142,3 +142,40 @@ def test_what_needs_sqlalchemys_execution_is_refused(app):
             DirectStatement(select(Order.id).where(Order.id == bindparam("order_id"))).rows(
                 connection, {"order_id": 1, "colour": "red"}
             )
+
+
+def test_a_statement_read_alone_begins_no_transaction_and_a_refused_one_leaves_it_usable(
+    app, orders
+):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    read = DirectStatement(select(Order.id).where(Order.id == bindparam("order_id")))
+    refused = DirectStatement(select(literal_column("no_such_column")))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            with db.engine.connect() as connection:
+                assert read.first(connection, {"order_id": orders[0]}, alone=True)[0] == orders[0]
+                assert not connection.in_transaction()
+                with pytest.raises(DBAPIError) as error:
+                    refused.first(connection, alone=True)
+                assert not error.value.connection_invalidated
+                # PostgreSQL's driver transaction that failed is ended: it reads on.
+                assert read.first(connection, {"order_id": orders[1]}, alone=True)[0] == orders[1]
+                assert not connection.in_transaction()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.startswith("BEGIN")]
+
+
+def test_a_lost_connection_is_invalidated_as_sqlalchemy_invalidates_it(app, orders):
+    read = DirectStatement(select(Order.id).where(Order.id == bindparam("order_id")))
+    with app.app_context(), db.engine.connect() as connection:
+        connection.connection.dbapi_connection.close()
+        with pytest.raises(DBAPIError) as error:
+            read.rows(connection, {"order_id": orders[0]})
+        assert error.value.connection_invalidated
+        assert connection.invalidated

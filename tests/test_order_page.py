@@ -70,7 +70,8 @@ def test_action_without_javascript_redirects_back_to_the_page(app, fulfillment, 
         f"/orders/{order}/status", {"to_status": "processing", "from_status": "created"}
     )
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/orders/{order}"
+    # Back to the page, which gives the keyboard to the next step's field if it has one.
+    assert response.headers["Location"] == f"/orders/{order}?focus=next-field"
     assert status_of(app, order) == "processing"
 
 

@@ -341,10 +341,10 @@ def test_searching_exactly_an_order_number_with_enter_opens_it(app, person, cata
         f"/orders/?q=+{order_id}+&apply=1", headers={"HX-Request": "true"} if htmx else {}
     )
     if htmx:
-        assert response.headers["HX-Redirect"] == f"/orders/{order_id}"
+        assert response.headers["HX-Redirect"] == f"/orders/{order_id}?focus=next-step"
     else:
         assert response.status_code == 303
-        assert response.headers["Location"] == f"/orders/{order_id}"
+        assert response.headers["Location"] == f"/orders/{order_id}?focus=next-step"
     # Searching as one types lists, never jumps; a number that is no order lists too.
     assert packer.get(f"/orders/?q={order_id}").status_code == 200
     assert packer.get("/orders/?q=99999&apply=1").status_code == 200
@@ -360,7 +360,7 @@ def test_go_to_order_in_the_header(app, person, catalog):
         page = someone.get("/orders/").text
         assert '<label for="go-to-order">Go to order</label>' in page
         response = someone.get(f"/orders/go?number={order_id}")
-        assert response.headers["Location"] == f"/orders/{order_id}"
+        assert response.headers["Location"] == f"/orders/{order_id}?focus=next-step"
         missing = someone.get("/orders/go?number=123456", follow_redirects=True)
         assert "There is no order “123456”" in missing.text
 

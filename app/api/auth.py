@@ -24,7 +24,7 @@ HEADER = "Impilo-API-Key"
 # A key's last use is written at most this often, so that reading the API stays read-only
 # almost always.
 LAST_USED_PRECISION = timedelta(minutes=1)
-# Built once, and run with exec_driver_sql: every API request reads it.
+# Built once, and run on the fast path: every API request reads it.
 ACTIVE_KEY = DirectStatement(
     select(*ApiKey.__table__.columns).where(
         ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
@@ -45,7 +45,9 @@ def authenticate() -> None:
         raise ApiError(401, "unauthorized", f"Send your API key in the {HEADER} header.")
     # One statement: no transaction of its own (a route that reads through the ORM session
     # then begins only the session's).
-    row = ACTIVE_KEY.first(reading_connection(snapshot=False), {"key_hash": hash_api_key(key)})
+    row = ACTIVE_KEY.first(
+        reading_connection(snapshot=False), {"key_hash": hash_api_key(key)}, alone=True
+    )
     if row is None:
         raise ApiError(401, "unauthorized", "This API key is not valid.")
     g.api_key = KeyInUse(**dict(zip(KEY_COLUMNS, row, strict=True)))

@@ -28,8 +28,19 @@ def _contains(column, word: str):
     return func.lower(func.coalesce(column, "")).like(f"%{escaped}%", escape="\\")
 
 
-def find_orderable_items(text: str, limit: int = OPTION_CAP) -> list[Item]:
-    """Orderable items matching every word of ``text``, by name."""
+def _ranked(query, entity_id, ranked_by, name):
+    """Most ordered first (``ranked_by``: a subquery of ``id`` and ``times``, which orders, a
+    floor above, make), then by name."""
+    if ranked_by is None:
+        return query.order_by(name, entity_id)
+    return query.outerjoin(ranked_by, ranked_by.c.id == entity_id).order_by(
+        func.coalesce(ranked_by.c.times, 0).desc(), name, entity_id
+    )
+
+
+def find_orderable_items(text: str, limit: int = OPTION_CAP, ranked_by=None) -> list[Item]:
+    """Orderable items matching every word of ``text``: the most ordered first when
+    ``ranked_by`` says how often each was ordered, then by name."""
     words = _words(text)
     if not words:
         return []
@@ -50,15 +61,14 @@ def find_orderable_items(text: str, limit: int = OPTION_CAP) -> list[Item]:
                 )
             )
         )
-        .order_by(Item.name, Item.id)
-        .limit(limit)
     )
+    query = _ranked(query, Item.id, ranked_by, Item.name).limit(limit)
     return list(db.session.scalars(query).unique())
 
 
-def find_orderable_kits(text: str, limit: int = OPTION_CAP) -> list[Kit]:
+def find_orderable_kits(text: str, limit: int = OPTION_CAP, ranked_by=None) -> list[Kit]:
     """Kits not archived matching every word of ``text`` in their name, or the SKU,
-    model or manufacturer of something they hold."""
+    model or manufacturer of something they hold (ranked as items are)."""
     words = _words(text)
     if not words:
         return []
@@ -83,9 +93,8 @@ def find_orderable_kits(text: str, limit: int = OPTION_CAP) -> list[Kit]:
         .where(Kit.archived.is_(False))
         .where(and_(*(matches(w) for w in words)))
         .options(selectinload(Kit.kit_items).joinedload(KitItem.item))
-        .order_by(Kit.name, Kit.id)
-        .limit(limit)
     )
+    query = _ranked(query, Kit.id, ranked_by, Kit.name).limit(limit)
     return list(db.session.scalars(query))
 
 

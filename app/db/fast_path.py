@@ -1,28 +1,37 @@
-"""The fast path: the few statements measured hot, compiled once and run with
-``Connection.exec_driver_sql``.
+"""The fast path: the few statements measured hot, compiled once and run on the driver's
+cursor, through SQLAlchemy's public API.
 
 Which statements, and why: every other statement goes through the ORM or
 ``Connection.execute``; these run on every request of the two operations the service is
-measured by, and SQLAlchemy's compiled-cache lookup and result set-up cost more than the
-database's own work for them (tests/benchmarks/cpu_per_request.py, docs/performance.md):
+measured by, and SQLAlchemy's own execution of them (the compiled-cache lookup, the
+execution context, and the result's description built again from the cursor on every run
+of ``exec_driver_sql``) cost more than the database's work for them: on ``exec_driver_sql``
+an order read took about 0.35 ms more CPU (+40%) and placing 0.5 ms more
+(tests/benchmarks/cpu_per_request.py, docs/performance.md):
 
 - **reading an order** (``GET /api/v3/order/<id>``, the order page): the order loader's
-  statements (``app.orders.read_statements``), the API key check (``app.api.auth``) and the
-  PHI access-log row it writes (``app.history.patient_access``);
+  statements (``app.orders.read_statements``), the API key check (``app.api.auth``: read
+  alone, in no transaction) and the PHI access-log row the read writes
+  (``app.history.patient_access``);
 - **placing an order**: the order's, its lines' and its first event's inserts
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
   (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
-  (``app.orders.status_counters``);
-- SQLite's ``BEGIN`` (``app.db.sqlite``), which every transaction runs.
+  (``app.orders.status_counters``).
 
-Only public APIs: the statement is compiled once per dialect (``ClauseElement.compile``);
-its parameters are checked and given their types' bind processing
-(``TypeEngine.dialect_impl(dialect).bind_processor``), and its rows their types' result
-processing (``result_processor``), so that ``rows`` answers what ``Connection.execute``
-answers (tests/test_direct_statements.py compares them); it runs with
-``Connection.exec_driver_sql``, so the engine's events, SQLAlchemy's exceptions, disconnect
-handling and ``hide_parameters`` are SQLAlchemy's own. Rows are plain tuples, read by
-position.
+Only public APIs (SQLAlchemy's "Working with Driver SQL and Raw DBAPI Connections"): the
+statement is compiled once per dialect (``ClauseElement.compile``); its parameters get
+their types' bind processing (``TypeEngine.dialect_impl(dialect).bind_processor``) and its
+rows their result processing (``result_processor``), so that ``rows`` answers what
+``Connection.execute`` answers (tests/test_direct_statements.py compares them). It runs on
+a cursor of ``Connection.connection`` (the pool's connection), and keeps what SQLAlchemy's
+execution gives: the connection begins its transaction first, as it would itself (so
+SQLite's ``BEGIN`` comes from ``app.db.sqlite``'s ``begin`` listener); the engine's
+``before_cursor_execute`` and ``after_cursor_execute`` listeners (``Connection.dispatch``)
+see each statement, so the tests' statement counts and injected failures cover it; the
+driver's errors are raised as SQLAlchemy's (``DBAPIError.instance``, with the engine's
+``hide_parameters``), and a lost connection is invalidated (``Dialect.is_disconnect``,
+``Connection.invalidate``). What it does not do: the engine's ``echo`` logging and
+``handle_error`` listeners (Orderly uses neither). Rows are plain tuples, read by position.
 
 What needs SQLAlchemy's execution context is refused when the statement is first compiled
 (``TypeError``): Python-side column defaults (give every value), lists expanded into ``IN``
@@ -32,10 +41,11 @@ What needs SQLAlchemy's execution context is refused when the statement is first
 from __future__ import annotations
 
 from sqlalchemy import bindparam, insert
+from sqlalchemy.exc import DBAPIError
 
 
 class DirectStatement:
-    """A Core statement compiled once per dialect and run with ``exec_driver_sql``."""
+    """A Core statement compiled once per dialect and run on the driver's cursor."""
 
     def __init__(self, statement):
         self.statement = statement
@@ -48,16 +58,21 @@ class DirectStatement:
             found = self.compiled[dialect] = CompiledStatement(self.statement, dialect)
         return found
 
-    def _execute(self, connection, parameters: dict):
+    def rows(self, connection, parameters: dict | None = None, alone: bool = False) -> list[tuple]:
+        """Its rows. ``alone``: a statement that reads by itself, in no transaction of
+        SQLAlchemy's (see ``on_cursor``)."""
         compiled = self.compiled_for(connection.dialect)
-        return compiled, connection.exec_driver_sql(compiled.sql, compiled.parameters(parameters))
+        values = compiled.parameters(parameters or {})
+        cursor = on_cursor(connection, compiled.sql, values, alone=alone)
+        try:
+            found = cursor.fetchall()
+        except BaseException as error:
+            failed(connection, error, compiled.sql, values, cursor)
+        cursor.close()
+        return compiled.processed(found)
 
-    def rows(self, connection, parameters: dict | None = None) -> list[tuple]:
-        compiled, result = self._execute(connection, parameters or {})
-        return compiled.processed(result.fetchall())
-
-    def first(self, connection, parameters: dict | None = None) -> tuple | None:
-        found = self.rows(connection, parameters)
+    def first(self, connection, parameters: dict | None = None, alone: bool = False):
+        found = self.rows(connection, parameters, alone)
         return found[0] if found else None
 
     def scalar(self, connection, parameters: dict | None = None):
@@ -66,9 +81,10 @@ class DirectStatement:
 
     def run(self, connection, parameters: dict | None = None) -> int:
         """Runs a statement that answers no rows; answers how many rows it changed."""
-        _, result = self._execute(connection, parameters or {})
-        changed = result.rowcount
-        result.close()
+        compiled = self.compiled_for(connection.dialect)
+        cursor = on_cursor(connection, compiled.sql, compiled.parameters(parameters or {}))
+        changed = cursor.rowcount
+        cursor.close()
         return changed
 
     def run_many(self, connection, parameters: list[dict]) -> None:
@@ -78,7 +94,74 @@ class DirectStatement:
             self.run(connection, parameters[0])
             return
         compiled = self.compiled_for(connection.dialect)
-        connection.exec_driver_sql(compiled.sql, [compiled.parameters(p) for p in parameters])
+        values = [compiled.parameters(p) for p in parameters]
+        on_cursor(connection, compiled.sql, values, many=True).close()
+
+
+def on_cursor(connection, sql: str, parameters, many: bool = False, alone: bool = False):
+    """Runs the statement on a cursor of the connection's driver connection, and answers the
+    cursor. As SQLAlchemy's own execution does: the connection begins its transaction first
+    if it has none (SQLite's ``BEGIN`` comes from the ``begin`` listener), unless ``alone``
+    (then SQLite runs it as its own transaction, and PostgreSQL's driver begins one that
+    the pool rolls back when the connection goes back); the engine's and the connection's
+    ``before_cursor_execute`` and ``after_cursor_execute`` listeners see it, and may change
+    it or stop it (``retval``); errors are raised as ``failed`` says."""
+    if not (alone or connection.in_transaction()):
+        connection.begin()
+    events, cursor = connection.dispatch, None
+    try:
+        cursor = connection.connection.cursor()
+        for listener in events.before_cursor_execute:
+            sql, parameters = listener(connection, cursor, sql, parameters, None, many)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        for listener in events.after_cursor_execute:
+            listener(connection, cursor, sql, parameters, None, many)
+    except BaseException as error:
+        failed(connection, error, sql, parameters, cursor)
+    return cursor
+
+
+def failed(connection, error: BaseException, sql: str, parameters, cursor):
+    """Raises what SQLAlchemy's execution raises for an error on the cursor: the driver's
+    errors wrapped in SQLAlchemy's (``IntegrityError``...; ``DBAPIError.instance``, with the
+    engine's ``hide_parameters``); a lost connection (``Dialect.is_disconnect``), or one
+    left in an unknown state by an interruption (``KeyboardInterrupt``, a worker's timeout),
+    invalidated, so that the pool does not hand it out again; any other error (a listener's,
+    a value the driver refuses with ``OverflowError``) as it is."""
+    dialect = connection.dialect
+    driver_error = isinstance(error, dialect.loaded_dbapi.Error)
+    interrupted = not isinstance(error, Exception)
+    lost = interrupted or (
+        driver_error
+        and not connection.invalidated
+        and dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    )
+    if cursor is not None:
+        try:
+            cursor.close()
+        except Exception:  # noqa: S110 - the cursor of a lost connection: the error is raised
+            pass
+    if lost:
+        connection.invalidate(error)
+    elif not connection.in_transaction():
+        # A statement run alone: PostgreSQL's driver transaction is ended, as SQLAlchemy
+        # rolls back a failed statement run outside its transaction.
+        connection.connection.rollback()
+    if driver_error:
+        raise DBAPIError.instance(
+            sql,
+            parameters,
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=connection.engine.hide_parameters,
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=isinstance(parameters, list),
+        ) from error
+    raise error
 
 
 class CompiledStatement:

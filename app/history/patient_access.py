@@ -28,7 +28,7 @@ from app.history.models import PatientDataAccess
 VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
 # The admin page shows this many entries at a time, newest first.
 PAGE_SIZE = 100
-# Built once, on the table, and run with exec_driver_sql: every order read writes one.
+# Built once, on the table, and run on the fast path: every order read writes one.
 _COLUMNS = ("at", "patient_id", "order_id", "action", "source", "user_id", "api_key_id")
 _INSERT = direct_insert(PatientDataAccess.__table__, _COLUMNS)
 

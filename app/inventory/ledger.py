@@ -155,7 +155,7 @@ def lock_balances(location_id: int, item_ids: set[int], create: bool) -> dict[in
     return {row[1]: LockedBalance(*row) for row in rows}
 
 
-# Built once, run with exec_driver_sql: every placed order writes its reservation.
+# Built once, run on the fast path: every placed order writes its reservation.
 _MOVEMENT_COLUMNS = (
     "kind",
     "item_id",

@@ -75,7 +75,7 @@ def _placed_at_statement(which: str, locked: bool) -> DirectStatement:
     return DirectStatement(statement.with_for_update(read=True) if locked else statement)
 
 
-# Run with exec_driver_sql (app.db.fast_path): every placed order reads its location.
+# Run on the fast path (app.db.fast_path): every placed order reads its location.
 _PLACED_AT = {
     (which, locked): _placed_at_statement(which, locked)
     for which in ("default", "by_id")

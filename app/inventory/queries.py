@@ -82,6 +82,37 @@ def stock_rows(
     ]
 
 
+@dataclass(frozen=True)
+class Balance:
+    """What a location holds of an item, as the adjust page shows it before a change."""
+
+    location_name: str
+    on_hand: int
+    reserved: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+def balance_of(location_id: int | None, item_id: int | None) -> Balance | None:
+    """The item's balance at the location (nothing held yet: zeros); None when either is
+    not there. One statement."""
+    if not location_id or not item_id:
+        return None
+    row = db.session.execute(
+        select(StockLocation.name, StockBalance.on_hand, StockBalance.reserved)
+        .select_from(StockLocation)
+        .outerjoin(
+            StockBalance,
+            (StockBalance.location_id == StockLocation.id) & (StockBalance.item_id == item_id),
+        )
+        .where(StockLocation.id == location_id)
+        .limit(1)
+    ).first()
+    return None if row is None else Balance(row[0], row[1] or 0, row[2] or 0)
+
+
 def count_stock_rows(*, location_id: int | None = None, item_id: int | None = None) -> int:
     query = select(func.count(StockBalance.id))
     if location_id:

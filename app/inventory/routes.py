@@ -22,6 +22,7 @@ from wtforms import SelectChoice
 from app.auth.access import role_required, signed_in_actor
 from app.catalog.models import Item
 from app.extensions import db
+from app.formats import plural_name
 from app.forms import (
     ActionForm,
     chosen_id,
@@ -70,13 +71,23 @@ def _location_choices() -> list[SelectChoice]:
     return [SelectChoice(str(loc.id), loc.name) for loc in stock_locations.list_locations()]
 
 
-def _item_choices(devices: bool | None) -> list[SelectChoice]:
-    query = select(Item).order_by(Item.name)
+def _item_choices(devices: bool | None, orderable_first: bool = False) -> list[SelectChoice]:
+    """Items to choose from, by name; ``orderable_first``: those on offer to order first
+    (what stock is received and counted for), the others after, marked so."""
+    order = (Item.orderable.desc(), Item.name) if orderable_first else (Item.name,)
+    query = select(Item).order_by(*order)
     if devices is True:
         query = query.where(Item.device_identifier_type.is_not(None))
     elif devices is False:
         query = query.where(Item.device_identifier_type.is_(None))
-    return [SelectChoice(str(i.id), f"{i.name} ({i.sku})") for i in db.session.scalars(query)]
+    return [
+        SelectChoice(
+            str(i.id),
+            f"{i.name} ({i.sku})"
+            + ("" if i.orderable or not orderable_first else ", not orderable"),
+        )
+        for i in db.session.scalars(query)
+    ]
 
 
 def _arg_id(name: str) -> int | None:
@@ -176,8 +187,9 @@ def receive():
     devices = DeviceReceiptForm(prefix="devices")
     for form in (counted, devices):
         form.location_id.choices = _location_choices()
-    counted.item_id.choices = _item_choices(devices=False)
-    devices.item_id.choices = _item_choices(devices=True)
+    counted.item_id.choices = _item_choices(devices=False, orderable_first=True)
+    devices.item_id.choices = _item_choices(devices=True, orderable_first=True)
+    focus = _remember_last_receipt(counted, devices) if request.method == "GET" else None
     problems: list[str] = []
     preview = None
     status = 200
@@ -195,12 +207,14 @@ def receive():
                 ],
             )
             try:
-                receipts.receive(draft, signed_in_actor())
+                receipt = receipts.receive(draft, signed_in_actor())
             except Rejected as rejected:
                 problems = put_problems_on_fields(counted, rejected.problems, COUNTED_FIELDS)
             else:
-                flash(f"Received {counted.count.data} units.", "success")
-                return redirect(url_for("inventory.receive"), code=303)
+                item = db.session.get(Item, int(counted.item_id.data))
+                count = parse_int(counted.count.data) or 0
+                flash(f"Received {_counted(count, item, receipt)}.", "success")
+                return _receive_again(receipt, item, "counted")
         elif action in ("preview", "devices"):
             manifest = _manifest_text(devices)
             try:
@@ -210,10 +224,11 @@ def receive():
             else:
                 devices.manifest.data = manifest
                 if action == "devices":
-                    received = _receive_devices(devices, item, preview, problems)
-                    if received:
-                        flash(f"Received {received} {item.name} devices.", "success")
-                        return redirect(url_for("inventory.receive"), code=303)
+                    receipt = _receive_devices(devices, item, preview, problems)
+                    if receipt is not None:
+                        values = [e.value for e in preview]
+                        flash(f"Received {_counted(len(values), item, receipt, values)}", "success")
+                        return _receive_again(receipt, item, "devices")
                 else:
                     status = 200
         for select in (counted.location_id, counted.item_id, devices.location_id, devices.item_id):
@@ -226,9 +241,47 @@ def receive():
             form=devices,
             problems=problems,
             preview=preview,
+            focus=focus,
         ),
         status,
     )
+
+
+# Identifiers a receipt's message names; the rest are counted.
+NAMED_IN_MESSAGE = 5
+
+
+def _counted(count: int, item: Item, receipt, values: list[str] | None = None) -> str:
+    """What a receipt brought, in words: "3 Blood pressure monitors at North depot: …"."""
+    text = (
+        f"{plural_name(count, item.name)} at {stock_locations.location_name(receipt.location_id)}"
+    )
+    if not values:
+        return text
+    named = ", ".join(values[:NAMED_IN_MESSAGE])
+    more = len(values) - NAMED_IN_MESSAGE
+    return f"{text}: {named}" + (f" and {more} more." if more > 0 else ".")
+
+
+def _receive_again(receipt, item: Item, form: str):
+    """Back to the page for the next receipt, with the same location and item chosen."""
+    return redirect(
+        url_for("inventory.receive", location=receipt.location_id, item=item.id, form=form),
+        code=303,
+    )
+
+
+def _remember_last_receipt(counted: CountedReceiptForm, devices: DeviceReceiptForm) -> str | None:
+    """The location and item of the last receipt (as ``_receive_again`` names them) chosen
+    again; answers the field to go on with (the count, or the identifiers box)."""
+    location, item = request.args.get("location", "")[:12], request.args.get("item", "")[:12]
+    for form in (counted, devices):
+        if any(choice.value == location for choice in form.location_id.choices):
+            form.location_id.data = location
+        if any(choice.value == item for choice in form.item_id.choices):
+            form.item_id.data = item
+    which = request.args.get("form")
+    return {"counted": "counted-count", "devices": "devices-manifest"}.get(which)
 
 
 def _manifest_text(form: DeviceReceiptForm) -> str:
@@ -246,7 +299,8 @@ def _manifest_text(form: DeviceReceiptForm) -> str:
     return text
 
 
-def _receive_devices(form, item, preview, problems: list[str]) -> int:
+def _receive_devices(form, item, preview, problems: list[str]):
+    """The receipt of the previewed devices, or None (``problems`` then says why)."""
     draft = receipts.ReceiptDraft(
         location_ref=chosen_id(form.location_id.data),
         reference=form.reference.data,
@@ -257,7 +311,7 @@ def _receive_devices(form, item, preview, problems: list[str]) -> int:
         ],
     )
     try:
-        receipts.receive(draft, signed_in_actor())
+        receipt = receipts.receive(draft, signed_in_actor())
     except Rejected as rejected:
         if any(e.problem for e in preview):
             # The preview beside the form says what is wrong with each identifier.
@@ -266,8 +320,8 @@ def _receive_devices(form, item, preview, problems: list[str]) -> int:
             )
         else:
             problems.extend(put_problems_on_fields(form, rejected.problems, DEVICES_FIELDS))
-        return 0
-    return len(preview)
+        return None
+    return receipt
 
 
 @bp.route("/adjust", methods=["GET", "POST"])
@@ -275,11 +329,13 @@ def _receive_devices(form, item, preview, problems: list[str]) -> int:
 def adjust():
     form = AdjustmentForm()
     form.location_id.choices = _location_choices()
-    form.item_id.choices = _item_choices(devices=False)
-    if request.method == "GET" and request.args.get("item"):
-        form.item_id.data = request.args["item"][:12]
+    form.item_id.choices = _item_choices(devices=False, orderable_first=True)
+    if request.method == "GET":
+        form.location_id.data = request.args.get("location", "")[:12] or None
+        form.item_id.data = request.args.get("item", "")[:12] or None
     problems: list[str] = []
-    if request.method == "POST":
+    showing = request.form.get("action") == "show"  # without JavaScript: the current stock
+    if request.method == "POST" and not showing:
         raw = (form.quantity.data or "").strip().replace("−", "-")
         quantity = (
             -parse_int(raw[1:])
@@ -304,8 +360,29 @@ def adjust():
             return redirect(url_for("inventory.stock"), code=303)
         keep_sent_choice(form.location_id)
         keep_sent_choice(form.item_id)
-    status = 422 if request.method == "POST" else 200
-    return render_template("inventory/adjust.html", form=form, problems=problems), status
+    status = 422 if request.method == "POST" and not showing else 200
+    return render_template(
+        "inventory/adjust.html", form=form, problems=problems, current=_current_stock(form)
+    ), status
+
+
+def _current_stock(form: AdjustmentForm) -> queries.Balance | None:
+    """The chosen item's balance at the chosen location (the first of each when none is)."""
+
+    def chosen(select) -> int | None:
+        offered = [SelectChoice.from_input(choice).value for choice in select.choices]
+        value = select.data if select.data in offered else next(iter(offered), None)
+        return parse_int(value or "")
+
+    return queries.balance_of(chosen(form.location_id), chosen(form.item_id))
+
+
+@bp.get("/adjust/current")
+@role_required(*MOVES_STOCK)
+def current_stock():
+    """htmx, when the location or item changes: what is there now, before the change."""
+    current = queries.balance_of(_arg_id("location_id"), _arg_id("item_id"))
+    return render_template("inventory/_current_stock.html", current=current)
 
 
 @bp.get("/locations")

@@ -123,3 +123,18 @@ def problem(carrier: str, value: str) -> str | None:
 def tracking_url(carrier: str, value: str) -> str | None:
     spec = CARRIERS.get(carrier)
     return spec["url"].format(quote(value)) if spec else None
+
+
+def recognise(value: str) -> str | None:
+    """The carrier whose format (and check digit, where it has one) the tracking number
+    fits; None when none does, or several do alike. A 20- or 22-digit number starting 91-95
+    fits FedEx's format and USPS's too: the carrier whose check digit it passes wins."""
+    value = normalise(value)
+    fitting = [carrier for carrier in CARRIERS if problem(carrier, value) is None]
+    if len(fitting) > 1:
+        fitting = [
+            carrier
+            for carrier in fitting
+            if any(re.fullmatch(p, value) for p in CARRIERS[carrier]["checked"])
+        ]
+    return fitting[0] if len(fitting) == 1 else None

@@ -12,12 +12,13 @@ def register(app) -> None:
     @app.cli.command("check-status-counts")
     @click.option("--fix", is_flag=True, help="Rewrite the counters from the orders.")
     def check_status_counts(fix: bool):
-        """Recount orders per status, site, shipping option and recipient kind; report
-        counters that drifted."""
+        """Recount orders per status, site, shipping option, recipient kind and location;
+        report counters that drifted."""
         found = drift()
-        for (status, site, shipping, kind), stored, counted in found:
+        for (status, site, shipping, kind, location), stored, counted in found:
             click.echo(
-                f"{status} / site {site or '-'} / {shipping or '-'} / {kind}: "
+                f"{status} / site {site or '-'} / {shipping or '-'} / {kind} / "
+                f"location {location}: "
                 f"counter {stored:,}, orders {counted:,}"
             )
         if not found:

@@ -42,7 +42,7 @@ def label(name: str) -> str:
 
 
 EVENTS, OUTBOX = OrderEvent.__table__, OrderOutboxEntry.__table__
-# Built once, run with exec_driver_sql: placing writes both.
+# Built once, run on the fast path: placing writes both.
 _INSERT_EVENT = direct_insert(
     EVENTS,
     ("order_id", "name", "event_timestamp", "actor_user_id", "actor_api_key_id"),

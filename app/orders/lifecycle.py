@@ -237,6 +237,17 @@ def _add_tracking(order: Order, carrier: str, value: str, actor: Actor) -> Track
             )
         raise refusal("forbidden", "Only fulfillment adds tracking numbers.", FORBIDDEN)
     value = carriers.normalise(value)
+    if not carrier and value:
+        # Left blank: the carrier whose format the number fits (the page fills it in as
+        # the number is typed; without JavaScript, here).
+        carrier = carriers.recognise(value) or ""
+        if not carrier:
+            raise refusal(
+                "invalid_tracking_number",
+                "The carrier cannot be told from this number: choose it.",
+                INVALID,
+                "carrier",
+            )
     problem = carriers.problem(carrier, value)
     if problem:
         field = "carrier" if carrier not in carriers.CARRIERS else "trackingNumber"

@@ -70,6 +70,8 @@ class OrderQuery:
     status: str = ""
     kind: str = ""
     site: int | None = None
+    # Orders fulfilled from this stock location.
+    location: int | None = None
     date_from: date | None = None
     date_to: date | None = None
     shipping: str = ""
@@ -95,6 +97,7 @@ class OrderQuery:
         query.kind = args.get("kind", "") if args.get("kind") in ("patient", "site") else ""
         site = args.get("site", "")
         query.site = parse_int(site)
+        query.location = parse_int(args.get("location", ""))
         for name, attr in (("from", "date_from"), ("to", "date_to")):
             text = args.get(name, "")
             value = _date(text)
@@ -125,6 +128,7 @@ class OrderQuery:
             "status": changed.status,
             "kind": changed.kind,
             "site": changed.site or "",
+            "location": changed.location or "",
             "from": changed.date_from.isoformat() if changed.date_from else "",
             "to": changed.date_to.isoformat() if changed.date_to else "",
             "shipping": changed.shipping,
@@ -143,7 +147,16 @@ class OrderQuery:
     @property
     def filtered(self) -> bool:
         return any(
-            [self.kind, self.site, self.date_from, self.date_to, self.shipping, self.due, self.q]
+            [
+                self.kind,
+                self.site,
+                self.location,
+                self.date_from,
+                self.date_to,
+                self.shipping,
+                self.due,
+                self.q,
+            ]
         )
 
     # --- SQL ------------------------------------------------------------------------------
@@ -162,6 +175,8 @@ class OrderQuery:
             where.append(Order.site_id.is_not(None))
         if self.site:
             where.append(Order.responsible_site_id == self.site)
+        if self.location:
+            where.append(Order.fulfillment_location_id == self.location)
         # A bad date is left out and said so; the other one still applies.
         if self.date_from and "from" not in self.problems:
             where.append(Order.created_at >= self._start_of(self.date_from))
@@ -278,10 +293,10 @@ def _cursor(text: str, sort: str):
 
 
 # What a row of the list (and of its CSV) shows: the order's own columns, the recipient's and
-# the responsible site's names, external ids and tracking numbers. Not the addresses or the
-# fulfillment location: every table joined costs PostgreSQL more to plan (nine tables took
-# longer to plan than the page took to run).
-ROW = OrderRow.__struct_fields__[:9]
+# the responsible site's names, external ids and tracking numbers. Not the addresses, and the
+# fulfillment location by its id only: every table joined costs PostgreSQL more to plan (nine
+# tables took longer to plan than the page took to run).
+ROW = OrderRow.__struct_fields__[:10]
 ROW_PATIENT = PatientName.__struct_fields__
 ROW_SITE = SiteName.__struct_fields__
 
@@ -418,14 +433,14 @@ def list_page(query: OrderQuery) -> OrderListPage:
 def status_counts(query: OrderQuery) -> dict[str, int]:
     """How many orders each tab holds under the other filters, in one statement.
 
-    Filtered by site, shipping option and recipient kind only (or not at all), the counts
-    are read from the status counters. A search, a date range or the ship-by filter (orders
-    that have not left) selects a bounded set of orders, found through its own index and
-    counted exactly in one pass.
+    Filtered by site, shipping option, recipient kind and location only (or not at all), the
+    counts are read from the status counters. A search, a date range or the ship-by filter
+    (orders that have not left) selects a bounded set of orders, found through its own index
+    and counted exactly in one pass.
     """
     if not (query.q or query.date_from or query.date_to or query.due):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
-            query.site, query.shipping, query.kind
+            query.site, query.shipping, query.kind, query.location
         )
         counts[""] = sum(counts.values())
         return counts

@@ -44,6 +44,8 @@ class Order(db.Model):
         # A status tab within one site: counted and listed without scanning the site.
         Index("ix_order__status_site_id", "current_status", "responsible_site_id", "id"),
         Index("ix_order__updated_at_id", "updated_at", "id"),
+        # The list's location filter, newest first.
+        Index("ix_order__location_id", "fulfillment_location_id", "id"),
         # One site's orders by shipping option and status, newest first: the list's site and
         # shipping filters, with or without a status tab, walk this index alone.
         Index(
@@ -391,4 +393,6 @@ class OrderStatusCount(db.Model):
     shipping_key: Mapped[str] = mapped_column(String(10), primary_key=True)
     # "patient" or "site": the list's recipient filter.
     kind_key: Mapped[str] = mapped_column(String(7), primary_key=True)
+    # The order's fulfillment location: the list's location filter.
+    location_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

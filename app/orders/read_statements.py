@@ -3,7 +3,7 @@
 One statement for the orders with their recipients and location, one per kind of line, and
 what a new order names (patients, sites, items, kits: ``by_id``). Every column is labelled
 (``order_id``, ``patient_first_name``, ``item_maker_name``...): the read model finds each
-view's columns by those labels. They run with exec_driver_sql (``fast_path.DirectStatement``):
+view's columns by those labels. They run on the fast path (``fast_path.DirectStatement``):
 compiled once, without SQLAlchemy's compiled-cache lookup and result set-up for each; the
 ids are one parameter, an array on PostgreSQL (see ``app.db.types.id_among``).
 """

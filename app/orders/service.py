@@ -67,7 +67,7 @@ MAX_NOTE_LENGTH = 2000
 MAX_NOTES = 20
 NOT_GIVEN: Any = "__not_given__"
 ORDERS = Order.__table__
-# Placing's inserts, built once and run with exec_driver_sql (fast_path.DirectStatement).
+# Placing's inserts, built once and run on the fast path (fast_path.DirectStatement).
 _ORDER_COLUMNS = (
     "patient_id",
     "site_id",

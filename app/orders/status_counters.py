@@ -1,10 +1,10 @@
-"""The order list's tab counts, kept per (status, site, shipping option, recipient kind) as
-orders change.
+"""The order list's tab counts, kept per (status, site, shipping option, recipient kind,
+fulfillment location) as orders change.
 
 Counting a status over a million orders takes tens of milliseconds on every list page (and
 the recipient filter's capped counts most of a second); a counter row per (status,
-responsible site, shipping option, patient or site recipient), moved in the same transaction
-as the order's status, makes the tabs a read of a few dozen rows. ``flask
+responsible site, shipping option, patient or site recipient, location), moved in the same
+transaction as the order's status, makes the tabs a read of a few dozen rows. ``flask
 check-status-counts`` recomputes them from the orders and reports (or mends) any drift.
 """
 
@@ -19,21 +19,28 @@ from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.orders.models import Order, OrderStatusCount, recipient_kind
 
-# status, site (0 for none), shipping option ("" for none), recipient kind ("patient", "site")
-Key = tuple[str, int, str, str]
+# status, site (0 for none), shipping option ("" for none), recipient kind ("patient", "site"),
+# fulfillment location
+Key = tuple[str, int, str, str, int]
 
 
 @functools.cache
 def _upsert(dialect_name: str) -> DirectStatement:
     """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run with exec_driver_sql (every status change and every placed order runs it)."""
+    run on the fast path (every status change and every placed order runs it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
-    columns = ("current_status", "site_key", "shipping_key", "kind_key", "count")
+    columns = ("current_status", "site_key", "shipping_key", "kind_key", "location_key", "count")
     stmt = dialect.insert(table).values({name: bindparam(name) for name in columns})
     return DirectStatement(
         stmt.on_conflict_do_update(
-            index_elements=["current_status", "site_key", "shipping_key", "kind_key"],
+            index_elements=[
+                "current_status",
+                "site_key",
+                "shipping_key",
+                "kind_key",
+                "location_key",
+            ],
             set_={"count": table.c.count + stmt.excluded["count"]},
         )
     )
@@ -55,6 +62,7 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
             "site_key": site,
             "shipping_key": shipping,
             "kind_key": kind,
+            "location_key": order.fulfillment_location_id,
             "count": delta,
         }
         for status, delta in sorted(moves.items())
@@ -65,8 +73,11 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
     _upsert(connection.dialect.name).run_many(connection, rows)
 
 
-def tab_counts(site_id: int | None, shipping_option: str, kind: str = "") -> dict[str, int]:
-    """Orders per status, within one site, shipping option and/or recipient kind if given."""
+def tab_counts(
+    site_id: int | None, shipping_option: str, kind: str = "", location_id: int | None = None
+) -> dict[str, int]:
+    """Orders per status, within one site, shipping option, recipient kind and/or
+    fulfillment location if given."""
     stmt = select(OrderStatusCount.current_status, func.sum(OrderStatusCount.count)).group_by(
         OrderStatusCount.current_status
     )
@@ -76,6 +87,8 @@ def tab_counts(site_id: int | None, shipping_option: str, kind: str = "") -> dic
         stmt = stmt.where(OrderStatusCount.shipping_key == shipping_option)
     if kind:
         stmt = stmt.where(OrderStatusCount.kind_key == kind)
+    if location_id:
+        stmt = stmt.where(OrderStatusCount.location_key == location_id)
     return {status: int(n or 0) for status, n in db.session.execute(stmt)}
 
 
@@ -87,19 +100,20 @@ def _counted_from_orders():
         (Order.patient_id.is_not(None), literal_column("'patient'")),
         else_=literal_column("'site'"),
     )
-    return select(Order.current_status, site, shipping, kind, func.count()).group_by(
-        Order.current_status, site, shipping, kind
+    location = Order.fulfillment_location_id
+    return select(Order.current_status, site, shipping, kind, location, func.count()).group_by(
+        Order.current_status, site, shipping, kind, location
     )
 
 
 def drift() -> list[tuple[Key, int, int]]:
     """Every counter that differs from a count of the orders: (key, stored, counted)."""
     counted = {
-        (s, site, ship, kind): n
-        for s, site, ship, kind, n in db.session.execute(_counted_from_orders())
+        (s, site, ship, kind, location): n
+        for s, site, ship, kind, location, n in db.session.execute(_counted_from_orders())
     }
     stored = {
-        (c.current_status, c.site_key, c.shipping_key, c.kind_key): c.count
+        (c.current_status, c.site_key, c.shipping_key, c.kind_key, c.location_key): c.count
         for c in db.session.scalars(select(OrderStatusCount))
     }
     return [
@@ -122,7 +136,7 @@ def rebuild() -> None:
     session.execute(delete(OrderStatusCount))
     session.execute(
         insert(OrderStatusCount).from_select(
-            ["current_status", "site_key", "shipping_key", "kind_key", "count"],
+            ["current_status", "site_key", "shipping_key", "kind_key", "location_key", "count"],
             _counted_from_orders(),
         )
     )

@@ -184,7 +184,8 @@ class OrderView(View):
 
 
 class OrderRow(View):
-    """A row of the order list (and of its CSV): the order's own columns, the names of its
+    """A row of the order list (and of its CSV): the order's own columns (its fulfillment
+    location by id: the list names it from inventory's few locations), the names of its
     recipient and responsible site, its external ids and tracking numbers."""
 
     id: int
@@ -196,6 +197,7 @@ class OrderRow(View):
     created_at: datetime
     updated_at: datetime
     ship_by: date
+    fulfillment_location_id: int
     patient: PatientName | None
     site: SiteName | None
     responsible_site: SiteName | None

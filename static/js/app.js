@@ -424,6 +424,9 @@
     open(input, document.activeElement === input && input.value.trim() !== "");
     var status = document.getElementById(input.id.replace(/-ref$/, "-status"));
     if (status) status.textContent = input.value.trim() === "" ? "" : count === 0 ? "Nothing matches." : count + (count === 1 ? " match" : " matches") + ": ↓ to choose.";
+    // Nothing matches: said where it is seen too, under the box.
+    var none = document.getElementById(input.id.replace(/-ref$/, "-none"));
+    if (none) none.textContent = input.value.trim() !== "" && count === 0 ? "Nothing on offer matches “" + input.value.trim() + "”." : "";
   });
 
   // The mouse: a click on an option picks it; the box keeps the focus meanwhile.

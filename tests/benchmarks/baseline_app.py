@@ -521,12 +521,12 @@ def create_app(url: str | None = None) -> Flask:
             cursor.execute(
                 database.sql(
                     "INSERT INTO order_status_count "
-                    "(current_status, site_key, shipping_key, kind_key, count) "
-                    "VALUES ('created', ?, ?, ?, 1) "
-                    "ON CONFLICT (current_status, site_key, shipping_key, kind_key) "
+                    "(current_status, site_key, shipping_key, kind_key, location_key, count) "
+                    "VALUES ('created', ?, ?, ?, ?, 1) "
+                    "ON CONFLICT (current_status, site_key, shipping_key, kind_key, location_key) "
                     "DO UPDATE SET count = order_status_count.count + excluded.count"
                 ),
-                (responsible or 0, shipping, "patient" if patient_id else "site"),
+                (responsible or 0, shipping, "patient" if patient_id else "site", location_id),
             )
             short = reserve(cursor, order_id, location_id, item_lines, kit_lines, key_id, stamp)
             if short:

@@ -212,7 +212,7 @@ def test_scanning_a_summarys_barcode_into_the_list_search_opens_the_order(
     page = open_as_person("fulfillment", "/orders/", javascript=javascript)
     page.get_by_label("Search").click()
     scan_with_the_scanner(page, str(ids[1]), into=page.get_by_label("Search"))
-    expect(page).to_have_url(f"{base_url}/orders/{ids[1]}")
+    expect(page).to_have_url(f"{base_url}/orders/{ids[1]}?focus=next-step")
     expect(page.get_by_role("heading", name=f"Order {ids[1]}")).to_be_visible()
 
 
@@ -223,7 +223,7 @@ def test_go_to_order_in_the_header(app, catalog, open_as_person, base_url, javas
     go_to = page.get_by_role("textbox", name="Go to order")
     go_to.click()
     scan_with_the_scanner(page, str(order_id), into=go_to)
-    expect(page).to_have_url(f"{base_url}/orders/{order_id}")
+    expect(page).to_have_url(f"{base_url}/orders/{order_id}?focus=next-step")
     go_to.click()
     scan_with_the_scanner(page, "424242", into=go_to)
     expect(page.get_by_text("There is no order “424242”")).to_be_visible()

@@ -46,7 +46,9 @@ def test_received_devices_are_packed_shipped_and_traced(app, catalog, open_as):
     devices_form = receiver.get_by_role("form", name="Devices")
     devices_form.get_by_label("Identifiers").fill(f"{first}\n{second}\n")
     devices_form.get_by_role("button", name="Receive devices").click()
-    expect(receiver.get_by_text("Received 2 Glucometer devices.")).to_be_visible()
+    expect(
+        receiver.get_by_text(f"Received 2 Glucometers at Main warehouse: {first}, {second}.")
+    ).to_be_visible()
 
     # A coordinator orders a diabetes kit, seeing what is available as the line is entered.
     coordinator = open_as("coordinator", "/orders/new")

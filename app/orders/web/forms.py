@@ -66,7 +66,8 @@ class StatusForm(FlaskForm):
     from_status = HiddenField()
     reason = TextAreaField("Reason", render_kw={"maxlength": MAX_REASON_LENGTH, "rows": 2})
     carrier = SelectField(
-        "Carrier", choices=[SelectChoice("", "Choose…")] + [SelectChoice(c, c) for c in CARRIERS]
+        "Carrier",
+        choices=[SelectChoice("", "From the number")] + [SelectChoice(c, c) for c in CARRIERS],
     )
     tracking_number = StringField(
         "Tracking number", render_kw={"autocomplete": "off", "spellcheck": "false"}
@@ -82,7 +83,8 @@ class DeviceForm(FlaskForm):
 
 class TrackingForm(FlaskForm):
     carrier = SelectField(
-        "Carrier", choices=[SelectChoice("", "Choose…")] + [SelectChoice(c, c) for c in CARRIERS]
+        "Carrier",
+        choices=[SelectChoice("", "From the number")] + [SelectChoice(c, c) for c in CARRIERS],
     )
     tracking_number = StringField(
         "Tracking number", render_kw={"autocomplete": "off", "spellcheck": "false"}

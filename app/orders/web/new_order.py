@@ -19,8 +19,6 @@ from wtforms import FieldList, FormField
 from app.catalog.models import Item, Kit
 from app.catalog.search import (
     OPTION_CAP,
-    find_orderable_items,
-    find_orderable_kits,
     item_label,
     orderable_items_named,
     orderable_kits_named,
@@ -28,9 +26,10 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import chosen_id
 from app.inventory import ledger
-from app.inventory.locations import default_location, list_locations
+from app.inventory.locations import list_locations, resolve_location
 from app.orders import lookups
 from app.orders.lookups import OutWithRecipient, out_with_recipient
+from app.orders.ordered_catalog import find_items_to_order, find_kits_to_order
 from app.orders.service import MAX_LINES, LineRequest, OrderDraft, Problem
 from app.orders.web.forms import OrderForm
 from app.people.models import Patient, Site
@@ -88,10 +87,13 @@ class LineStock:
         return self._kits.get((text or "").strip().lower())
 
 
-def available_to_order(item_ids: list[int]) -> dict[int, int] | None:
-    """How many of each item can be ordered now at the default location, for the pickers."""
-    location = default_location()
-    return ledger.available(location.id, item_ids) if location else None
+def available_to_order(item_ids: list[int], location_ref: str = "") -> dict[int, int] | None:
+    """How many of each item can be ordered now at the location chosen in "Fulfilled from"
+    (the default when none is), for the pickers; None when that is no active location."""
+    location, problems = resolve_location(chosen_id(location_ref), "fulfillmentLocation.id")
+    if problems or location is None or not item_ids:
+        return None
+    return ledger.available(location.id, item_ids)
 
 
 @dataclass
@@ -317,7 +319,7 @@ class OrderEntry:
         number = parse_int(index)
         if rows is None or number is None or number >= len(rows):
             return None
-        find = find_orderable_kits if section == "kits" else find_orderable_items
+        find = find_kits_to_order if section == "kits" else find_items_to_order
         return RowMatches(self.finding, find(rows[number].ref))
 
     # --- Reading what the entry refers to -------------------------------------------------
@@ -522,10 +524,15 @@ def _page_positions(form: OrderForm) -> dict[str, int]:
 
 def lines_context(entry: OrderEntry, stock: LineStock) -> dict:
     """What the lines part of the page needs, whether it is drawn alone or in the page."""
+    matches = entry.matches()
     return {
         "stock": stock,
         "summary": entry.summary(stock),
-        "matches": entry.matches(),
+        "matches": matches,
+        # What the no-JavaScript matches of an item row say is available, as the picker does.
+        "available": ledger.available(stock.location_id, [o.id for o in matches.options])
+        if matches and matches.options and stock.location_id and not matches.row.startswith("kits")
+        else None,
         "option_cap": OPTION_CAP,
         "with_recipient": entry.out_with_recipient(),
         "with_recipient_cap": lookups.DEVICES_OUT_CAP,

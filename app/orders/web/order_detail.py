@@ -16,7 +16,16 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import claims, events, lifecycle, lookups, packing, read_model, statuses
+from app.orders import (
+    carriers,
+    claims,
+    events,
+    lifecycle,
+    lookups,
+    packing,
+    read_model,
+    statuses,
+)
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -28,6 +37,9 @@ from app.orders.web.forms import (
 from app.validation import MAX_ACTION_LENGTH, MAX_REASON_LENGTH, NOT_FOUND, Rejected, parse_int
 
 VIEWERS = ("coordinator", "fulfillment")
+# The carrier choosers of the order page (the Mark shipped form's, the Add tracking number
+# form's): the ids their numbers' boxes name.
+CARRIER_CHOOSERS = ("ship-carrier", "carrier")
 # How often an open order page asks whether the order changed (app config ORDER_POLL_SECONDS).
 POLL_SECONDS = 10
 
@@ -153,8 +165,12 @@ def render_order(
     forms: dict | None = None,
     polled: bool = False,
     refused_scan: str | None = None,
+    focus: str | None = None,
 ):
     """The order page, or (for htmx) its live part, from one template.
+
+    ``focus`` (NEXT_STEP or NEXT_FIELD) asks for the keyboard on the next step (see
+    ``_next_focus``).
 
     ``error_field`` names the field that shows ``error`` (it takes the focus); ``polled``
     marks a refresh the person did not ask for, which must not move their focus;
@@ -206,8 +222,31 @@ def render_order(
         "max_reason_length": MAX_REASON_LENGTH,
     }
     context["unsaved"] = _unsaved(forms, context)
+    context["next_focus"] = None if error or polled else _next_focus(focus, moves, plan, may_pack)
     template = "orders/_order_live.html" if request.htmx else "orders/show.html"
     return make_response(render_template(template, **context), status)
+
+
+# Where the keyboard goes once an order is opened by its number (Go to order, a summary's
+# barcode): the next step, its field to fill or else its button. After a status move: only
+# a field to fill (the tracking number once packed); a button there could be pressed by the
+# same Enter twice.
+NEXT_STEP = "next-step"
+NEXT_FIELD = "next-field"
+
+
+def _next_focus(focus: str | None, moves: list[dict], plan, may_pack: bool):
+    """(status, "field" or "button"): the primary move's control that takes the focus, or
+    None. Never while devices are being scanned (the scan box has it) or the move waits."""
+    if focus not in (NEXT_STEP, NEXT_FIELD):
+        return None
+    primary = next((m for m in moves if m["primary"]), None)
+    scanning = may_pack and plan and plan.slots and not plan.complete
+    if primary is None or scanning or (primary["to"] == statuses.PACKED and not plan.complete):
+        return None
+    if primary["takes_tracking"]:
+        return primary["to"], "field"
+    return (primary["to"], "button") if focus == NEXT_STEP else None
 
 
 @dataclass
@@ -257,10 +296,10 @@ def _unsaved(forms: dict, context: dict) -> list[Unsaved]:
     return [Unsaved(label, value) for label, value in typed if value and value.strip()]
 
 
-def _done(order_id: int):
+def _done(order_id: int, focus: str | None = None):
     if request.htmx:
-        return render_order(order_id)
-    return redirect(url_for("orders.show_order", order_id=order_id), code=303)
+        return render_order(order_id, focus=focus)
+    return redirect(url_for("orders.show_order", order_id=order_id, focus=focus), code=303)
 
 
 def _refused(
@@ -291,7 +330,32 @@ def _refused(
 @bp.get("/<int:order_id>")
 @role_required(*VIEWERS)
 def show_order(order_id: int):
-    return render_order(order_id)
+    return render_order(order_id, focus=request.args.get("focus"))
+
+
+@bp.get("/<int:order_id>/carrier")
+@role_required("fulfillment")
+def recognise_carrier(order_id: int):
+    """htmx, as a tracking number is typed: its carrier chooser again, with the carrier the
+    number's format names, unless one was chosen by hand (that one stays)."""
+    select_id = request.args.get("select", "")
+    if select_id not in CARRIER_CHOOSERS:
+        abort(404)
+    form = TrackingForm(formdata=None)
+    chosen = request.args.get("carrier", "")
+    recognised = False
+    if chosen in carriers.CARRIERS and request.args.get("carrier_recognised") != "1":
+        form.carrier.data = chosen
+    else:
+        number = request.args.get("tracking_number", "")[: identifiers.MAX_IDENTIFIER_LENGTH]
+        form.carrier.data = carriers.recognise(number) or ""
+        recognised = bool(form.carrier.data)
+    return render_template(
+        "orders/_carrier_choice.html",
+        carrier_field=form.carrier,
+        select_id=select_id,
+        recognised=recognised,
+    )
 
 
 @bp.get("/<int:order_id>/changes")
@@ -327,7 +391,7 @@ def change_status(order_id: int):
     except Rejected as refused:
         fields = {"reason": "reason", "trackingNumber": "tracking_number", "carrier": "carrier"}
         return _refused(order_id, refused, form, fields, {"status": (form.to_status.data, form)})
-    return _done(order_id)
+    return _done(order_id, focus=NEXT_FIELD)
 
 
 @bp.post("/<int:order_id>/devices")

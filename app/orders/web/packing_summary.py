@@ -278,17 +278,15 @@ def back_to_list(status: str) -> str:
 @role_required("coordinator", "fulfillment")
 def packing_summaries():
     """Several summaries as one document: the orders ticked on the list, or every order in
-    a status (``?status=processing``), oldest first, at most MAX_BATCH."""
+    a status (``?status=processing``, and ``&location=<id>``: at one stock location), oldest
+    first, at most MAX_BATCH."""
     status = request.args.get("status", "")
     if status in statuses.ALL:
-        ids = list(
-            db.session.scalars(
-                select(Order.id)
-                .where(Order.current_status == status)
-                .order_by(Order.id)
-                .limit(MAX_BATCH + 1)
-            )
-        )
+        stmt = select(Order.id).where(Order.current_status == status)
+        location_id = parse_int(request.args.get("location", ""))
+        if location_id:
+            stmt = stmt.where(Order.fulfillment_location_id == location_id)
+        ids = list(db.session.scalars(stmt.order_by(Order.id).limit(MAX_BATCH + 1)))
         title = f"Packing summaries: {statuses.label(status)}"
     else:
         ids = requested_ids()

@@ -27,14 +27,14 @@ from sqlalchemy import select
 
 from app.auth.access import role_required, signed_in_actor
 from app.catalog.search import (
-    find_orderable_items,
-    find_orderable_kits,
     item_label,
 )
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
+from app.inventory.locations import all_locations
 from app.orders import claims, listing, lookups, service, statuses
+from app.orders.ordered_catalog import find_items_to_order, find_kits_to_order
 from app.orders.web import bp, csv_export
 from app.orders.web.forms import OrderForm
 from app.orders.web.new_order import (
@@ -45,6 +45,7 @@ from app.orders.web.new_order import (
     lines_context,
     put_problems_on_order_form,
 )
+from app.orders.web.order_detail import NEXT_STEP
 from app.people import service as people_service
 from app.people.forms import PatientForm, patient_draft, site_choices
 from app.people.models import Site
@@ -63,11 +64,15 @@ def list_orders():
     if request.args.get(listing.SUBMITTED) and query.q:
         order_id = lookups.order_number_in(query.q)
         if order_id is not None:
-            return _open_order(order_id)
+            return _open_order(order_id, focus=NEXT_STEP)
     results_only = request.htmx and not request.htmx.history_restore_request
     page = listing.list_page(query)
+    # The locations name each row's warehouse and make the filter's choices (one statement).
+    locations = all_locations()
     context = {
         "query": query,
+        "locations": locations,
+        "location_names": {location.id: location.name for location in locations},
         "page": page,
         # Who is packing which of these orders (app/orders/claims.py), in one statement.
         "claims": claims.claims_of([o.id for o in page.orders]),
@@ -89,9 +94,10 @@ def list_orders():
     return render_template("orders/list.html", **context)
 
 
-def _open_order(order_id: int):
-    """To the order's page: an htmx request is told to go there, a plain one redirected."""
-    target = url_for("orders.show_order", order_id=order_id)
+def _open_order(order_id: int, focus: str | None = None):
+    """To the order's page: an htmx request is told to go there, a plain one redirected.
+    Opened by its number (``focus``), the page gives the keyboard to the next step."""
+    target = url_for("orders.show_order", order_id=order_id, focus=focus)
     if request.htmx:
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target
@@ -106,7 +112,7 @@ def go_to_order():
     text = request.args.get("number", "").strip()[:MAX_SEARCH_LENGTH]
     order_id = lookups.order_number_in(text)
     if order_id is not None:
-        return _open_order(order_id)
+        return _open_order(order_id, focus=NEXT_STEP)
     flash(
         f"There is no order “{text}”: an order number is digits only, as on its packing summary."
         if text
@@ -292,7 +298,7 @@ def new_order_options():
     if not ROW_ID.match(row):
         abort(404)
     text = request.args.get(f"{row}-ref", "")[:MAX_SEARCH_LENGTH]
-    find = find_orderable_kits if kind == "kit" else find_orderable_items
+    find = find_kits_to_order if kind == "kit" else find_items_to_order
     options = find(text)
     return render_template(
         "orders/_options.html",
@@ -300,7 +306,11 @@ def new_order_options():
         kind=kind,
         row=row,
         catalog_label=item_label,
-        available=available_to_order([o.id for o in options]) if kind == "item" else None,
+        available=available_to_order(
+            [o.id for o in options], request.args.get("fulfillment_location", "")[:20]
+        )
+        if kind == "item"
+        else None,
     )
 
 
