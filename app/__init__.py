@@ -74,6 +74,8 @@ def _register_areas(app: Flask) -> None:
     from app.auth import commands as auth_commands
     from app.auth import routes as auth_routes
     from app.catalog import routes as catalog_routes
+    from app.dashboard import commands as dashboard_commands
+    from app.dashboard import routes as dashboard_routes
     from app.demo import commands as demo_commands
     from app.history import commands as history_commands
     from app.history import patient_access
@@ -98,6 +100,7 @@ def _register_areas(app: Flask) -> None:
     app.register_blueprint(admin_routes.bp)
     app.register_blueprint(inventory_routes.bp)
     app.register_blueprint(webhook_routes.bp)
+    app.register_blueprint(dashboard_routes.bp)
     templating.register(app)
     web.register_error_pages(app)
     web.register_response_headers(app)
@@ -109,3 +112,4 @@ def _register_areas(app: Flask) -> None:
     orders_commands.register(app)
     inventory_commands.register(app)
     webhooks_commands.register(app)
+    dashboard_commands.register(app)

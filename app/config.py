@@ -18,6 +18,8 @@ from limits import parse as parse_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.formats import is_time_zone
+
 # Throttling storages Orderly can be pointed at (the `limits` library's schemes).
 LIMIT_STORAGE_SCHEMES = (
     "memory",
@@ -224,6 +226,15 @@ def max_content_length() -> int:
     return _int("MAX_CONTENT_LENGTH", 1024 * 1024, "bytes")
 
 
+def _time_zone(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not is_time_zone(value.strip()):
+        raise SettingError(name, "expected an IANA time zone such as America/New_York", value)
+    return value.strip()
+
+
 def from_environment(instance_path: Path) -> dict:
     return {"SECRET_KEY": _secret_key(instance_path), **settings(instance_path)}
 
@@ -287,12 +298,17 @@ def settings(instance_path: Path) -> dict:
         # Attempts one worker sends at once (to different subscriptions): a slow receiver
         # holds one of them.
         "WEBHOOK_CONCURRENCY": _int("WEBHOOK_CONCURRENCY", 4, "deliveries at once"),
-        # Ship-by dates (app/orders/ship_by.py): the warehouse's days and hours, its cut-off for
-        # overnight orders, the business days standard orders have, and its days off.
+        # The warehouse's days and hours: its time zone (ship-by dates, app/orders/ship_by.py;
+        # the dashboard's days begin at its midnight, so changing it needs `flask
+        # check-dashboard-counts --fix`), its cut-off for overnight orders, the business days
+        # standard orders have, and its days off.
         "WAREHOUSE_TIME_ZONE": _time_zone("WAREHOUSE_TIME_ZONE", "America/New_York"),
         "OVERNIGHT_CUTOFF": _time_of_day("OVERNIGHT_CUTOFF", "14:00"),
         "STANDARD_SHIP_DAYS": _int("STANDARD_SHIP_DAYS", 2, "business days", minimum=0),
         "WAREHOUSE_HOLIDAYS": _dates("WAREHOUSE_HOLIDAYS"),
         # A packer's claim on an order (app/orders/claims.py) lapses after this long unused.
         "PACKING_CLAIM_IDLE_MINUTES": _int("PACKING_CLAIM_IDLE_MINUTES", 20, "minutes"),
+        # The dashboard's suggested reorder: enough units for this many days at the last 30
+        # days' rate of use.
+        "STOCK_COVER_DAYS": _int("STOCK_COVER_DAYS", 30, "days"),
     }

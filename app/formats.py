@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask import current_app, has_app_context
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -47,6 +50,15 @@ def plural_name(count: int, name: str) -> str:
     return f"{count} {head}{match['rest'] or ''}"
 
 
+def years_and_days(days: int) -> str:
+    """A span of days as people say it: "6 years and 6 days (2,196 days)"."""
+    years, rest = divmod(days, 365)
+    if not years:
+        return plural(days, "day")
+    said = plural(years, "year") + (f" and {plural(rest, 'day')}" if rest else "")
+    return f"{said} ({days:,} days)"
+
+
 def zone_named(name: str | None) -> ZoneInfo:
     """The time zone called ``name`` (IANA), or UTC when it is empty or unknown."""
     if name:
@@ -55,6 +67,19 @@ def zone_named(name: str | None) -> ZoneInfo:
         except (ZoneInfoNotFoundError, ValueError):
             pass
     return ZoneInfo("UTC")
+
+
+def warehouse_zone() -> ZoneInfo:
+    """The warehouse's time zone (``WAREHOUSE_TIME_ZONE``): where the dashboard's days begin.
+    The app's setting, or the environment's outside the app (a migration run by Alembic)."""
+    if has_app_context():
+        return zone_named(current_app.config.get("WAREHOUSE_TIME_ZONE"))
+    return zone_named(os.environ.get("WAREHOUSE_TIME_ZONE"))
+
+
+def day_in(moment: datetime, zone: ZoneInfo) -> date:
+    """The calendar day a moment falls on in ``zone``."""
+    return moment.astimezone(zone).date()
 
 
 # The longest IANA name kept on a user (the column's width).

@@ -10,9 +10,11 @@ from app.inventory.models import (  # noqa: F401
     StockLocation,
     StockMovement,
     StockReceipt,
+    StockUseCount,
 )
 from app.orders.models import (  # noqa: F401
     Order,
+    OrderDayCount,
     OrderDevice,
     OrderEvent,
     OrderExternalId,
@@ -20,6 +22,7 @@ from app.orders.models import (  # noqa: F401
     OrderKit,
     OrderNote,
     OrderOutboxEntry,
+    OrderShippedCount,
     PackedKit,
     ReturnDevice,
     ReturnItem,

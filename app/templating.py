@@ -9,7 +9,8 @@ from flask import has_request_context
 from flask_login import current_user
 
 from app.catalog import identifiers
-from app.formats import local_datetime, zone_named
+from app.catalog.models import SIZE_LABELS
+from app.formats import local_datetime, plural, zone_named
 from app.orders import events, ship_by, statuses
 
 
@@ -47,8 +48,21 @@ HISTORY_ACTIONS = {
 def field_label(name: str) -> str:
     """``address.zip_code`` -> "Address: zip code"."""
     prefix, _, rest = name.rpartition(".")
-    label = rest.replace("_id", "").replace("_", " ")
+    label = rest.removesuffix("_id").replace("_", " ")
     return f"{prefix.title()}: {label}" if prefix else label.capitalize()
+
+
+# A history entry keeps values as they were stored; the coded ones are shown in words.
+HISTORY_VALUES = {"device_identifier_type": identifiers.LABELS, "size": SIZE_LABELS}
+
+
+def history_value(value, name: str):
+    """A recorded value as people read it: "SIM card number", not "simCardNumber"; "Yes"."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return HISTORY_VALUES.get(name, {}).get(value, value)
 
 
 def register(app) -> None:
@@ -68,3 +82,6 @@ def register(app) -> None:
     app.jinja_env.globals["warehouse_today"] = ship_by.warehouse_today
     app.jinja_env.globals["event_label"] = events.label
     app.jinja_env.globals["ident_label"] = lambda kind: identifiers.LABELS.get(kind, kind)
+    app.jinja_env.globals["plural"] = plural
+    app.jinja_env.globals["size_label"] = lambda size: SIZE_LABELS.get(size, size)
+    app.jinja_env.filters["history_value"] = history_value

@@ -261,6 +261,7 @@ BAD_SETTINGS = {
     "STANDARD_SHIP_DAYS": "-1",
     "WAREHOUSE_HOLIDAYS": "2026-12-25,Boxing Day",
     "PACKING_CLAIM_IDLE_MINUTES": "0",
+    "STOCK_COVER_DAYS": "a month",
 }
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
 
 from app.catalog import identifiers
 from app.catalog.models import Device, DeviceIdentifier, Item
+from app.dashboard import figures
 from app.demo import catalog as demo
 from app.demo.generate import Writer
 from app.demo.progress import Progress
@@ -175,9 +177,14 @@ def test_generation_leaves_every_key_as_it_was_and_every_counter_right(app):
         if sqlite(session):
             assert session.execute(text("PRAGMA foreign_key_check")).all() == []
             assert session.scalar(text("PRAGMA cache_size")) == cache
-    for check in ("stock-check", "check-status-counts"):
+    for check in ("stock-check", "check-status-counts", "check-dashboard-counts"):
         outcome = runner.invoke(args=[check])
         assert outcome.exit_code == 0, outcome.output
+    # The dashboard has something to show: orders shipped lately, and units used.
+    with app_context(app):
+        now = datetime.now(UTC)
+        assert sum(week.shipped for week in figures.order_figures(now, None).weeks) > 0
+        assert any(row.used for row in figures.stock_cover(now, 30))
 
 
 def test_a_table_written_without_a_required_column_is_refused(app):

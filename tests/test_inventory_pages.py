@@ -366,7 +366,7 @@ def test_the_new_order_page_shows_what_is_available_beside_each_line(client, cat
         {**data, "action": "refresh", "fulfillment_location": str(east)},
         htmx=True,
     ).text
-    assert "only 0 available at East depot" in elsewhere
+    assert "Not enough stock: 0 available at East depot" in elsewhere
     refused = coordinator.post("/orders/new", {**data, "fulfillment_location": str(east)})
     assert refused.status_code == 422
     assert "Not enough stock for Test strips: 3 × Test strips needed, 0 available." in refused.text

@@ -107,13 +107,13 @@ def test_stale_action_is_refused_with_a_message(app, fulfillment, order):
 def test_fulfillment_packs_by_scanning(app, fulfillment, order):
     move(app, order, "processing")
     html = fulfillment.get(f"/orders/{order}").text
-    assert "0 of 1 devices recorded" in html
+    assert "0 of 1 device recorded" in html
     bad = fulfillment.post(f"/orders/{order}/devices", {"identifier": "123"}, htmx=True)
     assert bad.status_code == 422
     assert 'id="scan-error"' in bad.text
     response = fulfillment.post(f"/orders/{order}/devices", {"identifier": imei(11)}, htmx=True)
     assert response.status_code == 200
-    assert imei(11) in response.text and "All 1 devices recorded" in response.text
+    assert imei(11) in response.text and "The device is recorded." in response.text
     more = fulfillment.post(f"/orders/{order}/devices", {"identifier": imei(12)}, htmx=True)
     assert more.status_code == 409
     assert "Every device this order needs is already recorded." in more.text

@@ -205,3 +205,12 @@ def test_summaries_need_a_signed_in_user(client, app, catalog):
     order_id = place(app, catalog, items={"strips": 1})
     assert client.get(f"/orders/{order_id}/packing-summary").status_code == 302
     assert client.get("/orders/packing-summaries?status=created").status_code == 302
+
+
+def test_the_note_for_the_packer_comes_first_on_the_first_sheet(app, fulfillment, catalog):
+    order_id = place(app, catalog, items={"strips": 1}, notes=["Call before delivery"])
+    html = fulfillment.get(f"/orders/{order_id}/packing-summary").text
+    first_sheet = html.split('aria-label="Order', 2)[1]
+    assert "Note for the packer" in first_sheet
+    assert first_sheet.index("Call before delivery") < first_sheet.index("To pack")
+    assert '<span class="small mrn">(MRN-1)</span>' in html

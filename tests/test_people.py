@@ -457,3 +457,45 @@ def test_date_of_birth_in_the_form_has_one_stated_format(app, coordinator, catal
         assert (
             session.scalar(select(func.count(Patient.id)).where(Patient.first_name == "Ana")) == 0
         )
+
+
+def test_a_name_is_found_without_its_apostrophe_hyphen_or_accent(app, coordinator, catalog):
+    obrien = create(app, patient_draft(external_identifier="MRN-OB", last_name="O'Brien"))
+    create(app, patient_draft(external_identifier="MRN-SJ", last_name="Smith-Jones"))
+    create(app, patient_draft(external_identifier="MRN-JO", first_name="José", last_name="Ruiz"))
+    with app_context(app) as session:
+        stored = session.get(Patient, obrien)
+        assert (stored.last_name, stored.last_name_key) == ("O'Brien", "obrien")
+    for typed, found in [
+        ("obrien", "O&#39;Brien"),
+        ("O'Brien", "O&#39;Brien"),
+        ("o’bri", "O&#39;Brien"),
+        ("smithjones", "Smith-Jones"),
+        ("smith-jo", "Smith-Jones"),
+        ("jose ruiz", "Ruiz, José"),
+        ("Ruiz, Jose", "Ruiz, José"),
+    ]:
+        assert found in coordinator.get("/patients/", query_string={"q": typed}).text, typed
+    # The same search wherever a patient is looked for: Send to many, for one.
+    page = coordinator.get("/orders/batch").text
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    found = coordinator.post(
+        "/orders/batch",
+        {"submission_token": token, "action": "search", "patient_query": "obrien"},
+    ).text
+    assert "O&#39;Brien" in found and "MRN-OB" in found
+
+
+def test_a_renamed_patient_is_found_by_the_new_name(app, coordinator, catalog):
+    patient_id = create(app, patient_draft(external_identifier="MRN-RN", last_name="Dunn"))
+    with app.app_context():
+        from app.extensions import db
+
+        service.update_patient(
+            patient_id,
+            patient_draft(external_identifier="MRN-RN", last_name="D'Arcy-Dunn"),
+            actor("coordinator"),
+        )
+        db.session.remove()
+    assert "MRN-RN" in coordinator.get("/patients/?q=darcyd").text
+    assert "MRN-RN" not in coordinator.get("/patients/?q=dunn").text

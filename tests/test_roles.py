@@ -110,6 +110,9 @@ POLICY = {
     "webhooks.rotate_secret": {A},
     "webhooks.delete_webhook": {A},
     "webhooks.redeliver_message": {A},
+    "webhooks.retry_message": {A},
+    "dashboard.dashboard": EVERYONE,  # coordinators without the stock cover
+    "dashboard.stock_cover_csv": {F, A},
 }
 # Open to everyone, or guarded by an API key rather than a role.
 NOT_ROLE_BASED = {"static", "auth.sign_in", "web.health"}

@@ -67,11 +67,18 @@ def test_patients_are_found_by_the_first_letters_through_an_index(app):
         else:
             rows = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
         definitions = {name: " ".join((sql or "").split()) for name, sql in rows}
-    for name in ("first_name", "last_name", "external_identifier"):
-        definition = definitions[f"ix_patient_lower_{name}"]
-        # PostgreSQL gives it back as lower((first_name)::text)
-        assert re.search(rf"lower\(\(?{name}\)?(::text)?\)", definition)
-        assert ("text_pattern_ops" in definition) == postgresql
+    definition = definitions["ix_patient_lower_external_identifier"]
+    # PostgreSQL gives it back as lower((external_identifier)::text)
+    assert re.search(r"lower\(\(?external_identifier\)?(::text)?\)", definition)
+    assert ("text_pattern_ops" in definition) == postgresql
+    # Names by their search keys (stored in lower case, without apostrophes or hyphens).
+    for name in ("first_name_key", "last_name_key"):
+        assert re.search(rf"\(\s*{name}( text_pattern_ops)?\)", definitions[f"ix_patient_{name}"])
+        assert ("text_pattern_ops" in definitions[f"ix_patient_{name}"]) == postgresql
+    if not postgresql:
+        with app_context(app) as session:
+            table = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'patient'"))
+            assert 'first_name_key VARCHAR(100) COLLATE "NOCASE"' in table.scalar()
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):

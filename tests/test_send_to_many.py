@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.transactions import write_transaction
+from app.history.models import PatientDataAccess
 from app.orders.models import Order
 from app.people.models import Address, Patient
 from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context
@@ -66,7 +67,7 @@ def test_preview_then_place_one_order_per_good_patient_once(app, coordinator, ca
     data = {**batch_form(coordinator), "identifiers": "MRN-10, MRN-2\nMRN-11\nMRN-404"}
     html = coordinator.post("/orders/batch", {**data, "action": "preview"}).text
     assert "Preview: 2 orders to place, 1 refused" in html
-    assert "Old Patient is archived and cannot receive orders." in html
+    assert "Archived: cannot receive orders." in html
     assert "No patient has this identifier: MRN-404." in html
     assert orders_placed(app) == []
 
@@ -219,3 +220,57 @@ def test_the_preview_refuses_the_patients_the_stock_cannot_serve(app, coordinato
 
     assert coordinator.post("/orders/batch", {**data, "action": "place"}).status_code == 303
     assert [mrn for _, mrn in orders_placed(app)] == identifiers[:2]
+
+
+def test_pasted_identifiers_match_whatever_their_case(app, coordinator, catalog):
+    enrol(app, 2)
+    data = {**batch_form(coordinator), "identifiers": "mrn-10\nMrN\u201111\nmrn-404"}
+    html = coordinator.post("/orders/batch", {**data, "action": "preview"}).text
+    assert "Preview: 2 orders to place</h2>" in html
+    assert "No patient has this identifier: mrn-404." in html
+    assert coordinator.post("/orders/batch", {**data, "action": "place"}).status_code == 303
+    assert [mrn for _, mrn in orders_placed(app)] == ["MRN-10", "MRN-11"]
+
+
+def test_the_result_names_each_refused_patient_and_why(app, coordinator, catalog):
+    identifiers = enrol(app, 3)
+    data = {
+        **batch_form(coordinator),
+        "kits-0-ref": "",
+        "items-0-ref": "Test strips",
+        "items-0-count": str(STOCK_PER_COUNTED_ITEM // 2),
+        "identifiers": "\n".join([*identifiers, "MRN-2"]),
+        "action": "place",
+    }
+    response = coordinator.post("/orders/batch", data)
+    assert response.status_code == 303
+    assert [mrn for _, mrn in orders_placed(app)] == identifiers[:2]
+    html = coordinator.get(response.headers["Location"]).text
+    assert "2 orders placed; 2 patients refused." in html
+    assert "2 patients refused: no order placed" in html
+    refused = dict(
+        (name.strip(), why)
+        for name, why in re.findall(
+            r'<th scope="row"><a [^>]*>([^<]+)</a></th>\s*'
+            r'<td class="mrn">[^<]+</td>\s*<td>([^<]+)</td>',
+            html,
+        )
+    )
+    needed = STOCK_PER_COUNTED_ITEM // 2
+    assert refused == {
+        "Pat12 Cohort": f"Not enough stock left for this order: {needed} × Test strips needed, "
+        "0 available.",
+        "Old Patient": "Archived: cannot receive orders.",
+    }
+    assert '<td class="mrn">MRN-2</td>' in html and '<td class="mrn">MRN-12</td>' in html
+    # Showing them is a look at their data, in the PHI access log.
+    with app_context(app) as session:
+        shown = set(
+            session.scalars(
+                select(Patient.external_identifier)
+                .join(PatientDataAccess, PatientDataAccess.patient_id == Patient.id)
+                .where(PatientDataAccess.source == "sendToMany")
+                .where(PatientDataAccess.order_id.is_(None))
+            )
+        )
+    assert {"MRN-2", "MRN-12"} <= shown

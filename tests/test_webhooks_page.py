@@ -9,12 +9,13 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from app.auth import scopes
+from app.db.types import utcnow
 from app.extensions import db
 from app.webhooks import service, worker
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import ApiClient, app_context
 from tests.helpers.api_keys import key_with
-from tests.helpers.orders import place
+from tests.helpers.orders import move, place
 from tests.helpers.web import Browserless
 from tests.helpers.webhooks import Receiver, Worker, wait_until
 
@@ -124,7 +125,7 @@ def test_the_reason_of_an_automatic_disabling_is_shown(app, admin, catalog):
         subscription_id = db.session.scalar(select(WebhookSubscription.id))
     shown = admin.get(f"/admin/webhooks/{subscription_id}").text
     assert "Why it is disabled" in shown
-    assert "1 events in a row failed" in shown
+    assert "1 event in a row failed" in shown
     assert "ConnectError" in shown
 
 
@@ -165,3 +166,79 @@ def test_admins_see_every_subscription_and_who_made_it(app, admin, client):
     assert [w["url"] for w in key.get("/api/v3/webhook").json["content"]] == [
         "http://127.0.0.1:9/by-key"
     ]
+
+
+def deliver_once(app) -> None:
+    """The worker's own steps, in-process: new events handed out, one due attempt sent."""
+    with app.app_context():
+        worker.fan_out()
+        claimed = worker.claim()
+        if claimed is not None:
+            worker.record(claimed, worker.deliver(claimed))
+        db.session.remove()
+
+
+def delivery_rows(html: str) -> list[str]:
+    body = html.split('<caption class="visually-hidden">Delivery attempts</caption>')[1]
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+        for row in re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], re.S)
+    ]
+
+
+def test_a_failed_event_is_retried_now_and_a_later_one_says_it_waits(app, admin, catalog):
+    create(admin, url="http://127.0.0.1:9/hooks")  # nothing listens on port 9
+    order_id = place(app, catalog, items={"strips": 1})
+    deliver_once(app)  # the first try fails; the retry is due in 15 minutes
+    move(app, order_id, "processing")
+    deliver_once(app)  # the second event is handed out, and waits for the first
+    with app_context(app):
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+    page = f"/admin/webhooks/{subscription_id}"
+    html = admin.get(page).text
+    newest, retry, failed = delivery_rows(html)
+    assert f"Waiting behind an earlier event of order {order_id}" in newest
+    assert "due" not in newest and "Retry now" not in newest
+    assert "next try" in retry
+    assert "Failed" in failed and "Retry now" in failed
+    assert re.search(r"Events failing in a row</dt><dd>1 since the last delivery", html)
+
+    with app_context(app):
+        first = db.session.scalar(select(WebhookMessage.id).order_by(WebhookMessage.id))
+    assert admin.post(f"{page}/messages/{first}/retry").status_code == 303
+    with app_context(app):
+        pending = db.session.scalar(
+            select(WebhookAttempt).where(
+                WebhookAttempt.message_id == first, WebhookAttempt.status == "pending"
+            )
+        )
+        assert pending.attempt == 2 and not pending.manual
+        assert pending.next_attempt_at <= utcnow()
+    assert "queued: sent as soon as a worker is free" in admin.get(page).text
+
+
+def test_an_event_failed_after_every_retry_is_retried_by_hand(app, admin, catalog):
+    create(admin, url="http://127.0.0.1:9/hooks")
+    app.config.update(WEBHOOK_RETRY_SCHEDULE=())
+    try:
+        place(app, catalog, items={"strips": 1})
+        deliver_once(app)
+    finally:
+        app.config.update(WEBHOOK_RETRY_SCHEDULE=(900.0, 1800.0, 3600.0))
+    with app_context(app):
+        subscription_id = db.session.scalar(select(WebhookSubscription.id))
+        message_id = db.session.scalar(select(WebhookMessage.id))
+    page = f"/admin/webhooks/{subscription_id}"
+    html = admin.get(page).text
+    assert "Retry now" in html and "Redeliver" not in html
+    assert re.search(r"Events failing in a row</dt><dd>1 since the last delivery", html)
+    assert "(1 of 20 failed after every retry" in html
+    assert admin.post(f"{page}/messages/{message_id}/retry").status_code == 303
+    with app_context(app):
+        attempts = db.session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.message_id == message_id)
+        ).all()
+        assert [(a.attempt, a.status, a.manual) for a in attempts] == [
+            (1, "failed", False),
+            (2, "pending", True),
+        ]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -11,10 +20,12 @@ from app.auth import service
 from app.auth.access import role_required, signed_in_actor
 from app.auth.models import ApiKey, User
 from app.extensions import db
+from app.formats import years_and_days
 from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
-from app.history import patient_access
+from app.history import access_log
 from app.history.changes import history_of
 from app.history.models import RecordChange
+from app.people.search import patient_names, patient_with_identifier
 from app.validation import Rejected, parse_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -210,21 +221,39 @@ def revoke_api_key(key_id: int):
 @bp.get("/phi-access/")
 @role_required()
 def phi_access():
-    """The PHI access log, newest first, filtered by patient and/or by person or API key."""
-    patient_id = parse_int(request.args.get("patient", "").strip())
+    """The PHI access log, newest first, a row per visit (see history.access_log), filtered
+    by patient (an MRN typed, or the id of a row's link) and/or by person or API key."""
+    mrn = request.args.get("mrn", "").strip()
+    patient, patient_id = None, None
+    if mrn:
+        patient = patient_with_identifier(mrn)
+        patient_id = patient.id if patient else None
+    elif patient_id := parse_int(request.args.get("patient", "").strip()):
+        # The log outlives what it names: an id no patient has still filters.
+        patient = patient_names({patient_id}).get(patient_id)
     person = request.args.get("person", "")
     kind, _, ident = person.partition(":")
     person_id = parse_int(ident)
     user_id = person_id if kind == "user" else None
     api_key_id = person_id if kind == "key" else None
     before = parse_int(request.args.get("before", ""))
-    rows, more = patient_access.entries(patient_id, user_id, api_key_id, before)
+    unknown = bool(mrn) and patient is None
+    page = (
+        access_log.VisitPage([], None)
+        if unknown
+        else access_log.visits(patient_id, user_id, api_key_id, before)
+    )
     return render_template(
         "admin/phi_access.html",
-        rows=rows,
-        more=more,
-        patient=request.args.get("patient", ""),
+        page=page,
+        patients=patient_names({v.patient_id for v in page.visits}),
+        patient=patient,
+        patient_id=patient_id,
+        mrn=patient.external_identifier if patient else mrn,
+        unknown=unknown,
         person=person,
+        retention=years_and_days(current_app.config["PHI_ACCESS_RETENTION_DAYS"]),
+        visit_gap_minutes=int(access_log.VISIT_GAP.total_seconds() // 60),
         users=db.session.scalars(select(User).order_by(User.last_name, User.first_name)).all(),
         keys=db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all(),
     )

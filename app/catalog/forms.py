@@ -3,14 +3,12 @@ from wtforms import BooleanField, FieldList, Form, FormField, SelectChoice, Sele
 from wtforms.widgets import NumberInput
 
 from app.catalog.identifiers import LABELS, MAX_SERIAL_PATTERN_LENGTH
-from app.catalog.models import SIZES
+from app.catalog.models import SIZE_LABELS, SIZES
 
 IDENTIFIER_CHOICES = [SelectChoice("", "None: a consumable")] + [
     SelectChoice(k, v) for k, v in LABELS.items()
 ]
-SIZE_CHOICES = [SelectChoice("", "No size")] + [
-    SelectChoice(s, "Extra large" if s == "extraLarge" else s.title()) for s in SIZES
-]
+SIZE_CHOICES = [SelectChoice("", "No size")] + [SelectChoice(s, SIZE_LABELS[s]) for s in SIZES]
 
 
 class ItemForm(FlaskForm):

@@ -20,6 +20,8 @@ from app.extensions import db
 
 DEVICE_IDENTIFIER_TYPES = ("serial", "imei", "macAddress", "iccid", "simCardNumber")
 SIZES = ("small", "medium", "standard", "large", "extraLarge")
+# Each size as pages say it (the API and the database keep the codes above).
+SIZE_LABELS = {s: "Extra large" if s == "extraLarge" else s.capitalize() for s in SIZES}
 
 
 def is_device(device_identifier_type: str | None) -> bool:

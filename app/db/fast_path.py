@@ -16,7 +16,8 @@ an order read took about 0.35 ms more CPU (+40%) and placing 0.5 ms more
 - **placing an order**: the order's, its lines' and its first event's inserts
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
   (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
-  (``app.orders.status_counters``).
+  (``app.orders.status_counters``) and the dashboard's daily counts
+  (``app.orders.daily_counts``, ``app.inventory.usage``).
 
 Only public APIs (SQLAlchemy's "Working with Driver SQL and Raw DBAPI Connections"): the
 statement is compiled once per dialect (``ClauseElement.compile``); its parameters get

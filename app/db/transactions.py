@@ -86,8 +86,10 @@ def write_transaction(keep_written: bool = False):
     4. stock balances, one statement per location ordered by id, locations in id order
        (reserving, releasing, shipping, returns, receipts, adjustments, counts,
        deactivation's totals);
-    5. the order list's status counters, in key order (placing and every status change),
-       always last.
+    5. the dashboard's units used per day, in key order (shipping, with its balances);
+    6. the order list's status counters, in key order (placing and every status change);
+    7. the dashboard's order counts per day, in key order (placing and every status
+       change), always last.
 
     Rows written for the first time (events, ledger rows, notes) lock nothing anyone
     waits for. SQLite takes its one write lock at ``BEGIN IMMEDIATE``, so there changes

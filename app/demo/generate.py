@@ -36,9 +36,10 @@ from app.catalog.models import Device, DeviceIdentifier, Item, Kit
 from app.demo import catalog as demo
 from app.extensions import db
 from app.inventory import models as stock
+from app.inventory import usage
 from app.inventory.devices import ALLOCATED, DELIVERED, QUARANTINED, SHIPPED
 from app.inventory.locations import ensure_default_location
-from app.orders import carriers, ship_by, status_counters
+from app.orders import carriers, daily_counts, ship_by, status_counters
 from app.orders.models import (
     Order,
     OrderDevice,
@@ -50,7 +51,7 @@ from app.orders.models import (
     PackedKit,
     TrackingNumber,
 )
-from app.people.models import Address, Patient, Site
+from app.people.models import Address, Patient, Site, name_key
 
 # Orders whose rows are written together, and (SQLite) orders per commit: its write-ahead
 # log holds every page a transaction writes, so a long one would grow it by gigabytes.
@@ -283,6 +284,9 @@ def generate(n_orders: int, seed: int = 1, progress=None) -> dict:
         _reset_sequences()
         tell(0, "recounting the status counters")
         status_counters.rebuild()
+        tell(0, "recounting the dashboard's daily counts")
+        daily_counts.rebuild()
+        usage.rebuild()
     db.session.commit()
     tell(0, "VACUUM (ANALYZE)" if writer.postgres else "ANALYZE")
     _vacuum_analyze()
@@ -356,7 +360,7 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
     patients = writer.table(
         Patient,
         "id external_identifier first_name last_name date_of_birth phone_number sex "
-        "archived enrolled address_id site_id",
+        "archived enrolled address_id site_id first_name_key last_name_key",
     )
     address_id, patient_id = _next_id(Address), _next_id(Patient)
     made = []
@@ -366,12 +370,13 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
         street = f"{rng.randrange(10, 9999)} {rng.choice(demo.STREETS)}"
         addresses.append((address_id, street, city, state, zip_code, "US"))
         born = date(1935 + rng.randrange(60), rng.randrange(1, 13), rng.randrange(1, 29))
+        first, last = rng.choice(demo.FIRST_NAMES), rng.choice(demo.LAST_NAMES)
         patients.append(
             (
                 patient_id,
                 f"GEN-{seed}-{patient_id}",
-                rng.choice(demo.FIRST_NAMES),
-                rng.choice(demo.LAST_NAMES),
+                first,
+                last,
                 born.isoformat(),
                 f"+1{area}555{rng.randrange(10000):04d}",
                 rng.choice(["female", "male"]),
@@ -379,6 +384,8 @@ def _patients(writer: Writer, rng: random.Random, seed: int, n_orders: int, cata
                 True,
                 address_id,
                 site_id,
+                name_key(first),
+                name_key(last),
             )
         )
         made.append((patient_id, site_id))
@@ -441,6 +448,9 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
     # Spread over two years, in id order (ids grow with time, as in real life).
     first, step = now - span, span / (n_orders + 1)
     recent_from = now - timedelta(days=14)
+    # Orders shipped since then take their units off the shelf (the ledger's shipments).
+    used_from = now - timedelta(days=45)
+    to_ship: dict[int, int] = defaultdict(int)
     n_consumables, n_kits, n_patients, n_sites = (
         len(consumables),
         len(kit_ids),
@@ -541,13 +551,35 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
                     coordinator,
                 )
             )
-        if status in HOLDING_STOCK:
-            units: dict[int, int] = defaultdict(int)
-            for item_id, count in lines:
+        units: dict[int, int] = defaultdict(int)
+        for item_id, count in lines:
+            units[item_id] += count
+        if kit_id is not None:
+            for item_id, count in contents[kit_id]:
                 units[item_id] += count
-            if kit_id is not None:
-                for item_id, count in contents[kit_id]:
-                    units[item_id] += count
+        shipped_at = times[path.index("shipped") + 1] if "shipped" in path else None
+        if shipped_at is not None and shipped_at > used_from:
+            # Shipped lately: its units leave the shelf (received in this batch's receipt
+            # first), so that the dashboard's stock cover has a rate of use.
+            for item_id, count in sorted(units.items()):
+                if item_id in received_on_scan:
+                    continue
+                to_ship[item_id] += count
+                movements.append(
+                    (
+                        next_movement(),
+                        stock.SHIPMENT,
+                        item_id,
+                        location_id,
+                        -count,
+                        0,
+                        order_id,
+                        None,
+                        stamp(shipped_at),
+                        fulfillment,
+                    )
+                )
+        if status in HOLDING_STOCK:
             for item_id, count in sorted(units.items()):
                 if item_id in received_on_scan:
                     continue
@@ -579,8 +611,10 @@ def _orders(writer: Writer, rng, seed: int, n_orders: int, tell, patients, catal
                     to_receive,
                     fulfillment,
                     now_stamp,
+                    to_ship,
                 )
                 to_receive.clear()
+                to_ship.clear()
                 writer.flush()
                 if not writer.postgres:
                     session.commit()
@@ -604,15 +638,17 @@ def _device_whereabouts(order_status: str, location_id: int) -> tuple[str, int |
 
 
 def _receive(
-    writer, receipts, movements, next_receipt, next_movement, location_id, units, actor, at
+    writer, receipts, movements, next_receipt, next_movement, location_id, units, actor, at, shipped
 ) -> None:
-    """Receives the units just reserved (one receipt) and moves the balances with the
-    ledger rows, in the batch's transaction."""
-    if not units:
+    """Receives the units just reserved and those just shipped (one receipt) and moves the
+    balances with the ledger rows, in the batch's transaction: what was shipped came in and
+    went out again."""
+    received = {i: units.get(i, 0) + shipped.get(i, 0) for i in units.keys() | shipped.keys()}
+    if not received:
         return
     receipt_id = next_receipt()
     receipts.append((receipt_id, location_id, "Stock for generated orders", at, actor))
-    for item_id, count in sorted(units.items()):
+    for item_id, count in sorted(received.items()):
         movements.append(
             (
                 next_movement(),
@@ -634,12 +670,13 @@ def _receive(
             select(stock.StockBalance)
             .where(
                 stock.StockBalance.location_id == location_id,
-                stock.StockBalance.item_id.in_(units),
+                stock.StockBalance.item_id.in_(received),
             )
             .with_for_update()
         )
     }
-    for item_id, count in units.items():
+    for item_id in received:
+        count = units.get(item_id, 0)
         balance = balances.get(item_id)
         if balance is None:
             balance = stock.StockBalance(

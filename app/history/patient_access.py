@@ -15,8 +15,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request
 from flask_login import current_user
-from sqlalchemy import delete, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import delete
 
 from app.db.fast_path import direct_insert
 from app.db.reading import end_reading
@@ -26,8 +25,6 @@ from app.extensions import db
 from app.history.models import PatientDataAccess
 
 VIEWED, PRINTED, EXPORTED = "viewed", "printed", "exported"
-# The admin page shows this many entries at a time, newest first.
-PAGE_SIZE = 100
 # Built once, on the table, and run on the fast path: every order read writes one.
 _COLUMNS = ("at", "patient_id", "order_id", "action", "source", "user_id", "api_key_id")
 _INSERT = direct_insert(PatientDataAccess.__table__, _COLUMNS)
@@ -98,28 +95,6 @@ def register(app) -> None:
             # in it).
             write()
         return response
-
-
-def entries(
-    patient_id: int | None, user_id: int | None, api_key_id: int | None, before: int | None
-):
-    """A page of the log, newest first, filtered by patient and/or by person or key."""
-    query = (
-        select(PatientDataAccess)
-        .options(joinedload(PatientDataAccess.user), joinedload(PatientDataAccess.api_key))
-        .order_by(PatientDataAccess.id.desc())
-        .limit(PAGE_SIZE + 1)
-    )
-    if patient_id is not None:
-        query = query.where(PatientDataAccess.patient_id == patient_id)
-    if user_id is not None:
-        query = query.where(PatientDataAccess.user_id == user_id)
-    if api_key_id is not None:
-        query = query.where(PatientDataAccess.api_key_id == api_key_id)
-    if before is not None:
-        query = query.where(PatientDataAccess.id < before)
-    rows = list(db.session.scalars(query))
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
 def prune() -> int:

@@ -29,6 +29,7 @@ from app.inventory.models import (
     StockBalance,
     StockMovement,
 )
+from app.inventory.usage import record_use
 from app.validation import (
     Checker,
     Problem,
@@ -218,3 +219,5 @@ def record_movements(balances: dict[int, Any], movements: list[dict], actor: Act
             for bid, c in sorted(changes.items())
         ],
     )
+    # The dashboard's units used per day, after the balances (the lock order).
+    record_use(rows, now)

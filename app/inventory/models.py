@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -182,3 +183,19 @@ class DeviceEvent(db.Model):
     location: Mapped[StockLocation | None] = relationship()
     actor_user: Mapped[User | None] = relationship()
     actor_api_key: Mapped[ApiKey | None] = relationship()
+
+
+class StockUseCount(db.Model):
+    """Units of each item shipped from each location on each day (the warehouse's time
+    zone): the rate of use behind the dashboard's stock cover.
+
+    Written with the shipment's ledger rows, in the same statement batch
+    (``app.inventory.usage``); ``flask check-dashboard-counts`` recounts it from the ledger.
+    """
+
+    __tablename__ = "stock_use_count"
+
+    used_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    location_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer, default=0)

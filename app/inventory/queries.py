@@ -17,6 +17,7 @@ from app.inventory.models import (
     StockLocation,
     StockMovement,
 )
+from app.inventory.usage import is_low
 
 STOCK_PAGE_SIZE = 50
 LEDGER_PAGE_SIZE = 100
@@ -39,7 +40,7 @@ class StockRow:
 
     @property
     def low(self) -> bool:
-        return self.available <= self.item.reorder_point
+        return is_low(self.available, self.item.reorder_point)
 
     @property
     def out(self) -> bool:

@@ -89,6 +89,14 @@ class BatchPreview:
 
 
 PATIENT_NAME = PatientName.__struct_fields__
+# A refusal is shown beside the patient's name and MRN, so it does not repeat them: the
+# service's words for these problems name the patient.
+BESIDE_THE_NAME = {"patient_archived": "Archived: cannot receive orders."}
+
+
+def _reasons(problems) -> list[str]:
+    """Why a patient is refused, in words that go beside their name."""
+    return [BESIDE_THE_NAME.get(p.code, p.message) for p in problems]
 
 
 def _key(token: str, patient_id: int) -> str:
@@ -116,7 +124,7 @@ def preview_batch(
     names: dict[int, str] = {}
     lines = []
     for patient in patients:
-        mine = [p.message for p in patient_problems(patient)]
+        mine = _reasons(patient_problems(patient))
         if not (patient.address and patient.address.line_one.strip()):
             mine.append("No address to ship to.")
         if order_problems and not mine:
@@ -160,7 +168,7 @@ def place_batch(
             )
         except OrderRejected as rejected:
             # Changed since the preview (archived meanwhile): refused, the others go on.
-            line.problems = [p.message for p in rejected.problems]
+            line.problems = _reasons(rejected.problems)
             continue
         orders.append(placed)
     return orders, preview

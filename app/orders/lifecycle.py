@@ -12,7 +12,16 @@ from app.auth.actor import Actor
 from app.db.types import utcnow
 from app.inventory import devices as stock_devices
 from app.inventory import reservations
-from app.orders import carriers, claims, demand, events, service, status_counters, statuses
+from app.orders import (
+    carriers,
+    claims,
+    daily_counts,
+    demand,
+    events,
+    service,
+    status_counters,
+    statuses,
+)
 from app.orders.changes import changing
 from app.orders.events import record_event
 from app.orders.models import Order, OrderNote, TrackingNumber
@@ -183,9 +192,13 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
         open_packed_kits(order)
     _move_devices(order, current, to_status, actor, note)
     claims.on_status_change(order, to_status, actor)
+    at = utcnow()
     status_counters.record_status_change(order, current, to_status)
+    daily_counts.record_status_change(
+        order.responsible_site_id, order.created_at, current, to_status, at
+    )
     order.current_status = to_status
-    record_event(order, to_status, actor, note)
+    record_event(order, to_status, actor, note, at=at)
 
 
 def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -395,4 +396,45 @@ class OrderStatusCount(db.Model):
     kind_key: Mapped[str] = mapped_column(String(7), primary_key=True)
     # The order's fulfillment location: the list's location filter.
     location_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrderDayCount(db.Model):
+    """How many orders placed on each day (in the warehouse's time zone) are now in each
+    status, per responsible site: the dashboard's orders placed per day (all statuses) and
+    open orders by age (the open statuses).
+
+    Kept in the same transaction as placing and every status change
+    (``app.orders.daily_counts``); ``flask check-dashboard-counts`` recounts it.
+    """
+
+    __tablename__ = "order_day_count"
+    __table_args__ = (
+        # Open orders by age read only the rows still counting something.
+        Index(
+            "ix_order_day_count_live",
+            "current_status",
+            "placed_day",
+            sqlite_where=text("count <> 0"),
+            postgresql_where=text("count <> 0"),
+        ),
+    )
+
+    placed_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    current_status: Mapped[str] = mapped_column(String(24), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OrderShippedCount(db.Model):
+    """Orders shipped on each day (the warehouse's), per responsible site and by how long
+    they took from placed to shipped (a bucket of hours, ``daily_counts.HOURS_BUCKETS``):
+    the dashboard's shipped per day and its weekly median and 90th percentile."""
+
+    __tablename__ = "order_shipped_count"
+
+    shipped_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The bucket's upper bound in hours (durations up to it and above the one before).
+    hours_bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,7 +25,15 @@ from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
 from app.inventory import locations, reservations
-from app.orders import demand, read_model, returns, ship_by, status_counters, statuses
+from app.orders import (
+    daily_counts,
+    demand,
+    read_model,
+    returns,
+    ship_by,
+    status_counters,
+    statuses,
+)
 from app.orders.events import insert_event
 from app.orders.models import (
     MAX_LINE_COUNT,
@@ -455,6 +463,9 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             # them in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
             status_counters.record_status_change(new, None, statuses.CREATED)
+            daily_counts.record_status_change(
+                new.responsible_site_id, order.created_at, None, statuses.CREATED, order.created_at
+            )
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),

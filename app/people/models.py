@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, column, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.auth.models import full_name
 from app.db.types import UTCDateTime, utcnow
@@ -72,6 +73,31 @@ class Site(db.Model):
         return site_usable(self.active)
 
 
+def name_key(name: str | None) -> str:
+    """A name as it is searched: its letters, digits and spaces, in lower case, without
+    accents, apostrophes or hyphens. "O'Brien" is "obrien", "Smith-Jones" "smithjones",
+    "José" "jose": a coordinator finds them by typing it either way (people.search)."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    kept = "".join(ch for ch in decomposed if ch.isalnum() or ch.isspace())
+    return " ".join(kept.casefold().split())[:NAME_LENGTH]
+
+
+NAME_LENGTH = 100
+# A search key is matched by its first letters (``LIKE 'obr%'``): PostgreSQL answers that
+# from a text_pattern_ops index; SQLite from an index on a NOCASE column (its LIKE ignores
+# case, so only such an index can serve it).
+NAME_KEY = String(NAME_LENGTH).with_variant(String(NAME_LENGTH, collation="NOCASE"), "sqlite")
+
+
+def _key_of(name: str):
+    """The key column's default, for inserts that do not name it (a Core insert)."""
+    return lambda context: name_key(context.get_current_parameters().get(name))
+
+
+def _key_index(name: str) -> Index:
+    return Index(f"ix_patient_{name}", name, postgresql_ops={name: "text_pattern_ops"})
+
+
 def _prefix_index(name: str) -> Index:
     """For searches by the first letters of ``name``, whatever their case (people.search).
 
@@ -91,8 +117,8 @@ class Patient(db.Model):
     __table_args__ = (
         Index("ix_patient_last_first", "last_name", "first_name"),
         Index("ix_patient_date_of_birth", "date_of_birth"),
-        _prefix_index("first_name"),
-        _prefix_index("last_name"),
+        _key_index("first_name_key"),
+        _key_index("last_name_key"),
         _prefix_index("external_identifier"),
     )
 
@@ -109,9 +135,17 @@ class Patient(db.Model):
     address_id: Mapped[int] = mapped_column(ForeignKey("address.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # name_key(first_name) and name_key(last_name), kept with every change of the names.
+    first_name_key: Mapped[str] = mapped_column(NAME_KEY, default=_key_of("first_name"))
+    last_name_key: Mapped[str] = mapped_column(NAME_KEY, default=_key_of("last_name"))
 
     address: Mapped[Address] = relationship(lazy="joined")
     site: Mapped[Site | None] = relationship()
+
+    @validates("first_name", "last_name")
+    def _keep_search_key(self, attribute: str, value: str) -> str:
+        setattr(self, f"{attribute}_key", name_key(value))
+        return value
 
     @property
     def full_name(self) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from app.auth.access import role_required, signed_in_actor
+from app.db.types import utcnow
 from app.forms import ActionForm, put_problems_on_fields
 from app.history.changes import history_of
 from app.validation import Rejected, parse_int
@@ -53,6 +54,9 @@ def _page(subscription_id: int, new_secret: str | None = None):
         "webhooks/show.html",
         subscription=found,
         deliveries=service.deliveries(subscription_id, page=page_number),
+        failing=service.failing_in_a_row(subscription_id),
+        disable_after=current_app.config["WEBHOOK_DISABLE_AFTER"],
+        now=utcnow(),
         history=history_of("webhook", subscription_id),
         new_secret=new_secret,
         action_form=ActionForm(),
@@ -114,6 +118,16 @@ def redeliver_message(subscription_id: int, message_id: int):
         subscription_id,
         lambda: service.redeliver(subscription_id, message_id, signed_in_actor()),
         "Queued for redelivery, with the same webhook-id.",
+    )
+
+
+@bp.post("/<int:subscription_id>/messages/<int:message_id>/retry")
+@role_required()
+def retry_message(subscription_id: int, message_id: int):
+    return _act(
+        subscription_id,
+        lambda: service.retry_now(subscription_id, message_id, signed_in_actor()),
+        "Trying again now, with the same webhook-id: the result appears below.",
     )
 
 

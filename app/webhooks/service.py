@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, true
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy import and_, exists, func, select, true
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from app.auth import scopes
 from app.auth.actor import Actor
@@ -17,10 +17,12 @@ from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
 from app.history.changes import record_change
+from app.orders.models import OrderOutboxEntry
 from app.validation import MAX_DB_ID, Problem, Rejected
 from app.webhooks import signing
 from app.webhooks.destinations import DestinationRefused, check_destination
 from app.webhooks.models import (
+    DELIVERED,
     FAILED,
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,
@@ -375,12 +377,93 @@ def redeliver(subscription_id: int, message_id: int, actor: Actor) -> WebhookAtt
     return attempt
 
 
+def waiting_behind_an_earlier_event():
+    """The condition that a message (``WebhookMessage``, correlated) waits for an earlier
+    event of the same order: still pending for the same subscription, or not yet handed out
+    by ``worker.fan_out``. Events of one order are delivered in order: the worker claims no
+    attempt of such a message, and the delivery log says it waits."""
+    earlier = aliased(WebhookMessage)
+    earlier_attempt = aliased(WebhookAttempt)
+    earlier_pending = exists().where(
+        earlier_attempt.message_id == earlier.id,
+        earlier_attempt.status == PENDING,
+        earlier.subscription_id == WebhookMessage.subscription_id,
+        earlier.order_id == WebhookMessage.order_id,
+        earlier.order_event_id < WebhookMessage.order_event_id,
+    )
+    earlier_in_outbox = exists().where(
+        OrderOutboxEntry.order_id == WebhookMessage.order_id,
+        OrderOutboxEntry.order_event_id < WebhookMessage.order_event_id,
+    )
+    return and_(WebhookMessage.order_id.is_not(None), earlier_pending | earlier_in_outbox)
+
+
+def retry_now(subscription_id: int, message_id: int, actor: Actor) -> None:
+    """A failed event tried again now: its retry, when one is scheduled, comes forward (it
+    keeps its place in the schedule's count); an event that failed after every retry is
+    sent once more by hand (``redeliver``)."""
+    with write_transaction() as session:
+        found = _changing(session, subscription_id, actor)
+        waiting = session.scalar(
+            select(WebhookAttempt)
+            .join(WebhookAttempt.message)
+            .where(
+                WebhookMessage.id == message_id,
+                WebhookMessage.subscription_id == found.id,
+                WebhookAttempt.status == PENDING,
+                WebhookAttempt.leased_until.is_(None),
+            )
+            .with_for_update(of=WebhookAttempt)
+            if 1 <= message_id <= MAX_DB_ID
+            else select(WebhookAttempt).where(False)
+        )
+        if waiting is not None:
+            now = utcnow()
+            waiting.next_attempt_at = now
+            previous = session.scalar(
+                select(WebhookAttempt).where(
+                    WebhookAttempt.message_id == message_id,
+                    WebhookAttempt.attempt == waiting.attempt - 1,
+                )
+            )
+            if previous is not None:
+                previous.next_attempt_at = now
+            return
+    redeliver(subscription_id, message_id, actor)
+
+
+def failing_in_a_row(subscription_id: int) -> int:
+    """The events whose last try failed since the subscription's last delivery (those
+    retrying included): what a person reading the log counts as failing in a row."""
+    of_subscription = WebhookMessage.subscription_id == subscription_id
+    last_delivered = (
+        select(func.max(WebhookAttempt.id))
+        .join(WebhookAttempt.message)
+        .where(of_subscription, WebhookAttempt.status == DELIVERED)
+        .scalar_subquery()
+    )
+    return (
+        db.session.scalar(
+            select(func.count(func.distinct(WebhookAttempt.message_id)))
+            .join(WebhookAttempt.message)
+            .where(
+                of_subscription,
+                WebhookAttempt.status == FAILED,
+                WebhookAttempt.id > func.coalesce(last_delivered, 0),
+            )
+        )
+        or 0
+    )
+
+
 @dataclass
 class DeliveryPage:
     attempts: list[WebhookAttempt]
     page: int
     size: int
     total: int
+    # The pending attempts (ids) that wait for an earlier event of the same order.
+    waiting: set[int] = field(default_factory=set)
 
     @property
     def first(self) -> bool:
@@ -397,8 +480,9 @@ def deliveries(subscription_id: int, page: int = 1, size: int = DELIVERIES_PAGE_
     total = db.session.scalar(
         select(func.count(WebhookAttempt.id)).join(WebhookAttempt.message).where(where)
     )
-    attempts = db.session.scalars(
-        select(WebhookAttempt)
+    waiting = and_(WebhookAttempt.status == PENDING, waiting_behind_an_earlier_event())
+    rows = db.session.execute(
+        select(WebhookAttempt, waiting.label("waiting"))
         .join(WebhookAttempt.message)
         .where(where)
         .options(contains_eager(WebhookAttempt.message))
@@ -406,4 +490,10 @@ def deliveries(subscription_id: int, page: int = 1, size: int = DELIVERIES_PAGE_
         .limit(size)
         .offset((page - 1) * size)
     ).all()
-    return DeliveryPage(list(attempts), page, size, total or 0)
+    return DeliveryPage(
+        [attempt for attempt, _ in rows],
+        page,
+        size,
+        total or 0,
+        {attempt.id for attempt, is_waiting in rows if is_waiting},
+    )

@@ -29,13 +29,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import and_, delete, exists, or_, select
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import joinedload
 
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
-from app.formats import timestamp
+from app.formats import plural, timestamp
 from app.history.models import PatientDataAccess
 from app.history.patient_access import EXPORTED
 from app.orders import read_model, serialize
@@ -51,7 +51,13 @@ from app.webhooks.models import (
     WebhookMessage,
     WebhookSubscription,
 )
-from app.webhooks.service import message_body, reach, refusal, signing_secrets
+from app.webhooks.service import (
+    message_body,
+    reach,
+    refusal,
+    signing_secrets,
+    waiting_behind_an_earlier_event,
+)
 
 log = logging.getLogger(__name__)
 OUTBOX_BATCH = 100
@@ -143,20 +149,6 @@ def _disable(subscription: WebhookSubscription, why: str) -> None:
 
 
 def _due_attempt_query(now, busy: set[int]):
-    earlier = aliased(WebhookMessage)
-    earlier_attempt = aliased(WebhookAttempt)
-    earlier_pending = exists().where(
-        earlier_attempt.message_id == earlier.id,
-        earlier_attempt.status == PENDING,
-        earlier.subscription_id == WebhookMessage.subscription_id,
-        earlier.order_id == WebhookMessage.order_id,
-        earlier.order_event_id < WebhookMessage.order_event_id,
-    )
-    # An earlier event of the order not yet handed out by fan_out (another worker holds it).
-    earlier_in_outbox = exists().where(
-        OrderOutboxEntry.order_id == WebhookMessage.order_id,
-        OrderOutboxEntry.order_event_id < WebhookMessage.order_event_id,
-    )
     return (
         select(WebhookAttempt)
         .join(WebhookAttempt.message)
@@ -168,10 +160,7 @@ def _due_attempt_query(now, busy: set[int]):
             WebhookSubscription.enabled.is_(True),
             WebhookSubscription.deleted_at.is_(None),
             WebhookSubscription.id.not_in(busy),
-            or_(
-                WebhookMessage.order_id.is_(None),
-                and_(~earlier_pending, ~earlier_in_outbox),
-            ),
+            ~waiting_behind_an_earlier_event(),
         )
         .order_by(WebhookAttempt.next_attempt_at, WebhookAttempt.id)
         .limit(1)
@@ -335,8 +324,8 @@ def _finish(session, attempt: WebhookAttempt, outcome: sender.Outcome, now) -> N
     if subscription.enabled and subscription.consecutive_failures >= limit:
         subscription.enabled = False
         subscription.disabled_reason = (
-            f"Disabled automatically on {now:%Y-%m-%d %H:%M} UTC: {limit} events in a row "
-            f"failed after every retry. The last error: {outcome.error or 'none'}"
+            f"Disabled automatically on {now:%Y-%m-%d %H:%M} UTC: {plural(limit, 'event')} in a "
+            f"row failed after every retry. The last error: {outcome.error or 'none'}"
         )
 
 

@@ -2,6 +2,19 @@
 (function () {
   "use strict";
 
+  // Keyboard shortcuts are this script's: only with it are they shown (the stylesheet hides
+  // .shortcut and .js-only until <html> has the class "js") and announced (aria-keyshortcuts,
+  // from each control's data-keyshortcuts).
+  document.documentElement.classList.add("js");
+  function announceShortcuts(root) {
+    if (!root.querySelectorAll) return;
+    var found = Array.prototype.slice.call(root.querySelectorAll("[data-keyshortcuts]"));
+    if (root.hasAttribute && root.hasAttribute("data-keyshortcuts")) found.push(root);
+    found.forEach(function (el) { el.setAttribute("aria-keyshortcuts", el.getAttribute("data-keyshortcuts")); });
+  }
+  document.addEventListener("DOMContentLoaded", function () { announceShortcuts(document); });
+  document.addEventListener("htmx:load", function (event) { announceShortcuts(event.detail.elt); });
+
   // Show each <time> in the reader's time zone too, and how long ago it was.
   function localiseTimes(root) {
     var formatter = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

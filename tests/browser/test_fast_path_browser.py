@@ -316,7 +316,7 @@ def test_send_to_many(app, coordinator: Page, catalog):
     expect(preview.get_by_role("heading")).to_have_text("Preview: 2 orders to place, 1 refused")
     rows = preview.get_by_role("row")
     expect(rows.filter(has_text="Old Patient")).to_contain_text("Refused")
-    expect(rows.filter(has_text="Old Patient")).to_contain_text("archived")
+    expect(rows.filter(has_text="Old Patient")).to_contain_text("Archived: cannot receive orders.")
     expect(rows.filter(has_text="Grace Hopper")).to_contain_text("Ready")
     expect(rows.filter(has_text="Ada Lovelace")).to_contain_text("Ready")
     assert serious_violations(page) == []

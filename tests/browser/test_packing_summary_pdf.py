@@ -189,3 +189,71 @@ def test_a_created_orders_summary_has_a_row_per_device_kit_contents_included(
         "Hypertension kit 1: BP monitor",
         "Hypertension kit 1: Gateway",
     ]
+
+
+@pytest.mark.parametrize("paper", ["Letter", "A4"])
+def test_the_note_prints_at_the_top_of_the_first_sheet_of_a_long_order(
+    page, sign_in, base_url, app, catalog, paper
+):
+    with app.app_context(), write_transaction() as session:
+        extra = [Item(name=f"Supply item number {n:02d}", sku=f"SUP-{n:02d}") for n in range(70)]
+        session.add_all(extra)
+        session.flush()
+        extra_ids = [i.id for i in extra]
+    receive_stock(app, {i: 1 for i in extra_ids})
+    with app.app_context():
+        order_id = service.place_order(
+            service.OrderDraft(
+                patient_id=catalog.patient,
+                items=[service.LineRequest(i, 1) for i in extra_ids],
+                notes=["Fragile: pack the monitor in foam"],
+            ),
+            actor("coordinator"),
+        ).order.id
+    sign_in("fulfillment")
+    texts = [
+        re.sub(r"\s+", " ", t)
+        for t in pages_text(pdf_of(page, f"{base_url}/orders/{order_id}/packing-summary", paper))
+    ]
+    assert len(texts) >= 3
+    first = texts[0].lower()  # headings print in capitals
+    assert "fragile: pack the monitor in foam" in first
+    assert first.index("fragile: pack the monitor in foam") < first.index("to pack")
+    assert not any("Fragile" in t for t in texts[1:])
+
+
+def test_an_mrn_is_never_broken_at_its_hyphen(page, sign_in, base_url, app, catalog):
+    """Names of every length put the MRN at every place of the line: it stays whole."""
+    from app.people.models import Address, Patient
+
+    with app.app_context(), write_transaction() as session:
+        patients = [
+            Patient(
+                external_identifier=f"MRN-2024-{n:05d}-XY",
+                first_name="Bartholomew" + "x" * n,
+                last_name="Featherstonehaugh-Worthington",
+                address=Address(line_one="1 Elm St", city="Dayton", state="OH", zip_code="45402"),
+            )
+            for n in range(24)
+        ]
+        session.add_all(patients)
+        session.flush()
+        patient_ids = [p.id for p in patients]
+    ids = []
+    with app.app_context():
+        for patient_id in patient_ids:
+            draft = service.OrderDraft(
+                patient_id=patient_id, items=[service.LineRequest(catalog.items["strips"], 1)]
+            )
+            ids.append(service.place_order(draft, actor("coordinator")).order.id)
+    sign_in("fulfillment")
+    page.goto(f"{base_url}/orders/packing-summaries?" + "&".join(f"order={i}" for i in ids))
+    page.emulate_media(media="print")
+    lines_of_each = page.eval_on_selector_all(
+        ".ship-to .mrn", "els => els.map(el => el.getClientRects().length)"
+    )
+    assert lines_of_each == [1] * len(ids)
+    # The names did wrap: the MRN would have been broken without the rule.
+    assert page.eval_on_selector_all(
+        ".ship-to .name", "els => els.some(el => el.getClientRects()[0].height > 40)"
+    )

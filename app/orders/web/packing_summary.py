@@ -83,8 +83,14 @@ def _text_cost(text: str, per_line: int = CHARS_PER_LINE) -> int:
 
 
 def sections_of(order: Order) -> list[Section]:
-    """What goes on the paper, in the order the packer works."""
-    sections = [Section("pack", "To pack", _to_pack(order))]
+    """What goes on the paper, in the order the packer works: the notes first, at the top
+    of the first sheet, read before anything is packed."""
+    sections = []
+    if order.notes:
+        title = "Note for the packer" if len(order.notes) == 1 else "Notes for the packer"
+        rows = [SheetRow("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes]
+        sections.append(Section("notes", title, rows))
+    sections.append(Section("pack", "To pack", _to_pack(order)))
     device_rows = _device_rows(order)
     if device_rows:
         sections.append(Section("devices", "Devices", device_rows))
@@ -95,14 +101,6 @@ def sections_of(order: Order) -> list[Section]:
             else "Put a prepaid return label in the box."
         )
         sections.append(Section("returns", "Coming back", _coming_back(order), note=label))
-    if order.notes:
-        sections.append(
-            Section(
-                "notes",
-                "Notes",
-                [SheetRow("note", {"text": n.note}, _text_cost(n.note)) for n in order.notes],
-            )
-        )
     return sections
 
 

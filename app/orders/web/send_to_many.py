@@ -5,7 +5,7 @@ pages work without JavaScript; the line rows are the new-order page's, combobox 
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 
 from app.auth.access import role_required, signed_in_actor
 from app.formats import plural
@@ -96,7 +96,9 @@ def send_to_many_step():
         return _render(
             entry, query, chosen_ids, identifiers, preview=preview, focus="preview", status=status
         )
-    _say_what_was_placed(orders, [line for line in preview.lines if not line.good])
+    refused = [line for line in preview.lines if not line.good]
+    _say_what_was_placed(orders, refused)
+    _remember_refused(entry.token, refused)
     return redirect(url_for("orders.batch_result", token=entry.token), code=303)
 
 
@@ -124,6 +126,33 @@ def _say_what_was_placed(placed: list[service.PlacedOrder], refused: list) -> No
         )
 
 
+# The patients the last batch placed no order for, and why, for its result page: their ids
+# and the reasons (which never name them), in the session; the names are read again there.
+REFUSED = "batch_refused"
+
+
+def _remember_refused(token: str, refused: list[batch.BatchLine]) -> None:
+    if not refused:
+        session.pop(REFUSED, None)
+        return
+    reasons = list(dict.fromkeys(" ".join(line.problems) for line in refused))
+    session[REFUSED] = {
+        "token": token,
+        "reasons": reasons,
+        "patients": [[line.patient.id, reasons.index(" ".join(line.problems))] for line in refused],
+    }
+
+
+def _refused_in(token: str) -> list[tuple]:
+    """(patient, why) for each patient the batch ``token`` refused when it was placed."""
+    kept = session.get(REFUSED)
+    if not kept or kept.get("token") != token:
+        return []
+    why = dict(kept["patients"])
+    patients, _ = patients_for_batch(list(why), [])
+    return [(p, kept["reasons"][why[p.id]]) for p in patients]
+
+
 @bp.get("/batch/<token>")
 @role_required("coordinator")
 def batch_result(token: str):
@@ -133,5 +162,10 @@ def batch_result(token: str):
     if not orders:
         flash("This batch placed no orders.", "info")
         return redirect(url_for("orders.send_to_many"), code=303)
-    note_patient_access("sendToMany", VIEWED, [(o.patient_id, o.id) for o in orders])
-    return render_template("orders/batch_result.html", orders=orders, token=token)
+    refused = _refused_in(token)
+    note_patient_access(
+        "sendToMany",
+        VIEWED,
+        [(o.patient_id, o.id) for o in orders] + [(p.id, None) for p, _ in refused],
+    )
+    return render_template("orders/batch_result.html", orders=orders, refused=refused, token=token)

@@ -1,0 +1,146 @@
+"""The dashboard's figures, from the areas' summary tables (``app.orders.daily_counts``,
+``app.inventory.usage``): one statement each, whatever the number of orders.
+
+Days and weeks are the warehouse's (``WAREHOUSE_TIME_ZONE``); weeks begin on Monday.
+Times from placed to shipped are counted in buckets of hours (``daily_counts.HOURS_BUCKETS``),
+so a week's median and 90th percentile are the bucket they fall in, told by its upper
+bound ("within 6 hours").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from app.formats import day_in, warehouse_zone
+from app.inventory import usage
+from app.orders import daily_counts, statuses
+
+DAYS = 30
+WEEKS = 8
+# Open orders' ages in whole days since the day they were placed: (label, first, last).
+AGES = (("Today", 0, 0), ("1–2 days", 1, 2), ("3–5 days", 3, 5), ("Older", 6, None))
+OPEN_IN_ORDER = [s for s in statuses.ALL if s in statuses.OPEN]
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    placed: int
+    shipped: int
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    status: str
+    label: str
+    # One count per age in AGES.
+    by_age: tuple[int, ...]
+    # Past their ship-by date (daily_counts.late_open_orders); None where not counted.
+    late: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_age)
+
+
+@dataclass(frozen=True)
+class Week:
+    starts: date
+    shipped: int
+    # Upper bounds in hours of the buckets the median and the 90th percentile fall in.
+    median_hours: int | None
+    p90_hours: int | None
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    today: date
+    days: list[Day]
+    open_rows: list[OpenRow]
+    weeks: list[Week]
+    late_known: bool
+
+
+def warehouse_today(now: datetime) -> date:
+    return day_in(now, warehouse_zone())
+
+
+def age_index(today: date, placed: date) -> int:
+    age = (today - placed).days
+    for at, (_, first, last) in enumerate(AGES):
+        if age >= first and (last is None or age <= last):
+            return at
+    return 0  # placed "after today" (a clock moved back): counted as today's
+
+
+def percentile_bucket(histogram: dict[int, int], share: float) -> int | None:
+    """The bucket holding the ``share`` (0.5, 0.9) point of the counts, nearest rank."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(math.ceil(share * total), 1), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return bucket
+    return None  # pragma: no cover - the ranks add up to the total
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
+    """Placed and shipped per day, open orders by status and age, time to ship per week:
+    three statements (four once orders have ship-by dates)."""
+    today = warehouse_today(now)
+    first_day = today - timedelta(days=DAYS - 1)
+    first_week = week_start(today) - timedelta(weeks=WEEKS - 1)
+    placed = daily_counts.placed_per_day(first_day, site_id)
+    shipped = daily_counts.shipped_per_day(min(first_day, first_week), site_id)
+    days = [
+        Day(d, placed.get(d, 0), sum(shipped.get(d, {}).values()))
+        for d in (first_day + timedelta(days=n) for n in range(DAYS))
+    ]
+    weekly: dict[date, dict[int, int]] = {}
+    for day, buckets in shipped.items():
+        if day >= first_week:
+            week = weekly.setdefault(week_start(day), {})
+            for bucket, n in buckets.items():
+                week[bucket] = week.get(bucket, 0) + n
+    weeks = [
+        Week(
+            start,
+            sum(weekly.get(start, {}).values()),
+            percentile_bucket(weekly.get(start, {}), 0.5),
+            percentile_bucket(weekly.get(start, {}), 0.9),
+        )
+        for start in (first_week + timedelta(weeks=n) for n in range(WEEKS))
+    ]
+    return OrderFigures(today, days, _open_rows(today, site_id), weeks, late_known=True)
+
+
+def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
+    counts = {s: [0] * len(AGES) for s in OPEN_IN_ORDER}
+    for (status, placed_day), n in daily_counts.open_by_placed_day(site_id).items():
+        counts[status][age_index(today, placed_day)] += n
+    late = daily_counts.late_open_orders(site_id, today)
+    return [OpenRow(s, statuses.label(s), tuple(counts[s]), late.get(s, 0)) for s in OPEN_IN_ORDER]
+
+
+def stock_cover(now: datetime, target_days: int) -> list[usage.CoverRow]:
+    """Every item at every active location with its days of cover: one statement."""
+    return usage.stock_cover(warehouse_today(now), target_days)
+
+
+def hours_text(hours: int | None) -> str:
+    """A bucket's upper bound as people say it: "within 6 hours", "within 2 days"."""
+    if hours is None:
+        return "–"
+    if hours == daily_counts.LONGEST:
+        return "over 14 days"
+    if hours > 48 and hours % 24 == 0:
+        return f"within {hours // 24} days"
+    return f"within {hours} hour{'s' if hours != 1 else ''}"

@@ -1,0 +1,373 @@
+"""The dashboard: its figures equal a recount from the orders and the ledger after any
+sequence of changes, it costs a fixed number of statements, and each role sees its part."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from app.dashboard import charts, figures
+from app.extensions import db
+from app.formats import day_in, warehouse_zone
+from app.inventory import usage
+from app.inventory.models import SHIPMENT, StockBalance, StockMovement, StockUseCount
+from app.orders import daily_counts, statuses
+from app.orders.models import Order, OrderDayCount, OrderEvent, OrderShippedCount
+from app.validation import Rejected
+from tests.conftest import app_context
+from tests.helpers.orders import move, pack_everything, place, receive_stock
+from tests.helpers.pages import UPS_NUMBER
+from tests.helpers.web import Browserless
+
+TRACKING = ("UPS", UPS_NUMBER)
+
+
+def ship(app, order_id: int) -> None:
+    move(app, order_id, "processing", "packed")
+    move(app, order_id, "shipped", tracking=TRACKING)
+
+
+def signed_in(client, role: str) -> Browserless:
+    person = Browserless(client)
+    person.sign_in(role)
+    return person
+
+
+# --- A recount from the orders, the events and the ledger, written out here ------------
+
+
+def _nearest_rank(durations: list[timedelta], share: float) -> timedelta:
+    ordered = sorted(durations)
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
+
+
+def recounted_order_figures(now: datetime, site_id: int | None) -> figures.OrderFigures:
+    zone = warehouse_zone()
+    today = day_in(now, zone)
+    orders = db.session.scalars(select(Order)).all()
+    if site_id:
+        orders = [o for o in orders if o.responsible_site_id == site_id]
+    shipped_at = {}
+    for event in db.session.scalars(select(OrderEvent).where(OrderEvent.name == "shipped")):
+        if event.order_id not in shipped_at or event.event_timestamp < shipped_at[event.order_id]:
+            shipped_at[event.order_id] = event.event_timestamp
+    placed = Counter(day_in(o.created_at, zone) for o in orders)
+    shipped = Counter(day_in(shipped_at[o.id], zone) for o in orders if o.id in shipped_at)
+    days = [
+        figures.Day(d, placed[d], shipped[d])
+        for d in (today - timedelta(days=n) for n in range(figures.DAYS - 1, -1, -1))
+    ]
+    by_age = defaultdict(lambda: [0, 0, 0, 0])
+    late = Counter(
+        o.current_status for o in orders if o.current_status in statuses.OPEN and o.ship_by < today
+    )
+    for o in orders:
+        if o.current_status in statuses.OPEN:
+            age = (today - day_in(o.created_at, zone)).days
+            by_age[o.current_status][0 if age < 1 else 1 if age <= 2 else 2 if age <= 5 else 3] += 1
+    open_rows = [
+        figures.OpenRow(s, statuses.label(s), tuple(by_age[s]), late[s])
+        for s in statuses.ALL
+        if s in statuses.OPEN
+    ]
+    monday = today - timedelta(days=today.weekday())
+    weeks = []
+    for n in range(figures.WEEKS - 1, -1, -1):
+        starts = monday - timedelta(weeks=n)
+        took = [
+            shipped_at[o.id] - o.created_at
+            for o in orders
+            if o.id in shipped_at
+            and starts <= day_in(shipped_at[o.id], zone) < starts + timedelta(days=7)
+        ]
+        median, p90 = (
+            (
+                daily_counts.hours_bucket(now, now + _nearest_rank(took, 0.5)),
+                daily_counts.hours_bucket(now, now + _nearest_rank(took, 0.9)),
+            )
+            if took
+            else (None, None)
+        )
+        weeks.append(figures.Week(starts, len(took), median, p90))
+    return figures.OrderFigures(today, days, open_rows, weeks, late_known=True)
+
+
+def recounted_use(now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
+    """(location, item) -> (available, units shipped in the last 30 days)."""
+    since = day_in(now, warehouse_zone()) - timedelta(days=usage.RATE_DAYS - 1)
+    used: Counter = Counter()
+    for m in db.session.scalars(select(StockMovement).where(StockMovement.kind == SHIPMENT)):
+        if day_in(m.created_at, warehouse_zone()) >= since:
+            used[(m.location_id, m.item_id)] -= m.on_hand_change
+    return {
+        (b.location_id, b.item_id): (b.on_hand - b.reserved, used[(b.location_id, b.item_id)])
+        for b in db.session.scalars(select(StockBalance))
+    }
+
+
+# --- A day of work, at random --------------------------------------------------------------
+
+
+def _one_step(app, catalog, rng: random.Random, orders: list[int]) -> None:
+    if not orders or rng.random() < 0.3:
+        lines = {
+            name: rng.randint(1, 3) for name in rng.sample(["strips", "cuff"], rng.randint(1, 2))
+        }
+        kits = {"diabetes": 1} if rng.random() < 0.2 else {}
+        orders.append(place(app, catalog, items=lines, kits=kits, patient=rng.random() < 0.7))
+        return
+    if rng.random() < 0.08:
+        receive_stock(app, {catalog.items["strips"]: rng.randint(1, 20)})
+        return
+    order_id = rng.choice(orders)
+    with app_context(app) as session:
+        order = session.get(Order, order_id)
+        status, held_from = order.current_status, order.held_from_status
+    if status in (statuses.CREATED, statuses.PROCESSING) and rng.random() < 0.15:
+        move(app, order_id, "cancelled", role="coordinator", reason="No longer needed")
+    elif status in statuses.OPEN and status != statuses.ON_HOLD and rng.random() < 0.1:
+        move(app, order_id, "onHold", reason="Waiting for the clinic")
+    elif status == statuses.ON_HOLD:
+        move(app, order_id, held_from)
+    elif status == statuses.CREATED:
+        move(app, order_id, "processing")
+    elif status == statuses.PROCESSING:
+        pack_everything(app, order_id, start=order_id * 10)
+        move(app, order_id, "packed")
+    elif status in (statuses.PACKED, statuses.AVAILABLE_FOR_PICKUP):
+        move(app, order_id, "shipped", tracking=TRACKING)
+    elif status == statuses.SHIPPED:
+        move(app, order_id, rng.choice(["delivered", "deliveryException"]))
+    elif status == statuses.DELIVERY_EXCEPTION:
+        move(app, order_id, "shipped")
+
+
+@pytest.mark.parametrize("seed", [7, 25])
+def test_the_dashboard_figures_equal_a_recount_after_any_sequence_of_changes(app, catalog, seed):
+    rng, orders = random.Random(seed), []
+    for _ in range(60):
+        try:
+            _one_step(app, catalog, rng, orders)
+        except Rejected:
+            pass  # refused (not enough stock, a device already used): nothing was changed
+
+    now = datetime.now(UTC)
+    with app_context(app):
+        assert daily_counts.drift() == [] and usage.drift() == []
+        for site in (None, catalog.site, catalog.inactive_site):
+            assert figures.order_figures(now, site) == recounted_order_figures(now, site)
+        expected = recounted_use(now)
+        cover = figures.stock_cover(now, 30)
+        assert {(r.location_id, r.item_id): (r.available, r.used) for r in cover} == expected
+        assert sum(d.shipped for d in figures.order_figures(now, None).days) > 0
+
+
+def test_open_orders_are_aged_and_weeks_take_the_median_and_90th_percentile(app, catalog):
+    """Orders placed days ago (their times moved back, then the counts rebuilt as
+    `flask check-dashboard-counts --fix` does) land in their age and week."""
+    ids = [place(app, catalog, items={"strips": 1}) for _ in range(6)]
+    for order_id in ids[:4]:
+        ship(app, order_id)
+    now = datetime.now(UTC)
+    # Days before now each was placed; the first four shipped now, after 0, 2, 4 and 9 days.
+    ages = [0, 2, 4, 9, 1, 40]
+    with app_context(app) as session:
+        for order_id, days_ago in zip(ids, ages, strict=True):
+            placed_at = now - timedelta(days=days_ago, hours=1)
+            session.execute(update(Order).where(Order.id == order_id).values(created_at=placed_at))
+        session.commit()
+        assert daily_counts.drift() != []
+        daily_counts.rebuild()
+        session.commit()
+        found = figures.order_figures(now, None)
+        assert found == recounted_order_figures(now, None)
+        created = next(r for r in found.open_rows if r.status == "created")
+        assert created.by_age == (0, 1, 0, 1)  # 1 and 40 days old
+        assert sum(w.shipped for w in found.weeks) == 4
+        this_week = found.weeks[-1]
+        # Took about 1, 49, 97 and 217 hours: the median is the second, the 90th the last.
+        assert (this_week.median_hours, this_week.p90_hours) == (60, 264)
+
+
+def test_open_orders_past_their_ship_by_date_are_marked_late(client, app, catalog):
+    """Late: not yet shipped on the day after its ship-by date. A late order that has since
+    shipped is no longer late; one due today is not late yet."""
+    late, shipped_late, due_today = (place(app, catalog, items={"strips": 1}) for _ in range(3))
+    ship(app, shipped_late)
+    now = datetime.now(UTC)
+    today = day_in(now, warehouse_zone())
+    with app_context(app) as session:
+        session.execute(
+            update(Order)
+            .where(Order.id.in_([late, shipped_late]))
+            .values(ship_by=today - timedelta(days=1))
+        )
+        session.execute(update(Order).where(Order.id == due_today).values(ship_by=today))
+        session.commit()
+        found = figures.order_figures(now, None)
+        assert found == recounted_order_figures(now, None)
+        assert {r.status: r.late for r in found.open_rows}["created"] == 1
+        assert sum(r.late for r in found.open_rows) == 1
+    page = signed_in(client, "fulfillment").get("/dashboard").get_data(as_text=True)
+    assert "1 late" in page
+
+
+def test_days_of_cover_and_the_suggested_reorder_follow_the_last_30_days(app, catalog):
+    for _ in range(3):
+        order_id = place(app, catalog, items={"strips": 5})
+        ship(app, order_id)
+    now = datetime.now(UTC)
+    with app_context(app) as session:
+        # An old shipment, outside the 30 days, does not count.
+        session.add(
+            StockUseCount(
+                used_day=day_in(now, warehouse_zone()) - timedelta(days=40),
+                location_id=catalog.location,
+                item_id=catalog.items["strips"],
+                units=900,
+            )
+        )
+        session.commit()
+        row = next(r for r in figures.stock_cover(now, 60) if r.item_id == catalog.items["strips"])
+        assert row.used == 15 and row.per_day == pytest.approx(0.5)
+        assert row.days_of_cover == pytest.approx(row.available / 0.5)
+        assert row.suggested_reorder == max(30 - row.available, 0)
+        unused = next(
+            r for r in figures.stock_cover(now, 60) if r.item_id == catalog.items["monitor"]
+        )
+        assert unused.days_of_cover is None and unused.suggested_reorder == 0
+
+
+# --- The page ------------------------------------------------------------------------------
+
+
+def test_fulfilment_and_admins_see_every_figure_and_coordinators_the_orders(client, catalog, app):
+    order_id = place(app, catalog, items={"strips": 2})
+    ship(app, order_id)
+    for role in ("fulfillment", "admin"):
+        person = signed_in(app.test_client(), role)
+        page = person.get("/dashboard")
+        assert page.status_code == 200
+        for heading in (
+            "Orders placed and shipped per day",
+            "Open orders by status and age",
+            "Time from placed to shipped",
+            "Stock cover",
+        ):
+            assert heading in page.text
+        assert "<svg viewBox" in page.text and 'role="img"' in page.text
+        assert person.get("/dashboard/stock-cover.csv").status_code == 200
+    coordinator = signed_in(client, "coordinator")
+    page = coordinator.get(f"/dashboard?site={catalog.site}")
+    assert page.status_code == 200
+    assert "Open orders by status and age" in page.text and "Stock cover" not in page.text
+    assert coordinator.get("/dashboard/stock-cover.csv").status_code == 403
+
+
+def test_the_dashboard_needs_a_sign_in_not_an_api_key(client, catalog, api_key):
+    answer = client.get("/dashboard", headers={"Authorization": f"Bearer {api_key}"})
+    assert answer.status_code in (302, 303) and "/sign-in" in answer.headers["Location"]
+    assert client.get("/dashboard/stock-cover.csv").status_code in (302, 303)
+
+
+def test_the_stock_cover_exports_as_csv_for_purchasing(client, catalog, app):
+    with app_context(app) as session:
+        session.execute(
+            update(StockBalance)
+            .where(StockBalance.item_id == catalog.items["cuff"])
+            .values(on_hand=0)
+        )
+        session.commit()
+    fulfilment = signed_in(client, "fulfillment")
+    answer = fulfilment.get("/dashboard/stock-cover.csv")
+    assert answer.mimetype == "text/csv" and "stock-cover-" in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    cuff = next(r for r in rows if r["SKU"] == "CUF-L")
+    assert cuff["Available"] == "0" and cuff["At or below reorder point"] == "yes"
+    assert {"Location", "Days of cover", "Suggested reorder"} <= rows[0].keys()
+
+
+@pytest.mark.parametrize("role", ["fulfillment", "coordinator"])
+def test_the_dashboard_costs_a_fixed_number_of_statements(
+    client, catalog, app, count_queries, role
+):
+    person = signed_in(client, role)
+    with count_queries() as few:
+        assert person.get("/dashboard").status_code == 200
+    rng = random.Random(3)
+    for n in range(12):
+        order_id = place(app, catalog, items={"strips": 1, "cuff": 1}, patient=n % 2 == 0)
+        steps = rng.randint(0, 2)
+        if steps == 2:
+            ship(app, order_id)
+        elif steps == 1:
+            move(app, order_id, "processing")
+    receive_stock(app, {catalog.items["strips"]: 5})
+    with count_queries() as many:
+        assert person.get("/dashboard").status_code == 200
+    assert many.count == few.count
+
+
+def test_the_check_command_reports_drift_and_mends_it(app, catalog):
+    order_id = place(app, catalog, items={"strips": 1})
+    ship(app, order_id)
+    runner = app.test_cli_runner()
+    clean = runner.invoke(args=["check-dashboard-counts"])
+    assert clean.exit_code == 0 and "match" in clean.output, clean.output
+
+    with app_context(app) as session:
+        session.execute(update(StockUseCount).values(units=StockUseCount.units + 2))
+        session.execute(delete_shipped())
+        session.commit()
+    found = runner.invoke(args=["check-dashboard-counts"])
+    assert found.exit_code != 0
+    assert "used " in found.output and "counter 3, ledger 1" in found.output
+    assert "shipped " in found.output and "counter 0, orders 1" in found.output
+    fixed = runner.invoke(args=["check-dashboard-counts", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert runner.invoke(args=["check-dashboard-counts"]).exit_code == 0
+
+
+def delete_shipped():
+    return delete(OrderShippedCount)
+
+
+def test_chart_bars_are_drawn_to_scale_inside_the_chart():
+    chart = charts.bar_chart(
+        "Stacked", "Two stacks", ["a", "b"], [("x", [1, 2]), ("y", [3, 0])], stacked=True
+    )
+    plot_h = charts.HEIGHT - charts.TOP - charts.BOTTOM
+    assert charts.scale_top(4) == 4 and charts.scale_top(7) == 8 and charts.scale_top(0) == 4
+    first, second = chart.bars[0], chart.bars[1]
+    assert first.height == pytest.approx(plot_h / 4) and second.height == pytest.approx(
+        plot_h * 3 / 4
+    )
+    assert second.y + second.height == pytest.approx(first.y)  # stacked on top of the first
+    for bar in chart.bars:
+        assert bar.y >= charts.TOP - 1e-9 and bar.y + bar.height <= charts.TOP + plot_h + 1e-9
+    assert chart.bars[0].title == "a: 1 x"
+
+
+def test_days_begin_at_the_warehouses_midnight(app, catalog):
+    """With the warehouse 14 hours ahead of UTC, an order is counted on the warehouse's day."""
+    app.config["WAREHOUSE_TIME_ZONE"] = "Pacific/Kiritimati"
+    try:
+        order_id = place(app, catalog, items={"strips": 1})
+        with app_context(app) as session:
+            placed = session.get(Order, order_id).created_at
+            days = session.scalars(select(OrderDayCount.placed_day)).all()
+            assert days == [placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date()]
+            assert daily_counts.drift() == []
+            app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
+            if placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date() != placed.date():
+                assert daily_counts.drift() != []  # counted again by UTC days, they differ
+    finally:
+        app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
