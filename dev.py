@@ -6,6 +6,7 @@
     python3 dev.py bench   # Orderly beside a bare Flask app, via gunicorn (docs/performance.md)
     python3 dev.py bench --pages --sizes 10000 100000  # page timings at those sizes
     python3 dev.py bench --cpu   # CPU per request in-process: what the throttle, the log cost
+    python3 dev.py bench --load  # a day's load in Locust, on DATABASE_URL (PostgreSQL)
     python3 dev.py screenshots  # remake the README's pictures (docs/screenshots/) from demo data
     python3 dev.py lock    # after changing pyproject.toml: pin every dependency, with hashes
     python3 dev.py mutate  # mutation testing of the rule modules (long: see docs/mutation.md)
@@ -237,10 +238,14 @@ def test(pytest_args: list[str]) -> None:
 
 def bench(args: list[str]) -> None:
     """Throughput through gunicorn; with ``--pages`` the page timings in-process; with
-    ``--cpu`` the CPU per request in-process."""
-    setup()
+    ``--cpu`` the CPU per request in-process; with ``--load`` a day's load in Locust (a test
+    tool: the test extras are installed)."""
+    setup("test" if "--load" in args else "")
     module = "tests.benchmarks.throughput"
-    if "--pages" in args:
+    if "--load" in args:
+        args = [a for a in args if a != "--load"]
+        module = "tests.benchmarks.load_runner"
+    elif "--pages" in args:
         args = [a for a in args if a != "--pages"]
         module = "tests.benchmarks.run_benchmarks"
     elif "--cpu" in args:
