@@ -434,6 +434,8 @@ REFUSED_WITH_REASON = [
     ("http://exa%mple.org/x", "The host is neither a host name nor an IP address."),
     ("http://[fe80::1%25eth0]/x", "The host may not name a network interface (%)."),
     ("http://example.org:0/x", "The port must be a number from 1 to 65535."),
+    # The authority ends at "/", "?" or "#" only (capitals are host name letters like others).
+    ("http://XY.orderly-test.invalid:99999/x", "The port must be a number from 1 to 65535."),
 ]
 
 
@@ -476,7 +478,7 @@ def test_loopback_is_a_destination_unless_private_addresses_are_denied(app, api,
 def test_a_path_may_hold_what_a_host_name_may_not(api):
     """Only the host is held to ASCII digits and the port to a number: the path is the
     receiver's own (httpx percent-encodes it)."""
-    url = "https://hooks.orderly-test.invalid/①/a:b"
+    url = "https://hooks.orderly-test.invalid/①/a:b?next=http://①"
     response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
     assert response.status_code == 201, response.get_json()
     assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == [url]
