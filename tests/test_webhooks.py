@@ -434,6 +434,7 @@ REFUSED_WITH_REASON = [
     ("http://exa%mple.org/x", "The host is neither a host name nor an IP address."),
     ("http://[fe80::1%25eth0]/x", "The host may not name a network interface (%)."),
     ("http://example.org:0/x", "The port must be a number from 1 to 65535."),
+    ("http://example.org:65536/x", "The port must be a number from 1 to 65535."),
     # The authority ends at "/", "?" or "#" only (capitals are host name letters like others).
     ("http://XY.orderly-test.invalid:99999/x", "The port must be a number from 1 to 65535."),
 ]
@@ -482,3 +483,11 @@ def test_a_path_may_hold_what_a_host_name_may_not(api):
     response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
     assert response.status_code == 201, response.get_json()
     assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == [url]
+
+
+def test_a_port_from_1_to_65535_is_accepted(api):
+    urls = ["http://hooks.orderly-test.invalid:1/x", "http://hooks.orderly-test.invalid:65535/x"]
+    for url in urls:
+        response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+        assert response.status_code == 201, response.get_json()
+    assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == urls
