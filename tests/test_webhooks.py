@@ -16,7 +16,7 @@ from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.webhooks import service, signing
-from app.webhooks.destinations import DestinationRefused, refusal, resolve
+from app.webhooks.destinations import DestinationRefused, HostNotFound, refusal, resolve
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, place
@@ -491,3 +491,16 @@ def test_a_port_from_1_to_65535_is_accepted(api):
         response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
         assert response.status_code == 201, response.get_json()
     assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == urls
+
+
+def test_an_address_is_judged_and_named_without_its_network_interface():
+    """A name may resolve to a link-local address with its interface (``fe80::1%eth0``)."""
+    assert refusal("fe80::1%eth0", deny_private=False) == (
+        "fe80::1 is a link-local or cloud metadata address"
+    )
+
+
+def test_a_name_that_does_not_resolve_at_delivery_is_reported_by_name():
+    with pytest.raises(HostNotFound) as missing:
+        resolve("hooks.orderly-test.invalid", 80, deny_private=False)
+    assert str(missing.value) == "The host hooks.orderly-test.invalid could not be found."
