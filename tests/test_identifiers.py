@@ -8,9 +8,16 @@ import pytest
 
 from app.catalog.identifiers import (
     MAX_SERIAL_PATTERN_LENGTH,
+    Classification,
+    article,
     classify,
     fits_serial_pattern,
+    looks_like,
     luhn_check_digit,
+    normalise,
+    noun,
+    problem,
+    search_key,
     serial_pattern_problem,
 )
 
@@ -197,6 +204,92 @@ def test_two_scans_run_together_are_not_an_identifier_of_the_order():
     assert not fits_serial_pattern(r"BP7450-[A-Z0-9]{4,8}", result.normalized)
 
 
+def test_an_imei_whose_check_digit_is_0_is_valid():
+    imei = luhn("35209900176144")
+    assert imei[-1] == "0"
+    assert classify(imei) == Classification("imei", imei)
+
+
+# An ICCID is 89 then 14 to 20 more digits (valid or not); an IMEI 14 to 17 digits; any other
+# run of 4 to 40 digits is a serial number.
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        ("89" + "1" * 14, "iccid"),  # 16 digits starting with 89: an ICCID, not an IMEI
+        ("89" + "1" * 20, "iccid"),  # 22 digits
+        ("89" + "1" * 21, "serial"),  # 23 digits
+        ("35" + "1" * 16, "serial"),  # 18 digits not starting with 89
+    ],
+)
+def test_the_number_of_digits_says_whether_a_number_is_an_iccid_an_imei_or_a_serial(value, kind):
+    assert classify(value).kind == kind
+
+
+def test_what_is_no_identifier_is_kept_as_typed_with_the_reason():
+    unreadable = "unreadable"
+    assert classify("  ") == Classification(unreadable, "", "Scan or type the device identifier.")
+    not_ascii = "A device identifier is letters A–Z, digits 0–9 and dashes only."
+    assert classify("sn-é1") == Classification(unreadable, "sn-é1", not_ascii)
+    # Longer than a scan can be (64): refused before it is read at all.
+    assert classify("a" * 65) == Classification(unreadable, "a" * 65, not_ascii)
+    # Up to 64 characters it is read, in capitals, and is too long for a serial.
+    assert classify("a" * 64) == Classification(
+        unreadable,
+        "A" * 64,
+        "This is not a device identifier: a serial number is 4 to 40 letters, digits or dashes.",
+    )
+
+
+def test_a_value_of_a_known_type_is_normalised_for_that_type():
+    assert normalise("imei", f" {IMEI[:8]}-{IMEI[8:]} ") == IMEI
+    assert normalise("iccid", f"{ICCID_19[:9]} {ICCID_19[9:]}") == ICCID_19
+    assert normalise("simCardNumber", f"{ICCID_20[:10]}-{ICCID_20[10:]}") == ICCID_20
+    assert normalise("macAddress", "001c.054a.2b3c") == "00:1C:05:4A:2B:3C"
+    assert normalise("serial", " bp7450-scan0002 ") == "BP7450-SCAN0002"
+    assert normalise("serial", "sné-1") == "sné-1"  # not ASCII: kept, and refused as a serial
+
+
+def test_a_value_of_a_known_type_is_refused_with_that_types_rule():
+    assert problem("imei", IMEI) is None
+    assert problem("imei", wrong_last_digit(IMEI)) == (
+        "This IMEI's check digit is wrong; check for a mistyped digit."
+    )
+    assert problem("iccid", ICCID_19) is None
+    assert problem("simCardNumber", ICCID_20) is None
+    assert problem("simCardNumber", "8901") == (
+        "A SIM card number is 19 or 20 digits starting with 89."
+    )
+    assert problem("iccid", wrong_last_digit(ICCID_19)) == (
+        "The check digit is wrong; check for a mistyped digit."
+    )
+    assert problem("macAddress", "00:1C:05:4A:2B") == (
+        "A MAC address is 12 hexadecimal digits, like 00:1C:05:4A:2B:3C."
+    )
+    assert problem("serial", "SN-1") is None
+    serial_rule = "A serial number is 4 to 40 letters, digits or dashes."
+    assert problem("serial", "SN1") == serial_rule
+    assert problem("serial", "SNÉ-1") == serial_rule
+    assert problem("phoneNumber", "SN-1") == "Unknown identifier type phoneNumber."
+    assert looks_like("imei", f"{IMEI[:8]} {IMEI[8:]}")
+    assert not looks_like("imei", wrong_last_digit(IMEI))
+
+
+def test_an_identifier_is_searched_by_its_letters_and_digits_in_capitals():
+    assert search_key("bp7450-0131 7086") == "BP745001317086"
+    assert search_key("00:1c:05:4a:2b:3c") == "001C054A2B3C"
+    assert search_key(None) == ""
+
+
+def test_what_the_packer_records_is_named_with_its_article_and_number():
+    assert [noun("imei", 1), noun("imei", 2), noun("serial", 0)] == [
+        "IMEI",
+        "IMEIs",
+        "serial numbers",
+    ]
+    words = ["IMEI", "ICCID", "MAC address", "SIM card number", "serial number"]
+    assert [article(word) for word in words] == ["an", "an", "an", "an", "a"]
+
+
 # --- Serial patterns ---------------------------------------------------------------------
 
 
@@ -273,3 +366,78 @@ def test_a_pattern_with_too_many_ways_to_match_is_refused(pattern):
     started = time.perf_counter()
     assert not fits_serial_pattern(pattern, "A" * 39 + "B")
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_serial_of_the_longest_length_may_fit_a_pattern():
+    assert fits_serial_pattern(".*", "A" * 40)
+
+
+def test_a_pattern_of_the_longest_length_may_be_saved():
+    assert serial_pattern_problem("A" * MAX_SERIAL_PATTERN_LENGTH) is None
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("BP٧٤٥٠", "A serial pattern uses ASCII characters only."),
+        ("A{99999999999}", "This regular expression is too deeply nested or too large."),
+        (
+            r"\d*\d*\d*\d*x",
+            "At most 3 repeats of varying length (*, +, ?, {2,5}); fix the others to a count, "
+            "like {6}.",
+        ),
+        ("(?=A)A", "Use only letters, digits, character classes, groups, | and repeats."),
+        ("(AB)+", "Repeat only single characters or classes, like [0-9]{6}, not groups."),
+        ("(AB)+?", "Repeat only single characters or classes, like [0-9]{6}, not groups."),
+        (
+            "(AB|CD)[0-9]*[A-Z]*[0-9]*",
+            "This pattern has too many ways to match (alternatives and repeats multiply): "
+            "use fewer | and fixed counts, like [0-9]{6}.",
+        ),
+    ],
+)
+def test_a_refused_pattern_is_told_why_in_full(pattern, message):
+    assert serial_pattern_problem(pattern) == message
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(SN-(AB)+)",  # a group repeated inside a group
+        "(SN|(AB)+)",  # ... or inside an alternative
+        "(SN|(AB)*?)",
+    ],
+)
+def test_a_repeated_group_is_refused_wherever_it_is_nested(pattern):
+    assert "Repeat only single characters" in serial_pattern_problem(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "([0-9]*)([0-9]*)([0-9]*)([0-9]*)",
+        "(A*|B*|C*|D*)",
+        "A*?B*?C*?D*?",
+    ],
+)
+def test_repeats_of_varying_length_are_counted_inside_groups_and_alternatives(pattern):
+    assert "At most 3 repeats" in serial_pattern_problem(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[0-9]*[A-Z]*[0-9]*(AB|CD)",  # 41 lengths each, times 2 alternatives: 137,842 ways
+        "[0-9]*[A-Z]*[0-9]*(?:AB|CD)",  # the same without a group
+        "(AB|CD)[0-9]*?[A-Z]*?[0-9]*?",  # lazy repeats count as much
+        "[0-9]{0,40}[A-Z]{0,40}[0-9]{0,29}(AB|CD)",  # 41 * 41 * 30 * 2 = 100,860
+    ],
+)
+def test_repeats_and_alternatives_multiply_the_ways_to_match(pattern):
+    assert "too many ways" in serial_pattern_problem(pattern)
+
+
+def test_a_pattern_of_exactly_the_most_ways_to_match_may_be_saved():
+    # 2 * 2 alternatives * 25 * 25 * 40 lengths = 100,000; fixed counts add no ways.
+    pattern = "(AB|CD)(EF|GH)[0-9]{0,24}[A-Z]{0,24}[0-9]{0,39}X{6}"
+    assert serial_pattern_problem(pattern) is None

@@ -16,7 +16,7 @@ from app.db.types import utcnow
 from app.extensions import db
 from app.orders import statuses
 from app.webhooks import service, signing
-from app.webhooks.destinations import DestinationRefused, refusal, resolve
+from app.webhooks.destinations import DestinationRefused, HostNotFound, refusal, resolve
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, place
@@ -403,3 +403,104 @@ def test_the_readme_receiver_verifies_our_signature(app):
     assert receiver.post("/orderly-hooks", data=body, headers=headers).status_code == 204
     forged = {**headers, "webhook-signature": signature[:-4] + "AAA="}
     assert receiver.post("/orderly-hooks", data=body, headers=forged).status_code == 400
+
+
+REFUSED_WITH_REASON = [
+    (
+        "http://example.org/a\\b",
+        "The URL may not contain a backslash (percent-encode it if it belongs there).",
+    ),
+    (
+        "http://example.org/a b",
+        "The URL may not contain whitespace (percent-encode it if it belongs there).",
+    ),
+    (
+        "http://example.org/\u200bx",
+        "The URL may not contain the character U+200B (percent-encode it if it belongs there).",
+    ),
+    (
+        "http://169.254.169.254/x",
+        "Refused: 169.254.169.254 is a link-local or cloud metadata address.",
+    ),
+    ("http://224.0.0.1/x", "Refused: 224.0.0.1 is not an address one can deliver to."),
+    ("http://[ff02::1]/x", "Refused: ff02::1 is not an address one can deliver to."),
+    ("http://[::2]/x", "Refused: ::2 carries 0.0.0.2, not an address one can deliver to."),
+    ("http://①②⑦.0.0.1:8205/x", "The host name may hold no digits other than 0-9."),
+    ("http://[::1/x", "This is not a valid URL (Invalid port: ':1')."),
+    ("ftp://example.org/x", "The URL must start with https:// or http://."),
+    ("http:///x", "The URL needs a host name."),
+    ("http://user:pass@example.org/x", "Put no user name or password in the URL."),
+    ("http://example.org/x#top", "The URL may not have a #fragment."),
+    ("http://exa%mple.org/x", "The host is neither a host name nor an IP address."),
+    ("http://[fe80::1%25eth0]/x", "The host may not name a network interface (%)."),
+    ("http://example.org:0/x", "The port must be a number from 1 to 65535."),
+    ("http://example.org:65536/x", "The port must be a number from 1 to 65535."),
+    # The authority ends at "/", "?" or "#" only (capitals are host name letters like others).
+    ("http://XY.orderly-test.invalid:99999/x", "The port must be a number from 1 to 65535."),
+]
+
+
+@pytest.mark.parametrize("url, message", REFUSED_WITH_REASON)
+def test_a_refused_url_is_told_why_and_not_stored(api, url, message):
+    response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == message
+    assert api.get("/api/v3/webhook").get_json()["total"] == 0
+
+
+def test_loopback_is_a_destination_unless_private_addresses_are_denied(app, api, monkeypatch):
+    """::1 is loopback, not the IPv4-compatible form of 0.0.0.1 (which no one can call)."""
+    response = api.post(
+        "/api/v3/webhook", json={"url": "http://[::1]:8205/x", "types": ["order.status"]}
+    )
+    assert response.status_code == 201, response.get_json()
+    monkeypatch.setitem(app.config, "WEBHOOK_DENY_PRIVATE", True)
+    refused = [
+        ("http://10.0.0.5/x", "Refused: 10.0.0.5 is a private or loopback address"),
+        ("http://localhost:8205/x", "Refused: localhost resolves to "),
+        # Teredo is judged by itself too, not only by the (public) addresses it carries.
+        (
+            "http://[2001:0:4136:e378:8000:63bf:a247:2bdd]/x",
+            "Refused: 2001:0:4136:e378:8000:63bf:a247:2bdd is a private or loopback address",
+        ),
+    ]
+    for url, message in refused:
+        response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+        assert response.status_code == 400
+        error = response.get_json()["error"]["message"]
+        assert error.startswith(message) and error.endswith(
+            "a private or loopback address (WEBHOOK_DENY_PRIVATE is on)."
+        ), error
+    assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == [
+        "http://[::1]:8205/x"
+    ]
+
+
+def test_a_path_may_hold_what_a_host_name_may_not(api):
+    """Only the host is held to ASCII digits and the port to a number: the path is the
+    receiver's own (httpx percent-encodes it)."""
+    url = "https://hooks.orderly-test.invalid/①/a:b?next=http://①"
+    response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+    assert response.status_code == 201, response.get_json()
+    assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == [url]
+
+
+def test_a_port_from_1_to_65535_is_accepted(api):
+    urls = ["http://hooks.orderly-test.invalid:1/x", "http://hooks.orderly-test.invalid:65535/x"]
+    for url in urls:
+        response = api.post("/api/v3/webhook", json={"url": url, "types": ["order.status"]})
+        assert response.status_code == 201, response.get_json()
+    assert [s["url"] for s in api.get("/api/v3/webhook").get_json()["content"]] == urls
+
+
+def test_an_address_is_judged_and_named_without_its_network_interface():
+    """A name may resolve to a link-local address with its interface (``fe80::1%eth0``)."""
+    assert refusal("fe80::1%eth0", deny_private=False) == (
+        "fe80::1 is a link-local or cloud metadata address"
+    )
+
+
+def test_a_name_that_does_not_resolve_at_delivery_is_reported_by_name():
+    with pytest.raises(HostNotFound) as missing:
+        resolve("hooks.orderly-test.invalid", 80, deny_private=False)
+    assert str(missing.value) == "The host hooks.orderly-test.invalid could not be found."
