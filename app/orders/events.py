@@ -19,8 +19,16 @@ DEVICE_REMOVED = "deviceRemoved"
 TRACKING_NUMBER_ADDED = "trackingNumberAdded"
 TRACKING_NUMBER_REMOVED = "trackingNumberRemoved"
 PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
+# The returns station's (``returns_station``): what came back, what came back that was not
+# expected, and a return closed with some of it still missing.
+RETURN_RECEIVED = "returnReceived"
+UNEXPECTED_DEVICE_RECEIVED = "unexpectedDeviceReceived"
+RETURN_CLOSED = "returnClosed"
 # What the timeline calls them.
 LABELS = {
+    RETURN_RECEIVED: "Return received",
+    UNEXPECTED_DEVICE_RECEIVED: "Unexpected device received",
+    RETURN_CLOSED: "Return closed",
     PACKING_SUMMARY_PRINTED: "Packing summary printed",
     TRACKING_NUMBER_ADDED: "Tracking number added",
     TRACKING_NUMBER_REMOVED: "Tracking number removed",
@@ -45,8 +53,9 @@ _INSERT_OUTBOX = direct_insert(OUTBOX, ("order_id", "order_event_id", "created_a
 
 
 def goes_to_webhooks(name: str) -> bool:
-    """Status events are news for the webhooks; other events (notes, scans) are not."""
-    return name in statuses.ALL
+    """Status events are news for the webhooks, and so is what came back (``order.returnReceived``);
+    other events (notes, scans at packing) are not."""
+    return name in statuses.ALL or name == RETURN_RECEIVED
 
 
 def record_event(
