@@ -318,3 +318,89 @@ def test_a_return_is_not_checked_in_before_its_order_is_delivered(app, catalog):
     order_id = return_only(app, catalog, devices=[monitor])
     error = refused(app, lambda: check_in(app, order_id, values_of(app, monitor)))
     assert error.code == "not_awaiting_return"
+
+
+# --- The station page, without JavaScript (CSRF on) ----------------------------------------
+
+
+@pytest.fixture
+def fulfillment_person(client):
+    from tests.helpers.web import Browserless
+
+    person = Browserless(client)
+    assert person.sign_in("fulfillment").status_code == 303
+    return person
+
+
+def test_the_station_page_checks_a_device_in_and_says_what_is_still_missing(
+    app, kit_back, fulfillment_person
+):
+    order_id, (first, second, third) = kit_back
+    page = fulfillment_person.get(f"/orders/{order_id}/returns")
+    assert page.status_code == 200
+    assert "0 of 3 devices back" in page.text
+    assert 'id="return-scan"' in page.text and "autofocus" in page.text
+    answer = fulfillment_person.post(
+        f"/orders/{order_id}/returns/scan", {"identifier": values_of(app, first)}
+    )
+    assert answer.status_code == 303
+    page = fulfillment_person.get(f"/orders/{order_id}/returns")
+    assert "1 of 3 devices back; still missing:" in page.text
+    assert values_of(app, second) in page.text.split("still missing:")[1].split("</p>")[0]
+    assert status_of(app, first) == "quarantined"
+
+
+def test_an_unexpected_scan_is_refused_on_the_page_with_the_form_to_record_it(
+    app, catalog, kit_back, fulfillment_person
+):
+    order_id, _ = kit_back
+    other = delivered_glucometer(app, catalog)
+    value = values_of(app, other)
+    answer = fulfillment_person.post(
+        f"/orders/{order_id}/returns/scan", {"identifier": value}, htmx=True
+    )
+    assert answer.status_code == 422
+    assert f"“{value}” was not checked in." in answer.text
+    assert "Record as unexpected arrival" in answer.text
+    refused_reason = fulfillment_person.post(
+        f"/orders/{order_id}/returns/unexpected", {"identifier": value, "reason": ""}, htmx=True
+    )
+    assert refused_reason.status_code == 422
+    assert 'id="unexpected-reason-error"' in refused_reason.text
+    assert status_of(app, other) == "delivered"  # nothing changed
+    done = fulfillment_person.post(
+        f"/orders/{order_id}/returns/unexpected",
+        {"identifier": value, "reason": "Came in the same box"},
+        htmx=True,
+    )
+    assert done.status_code == 200
+    assert "Came in the same box (quarantined)" in done.text
+    assert status_of(app, other) == "quarantined"
+
+
+def test_a_partial_return_is_closed_on_the_page(app, kit_back, fulfillment_person):
+    order_id, (first, second, third) = kit_back
+    station = f"/orders/{order_id}/returns"
+    fulfillment_person.post(f"{station}/scan", {"identifier": values_of(app, first)})
+    no_reason = fulfillment_person.post(f"{station}/close", {"reason": " "})
+    assert no_reason.status_code == 422
+    assert 'id="close-reason-error"' in no_reason.text
+    closed = fulfillment_person.post(f"{station}/close", {"reason": "Lost in post"})
+    assert closed.status_code == 303
+    assert order_status(app, order_id) == "returned"
+    assert [status_of(app, d) for d in (first, second, third)] == ["quarantined", "lost", "lost"]
+
+
+def test_a_return_only_order_page_says_nothing_ships(app, catalog, client):
+    from tests.helpers.web import Browserless
+
+    _, monitor, _ = delivered_kit(app, catalog)
+    order_id = return_only(app, catalog, devices=[monitor])
+    person = Browserless(client)
+    person.sign_in("fulfillment")
+    page = person.get(f"/orders/{order_id}").text
+    assert "Nothing ships: this order only asks things back." in page
+    assert "<dt>Shipping</dt><dd>Nothing ships</dd>" in page
+    assert "Start processing" not in page
+    assert "Return label sent" in page
+    assert "lines-table" not in page

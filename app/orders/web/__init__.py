@@ -9,4 +9,10 @@ from flask import Blueprint
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
-from app.orders.web import order_detail, packing_summary, routes, send_to_many  # noqa: E402,F401
+from app.orders.web import (  # noqa: E402,F401
+    order_detail,
+    packing_summary,
+    returns_station,
+    routes,
+    send_to_many,
+)

@@ -16,7 +16,7 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import events, lifecycle, lookups, packing, read_model, statuses
+from app.orders import events, lifecycle, lookups, packing, read_model, returns_station, statuses
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -40,6 +40,7 @@ MOVE_LABELS = {
     statuses.DELIVERED: "Mark delivered",
     statuses.DELIVERY_EXCEPTION: "Report delivery exception",
     statuses.RETURNED: "Mark returned",
+    statuses.AWAITING_RETURN: "Return label sent",
     statuses.ON_HOLD: "Put on hold",
     statuses.CANCELLED: "Cancel order",
 }
@@ -120,6 +121,8 @@ def _timeline(order) -> list[dict]:
 def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) -> list[dict]:
     forms = []
     primary = PRIMARY_MOVES.get(order.current_status) if role != "coordinator" else None
+    if not lifecycle.ships_out(order) and order.current_status == statuses.CREATED:
+        primary = statuses.AWAITING_RETURN  # a return-only order's one step before the return
     for to_status in lifecycle.next_moves(order, role):
         if failed and failed[0] == to_status:
             form = failed[1]
@@ -183,6 +186,8 @@ def render_order(
         "timeline": _timeline(order),
         "moves": moves,
         "plan": plan,
+        "ships_out": lifecycle.ships_out(order),
+        "return_progress": returns_station.progress(order) if order.has_return_lines else None,
         "last_scan": last_scan(order, plan) if may_pack else None,
         "refused_scan": refused_scan,
         "may_pack": may_pack,
