@@ -103,3 +103,24 @@ def test_a_return_not_yet_due_is_refused(app, api, catalog):
     assert (answer.status_code, answer.get_json()["error"]["code"]) == (409, "not_awaiting_return")
     missing = returns(api, 999999, deviceIdentifiers=[{"value": "X"}])
     assert missing.status_code == 404
+
+
+def test_webhooks_get_order_return_received_for_what_came_back_only(app, api, kit_back):
+    from tests.helpers.webhooks import Receiver, body_of, deliver_everything, subscribe
+
+    order_id, (first, *_) = kit_back
+    receiver = Receiver().start()
+    try:
+        subscribe(api, receiver.url, types=("order.returnReceived",))
+        returns(api, order_id, deviceIdentifiers=[{"value": values_of(app, first)}])
+        deliver_everything(app)
+        bodies = [body_of(hit) for hit in receiver.hits()]
+    finally:
+        receiver.stop()
+    # One message, for the arrival: not for the status move (partlyReturned) it made.
+    [body] = bodies
+    assert body["type"] == "order.returnReceived"
+    assert body["payload"]["orderId"] == order_id
+    assert body["payload"]["event"]["name"] == "returnReceived"
+    assert values_of(app, first) in body["payload"]["event"]["note"]
+    assert "patient" not in body["payload"]
