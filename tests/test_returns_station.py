@@ -341,3 +341,55 @@ def test_a_return_only_order_page_says_nothing_ships(app, catalog, client):
     assert "Start processing" not in page
     assert "Return label sent" in page
     assert "lines-table" not in page
+
+
+# --- Overdue returns, and what a patient still owes ----------------------------------------
+
+
+def label_sent_days_ago(app, order_id: int, days: int) -> None:
+    """Time passing: the order's label-sent event moved back ``days`` days."""
+    from datetime import timedelta
+
+    from app.db.transactions import write_transaction
+    from app.orders.models import OrderEvent
+
+    with app.app_context(), write_transaction() as session:
+        event = session.scalars(
+            select(OrderEvent).where(
+                OrderEvent.order_id == order_id, OrderEvent.name == "awaitingReturn"
+            )
+        ).one()
+        event.event_timestamp -= timedelta(days=days)
+
+
+def test_the_order_list_filters_returns_overdue_after_the_configured_days(
+    app, catalog, kit_back, client
+):
+    from tests.helpers.web import Browserless
+
+    late, _ = kit_back
+    _, monitor, _ = delivered_kit(app, catalog)
+    recent = return_only(app, catalog, devices=[monitor])
+    move(app, recent, "awaitingReturn", role="coordinator")
+    label_sent_days_ago(app, late, app.config["RETURN_OVERDUE_DAYS"] + 1)
+    person = Browserless(client)
+    person.sign_in("coordinator")
+    page = person.get("/orders/?returns=overdue").text
+    assert f'href="/orders/{late}"' in page
+    assert f'href="/orders/{recent}"' not in page
+    assert "Overdue: not back 21 days after the label" in page
+
+
+def test_the_patient_page_lists_what_the_patient_still_owes(app, catalog, kit_back, client):
+    from tests.helpers.web import Browserless
+
+    order_id, (first, second, third) = kit_back
+    check_in(app, order_id, values_of(app, first))
+    label_sent_days_ago(app, order_id, app.config["RETURN_OVERDUE_DAYS"] + 1)
+    person = Browserless(client)
+    person.sign_in("coordinator")
+    page = person.get(f"/patients/{catalog.patient}").text
+    owed = page.split('id="owed-list"')[1].split("</ul>")[0]
+    assert f"Order {order_id}" in owed and "Overdue" in owed
+    assert values_of(app, second) in owed and values_of(app, third) in owed
+    assert values_of(app, first) not in owed  # back already

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import carriers, read_model, status_counters, statuses
+from app.orders import carriers, owed, read_model, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
 from app.people.models import Patient, Site
@@ -66,6 +66,8 @@ class OrderQuery:
     date_from: date | None = None
     date_to: date | None = None
     shipping: str = ""
+    # "overdue": only returns not back RETURN_OVERDUE_DAYS after their label was sent.
+    returns: str = ""
     q: str = ""
     sort: str = "newest"
     size: int = 25
@@ -96,6 +98,7 @@ class OrderQuery:
         query.shipping = (
             args.get("shipping", "") if args.get("shipping") in ("standard", "overnight") else ""
         )
+        query.returns = "overdue" if args.get("returns") == "overdue" else ""
         query.q = args.get("q", "").strip()[:MAX_SEARCH_LENGTH]
         query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
         size = args.get("size", "")
@@ -115,6 +118,7 @@ class OrderQuery:
             "from": changed.date_from.isoformat() if changed.date_from else "",
             "to": changed.date_to.isoformat() if changed.date_to else "",
             "shipping": changed.shipping,
+            "returns": changed.returns,
             "q": changed.q,
             "sort": changed.sort if changed.sort != "newest" else "",
             "size": changed.size if changed.size != PAGE_SIZES[0] else "",
@@ -128,7 +132,8 @@ class OrderQuery:
 
     @property
     def filtered(self) -> bool:
-        return any([self.kind, self.site, self.date_from, self.date_to, self.shipping, self.q])
+        chosen = (self.kind, self.site, self.date_from, self.date_to, self.shipping, self.returns)
+        return any(chosen) or bool(self.q)
 
     # --- SQL ------------------------------------------------------------------------------
 
@@ -153,6 +158,8 @@ class OrderQuery:
             where.append(Order.created_at < self._start_of(self.date_to + timedelta(days=1)))
         if self.shipping:
             where.append(Order.shipping_option == self.shipping)
+        if self.returns == "overdue":
+            where.append(owed.overdue_condition())
         if self.q:
             where.append(id_among(Order.id, is_postgresql(), self.matching_ids))
         return where
@@ -391,7 +398,7 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     are read from the status counters. A search or a date range selects a bounded set of
     orders, found through its own index and counted exactly in one pass.
     """
-    if not (query.q or query.date_from or query.date_to):
+    if not (query.q or query.date_from or query.date_to or query.returns):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
             query.site, query.shipping, query.kind
         )

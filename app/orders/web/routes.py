@@ -34,7 +34,7 @@ from app.catalog.search import (
 from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import listing, lookups, service, statuses
+from app.orders import listing, lookups, owed, service, statuses
 from app.orders.web import bp, csv_export
 from app.orders.web.forms import OrderForm
 from app.orders.web.new_order import (
@@ -79,6 +79,7 @@ def list_orders():
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,
         "submitted": listing.SUBMITTED,
+        "overdue_days": owed.overdue_days(),
     }
     if results_only:
         return render_template("orders/_list_results.html", **context)
