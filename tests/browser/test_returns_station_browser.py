@@ -48,6 +48,8 @@ def test_a_return_is_checked_in_by_scan_and_closed_as_partly_returned(
     expect(page.locator("#nothing-ships")).to_have_text(
         "Nothing ships: this order only asks things back."
     )
+    expect(page.locator("#return-progress")).to_contain_text("0 of 2 devices back")
+    assert not javascript or serious_violations(page) == [], "a return-only order's page"
     page.get_by_role("link", name=f"Returns station for order {order_id}").click()
     expect(page.get_by_role("heading", name=f"Returns station: order {order_id}")).to_be_visible()
     progress = page.locator("#returns-progress")
