@@ -42,14 +42,14 @@ def upgrade():
         sa.UniqueConstraint("order_id", "device_id"),
     )
     op.create_index("ix_return_check_in_device_id", "return_check_in", ["device_id"])
-    with op.batch_alter_table("return_item") as batch_op:
-        batch_op.add_column(
-            sa.Column("arrived_count", sa.Integer(), server_default="0", nullable=False)
-        )
+    op.add_column(
+        "return_item", sa.Column("arrived_count", sa.Integer(), server_default="0", nullable=False)
+    )
 
 
 def downgrade():
-    with op.batch_alter_table("return_item") as batch_op:
-        batch_op.drop_column("arrived_count")
+    # Plain ALTER TABLE (SQLite 3.35+ and PostgreSQL): batch mode would reflect the tables
+    # return_item refers to, and SQLite cannot reflect the patients' expression index.
+    op.execute("ALTER TABLE return_item DROP COLUMN arrived_count")
     op.drop_index("ix_return_check_in_device_id", table_name="return_check_in")
     op.drop_table("return_check_in")
