@@ -4,7 +4,7 @@ A return's label is sent when its order ships (the label is in the box, or email
 for a return-only order, when it moves to awaiting the return. A return still out
 ``RETURN_OVERDUE_DAYS`` (config) after that is overdue: the order list filters those
 (``overdue_condition``), and the patient page lists what each patient still owes
-(``owed_by_patient``), from the returns station's own reckoning (``returns_station.progress``).
+(``owed_by_patient``), from the returns station's own reckoning (``return_progress``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from app.db.types import utcnow
 from app.extensions import db
 from app.orders import read_model, statuses
 from app.orders.models import Order, OrderEvent, ReturnDevice, ReturnItem, ReturnPackedKit
-from app.orders.returns_station import ExpectedDevice, progress
+from app.orders.return_progress import ExpectedDevice, progress
 
 # The events that send a return's label.
 LABEL_SENT = (statuses.SHIPPED, statuses.AWAITING_RETURN)

@@ -16,7 +16,7 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import events, lifecycle, lookups, packing, read_model, returns_station, statuses
+from app.orders import events, lifecycle, lookups, packing, read_model, return_progress, statuses
 from app.orders.web import bp
 from app.orders.web.forms import (
     DeviceForm,
@@ -187,7 +187,7 @@ def render_order(
         "moves": moves,
         "plan": plan,
         "ships_out": lifecycle.ships_out(order),
-        "return_progress": returns_station.progress(order) if order.has_return_lines else None,
+        "return_progress": return_progress.progress(order) if order.has_return_lines else None,
         "last_scan": last_scan(order, plan) if may_pack else None,
         "refused_scan": refused_scan,
         "may_pack": may_pack,

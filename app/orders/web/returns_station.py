@@ -14,7 +14,7 @@ from app.auth.access import role_required, signed_in_actor
 from app.catalog import identifiers
 from app.forms import REFUSAL_STATUS
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import events, read_model
+from app.orders import events, read_model, return_progress
 from app.orders import returns_station as station
 from app.orders.web import bp
 from app.orders.web.forms import (
@@ -68,7 +68,7 @@ def render_station(
         ]
     context = {
         "order": order,
-        "progress": station.progress(order),
+        "progress": return_progress.progress(order),
         "may_check_in": station.may_check_in(order, current_user.role),
         "scan_form": forms.get("scan") or ReturnScanForm(formdata=None),
         "count_form": forms.get("count") or ReturnCountForm(formdata=None),
