@@ -286,6 +286,8 @@ def settings(instance_path: Path) -> dict:
         "API_FAILED_KEYS_PER_ADDRESS": _limit("API_FAILED_KEYS_PER_ADDRESS"),
         # How often an open order page asks whether someone else changed the order.
         "ORDER_POLL_SECONDS": max(2, _int("ORDER_POLL_SECONDS", 10, "seconds")),
+        # A return not back this many days after its label was sent is overdue (order list).
+        "RETURN_OVERDUE_DAYS": _int("RETURN_OVERDUE_DAYS", 21, "days"),
         # Webhooks: seconds between a failed attempt and the next (then the event is failed).
         "WEBHOOK_RETRY_SCHEDULE": _seconds_list("WEBHOOK_RETRY_SCHEDULE", "900,1800,3600"),
         "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10, "seconds"),

@@ -18,10 +18,11 @@ ALL_CHECKS = list(CHECKS.get_all())
 EXAMPLES = 30
 
 
-# Placing an order, enrolling a patient, cancelling and receiving stock check rules no JSON
-# Schema can say (the items named exist and are orderable, a patient's identifier is free, the
-# order is not packed yet, a device identifier is valid for its item and not yet known, a
-# webhook's address resolves to one that may be called):
+# Placing an order, enrolling a patient, cancelling, recording returns and receiving stock
+# check rules no JSON Schema can say (the items named exist and are orderable, a patient's
+# identifier is free, the order is not packed yet, a return is due and what it names is asked
+# back, a device identifier is valid for its item and not yet known, a webhook's address
+# resolves to one that may be called):
 # a schema-valid body may be refused there with 400, 404 or 409 and its code.
 # Everywhere else a schema-valid request must be accepted.
 CONFIG = SchemathesisConfig.from_dict(
@@ -33,6 +34,7 @@ CONFIG = SchemathesisConfig.from_dict(
                     "createOrder",
                     "createPatient",
                     "cancelOrder",
+                    "recordReturnArrivals",
                     "createReceipt",
                     "createWebhook",
                 ],

@@ -24,6 +24,7 @@ POLICY = {
     "api.get_order": scopes.ORDERS_READ,
     "api.list_orders": scopes.ORDERS_READ,
     "api.cancel_order": scopes.ORDERS_WRITE,
+    "api.record_return_arrivals": scopes.ORDERS_WRITE,
     "api.create_patient": scopes.PATIENTS_WRITE,
     "api.get_patient": scopes.PATIENTS_READ,
     "api.list_sites": scopes.PATIENTS_READ,

@@ -280,6 +280,7 @@ def test_every_device_status_is_labelled_in_words():
         "Returned",
         "Quarantined",
         "Retired",
+        "Lost",
     ]
     assert devices.device_status_label("received") == "Received"
     assert devices.device_status_label("somethingNew") == "somethingNew"

@@ -158,6 +158,41 @@ DOCUMENT = {
                 },
             }
         },
+        "/api/v3/order/{orderId}/returns": {
+            "post": {
+                "operationId": "recordReturnArrivals",
+                "summary": "Record what came back on a return, by device identifier and count",
+                "description": (
+                    "The returns station's rules: each identifier must be a device the order "
+                    "asks back (returnDevices, or in returnPackedKits) and not checked in yet; "
+                    "each count at most what is still expected. All or nothing. Expected "
+                    "devices go to quarantine for inspection, counted items back into stock; "
+                    "the order becomes partlyReturned, or returned once everything is back. "
+                    "Needs orders:write."
+                ),
+                "parameters": [
+                    {"name": "orderId", "in": "path", "required": True, "schema": INTEGER}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("ReturnArrivals")}},
+                },
+                "responses": {
+                    "200": _json("Order", "The order, with each return line's arrival"),
+                    "400": _error(
+                        "A value breaks a rule (e.g. device_not_expected, invalid_identifier, "
+                        "too_many_items); nothing was recorded"
+                    ),
+                    "401": _error("No valid API key"),
+                    "404": _error("No such order"),
+                    "409": _error(
+                        "Not awaiting a return (not_awaiting_return), or a device already "
+                        "checked in (device_already_checked_in)"
+                    ),
+                    "415": _error("The body is not JSON"),
+                },
+            }
+        },
         "/api/v3/patient": {
             "post": {
                 "operationId": "createPatient",

@@ -110,6 +110,22 @@ SCHEMAS = {
             ),
         },
     },
+    "ReturnArrivals": {
+        "type": "object",
+        "description": "What came back: devices by identifier (classified by format, as at "
+        "packing; case, spaces and dashes as scanned) and counted return items. At least one.",
+        "properties": {
+            "deviceIdentifiers": _list(object_schema({"value": STRING}, ["value"])),
+            "returnItems": _list(
+                object_schema(
+                    {
+                        "item": ID_REF,
+                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_COUNT},
+                    }
+                )
+            ),
+        },
+    },
     "OrderCreate": {
         "type": "object",
         "description": "Exactly one of patient or site. At least one order or return line.",

@@ -11,7 +11,7 @@ from app.auth import scopes
 from app.auth.scopes import scope_required
 from app.db.reading import end_own_reading
 from app.history.patient_access import VIEWED, note_patient_access
-from app.orders import lifecycle, listing, read_model, serialize, service, statuses
+from app.orders import lifecycle, listing, read_model, returns_station, serialize, service, statuses
 from app.validation import Rejected
 
 # The one API call that goes on reading on the connection the key check read on (an order
@@ -115,6 +115,24 @@ def cancel_order(order_id: int):
         raise ApiError(400, "invalid_type", "reason must be text.", "reason")
     try:
         lifecycle.change_status(order_id, statuses.CANCELLED, api_actor(), reason=reason)
+    except Rejected as refused:
+        raise refusal_error(refused) from None
+    order = read_model.load_one(order_id)
+    details = _patient_details()
+    if details:
+        note_patient_access("apiOrder", VIEWED, [(order.patient_id, order.id)])
+    return serialize.json_response(serialize.order(order, details))
+
+
+@bp.post("/order/<int:order_id>/returns")
+@scope_required(scopes.ORDERS_WRITE)
+def record_return_arrivals(order_id: int):
+    """Records what came back, by device identifier and counted item, for warehouses that
+    scan elsewhere: the returns station's rules, all or nothing."""
+    parse.only_args()
+    values, counts = parse.arrivals(parse.json_body())
+    try:
+        returns_station.record_arrivals(order_id, values, counts, api_actor())
     except Rejected as refused:
         raise refusal_error(refused) from None
     order = read_model.load_one(order_id)

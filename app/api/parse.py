@@ -260,3 +260,15 @@ def text_arg(name: str, max_length: int, required: bool = False) -> str | None:
             400, "invalid_parameter", f"{name} is at most {max_length} characters.", name
         )
     return raw
+
+
+def arrivals(body: Any) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """What ``POST /order/{id}/returns`` says arrived: ``deviceIdentifiers`` (``[{"value"}]``)
+    and ``returnItems`` (``[{"item": {"id"}, "count"}]``); the service checks the values."""
+    body = object_at(body, "The request body", required=True)
+    values = []
+    for i, entry in enumerate(list_at(body, "deviceIdentifiers")):
+        entry = object_at(entry, f"deviceIdentifiers[{i}]", required=True)
+        values.append(entry.get("value"))
+    counts = [(line.ref, line.count) for line in _lines(body, "returnItems", "item")]
+    return values, counts

@@ -22,7 +22,7 @@ WEBHOOKS_MANAGE = "webhooks:manage"
 # Each scope and what it lets a key do, in the words of the keys page.
 SCOPES = {
     ORDERS_READ: "Read orders",
-    ORDERS_WRITE: "Place and cancel orders",
+    ORDERS_WRITE: "Place and cancel orders, record what came back",
     PATIENTS_READ: "Read patients and sites",
     PATIENTS_WRITE: "Enrol patients",
     INVENTORY_READ: "Read stock and devices",

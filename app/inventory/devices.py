@@ -27,9 +27,19 @@ DELIVERED = "delivered"
 RETURNED = "returned"
 QUARANTINED = "quarantined"
 RETIRED = "retired"
+LOST = "lost"  # expected back on a return that was closed without it
 RECEIVED = "received"  # a history step only: the device arrived (then it is inStock)
 PASSED = "passedInspection"  # a history step only
-DEVICE_STATUSES = (IN_STOCK, ALLOCATED, SHIPPED, DELIVERED, RETURNED, QUARANTINED, RETIRED)
+DEVICE_STATUSES = (
+    IN_STOCK,
+    ALLOCATED,
+    SHIPPED,
+    DELIVERED,
+    RETURNED,
+    QUARANTINED,
+    RETIRED,
+    LOST,
+)
 DEVICE_STATUS_LABELS = {
     IN_STOCK: "In stock",
     ALLOCATED: "Allocated",
@@ -38,6 +48,7 @@ DEVICE_STATUS_LABELS = {
     RETURNED: "Returned",
     QUARANTINED: "Quarantined",
     RETIRED: "Retired",
+    LOST: "Lost",
     RECEIVED: "Received",
     PASSED: "Passed inspection",
 }
@@ -134,16 +145,40 @@ def lock_devices(devices: list[Device]) -> None:
 
 
 def move_devices(
-    devices: list[Device], status: str, order_id: int, actor: Actor, location_id: int | None = None
+    devices: list[Device],
+    status: str,
+    order_id: int,
+    actor: Actor,
+    location_id: int | None = None,
+    note: str | None = None,
 ) -> None:
-    """Devices follow their order: shipped, delivered, back in stock, or returned to quarantine."""
+    """Devices follow their order: shipped, delivered, back in stock, returned to quarantine,
+    or lost (a return closed without them)."""
     for device in devices:
         if status == QUARANTINED:
             device.location_id = location_id
-        elif status in (SHIPPED, DELIVERED):
+        elif status in (SHIPPED, DELIVERED, LOST):
             device.location_id = None
         device.current_status = status
-        device_event(device, status, actor, order_id=order_id, location_id=location_id)
+        device_event(device, status, actor, order_id=order_id, location_id=location_id, note=note)
+
+
+def receive_unexpected_device(
+    item: Item, kind: str, value: str, location_id: int, order_id: int, note: str, actor: Actor
+) -> Device:
+    """A device never received that arrived in a return: known from now on, straight into
+    quarantine at ``location_id``. No ledger row: a quarantined device is not on hand until
+    it passes inspection (which writes the return row). Runs in the caller's transaction."""
+    device = Device(
+        item=item,
+        current_status=QUARANTINED,
+        location_id=location_id,
+        identifiers=[DeviceIdentifier(type=kind, value=value)],
+    )
+    db.session.add(device)
+    device_event(device, RECEIVED, actor, order_id=order_id, location_id=location_id, note=note)
+    device_event(device, QUARANTINED, actor, order_id=order_id, location_id=location_id, note=note)
+    return device
 
 
 # --- Inspection of returned devices --------------------------------------------------------

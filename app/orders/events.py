@@ -24,8 +24,16 @@ PACKING_SUMMARY_PRINTED = "packingSummaryPrinted"
 PICK_LIST_PRINTED = "pickListPrinted"
 # A packer took over another's claim on the order (app/orders/claims.py).
 PACKING_TAKEN_OVER = "packingTakenOver"
+# The returns station's (``returns_station``): what came back, what came back that was not
+# expected, and a return closed with some of it still missing.
+RETURN_RECEIVED = "returnReceived"
+UNEXPECTED_DEVICE_RECEIVED = "unexpectedDeviceReceived"
+RETURN_CLOSED = "returnClosed"
 # What the timeline calls them.
 LABELS = {
+    RETURN_RECEIVED: "Return received",
+    UNEXPECTED_DEVICE_RECEIVED: "Unexpected device received",
+    RETURN_CLOSED: "Return closed",
     PACKING_SUMMARY_PRINTED: "Packing summary printed",
     PICK_LIST_PRINTED: "Pick list printed",
     TRACKING_NUMBER_ADDED: "Tracking number added",
@@ -68,8 +76,9 @@ def record_on_orders(order_ids: list[int], name: str, actor: Actor) -> None:
 
 
 def goes_to_webhooks(name: str) -> bool:
-    """Status events are news for the webhooks; other events (notes, scans) are not."""
-    return name in statuses.ALL
+    """Status events are news for the webhooks, and so is what came back (``order.returnReceived``);
+    other events (notes, scans at packing) are not."""
+    return name in statuses.ALL or name == RETURN_RECEIVED
 
 
 def record_event(

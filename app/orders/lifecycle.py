@@ -45,11 +45,15 @@ STATUS_ROLES: dict[str, frozenset[str]] = {
     statuses.DELIVERED: frozenset({"fulfillment"}),
     statuses.DELIVERY_EXCEPTION: frozenset({"fulfillment"}),
     statuses.RETURNED: frozenset({"fulfillment"}),
+    statuses.AWAITING_RETURN: frozenset({"coordinator", "fulfillment"}),
+    statuses.PARTLY_RETURNED: frozenset({"fulfillment"}),
     statuses.ON_HOLD: frozenset({"coordinator", "fulfillment"}),
     statuses.CANCELLED: frozenset({"coordinator", "api"}),
 }
 # Coordinators (and other systems) cancel only before packing has finished.
-CANCELLABLE_BEFORE_PACKING = frozenset({statuses.CREATED, statuses.PROCESSING})
+CANCELLABLE_BEFORE_PACKING = frozenset(
+    {statuses.CREATED, statuses.PROCESSING, statuses.AWAITING_RETURN}
+)
 NEEDS_REASON = frozenset({statuses.ON_HOLD, statuses.CANCELLED})
 SEES_ORDERS = frozenset({"coordinator", "fulfillment", "admin"})
 # Statuses in which tracking numbers may still be added.
@@ -81,10 +85,34 @@ def role_may_move(role: str, order: Order, to_status: str) -> bool:
     return True
 
 
-def next_moves(order: Order, role: str) -> list[str]:
+def ships_out(order) -> bool:
+    """Whether the order (a model or a view) sends anything out; a return-only order does not."""
+    return bool(order.items or order.kits)
+
+
+def _not_for_this_order(order, to_status: str) -> str | None:
+    """Why the order's lines rule this move out, or None. A return-only order skips
+    processing, packing and shipping; what comes back is checked in at the returns station
+    (``returns_station``), which alone moves an order with return lines to (partly) returned."""
+    if to_status == statuses.PROCESSING and not ships_out(order):
+        return "This order ships nothing: once its return label is sent, it awaits the return."
+    if to_status == statuses.AWAITING_RETURN and ships_out(order):
+        return "This order ships: it awaits the return once it is delivered."
+    if to_status == statuses.PARTLY_RETURNED or (
+        to_status == statuses.RETURNED and order.has_return_lines
+    ):
+        return "What comes back is checked in at the returns station, device by device."
+    return None
+
+
+def next_moves(order, role: str) -> list[str]:
     """The statuses this role may move the order to now, in the lifecycle's order."""
     allowed = statuses.next_statuses(order.current_status, order.held_from_status)
-    return [s for s in allowed if role_may_move(role, order, s)]
+    return [
+        s
+        for s in allowed
+        if role_may_move(role, order, s) and _not_for_this_order(order, s) is None
+    ]
 
 
 def may_add_tracking(order: Order, role: str) -> bool:
@@ -95,7 +123,7 @@ def may_add_note(role: str) -> bool:
     return role in SEES_ORDERS
 
 
-def _reason(text: str | None, required: bool, missing: str) -> str | None:
+def checked_reason(text: str | None, required: bool, missing: str) -> str | None:
     """Why a change is made, by the free-text rules every service uses (Checker.text):
     "required" means a visible character, not only zero-width ones."""
     check = Checker()
@@ -144,6 +172,9 @@ def change_status(
                 f"An order that is {statuses.label(current)} cannot become "
                 f"{statuses.label(to_status)}.",
             )
+        why_not = _not_for_this_order(order, to_status)
+        if why_not:
+            raise refusal("not_for_this_order", why_not)
         if not role_may_move(actor.role, order, to_status):
             if to_status == statuses.CANCELLED and actor.role in ("coordinator", "api"):
                 raise refusal(
@@ -155,7 +186,7 @@ def change_status(
                 f"Your role cannot move an order to {statuses.label(to_status)}.",
                 FORBIDDEN,
             )
-        note = _reason(
+        note = checked_reason(
             reason,
             required=to_status in NEEDS_REASON,
             missing=f"Say why the order is {statuses.label(to_status).lower()}: "
@@ -220,21 +251,30 @@ def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note
         stock_devices.move_devices(devices, stock_devices.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
         stock_devices.move_devices(devices, stock_devices.DELIVERED, order.id, actor)
-    elif to_status == statuses.RETURNED:
-        coming_back = (
-            devices
-            + [rd.device for rd in order.return_devices]
-            + [od.device for rpk in order.return_packed_kits for od in rpk.packed_kit.devices]
-        )
-        stock_devices.lock_devices(coming_back)
+    elif to_status == statuses.RETURNED and not order.has_return_lines:
+        # The shipment itself came back. (What a return asks back is checked in at the
+        # returns station, each device as it arrives: ``returns_station``.)
+        stock_devices.lock_devices(devices)
         # Returned devices wait in quarantine until someone inspects them.
         stock_devices.move_devices(
-            coming_back, stock_devices.QUARANTINED, order.id, actor, order.fulfillment_location_id
+            devices, stock_devices.QUARANTINED, order.id, actor, order.fulfillment_location_id
         )
-        counts: dict[int, int] = {}
-        for line in order.return_items:
-            counts[line.item_id] = counts.get(line.item_id, 0) + line.count
-        reservations.receive_returned_items(order.id, order.fulfillment_location_id, counts, actor)
+
+
+def enter_return_status(order: Order, to_status: str, actor: Actor, note: str | None) -> None:
+    """The returns station's own moves (to partly returned, or returned) inside its change of
+    the locked ``order``: it has moved the devices and stock itself."""
+    if order.current_status == to_status:
+        return
+    if to_status not in statuses.next_statuses(order.current_status, order.held_from_status):
+        raise refusal(
+            "invalid_transition",
+            f"An order that is {statuses.label(order.current_status)} cannot become "
+            f"{statuses.label(to_status)}.",
+        )
+    status_counters.record_status_change(order, order.current_status, to_status)
+    order.current_status = to_status
+    record_event(order, to_status, actor, note)
 
 
 # --- Tracking numbers and notes ----------------------------------------------------------
@@ -320,7 +360,7 @@ def remove_tracking_number(
                 CONFLICT,
                 "trackingNumber",
             )
-        why = _reason(
+        why = checked_reason(
             reason,
             required=True,
             missing="Say why the tracking number is removed: a reason is required.",

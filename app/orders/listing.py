@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.types import id_among, is_postgresql
 from app.extensions import db
-from app.orders import carriers, read_model, ship_by, status_counters, statuses
+from app.orders import carriers, owed, read_model, ship_by, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
 from app.people.models import Patient, Site
@@ -76,6 +76,8 @@ class OrderQuery:
     date_to: date | None = None
     shipping: str = ""
     due: str = ""
+    # "overdue": only returns not back RETURN_OVERDUE_DAYS after their label was sent.
+    returns: str = ""
     q: str = ""
     sort: str = "newest"
     size: int = 25
@@ -112,6 +114,7 @@ class OrderQuery:
         query.due = args.get("due", "") if args.get("due") in DUE else ""
         if query.due:
             query.today = ship_by.warehouse_today()
+        query.returns = "overdue" if args.get("returns") == "overdue" else ""
         query.q = args.get("q", "").strip()[:MAX_SEARCH_LENGTH]
         query.sort = args.get("sort", "newest") if args.get("sort") in SORTS else "newest"
         size = args.get("size", "")
@@ -133,6 +136,7 @@ class OrderQuery:
             "to": changed.date_to.isoformat() if changed.date_to else "",
             "shipping": changed.shipping,
             "due": changed.due,
+            "returns": changed.returns,
             "q": changed.q,
             "sort": changed.sort if changed.sort != "newest" else "",
             "size": changed.size if changed.size != PAGE_SIZES[0] else "",
@@ -155,6 +159,7 @@ class OrderQuery:
                 self.date_to,
                 self.shipping,
                 self.due,
+                self.returns,
                 self.q,
             ]
         )
@@ -189,6 +194,8 @@ class OrderQuery:
             where.append(Order.current_status.in_(sorted(ship_by.WAITING)))
             late = self.due == "late"
             where.append(Order.ship_by < self.today if late else Order.ship_by == self.today)
+        if self.returns == "overdue":
+            where.append(owed.overdue_condition())
         if self.q:
             where.append(id_among(Order.id, is_postgresql(), self.matching_ids))
         return where
@@ -438,7 +445,7 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     (orders that have not left) selects a bounded set of orders, found through its own index
     and counted exactly in one pass.
     """
-    if not (query.q or query.date_from or query.date_to or query.due):
+    if not (query.q or query.date_from or query.date_to or query.due or query.returns):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
             query.site, query.shipping, query.kind, query.location
         )

@@ -135,6 +135,9 @@ class Order(db.Model):
     notes: Mapped[list[OrderNote]] = relationship(
         cascade="all, delete-orphan", order_by="OrderNote.id"
     )
+    check_ins: Mapped[list[ReturnCheckIn]] = relationship(
+        cascade="all, delete-orphan", order_by="ReturnCheckIn.id"
+    )
 
     @property
     def recipient(self) -> Patient | Site:
@@ -194,6 +197,8 @@ class ReturnItem(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     count: Mapped[int] = mapped_column(Integer)
+    # How many have been checked in at the returns station (app/orders/returns_station.py).
+    arrived_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
     item: Mapped[Item] = relationship()
 
@@ -262,6 +267,41 @@ class OrderDevice(db.Model):
     packed_kit: Mapped[PackedKit | None] = relationship(
         back_populates="devices", overlaps="devices"
     )
+
+
+# What became of a device at the returns station (``ReturnCheckIn.outcome``).
+ARRIVED = "arrived"  # expected on the order, and checked in
+UNEXPECTED = "unexpected"  # not expected on the order: recorded with a reason
+LOST = "lost"  # expected, not back when the return was closed (with a reason)
+CHECK_IN_OUTCOMES = (ARRIVED, UNEXPECTED, LOST)
+
+
+class ReturnCheckIn(db.Model):
+    """One device checked in (or closed as not back) at an order's returns station.
+
+    A device is checked in once per order (the unique key): a second scan is refused.
+    Counted return items are counted on their line (``ReturnItem.arrived_count``).
+    """
+
+    __tablename__ = "return_check_in"
+    __table_args__ = (
+        UniqueConstraint("order_id", "device_id"),
+        CheckConstraint(
+            "outcome IN ('arrived', 'unexpected', 'lost')", name="check_in_outcome_known"
+        ),
+        Index("ix_return_check_in_device_id", "device_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order_.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id"))
+    outcome: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+
+    device: Mapped[Device] = relationship()
 
 
 class TrackingNumber(db.Model):

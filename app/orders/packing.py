@@ -380,6 +380,13 @@ def _check_device_on_shelf(order: Order, device: Device) -> None:
             CONFLICT,
             "identifier",
         )
+    if device.current_status == stock_devices.LOST:
+        raise refusal(
+            "device_lost",
+            "This device is recorded as lost; check it in at a returns station first.",
+            CONFLICT,
+            "identifier",
+        )
     if device.current_status == stock_devices.ALLOCATED:
         raise refusal(
             "device_in_open_order",

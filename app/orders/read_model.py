@@ -6,7 +6,7 @@ packing summaries take orders from here instead (changes still load the ORM grap
 in ``lifecycle``): one statement for the orders with their recipients and location, one per
 kind of line, and none for a kind that no order asked for has (devices, packed kits,
 tracking numbers, notes and returns are skipped by what the first statement tells). However
-many orders and lines, a read costs at most 13 statements, 5 for an order just placed
+many orders and lines, a read costs at most 14 statements, 5 for an order just placed
 (without the history, at most 11).
 
 Placing an order reads what the draft names the same way (``by_id``: patients, sites, items,
@@ -56,6 +56,7 @@ from app.orders.read_statements import (
 )
 from app.orders.views import (
     AuthorView,
+    CheckInView,
     EventView,
     ExternalIdView,
     ItemLineView,
@@ -223,7 +224,17 @@ def _decoders() -> dict:
             _pick(s["packed_kits"], "order_id", "packed_kit_id", "order_kit_id"),
             _pick_view(s["packed_kits"], KIT, "kit_"),
         ),
-        "return_items": (_pick(s["return_items"], "order_id", "count"), _Items(s["return_items"])),
+        "return_items": (
+            _pick(s["return_items"], "order_id", "count", "arrived_count"),
+            _Items(s["return_items"]),
+        ),
+        "check_ins": _Devices(
+            s["check_ins"],
+            "order_id",
+            "check_in_outcome",
+            "check_in_reason",
+            "check_in_created_at",
+        ),
         "return_devices": _Devices(s["return_devices"], "order_id"),
         "return_packed_kits": (
             _pick(s["return_packed_kits"], "order_id", "packed_kit_id", "sent_on_order_id"),
@@ -313,6 +324,7 @@ def load(order_ids: list[int], history: bool = True) -> list[OrderView]:
             return_items=[],
             return_devices=[],
             return_packed_kits=[],
+            check_ins=[],
         )
         for name, flag in zip(HAS, has(row), strict=True):
             if flag:
@@ -394,8 +406,15 @@ def _add_returns(read: _Read, found: dict, wanted: dict) -> None:
     if wanted["return_items"]:
         line, item = read.decoders["return_items"]
         for row in read.rows("return_items", wanted["return_items"]):
-            order_id, count = line(row)
-            found[order_id].return_items.append(ItemLineView(None, count, item(row, read.items)))
+            order_id, count, arrived = line(row)
+            found[order_id].return_items.append(
+                ItemLineView(None, count, item(row, read.items), arrived)
+            )
+    if wanted["check_ins"]:
+        for (order_id, outcome, reason, at), device in read.decoders["check_ins"](
+            read.rows("check_ins", wanted["check_ins"]), read.items
+        ):
+            found[order_id].check_ins.append(CheckInView(outcome, reason, at, device))
     if wanted["return_devices"]:
         for (order_id,), device in read.decoders["return_devices"](
             read.rows("return_devices", wanted["return_devices"]), read.items

@@ -30,6 +30,7 @@ from app.orders.models import (
     OrderKit,
     OrderNote,
     PackedKit,
+    ReturnCheckIn,
     ReturnDevice,
     ReturnItem,
     ReturnPackedKit,
@@ -56,6 +57,7 @@ HAS = {
     "return_items": ReturnItem,
     "return_devices": ReturnDevice,
     "return_packed_kits": ReturnPackedKit,
+    "check_ins": ReturnCheckIn,
 }
 
 
@@ -235,11 +237,23 @@ def _return_statements(postgres: bool) -> dict:
     packed_kit = aliased(PackedKit)
     return {
         "return_items": _lines(
-            postgres, ReturnItem, ReturnItem.count.label("count"), *_item_columns()
+            postgres,
+            ReturnItem,
+            ReturnItem.count.label("count"),
+            ReturnItem.arrived_count.label("arrived_count"),
+            *_item_columns(),
         )
         .join(Item, Item.id == ReturnItem.item_id)
         .outerjoin(Manufacturer, Manufacturer.id == Item.manufacturer_id),
         "return_devices": _device_lines(postgres, ReturnDevice),
+        # What the returns station checked in (or closed as lost), each with its device.
+        "check_ins": _device_lines(
+            postgres,
+            ReturnCheckIn,
+            ReturnCheckIn.outcome.label("check_in_outcome"),
+            ReturnCheckIn.reason.label("check_in_reason"),
+            ReturnCheckIn.created_at.label("check_in_created_at"),
+        ),
         "return_packed_kits": _lines(
             postgres,
             ReturnPackedKit,

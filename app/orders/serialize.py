@@ -27,6 +27,7 @@ from app.inventory.locations import PlacedAt
 from app.inventory.models import StockLocation, StockReceipt
 from app.orders import statuses
 from app.orders.listing import COUNT_CAP, PageOfOrders
+from app.orders.models import ARRIVED, UNEXPECTED
 from app.orders.service import SHIPPING_OPTIONS
 from app.orders.views import AuthorView, LocationView, OrderDeviceView, OrderView, PackedKitView
 from app.people.models import SEXES
@@ -160,6 +161,41 @@ class PackedKitJson(_Shape):
     devices: list[DeviceJson]
 
 
+class ReturnItemLineJson(_Shape):
+    """A counted return line: how many are asked back, and how many have arrived."""
+
+    item: ItemJson
+    count: int
+    arrived_count: int
+
+
+class ReturnDeviceJson(_Shape):
+    """A device asked back, and when it was checked in at the returns station (null while it
+    has not arrived; a device closed as not returned has currentStatus ``lost``)."""
+
+    id: int
+    item: ItemJson
+    current_status: str
+    device_identifiers: list[DeviceIdentifierJson]
+    external_identifier: str | None
+    arrived_at: Timestamp | None
+
+
+class ReturnPackedKitJson(_Shape):
+    id: int
+    kit: KitSummaryJson
+    devices: list[ReturnDeviceJson]
+
+
+class UnexpectedArrivalJson(_Shape):
+    """A device that came back on the order without being asked back, and why it was
+    recorded there."""
+
+    device: DeviceJson
+    arrived_at: Timestamp
+    reason: str | None
+
+
 class OrderEventJson(_Shape):
     name: str
     event_timestamp: Timestamp
@@ -208,9 +244,10 @@ class OrderJson(_Shape):
     shipping_option: Literal[SHIPPING_OPTIONS] | None
     # The day the order must leave the warehouse (app/orders/ship_by.py).
     ship_by: date
-    return_items: list[ItemLineJson]
-    return_devices: list[DeviceJson]
-    return_packed_kits: list[PackedKitJson]
+    return_items: list[ReturnItemLineJson]
+    return_devices: list[ReturnDeviceJson]
+    return_packed_kits: list[ReturnPackedKitJson]
+    unexpected_arrivals: list[UnexpectedArrivalJson]
     email_label: bool
     fulfillment_location: LocationJson
     created_at: Timestamp
@@ -326,9 +363,16 @@ def _loose_devices(order: OrderView) -> list[OrderDeviceView]:
     return [od for od in order.devices if od.packed_kit_id is None]
 
 
+def returned_device(d: DeviceView, arrivals: dict) -> ReturnDeviceJson:
+    """A device asked back, with its arrival (``arrivals``: device id -> when it arrived)."""
+    at = arrivals.get(d.id)
+    return ReturnDeviceJson(**_device_fields(d), arrived_at=None if at is None else timestamp(at))
+
+
 def order(o: OrderView, patient_details: bool = True) -> OrderJson:
     """The order; without ``patient_details`` (a reader without patients:read) its patient is
     named by id only."""
+    arrivals = {c.device.id: c.created_at for c in o.check_ins if c.outcome == ARRIVED}
     return OrderJson(
         id=o.id,
         external_order_ids=[e.value for e in o.external_ids],
@@ -353,9 +397,26 @@ def order(o: OrderView, patient_details: bool = True) -> OrderJson:
         ],
         shipping_option=o.shipping_option,
         ship_by=o.ship_by,
-        return_items=[ItemLineJson(item(line.item), line.count) for line in o.return_items],
-        return_devices=[device(line.device) for line in o.return_devices],
-        return_packed_kits=[packed_kit(line.packed_kit) for line in o.return_packed_kits],
+        return_items=[
+            ReturnItemLineJson(item(line.item), line.count, line.arrived_count)
+            for line in o.return_items
+        ],
+        return_devices=[returned_device(line.device, arrivals) for line in o.return_devices],
+        return_packed_kits=[
+            ReturnPackedKitJson(
+                line.packed_kit.id,
+                KitSummaryJson(
+                    line.packed_kit.kit.id, line.packed_kit.kit.name, line.packed_kit.kit.archived
+                ),
+                [returned_device(od.device, arrivals) for od in line.packed_kit.devices],
+            )
+            for line in o.return_packed_kits
+        ],
+        unexpected_arrivals=[
+            UnexpectedArrivalJson(device(c.device), timestamp(c.created_at), c.reason)
+            for c in o.check_ins
+            if c.outcome == UNEXPECTED
+        ],
         email_label=o.email_label,
         fulfillment_location=location(o.fulfillment_location),
         created_at=timestamp(o.created_at),

@@ -1,5 +1,11 @@
 """The order lifecycle: which status may follow which.
 
+A return-only order (nothing ships out) never goes through processing, packing and
+shipping: it is placed, then awaits the return (``awaitingReturn``, once its label is sent),
+then comes back (``partlyReturned`` while some of what it asks back is still missing, then
+``returned``). The returns station moves it (``returns_station``); which moves an order
+may make by its lines is ``lifecycle``'s.
+
 onHold is special: an order on hold resumes to the status it was held from, so its
 allowed next statuses depend on that (see ``next_statuses``).
 """
@@ -16,6 +22,8 @@ DELIVERED = "delivered"
 ON_HOLD = "onHold"
 CANCELLED = "cancelled"
 RETURNED = "returned"
+AWAITING_RETURN = "awaitingReturn"
+PARTLY_RETURNED = "partlyReturned"
 
 ALL = (
     CREATED,
@@ -28,17 +36,21 @@ ALL = (
     ON_HOLD,
     CANCELLED,
     RETURNED,
+    AWAITING_RETURN,
+    PARTLY_RETURNED,
 )
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    CREATED: (PROCESSING, ON_HOLD, CANCELLED),
+    CREATED: (PROCESSING, AWAITING_RETURN, ON_HOLD, CANCELLED),
     PROCESSING: (PACKED, ON_HOLD, CANCELLED),
     PACKED: (AVAILABLE_FOR_PICKUP, SHIPPED, ON_HOLD, CANCELLED),
     AVAILABLE_FOR_PICKUP: (SHIPPED, ON_HOLD, CANCELLED),
     ON_HOLD: (CANCELLED,),  # plus the status it was held from
     SHIPPED: (DELIVERED, DELIVERY_EXCEPTION),
-    DELIVERY_EXCEPTION: (SHIPPED, DELIVERED, RETURNED),
-    DELIVERED: (RETURNED,),
+    DELIVERY_EXCEPTION: (SHIPPED, DELIVERED, PARTLY_RETURNED, RETURNED),
+    DELIVERED: (PARTLY_RETURNED, RETURNED),
+    AWAITING_RETURN: (PARTLY_RETURNED, RETURNED, CANCELLED),
+    PARTLY_RETURNED: (RETURNED,),
     CANCELLED: (),
     RETURNED: (),
 }
@@ -60,7 +72,13 @@ LABELS = {
     ON_HOLD: "On hold",
     CANCELLED: "Cancelled",
     RETURNED: "Returned",
+    AWAITING_RETURN: "Awaiting return",
+    PARTLY_RETURNED: "Partly returned",
 }
+
+
+# Where a return is checked in at the returns station: it has gone out (or needs not).
+CHECK_IN_FROM = frozenset({DELIVERED, DELIVERY_EXCEPTION, AWAITING_RETURN, PARTLY_RETURNED})
 
 
 def next_statuses(current: str, held_from: str | None = None) -> tuple[str, ...]:

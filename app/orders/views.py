@@ -30,11 +30,13 @@ from app.views import View
 
 
 class ItemLineView(View):
-    """An item line (or a returned item line: no id; a new order's: no id yet)."""
+    """An item line (or a returned item line: no id, and how many have been checked in at
+    the returns station; a new order's: no id yet)."""
 
     id: int | None
     count: int
     item: ItemView
+    arrived_count: int = 0
 
     @property
     def item_id(self) -> int:
@@ -89,6 +91,19 @@ class ReturnPackedKitView(View):
     @property
     def packed_kit_id(self) -> int:
         return self.packed_kit.id
+
+
+class CheckInView(View):
+    """A device checked in at the order's returns station (``models.ReturnCheckIn``)."""
+
+    outcome: str
+    reason: str | None
+    created_at: datetime
+    device: DeviceView
+
+    @property
+    def device_id(self) -> int:
+        return self.device.id
 
 
 class ExternalIdView(View):
@@ -165,6 +180,7 @@ class OrderView(View):
     return_items: list[ItemLineView]
     return_devices: list[ReturnDeviceView]
     return_packed_kits: list[ReturnPackedKitView]
+    check_ins: list[CheckInView] = []
 
     @property
     def recipient(self) -> PatientView | SiteView | None:

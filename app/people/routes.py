@@ -15,6 +15,7 @@ from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_4
 from app.history.changes import history_of
 from app.history.patient_access import VIEWED, note_patient_access
 from app.orders.lookups import out_with_recipient, recent_orders_of_patient
+from app.orders.owed import overdue_days, owed_by_patient
 from app.people import importing, service
 from app.people.forms import (
     ImportForm,
@@ -136,6 +137,8 @@ def show_patient(patient_id: int):
         patient=patient,
         orders=orders,
         with_recipient=out_with_recipient(patient_id=patient_id),
+        owed=owed_by_patient(patient_id),
+        overdue_days=overdue_days(),
         history=history_of("patient", patient_id),
         action_form=ActionForm(),
     )

@@ -6,6 +6,7 @@ from app.webhooks.models import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH, TYPES
 TYPE_LABELS = {
     "order.status": "order.status: the order id and the event",
     "order.statusFull": "order.statusFull: the whole order, as the API answers it",
+    "order.returnReceived": "order.returnReceived: the order id and what came back",
 }
 
 

@@ -13,8 +13,10 @@ from app.extensions import db
 
 ORDER_STATUS = "order.status"
 ORDER_STATUS_FULL = "order.statusFull"
+# What came back at a returns station: the order id and the event (its note says what).
+ORDER_RETURN_RECEIVED = "order.returnReceived"
 PING = "webhook.ping"
-TYPES = (ORDER_STATUS, ORDER_STATUS_FULL)
+TYPES = (ORDER_STATUS, ORDER_STATUS_FULL, ORDER_RETURN_RECEIVED)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 ATTEMPT_STATUSES = (PENDING, DELIVERED, FAILED)

@@ -125,7 +125,7 @@ def _check(draft: SubscriptionDraft, actor: Actor) -> tuple[str, list[str], str 
         )
         types = []
     elif any(t not in TYPES for t in types):
-        problems.append(Problem("invalid_type", "Types are " + " and ".join(TYPES) + ".", "types"))
+        problems.append(Problem("invalid_type", "Types are " + ", ".join(TYPES) + ".", "types"))
     elif (
         ORDER_STATUS_FULL in types
         and actor.api_key is not None

@@ -38,12 +38,13 @@ from app.extensions import db
 from app.formats import plural, timestamp
 from app.history.models import PatientDataAccess
 from app.history.patient_access import EXPORTED
-from app.orders import read_model, serialize
+from app.orders import events, read_model, serialize
 from app.orders.models import OrderOutboxEntry
 from app.webhooks import sender, signing
 from app.webhooks.models import (
     DELIVERED,
     FAILED,
+    ORDER_RETURN_RECEIVED,
     ORDER_STATUS,
     ORDER_STATUS_FULL,
     PENDING,
@@ -102,6 +103,8 @@ def fan_out() -> int:
                 if subscription.created_at > entry.created_at:
                     continue
                 for type_ in subscription.type_list:
+                    if (type_ == ORDER_RETURN_RECEIVED) != (event.name == events.RETURN_RECEIVED):
+                        continue  # status types get status events; returns, what came back
                     patient_id = None
                     if type_ == ORDER_STATUS_FULL:
                         if (entry.order_id, patients) not in orders:
@@ -120,6 +123,9 @@ def fan_out() -> int:
                                 "eventTimestamp": timestamp(event.event_timestamp),
                             },
                         }
+                        if type_ == ORDER_RETURN_RECEIVED:
+                            # Items and identifiers only: no patient's details.
+                            payload["event"]["note"] = event.note
                     message_id = signing.new_message_id()
                     message = WebhookMessage(
                         message_id=message_id,

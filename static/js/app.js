@@ -129,7 +129,8 @@
   function isScan(event) {
     var config = event.detail.requestConfig;
     var elt = config ? config.elt : event.detail.elt;
-    return !!elt && elt.id === "scan-form";
+    // The packing station's scan form, or the returns station's.
+    return !!elt && (elt.id === "scan-form" || elt.id === "return-scan-form");
   }
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (!isScan(event)) return;

@@ -14,6 +14,7 @@ from app.orders.web import (  # noqa: E402,F401
     packing_queue,
     packing_summary,
     pick_list,
+    returns_station,
     routes,
     send_to_many,
 )

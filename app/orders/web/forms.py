@@ -103,3 +103,37 @@ class TrackingRemovalForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = TextAreaField("Add a note", render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 2})
+
+
+class ReturnScanForm(FlaskForm):
+    """The returns station's scan box: one device identifier."""
+
+    identifier = StringField(
+        "Scan or type a returned device", render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+
+
+class ReturnCountForm(FlaskForm):
+    """How many of one counted return line came back."""
+
+    item = HiddenField()
+    count = StringField("Count", widget=NumberInput(min=1, max=999))
+
+
+class UnexpectedArrivalForm(FlaskForm):
+    """A device the order did not ask back, recorded on it with a reason."""
+
+    identifier = HiddenField()
+    reason = StringField(
+        "Why record it on this order?",
+        render_kw={"maxlength": MAX_REASON_LENGTH, "autocomplete": "off"},
+    )
+    # Only for a device never received: which item it is (choices from the whereabouts).
+    item = SelectField("Which item is it?", choices=[], validate_choice=False)
+
+
+class CloseReturnForm(FlaskForm):
+    reason = TextAreaField(
+        "Why is it closed with something missing?",
+        render_kw={"maxlength": MAX_REASON_LENGTH, "rows": 2},
+    )

@@ -24,6 +24,7 @@ from app.orders import (
     lookups,
     packing,
     read_model,
+    return_progress,
     statuses,
 )
 from app.orders.web import bp
@@ -52,6 +53,7 @@ MOVE_LABELS = {
     statuses.DELIVERED: "Mark delivered",
     statuses.DELIVERY_EXCEPTION: "Report delivery exception",
     statuses.RETURNED: "Mark returned",
+    statuses.AWAITING_RETURN: "Return label sent",
     statuses.ON_HOLD: "Put on hold",
     statuses.CANCELLED: "Cancel order",
 }
@@ -132,6 +134,8 @@ def _timeline(order) -> list[dict]:
 def _move_forms(order, role: str, failed: tuple[str, StatusForm] | None = None) -> list[dict]:
     forms = []
     primary = PRIMARY_MOVES.get(order.current_status) if role != "coordinator" else None
+    if not lifecycle.ships_out(order) and order.current_status == statuses.CREATED:
+        primary = statuses.AWAITING_RETURN  # a return-only order's one step before the return
     for to_status in lifecycle.next_moves(order, role):
         if failed and failed[0] == to_status:
             form = failed[1]
@@ -200,6 +204,8 @@ def render_order(
         "timeline": _timeline(order),
         "moves": moves,
         "plan": plan,
+        "ships_out": lifecycle.ships_out(order),
+        "return_progress": return_progress.progress(order) if order.has_return_lines else None,
         "last_scan": last_scan(order, plan) if may_pack else None,
         "refused_scan": refused_scan,
         "may_pack": may_pack,

@@ -33,7 +33,7 @@ from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
 from app.inventory.locations import all_locations
-from app.orders import claims, listing, lookups, service, statuses
+from app.orders import claims, listing, lookups, owed, service, statuses
 from app.orders.ordered_catalog import find_items_to_order, find_kits_to_order
 from app.orders.web import bp, csv_export
 from app.orders.web.forms import OrderForm
@@ -88,6 +88,7 @@ def list_orders():
         "count_cap": listing.COUNT_CAP,
         "search_cap": listing.SEARCH_CAP,
         "submitted": listing.SUBMITTED,
+        "overdue_days": owed.overdue_days(),
     }
     if results_only:
         return render_template("orders/_list_results.html", **context)
