@@ -356,18 +356,15 @@ def test_chart_bars_are_drawn_to_scale_inside_the_chart():
     assert chart.bars[0].title == "a: 1 x"
 
 
-def test_days_begin_at_the_warehouses_midnight(app, catalog):
+def test_days_begin_at_the_warehouses_midnight(app, catalog, monkeypatch):
     """With the warehouse 14 hours ahead of UTC, an order is counted on the warehouse's day."""
-    app.config["WAREHOUSE_TIME_ZONE"] = "Pacific/Kiritimati"
-    try:
-        order_id = place(app, catalog, items={"strips": 1})
-        with app_context(app) as session:
-            placed = session.get(Order, order_id).created_at
-            days = session.scalars(select(OrderDayCount.placed_day)).all()
-            assert days == [placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date()]
-            assert daily_counts.drift() == []
-            app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
-            if placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date() != placed.date():
-                assert daily_counts.drift() != []  # counted again by UTC days, they differ
-    finally:
-        app.config["WAREHOUSE_TIME_ZONE"] = "UTC"
+    monkeypatch.setitem(app.config, "WAREHOUSE_TIME_ZONE", "Pacific/Kiritimati")
+    order_id = place(app, catalog, items={"strips": 1})
+    with app_context(app) as session:
+        placed = session.get(Order, order_id).created_at
+        days = session.scalars(select(OrderDayCount.placed_day)).all()
+        assert days == [placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date()]
+        assert daily_counts.drift() == []
+        app.config["WAREHOUSE_TIME_ZONE"] = "UTC"  # (monkeypatch puts the setting back)
+        if placed.astimezone(ZoneInfo("Pacific/Kiritimati")).date() != placed.date():
+            assert daily_counts.drift() != []  # counted again by UTC days, they differ
