@@ -101,7 +101,11 @@ def test_the_item_picker_follows_fulfilled_from_and_says_when_nothing_matches(
     box.fill("strips")
     option = page.get_by_role("option", name=re.compile("Test strips"))
     expect(option).to_contain_text(f"{STOCK_PER_COUNTED_ITEM} available")
-    page.get_by_label("Fulfilled from").select_option(label="East depot")
+    # The lines are drawn again for East depot: wait until they are, or the typing below
+    # lands in the row being replaced.
+    with page.expect_response(lambda answer: "/orders/new/lines" in answer.url):
+        page.get_by_label("Fulfilled from").select_option(label="East depot")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
     expect(page.locator("#order-lines")).to_be_attached()
     box = page.get_by_label("Item 1", exact=True)
     box.fill("")
