@@ -203,8 +203,8 @@ def test_open_orders_past_their_ship_by_date_are_marked_late(client, app, catalo
     late, shipped_late, due_today = (place(app, catalog, items={"strips": 1}) for _ in range(3))
     ship(app, shipped_late)
     now = datetime.now(UTC)
-    today = day_in(now, warehouse_zone())
     with app_context(app) as session:
+        today = day_in(now, warehouse_zone())  # the app's warehouse, not the process's
         session.execute(
             update(Order)
             .where(Order.id.in_([late, shipped_late]))
