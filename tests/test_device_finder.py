@@ -12,14 +12,11 @@ from sqlalchemy import select
 from app.catalog.identifiers import search_key
 from app.catalog.models import DeviceIdentifier
 from app.extensions import db
-from app.inventory import receipts
 from app.orders import packing
 from tests.conftest import STOCK_PER_DEVICE_ITEM, app_context, stock_identifier
 from tests.helpers.orders import actor, imei, move, place, receive_stock
-from tests.helpers.stock import second_location
+from tests.helpers.stock import SERIALS, receive, second_location
 from tests.helpers.web import Browserless
-
-SERIALS = ["BP7450-01317086", "BP7450-01317087", "BP7450-99999999"]
 
 
 @pytest.fixture
@@ -27,19 +24,6 @@ def fulfillment(client, catalog):
     person = Browserless(client)
     assert person.sign_in("fulfillment").status_code == 303
     return person
-
-
-def receive(app, item_id: int, kind: str, values: list[str], location: int | None = None):
-    with app.app_context():
-        receipts.receive(
-            receipts.ReceiptDraft(
-                location_ref=location,
-                reference="For the finder",
-                devices=[receipts.ReceiptDevices(item_id, [(kind, v) for v in values])],
-            ),
-            actor("admin"),
-        )
-        db.session.remove()
 
 
 def device_rows(html: str) -> list[str]:

@@ -5,7 +5,6 @@ recorded on each order; a fixed number of statements whatever the number of orde
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from app.inventory.models import ItemBin
 from app.orders import pick_list
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context
-from tests.helpers.orders import actor, move, place
+from tests.helpers.orders import actor, move, place, units_ordered
 from tests.helpers.stock import second_location
 from tests.helpers.web import Browserless
 
@@ -34,20 +33,6 @@ def set_bins(app, catalog, location_id: int | None = None, **by_name: str) -> No
             bins.set_bin(
                 location_id or catalog.location, catalog.items[name], label, actor("admin")
             )
-
-
-def units_ordered(app, order_ids) -> Counter:
-    """What the orders take, by SKU, counted from their lines the long way: each item line,
-    and each kit line's contents times the kits ordered."""
-    units: Counter = Counter()
-    with app_context(app) as session:
-        for order in session.scalars(select(Order).where(Order.id.in_(order_ids))):
-            for line in order.items:
-                units[line.item.sku] += line.count
-            for line in order.kits:
-                for content in line.kit.kit_items:
-                    units[content.item.sku] += content.count * line.count
-    return units
 
 
 def lines_by_sku(walk) -> dict:

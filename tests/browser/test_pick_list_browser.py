@@ -15,8 +15,7 @@ from app.orders.models import OrderEvent
 from tests.browser.test_packing_summary_pdf import pages_text
 from tests.conftest import app_context
 from tests.helpers.browser import serious_violations
-from tests.helpers.orders import actor, move, place
-from tests.test_pick_lists import units_ordered
+from tests.helpers.orders import actor, move, place, units_ordered
 
 pytestmark = pytest.mark.browser
 

@@ -125,7 +125,7 @@ def test_devices_are_found_by_part_of_a_serial_as_typed_and_without_javascript(
     open_as,  # noqa: F811
 ):
     from tests.browser.test_new_order_browser import serious_violations
-    from tests.test_device_finder import SERIALS, receive
+    from tests.helpers.stock import SERIALS, receive
 
     receive(app, catalog.items["monitor"], "serial", SERIALS)
     page = open_as("fulfillment", "/stock/devices/")

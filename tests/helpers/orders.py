@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import select
 
 from app.auth.models import User
@@ -12,6 +14,7 @@ from app.extensions import db
 from app.orders import lifecycle, packing, service
 from app.orders.lookups import get_order
 from app.orders.models import Order
+from tests.conftest import app_context
 
 # The serial pattern tests give the blood-pressure monitor (the hypertension kit's device).
 MONITOR_PATTERN = r"BP7450-[0-9A-Z]{4,8}"
@@ -193,3 +196,17 @@ def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
             actor("admin"),
         )
         db.session.remove()
+
+
+def units_ordered(app, order_ids) -> Counter:
+    """What the orders take, by SKU, counted from their lines the long way: each item line,
+    and each kit line's contents times the kits ordered."""
+    units: Counter = Counter()
+    with app_context(app) as session:
+        for order in session.scalars(select(Order).where(Order.id.in_(order_ids))):
+            for line in order.items:
+                units[line.item.sku] += line.count
+            for line in order.kits:
+                for content in line.kit.kit_items:
+                    units[content.item.sku] += content.count * line.count
+    return units

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.catalog.models import Device, DeviceIdentifier
 from app.db.transactions import write_transaction
 from app.extensions import db
-from app.inventory import locations
+from app.inventory import locations, receipts
 from app.inventory.models import StockBalance, StockLocation, StockMovement
 from app.orders import packing
 from tests.conftest import app_context
@@ -59,3 +59,20 @@ def second_location(app) -> int:
         session.flush()
         location_id = location.id
     return location_id
+
+
+# Serials of the demo monitor's pattern, for the device finder's tests.
+SERIALS = ["BP7450-01317086", "BP7450-01317087", "BP7450-99999999"]
+
+
+def receive(app, item_id: int, kind: str, values: list[str], location: int | None = None):
+    with app.app_context():
+        receipts.receive(
+            receipts.ReceiptDraft(
+                location_ref=location,
+                reference="For the finder",
+                devices=[receipts.ReceiptDevices(item_id, [(kind, v) for v in values])],
+            ),
+            actor("admin"),
+        )
+        db.session.remove()
