@@ -11,14 +11,13 @@ import os
 import secrets
 from datetime import date, time
 from pathlib import Path
-from zoneinfo import available_timezones
 
 import click
 from limits import parse as parse_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.formats import is_time_zone
+from app.formats import DEFAULT_WAREHOUSE_TIME_ZONE, is_time_zone
 
 # Throttling storages Orderly can be pointed at (the `limits` library's schemes).
 LIMIT_STORAGE_SCHEMES = (
@@ -108,13 +107,6 @@ def _seconds_list(name: str, default: str) -> tuple[float, ...]:
     if seconds is None or not all(0 <= s < float("inf") for s in seconds):
         raise SettingError(name, "expected seconds separated by commas, such as 900,1800", value)
     return seconds
-
-
-def _time_zone(name: str, default: str) -> str:
-    value = os.environ.get(name, default)
-    if value.strip() not in available_timezones():
-        raise SettingError(name, "expected a time zone name such as America/New_York", value)
-    return value.strip()
 
 
 def _time_of_day(name: str, default: str) -> time:
@@ -304,7 +296,7 @@ def settings(instance_path: Path) -> dict:
         # the dashboard's days begin at its midnight, so changing it needs `flask
         # check-dashboard-counts --fix`), its cut-off for overnight orders, the business days
         # standard orders have, and its days off.
-        "WAREHOUSE_TIME_ZONE": _time_zone("WAREHOUSE_TIME_ZONE", "America/New_York"),
+        "WAREHOUSE_TIME_ZONE": _time_zone("WAREHOUSE_TIME_ZONE", DEFAULT_WAREHOUSE_TIME_ZONE),
         "OVERNIGHT_CUTOFF": _time_of_day("OVERNIGHT_CUTOFF", "14:00"),
         "STANDARD_SHIP_DAYS": _int("STANDARD_SHIP_DAYS", 2, "business days", minimum=0),
         "WAREHOUSE_HOLIDAYS": _dates("WAREHOUSE_HOLIDAYS"),

@@ -69,12 +69,19 @@ def zone_named(name: str | None) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+# Where the warehouse's days begin unless ``WAREHOUSE_TIME_ZONE`` says otherwise.
+DEFAULT_WAREHOUSE_TIME_ZONE = "America/New_York"
+
+
 def warehouse_zone() -> ZoneInfo:
-    """The warehouse's time zone (``WAREHOUSE_TIME_ZONE``): where the dashboard's days begin.
-    The app's setting, or the environment's outside the app (a migration run by Alembic)."""
+    """The warehouse's time zone (``WAREHOUSE_TIME_ZONE``): where ship-by dates and the
+    dashboard's days begin. The app's setting, or outside the app (a migration run by
+    Alembic) the environment's, with the same default as the app's."""
     if has_app_context():
-        return zone_named(current_app.config.get("WAREHOUSE_TIME_ZONE"))
-    return zone_named(os.environ.get("WAREHOUSE_TIME_ZONE"))
+        name = current_app.config.get("WAREHOUSE_TIME_ZONE", DEFAULT_WAREHOUSE_TIME_ZONE)
+    else:
+        name = os.environ.get("WAREHOUSE_TIME_ZONE", DEFAULT_WAREHOUSE_TIME_ZONE)
+    return zone_named(name)
 
 
 def day_in(moment: datetime, zone: ZoneInfo) -> date:

@@ -278,6 +278,19 @@ def test_a_setting_that_cannot_be_read_is_named_with_what_it_expects(name, monke
     assert "\n" not in message and "secret" not in message  # one line, and no password shown
 
 
+def test_the_warehouse_days_begin_in_the_same_zone_inside_the_app_and_outside_it(app, monkeypatch):
+    """Migrations recount the dashboard's days outside the app: they must cut the days where
+    the app does, by default as when WAREHOUSE_TIME_ZONE is set."""
+    from app.formats import warehouse_zone
+
+    monkeypatch.delenv("WAREHOUSE_TIME_ZONE", raising=False)
+    with app.app_context():
+        inside = warehouse_zone()
+    assert str(inside) == str(warehouse_zone()) == "America/New_York"
+    monkeypatch.setenv("WAREHOUSE_TIME_ZONE", "Europe/Berlin")
+    assert str(warehouse_zone()) == "Europe/Berlin"
+
+
 def test_every_setting_read_from_the_environment_is_checked():
     """BAD_SETTINGS above names every variable app/config.py reads (but the secret key and
     the throttling key prefix, which take any text)."""
