@@ -1,6 +1,6 @@
 """The warehouse an order is fulfilled from, on every page that shows the order: its page,
 its packing summary, the order list (a column and a filter, counted like the other
-filters) and the batch print; and the new-order item picker's availability, for the
+filters), its CSV export and the batch print; and the new-order item picker's availability, for the
 location chosen in "Fulfilled from", with and without JavaScript."""
 
 from __future__ import annotations
@@ -96,6 +96,17 @@ def test_the_order_list_filters_by_warehouse_and_counts_its_tabs(app, client, or
     assert re.search(r'id="tab-created"[^>]*>\s*Created <span class="count">0</span>', listed)
     with app_context(app):
         assert status_counters.drift() == []
+
+
+def test_the_csv_export_names_each_orders_warehouse(client, orders):
+    exported = signed_in(client, "fulfillment").get("/orders/export.csv").text.splitlines()
+    header = exported[0].split(",")
+    where = {
+        int(row.split(",")[0]): row.split(",")[header.index("Fulfilled from")]
+        for row in exported[1:]
+    }
+    assert where[orders["east"]] == "East depot"
+    assert where[orders["main"]] == "Main warehouse"
 
 
 def test_print_all_of_a_status_prints_only_that_warehouses_orders(app, client, catalog, east):

@@ -21,13 +21,14 @@ HEADER = [
     "Responsible site",
     "Shipping",
     "Ship by",
+    "Fulfilled from",
     "External order ids",
     "Tracking numbers",
 ]
 BATCH = 500
 
 
-def _row(order: Order) -> list[str]:
+def _row(order: Order, location_names: dict[int, str]) -> list[str]:
     recipient = order.patient.full_name if order.patient else order.site.name
     return [
         spreadsheet_cell(v)
@@ -42,22 +43,26 @@ def _row(order: Order) -> list[str]:
             order.responsible_site.name if order.responsible_site else "",
             order.shipping_option or "",
             order.ship_by.isoformat(),
+            location_names.get(order.fulfillment_location_id, ""),
             " ".join(e.value for e in order.external_ids),
             " ".join(f"{t.carrier}:{t.value}" for t in order.tracking_numbers),
         )
     ]
 
 
-def rows(query: listing.OrderQuery) -> Iterator[str]:
-    return csv_stream(HEADER, _batches(query))
+def rows(query: listing.OrderQuery, location_names: dict[int, str]) -> Iterator[str]:
+    """The CSV's lines; ``location_names`` names each order's warehouse by its id."""
+    return csv_stream(HEADER, _batches(query, location_names))
 
 
-def _batches(query: listing.OrderQuery) -> Iterator[list[list[str]]]:
+def _batches(
+    query: listing.OrderQuery, location_names: dict[int, str]
+) -> Iterator[list[list[str]]]:
     batch = replace(query, size=BATCH, after="", before="")
     while True:
         page = listing.list_page(batch)
         note_patient_access("ordersCsv", EXPORTED, [(o.patient_id, o.id) for o in page.orders])
-        yield [_row(order) for order in page.orders]
+        yield [_row(order, location_names) for order in page.orders]
         if page.next_cursor is None:
             return
         batch = replace(batch, after=page.next_cursor)

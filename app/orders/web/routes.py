@@ -128,7 +128,8 @@ def go_to_order():
 def export_orders():
     """Every order the current filters select, as CSV, streamed in keyset batches."""
     query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
-    response = Response(stream_with_context(csv_export.rows(query)), mimetype="text/csv")
+    names = {location.id: location.name for location in all_locations()}
+    response = Response(stream_with_context(csv_export.rows(query, names)), mimetype="text/csv")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
     return response
