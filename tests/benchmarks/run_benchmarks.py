@@ -254,11 +254,35 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
                 [f"/orders/packing-summaries?{batch}"],
             )
         )
+    results += measure_the_leads_pages(app, client, max_id)
     results += measure_new_order(app, last_names, patient_ids)
     gc.unfreeze()
     for r in results:
         r["size"] = size
     print(f"  generated {size:,} orders in {generated_in:.0f} s")
+    return results
+
+
+def measure_the_leads_pages(app, client, max_id: int) -> list[dict]:
+    """The fulfilment lead's pages (issue 25), where this branch has them: the dashboard, the
+    list's ship-by filters, a pick list of 50 ticked orders and of a whole tab, and the
+    packing queue's Next page."""
+    results = []
+    if "orders.list_orders" in app.view_functions:
+        results += [
+            measure(app, client, "list: late", ["/orders/?due=late"]),
+            measure(app, client, "list: due today", ["/orders/?due=today"]),
+        ]
+    if "dashboard.dashboard" in app.view_functions:
+        results.append(measure(app, client, "dashboard", ["/dashboard"]))
+    if "orders.pick_list_page" in app.view_functions:
+        ticked = "&".join(f"order={i}" for i in range(max(1, max_id - 49), max_id + 1))
+        results += [
+            measure(app, client, "pick list: 50 ticked orders", [f"/orders/pick-list?{ticked}"]),
+            measure(app, client, "pick list: a tab", ["/orders/pick-list?status=created"]),
+        ]
+    if "orders.next_order_page" in app.view_functions:
+        results.append(measure(app, client, "packing queue: Next page", ["/orders/next"]))
     return results
 
 
