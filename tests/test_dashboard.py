@@ -82,12 +82,15 @@ def recounted_order_figures(now: datetime, site_id: int | None) -> figures.Order
     weeks = []
     for n in range(figures.WEEKS - 1, -1, -1):
         starts = monday - timedelta(weeks=n)
-        took = [
-            shipped_at[o.id] - o.created_at
+        that_week = [
+            o
             for o in orders
             if o.id in shipped_at
             and starts <= day_in(shipped_at[o.id], zone) < starts + timedelta(days=7)
         ]
+        took = [shipped_at[o.id] - o.created_at for o in that_week]
+        # On time: left on the warehouse's ship-by day or before.
+        on_time = sum(1 for o in that_week if day_in(shipped_at[o.id], zone) <= o.ship_by)
         median, p90 = (
             (
                 daily_counts.hours_bucket(now, now + _nearest_rank(took, 0.5)),
@@ -96,7 +99,7 @@ def recounted_order_figures(now: datetime, site_id: int | None) -> figures.Order
             if took
             else (None, None)
         )
-        weeks.append(figures.Week(starts, len(took), median, p90))
+        weeks.append(figures.Week(starts, len(took), median, p90, on_time))
     return figures.OrderFigures(today, days, open_rows, weeks, late_known=True)
 
 
@@ -131,6 +134,11 @@ def _one_step(app, catalog, rng: random.Random, orders: list[int]) -> None:
     with app_context(app) as session:
         order = session.get(Order, order_id)
         status, held_from = order.current_status, order.held_from_status
+        if status in statuses.OPEN and rng.random() < 0.2:
+            # A promise already past (placed days ago, as far as its ship-by date goes): it
+            # ships late. The date is the order's own, read when it ships.
+            order.ship_by = day_in(datetime.now(UTC), warehouse_zone()) - timedelta(days=1)
+            session.commit()
     if status in (statuses.CREATED, statuses.PROCESSING) and rng.random() < 0.15:
         move(app, order_id, "cancelled", role="coordinator", reason="No longer needed")
     elif status in statuses.OPEN and status != statuses.ON_HOLD and rng.random() < 0.1:
@@ -167,7 +175,8 @@ def test_the_dashboard_figures_equal_a_recount_after_any_sequence_of_changes(app
         expected = recounted_use(now)
         cover = figures.stock_cover(now, 30)
         assert {(r.location_id, r.item_id): (r.available, r.used) for r in cover} == expected
-        assert sum(d.shipped for d in figures.order_figures(now, None).days) > 0
+        this_week = figures.order_figures(now, None).weeks[-1]
+        assert 0 < this_week.on_time < this_week.shipped  # both kinds of shipment were made
 
 
 def test_open_orders_are_aged_and_weeks_take_the_median_and_90th_percentile(app, catalog):
@@ -199,9 +208,11 @@ def test_open_orders_are_aged_and_weeks_take_the_median_and_90th_percentile(app,
 
 def test_open_orders_past_their_ship_by_date_are_marked_late(client, app, catalog):
     """Late: not yet shipped on the day after its ship-by date. A late order that has since
-    shipped is no longer late; one due today is not late yet."""
-    late, shipped_late, due_today = (place(app, catalog, items={"strips": 1}) for _ in range(3))
-    ship(app, shipped_late)
+    shipped is no longer late (its week counts it as shipped late); one due today is not
+    late yet, and shipped today it is on time."""
+    late, shipped_late, due_today, shipped_today = (
+        place(app, catalog, items={"strips": 1}) for _ in range(4)
+    )
     now = datetime.now(UTC)
     with app_context(app) as session:
         today = day_in(now, warehouse_zone())  # the app's warehouse, not the process's
@@ -210,14 +221,21 @@ def test_open_orders_past_their_ship_by_date_are_marked_late(client, app, catalo
             .where(Order.id.in_([late, shipped_late]))
             .values(ship_by=today - timedelta(days=1))
         )
-        session.execute(update(Order).where(Order.id == due_today).values(ship_by=today))
+        session.execute(
+            update(Order).where(Order.id.in_([due_today, shipped_today])).values(ship_by=today)
+        )
         session.commit()
+    ship(app, shipped_late)
+    ship(app, shipped_today)
+    with app_context(app):
         found = figures.order_figures(now, None)
         assert found == recounted_order_figures(now, None)
         assert {r.status: r.late for r in found.open_rows}["created"] == 1
         assert sum(r.late for r in found.open_rows) == 1
+        this_week = found.weeks[-1]
+        assert (this_week.on_time, this_week.shipped) == (1, 2)
     page = signed_in(client, "fulfillment").get("/dashboard").get_data(as_text=True)
-    assert "1 late" in page
+    assert "1 late" in page and "50% (1 of 2)" in page
 
 
 def test_days_of_cover_and_the_suggested_reorder_follow_the_last_30_days(app, catalog):
@@ -330,7 +348,7 @@ def test_the_check_command_reports_drift_and_mends_it(app, catalog):
     found = runner.invoke(args=["check-dashboard-counts"])
     assert found.exit_code != 0
     assert "used " in found.output and "counter 3, ledger 1" in found.output
-    assert "shipped " in found.output and "counter 0, orders 1" in found.output
+    assert "shipped " in found.output and "on time: counter 0, orders 1" in found.output
     fixed = runner.invoke(args=["check-dashboard-counts", "--fix"])
     assert fixed.exit_code == 0, fixed.output
     assert runner.invoke(args=["check-dashboard-counts"]).exit_code == 0

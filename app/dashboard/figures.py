@@ -52,6 +52,13 @@ class Week:
     # Upper bounds in hours of the buckets the median and the 90th percentile fall in.
     median_hours: int | None
     p90_hours: int | None
+    # Of those shipped, how many left by their ship-by date (``ship_by.shipped_on_time``).
+    on_time: int = 0
+
+    @property
+    def on_time_share(self) -> float | None:
+        """The share shipped on time, 0 to 1; None for a week that shipped nothing."""
+        return self.on_time / self.shipped if self.shipped else None
 
 
 @dataclass(frozen=True)
@@ -105,17 +112,21 @@ def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
         for d in (first_day + timedelta(days=n) for n in range(DAYS))
     ]
     weekly: dict[date, dict[int, int]] = {}
-    for day, buckets in shipped.items():
+    on_time: dict[date, int] = {}
+    for day, counts in shipped.items():
         if day >= first_week:
-            week = weekly.setdefault(week_start(day), {})
-            for bucket, n in buckets.items():
+            start = week_start(day)
+            week = weekly.setdefault(start, {})
+            for (bucket, in_time), n in counts.items():
                 week[bucket] = week.get(bucket, 0) + n
+                on_time[start] = on_time.get(start, 0) + (n if in_time else 0)
     weeks = [
         Week(
             start,
             sum(weekly.get(start, {}).values()),
             percentile_bucket(weekly.get(start, {}), 0.5),
             percentile_bucket(weekly.get(start, {}), 0.9),
+            on_time.get(start, 0),
         )
         for start in (first_week + timedelta(weeks=n) for n in range(WEEKS))
     ]
@@ -133,6 +144,14 @@ def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
 def stock_cover(now: datetime, target_days: int) -> list[usage.CoverRow]:
     """Every item at every active location with its days of cover: one statement."""
     return usage.stock_cover(warehouse_today(now), target_days)
+
+
+def on_time_text(week: Week) -> str:
+    """ "93% (140 of 150)"; a dash for a week that shipped nothing."""
+    share = week.on_time_share
+    if share is None:
+        return "–"
+    return f"{math.floor(share * 100):.0f}% ({week.on_time:,} of {week.shipped:,})"
 
 
 def hours_text(hours: int | None) -> str:

@@ -57,6 +57,7 @@ def dashboard():
         daily_chart=charts.daily_chart(found.days),
         open_chart=charts.open_chart(found.open_rows, figures.AGES),
         weekly_chart=charts.weekly_chart(found.weeks),
+        on_time_chart=charts.on_time_chart(found.weeks),
         cover_chart=None
         if cover is None
         else charts.cover_chart(
@@ -68,6 +69,7 @@ def dashboard():
             _target_days(),
         ),
         hours_text=figures.hours_text,
+        on_time_text=figures.on_time_text,
     )
 
 

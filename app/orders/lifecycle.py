@@ -226,7 +226,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     at = utcnow()
     status_counters.record_status_change(order, current, to_status)
     daily_counts.record_status_change(
-        order.responsible_site_id, order.created_at, current, to_status, at
+        order.responsible_site_id, order.created_at, current, to_status, at, order.ship_by
     )
     order.current_status = to_status
     record_event(order, to_status, actor, note, at=at)

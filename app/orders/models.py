@@ -467,9 +467,10 @@ class OrderDayCount(db.Model):
 
 
 class OrderShippedCount(db.Model):
-    """Orders shipped on each day (the warehouse's), per responsible site and by how long
-    they took from placed to shipped (a bucket of hours, ``daily_counts.HOURS_BUCKETS``):
-    the dashboard's shipped per day and its weekly median and 90th percentile."""
+    """Orders shipped on each day (the warehouse's), per responsible site, by how long they
+    took from placed to shipped (a bucket of hours, ``daily_counts.HOURS_BUCKETS``) and
+    whether they left by their ship-by date: the dashboard's shipped per day, its weekly
+    median and 90th percentile, and its weekly share shipped on time."""
 
     __tablename__ = "order_shipped_count"
 
@@ -477,4 +478,6 @@ class OrderShippedCount(db.Model):
     site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The bucket's upper bound in hours (durations up to it and above the one before).
     hours_bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Shipped on or before the order's ship-by date (``ship_by.shipped_on_time``).
+    on_time: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
