@@ -238,3 +238,15 @@ def on_time_chart(weeks: list) -> Chart:
         unit="%",
         top=100,
     )
+
+
+def returns_chart(rows: list, ages: tuple) -> Chart:
+    total, overdue = sum(r.total for r in rows), sum(r.overdue for r in rows)
+    return bar_chart(
+        "Returns outstanding by status and age",
+        f"{total:,} orders still owe a return, stacked by how long ago their return label was "
+        f"sent; {overdue:,} of them are overdue. The figures are in the table below.",
+        [r.label for r in rows],
+        [(label, [r.by_age[at] for r in rows]) for at, (label, _, _) in enumerate(ages)],
+        stacked=True,
+    )

@@ -15,13 +15,20 @@ from datetime import date, datetime, timedelta
 
 from app.formats import day_in, warehouse_zone
 from app.inventory import usage
-from app.orders import daily_counts, statuses
+from app.orders import daily_counts, owed, statuses
 
 DAYS = 30
 WEEKS = 8
 # Open orders' ages in whole days since the day they were placed: (label, first, last).
 AGES = (("Today", 0, 0), ("1–2 days", 1, 2), ("3–5 days", 3, 5), ("Older", 6, None))
 OPEN_IN_ORDER = [s for s in statuses.ALL if s in statuses.OPEN]
+# Returns out, by whole days since their label was sent: (label, first, last).
+RETURN_AGES = (
+    ("Under a week", 0, 6),
+    ("1–2 weeks", 7, 13),
+    ("2–3 weeks", 14, 20),
+    ("3 weeks or more", 21, None),
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,20 @@ class OpenRow:
     by_age: tuple[int, ...]
     # Past their ship-by date (daily_counts.late_open_orders); None where not counted.
     late: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_age)
+
+
+@dataclass(frozen=True)
+class ReturnRow:
+    """Orders of one status whose return is out (``owed``), by age, and how many overdue."""
+
+    status: str
+    label: str
+    by_age: tuple[int, ...]  # one count per age in RETURN_AGES
+    overdue: int
 
     @property
     def total(self) -> int:
@@ -139,6 +160,23 @@ def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
         counts[status][age_index(today, placed_day)] += n
     late = daily_counts.late_open_orders(site_id, today)
     return [OpenRow(s, statuses.label(s), tuple(counts[s]), late.get(s, 0)) for s in OPEN_IN_ORDER]
+
+
+def returns_out(now: datetime, site_id: int | None) -> list[ReturnRow]:
+    """Returns still out with their recipients, by status and age since the label was sent,
+    with those overdue (``owed.overdue_condition``'s rule): one statement, over the partial
+    index of returns out."""
+    counts = {s: [0] * len(RETURN_AGES) for s in owed.OUT}
+    overdue = dict.fromkeys(owed.OUT, 0)
+    for (status, age, late), n in owed.returns_out_by_age(now, site_id, RETURN_AGES).items():
+        counts[status][age] += n
+        overdue[status] += n if late else 0
+    return [ReturnRow(s, statuses.label(s), tuple(counts[s]), overdue[s]) for s in owed.OUT]
+
+
+def overdue_days() -> int:
+    """Days after its label was sent that a return is overdue (``RETURN_OVERDUE_DAYS``)."""
+    return owed.overdue_days()
 
 
 def stock_cover(now: datetime, target_days: int) -> list[usage.CoverRow]:
