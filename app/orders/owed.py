@@ -92,8 +92,9 @@ def returns_out_statement(now: datetime, site_id: int | None, ages: Ages):
     )
     if site_id:
         each = each.where(Order.responsible_site_id == site_id)
-    # Materialised, so that each order's label is looked up once, not once a use.
-    each = each.cte("returns_out").prefix_with("MATERIALIZED", dialect="postgresql")
+    # Materialised (PostgreSQL 12+, SQLite 3.35+), so that each order's label is looked up
+    # once, not once a use.
+    each = each.cte("returns_out").prefix_with("MATERIALIZED")
     age = case(
         *(
             (each.c.sent > now - timedelta(days=last + 1), at)
