@@ -98,8 +98,10 @@ def bar_chart(
     stacked: bool = False,
     label_every: int = 1,
     unit: str = "",
+    top: float | None = None,
 ) -> Chart:
-    """Vertical bars: one group (or stack) per category, one bar per series."""
+    """Vertical bars: one group (or stack) per category, one bar per series; the scale
+    reaches ``top`` when given (100 for percentages), else the tallest bar, rounded up."""
     chart = Chart(
         title, description, legend=[(COLOURS[i], name) for i, (name, _) in enumerate(series)]
     )
@@ -109,7 +111,7 @@ def bar_chart(
         else max((values[at] for _, values in series), default=0)
         for at in range(len(categories))
     ]
-    top = scale_top(max(totals, default=0))
+    top = top or scale_top(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base = TOP + plot_h
     for tick in _ticks(top):
@@ -220,4 +222,31 @@ def weekly_chart(weeks: list) -> Chart:
             ("90th percentile", [w.p90_hours or 0 for w in weeks]),
         ],
         unit=" h",
+    )
+
+
+def on_time_chart(weeks: list) -> Chart:
+    shipped = sum(w.shipped for w in weeks)
+    on_time = sum(w.on_time for w in weeks)
+    return bar_chart(
+        "Shipped on time against the ship-by date, per week",
+        f"The share of each week's first shipments that left on or before their ship-by "
+        f"date: {on_time:,} of {shipped:,} in the last {len(weeks)} weeks. The figures are "
+        "in the table below.",
+        [f"{w.starts:%d %b}" for w in weeks],
+        [("On time", [100 * (w.on_time_share or 0) for w in weeks])],
+        unit="%",
+        top=100,
+    )
+
+
+def returns_chart(rows: list, ages: tuple) -> Chart:
+    total, overdue = sum(r.total for r in rows), sum(r.overdue for r in rows)
+    return bar_chart(
+        "Returns outstanding by status and age",
+        f"{total:,} orders still owe a return, stacked by how long ago their return label was "
+        f"sent; {overdue:,} of them are overdue. The figures are in the table below.",
+        [r.label for r in rows],
+        [(label, [r.by_age[at] for r in rows]) for at, (label, _, _) in enumerate(ages)],
+        stacked=True,
     )

@@ -19,10 +19,10 @@ def register(app) -> None:
         orders = daily_counts.drift()
         units = usage.drift()
         for table, key, stored, counted in orders:
-            day, site, what = key
+            day, site, *what = key
             click.echo(
-                f"{table} {day} / site {site or '-'} / {what}: counter {stored:,}, "
-                f"orders {counted:,}"
+                f"{table} {day} / site {site or '-'} / {' / '.join(map(_said, what))}: "
+                f"counter {stored:,}, orders {counted:,}"
             )
         for (day, location, item), stored, counted in units:
             click.echo(
@@ -43,3 +43,10 @@ def register(app) -> None:
                 f"{wrong} of the dashboard's counts differ from the orders and the ledger; "
                 "run again with --fix."
             )
+
+
+def _said(part) -> str:
+    """A key part as the report says it: a status, an hours bucket, on time or late."""
+    if isinstance(part, bool):
+        return "on time" if part else "late"
+    return str(part)

@@ -15,13 +15,20 @@ from datetime import date, datetime, timedelta
 
 from app.formats import day_in, warehouse_zone
 from app.inventory import usage
-from app.orders import daily_counts, statuses
+from app.orders import daily_counts, owed, statuses
 
 DAYS = 30
 WEEKS = 8
 # Open orders' ages in whole days since the day they were placed: (label, first, last).
 AGES = (("Today", 0, 0), ("1–2 days", 1, 2), ("3–5 days", 3, 5), ("Older", 6, None))
 OPEN_IN_ORDER = [s for s in statuses.ALL if s in statuses.OPEN]
+# Returns out, by whole days since their label was sent: (label, first, last).
+RETURN_AGES = (
+    ("Under a week", 0, 6),
+    ("1–2 weeks", 7, 13),
+    ("2–3 weeks", 14, 20),
+    ("3 weeks or more", 21, None),
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,33 @@ class OpenRow:
 
 
 @dataclass(frozen=True)
+class ReturnRow:
+    """Orders of one status whose return is out (``owed``), by age, and how many overdue."""
+
+    status: str
+    label: str
+    by_age: tuple[int, ...]  # one count per age in RETURN_AGES
+    overdue: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_age)
+
+
+@dataclass(frozen=True)
 class Week:
     starts: date
     shipped: int
     # Upper bounds in hours of the buckets the median and the 90th percentile fall in.
     median_hours: int | None
     p90_hours: int | None
+    # Of those shipped, how many left by their ship-by date (``ship_by.shipped_on_time``).
+    on_time: int = 0
+
+    @property
+    def on_time_share(self) -> float | None:
+        """The share shipped on time, 0 to 1; None for a week that shipped nothing."""
+        return self.on_time / self.shipped if self.shipped else None
 
 
 @dataclass(frozen=True)
@@ -105,17 +133,21 @@ def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
         for d in (first_day + timedelta(days=n) for n in range(DAYS))
     ]
     weekly: dict[date, dict[int, int]] = {}
-    for day, buckets in shipped.items():
+    on_time: dict[date, int] = {}
+    for day, counts in shipped.items():
         if day >= first_week:
-            week = weekly.setdefault(week_start(day), {})
-            for bucket, n in buckets.items():
+            start = week_start(day)
+            week = weekly.setdefault(start, {})
+            for (bucket, in_time), n in counts.items():
                 week[bucket] = week.get(bucket, 0) + n
+                on_time[start] = on_time.get(start, 0) + (n if in_time else 0)
     weeks = [
         Week(
             start,
             sum(weekly.get(start, {}).values()),
             percentile_bucket(weekly.get(start, {}), 0.5),
             percentile_bucket(weekly.get(start, {}), 0.9),
+            on_time.get(start, 0),
         )
         for start in (first_week + timedelta(weeks=n) for n in range(WEEKS))
     ]
@@ -130,9 +162,34 @@ def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
     return [OpenRow(s, statuses.label(s), tuple(counts[s]), late.get(s, 0)) for s in OPEN_IN_ORDER]
 
 
+def returns_out(now: datetime, site_id: int | None) -> list[ReturnRow]:
+    """Returns still out with their recipients, by status and age since the label was sent,
+    with those overdue (``owed.overdue_condition``'s rule): one statement, over the partial
+    index of returns out."""
+    counts = {s: [0] * len(RETURN_AGES) for s in owed.OUT}
+    overdue = dict.fromkeys(owed.OUT, 0)
+    for (status, age, late), n in owed.returns_out_by_age(now, site_id, RETURN_AGES).items():
+        counts[status][age] += n
+        overdue[status] += n if late else 0
+    return [ReturnRow(s, statuses.label(s), tuple(counts[s]), overdue[s]) for s in owed.OUT]
+
+
+def overdue_days() -> int:
+    """Days after its label was sent that a return is overdue (``RETURN_OVERDUE_DAYS``)."""
+    return owed.overdue_days()
+
+
 def stock_cover(now: datetime, target_days: int) -> list[usage.CoverRow]:
     """Every item at every active location with its days of cover: one statement."""
     return usage.stock_cover(warehouse_today(now), target_days)
+
+
+def on_time_text(week: Week) -> str:
+    """ "93% (140 of 150)"; a dash for a week that shipped nothing."""
+    share = week.on_time_share
+    if share is None:
+        return "–"
+    return f"{math.floor(share * 100):.0f}% ({week.on_time:,} of {week.shipped:,})"
 
 
 def hours_text(hours: int | None) -> str:

@@ -46,6 +46,7 @@ def dashboard():
     now = datetime.now(UTC)
     found = figures.order_figures(now, site_id)
     cover = figures.stock_cover(now, _target_days()) if _sees_cover() else None
+    returns = figures.returns_out(now, site_id)
     return render_template(
         "dashboard/index.html",
         figures=found,
@@ -57,6 +58,11 @@ def dashboard():
         daily_chart=charts.daily_chart(found.days),
         open_chart=charts.open_chart(found.open_rows, figures.AGES),
         weekly_chart=charts.weekly_chart(found.weeks),
+        on_time_chart=charts.on_time_chart(found.weeks),
+        returns=returns,
+        return_ages=figures.RETURN_AGES,
+        returns_chart=charts.returns_chart(returns, figures.RETURN_AGES),
+        overdue_days=figures.overdue_days(),
         cover_chart=None
         if cover is None
         else charts.cover_chart(
@@ -68,6 +74,7 @@ def dashboard():
             _target_days(),
         ),
         hours_text=figures.hours_text,
+        on_time_text=figures.on_time_text,
     )
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.formats import day_in, warehouse_zone
-from app.orders import statuses
+from app.orders import ship_by, statuses
 from app.orders.models import Order, OrderDayCount, OrderEvent, OrderShippedCount
 
 # Upper bounds, in hours, of the buckets the time from placed to shipped is counted in:
@@ -55,9 +55,9 @@ HOURS_BUCKETS = (
 )
 LONGEST = HOURS_BUCKETS[-1]
 
-# (day, site, status) and (day, site, hours bucket)
+# (day, site, status) and (day, site, hours bucket, on time)
 DayKey = tuple[date, int, str]
-ShippedKey = tuple[date, int, int]
+ShippedKey = tuple[date, int, int, bool]
 
 
 def hours_bucket(placed: datetime, shipped: datetime) -> int:
@@ -87,7 +87,9 @@ def _upsert(model, key: tuple[str, ...], value: str):
 
 
 _DAY_UPSERT = _upsert(OrderDayCount, ("placed_day", "site_key", "current_status"), "count")
-_SHIPPED_UPSERT = _upsert(OrderShippedCount, ("shipped_day", "site_key", "hours_bucket"), "count")
+_SHIPPED_UPSERT = _upsert(
+    OrderShippedCount, ("shipped_day", "site_key", "hours_bucket", "on_time"), "count"
+)
 
 
 def record_status_change(
@@ -96,10 +98,11 @@ def record_status_change(
     from_status: str | None,
     to_status: str,
     at: datetime,
+    ship_by_day: date | None = None,
 ) -> None:
-    """An order placed at ``placed_at`` moved from ``from_status`` (None: it is new) to
-    ``to_status`` at ``at``: one statement, two when it ships. In the caller's transaction,
-    after the status counters."""
+    """An order placed at ``placed_at`` (to ship by ``ship_by_day``) moved from
+    ``from_status`` (None: it is new) to ``to_status`` at ``at``: one statement, two when it
+    ships. In the caller's transaction, after the status counters."""
     zone = warehouse_zone()
     site, placed_day = site_id or 0, day_in(placed_at, zone)
     moves = {to_status: 1}
@@ -115,12 +118,14 @@ def record_status_change(
         ],
     )
     if first_shipment(from_status, to_status):
+        shipped_day = day_in(at, zone)
         _SHIPPED_UPSERT(connection.dialect.name).run(
             connection,
             {
-                "shipped_day": day_in(at, zone),
+                "shipped_day": shipped_day,
                 "site_key": site,
                 "hours_bucket": hours_bucket(placed_at, at),
+                "on_time": ship_by.shipped_on_time(ship_by_day, shipped_day),
                 "count": 1,
             },
         )
@@ -141,23 +146,24 @@ def placed_per_day(since: date, site_id: int | None) -> dict[date, int]:
     return {day: int(n or 0) for day, n in db.session.execute(stmt)}
 
 
-def shipped_per_day(since: date, site_id: int | None) -> dict[date, dict[int, int]]:
-    """Orders shipped on each day from ``since``, by hours bucket."""
+def shipped_per_day(since: date, site_id: int | None) -> dict[date, dict[tuple[int, bool], int]]:
+    """Orders shipped on each day from ``since``, by hours bucket and whether on time."""
+    columns = (
+        OrderShippedCount.shipped_day,
+        OrderShippedCount.hours_bucket,
+        OrderShippedCount.on_time,
+    )
     stmt = (
-        select(
-            OrderShippedCount.shipped_day,
-            OrderShippedCount.hours_bucket,
-            func.sum(OrderShippedCount.count),
-        )
+        select(*columns, func.sum(OrderShippedCount.count))
         .where(OrderShippedCount.shipped_day >= since)
-        .group_by(OrderShippedCount.shipped_day, OrderShippedCount.hours_bucket)
+        .group_by(*columns)
     )
     if site_id:
         stmt = stmt.where(OrderShippedCount.site_key == site_id)
-    found: dict[date, dict[int, int]] = {}
-    for day, bucket, n in db.session.execute(stmt):
+    found: dict[date, dict[tuple[int, bool], int]] = {}
+    for day, bucket, on_time, n in db.session.execute(stmt):
         if n:
-            found.setdefault(day, {})[bucket] = int(n)
+            found.setdefault(day, {})[(bucket, bool(on_time))] = int(n)
     return found
 
 
@@ -194,8 +200,8 @@ def late_open_orders(site_id: int | None, today: date) -> dict[str, int]:
 # --- Recounting --------------------------------------------------------------------------
 
 
-def counted_from_orders(session=None) -> tuple[dict[DayKey, int], dict[ShippedKey, int]]:
-    """Both tables' counts, from the orders and their first ``shipped`` events."""
+def counted_placed(session=None) -> dict[DayKey, int]:
+    """``order_day_count``'s counts, from the orders."""
     session = session or db.session
     zone = warehouse_zone()
     days: dict[DayKey, int] = {}
@@ -203,17 +209,32 @@ def counted_from_orders(session=None) -> tuple[dict[DayKey, int], dict[ShippedKe
     for placed, site, status in session.execute(every_order.execution_options(yield_per=5000)):
         key = (day_in(placed, zone), site or 0, status)
         days[key] = days.get(key, 0) + 1
+    return days
+
+
+def counted_shipped(session=None) -> dict[ShippedKey, int]:
+    """``order_shipped_count``'s counts, from the orders and their first ``shipped`` events."""
+    session = session or db.session
+    zone = warehouse_zone()
     shipped: dict[ShippedKey, int] = {}
+    order_columns = (Order.id, Order.created_at, Order.responsible_site_id, Order.ship_by)
     first_shipped = (
-        select(Order.created_at, Order.responsible_site_id, func.min(OrderEvent.event_timestamp))
+        select(*order_columns[1:], func.min(OrderEvent.event_timestamp))
         .join(OrderEvent, OrderEvent.order_id == Order.id)
         .where(OrderEvent.name == statuses.SHIPPED)
-        .group_by(Order.id, Order.created_at, Order.responsible_site_id)
+        .group_by(*order_columns)
     )
-    for placed, site, at in session.execute(first_shipped.execution_options(yield_per=5000)):
-        key = (day_in(at, zone), site or 0, hours_bucket(placed, at))
+    rows = session.execute(first_shipped.execution_options(yield_per=5000))
+    for placed, site, promised, at in rows:
+        day = day_in(at, zone)
+        key = (day, site or 0, hours_bucket(placed, at), ship_by.shipped_on_time(promised, day))
         shipped[key] = shipped.get(key, 0) + 1
-    return days, shipped
+    return shipped
+
+
+def counted_from_orders(session=None) -> tuple[dict[DayKey, int], dict[ShippedKey, int]]:
+    """Both tables' counts, from the orders and their first ``shipped`` events."""
+    return counted_placed(session), counted_shipped(session)
 
 
 def stored() -> tuple[dict[DayKey, int], dict[ShippedKey, int]]:
@@ -230,10 +251,14 @@ def stored() -> tuple[dict[DayKey, int], dict[ShippedKey, int]]:
             OrderShippedCount.shipped_day,
             OrderShippedCount.site_key,
             OrderShippedCount.hours_bucket,
+            OrderShippedCount.on_time,
             OrderShippedCount.count,
         )
     )
-    return {tuple(r[:3]): r[3] for r in days}, {tuple(r[:3]): r[3] for r in shipped}
+    return (
+        {tuple(r[:3]): r[3] for r in days},
+        {(*r[:3], bool(r[3])): r[4] for r in shipped},
+    )
 
 
 def _differences(kept: dict, counted: dict) -> list[tuple[tuple, int, int]]:
@@ -257,12 +282,21 @@ def drift() -> list[tuple[str, tuple, int, int]]:
 def rebuild(session=None) -> None:
     """Both tables counted again from the orders, in the caller's transaction (on PostgreSQL
     holding status changes back until it commits)."""
-    session = session or db.session
+    rebuild_placed(session)
+    rebuild_shipped(session)
+
+
+def _lock(session, table: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE order_day_count, order_shipped_count IN EXCLUSIVE MODE"))
-    days, shipped = counted_from_orders(session)
+        session.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+
+
+def rebuild_placed(session=None) -> None:
+    """``order_day_count`` counted again from the orders, in the caller's transaction."""
+    session = session or db.session
+    _lock(session, "order_day_count")
+    days = counted_placed(session)
     session.execute(delete(OrderDayCount))
-    session.execute(delete(OrderShippedCount))
     if days:
         session.execute(
             insert(OrderDayCount),
@@ -271,11 +305,19 @@ def rebuild(session=None) -> None:
                 for (d, s, st), n in sorted(days.items())
             ],
         )
+
+
+def rebuild_shipped(session=None) -> None:
+    """``order_shipped_count`` counted again from the orders, in the caller's transaction."""
+    session = session or db.session
+    _lock(session, "order_shipped_count")
+    shipped = counted_shipped(session)
+    session.execute(delete(OrderShippedCount))
     if shipped:
         session.execute(
             insert(OrderShippedCount),
             [
-                {"shipped_day": d, "site_key": s, "hours_bucket": b, "count": n}
-                for (d, s, b), n in sorted(shipped.items())
+                {"shipped_day": d, "site_key": s, "hours_bucket": b, "on_time": t, "count": n}
+                for (d, s, b, t), n in sorted(shipped.items())
             ],
         )

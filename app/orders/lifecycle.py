@@ -226,7 +226,7 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     at = utcnow()
     status_counters.record_status_change(order, current, to_status)
     daily_counts.record_status_change(
-        order.responsible_site_id, order.created_at, current, to_status, at
+        order.responsible_site_id, order.created_at, current, to_status, at, order.ship_by
     )
     order.current_status = to_status
     record_event(order, to_status, actor, note, at=at)
@@ -272,9 +272,14 @@ def enter_return_status(order: Order, to_status: str, actor: Actor, note: str | 
             f"An order that is {statuses.label(order.current_status)} cannot become "
             f"{statuses.label(to_status)}.",
         )
+    at = utcnow()
     status_counters.record_status_change(order, order.current_status, to_status)
+    # The dashboard's counts of orders per day by status move with it, as in ``_enter``.
+    daily_counts.record_status_change(
+        order.responsible_site_id, order.created_at, order.current_status, to_status, at
+    )
     order.current_status = to_status
-    record_event(order, to_status, actor, note)
+    record_event(order, to_status, actor, note, at=at)
 
 
 # --- Tracking numbers and notes ----------------------------------------------------------

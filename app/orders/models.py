@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -22,10 +23,14 @@ from app.catalog.models import Device, Item, Kit
 from app.db.types import UTCDateTime, utcnow
 from app.extensions import db
 from app.inventory.models import StockLocation
+from app.orders import statuses
 from app.orders.carriers import tracking_url
 from app.people.models import Patient, Site
 
 MAX_LINE_COUNT = 999
+# statuses.RETURN_OUT as SQL literals: a partial index serves a query only when the query
+# names the same values, not parameters (owed.returns_out_condition).
+RETURNS_OUT_SQL = ", ".join(f"'{s}'" for s in statuses.RETURN_OUT)
 
 
 def _count_in_range(name: str = "count_in_range"):
@@ -62,6 +67,16 @@ class Order(db.Model):
         Index("ix_order__status_ship_by_id", "current_status", "ship_by", "id"),
         # A packer's claim, found when they take the next order (one claim each).
         Index("ix_order__claimed_by_id", "claimed_by_id"),
+        # Returns out with their recipients (app/orders/owed.py): the few orders that ask
+        # something back and are in statuses.RETURN_OUT. The dashboard and the order list's
+        # overdue filter read them here, whatever the number of orders.
+        Index(
+            "ix_order__returns_out",
+            "responsible_site_id",
+            "current_status",
+            sqlite_where=text(f"has_returns = 1 AND current_status IN ({RETURNS_OUT_SQL})"),
+            postgresql_where=text(f"has_returns AND current_status IN ({RETURNS_OUT_SQL})"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +90,9 @@ class Order(db.Model):
     held_from_status: Mapped[str | None] = mapped_column(String(24))
     shipping_option: Mapped[str | None] = mapped_column(String(10))
     email_label: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the order asks anything back (has return lines, which never change once it
+    # is placed): what the partial index of returns out keys on.
+    has_returns: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The day the order must leave the warehouse (app/orders/ship_by.py), set when placed.
     ship_by: Mapped[date] = mapped_column(Date)
     # The packer working on the order, and since when (app/orders/claims.py).
@@ -467,9 +485,10 @@ class OrderDayCount(db.Model):
 
 
 class OrderShippedCount(db.Model):
-    """Orders shipped on each day (the warehouse's), per responsible site and by how long
-    they took from placed to shipped (a bucket of hours, ``daily_counts.HOURS_BUCKETS``):
-    the dashboard's shipped per day and its weekly median and 90th percentile."""
+    """Orders shipped on each day (the warehouse's), per responsible site, by how long they
+    took from placed to shipped (a bucket of hours, ``daily_counts.HOURS_BUCKETS``) and
+    whether they left by their ship-by date: the dashboard's shipped per day, its weekly
+    median and 90th percentile, and its weekly share shipped on time."""
 
     __tablename__ = "order_shipped_count"
 
@@ -477,4 +496,6 @@ class OrderShippedCount(db.Model):
     site_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The bucket's upper bound in hours (durations up to it and above the one before).
     hours_bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Shipped on or before the order's ship-by date (``ship_by.shipped_on_time``).
+    on_time: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

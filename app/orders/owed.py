@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, literal_column, or_, select
 
 from app.db.types import utcnow
 from app.extensions import db
@@ -24,13 +24,7 @@ from app.orders.return_progress import ExpectedDevice, progress
 # The events that send a return's label.
 LABEL_SENT = (statuses.SHIPPED, statuses.AWAITING_RETURN)
 # Where a return is out with the recipient: its label sent, and not all back yet.
-OUT = (
-    statuses.SHIPPED,
-    statuses.DELIVERY_EXCEPTION,
-    statuses.DELIVERED,
-    statuses.AWAITING_RETURN,
-    statuses.PARTLY_RETURNED,
-)
+OUT = statuses.RETURN_OUT
 # The patient page lists at most this many open returns, the newest.
 MAX_OWED_LISTED = 20
 DEFAULT_OVERDUE_DAYS = 21
@@ -49,19 +43,72 @@ def _has_return_lines():
     )
 
 
+def returns_out_condition():
+    """Orders whose return is out: they ask something back and are in a status where the
+    label has been sent and not all is back. Read through the partial index
+    ``ix_order__returns_out``, whose condition this is (the statuses written as literals,
+    as the index names them)."""
+    return Order.has_returns & Order.current_status.in_(
+        [literal_column(f"'{status}'") for status in OUT]
+    )
+
+
+def label_sent_column():
+    """When each order's return label was first sent (its first label-sending event)."""
+    return (
+        select(func.min(OrderEvent.event_timestamp))
+        .where(OrderEvent.order_id == Order.id, OrderEvent.name.in_(LABEL_SENT))
+        .scalar_subquery()
+    )
+
+
+def sent_too_long_ago(label_sent, now: datetime | None = None):
+    """Whether a return whose label was sent at ``label_sent`` is overdue: out longer than
+    the configured days."""
+    return label_sent < (now or utcnow()) - timedelta(days=overdue_days())
+
+
 def overdue_condition(now: datetime | None = None):
     """Orders whose return is out and whose label was sent more than the configured days ago."""
-    since = (now or utcnow()) - timedelta(days=overdue_days())
-    label_sent_before = (
-        select(OrderEvent.id)
-        .where(
-            OrderEvent.order_id == Order.id,
-            OrderEvent.name.in_(LABEL_SENT),
-            OrderEvent.event_timestamp < since,
-        )
-        .exists()
+    return returns_out_condition() & sent_too_long_ago(label_sent_column(), now)
+
+
+Ages = tuple[tuple[str, int, int | None], ...]
+
+
+def returns_out_by_age(
+    now: datetime, site_id: int | None, ages: Ages
+) -> dict[tuple[str, int, bool], int]:
+    """Returns out, counted by (status, age, overdue): the age the index in ``ages``
+    ((label, first day, last day or None) of whole days since the label was sent), overdue
+    by ``overdue_condition``. One statement, over the partial index of returns out."""
+    found = db.session.execute(returns_out_statement(now, site_id, ages))
+    return {(status, int(at), bool(late)): int(n) for status, at, late, n in found}
+
+
+def returns_out_statement(now: datetime, site_id: int | None, ages: Ages):
+    each = select(Order.current_status.label("status"), label_sent_column().label("sent")).where(
+        returns_out_condition()
     )
-    return Order.current_status.in_(OUT) & _has_return_lines() & label_sent_before
+    if site_id:
+        each = each.where(Order.responsible_site_id == site_id)
+    # Materialised (PostgreSQL 12+, SQLite 3.35+), so that each order's label is looked up
+    # once, not once a use.
+    each = each.cte("returns_out").prefix_with("MATERIALIZED")
+    age = case(
+        *(
+            (each.c.sent > now - timedelta(days=last + 1), at)
+            for at, (_, _, last) in enumerate(ages)
+            if last is not None
+        ),
+        else_=len(ages) - 1,
+    )
+    overdue = case((sent_too_long_ago(each.c.sent, now), 1), else_=0)
+    counted = select(each.c.status, age.label("age"), overdue.label("overdue")).subquery()
+    # Grouped outside: the same expression with its parameters is not the same to GROUP BY.
+    return select(counted.c.status, counted.c.age, counted.c.overdue, func.count()).group_by(
+        counted.c.status, counted.c.age, counted.c.overdue
+    )
 
 
 def label_sent_at(order) -> datetime | None:

@@ -46,6 +46,7 @@ from app.orders.models import (
     ReturnItem,
     ReturnPackedKit,
     SubmissionKey,
+    has_return_lines,
 )
 from app.orders.views import (
     AuthorView,
@@ -83,6 +84,7 @@ _ORDER_COLUMNS = (
     "current_status",
     "shipping_option",
     "email_label",
+    "has_returns",
     "ship_by",
     "created_at",
     "updated_at",
@@ -526,6 +528,7 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
             "current_status": order.current_status,
             "shipping_option": order.shipping_option,
             "email_label": order.email_label,
+            "has_returns": has_return_lines(order),
             "ship_by": ship_by_day,
             "created_at": now,
             "updated_at": now,

@@ -104,3 +104,9 @@ def standing(ship_by: date | None, status: str, today: date | None = None) -> st
     if ship_by < today:
         return "late"
     return "due" if ship_by == today else None
+
+
+def shipped_on_time(ship_by: date | None, shipped_day: date) -> bool:
+    """Whether an order that left on ``shipped_day`` (the warehouse's) kept its ship-by date:
+    on that day or before. An order without a date was promised no day, so it is on time."""
+    return ship_by is None or shipped_day <= ship_by

@@ -77,6 +77,10 @@ LABELS = {
 }
 
 
+# Where a return is out with the recipient: its label sent (in the box that shipped, or
+# emailed when a return-only order awaits it), and not all back yet (``owed``).
+RETURN_OUT = (SHIPPED, DELIVERY_EXCEPTION, DELIVERED, AWAITING_RETURN, PARTLY_RETURNED)
+
 # Where a return is checked in at the returns station: it has gone out (or needs not).
 CHECK_IN_FROM = frozenset({DELIVERED, DELIVERY_EXCEPTION, AWAITING_RETURN, PARTLY_RETURNED})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from app.orders.service import LineRequest
 from tests.helpers.browser import serious_violations
 from tests.helpers.orders import move, place
 from tests.helpers.pages import UPS_NUMBER
@@ -19,6 +20,8 @@ def test_the_dashboard_shows_its_charts_and_tables_without_javascript(app, catal
     move(app, shipped, "processing", "packed")
     move(app, shipped, "shipped", tracking=("UPS", UPS_NUMBER))
     place(app, catalog, items={"cuff": 1}, patient=False)
+    return_only = place(app, catalog, return_items=[LineRequest(catalog.items["cuff"], 1)])
+    move(app, return_only, "awaitingReturn")
 
     page = open_as("fulfillment", "/dashboard", javascript=False)
     expect(page.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
@@ -26,14 +29,22 @@ def test_the_dashboard_shows_its_charts_and_tables_without_javascript(app, catal
         "Orders placed and shipped per day",
         "Open orders by status and age",
         "Time from placed to shipped, per week",
+        "Shipped on time against the ship-by date, per week",
+        "Returns outstanding by status and age",
         "Days of stock cover",
     ):
         expect(page.get_by_role("img", name=name)).to_be_visible()
     daily = page.get_by_role("table", name="Orders placed and shipped per day, last 30 days")
     today = daily.get_by_role("row").nth(1)
-    expect(today.get_by_role("cell")).to_have_text(["2", "1"])
+    expect(today.get_by_role("cell")).to_have_text(["3", "1"])
     open_orders = page.get_by_role("table", name="Open orders by status and by how long ago")
     expect(open_orders.get_by_role("row", name="Created")).to_contain_text("1")
+    weekly = page.get_by_role("table", name="Time from placed to shipped per week")
+    expect(weekly.get_by_role("row").nth(1).get_by_role("cell").last).to_have_text("100% (1 of 1)")
+    returns = page.get_by_role("table", name="Returns outstanding by status")
+    expect(returns.get_by_role("row", name="Awaiting return").get_by_role("cell")).to_have_text(
+        ["1", "0", "0", "0", "1", "0"]
+    )
     cover = page.get_by_role("table", name="Stock cover per item and location")
     expect(cover.get_by_role("row", name="Test strips STR")).to_be_visible()
     expect(page.get_by_role("link", name="Download the stock cover as CSV")).to_be_visible()
@@ -49,5 +60,6 @@ def test_coordinators_see_the_order_figures_but_not_the_stock_cover(app, catalog
     place(app, catalog, items={"strips": 1})
     page = open_as("coordinator", f"/dashboard?site={catalog.site}")
     expect(page.get_by_role("img", name="Open orders by status and age")).to_be_visible()
+    expect(page.get_by_role("img", name="Returns outstanding by status and age")).to_be_visible()
     expect(page.get_by_role("heading", name="Stock cover")).to_have_count(0)
     assert serious_violations(page) == []
