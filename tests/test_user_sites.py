@@ -74,6 +74,7 @@ def test_a_site_id_that_is_no_sites_is_refused_and_changes_nothing(app, admin, c
     # The input is kept: Hilltop stays checked as sent, Riverside unchecked as sent.
     assert is_checked(answer.text, hilltop)
     assert not is_checked(answer.text, catalog.site)
+    assert "Works for Riverside Clinic." in answer.text  # what is saved, not what was sent
     assert sites_of(app, coordinator) == {catalog.site}
 
 

@@ -71,13 +71,13 @@ def new_user():
 
 def _user_page(user: User, password_form=None, sites_form=None, status: int = 200):
     """The user's page, with a form sent back as it was (and its problems) when refused."""
+    works_for = staff.sites_of(user.id)
     if sites_form is None:
-        sites_form = SitesForm(
-            formdata=None, data={"sites": [str(s.id) for s in staff.sites_of(user.id)]}
-        )
+        sites_form = SitesForm(formdata=None, data={"sites": [str(s.id) for s in works_for]})
     page = render_template(
         "admin/user.html",
         user=user,
+        works_for=works_for,
         history=history_of("user", user.id),
         password_form=password_form or PasswordForm(),
         sites_form=sites_form.choose_from(
