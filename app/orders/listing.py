@@ -73,9 +73,9 @@ class OrderQuery:
     status: str = ""
     kind: str = ""
     site: int | None = None
-    # "My sites": the orders of the sites ``user_id`` works for (app.people.staff).
+    # "My sites": the orders of the sites the user works for (app.people.staff), their ids.
     mine: bool = False
-    user_id: int | None = None
+    my_sites: tuple[int, ...] = ()
     # Orders fulfilled from this stock location.
     location: int | None = None
     date_from: date | None = None
@@ -98,14 +98,17 @@ class OrderQuery:
 
     @classmethod
     def from_args(cls, args, zone: tzinfo = UTC, user_id: int | None = None) -> OrderQuery:
-        """``user_id``: whose sites "My sites" (``site=mine``) means."""
-        query = cls(zone=zone, user_id=user_id)
+        """``user_id``: whose sites "My sites" (``site=mine``) means (read here, one
+        statement, only when chosen)."""
+        query = cls(zone=zone)
         problems = {}
         status = args.get("status", "")
         query.status = status if status in statuses.ALL else ""
         query.kind = args.get("kind", "") if args.get("kind") in ("patient", "site") else ""
         site = args.get("site", "")
         query.mine = site == MY_SITES
+        if query.mine and user_id is not None:
+            query.my_sites = tuple(staff.site_ids_of(user_id))
         query.site = parse_int(site)
         query.location = parse_int(args.get("location", ""))
         for name, attr in (("from", "date_from"), ("to", "date_to")):
@@ -190,7 +193,7 @@ class OrderQuery:
         if self.site:
             where.append(Order.responsible_site_id == self.site)
         if self.mine:
-            where.append(Order.responsible_site_id.in_(staff.site_ids_of(self.user_id or 0)))
+            where.append(Order.responsible_site_id.in_(self.my_sites))
         if self.location:
             where.append(Order.fulfillment_location_id == self.location)
         # A bad date is left out and said so; the other one still applies.
@@ -462,7 +465,7 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
             query.shipping,
             query.kind,
             query.location,
-            staff.site_ids_of(query.user_id or 0) if query.mine else None,
+            query.my_sites if query.mine else None,
         )
         counts[""] = sum(counts.values())
         return counts
