@@ -30,5 +30,5 @@ from app.orders.models import (  # noqa: F401
     SubmissionKey,
     TrackingNumber,
 )
-from app.people.models import Address, Patient, PatientImport, Site  # noqa: F401
+from app.people.models import Address, Patient, PatientImport, Site, UserSite  # noqa: F401
 from app.webhooks.models import WebhookAttempt, WebhookMessage, WebhookSubscription  # noqa: F401

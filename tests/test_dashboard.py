@@ -27,6 +27,7 @@ from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, pack_everything, place, receive_stock
 from tests.helpers.pages import UPS_NUMBER
+from tests.helpers.sites import new_site, works_for
 from tests.helpers.web import Browserless
 
 TRACKING = ("UPS", UPS_NUMBER)
@@ -51,12 +52,13 @@ def _nearest_rank(durations: list[timedelta], share: float) -> timedelta:
     return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
 
 
-def recounted_order_figures(now: datetime, site_id: int | None) -> figures.OrderFigures:
+def recounted_order_figures(now: datetime, sites: set[int] | None) -> figures.OrderFigures:
+    """The figures of every order (``sites`` None) or of these sites' orders."""
     zone = warehouse_zone()
     today = day_in(now, zone)
     orders = db.session.scalars(select(Order)).all()
-    if site_id:
-        orders = [o for o in orders if o.responsible_site_id == site_id]
+    if sites is not None:
+        orders = [o for o in orders if o.responsible_site_id in sites]
     shipped_at = {}
     for event in db.session.scalars(select(OrderEvent).where(OrderEvent.name == "shipped")):
         if event.order_id not in shipped_at or event.event_timestamp < shipped_at[event.order_id]:
@@ -108,9 +110,10 @@ def recounted_order_figures(now: datetime, site_id: int | None) -> figures.Order
 RETURN_OUT = ("shipped", "deliveryException", "delivered", "awaitingReturn", "partlyReturned")
 
 
-def recounted_returns_out(now: datetime, site_id: int | None) -> list[figures.ReturnRow]:
-    """Orders asking something back, in a status where it is out, by days since their first
-    label-sending event (shipped, or awaiting the return) and overdue after the setting."""
+def recounted_returns_out(now: datetime, sites: set[int] | None) -> list[figures.ReturnRow]:
+    """Orders asking something back (of every site, or of ``sites``), in a status where it is
+    out, by days since their first label-sending event (shipped, or awaiting the return) and
+    overdue after the setting."""
     overdue_after = timedelta(days=owed.overdue_days())
     by_age = defaultdict(lambda: [0, 0, 0, 0])
     overdue = Counter()
@@ -118,7 +121,7 @@ def recounted_returns_out(now: datetime, site_id: int | None) -> list[figures.Re
         asks_back = o.return_items or o.return_devices or o.return_packed_kits
         if not asks_back or o.current_status not in RETURN_OUT:
             continue
-        if site_id and o.responsible_site_id != site_id:
+        if sites is not None and o.responsible_site_id not in sites:
             continue
         sent = min(e.event_timestamp for e in o.events if e.name in ("shipped", "awaitingReturn"))
         days = (now - sent).days
@@ -225,9 +228,10 @@ def test_the_dashboard_figures_equal_a_recount_after_any_sequence_of_changes(
     now = datetime.now(UTC)
     with app_context(app):
         assert daily_counts.drift() == [] and usage.drift() == []
-        for site in (None, catalog.site, catalog.inactive_site):
-            assert figures.order_figures(now, site) == recounted_order_figures(now, site)
-            assert figures.returns_out(now, site) == recounted_returns_out(now, site)
+        both = {catalog.site, catalog.inactive_site}
+        for sites in (None, {catalog.site}, {catalog.inactive_site}, both, set()):
+            assert figures.order_figures(now, sites) == recounted_order_figures(now, sites)
+            assert figures.returns_out(now, sites) == recounted_returns_out(now, sites)
         returns = figures.returns_out(now, None)
         assert sum(r.total for r in returns) > sum(r.overdue for r in returns) > 0
         expected = recounted_use(now)
@@ -331,8 +335,8 @@ def test_returns_out_are_aged_from_their_label_and_overdue_after_the_setting(cli
         assert sum(r.total for r in found.values()) == 3  # not the unsent, not the one back
         assert figures.returns_out(now, None) == recounted_returns_out(now, None)
         # The site's own: the second order was placed for the clinic itself.
-        at_site = figures.returns_out(now, catalog.site)
-        assert at_site == recounted_returns_out(now, catalog.site)
+        at_site = figures.returns_out(now, {catalog.site})
+        assert at_site == recounted_returns_out(now, {catalog.site})
         assert sum(r.total for r in at_site) == (
             sum(1 for o in (overdue, recent, exchange) if _site_of(session, o) == catalog.site)
         )
@@ -354,7 +358,7 @@ def test_returns_out_are_read_through_their_partial_index(app):
     with app_context(app) as session:
         statements = [
             owed.returns_out_statement(now, None, figures.RETURN_AGES),
-            owed.returns_out_statement(now, 3, figures.RETURN_AGES),
+            owed.returns_out_statement(now, {3}, figures.RETURN_AGES),
             select(Order.id).where(owed.overdue_condition(now)),
         ]
         postgresql = session.get_bind().dialect.name == "postgresql"
@@ -418,11 +422,80 @@ def test_fulfilment_and_admins_see_every_figure_and_coordinators_the_orders(clie
             assert heading in page.text
         assert "<svg viewBox" in page.text and 'role="img"' in page.text
         assert person.get("/dashboard/stock-cover.csv").status_code == 200
+    works_for(app, catalog.users["coordinator"], [catalog.site])
     coordinator = signed_in(client, "coordinator")
-    page = coordinator.get(f"/dashboard?site={catalog.site}")
+    page = coordinator.get("/dashboard")
     assert page.status_code == 200
     assert "Open orders by status and age" in page.text and "Stock cover" not in page.text
     assert coordinator.get("/dashboard/stock-cover.csv").status_code == 403
+
+
+def todays_row(page: str) -> tuple[int, int]:
+    """Placed and shipped today, from the daily table (newest day first)."""
+    table = page[page.index('aria-labelledby="daily-heading"') :]
+    cells = re.search(r'<tbody>\s*<tr><th scope="row">[^<]*</th>(.*?)</tr>', table, re.S)
+    placed, shipped = re.findall(r'<td class="num">(\d+)</td>', cells.group(1))
+    return int(placed), int(shipped)
+
+
+def test_a_coordinators_figures_are_their_sites_orders_together(client, catalog, app):
+    """Riverside (its patient's orders) and Hilltop are the coordinator's; Lakeside is not."""
+    hilltop, lakeside = new_site(app, "Hilltop Clinic"), new_site(app, "Lakeside Clinic")
+    riverside_orders = [place(app, catalog, items={"strips": 1}) for _ in range(2)]
+    hilltop_orders = [place(app, catalog, items={"strips": 1}, patient=False, site_id=hilltop)]
+    for _ in range(3):
+        place(app, catalog, items={"strips": 1}, patient=False, site_id=lakeside)
+    ship(app, riverside_orders[0])
+    ship(app, hilltop_orders[0])
+    works_for(app, catalog.users["coordinator"], [hilltop, catalog.site])
+    now = datetime.now(UTC)
+    with app_context(app):
+        theirs = figures.order_figures(now, {catalog.site, hilltop})
+        assert theirs == recounted_order_figures(now, {catalog.site, hilltop})
+        one, other = (
+            figures.order_figures(now, {catalog.site}),
+            figures.order_figures(now, {hilltop}),
+        )
+        for day, a, b in zip(theirs.days, one.days, other.days, strict=True):
+            assert (day.placed, day.shipped) == (a.placed + b.placed, a.shipped + b.shipped)
+        for row, a, b in zip(theirs.open_rows, one.open_rows, other.open_rows, strict=True):
+            assert row.by_age == tuple(x + y for x, y in zip(a.by_age, b.by_age, strict=True))
+        assert sum(d.placed for d in theirs.days) == 3
+        assert sum(r.total for r in theirs.open_rows) == 1
+
+    page = signed_in(client, "coordinator").get("/dashboard")
+    assert page.status_code == 200
+    assert "Your sites: Hilltop Clinic, Riverside Clinic." in page.text
+    assert todays_row(page.text) == (3, 2)  # not Lakeside's three
+    assert '<option value="">All your sites</option>' in page.text
+    assert "Lakeside Clinic" not in page.text
+    page = signed_in(app.test_client(), "fulfillment").get("/dashboard")
+    assert todays_row(page.text) == (6, 2) and "Lakeside Clinic" in page.text
+
+
+def test_a_coordinator_may_narrow_to_one_of_their_sites_and_no_other(client, catalog, app):
+    hilltop, lakeside = new_site(app, "Hilltop Clinic"), new_site(app, "Lakeside Clinic")
+    place(app, catalog, items={"strips": 1}, patient=False, site_id=hilltop)
+    place(app, catalog, items={"strips": 1}, patient=False, site_id=lakeside)
+    place(app, catalog, items={"strips": 1})
+    works_for(app, catalog.users["coordinator"], [hilltop, catalog.site])
+    coordinator = signed_in(client, "coordinator")
+    page = coordinator.get(f"/dashboard?site={hilltop}").text
+    assert todays_row(page) == (1, 0) and "Showing Hilltop Clinic only." in page
+    page = coordinator.get(f"/dashboard?site={lakeside}").text
+    assert todays_row(page) == (2, 0)  # both of theirs, not Lakeside's
+    assert "That site is not one of yours: showing all your sites." in page
+
+
+def test_a_coordinator_with_no_sites_is_told_to_ask_an_admin(client, catalog, app):
+    place(app, catalog, items={"strips": 1})
+    coordinator = signed_in(client, "coordinator")
+    page = coordinator.get("/dashboard")
+    assert page.status_code == 200
+    assert "No sites are assigned to you yet" in page.text and "Ask an admin" in page.text
+    for everyones in ("Orders placed and shipped per day", "Open orders by status", "<svg"):
+        assert everyones not in page.text
+    assert coordinator.get(f"/dashboard?site={catalog.site}").text == page.text
 
 
 def test_the_dashboard_needs_a_sign_in_not_an_api_key(client, catalog, api_key):
@@ -452,6 +525,9 @@ def test_the_stock_cover_exports_as_csv_for_purchasing(client, catalog, app):
 def test_the_dashboard_costs_a_fixed_number_of_statements(
     client, catalog, app, count_queries, role
 ):
+    """Whatever the number of orders, and for a coordinator whatever the number of sites."""
+    if role == "coordinator":
+        works_for(app, catalog.users["coordinator"], [catalog.site])
     person = signed_in(client, role)
     with count_queries() as few:
         assert person.get("/dashboard").status_code == 200
@@ -464,9 +540,15 @@ def test_the_dashboard_costs_a_fixed_number_of_statements(
         elif steps == 1:
             move(app, order_id, "processing")
     receive_stock(app, {catalog.items["strips"]: 5})
+    if role == "coordinator":
+        others = [new_site(app, f"Clinic {n}") for n in range(4)]
+        works_for(app, catalog.users["coordinator"], [catalog.site, *others])
     with count_queries() as many:
-        assert person.get("/dashboard").status_code == 200
+        page = person.get("/dashboard")
+        assert page.status_code == 200
     assert many.count == few.count
+    if role == "coordinator":
+        assert "Clinic 3, Riverside Clinic" in page.text  # five sites, by name
 
 
 def test_the_check_command_reports_drift_and_mends_it(app, catalog):

@@ -12,6 +12,7 @@ from app.catalog.identifiers import fits_serial_pattern
 from app.catalog.models import Device, Item, Kit
 from app.demo import catalog as demo
 from app.orders.models import Order
+from app.people import staff
 from app.people.models import Patient, Site
 from tests.conftest import app_context
 
@@ -46,6 +47,9 @@ def test_seed_demo_loads_a_realistic_catalog_once(app, client):
         assert count(Patient, Patient.archived.is_(True)) >= 2
         assert sorted(session.scalars(select(User.role))) == ["admin", "coordinator", "fulfillment"]
         assert count(ApiKey) == 1
+        # The demo coordinator's dashboard shows two active sites' figures.
+        coordinator = session.scalar(select(User.id).where(User.role == "coordinator"))
+        assert [s.active for s in staff.sites_of(coordinator)] == [True, True]
         assert count(Device) > 0
         orders_before = count(Order)
         assert orders_before > 0

@@ -84,6 +84,7 @@ POLICY = {
     "admin.new_user": {A},
     "admin.edit_user": {A},
     "admin.reset_password": {A},
+    "admin.set_user_sites": {A},
     "admin.activate_user": {A},
     "admin.deactivate_user": {A},
     "admin.sign_out_user_everywhere": {A},

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
@@ -42,3 +44,21 @@ class ApiKeyForm(FlaskForm):
         option_widget=CheckboxInput(),
         validate_choice=False,
     )
+
+
+class SitesForm(FlaskForm):
+    """The sites a user works for; the choices are every site (``choose_from``). Checked by
+    the service (which names an id no site has), not by WTForms."""
+
+    sites = SelectMultipleField(
+        "Sites this user works for",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validate_choice=False,
+    )
+
+    def choose_from(self, sites) -> SitesForm:
+        self.sites.choices = [
+            SelectChoice(str(s.id), s.name if s.active else f"{s.name} (inactive)") for s in sites
+        ]
+        return self

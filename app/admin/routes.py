@@ -15,16 +15,18 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.admin.forms import ApiKeyForm, NewUserForm, PasswordForm, UserForm
+from app.admin.forms import ApiKeyForm, NewUserForm, PasswordForm, SitesForm, UserForm
 from app.auth import service
 from app.auth.access import role_required, signed_in_actor
 from app.auth.models import ApiKey, User
 from app.extensions import db
 from app.formats import years_and_days
-from app.forms import ActionForm, form_page, put_problems_on_fields, record_or_404
+from app.forms import ActionForm, chosen_id, form_page, put_problems_on_fields, record_or_404
 from app.history import access_log
 from app.history.changes import history_of
 from app.history.models import RecordChange
+from app.people import staff
+from app.people.models import Site
 from app.people.search import patient_names, patient_with_identifier
 from app.validation import Rejected, parse_int
 
@@ -46,7 +48,8 @@ def list_users():
     users = db.session.scalars(
         select(User).order_by(User.active.desc(), User.last_name, User.first_name)
     ).all()
-    return render_template("admin/users.html", users=users)
+    sites = staff.sites_of_users([u.id for u in users])
+    return render_template("admin/users.html", users=users, sites=sites)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -66,16 +69,52 @@ def new_user():
     )
 
 
+def _user_page(user: User, password_form=None, sites_form=None, status: int = 200):
+    """The user's page, with a form sent back as it was (and its problems) when refused."""
+    works_for = staff.sites_of(user.id)
+    if sites_form is None:
+        sites_form = SitesForm(formdata=None, data={"sites": [str(s.id) for s in works_for]})
+    page = render_template(
+        "admin/user.html",
+        user=user,
+        works_for=works_for,
+        history=history_of("user", user.id),
+        password_form=password_form or PasswordForm(),
+        sites_form=sites_form.choose_from(
+            db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name))
+        ),
+        action_form=ActionForm(),
+    )
+    return page, status
+
+
 @bp.get("/users/<int:user_id>")
 @role_required()
 def show_user(user_id: int):
-    return render_template(
-        "admin/user.html",
-        user=record_or_404(User, user_id),
-        history=history_of("user", user_id),
-        password_form=PasswordForm(),
-        action_form=ActionForm(),
+    return _user_page(record_or_404(User, user_id))
+
+
+@bp.post("/users/<int:user_id>/sites")
+@role_required()
+def set_user_sites(user_id: int):
+    """Which sites the user works for: a coordinator's dashboard shows those sites' figures."""
+    user = record_or_404(User, user_id)
+    form = SitesForm()  # CSRFProtect has checked its token; the service checks the sites
+    try:
+        chosen = staff.set_sites(
+            user_id, [chosen_id(v) for v in form.sites.data or []], signed_in_actor()
+        )
+    except Rejected as rejected:
+        put_problems_on_fields(form, rejected.problems)
+        return _user_page(user, sites_form=form, status=422)
+    named = ", ".join(s.name for s in chosen)
+    flash(
+        f"{user.full_name} works for {named}."
+        if chosen
+        else f"{user.full_name} works for no site.",
+        "success",
     )
+    return redirect(url_for("admin.show_user", user_id=user_id) + "#sites-heading", code=303)
 
 
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
@@ -112,16 +151,7 @@ def reset_password(user_id: int):
     except Rejected as rejected:
         put_problems_on_fields(form, rejected.problems)
         form.password.data = ""
-        return (
-            render_template(
-                "admin/user.html",
-                user=user,
-                history=history_of("user", user_id),
-                password_form=form,
-                action_form=ActionForm(),
-            ),
-            422,
-        )
+        return _user_page(user, password_form=form, status=422)
     flash(f"Password changed; {user.first_name} is signed out everywhere.", "success")
     return redirect(url_for("admin.show_user", user_id=user_id), code=303)
 

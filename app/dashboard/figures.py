@@ -120,14 +120,15 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
+def order_figures(now: datetime, sites: daily_counts.Sites) -> OrderFigures:
     """Placed and shipped per day, open orders by status and age, time to ship per week:
-    three statements (four once orders have ship-by dates)."""
+    three statements (four once orders have ship-by dates), for every site or only the
+    orders of ``sites`` (``daily_counts.Sites``)."""
     today = warehouse_today(now)
     first_day = today - timedelta(days=DAYS - 1)
     first_week = week_start(today) - timedelta(weeks=WEEKS - 1)
-    placed = daily_counts.placed_per_day(first_day, site_id)
-    shipped = daily_counts.shipped_per_day(min(first_day, first_week), site_id)
+    placed = daily_counts.placed_per_day(first_day, sites)
+    shipped = daily_counts.shipped_per_day(min(first_day, first_week), sites)
     days = [
         Day(d, placed.get(d, 0), sum(shipped.get(d, {}).values()))
         for d in (first_day + timedelta(days=n) for n in range(DAYS))
@@ -151,24 +152,24 @@ def order_figures(now: datetime, site_id: int | None) -> OrderFigures:
         )
         for start in (first_week + timedelta(weeks=n) for n in range(WEEKS))
     ]
-    return OrderFigures(today, days, _open_rows(today, site_id), weeks, late_known=True)
+    return OrderFigures(today, days, _open_rows(today, sites), weeks, late_known=True)
 
 
-def _open_rows(today: date, site_id: int | None) -> list[OpenRow]:
+def _open_rows(today: date, sites: daily_counts.Sites) -> list[OpenRow]:
     counts = {s: [0] * len(AGES) for s in OPEN_IN_ORDER}
-    for (status, placed_day), n in daily_counts.open_by_placed_day(site_id).items():
+    for (status, placed_day), n in daily_counts.open_by_placed_day(sites).items():
         counts[status][age_index(today, placed_day)] += n
-    late = daily_counts.late_open_orders(site_id, today)
+    late = daily_counts.late_open_orders(sites, today)
     return [OpenRow(s, statuses.label(s), tuple(counts[s]), late.get(s, 0)) for s in OPEN_IN_ORDER]
 
 
-def returns_out(now: datetime, site_id: int | None) -> list[ReturnRow]:
+def returns_out(now: datetime, sites: daily_counts.Sites) -> list[ReturnRow]:
     """Returns still out with their recipients, by status and age since the label was sent,
     with those overdue (``owed.overdue_condition``'s rule): one statement, over the partial
     index of returns out."""
     counts = {s: [0] * len(RETURN_AGES) for s in owed.OUT}
     overdue = dict.fromkeys(owed.OUT, 0)
-    for (status, age, late), n in owed.returns_out_by_age(now, site_id, RETURN_AGES).items():
+    for (status, age, late), n in owed.returns_out_by_age(now, sites, RETURN_AGES).items():
         counts[status][age] += n
         overdue[status] += n if late else 0
     return [ReturnRow(s, statuses.label(s), tuple(counts[s]), overdue[s]) for s in owed.OUT]

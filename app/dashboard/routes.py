@@ -12,14 +12,16 @@ from app.auth.access import role_required
 from app.dashboard import charts, figures
 from app.extensions import db
 from app.formats import csv_stream, spreadsheet_cell
+from app.people import staff
 from app.people.models import Site
 from app.validation import parse_int
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-# Coordinators see the order figures (their sites' part, by the site filter); the stock
-# cover is fulfilment's (and admins').
+# Coordinators see the order figures of the sites they work for (app.people.staff);
+# fulfilment (and admins) every site's, and the stock cover.
 SEES_DASHBOARD = ("coordinator", "fulfillment")
+SEES_EVERY_SITE = ("fulfillment",)
 SEES_STOCK_COVER = ("fulfillment",)
 COVER_HEADER = [
     "Location",
@@ -43,10 +45,21 @@ def _target_days() -> int:
 @role_required(*SEES_DASHBOARD)
 def dashboard():
     site_id = parse_int(request.args.get("site", "")) or None
+    if current_user.has_role(*SEES_EVERY_SITE):
+        own, not_own = None, False
+        sites = db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name))
+        scope = None if site_id is None else {site_id}
+    else:
+        own = sites = staff.sites_of(current_user.id)
+        if not own:
+            return render_template("dashboard/no_sites.html")
+        not_own = site_id is not None and site_id not in {s.id for s in own}
+        site_id = None if not_own else site_id
+        scope = {s.id for s in own} if site_id is None else {site_id}
     now = datetime.now(UTC)
-    found = figures.order_figures(now, site_id)
+    found = figures.order_figures(now, scope)
     cover = figures.stock_cover(now, _target_days()) if _sees_cover() else None
-    returns = figures.returns_out(now, site_id)
+    returns = figures.returns_out(now, scope)
     return render_template(
         "dashboard/index.html",
         figures=found,
@@ -54,7 +67,9 @@ def dashboard():
         cover=cover,
         target_days=_target_days(),
         site_id=site_id,
-        sites=db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name)).all(),
+        sites=list(sites),
+        own_sites=own,
+        not_own=not_own,
         daily_chart=charts.daily_chart(found.days),
         open_chart=charts.open_chart(found.open_rows, figures.AGES),
         weekly_chart=charts.weekly_chart(found.weeks),

@@ -20,7 +20,7 @@ from app.extensions import db
 from app.inventory.locations import ensure_default_location
 from app.inventory.receipts import ReceiptDevices, ReceiptDraft, ReceiptLine, receive
 from app.orders.service import Actor, LineRequest, OrderDraft, place_order
-from app.people.models import Address, Patient, Site
+from app.people.models import Address, Patient, Site, UserSite
 
 
 def _identifier(kind: str, rng: random.Random, n: int, serial_prefix: str | None = None) -> str:
@@ -105,6 +105,9 @@ def seed(rng: random.Random) -> None:
             user = User(email=email, role=role, first_name=first, last_name=last)
             user.set_password(password)
             session.add(user)
+            if role == "coordinator":  # their dashboard shows two of the three active sites
+                session.flush()
+                session.add_all(UserSite(user_id=user.id, site_id=s.id) for s in sites[:2])
         api_key, _ = ApiKey.issue("Demo integration", ALL_SCOPES, key=catalog.API_KEY)
         session.add(api_key)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Collection
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -133,20 +134,28 @@ def record_status_change(
 
 # --- Reading (one statement each, whatever the number of orders) ------------------------
 
+# Whose orders a figure counts, by responsible site: None for every order (those with no
+# responsible site too), else the orders of these sites (none for an empty set). A set of
+# any size is one statement: the ids are one expanding parameter.
+Sites = Collection[int] | None
 
-def placed_per_day(since: date, site_id: int | None) -> dict[date, int]:
+
+def _of_sites(stmt, column, sites: Sites):
+    return stmt if sites is None else stmt.where(column.in_(sorted(sites)))
+
+
+def placed_per_day(since: date, sites: Sites) -> dict[date, int]:
     """Orders placed on each day from ``since``."""
     stmt = (
         select(OrderDayCount.placed_day, func.sum(OrderDayCount.count))
         .where(OrderDayCount.placed_day >= since)
         .group_by(OrderDayCount.placed_day)
     )
-    if site_id:
-        stmt = stmt.where(OrderDayCount.site_key == site_id)
+    stmt = _of_sites(stmt, OrderDayCount.site_key, sites)
     return {day: int(n or 0) for day, n in db.session.execute(stmt)}
 
 
-def shipped_per_day(since: date, site_id: int | None) -> dict[date, dict[tuple[int, bool], int]]:
+def shipped_per_day(since: date, sites: Sites) -> dict[date, dict[tuple[int, bool], int]]:
     """Orders shipped on each day from ``since``, by hours bucket and whether on time."""
     columns = (
         OrderShippedCount.shipped_day,
@@ -158,8 +167,7 @@ def shipped_per_day(since: date, site_id: int | None) -> dict[date, dict[tuple[i
         .where(OrderShippedCount.shipped_day >= since)
         .group_by(*columns)
     )
-    if site_id:
-        stmt = stmt.where(OrderShippedCount.site_key == site_id)
+    stmt = _of_sites(stmt, OrderShippedCount.site_key, sites)
     found: dict[date, dict[tuple[int, bool], int]] = {}
     for day, bucket, on_time, n in db.session.execute(stmt):
         if n:
@@ -167,7 +175,7 @@ def shipped_per_day(since: date, site_id: int | None) -> dict[date, dict[tuple[i
     return found
 
 
-def open_by_placed_day(site_id: int | None) -> dict[tuple[str, date], int]:
+def open_by_placed_day(sites: Sites) -> dict[tuple[str, date], int]:
     """Open orders by status and the day they were placed."""
     # A literal 0, so that the planner sees the partial index's own condition.
     live = OrderDayCount.count != literal_column("0")
@@ -178,12 +186,11 @@ def open_by_placed_day(site_id: int | None) -> dict[tuple[str, date], int]:
         .where(OrderDayCount.current_status.in_(sorted(statuses.OPEN)), live)
         .group_by(OrderDayCount.current_status, OrderDayCount.placed_day)
     )
-    if site_id:
-        stmt = stmt.where(OrderDayCount.site_key == site_id)
+    stmt = _of_sites(stmt, OrderDayCount.site_key, sites)
     return {(s, day): int(n) for s, day, n in db.session.execute(stmt) if n}
 
 
-def late_open_orders(site_id: int | None, today: date) -> dict[str, int]:
+def late_open_orders(sites: Sites, today: date) -> dict[str, int]:
     """Open orders past their ship-by date (``app.orders.ship_by``), by status: one
     statement, read through the orders' (status, ship-by) index. Late orders are the few
     that have not left in time, so no counter is kept for them."""
@@ -192,8 +199,7 @@ def late_open_orders(site_id: int | None, today: date) -> dict[str, int]:
         .where(Order.current_status.in_(sorted(statuses.OPEN)), Order.ship_by < today)
         .group_by(Order.current_status)
     )
-    if site_id:
-        stmt = stmt.where(Order.responsible_site_id == site_id)
+    stmt = _of_sites(stmt, Order.responsible_site_id, sites)
     return {status: int(n) for status, n in db.session.execute(stmt)}
 
 

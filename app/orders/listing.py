@@ -24,6 +24,7 @@ from app.extensions import db
 from app.orders import carriers, owed, read_model, ship_by, status_counters, statuses
 from app.orders.models import Order, OrderExternalId, TrackingNumber
 from app.orders.views import ExternalIdView, OrderRow, TrackingNumberView
+from app.people import staff
 from app.people.models import Patient, Site
 from app.people.search import patient_match
 from app.people.views import PatientName, SiteName
@@ -40,6 +41,8 @@ SORTS = {
     "shipby": "Ship-by, soonest first",
 }
 # The ship-by filter: orders that have not left and should have, or must leave today.
+# The site filter's value for "the sites I work for".
+MY_SITES = "mine"
 DUE = {"late": "Late", "today": "Due today"}
 # Any count of orders stops here: the list's tabs read "10,000+", the API's totals say they
 # are capped. No one needs the exact number of every delivered order of the last ten years,
@@ -70,6 +73,9 @@ class OrderQuery:
     status: str = ""
     kind: str = ""
     site: int | None = None
+    # "My sites": the orders of the sites the user works for (app.people.staff), their ids.
+    mine: bool = False
+    my_sites: tuple[int, ...] = ()
     # Orders fulfilled from this stock location.
     location: int | None = None
     date_from: date | None = None
@@ -91,13 +97,18 @@ class OrderQuery:
     _matches: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_args(cls, args, zone: tzinfo = UTC) -> OrderQuery:
+    def from_args(cls, args, zone: tzinfo = UTC, user_id: int | None = None) -> OrderQuery:
+        """``user_id``: whose sites "My sites" (``site=mine``) means (read here, one
+        statement, only when chosen)."""
         query = cls(zone=zone)
         problems = {}
         status = args.get("status", "")
         query.status = status if status in statuses.ALL else ""
         query.kind = args.get("kind", "") if args.get("kind") in ("patient", "site") else ""
         site = args.get("site", "")
+        query.mine = site == MY_SITES
+        if query.mine and user_id is not None:
+            query.my_sites = tuple(staff.site_ids_of(user_id))
         query.site = parse_int(site)
         query.location = parse_int(args.get("location", ""))
         for name, attr in (("from", "date_from"), ("to", "date_to")):
@@ -130,7 +141,7 @@ class OrderQuery:
         args = {
             "status": changed.status,
             "kind": changed.kind,
-            "site": changed.site or "",
+            "site": MY_SITES if changed.mine else changed.site or "",
             "location": changed.location or "",
             "from": changed.date_from.isoformat() if changed.date_from else "",
             "to": changed.date_to.isoformat() if changed.date_to else "",
@@ -154,6 +165,7 @@ class OrderQuery:
             [
                 self.kind,
                 self.site,
+                self.mine,
                 self.location,
                 self.date_from,
                 self.date_to,
@@ -180,6 +192,8 @@ class OrderQuery:
             where.append(Order.site_id.is_not(None))
         if self.site:
             where.append(Order.responsible_site_id == self.site)
+        if self.mine:
+            where.append(Order.responsible_site_id.in_(self.my_sites))
         if self.location:
             where.append(Order.fulfillment_location_id == self.location)
         # A bad date is left out and said so; the other one still applies.
@@ -447,7 +461,11 @@ def status_counts(query: OrderQuery) -> dict[str, int]:
     """
     if not (query.q or query.date_from or query.date_to or query.due or query.returns):
         counts = dict.fromkeys(statuses.ALL, 0) | status_counters.tab_counts(
-            query.site, query.shipping, query.kind, query.location
+            query.site,
+            query.shipping,
+            query.kind,
+            query.location,
+            query.my_sites if query.mine else None,
         )
         counts[""] = sum(counts.values())
         return counts

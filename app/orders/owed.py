@@ -9,6 +9,7 @@ for a return-only order, when it moves to awaiting the return. A return still ou
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,21 +78,22 @@ Ages = tuple[tuple[str, int, int | None], ...]
 
 
 def returns_out_by_age(
-    now: datetime, site_id: int | None, ages: Ages
+    now: datetime, sites: Collection[int] | None, ages: Ages
 ) -> dict[tuple[str, int, bool], int]:
     """Returns out, counted by (status, age, overdue): the age the index in ``ages``
     ((label, first day, last day or None) of whole days since the label was sent), overdue
-    by ``overdue_condition``. One statement, over the partial index of returns out."""
-    found = db.session.execute(returns_out_statement(now, site_id, ages))
+    by ``overdue_condition``, of the orders of ``sites`` (responsible site ids; None for
+    all). One statement, over the partial index of returns out."""
+    found = db.session.execute(returns_out_statement(now, sites, ages))
     return {(status, int(at), bool(late)): int(n) for status, at, late, n in found}
 
 
-def returns_out_statement(now: datetime, site_id: int | None, ages: Ages):
+def returns_out_statement(now: datetime, sites: Collection[int] | None, ages: Ages):
     each = select(Order.current_status.label("status"), label_sent_column().label("sent")).where(
         returns_out_condition()
     )
-    if site_id:
-        each = each.where(Order.responsible_site_id == site_id)
+    if sites is not None:
+        each = each.where(Order.responsible_site_id.in_(sorted(sites)))
     # Materialised (PostgreSQL 12+, SQLite 3.35+), so that each order's label is looked up
     # once, not once a use.
     each = each.cte("returns_out").prefix_with("MATERIALIZED")

@@ -74,15 +74,21 @@ def record_status_change(order: Order, from_status: str | None, to_status: str) 
 
 
 def tab_counts(
-    site_id: int | None, shipping_option: str, kind: str = "", location_id: int | None = None
+    site_id: int | None,
+    shipping_option: str,
+    kind: str = "",
+    location_id: int | None = None,
+    site_ids=None,
 ) -> dict[str, int]:
     """Orders per status, within one site, shipping option, recipient kind and/or
-    fulfillment location if given."""
+    fulfillment location if given; ``site_ids``: within those sites (none for an empty one)."""
     stmt = select(OrderStatusCount.current_status, func.sum(OrderStatusCount.count)).group_by(
         OrderStatusCount.current_status
     )
     if site_id:
         stmt = stmt.where(OrderStatusCount.site_key == site_id)
+    if site_ids is not None:
+        stmt = stmt.where(OrderStatusCount.site_key.in_(sorted(site_ids)))
     if shipping_option:
         stmt = stmt.where(OrderStatusCount.shipping_key == shipping_option)
     if kind:

@@ -73,6 +73,16 @@ class Site(db.Model):
         return site_usable(self.active)
 
 
+class UserSite(db.Model):
+    """A site a staff user works for (``app.people.staff``): a coordinator's dashboard shows
+    these sites' figures."""
+
+    __tablename__ = "user_site"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), primary_key=True, index=True)
+
+
 def name_key(name: str | None) -> str:
     """A name as it is searched: its letters, digits and spaces, in lower case, without
     accents, apostrophes or hyphens. "O'Brien" is "obrien", "Smith-Jones" "smithjones",

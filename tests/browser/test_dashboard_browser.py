@@ -11,6 +11,7 @@ from app.orders.service import LineRequest
 from tests.helpers.browser import serious_violations
 from tests.helpers.orders import move, place
 from tests.helpers.pages import UPS_NUMBER
+from tests.helpers.sites import new_site, works_for
 
 pytestmark = pytest.mark.browser
 
@@ -56,10 +57,25 @@ def test_the_dashboard_shows_its_charts_and_tables_without_javascript(app, catal
     assert serious_violations(open_as("fulfillment", "/dashboard")) == []
 
 
-def test_coordinators_see_the_order_figures_but_not_the_stock_cover(app, catalog, open_as):
+def test_coordinators_see_their_sites_figures_but_not_the_stock_cover(app, catalog, open_as):
+    hilltop, lakeside = new_site(app, "Hilltop Clinic"), new_site(app, "Lakeside Clinic")
     place(app, catalog, items={"strips": 1})
-    page = open_as("coordinator", f"/dashboard?site={catalog.site}")
+    place(app, catalog, items={"strips": 1}, patient=False, site_id=hilltop)
+    place(app, catalog, items={"strips": 1}, patient=False, site_id=lakeside)
+    none_yet = open_as("coordinator", "/dashboard")
+    expect(none_yet.get_by_role("heading", name="No sites are assigned to you yet")).to_be_visible()
+    assert serious_violations(none_yet) == []
+
+    works_for(app, catalog.users["coordinator"], [catalog.site, hilltop])
+    page = open_as("coordinator", "/dashboard", javascript=False)
+    expect(page.get_by_text("Your sites: Hilltop Clinic, Riverside Clinic.")).to_be_visible()
     expect(page.get_by_role("img", name="Open orders by status and age")).to_be_visible()
     expect(page.get_by_role("img", name="Returns outstanding by status and age")).to_be_visible()
     expect(page.get_by_role("heading", name="Stock cover")).to_have_count(0)
-    assert serious_violations(page) == []
+    daily = page.get_by_role("table", name="Orders placed and shipped per day, last 30 days")
+    today = daily.get_by_role("row").nth(1)
+    expect(today.get_by_role("cell")).to_have_text(["2", "0"])  # not Lakeside's
+    page.get_by_label("Site", exact=True).select_option(label="Hilltop Clinic")
+    page.get_by_role("button", name="Show").click()
+    expect(today.get_by_role("cell")).to_have_text(["1", "0"])
+    assert serious_violations(open_as("coordinator", "/dashboard")) == []

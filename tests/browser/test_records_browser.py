@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from app.catalog.models import Kit
 from app.orders.models import Order
+from app.people import staff
 from app.people.models import Patient
 from tests.conftest import app_context
 from tests.helpers.browser import serious_violations, watch_console
+from tests.helpers.sites import new_site
 
 pytestmark = pytest.mark.browser
 
@@ -118,3 +120,25 @@ def test_kit_editor_shows_problems_at_their_rows(page: Page, sign_in, base_url, 
     expect(page.locator("#lines-0-count-error")).to_contain_text("from 1 to 99")
     expect(page.get_by_label("Name")).to_have_value("Diabetes kit")
     assert problems == []
+
+
+def test_admin_chooses_a_coordinators_sites_without_javascript(app, catalog, open_as):
+    hilltop = new_site(app, "Hilltop Clinic")
+    page = open_as("admin", f"/admin/users/{catalog.users['coordinator']}", javascript=False)
+    sites = page.get_by_role("group", name="Sites this user works for")
+    sites.get_by_label("Hilltop Clinic").check()
+    sites.get_by_label("Riverside Clinic").check()
+    page.get_by_role("button", name="Save sites").click()
+    expect(
+        page.get_by_text("Coordinator Tester works for Hilltop Clinic, Riverside Clinic.")
+    ).to_be_visible()
+    expect(sites.get_by_label("Hilltop Clinic")).to_be_checked()
+    expect(sites.get_by_label("Closed Clinic (inactive)")).not_to_be_checked()
+    with app_context(app):
+        assert [s.id for s in staff.sites_of(catalog.users["coordinator"])] == [
+            hilltop,
+            catalog.site,
+        ]
+    assert (
+        serious_violations(open_as("admin", f"/admin/users/{catalog.users['coordinator']}")) == []
+    )

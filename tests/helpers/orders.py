@@ -49,12 +49,14 @@ def actor(role: str) -> service.Actor:
 
 
 def place(app, catalog, *, items=None, kits=None, patient=True, **draft) -> int:
-    """Places an order as the coordinator; answers its id."""
+    """Places an order as the coordinator, for the patient or else for a site (the catalog's
+    unless ``site_id`` says which); answers its id."""
+    site_id = None if patient else draft.pop("site_id", catalog.site)
     with app.app_context():
         placed = service.place_order(
             service.OrderDraft(
                 patient_id=catalog.patient if patient else None,
-                site_id=None if patient else catalog.site,
+                site_id=site_id,
                 items=[service.LineRequest(catalog.items[n], c) for n, c in (items or {}).items()],
                 kits=[service.LineRequest(catalog.kits[n], c) for n, c in (kits or {}).items()],
                 **draft,

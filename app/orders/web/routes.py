@@ -23,13 +23,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
 
 from app.auth.access import role_required, signed_in_actor
 from app.catalog.search import (
     item_label,
 )
-from app.extensions import db
 from app.forms import put_problems_on_fields
 from app.history.patient_access import VIEWED, note_patient_access
 from app.inventory.locations import all_locations
@@ -47,8 +45,8 @@ from app.orders.web.new_order import (
 )
 from app.orders.web.order_detail import NEXT_STEP
 from app.people import service as people_service
+from app.people import staff
 from app.people.forms import PatientForm, patient_draft, site_choices
-from app.people.models import Site
 from app.validation import MAX_ACTION_LENGTH, MAX_SEARCH_LENGTH, Rejected, parse_int
 
 ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
@@ -58,7 +56,9 @@ ROW_ID = re.compile(r"^(items|kits|return_items)-[0-9]{1,3}$")
 @role_required("coordinator", "fulfillment")
 def list_orders():
     """The order list. htmx (filters, search, tabs, pages) gets the results part alone."""
-    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
+    query = listing.OrderQuery.from_args(
+        request.args, zone=current_user.zone, user_id=current_user.id
+    )
     # Enter (or Apply) on a search that is exactly an order number, as a summary's barcode
     # types it, opens that order; searching as you type never jumps away.
     if request.args.get(listing.SUBMITTED) and query.q:
@@ -78,9 +78,9 @@ def list_orders():
         "claims": claims.claims_of([o.id for o in page.orders]),
         "counts": listing.status_counts(query),
         # Names for the filter form's site choice (not in the results part), as plain rows.
-        "sites": []
-        if results_only
-        else db.session.execute(select(Site.id, Site.name, Site.active).order_by(Site.name)).all(),
+        # and which of them are the user's ("My sites").
+        "sites": [] if results_only else staff.site_choices(current_user.id),
+        "my_sites": listing.MY_SITES,
         "statuses": statuses,
         "sorts": listing.SORTS,
         "due_choices": listing.DUE,
@@ -127,7 +127,9 @@ def go_to_order():
 @role_required("coordinator", "fulfillment")
 def export_orders():
     """Every order the current filters select, as CSV, streamed in keyset batches."""
-    query = listing.OrderQuery.from_args(request.args, zone=current_user.zone)
+    query = listing.OrderQuery.from_args(
+        request.args, zone=current_user.zone, user_id=current_user.id
+    )
     names = {location.id: location.name for location in all_locations()}
     response = Response(stream_with_context(csv_export.rows(query, names)), mimetype="text/csv")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
