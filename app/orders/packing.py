@@ -283,7 +283,9 @@ def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | 
     types = {s.identifier_type for s in takers}
     # The same value may be on record under several types (an ICCID and a SIM card number).
     on_record = db.session.scalars(
-        select(DeviceIdentifier).where(DeviceIdentifier.value == value)
+        select(DeviceIdentifier).where(
+            DeviceIdentifier.type.in_(identifiers.TYPES), DeviceIdentifier.value == value
+        )
     ).all()
     known = next((i for i in on_record if i.type in types), on_record[0] if on_record else None)
     if known is not None and known.type in types:
