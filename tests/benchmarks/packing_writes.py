@@ -16,6 +16,9 @@ time, CPU time of this process (``time.process_time``: the database's own work i
 and SQL statements are recorded; it prints their p50 and p95 per request. ``--profile``
 prints the busiest functions of the four writes (cProfile, CPU time); ``--log`` prints the
 statements of one order's writes, each with its time from the driver's send to its answer.
+"Shared rows held" is the median time from a request's first statement on a row many
+changes share (stock balances, the units used per day, the status and dashboard counters)
+to its commit: how long another change wanting that row would wait.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from tests.benchmarks.report import RunInfo, table
 
@@ -43,6 +47,13 @@ SLOT_LABEL = re.compile(
     r'<label for="slot-([^"]+)" class="visually-hidden">[^<]* for ([^<]+)</label>'
 )
 HTMX = {"HX-Request": "true"}
+# Rows many changes share (a day's, a site's, an item's): the first statement that takes one
+# of their locks, which the transaction holds until it commits.
+SHARED_ROWS = re.compile(
+    r"^(INSERT INTO|UPDATE|SELECT .* FROM) (stock_balance|stock_use_count|order_status_count"
+    r"|order_day_count|order_shipped_count)\b",
+    re.S,
+)
 WRITES = ("order: processing", "packing: scan a device", "order: packed", "order: shipped")
 
 
@@ -50,7 +61,9 @@ class Recorder:
     """Times requests and counts the statements each runs; optionally profiles the writes."""
 
     def __init__(self, engine, profile: bool, log: bool):
-        self.rows: dict[str, list[tuple[float, float, int]]] = {}
+        self.rows: dict[str, list[tuple[float, float, int, float]]] = {}
+        self.shared_since: float | None = None
+        self.held = 0.0
         self.profiler = cProfile.Profile(time.process_time) if profile else None
         self.log = log
         self.logged: list[str] = []
@@ -58,10 +71,18 @@ class Recorder:
         self.began = 0.0
         event.listen(engine, "before_cursor_execute", self._count)
         event.listen(engine, "after_cursor_execute", self._done)
+        event.listen(Session, "after_commit", self._committed)
+
+    def _committed(self, _session) -> None:
+        if self.shared_since is not None:
+            self.held += time.perf_counter() - self.shared_since
+            self.shared_since = None
 
     def _count(self, _conn, _cursor, statement, *_args) -> None:
         self.statements += 1
         self.began = time.perf_counter()
+        if self.shared_since is None and SHARED_ROWS.match(statement.lstrip()):
+            self.shared_since = self.began
         if self.log:
             self.logged.append(" ".join(statement.split())[:200])
 
@@ -72,6 +93,7 @@ class Recorder:
 
     def __call__(self, name: str, send):
         self.statements = 0
+        self.held = 0.0
         self.logged.clear()
         profiling = self.profiler is not None and name in WRITES
         cpu, wall = time.process_time(), time.perf_counter()
@@ -81,7 +103,8 @@ class Recorder:
         if profiling:
             self.profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        self.rows.setdefault(name, []).append((wall * 1000, cpu * 1000, self.statements))
+        sample = (wall * 1000, cpu * 1000, self.statements, self.held * 1000)
+        self.rows.setdefault(name, []).append(sample)
         if self.log and name in WRITES:
             print(f"-- {name}: {self.statements} statements")
             for line in self.logged:
@@ -214,6 +237,7 @@ def main() -> None:
         walls = sorted(s[0] for s in samples)
         cpus = sorted(s[1] for s in samples)
         sql = sorted(s[2] for s in samples)
+        held = statistics.median(s[3] for s in samples)
         rows.append(
             {
                 "label": name,
@@ -222,16 +246,17 @@ def main() -> None:
                 "p95": walls[max(0, int(len(walls) * 0.95) - 1)],
                 "cpu": statistics.median(cpus),
                 "sql": f"{sql[0]}-{sql[-1]}" if sql[0] != sql[-1] else str(sql[0]),
+                "held": f"{held:.1f}" if held else "",
             }
         )
     run.finish()
     print(run.heading(f"The packer's requests in-process ({packed} orders)"))
     print(
         table(
-            ["request", "n", "p50 ms", "p95 ms", "CPU p50 ms", "SQL"],
+            ["request", "n", "p50 ms", "p95 ms", "CPU p50 ms", "SQL", "shared rows held ms"],
             [
                 [r["label"], r["n"], f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['cpu']:.1f}"]
-                + [r["sql"]]
+                + [r["sql"], r["held"]]
                 for r in rows
             ],
         )
