@@ -430,3 +430,60 @@ def test_a_batch_of_created_and_processing_orders_costs_a_fixed_number_of_querie
 
     ids = [order(n) for n in range(12)]
     assert summaries(ids[:2]) == summaries(ids)
+
+
+def test_packing_and_shipping_cost_the_same_statements_however_big_the_order(
+    app, client, catalog, count_queries
+):
+    """Start processing, a scan of a device from the shelf, packed and shipped, as the page
+    sends them: each change reads the order's collections its rules look at, each in one
+    statement, and answers the live part; a bigger order reads no more. (What is written
+    grows with what the order holds on SQLite: its packed kits, its devices' events.)"""
+    from tests.conftest import stock_identifier
+    from tests.helpers.orders import receive_stock
+
+    monitor = catalog.items["monitor"]
+    receive_stock(app, {monitor: 2})
+    packer = Browserless(client)
+    assert packer.sign_in("fulfillment").status_code == 303
+    small = place(app, catalog, items={"monitor": 1, "strips": 1}, kits={"diabetes": 1})
+    big = place(
+        app, catalog, items={"monitor": 5, "strips": 9}, kits={"diabetes": 6, "hypertension": 4}
+    )
+    counts = []
+    for n, order_id in enumerate((small, big)):
+
+        def status(to: str, seen: str, order_id=order_id, **fields):
+            fields = {"to_status": to, "from_status": seen, **fields}
+            with count_queries() as counted:
+                response = packer.post(f"/orders/{order_id}/status", fields, htmx=True)
+            assert response.status_code == 200, response.text
+            return counted
+
+        processing = status("processing", "created")
+        with app_context(app):
+            slot = next(
+                s for s in packing.packing_plan(get_order(order_id)).slots if s.item.id == monitor
+            )
+        device = stock_identifier("serial", 500_000 + monitor * 1000 + n)
+        with count_queries() as scan:
+            response = packer.post(
+                f"/orders/{order_id}/devices", {"slot": slot.key, "identifier": device}, htmx=True
+            )
+        assert response.status_code == 200 and device in response.text
+        pack_everything(app, order_id, start=100 + 100 * n)
+        packed = status("packed", "processing")
+        shipped = status("shipped", "packed", carrier="DHL", tracking_number=f"123456789{n}")
+        changes = (processing, scan, packed, shipped)
+        counts.append([(reads(c), c.count) for c in changes])
+    # Reads: the sign-in, the order locked, the collections each change uses, the device
+    # scanned, the stock shipped; then the live part as the order page reads it.
+    assert [r for r, _ in counts[0]] == [r for r, _ in counts[1]] == [16, 23, 17, 20]
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:  # PostgreSQL writes a change's rows of a kind in one statement
+        assert counts[0] == counts[1] == [(16, 23), (23, 29), (17, 23), (20, 35)]
+
+
+def reads(counted) -> int:
+    return sum(1 for s in counted.statements if s.lstrip().upper().startswith("SELECT"))

@@ -24,14 +24,16 @@ def actor_name(user_name: str | None, api_key_name: str | None) -> str:
 class Actor:
     user: User | None = None
     api_key: ApiKey | None = None
-    # Their ids, read when the actor is made: a write transaction expires the session's
-    # objects first, and reading an id from an expired one costs a statement.
+    # Their ids and the user's role, read when the actor is made: a write transaction
+    # expires the session's objects first, and reading from an expired one costs a statement.
     user_id: int | None = field(init=False)
     api_key_id: int | None = field(init=False)
+    user_role: str | None = field(init=False)
 
     def __post_init__(self):
         self.user_id = self.user.id if self.user is not None else None
         self.api_key_id = self.api_key.id if self.api_key is not None else None
+        self.user_role = self.user.role if self.user is not None else None
 
     @property
     def scope(self) -> str:
@@ -45,7 +47,7 @@ class Actor:
     def role(self) -> str:
         """The user's role; another system acting through the API counts as "api"."""
         if self.user is not None:
-            return self.user.role
+            return self.user_role
         return "api" if self.api_key is not None else "system"
 
     @property
@@ -56,4 +58,5 @@ class Actor:
         )
 
     def stamp(self) -> dict:
-        return {"actor_user": self.user, "actor_api_key": self.api_key}
+        """Who made a row, by id (an event's actor)."""
+        return {"actor_user_id": self.user_id, "actor_api_key_id": self.api_key_id}

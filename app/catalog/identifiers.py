@@ -44,6 +44,10 @@ LABELS = {
     "simCardNumber": "SIM card number",
 }
 
+# Every type an identifier is recorded as. A lookup by value names them all, so that it
+# reads the (type, value) unique index instead of every identifier.
+TYPES = tuple(LABELS)
+
 # Most specific first: a value that fits an earlier type is read as that type.
 SPECIFICITY = ["imei", "iccid", "simCardNumber", "macAddress", "serial"]
 

@@ -69,8 +69,7 @@ def device_event(device: Device, status: str, actor: Actor, **extra) -> None:
             device=device,
             status=status,
             created_at=utcnow(),
-            actor_user=actor.user,
-            actor_api_key=actor.api_key,
+            **actor.stamp(),
             **extra,
         )
     )

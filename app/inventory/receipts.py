@@ -265,7 +265,7 @@ def _check_not_known(arriving: list[_Arriving], check: StockCheck) -> None:
         tuple(row)
         for row in db.session.execute(
             select(DeviceIdentifier.type, DeviceIdentifier.value).where(
-                DeviceIdentifier.value.in_(values)
+                DeviceIdentifier.type.in_(identifiers.TYPES), DeviceIdentifier.value.in_(values)
             )
         ).all()
     )

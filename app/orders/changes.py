@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.auth.actor import Actor
 from app.db.transactions import write_transaction
@@ -20,23 +21,31 @@ from app.orders.lookups import full_order_options
 from app.orders.models import Order
 from app.validation import MAX_DB_ID, NOT_FOUND, refusal
 
+# The order's graph, each collection read when first used.
+_CHANGE_OPTIONS = full_order_options(lazyload)
+
 
 @contextmanager
 def changing(order_id: int, actor: Actor) -> Iterator[Order]:
     """The order, locked for this transaction, whole; the change commits when the block ends."""
     with write_transaction() as session:
-        # Lock the row first (PostgreSQL: SELECT ... FOR UPDATE; SQLite holds its write lock
-        # from BEGIN IMMEDIATE), then load the graph: a second change waits, then sees this one.
-        locked = (
-            session.scalar(select(Order.id).where(Order.id == order_id).with_for_update())
+        # Lock the row as it is read (PostgreSQL: SELECT ... FOR UPDATE OF order_, which
+        # waits for a change in progress and then reads the row as it left it; SQLite holds
+        # its write lock from BEGIN IMMEDIATE). The order's collections are read after, each
+        # when the change first looks at it (``full_order_options(lazyload)``), so they too
+        # see the change before this one.
+        order = (
+            session.scalar(
+                select(Order)
+                .where(Order.id == order_id)
+                .options(*_CHANGE_OPTIONS)
+                .with_for_update(of=Order)
+            )
             if 1 <= order_id <= MAX_DB_ID
             else None
         )
-        if locked is None:
+        if order is None:
             raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
-        order = session.scalar(
-            select(Order).where(Order.id == order_id).options(*full_order_options())
-        )
         yield order
         # Every change moves updated_at, which bumps the order's version: pages showing an
         # older version know to refresh, and a concurrent writer of the same row fails.

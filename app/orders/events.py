@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 
 from app.auth.actor import Actor
 from app.db.fast_path import direct_insert
@@ -86,7 +86,13 @@ def record_event(
 ) -> OrderEvent:
     """Appends an event to the order; a status event also goes to the outbox for webhooks."""
     event = OrderEvent(name=name, event_timestamp=at or utcnow(), note=note, **actor.stamp())
-    order.events.append(event)
+    if order.id is not None and "events" in inspect(order).unloaded:
+        # A change reads the order's collections as it uses them (``changes.changing``): an
+        # event is only added, so the order's earlier events are not read for it.
+        event.order_id = order.id
+        db.session.add(event)
+    else:
+        order.events.append(event)
     if goes_to_webhooks(name):
         db.session.add(OrderOutboxEntry(order=order, event=event))
     return event

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, lazyload, selectinload
 
 from app.catalog.models import Device, DeviceIdentifier, Item, Kit, KitItem
 from app.db.types import id_among, is_postgresql
@@ -30,48 +30,69 @@ from app.people.models import Patient
 from app.validation import MAX_DB_ID
 
 
-def _device_options(path):
+def _device_options(path, identifiers: bool = True):
+    if not identifiers:
+        return (path.joinedload(Device.item),)
     return path.joinedload(Device.item), path.selectinload(Device.identifiers)
 
 
-def full_order_options():
+def full_order_options(collection=selectinload):
     """Loader options that fetch a whole order graph with one query per relationship, for
-    the changes that need it locked (``lifecycle``) and "Order again". Pages and the API
-    only read: they take views from ``read_model``.
+    "Order again" and, with ``collection=lazyload``, for the changes that need it locked
+    (``changes.changing``). Pages and the API only read: they take views from
+    ``read_model``.
 
-    The number of statements does not grow with the number of lines, events or devices.
+    With ``selectinload`` every collection of the order is read at once; with ``lazyload``
+    each is read when first used, in one statement that brings what lies under it as the
+    options say (its lines' items, a kit's contents, the devices' identifiers): a change
+    reads only what its rules look at. Either way the number of statements does not grow
+    with the number of lines, events or devices.
     """
-    order_device = selectinload(Order.devices)
-    packed_kit = selectinload(Order.packed_kits)
+    order_device = collection(Order.devices)
+    packed_kit = collection(Order.packed_kits)
     packed_kit_device = packed_kit.selectinload(PackedKit.devices).joinedload(OrderDevice.device)
-    return_device = selectinload(Order.return_devices).joinedload(ReturnDevice.device)
-    return_kit = selectinload(Order.return_packed_kits).joinedload(ReturnPackedKit.packed_kit)
-    notes = selectinload(Order.notes)
+    return_device = collection(Order.return_devices).joinedload(ReturnDevice.device)
+    return_kit = collection(Order.return_packed_kits).joinedload(ReturnPackedKit.packed_kit)
+    notes = collection(Order.notes)
+    kit_of_packed_kit = packed_kit.joinedload(PackedKit.kit)
+    kit_of_return_kit = return_kit.joinedload(PackedKit.kit)
+    contents = ()
+    # The identifiers of the devices packed are shown, not checked: a change reads the one
+    # it names (removing a scan) by itself.
+    shown = collection is not lazyload
+    if collection is lazyload:
+        # A kit already read, when the order's kit lines are read, keeps what it was read
+        # with: wherever a kit is read first, its contents come with it.
+        contents = tuple(
+            kit.selectinload(Kit.kit_items).joinedload(KitItem.item)
+            for kit in (kit_of_packed_kit, kit_of_return_kit)
+        )
     goods = (
         joinedload(Order.patient).joinedload(Patient.site),
         joinedload(Order.site),
-        selectinload(Order.external_ids),
-        selectinload(Order.items).joinedload(OrderItem.item),
-        selectinload(Order.kits)
+        collection(Order.external_ids),
+        collection(Order.items).joinedload(OrderItem.item),
+        collection(Order.kits)
         .joinedload(OrderKit.kit)
         .selectinload(Kit.kit_items)
         .joinedload(KitItem.item),
-        selectinload(Order.return_items).joinedload(ReturnItem.item),
+        collection(Order.return_items).joinedload(ReturnItem.item),
         *_device_options(return_device),
-        return_kit.joinedload(PackedKit.kit),
+        kit_of_return_kit,
         return_kit.selectinload(PackedKit.devices)
         .joinedload(OrderDevice.device)
         .selectinload(Device.identifiers),
-        *_device_options(order_device.joinedload(OrderDevice.device)),
-        packed_kit.joinedload(PackedKit.kit),
-        *_device_options(packed_kit_device),
+        *_device_options(order_device.joinedload(OrderDevice.device), shown),
+        kit_of_packed_kit,
+        *_device_options(packed_kit_device, shown),
+        *contents,
     )
     return (
         *goods,
-        selectinload(Order.events).options(
+        collection(Order.events).options(
             joinedload(OrderEvent.actor_user), joinedload(OrderEvent.actor_api_key)
         ),
-        selectinload(Order.tracking_numbers),
+        collection(Order.tracking_numbers),
         notes.options(joinedload(OrderNote.created_by), joinedload(OrderNote.created_by_api_key)),
     )
 

@@ -283,7 +283,9 @@ def _match(empty: list[Slot], raw: str, explicit: bool) -> tuple[Slot, Device | 
     types = {s.identifier_type for s in takers}
     # The same value may be on record under several types (an ICCID and a SIM card number).
     on_record = db.session.scalars(
-        select(DeviceIdentifier).where(DeviceIdentifier.value == value)
+        select(DeviceIdentifier).where(
+            DeviceIdentifier.type.in_(identifiers.TYPES), DeviceIdentifier.value == value
+        )
     ).all()
     known = next((i for i in on_record if i.type in types), on_record[0] if on_record else None)
     if known is not None and known.type in types:
@@ -416,9 +418,11 @@ def remove_device(order_id: int, order_device_id: int, actor: Actor) -> None:
             raise refusal("device_not_on_order", "That device is not on this order.", NOT_FOUND)
         values = ", ".join(i.value for i in recorded.device.identifiers)
         stock_devices.unallocate_device(recorded.device, order.id, actor)
-        order.devices.remove(recorded)
+        # Its kit's devices first: read now (``changing`` reads collections as they are
+        # used), they still hold it.
         if recorded.packed_kit is not None:
             recorded.packed_kit.devices.remove(recorded)
+        order.devices.remove(recorded)
         db.session.delete(recorded)
         record_event(order, events.DEVICE_REMOVED, actor, f"{recorded.device.item.name} {values}")
 
