@@ -31,7 +31,6 @@ from app.orders import (
     read_model,
     returns,
     ship_by,
-    status_counters,
     statuses,
 )
 from app.orders.events import insert_event
@@ -462,10 +461,7 @@ def place_order(draft: OrderDraft, actor: Actor, submission_key: str | None = No
             # (app.db.transactions.write_transaction). A cancel releasing the same item takes
             # them in that order too; the other way round the two deadlocked on PostgreSQL.
             _reserve(order, actor)
-            status_counters.record_status_change(new, None, statuses.CREATED)
-            daily_counts.record_status_change(
-                new.responsible_site_id, order.created_at, None, statuses.CREATED, order.created_at
-            )
+            daily_counts.record_placed(new, order.created_at)
             if submission_key is not None:
                 db.session.connection().execute(
                     insert(SubmissionKey.__table__),
