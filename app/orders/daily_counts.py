@@ -104,16 +104,17 @@ def record_status_change(
     from_status: str | None,
     to_status: str,
     at: datetime,
+    connection=None,
 ) -> None:
     """An order placed at ``placed_at`` moved from ``from_status`` (None: it is new) to
-    ``to_status`` at ``at``: one statement, two when it ships. In the caller's transaction,
-    after the status counters."""
+    ``to_status`` at ``at``: one statement, two when it ships. In the caller's transaction
+    (on its ``connection``, if given), after the status counters."""
     zone = warehouse_zone()
     site, placed_day = site_id or 0, day_in(placed_at, zone)
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     # Rows in key order, so two transactions lock shared rows in the same order.
     _DAY_UPSERT(connection.dialect.name).run_many(
         connection,
@@ -164,9 +165,9 @@ def record_placed(order, placed_at: datetime) -> None:
     fewer for placing; SQLite has no INSERT inside WITH, so there it takes two."""
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
-        status_counters.record_status_change(order, None, statuses.CREATED)
+        status_counters.record_status_change(order, None, statuses.CREATED, connection)
         record_status_change(
-            order.responsible_site_id, placed_at, None, statuses.CREATED, placed_at
+            order.responsible_site_id, placed_at, None, statuses.CREATED, placed_at, connection
         )
         return
     _placed_upsert().run(

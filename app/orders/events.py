@@ -93,11 +93,17 @@ def record_event(
 
 
 def insert_event(
-    order_id: int, name: str, user_id: int | None, api_key_id: int | None, at: datetime
+    order_id: int,
+    name: str,
+    user_id: int | None,
+    api_key_id: int | None,
+    at: datetime,
+    connection=None,
 ) -> int:
     """``record_event`` for an order written without the ORM (a new order): the event
-    and, for a status, its outbox entry, as plain inserts. Answers the event's id."""
-    connection = db.session.connection()
+    and, for a status, its outbox entry, as plain inserts (on the caller's ``connection``, if
+    given). Answers the event's id."""
+    connection = connection or db.session.connection()
     event_id = _INSERT_EVENT.scalar(
         connection,
         {

@@ -536,7 +536,7 @@ def _write(order: NewOrder, who: _Who, now) -> OrderView:
     else:
         # SQLite has no INSERT inside WITH.
         order_id = _INSERT_ORDER.scalar(connection, written)
-        event_id = insert_event(order_id, statuses.CREATED, user_id, api_key_id, now)
+        event_id = insert_event(order_id, statuses.CREATED, user_id, api_key_id, now, connection)
     lines = {
         OrderExternalId: [{"value": value} for value in order.external_ids],
         OrderItem: [{"item_id": x.item_id, "count": x.count} for x in order.items],

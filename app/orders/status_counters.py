@@ -59,16 +59,19 @@ def counter_row(order, status: str, delta: int) -> dict:
     }
 
 
-def record_status_change(order: Order, from_status: str | None, to_status: str) -> None:
+def record_status_change(
+    order: Order, from_status: str | None, to_status: str, connection=None
+) -> None:
     """One order fewer in ``from_status`` (None when the order is new), one more in
-    ``to_status``: in the caller's transaction, in one statement."""
+    ``to_status``: in the caller's transaction (on its ``connection``, if given), in one
+    statement."""
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
     # Rows in key order: two transactions moving the same pair of counters the opposite way
     # lock them in the same order, so neither waits for the other forever.
     rows = [counter_row(order, status, delta) for status, delta in sorted(moves.items())]
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     # The rows as parameters, not literal values: a statement with literal rows is compiled
     # afresh every time, this one once.
     _upsert(connection.dialect.name).run_many(connection, rows)
