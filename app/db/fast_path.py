@@ -19,7 +19,7 @@ an order read took about 0.35 ms more CPU (+40%) and placing 0.5 ms more
   (``app.orders.status_counters``) and the dashboard's daily counts
   (``app.orders.daily_counts``, ``app.inventory.usage``). On PostgreSQL the order, its
   first event and the event's outbox entry are one statement, and so are the two counters
-  (INSERTs inside WITH, which SQLite does not have): placing there is two statements
+  (INSERTs inside WITH, which SQLite does not have): placing there is three statements
   fewer, each a round trip to the server.
 
 Only public APIs (SQLAlchemy's "Working with Driver SQL and Raw DBAPI Connections"): the
