@@ -6,11 +6,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import update
 
-from app.orders import status_counters
+from app.extensions import db
+from app.orders import daily_counts, status_counters
 from app.orders.listing import OrderQuery, status_counts
 from app.orders.models import OrderStatusCount
 from tests.conftest import app_context
-from tests.helpers.orders import move, place
+from tests.helpers.orders import move, patient_order, place
 
 
 def test_counters_follow_placing_and_every_status_change(app, catalog):
@@ -42,6 +43,36 @@ def test_counters_follow_placing_and_every_status_change(app, catalog):
         # A filter the counters do not keep is counted from the orders.
         today = status_counts(OrderQuery(date_from=date.today() - timedelta(days=1)))
         assert today[""] == 3 and today["cancelled"] == 1
+
+
+def test_placing_counts_the_order_status_counter_first_and_on_postgresql_in_one_statement(
+    app, api, catalog, count_queries
+):
+    """The status counter, then the day's counter (the lock order): on PostgreSQL one
+    statement, the day's row made from the status counter's row it upserted first; SQLite
+    has no INSERT inside WITH, so two."""
+    with count_queries() as placing:
+        assert api.post("/api/v3/order", json=patient_order(catalog)).status_code == 201
+    counting = [
+        " ".join(s.split())
+        for s in placing.statements
+        if "order_status_count" in s or "order_day_count" in s
+    ]
+    with app_context(app):
+        postgres = db.engine.dialect.name == "postgresql"
+        assert status_counters.drift() == [] and daily_counts.drift() == []
+    if postgres:
+        assert len(counting) == 1
+        both = counting[0]
+        assert both.index("INSERT INTO order_status_count") < both.index(
+            "INSERT INTO order_day_count"
+        )
+        assert "FROM status_moved" in both
+    else:
+        assert [s.split(" (")[0] for s in counting] == [
+            "INSERT INTO order_status_count",
+            "INSERT INTO order_day_count",
+        ]
 
 
 def test_check_command_reports_drift_and_mends_it_when_asked(app, catalog):

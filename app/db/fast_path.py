@@ -17,7 +17,10 @@ an order read took about 0.35 ms more CPU (+40%) and placing 0.5 ms more
   (``app.orders.service``, ``app.orders.events``), the stock moves and balances it changes
   (``app.inventory.ledger``, ``reservations``, ``locations``) and the status counters
   (``app.orders.status_counters``) and the dashboard's daily counts
-  (``app.orders.daily_counts``, ``app.inventory.usage``).
+  (``app.orders.daily_counts``, ``app.inventory.usage``). On PostgreSQL the order, its
+  first event and the event's outbox entry are one statement, and so are the two counters
+  (INSERTs inside WITH, which SQLite does not have): placing there is three statements
+  fewer, each a round trip to the server.
 
 Only public APIs (SQLAlchemy's "Working with Driver SQL and Raw DBAPI Connections"): the
 statement is compiled once per dialect (``ClauseElement.compile``); its parameters get
@@ -40,6 +43,8 @@ What needs SQLAlchemy's execution context is refused when the statement is first
 """
 
 from __future__ import annotations
+
+import operator
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import DBAPIError
@@ -189,7 +194,10 @@ class CompiledStatement:
             for name, bind in binds.items()
             if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
-        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        # A positional driver's parameters (SQLite's): picked in the statement's order.
+        order = tuple(compiled.positiontup) if compiled.positional else ()
+        self.pick = operator.itemgetter(*order) if len(order) > 1 else None
+        self.order = order if compiled.positional else None
         columns = getattr(statement, "exported_columns", ())
         self.results = [
             (at, process)
@@ -210,7 +218,11 @@ class CompiledStatement:
         values = {**self.defaults, **given}
         for name, process in self.bind:
             values[name] = process(values[name])
-        return values if self.order is None else tuple(values[name] for name in self.order)
+        if self.order is None:
+            return values
+        if self.pick is not None:
+            return self.pick(values)
+        return tuple(values[name] for name in self.order)
 
     def processed(self, rows: list) -> list[tuple]:
         if not self.results:

@@ -19,6 +19,8 @@ from collections.abc import Collection
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Date,
+    Integer,
     bindparam,
     delete,
     func,
@@ -32,8 +34,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.db.fast_path import DirectStatement
 from app.extensions import db
 from app.formats import day_in, warehouse_zone
-from app.orders import ship_by, statuses
-from app.orders.models import Order, OrderDayCount, OrderEvent, OrderShippedCount
+from app.orders import ship_by, status_counters, statuses
+from app.orders.models import (
+    Order,
+    OrderDayCount,
+    OrderEvent,
+    OrderShippedCount,
+    OrderStatusCount,
+)
 
 # Upper bounds, in hours, of the buckets the time from placed to shipped is counted in:
 # hourly for the first day, then coarser; the last holds everything longer than 14 days.
@@ -100,16 +108,18 @@ def record_status_change(
     to_status: str,
     at: datetime,
     ship_by_day: date | None = None,
+    connection=None,
 ) -> None:
     """An order placed at ``placed_at`` (to ship by ``ship_by_day``) moved from
     ``from_status`` (None: it is new) to ``to_status`` at ``at``: one statement, two when it
-    ships. In the caller's transaction, after the status counters."""
+    ships. In the caller's transaction (on its ``connection``, if given), after the status
+    counters."""
     zone = warehouse_zone()
     site, placed_day = site_id or 0, day_in(placed_at, zone)
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     # Rows in key order, so two transactions lock shared rows in the same order.
     _DAY_UPSERT(connection.dialect.name).run_many(
         connection,
@@ -130,6 +140,55 @@ def record_status_change(
                 "count": 1,
             },
         )
+
+
+@functools.cache
+def _placed_upsert() -> DirectStatement:
+    """PostgreSQL's: a new order's status counter and its day's counter, in one statement.
+    The day's row is inserted from the status counter's row (``RETURNING``), so that the
+    status counter is locked first, as the lock order asks."""
+    status = OrderStatusCount.__table__
+    moved = (
+        status_counters.upsert("postgresql")
+        .returning(status.c.site_key, status.c.current_status)
+        .cte("status_moved")
+    )
+    table = OrderDayCount.__table__
+    placed = bindparam("placed_day", type_=Date)
+    stmt = postgresql.insert(table).from_select(
+        ["placed_day", "site_key", "current_status", "count"],
+        select(placed, moved.c.site_key, moved.c.current_status, bindparam("count", type_=Integer)),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["placed_day", "site_key", "current_status"],
+        set_={"count": table.c.count + stmt.excluded["count"]},
+    )
+    return DirectStatement(stmt.add_cte(moved))
+
+
+def record_placed(order, placed_at: datetime) -> None:
+    """A new order (a ``NewOrder``, placed at ``placed_at``) counted: its status counter,
+    then its day's counter (the lock order). On PostgreSQL in one statement, a round trip
+    fewer for placing; SQLite has no INSERT inside WITH, so there it takes two."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        status_counters.record_status_change(order, None, statuses.CREATED, connection)
+        record_status_change(
+            order.responsible_site_id,
+            placed_at,
+            None,
+            statuses.CREATED,
+            placed_at,
+            connection=connection,
+        )
+        return
+    _placed_upsert().run(
+        connection,
+        {
+            **status_counters.counter_row(order, statuses.CREATED, 1),
+            "placed_day": day_in(placed_at, warehouse_zone()),
+        },
+    )
 
 
 # --- Reading (one statement each, whatever the number of orders) ------------------------

@@ -17,6 +17,7 @@ with an index; a change of the settings applies to orders placed afterwards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -76,12 +77,38 @@ def ship_by_date(shipping_option: str | None, placed_at: datetime, rules: ShipBy
         days = 0 if local.time() < rules.overnight_cutoff else 1
     else:
         days = rules.standard_days
-    return rules.business_days_after(local.date(), days)
+    return _business_days_after(rules, local.date(), days)
+
+
+@functools.lru_cache(maxsize=64)
+def _business_days_after(rules: ShipByRules, day: date, count: int) -> date:
+    """``rules.business_days_after``, remembered: every order placed on a day asks the same
+    one or two questions, and walking the calendar cost more than the rest of placing's
+    ship-by date."""
+    return rules.business_days_after(day, count)
 
 
 def rules() -> ShipByRules:
-    """The rules of the running app's settings."""
-    return ShipByRules.from_config(current_app.config)
+    """The rules of the running app's settings (built once for each set of settings)."""
+    config = current_app.config
+    return _rules(
+        config["WAREHOUSE_TIME_ZONE"],
+        config["OVERNIGHT_CUTOFF"],
+        config["STANDARD_SHIP_DAYS"],
+        tuple(config["WAREHOUSE_HOLIDAYS"]),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _rules(zone: str, cutoff: time, standard_days: int, holidays: tuple[date, ...]) -> ShipByRules:
+    return ShipByRules.from_config(
+        {
+            "WAREHOUSE_TIME_ZONE": zone,
+            "OVERNIGHT_CUTOFF": cutoff,
+            "STANDARD_SHIP_DAYS": standard_days,
+            "WAREHOUSE_HOLIDAYS": holidays,
+        }
+    )
 
 
 def now() -> datetime:

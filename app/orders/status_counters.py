@@ -24,50 +24,54 @@ from app.orders.models import Order, OrderStatusCount, recipient_kind
 Key = tuple[str, int, str, str, int]
 
 
-@functools.cache
-def _upsert(dialect_name: str) -> DirectStatement:
-    """Adds each row's count to its counter, made when missing: built once per dialect, and
-    run on the fast path (every status change and every placed order runs it)."""
+COLUMNS = ("current_status", "site_key", "shipping_key", "kind_key", "location_key", "count")
+
+
+def upsert(dialect_name: str):
+    """Adds each row's count (``COLUMNS``, each given as a parameter) to its counter, made
+    when missing: a Core statement (``daily_counts`` builds placing's on it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = OrderStatusCount.__table__
-    columns = ("current_status", "site_key", "shipping_key", "kind_key", "location_key", "count")
-    stmt = dialect.insert(table).values({name: bindparam(name) for name in columns})
-    return DirectStatement(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                "current_status",
-                "site_key",
-                "shipping_key",
-                "kind_key",
-                "location_key",
-            ],
-            set_={"count": table.c.count + stmt.excluded["count"]},
-        )
+    stmt = dialect.insert(table).values({name: bindparam(name) for name in COLUMNS})
+    return stmt.on_conflict_do_update(
+        index_elements=list(COLUMNS[:-1]),
+        set_={"count": table.c.count + stmt.excluded["count"]},
     )
 
 
-def record_status_change(order: Order, from_status: str | None, to_status: str) -> None:
+@functools.cache
+def _upsert(dialect_name: str) -> DirectStatement:
+    """``upsert``, built once per dialect and run on the fast path (every status change
+    runs it)."""
+    return DirectStatement(upsert(dialect_name))
+
+
+def counter_row(order, status: str, delta: int) -> dict:
+    """The parameters of ``upsert`` that move this order's counter of ``status`` by
+    ``delta``."""
+    return {
+        "current_status": status,
+        "site_key": order.responsible_site_id or 0,
+        "shipping_key": order.shipping_option or "",
+        "kind_key": recipient_kind(order.patient_id),
+        "location_key": order.fulfillment_location_id,
+        "count": delta,
+    }
+
+
+def record_status_change(
+    order: Order, from_status: str | None, to_status: str, connection=None
+) -> None:
     """One order fewer in ``from_status`` (None when the order is new), one more in
-    ``to_status``: in the caller's transaction, in one statement."""
-    site, shipping = order.responsible_site_id or 0, order.shipping_option or ""
-    kind = recipient_kind(order.patient_id)
+    ``to_status``: in the caller's transaction (on its ``connection``, if given), in one
+    statement."""
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
     # Rows in key order: two transactions moving the same pair of counters the opposite way
     # lock them in the same order, so neither waits for the other forever.
-    rows = [
-        {
-            "current_status": status,
-            "site_key": site,
-            "shipping_key": shipping,
-            "kind_key": kind,
-            "location_key": order.fulfillment_location_id,
-            "count": delta,
-        }
-        for status, delta in sorted(moves.items())
-    ]
-    connection = db.session.connection()
+    rows = [counter_row(order, status, delta) for status, delta in sorted(moves.items())]
+    connection = connection or db.session.connection()
     # The rows as parameters, not literal values: a statement with literal rows is compiled
     # afresh every time, this one once.
     _upsert(connection.dialect.name).run_many(connection, rows)
