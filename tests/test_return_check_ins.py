@@ -635,3 +635,35 @@ def test_closing_a_partial_return_records_what_is_lost_and_what_is_not_back(app,
         ("returnClosed", f"Not back: {monitor_name}, 2 × BP cuff, large. Patient kept it"),
         ("returned", "Patient kept it"),
     ]
+
+
+def test_a_scan_of_a_device_never_received_is_not_expected_and_says_so(app, kit_back):
+    order_id, (glucometer, *_) = kit_back
+    check_in(app, order_id, values_of(app, glucometer))
+    error = refused(app, lambda: check_in(app, order_id, "zz-never-seen-1"))
+    assert said(error) == (
+        "device_not_expected",
+        f"The serial number ZZ-NEVER-SEEN-1 is not expected back on order {order_id}. It was "
+        "never received: no device with this identifier is on record anywhere.",
+        "identifier",
+        INVALID,
+    )
+    assert len(check_ins(app, order_id)) == 1
+
+
+def test_a_device_named_twice_in_one_api_call_is_refused_whole(app, api, kit_back):
+    order_id, (glucometer, *_) = kit_back
+    value = values_of(app, glucometer)
+    answer = api.post(
+        f"/api/v3/order/{order_id}/returns",
+        json={"deviceIdentifiers": [{"value": value}, {"value": value.lower()}]},
+    )
+    assert answer.status_code == 409
+    error = answer.get_json()["error"]
+    assert (error["code"], error["message"], error["field"]) == (
+        "device_already_checked_in",
+        f"Glucometer {value} is already checked in on this order.",
+        "deviceIdentifiers[1].value",
+    )
+    assert check_ins(app, order_id) == []
+    assert order_status(app, order_id) == "awaitingReturn"
