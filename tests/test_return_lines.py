@@ -143,3 +143,23 @@ def test_a_device_is_held_by_its_return_until_that_return_is_complete(app, api, 
     again = asked_again()
     assert again.status_code == 201
     assert returns_stored(app, again.get_json()["id"]) == ([gateway], [])
+
+
+def test_placing_a_return_reads_as_many_statements_for_three_devices_as_for_one(
+    app, api, catalog, count_queries
+):
+    # Each device and packed kit asked back is read with what the answer shows of it (its
+    # item, identifiers, the kit's devices), not one by one.
+    one_device, _ = glucometer_and_its_kit(app, catalog)
+    three = [glucometer_and_its_kit(app, catalog)[0] for _ in range(3)]
+    one_kit, two_kits = (
+        [delivered_kit(app, catalog)[2]],
+        [delivered_kit(app, catalog)[2] for _ in range(2)],
+    )
+    with count_queries() as small:
+        first = api.post("/api/v3/order", json=asking_back(catalog, [one_device], one_kit))
+    with count_queries() as big:
+        second = api.post("/api/v3/order", json=asking_back(catalog, three, two_kits))
+    assert first.status_code == second.status_code == 201
+    assert returns_stored(app, second.get_json()["id"]) == (three, two_kits)
+    assert big.count == small.count
