@@ -163,3 +163,22 @@ def test_placing_a_return_reads_as_many_statements_for_three_devices_as_for_one(
     assert first.status_code == second.status_code == 201
     assert returns_stored(app, second.get_json()["id"]) == (three, two_kits)
     assert big.count == small.count
+
+
+def test_a_device_named_on_a_return_is_free_again_once_that_return_is_returned(app, api, catalog):
+    glucometer, _ = glucometer_and_its_kit(app, catalog)
+    first = api.post("/api/v3/order", json=asking_back(catalog, devices=[glucometer]))
+    first_id = first.get_json()["id"]
+    move(app, first_id, "awaitingReturn", role="coordinator")
+    held = api.post("/api/v3/order", json=asking_back(catalog, devices=[glucometer]))
+    assert held.get_json()["error"]["message"].endswith(
+        f"is already expected back on order {first_id}: a device comes back on one open "
+        "return at a time."
+    )
+    api.post(
+        f"/api/v3/order/{first_id}/returns",
+        json={"deviceIdentifiers": [{"value": values_of(app, glucometer)}]},
+    )
+    again = api.post("/api/v3/order", json=asking_back(catalog, devices=[glucometer]))
+    assert again.status_code == 201
+    assert returns_stored(app, again.get_json()["id"]) == ([glucometer], [])
