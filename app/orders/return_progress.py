@@ -85,10 +85,8 @@ def progress(order) -> ReturnProgress:
         pk = rpk.packed_kit
         kit = f"{pk.kit.name}, packed kit {pk.id}"
         devices += [ExpectedDevice(od.device, kit) for od in pk.devices]
-    expected_ids = set()
     for expected in devices:
         expected.check_in = by_device.get(expected.device.id)
-        expected_ids.add(expected.device.id)
     unexpected = [c for c in order.check_ins if c.outcome == UNEXPECTED]
     return ReturnProgress(devices, list(order.return_items), unexpected)
 

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.inventory import devices as stock_devices
 from app.orders import statuses
 from app.orders.models import Order, OrderDevice, PackedKit, ReturnDevice, ReturnPackedKit
+from app.orders.return_progress import device_name
 from app.validation import Checker, fetch_by_id
 
 
@@ -60,11 +61,6 @@ def open_returns_of(device_ids: set[int]) -> dict[int, int]:
     for device_id, order_id in db.session.execute(union_all(named, in_kits)):
         found[device_id] = min(order_id, found.get(device_id, order_id))
     return found
-
-
-def _device_named(device: Device) -> str:
-    values = ", ".join(i.value for i in device.identifiers)
-    return f"{device.item.name} {values}".strip()
 
 
 def check_returned(
@@ -127,7 +123,7 @@ def _good_devices(refs, devices, in_returned_kits, expected, check: Checker) -> 
         elif ref in expected:
             check.add(
                 "device_on_open_return",
-                f"{_device_named(devices[ref])} is already expected back on order "
+                f"{device_name(devices[ref])} is already expected back on order "
                 f"{expected[ref]}: a device comes back on one open return at a time.",
                 f"returnDevices[{i}].id",
             )
@@ -158,7 +154,7 @@ def _good_kits(kit_refs, packed_kits, expected, check: Checker) -> list[PackedKi
             inside = next(od.device for od in packed_kits[ref].devices if od.device_id in expected)
             check.add(
                 "device_on_open_return",
-                f"{_device_named(inside)}, in this packed kit, is already expected back on "
+                f"{device_name(inside)}, in this packed kit, is already expected back on "
                 f"order {expected[inside.id]}: a device comes back on one open return at a time.",
                 f"returnPackedKits[{i}].id",
             )
