@@ -4,7 +4,7 @@ on), and a claim ends when the order is packed, put on hold, released, or left i
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -69,6 +69,43 @@ def test_next_gives_overnight_first_then_by_ship_by_then_oldest(app, catalog):
         move(app, order_id, "cancelled", role="coordinator", reason="Test")
     assert taken == [overnight, older, newer]
     assert next_for(app, packer) is None  # the one on hold is not in the queue
+
+
+def ship_by_of(app, order_id: int):
+    with app_context(app) as session:
+        return session.get(Order, order_id).ship_by
+
+
+def test_next_gives_an_overnight_order_before_a_standard_one_due_as_soon_or_sooner(
+    app, catalog, monkeypatch
+):
+    (packer,) = add_packers(app, 1)
+    # Standard orders ship the day they are placed; overnight ones (all after the cut-off)
+    # the next business day.
+    monkeypatch.setitem(app.config, "STANDARD_SHIP_DAYS", 0)
+    monkeypatch.setitem(app.config, "OVERNIGHT_CUTOFF", time(0, 0))
+    standard = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    overnight = place(app, catalog, items={"strips": 1}, shipping_option="overnight")
+    assert ship_by_of(app, standard) <= ship_by_of(app, overnight)
+    assert next_for(app, packer) == overnight
+
+
+def test_next_gives_the_order_due_first_before_an_older_one_due_later(app, catalog, monkeypatch):
+    (packer,) = add_packers(app, 1)
+    monkeypatch.setitem(app.config, "STANDARD_SHIP_DAYS", 5)
+    older = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    monkeypatch.setitem(app.config, "STANDARD_SHIP_DAYS", 0)
+    newer = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    assert ship_by_of(app, newer) < ship_by_of(app, older)
+    assert next_for(app, packer) == newer
+
+
+def test_next_gives_the_oldest_of_orders_due_the_same_day_whatever_their_status(app, catalog):
+    older, newer = (place(app, catalog, items={"strips": 1}) for _ in range(2))
+    assert ship_by_of(app, older) == ship_by_of(app, newer)
+    move(app, older, "processing")  # the fulfilment user starts it: theirs
+    packer = claimed(app, older)[0]
+    assert next_for(app, packer) == older
 
 
 def test_a_packer_holds_one_claim_and_nexts_skip_orders_others_hold(app, catalog):
