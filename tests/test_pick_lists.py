@@ -200,6 +200,64 @@ def test_a_bin_that_is_not_one_short_line_is_refused_and_nothing_changes(
         assert session.scalars(select(ItemBin)).all() == []
 
 
+def test_a_bin_starting_with_a_number_comes_before_one_starting_with_a_letter(app, catalog):
+    set_bins(app, catalog, strips="10", cuff="A-1", monitor="9")
+    order_id = place(app, catalog, items={"strips": 1, "cuff": 1, "monitor": 1})
+    with app.app_context():
+        [walk] = pick_list.for_orders([order_id]).walks
+    assert [line.bin for line in walk.lines] == ["9", "10", "A-1"]
+
+
+def test_the_bins_asked_for_are_those_of_the_asked_items_at_the_asked_locations_that_have_one(
+    app, catalog
+):
+    main, east = catalog.location, second_location(app)
+    strips, cuff, monitor = (catalog.items[n] for n in ("strips", "cuff", "monitor"))
+    set_bins(app, catalog, strips="A-1", cuff="A-2", monitor="A-3")
+    set_bins(app, catalog, east, strips="E-1")
+    set_bins(app, catalog, monitor="")  # cleared: its row is kept, with no bin
+    with app.app_context():
+        assert bins.bins_of({main}, {strips, monitor}) == {(main, strips): "A-1"}
+        assert bins.bins_of({east}, {strips, cuff}) == {(east, strips): "E-1"}
+
+
+def test_a_bin_change_is_on_the_locations_history_with_who_made_it(app, catalog):
+    with app.app_context():
+        bins.set_bin(catalog.location, catalog.items["strips"], "A-1", actor("fulfillment"))
+    with app_context(app) as session:
+        [change] = session.scalars(select(RecordChange)).all()
+        assert (change.record_type, change.record_id, change.action) == (
+            "stock_location",
+            catalog.location,
+            "updated",
+        )
+        assert change.actor_user.email == "fulfillment@example.org"
+        assert change.changes == {"bin.STR": [None, "A-1"]}
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "message"),
+    [
+        ("location", "stock_location_not_found", "There is no stock location with id 99999."),
+        ("item", "item_not_found", "There is no item with id 99999."),
+    ],
+)
+def test_a_bin_at_a_location_or_for_an_item_that_does_not_exist_is_refused(
+    app, catalog, where, code, message
+):
+    from app.validation import Rejected
+
+    location = 99999 if where == "location" else catalog.location
+    item = 99999 if where == "item" else catalog.items["strips"]
+    with app.app_context():
+        with pytest.raises(Rejected) as refused:
+            bins.set_bin(location, item, "A-1", actor("fulfillment"))
+    assert (refused.value.code, refused.value.message) == (code, message)
+    with app_context(app) as session:
+        assert session.scalars(select(ItemBin)).all() == []
+        assert session.scalars(select(RecordChange)).all() == []
+
+
 # --- The pages ----------------------------------------------------------------------------
 
 
