@@ -162,6 +162,32 @@ def test_a_status_tab_is_picked_oldest_first_and_only_a_status_still_to_pick(app
     )
 
 
+def test_a_list_takes_at_most_max_orders_and_says_when_more_were_asked_or_are_waiting(
+    app, catalog, monkeypatch
+):
+    monkeypatch.setattr(pick_list, "MAX_ORDERS", 2)
+    first, second, third = (place(app, catalog, items={"strips": 1}) for _ in range(3))
+    with app.app_context():
+        exactly = pick_list.for_orders([third, first])
+        over = pick_list.for_orders([third, first, second])
+        tab = pick_list.for_status("created")
+    assert (exactly.order_ids, exactly.more) == ([third, first], False)
+    assert (over.order_ids, over.more) == ([third, first], True)
+    assert (tab.order_ids, tab.more) == ([first, second], True)  # the oldest first
+    move(app, third, "cancelled", role="admin", reason="Duplicate")
+    with app.app_context():
+        tab = pick_list.for_status("created")
+    assert (tab.order_ids, tab.more) == ([first, second], False)
+
+
+def test_each_walk_lists_its_orders_oldest_first_whatever_order_they_were_asked_in(app, catalog):
+    first, second = (place(app, catalog, items={"strips": 1}) for _ in range(2))
+    with app.app_context():
+        picked = pick_list.for_orders([second, first])
+    assert picked.order_ids == [second, first]
+    assert [walk.order_ids for walk in picked.walks] == [[first, second]]
+
+
 # --- Bins ---------------------------------------------------------------------------------
 
 
