@@ -180,6 +180,19 @@ def test_a_list_takes_at_most_max_orders_and_says_when_more_were_asked_or_are_wa
     assert (tab.order_ids, tab.more) == ([first, second], False)
 
 
+def test_a_pick_list_of_no_order_or_of_numbers_no_order_can_have_is_empty(app, catalog):
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        for asked in ([], [0, -1, 2**31]):
+            picked = pick_list.for_orders(asked)
+            assert (picked.walks, picked.order_ids, picked.left_out, picked.more) == (
+                [],
+                [],
+                [],
+                False,
+            )
+
+
 def test_each_walk_lists_its_orders_oldest_first_whatever_order_they_were_asked_in(app, catalog):
     first, second = (place(app, catalog, items={"strips": 1}) for _ in range(2))
     with app.app_context():
