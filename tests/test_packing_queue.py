@@ -326,14 +326,16 @@ def test_taking_over_says_from_whom_only_while_that_claim_is_live(app, catalog, 
 
 
 def test_taking_over_ends_the_packers_other_claim_and_ones_own_claim_is_no_take_over(app, catalog):
-    ana, ben = add_packers(app, 2)
-    first, second = (place(app, catalog, items={"strips": 1}) for _ in range(2))
+    ana, ben, cyd = add_packers(app, 3)
+    first, second, third = (place(app, catalog, items={"strips": 1}) for _ in range(3))
     assert next_for(app, ana) == first
     assert next_for(app, ben) == second
+    assert next_for(app, cyd) == third
     before = versions(app)
     as_packer(app, ben, claims.take_over, first)
     assert claimed(app, first)[0] == ben
     assert claimed(app, second) == (None, None)  # one order at a time
+    assert claimed(app, third)[0] == cyd  # other packers keep theirs
     assert versions(app)[second] == before[second] + 1  # pages showing it refresh
     assert [note for _, note, _ in taken_over_notes(app)] == ["From Packer0 Tester"]
     # Ben "taking over" his own claim records nothing.

@@ -156,7 +156,7 @@ def test_a_status_tab_is_picked_oldest_first_and_only_a_status_still_to_pick(app
         assert pick_list.for_status("processing").order_ids == [ids[1]]
         with pytest.raises(Rejected) as refused:
             pick_list.for_status("shipped")
-    assert refused.value.code == "status_not_picked"
+    assert (refused.value.code, refused.value.problems[0].field) == ("status_not_picked", "status")
     assert refused.value.message == (
         "A pick list is for orders still to be picked: Created or Processing."
     )
