@@ -336,6 +336,7 @@ def test_taking_over_ends_the_packers_other_claim_and_ones_own_claim_is_no_take_
     assert claimed(app, first)[0] == ben
     assert claimed(app, second) == (None, None)  # one order at a time
     assert claimed(app, third)[0] == cyd  # other packers keep theirs
+    assert list(live_claims(app, [first])) == [first]  # only the claims asked about
     assert versions(app)[second] == before[second] + 1  # pages showing it refresh
     assert [note for _, note, _ in taken_over_notes(app)] == ["From Packer0 Tester"]
     # Ben "taking over" his own claim records nothing.

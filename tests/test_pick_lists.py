@@ -198,7 +198,10 @@ def test_each_walk_lists_its_orders_oldest_first_whatever_order_they_were_asked_
     with app.app_context():
         picked = pick_list.for_orders([second, first])
     assert picked.order_ids == [second, first]
-    assert [walk.order_ids for walk in picked.walks] == [[first, second]]
+    assert [(w.location_id, w.order_ids) for w in picked.walks] == [
+        (catalog.location, [first, second])
+    ]
+    assert [line.item_id for line in picked.walks[0].lines] == [catalog.items["strips"]]
 
 
 # --- Bins ---------------------------------------------------------------------------------
