@@ -141,10 +141,52 @@ def test_a_status_tab_is_picked_oldest_first_and_only_a_status_still_to_pick(app
         assert pick_list.for_status("processing").order_ids == [ids[1]]
         with pytest.raises(Rejected) as refused:
             pick_list.for_status("shipped")
-    assert refused.value.code == "status_not_picked"
+    assert (refused.value.code, refused.value.problems[0].field) == ("status_not_picked", "status")
     assert refused.value.message == (
         "A pick list is for orders still to be picked: Created or Processing."
     )
+
+
+def test_a_list_takes_at_most_max_orders_and_says_when_more_were_asked_or_are_waiting(
+    app, catalog, monkeypatch
+):
+    monkeypatch.setattr(pick_list, "MAX_ORDERS", 2)
+    first, second, third = (place(app, catalog, items={"strips": 1}) for _ in range(3))
+    with app.app_context():
+        exactly = pick_list.for_orders([third, first])
+        over = pick_list.for_orders([third, first, second])
+        tab = pick_list.for_status("created")
+    assert (exactly.order_ids, exactly.more) == ([third, first], False)
+    assert (over.order_ids, over.more) == ([third, first], True)
+    assert (tab.order_ids, tab.more) == ([first, second], True)  # the oldest first
+    move(app, third, "cancelled", role="admin", reason="Duplicate")
+    with app.app_context():
+        tab = pick_list.for_status("created")
+    assert (tab.order_ids, tab.more) == ([first, second], False)
+
+
+def test_a_pick_list_of_no_order_or_of_numbers_no_order_can_have_is_empty(app, catalog):
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        for asked in ([], [0, -1, 2**31]):
+            picked = pick_list.for_orders(asked)
+            assert (picked.walks, picked.order_ids, picked.left_out, picked.more) == (
+                [],
+                [],
+                [],
+                False,
+            )
+
+
+def test_each_walk_lists_its_orders_oldest_first_whatever_order_they_were_asked_in(app, catalog):
+    first, second = (place(app, catalog, items={"strips": 1}) for _ in range(2))
+    with app.app_context():
+        picked = pick_list.for_orders([second, first])
+    assert picked.order_ids == [second, first]
+    assert [(w.location_id, w.order_ids) for w in picked.walks] == [
+        (catalog.location, [first, second])
+    ]
+    assert [line.item_id for line in picked.walks[0].lines] == [catalog.items["strips"]]
 
 
 # --- Bins ---------------------------------------------------------------------------------
@@ -183,6 +225,64 @@ def test_a_bin_that_is_not_one_short_line_is_refused_and_nothing_changes(
     assert (refused.value.field, refused.value.message) == ("bin", message)
     with app_context(app) as session:
         assert session.scalars(select(ItemBin)).all() == []
+
+
+def test_a_bin_starting_with_a_number_comes_before_one_starting_with_a_letter(app, catalog):
+    set_bins(app, catalog, strips="10", cuff="A-1", monitor="9")
+    order_id = place(app, catalog, items={"strips": 1, "cuff": 1, "monitor": 1})
+    with app.app_context():
+        [walk] = pick_list.for_orders([order_id]).walks
+    assert [line.bin for line in walk.lines] == ["9", "10", "A-1"]
+
+
+def test_the_bins_asked_for_are_those_of_the_asked_items_at_the_asked_locations_that_have_one(
+    app, catalog
+):
+    main, east = catalog.location, second_location(app)
+    strips, cuff, monitor = (catalog.items[n] for n in ("strips", "cuff", "monitor"))
+    set_bins(app, catalog, strips="A-1", cuff="A-2", monitor="A-3")
+    set_bins(app, catalog, east, strips="E-1")
+    set_bins(app, catalog, monitor="")  # cleared: its row is kept, with no bin
+    with app.app_context():
+        assert bins.bins_of({main}, {strips, monitor}) == {(main, strips): "A-1"}
+        assert bins.bins_of({east}, {strips, cuff}) == {(east, strips): "E-1"}
+
+
+def test_a_bin_change_is_on_the_locations_history_with_who_made_it(app, catalog):
+    with app.app_context():
+        bins.set_bin(catalog.location, catalog.items["strips"], "A-1", actor("fulfillment"))
+    with app_context(app) as session:
+        [change] = session.scalars(select(RecordChange)).all()
+        assert (change.record_type, change.record_id, change.action) == (
+            "stock_location",
+            catalog.location,
+            "updated",
+        )
+        assert change.actor_user.email == "fulfillment@example.org"
+        assert change.changes == {"bin.STR": [None, "A-1"]}
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "message"),
+    [
+        ("location", "stock_location_not_found", "There is no stock location with id 99999."),
+        ("item", "item_not_found", "There is no item with id 99999."),
+    ],
+)
+def test_a_bin_at_a_location_or_for_an_item_that_does_not_exist_is_refused(
+    app, catalog, where, code, message
+):
+    from app.validation import Rejected
+
+    location = 99999 if where == "location" else catalog.location
+    item = 99999 if where == "item" else catalog.items["strips"]
+    with app.app_context():
+        with pytest.raises(Rejected) as refused:
+            bins.set_bin(location, item, "A-1", actor("fulfillment"))
+    assert (refused.value.code, refused.value.message) == (code, message)
+    with app_context(app) as session:
+        assert session.scalars(select(ItemBin)).all() == []
+        assert session.scalars(select(RecordChange)).all() == []
 
 
 # --- The pages ----------------------------------------------------------------------------

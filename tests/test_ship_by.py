@@ -254,6 +254,21 @@ def test_the_list_filters_late_orders_and_orders_due_today(app, fulfillment, cat
     assert fulfillment.get("/orders/?due=today").text.count('name="order" value=') == 0
 
 
+def test_today_is_the_warehouses_day_so_an_order_is_still_due_on_its_evening_after_utc_midnight(
+    app, fulfillment, catalog, monkeypatch
+):
+    order_id = place(app, catalog, items={"strips": 1}, shipping_option="standard")
+    day = stored(app, order_id)[2]
+    # 21:00 in New York on the ship-by day is 02:00 UTC the day after.
+    evening = datetime.combine(day, time(21, 0), NEW_YORK).astimezone(UTC)
+    assert evening.date() == day + timedelta(days=1)
+    set_clock(monkeypatch, app, evening)
+    assert listed_ids(fulfillment.get("/orders/?due=today").text) == [order_id]
+    assert listed_ids(fulfillment.get("/orders/?due=late").text) == []
+    page = fulfillment.get(f"/orders/{order_id}").text
+    assert '<span class="tag due">' in page and '<span class="tag late">' not in page
+
+
 def test_the_list_sorts_by_ship_by_across_keyset_pages(app, fulfillment, catalog):
     ids = [
         place(app, catalog, items={"strips": 1}, shipping_option=option)
