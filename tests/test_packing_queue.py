@@ -377,8 +377,16 @@ def test_a_packer_releases_only_their_own_claim(app, catalog, fulfillment):
     order_id = place(app, catalog, items={"strips": 1})
     assert fulfillment.post("/orders/next").headers["Location"] == f"/orders/{order_id}"
     holder = claimed(app, order_id)[0]
-    # Ana's release of someone else's claim leaves it as it is.
-    as_packer(app, ana, claims.release, order_id)
+    # Ana's release of someone else's claim leaves it as it is, and says so.
+    assert as_packer(app, ana, claims.release, order_id) is False
+    assert claimed(app, order_id)[0] == holder
+    ana_signed_in = Browserless(app.test_client())
+    assert ana_signed_in.sign_in("packer0").status_code == 303  # Ana, the first packer
+    refused = ana_signed_in.post(f"/orders/{order_id}/release")
+    assert refused.headers["Location"] == f"/orders/{order_id}"
+    shown = ana_signed_in.get(f"/orders/{order_id}").text
+    assert f"Order {order_id} is not yours to release: nothing changed." in shown
+    assert "back in the queue" not in shown
     assert claimed(app, order_id)[0] == holder
     released = fulfillment.post(f"/orders/{order_id}/release")
     assert (released.status_code, released.headers["Location"]) == (303, "/orders/next")

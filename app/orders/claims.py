@@ -142,11 +142,14 @@ def take_over(order_id: int, actor: Actor) -> None:
         )
 
 
-def release(order_id: int, actor: Actor) -> None:
-    """The packer lets the order go back to the queue (only their own claim)."""
+def release(order_id: int, actor: Actor) -> bool:
+    """The packer lets the order go back to the queue (only their own claim): whether it
+    was theirs to release."""
     with changing(order_id, actor) as order:
-        if order.claimed_by_id == actor.user_id:
-            order.claimed_by_id, order.claimed_at = None, None
+        if order.claimed_by_id != actor.user_id:
+            return False
+        order.claimed_by_id, order.claimed_at = None, None
+        return True
 
 
 def on_status_change(order: Order, to_status: str, actor: Actor) -> None:

@@ -47,11 +47,14 @@ def take_over(order_id: int):
 @role_required("fulfillment")
 def release(order_id: int):
     try:
-        claims.release(order_id, signed_in_actor())
+        released = claims.release(order_id, signed_in_actor())
     except Rejected as refused:
         if refused.kind == NOT_FOUND:
             return redirect(url_for("orders.list_orders"), code=303)
         flash(refused.message, "error")
+        return redirect(url_for("orders.show_order", order_id=order_id), code=303)
+    if not released:
+        flash(f"Order {order_id} is not yours to release: nothing changed.", "info")
         return redirect(url_for("orders.show_order", order_id=order_id), code=303)
     flash(f"Order {order_id} is back in the queue for anyone to pack.", "success")
     return redirect(url_for("orders.next_order_page"), code=303)
