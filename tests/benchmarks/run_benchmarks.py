@@ -198,7 +198,7 @@ def run_size(url: str, size: int, reuse: bool = False) -> list[dict]:
 
         ledger_max = db.session.scalar(select(func.max(StockMovement.id)))
         ledger_item = db.session.scalar(select(StockMovement.item_id).limit(1))
-        assert db.session.scalar(select(func.count(ApiKey.id))) == 1
+        assert db.session.scalar(select(func.count(ApiKey.id))) >= 1  # the demo key, at least
     client = app.test_client()
     sign_in(client)
     api_headers = {"Impilo-API-Key": demo.API_KEY}
