@@ -85,10 +85,13 @@ class DirectStatement:
         found = self.first(connection, parameters)
         return None if found is None else found[0]
 
-    def run(self, connection, parameters: dict | None = None) -> int:
-        """Runs a statement that answers no rows; answers how many rows it changed."""
+    def run(self, connection, parameters: dict | None = None, alone: bool = False) -> int:
+        """Runs a statement that answers no rows; answers how many rows it changed.
+        ``alone`` as for ``rows``."""
         compiled = self.compiled_for(connection.dialect)
-        cursor = on_cursor(connection, compiled.sql, compiled.parameters(parameters or {}))
+        cursor = on_cursor(
+            connection, compiled.sql, compiled.parameters(parameters or {}), alone=alone
+        )
         changed = cursor.rowcount
         cursor.close()
         return changed
@@ -117,14 +120,20 @@ def on_cursor(connection, sql: str, parameters, many: bool = False, alone: bool 
     events, cursor = connection.dispatch, None
     try:
         cursor = connection.connection.cursor()
-        for listener in events.before_cursor_execute:
-            sql, parameters = listener(connection, cursor, sql, parameters, None, many)
+        # Asked whether there are any first: an empty collection is cheaper to test than to
+        # go through (the app itself listens to neither; the tests do).
+        before = events.before_cursor_execute
+        if before:
+            for listener in before:
+                sql, parameters = listener(connection, cursor, sql, parameters, None, many)
         if many:
             cursor.executemany(sql, parameters)
         else:
             cursor.execute(sql, parameters)
-        for listener in events.after_cursor_execute:
-            listener(connection, cursor, sql, parameters, None, many)
+        after = events.after_cursor_execute
+        if after:
+            for listener in after:
+                listener(connection, cursor, sql, parameters, None, many)
     except BaseException as error:
         failed(connection, error, sql, parameters, cursor)
     return cursor

@@ -9,8 +9,10 @@ import sqlite3
 import threading
 import time
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+
+from app.db.fast_path import DirectStatement
 
 # How long a SQLite writer waits for the write lock before it fails ("database is locked").
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -169,30 +171,46 @@ def sqlite_engine_options(options: dict) -> dict:
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
     """SQLAlchemy, not the driver, says when a transaction begins (the driver's isolation
-    level is None): SQLAlchemy's documented recipe for SQLite, with two of the app's
-    execution options.
-
-    - ``write``: a write transaction takes its turn among the writers, then SQLite's write
-      lock when it starts (``BEGIN IMMEDIATE``), so two writers queue instead of one failing
-      when it upgrades a read lock;
-    - ``one_statement`` (with ``write``): a single statement, which SQLite runs as its own
-      transaction (autocommit) in the writer's turn; the commit that ends SQLAlchemy's
-      transaction gives the turn back (``QueuedWriterConnection.commit``)."""
+    level is None): SQLAlchemy's documented recipe for SQLite, with the app's execution
+    option ``write``: a write transaction takes its turn among the writers, then SQLite's
+    write lock when it starts (``BEGIN IMMEDIATE``), so two writers queue instead of one
+    failing when it upgrades a read lock. The ``BEGIN`` runs on the driver's cursor, as the
+    fast path's statements do (app.db.fast_path: the statement listeners still see it)."""
     if conn.dialect.name != "sqlite":
         return
-    options = conn.get_execution_options()
-    if not options.get("write"):
-        conn.exec_driver_sql("BEGIN")
+    if not conn.get_execution_options().get("write"):
+        _BEGIN.run(conn, alone=True)
         return
     dbapi_connection = conn.connection.dbapi_connection
     queued = isinstance(dbapi_connection, QueuedWriterConnection)
     if queued:
         dbapi_connection.take_turn()
-    if options.get("one_statement"):
-        return
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _BEGIN_IMMEDIATE.run(conn, alone=True)
     except BaseException:
         if queued:
             dbapi_connection.end_turn()
         raise
+
+
+def run_alone_in_turn(conn, statement: DirectStatement, parameters: dict) -> None:
+    """Runs one statement as SQLite's own transaction (autocommit: no ``BEGIN IMMEDIATE``
+    and ``COMMIT`` around it), in its turn among the app's writers, on a connection that
+    has no transaction of SQLAlchemy's; keeps the write-ahead log short before the turn is
+    given back, as a commit does."""
+    dbapi_connection = conn.connection.dbapi_connection
+    queued = isinstance(dbapi_connection, QueuedWriterConnection)
+    if queued:
+        dbapi_connection.take_turn()
+    try:
+        statement.run(conn, parameters, alone=True)
+        if queued:
+            dbapi_connection.keep_log_short()
+    finally:
+        if queued:
+            dbapi_connection.end_turn()
+
+
+# Every SQLite transaction runs one.
+_BEGIN = DirectStatement(text("BEGIN"))
+_BEGIN_IMMEDIATE = DirectStatement(text("BEGIN IMMEDIATE"))
