@@ -5,6 +5,10 @@ Not part of the test suite; run it by hand, on PostgreSQL, on a quiet machine:
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/load python3 dev.py bench --load
     DATABASE_URL=... python3 dev.py bench --load --orders 10000 --steps 5 10 --seconds 20
 
+``--prepare-only FILE`` makes the database and stops; ``--prepared FILE`` then runs the steps
+on it (or on a copy: ``CREATE DATABASE b TEMPLATE a``), so that the 10^6 orders can be made
+while the machine is busy and measured once it is quiet.
+
 The database in DATABASE_URL is emptied (its schema dropped), migrated, given the demo data,
 ``--orders`` generated orders (default 10^6), stock for what the run places, one account per
 simulated person and an API key. Orderly is then served by gunicorn as ``serve`` runs it
@@ -272,6 +276,17 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60, help="measured, per step")
     parser.add_argument("--warmup", type=float, default=15, help="before each step's measure")
+    parser.add_argument(
+        "--prepare-only",
+        metavar="FILE",
+        help="prepare the database (and what the simulated people need, in FILE), then stop",
+    )
+    parser.add_argument(
+        "--prepared",
+        metavar="FILE",
+        help="run on a database prepared by --prepare-only with the same --steps (or a copy "
+        "of one: CREATE DATABASE ... TEMPLATE ...), migrated first, not emptied",
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     refuse_sqlite(url)
@@ -282,8 +297,22 @@ def main() -> None:
     run_seconds = len(args.steps) * (args.seconds + args.warmup)
     placements = int(run_seconds * (5 + most / 20) * 1.5) + 100
     run = RunInfo.start("PostgreSQL", f"{args.orders:,} orders")
-    print(f"== PostgreSQL: preparing a database with {args.orders:,} generated orders", flush=True)
-    data = prepare(url, args.orders, people, placements)
+    if args.prepared:
+        from tests.benchmarks.run_benchmarks import fresh_app
+
+        print("== PostgreSQL: the database prepared earlier, migrated", flush=True)
+        fresh_app(url, reuse=True)
+        data = json.loads(Path(args.prepared).read_text())
+    else:
+        print(
+            f"== PostgreSQL: preparing a database with {args.orders:,} generated orders",
+            flush=True,
+        )
+        data = prepare(url, args.orders, people, placements)
+    if args.prepare_only:
+        Path(args.prepare_only).write_text(json.dumps(data))
+        print(f"== Prepared; what the simulated people need is in {args.prepare_only}")
+        return
     work = Path(tempfile.mkdtemp(prefix="orderly-load-"))
     (work / "data.json").write_text(json.dumps(data))
     server = Server(url, work / "gunicorn.log")
