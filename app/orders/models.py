@@ -65,8 +65,14 @@ class Order(db.Model):
         # "Due today" read the open statuses' dates from the second.
         Index("ix_order__ship_by_id", "ship_by", "id"),
         Index("ix_order__status_ship_by_id", "current_status", "ship_by", "id"),
-        # A packer's claim, found when they take the next order (one claim each).
-        Index("ix_order__claimed_by_id", "claimed_by_id"),
+        # A packer's claim, found when they take the next order (one claim each). Only the
+        # claimed orders are in it: placing an order, unclaimed, writes nothing here.
+        Index(
+            "ix_order__claimed_by_id",
+            "claimed_by_id",
+            sqlite_where=text("claimed_by_id IS NOT NULL"),
+            postgresql_where=text("claimed_by_id IS NOT NULL"),
+        ),
         # Returns out with their recipients (app/orders/owed.py): the few orders that ask
         # something back and are in statuses.RETURN_OUT. The dashboard and the order list's
         # overdue filter read them here, whatever the number of orders.
