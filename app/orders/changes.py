@@ -81,7 +81,11 @@ def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
         )
         if order is None:
             raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
-        yield order
+        # What the change adds is written once, when it ends, not also part-way whenever
+        # it reads a collection (the ORM's autoflush): its reads are of the order's rows
+        # as they were, and one flush writes each kind of row in one statement.
+        with session.no_autoflush:
+            yield order
         # Every change moves updated_at, which bumps the order's version: pages showing an
         # older version know to refresh, and a concurrent writer of the same row fails.
         order.updated_at = utcnow()
