@@ -14,6 +14,7 @@ from app.auth.models import User
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from app.extensions import db
+from app.formats import zone_named
 from app.orders import claims
 from app.orders.models import Order, OrderEvent
 from tests.conftest import app_context, password_hash
@@ -392,3 +393,27 @@ def test_a_packer_releases_only_their_own_claim(app, catalog, fulfillment):
     assert (released.status_code, released.headers["Location"]) == (303, "/orders/next")
     assert claimed(app, order_id) == (None, None)
     assert next_for(app, ana) == order_id
+
+
+def test_the_live_part_answered_after_starting_processing_is_drawn_for_the_packer_who_started(
+    app, catalog, fulfillment
+):
+    """The change's transaction ends with the packer's row as the request read it: the claim
+    is theirs, with its release button, and its time is in their time zone."""
+    order_id = place(app, catalog, items={"strips": 1})
+    with app_context(app) as session:
+        packer = session.scalar(select(User).where(User.role == "fulfillment"))
+        packer.time_zone = "Asia/Tokyo"
+        session.commit()
+    response = fulfillment.post(
+        f"/orders/{order_id}/status",
+        {"to_status": "processing", "from_status": "created"},
+        htmx=True,
+    )
+    assert response.status_code == 200
+    assert "Being packed by you since" in response.text
+    assert "Release to the queue" in response.text
+    with app_context(app) as session:
+        claimed_at = session.scalar(select(Order.claimed_at).where(Order.id == order_id))
+    tokyo = claimed_at.astimezone(zone_named("Asia/Tokyo"))
+    assert f"since {tokyo:%H:%M}" in response.text

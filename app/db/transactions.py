@@ -3,6 +3,7 @@ separately from the request's own transaction (``commit_separately``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
@@ -100,19 +101,54 @@ def write_transaction(keep_written: bool = False):
     waits for. SQLite takes its one write lock at ``BEGIN IMMEDIATE``, so there changes
     simply queue. ``tests/test_inventory_races.py`` runs cancels and placements of one
     item in parallel on both databases.
+
+    A change that only adds to shared rows (4 to 7) hands those writes to ``last``: they
+    run when the block ends, after the ORM has written the change's own rows, so that
+    the shared rows are held for their own statements and the commit only.
     """
     end_own_reading()
     session = db.session()
     session.rollback()
     session.expire_all()
+    session.info.pop(_LAST, None)
     session.connection(execution_options={"write": True})
     expire_on_commit = session.expire_on_commit
     try:
         yield session
+        _write_last(session)
         session.expire_on_commit = expire_on_commit and not keep_written
         session.commit()
     except BaseException:
+        session.info.pop(_LAST, None)
         session.rollback()
         raise
     finally:
         session.expire_on_commit = expire_on_commit
+
+
+# The places of the shared rows in the lock order (``write_transaction``): stock balances
+# (with the units used per day they move), the status counters, the orders per day.
+BALANCES, STATUS_COUNTERS, DAY_COUNTS = 4, 6, 7
+_LAST = "orderly.write_last"
+
+
+def last(place: int, write: Callable[[], None]) -> None:
+    """Runs ``write`` (statements on shared rows that no rule of the change reads back) at
+    the end of the current ``write_transaction``: after the ORM's pending changes are
+    flushed, just before the commit, in the lock order by ``place`` (``BALANCES``,
+    ``STATUS_COUNTERS``, ``DAY_COUNTS``; writes of one place in the order they came). A
+    change that fails before its end drops them with everything else.
+
+    Those rows (a day's, a site's, an item's) are shared by every placer and packer: taken
+    last, they are locked for a few statements and the commit, not for the change's whole
+    ORM flush."""
+    db.session().info.setdefault(_LAST, []).append((place, write))
+
+
+def _write_last(session) -> None:
+    pending = session.info.pop(_LAST, None)
+    if not pending:
+        return
+    session.flush()
+    for _place, write in sorted(pending, key=lambda pair: pair[0]):
+        write()

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.auth.actor import Actor
+from app.auth.models import User
 from app.db.transactions import write_transaction
 from app.db.types import utcnow
+from app.extensions import db
 from app.orders.lookups import full_order_options
 from app.orders.models import Order
 from app.validation import MAX_DB_ID, NOT_FOUND, refusal
@@ -27,7 +30,39 @@ _CHANGE_OPTIONS = full_order_options(lazyload)
 
 @contextmanager
 def changing(order_id: int, actor: Actor) -> Iterator[Order]:
-    """The order, locked for this transaction, whole; the change commits when the block ends."""
+    """The order, locked for this transaction, whole; the change commits when the block ends.
+
+    The signed-in user's row keeps what the request read of it (see ``_as_read``)."""
+    user_as_read = _as_read(actor)
+    try:
+        with _changing(order_id, actor) as order:
+            yield order
+    finally:
+        if user_as_read is not None:
+            user, values = user_as_read
+            for key, value in values.items():
+                set_committed_value(user, key, value)
+
+
+def _as_read(actor: Actor) -> tuple[User, dict] | None:
+    """The actor's user row (the signed-in user the page is drawn for) and its columns as the
+    request read them. A change of an order writes no user row, but its transaction expires
+    every object of the session, and the page drawn after it (the role, the time zone, the
+    name in a claim) would read the row again: one statement more for the same values, as
+    the request began with them."""
+    if actor.user_id is None:
+        return None
+    session = db.session()
+    user = session.identity_map.get(session.identity_key(User, actor.user_id))
+    if user is None:
+        return None
+    state = inspect(user)
+    columns = state.mapper.column_attrs.keys()
+    return user, {key: state.dict[key] for key in columns if key in state.dict}
+
+
+@contextmanager
+def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
     with write_transaction() as session:
         # Lock the row as it is read (PostgreSQL: SELECT ... FOR UPDATE OF order_, which
         # waits for a change in progress and then reads the row as it left it; SQLite holds
@@ -46,7 +81,11 @@ def changing(order_id: int, actor: Actor) -> Iterator[Order]:
         )
         if order is None:
             raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
-        yield order
+        # What the change adds is written once, when it ends, not also part-way whenever
+        # it reads a collection (the ORM's autoflush): its reads are of the order's rows
+        # as they were, and one flush writes each kind of row in one statement.
+        with session.no_autoflush:
+            yield order
         # Every change moves updated_at, which bumps the order's version: pages showing an
         # older version know to refresh, and a concurrent writer of the same row fails.
         order.updated_at = utcnow()

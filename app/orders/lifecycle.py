@@ -8,7 +8,10 @@ anything itself. Recording devices while packing is ``packing``'s.
 
 from __future__ import annotations
 
+from functools import partial
+
 from app.auth.actor import Actor
+from app.db.transactions import BALANCES, DAY_COUNTS, STATUS_COUNTERS, last
 from app.db.types import utcnow
 from app.inventory import devices as stock_devices
 from app.inventory import reservations
@@ -224,29 +227,47 @@ def _enter(order: Order, to_status: str, actor: Actor, note: str | None) -> None
     _move_devices(order, current, to_status, actor, note)
     claims.on_status_change(order, to_status, actor)
     at = utcnow()
-    status_counters.record_status_change(order, current, to_status)
-    daily_counts.record_status_change(
-        order.responsible_site_id, order.created_at, current, to_status, at, order.ship_by
-    )
+    _count_status_change(order, current, to_status, at, order.ship_by)
     order.current_status = to_status
     record_event(order, to_status, actor, note, at=at)
+
+
+def _count_status_change(order: Order, current: str, to_status: str, at, ship_by_day=None):
+    """The order list's status counters and the dashboard's day counts follow the move:
+    rows every change shares, written last (``app.db.transactions.last``)."""
+    counted = status_counters.counter_rows(order, current, to_status)
+    last(STATUS_COUNTERS, partial(status_counters.write_counter_rows, counted))
+    last(
+        DAY_COUNTS,
+        partial(
+            daily_counts.record_status_change,
+            order.responsible_site_id,
+            order.created_at,
+            current,
+            to_status,
+            at,
+            ship_by_day,
+        ),
+    )
 
 
 def _move_devices(order: Order, current: str, to_status: str, actor: Actor, note) -> None:
     """Stock and devices follow the order: released, shipped, delivered or returned."""
     devices = [od.device for od in order.devices]
-    # The devices' rows are locked before the balances (the lock order:
-    # app.db.transactions.write_transaction); their changes are written at commit.
+    # The devices' rows are locked now, the balances last, after the ORM has written the
+    # devices' changes (the lock order: app.db.transactions.write_transaction).
     if to_status == statuses.CANCELLED:
         stock_devices.lock_devices(devices)
-        reservations.release(order.id, actor, note)
+        last(BALANCES, partial(reservations.release, order.id, actor, note))
         stock_devices.move_devices(
             devices, stock_devices.IN_STOCK, order.id, actor, order.fulfillment_location_id
         )
     elif to_status == statuses.SHIPPED and current != statuses.DELIVERY_EXCEPTION:
         stock_devices.lock_devices(devices)
-        reservations.ship(
-            order.id, order.fulfillment_location_id, demand.demand_lines(order), actor
+        lines = demand.demand_lines(order)
+        last(
+            BALANCES,
+            partial(reservations.ship, order.id, order.fulfillment_location_id, lines, actor),
         )
         stock_devices.move_devices(devices, stock_devices.SHIPPED, order.id, actor)
     elif to_status == statuses.DELIVERED:
@@ -273,11 +294,8 @@ def enter_return_status(order: Order, to_status: str, actor: Actor, note: str | 
             f"{statuses.label(to_status)}.",
         )
     at = utcnow()
-    status_counters.record_status_change(order, order.current_status, to_status)
-    # The dashboard's counts of orders per day by status move with it, as in ``_enter``.
-    daily_counts.record_status_change(
-        order.responsible_site_id, order.created_at, order.current_status, to_status, at
-    )
+    # The status counters and the dashboard's counts of orders per day, as in ``_enter``.
+    _count_status_change(order, order.current_status, to_status, at)
     order.current_status = to_status
     record_event(order, to_status, actor, note, at=at)
 

@@ -337,10 +337,13 @@ def _check_device_free(order: Order, device: Device | None) -> None:
             CONFLICT,
             "identifier",
         )
-    returning = {rd.device_id for rd in order.return_devices} | {
-        od.device_id for rpk in order.return_packed_kits for od in rpk.packed_kit.devices
-    }
-    if device.id in returning:
+    # The return lines are read only when the order has some (``has_returns``, set when it
+    # is placed: they never change after), not on every scan.
+    returning = order.has_returns and (
+        {rd.device_id for rd in order.return_devices}
+        | {od.device_id for rpk in order.return_packed_kits for od in rpk.packed_kit.devices}
+    )
+    if returning and device.id in returning:
         raise refusal(
             "device_being_returned",
             "This device is coming back on this order; it cannot also be packed.",

@@ -65,12 +65,22 @@ def record_status_change(
     """One order fewer in ``from_status`` (None when the order is new), one more in
     ``to_status``: in the caller's transaction (on its ``connection``, if given), in one
     statement."""
+    write_counter_rows(counter_rows(order, from_status, to_status), connection)
+
+
+def counter_rows(order, from_status: str | None, to_status: str) -> list[dict]:
+    """The parameters of ``upsert`` for a move from ``from_status`` to ``to_status``."""
     moves = {to_status: 1}
     if from_status is not None:
         moves[from_status] = moves.get(from_status, 0) - 1
     # Rows in key order: two transactions moving the same pair of counters the opposite way
     # lock them in the same order, so neither waits for the other forever.
-    rows = [counter_row(order, status, delta) for status, delta in sorted(moves.items())]
+    return [counter_row(order, status, delta) for status, delta in sorted(moves.items())]
+
+
+def write_counter_rows(rows: list[dict], connection=None) -> None:
+    """Moves the counters by ``counter_rows``' rows, in one statement, in the caller's
+    transaction (on its ``connection``, if given)."""
     connection = connection or db.session.connection()
     # The rows as parameters, not literal values: a statement with literal rows is compiled
     # afresh every time, this one once.
