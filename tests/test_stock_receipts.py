@@ -290,6 +290,37 @@ def test_a_manifest_is_read_one_identifier_a_line_or_separated_by_commas(app, ca
     ]
 
 
+def test_a_manifest_knows_only_devices_already_received_with_that_type_of_identifier(app, catalog):
+    known = stock_identifier("imei", catalog.items["glucometer"] * 1000)
+    spaced = f"{known[:2]} {known[2:8]}-{known[8:]}"  # as a scanner or a person types it
+    scale = serial_item(app, pattern=None)
+    with app_context(app) as session:
+        glucometer = session.get(Item, catalog.items["glucometer"])
+        imeis = receipts.read_manifest(glucometer, f"{spaced}\n{imei(9401)}")
+        serials = receipts.read_manifest(session.get(Item, scale), known)
+    assert [(e.raw, e.value, e.problem) for e in imeis] == [
+        (spaced, known, "Already received: a device with this identifier exists."),
+        (imei(9401), imei(9401), None),
+    ]
+    assert [(e.value, e.problem) for e in serials] == [(known, None)]  # a serial, not that IMEI
+
+
+def test_a_malformed_serial_is_told_its_format_before_the_items_pattern(app, catalog):
+    scale = serial_item(app)
+    with app_context(app) as session:
+        entries = receipts.read_manifest(session.get(Item, scale), "S!")
+    assert [(e.value, e.problem) for e in entries] == [
+        ("S!", "A serial number is 4 to 40 letters, digits or dashes.")
+    ]
+    assert refused(app, ReceiptDraft(devices=[ReceiptDevices(scale, [("serial", "S!")])])) == [
+        (
+            "invalid_identifier",
+            "A serial number is 4 to 40 letters, digits or dashes.",
+            "devices[0].deviceIdentifiers[0].value",
+        )
+    ]
+
+
 def test_a_manifest_lists_at_most_a_receipts_devices_and_says_so(app, catalog):
     scale = serial_item(app, pattern=None)
     most = receipts.MAX_RECEIPT_DEVICES
