@@ -124,6 +124,24 @@ def test_a_counted_line_is_a_whole_number_of_units_within_bounds(app, catalog, c
     ]
 
 
+def test_a_counted_line_naming_no_item_or_one_that_does_not_exist_is_refused_beside_it(
+    app, catalog
+):
+    monitor = catalog.items["monitor"]  # named by the receipt's devices, beside the lines
+    problems = refused(
+        app,
+        ReceiptDraft(
+            lines=[ReceiptLine(None, 1), ReceiptLine(999_999, 2), ReceiptLine("abc", 1)],
+            devices=[ReceiptDevices(monitor, [("serial", "BP7450-9999")])],
+        ),
+    )
+    assert [p for p in problems if p[2].startswith("lines")] == [
+        ("item_not_found", "Choose an item.", "lines[0].item.id"),
+        ("item_not_found", "There is no item with id 999999.", "lines[1].item.id"),
+        ("item_not_found", "There is no item with id abc.", "lines[2].item.id"),
+    ]
+
+
 def test_the_bounds_of_a_counted_line_are_accepted(app, catalog):
     strips = catalog.items["strips"]
     receive(app, ReceiptDraft(lines=[ReceiptLine(strips, 1)]))
