@@ -268,6 +268,20 @@ def test_each_identifier_is_checked_beside_it(app, catalog):
     ]
 
 
+def test_an_imei_received_with_spaces_and_dashes_is_stored_as_its_digits(app, catalog):
+    value = imei(9501)
+    typed = f"{value[:2]} {value[2:8]}-{value[8:14]} {value[14]}"
+    receive(
+        app, ReceiptDraft(devices=[ReceiptDevices(catalog.items["glucometer"], [(None, typed)])])
+    )
+    with app_context(app) as session:
+        assert session.execute(
+            select(DeviceIdentifier.type, Device.item_id)
+            .join(Device)
+            .where(DeviceIdentifier.value == value)
+        ).one() == ("imei", catalog.items["glucometer"])
+
+
 def test_a_serial_must_fit_the_items_pattern(app, catalog):
     scale = serial_item(app)
     assert refused(app, ReceiptDraft(devices=[ReceiptDevices(scale, [("serial", "AB-1234")])])) == [
