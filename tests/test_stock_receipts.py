@@ -142,6 +142,24 @@ def test_a_counted_line_naming_no_item_or_one_that_does_not_exist_is_refused_bes
     ]
 
 
+def test_devices_naming_no_item_or_one_that_does_not_exist_are_refused_beside_it(app, catalog):
+    monitor = catalog.items["monitor"]
+    problems = refused(
+        app,
+        ReceiptDraft(
+            devices=[
+                ReceiptDevices(None, [("serial", "BP7450-9997")]),
+                ReceiptDevices(999_999, [("serial", "BP7450-9998")]),
+                ReceiptDevices(monitor, [("serial", "BP7450-9999")]),
+            ],
+        ),
+    )
+    assert [p for p in problems if p[0] == "item_not_found"] == [
+        ("item_not_found", "Choose an item.", "devices[0].item.id"),
+        ("item_not_found", "There is no item with id 999999.", "devices[1].item.id"),
+    ]
+
+
 def test_the_bounds_of_a_counted_line_are_accepted(app, catalog):
     strips = catalog.items["strips"]
     receive(app, ReceiptDraft(lines=[ReceiptLine(strips, 1)]))
