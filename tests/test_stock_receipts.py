@@ -113,6 +113,19 @@ def test_a_receipt_with_nothing_in_it_is_refused(app, catalog):
     ]
 
 
+def test_a_receipt_into_a_location_that_does_not_exist_is_refused_beside_it(app, catalog):
+    assert refused(
+        app,
+        ReceiptDraft(location_ref=999_999, lines=[ReceiptLine(catalog.items["strips"], 1)]),
+    ) == [
+        (
+            "location_not_found",
+            "That is not a valid location: there is no active stock location with id 999999.",
+            "location.id",
+        )
+    ]
+
+
 @pytest.mark.parametrize("count", [0, -1, receipts.MAX_RECEIPT_UNITS + 1, 2.5, "3", None])
 def test_a_counted_line_is_a_whole_number_of_units_within_bounds(app, catalog, count):
     assert refused(app, ReceiptDraft(lines=[ReceiptLine(catalog.items["strips"], count)])) == [
