@@ -222,6 +222,11 @@ def test_a_receipt_takes_at_most_its_number_of_devices(app, catalog):
             "devices",
         )
     ]
+    receipt_id = receive(app, ReceiptDraft(devices=[ReceiptDevices(glucometer, values[:-1])]))
+    with app_context(app) as session:
+        assert session.scalar(
+            select(func.count(DeviceEvent.id)).where(DeviceEvent.receipt_id == receipt_id)
+        ) == len(values[:-1])
 
 
 def test_devices_are_received_by_identifier_and_counted_items_by_count(app, catalog):
