@@ -107,6 +107,16 @@ def test_a_receipt_brings_counted_lines_and_devices_in_with_one_row_each(app, ca
         assert strips_balance == STOCK_PER_COUNTED_ITEM + 7
 
 
+def test_a_receipt_is_stored_as_received_by_the_person_who_received_it(app, catalog):
+    receipt_id = receive(app, ReceiptDraft(lines=[ReceiptLine(catalog.items["strips"], 1)]))
+    with app_context(app) as session:
+        receipt = session.get(receipts.StockReceipt, receipt_id)
+        assert (session.get(User, receipt.actor_user_id).role, receipt.actor_api_key_id) == (
+            "admin",
+            None,
+        )
+
+
 def test_a_receipt_with_nothing_in_it_is_refused(app, catalog):
     assert refused(app, ReceiptDraft(reference="Empty")) == [
         ("lines_required", "Receive at least one line or device.", "lines")
