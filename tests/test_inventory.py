@@ -550,11 +550,16 @@ def test_a_new_device_is_in_stock_and_every_device_status_has_a_label():
 def test_a_manifest_is_previewed_only_for_a_device_item_and_with_an_identifier(app, catalog):
     with app.app_context():
         for item, text, refusal in [
-            ("strips", imei(7301), ("devices[0].item.id", "Choose a device-tracked item.")),
+            (
+                "strips",
+                imei(7301),
+                ("device_item_required", "devices[0].item.id", "Choose a device-tracked item."),
+            ),
             (
                 "glucometer",
                 "  ",
                 (
+                    "identifiers_required",
                     "devices[0].deviceIdentifiers",
                     "Scan, paste or upload at least one identifier.",
                 ),
@@ -562,6 +567,6 @@ def test_a_manifest_is_previewed_only_for_a_device_item_and_with_an_identifier(a
         ]:
             with pytest.raises(ledger.StockRefused) as error:
                 receipts.preview_manifest(catalog.items[item], text)
-            assert [(p.field, p.message) for p in error.value.problems] == [refusal]
+            assert [(p.code, p.field, p.message) for p in error.value.problems] == [refusal]
         item, entries = receipts.preview_manifest(catalog.items["glucometer"], imei(7301))
         assert (item.id, [e.problem for e in entries]) == (catalog.items["glucometer"], [None])

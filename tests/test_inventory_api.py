@@ -125,3 +125,26 @@ def test_an_order_answers_its_fulfillment_location(api, catalog, spec):
         "name": "Main warehouse",
     }
     check(spec, "/api/v3/order", "post", response)
+
+
+def test_a_receipt_posted_with_an_api_key_is_stored_as_received_by_that_key(api, app, catalog):
+    from sqlalchemy import select
+
+    from app.auth.models import ApiKey
+    from app.inventory.models import StockReceipt
+    from tests.conftest import app_context
+
+    response = api.post(
+        "/api/v3/inventory/receipts",
+        json={
+            "reference": "PO-KEY",
+            "lines": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    with app_context(app) as session:
+        receipt = session.scalars(
+            select(StockReceipt).where(StockReceipt.reference == "PO-KEY")
+        ).one()
+        key = session.get(ApiKey, receipt.actor_api_key_id)
+        assert (key.name, receipt.actor_user_id) == ("Tests", None)

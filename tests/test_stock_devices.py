@@ -14,7 +14,7 @@ from app.catalog.models import Device, DeviceIdentifier, Item
 from app.db.transactions import write_transaction
 from app.extensions import db
 from app.inventory import devices
-from app.inventory.ledger import StockRefused
+from app.inventory.ledger import StockRefused, available
 from app.inventory.locations import default_location
 from app.inventory.models import MAX_REASON_LENGTH, DeviceEvent, StockMovement, StockReceipt
 from app.orders import packing
@@ -201,6 +201,27 @@ def test_a_device_scanned_before_it_was_received_is_received_then_allocated(app,
     assert on_hand(app, glucometer) == before + 1
 
 
+def test_a_device_scanned_where_its_item_was_never_stocked_is_its_first_unit_there(app, catalog):
+    from app.inventory.locations import create_location
+
+    with app.app_context():
+        east = create_location("East", actor("admin")).id
+        db.session.remove()
+    order_id = place(app, catalog, items={"glucometer": 1}, location_id=east)
+    move(app, order_id, "processing")
+    with app.app_context():
+        packing.record_device(order_id, imei(8282), actor("fulfillment"))
+        db.session.remove()
+    device_id = device_id_of(app, imei(8282))
+    assert where_is(app, device_id) == ("allocated", east)
+    with app_context(app) as session:
+        row = session.scalars(
+            select(StockMovement).where(StockMovement.device_id == device_id)
+        ).one()
+        assert (row.kind, row.location_id, row.on_hand_change) == ("receipt", east, 1)
+        assert available(east, [catalog.items["glucometer"]]) == {catalog.items["glucometer"]: 1}
+
+
 def test_a_returned_device_that_passes_inspection_is_back_in_stock_with_a_return_row(app, catalog):
     glucometer = catalog.items["glucometer"]
     device_id = returned_device(app, catalog)
@@ -219,6 +240,30 @@ def test_a_returned_device_that_passes_inspection_is_back_in_stock_with_a_return
         "Cleaned, tested",
         "fulfillment",
     )
+
+
+def test_a_device_never_stocked_that_passes_inspection_is_its_items_first_unit_there(app, catalog):
+    from app.catalog import service as catalog_service
+    from app.orders import returns_station
+    from tests.helpers.returns import a_kit_and_a_device_asked_back
+
+    order_id, _ = a_kit_and_a_device_asked_back(app, catalog)
+    with app.app_context():
+        scale = catalog_service.create_item(
+            catalog_service.ItemDraft(name="Scale", sku="SCL", device_identifier_type="serial"),
+            actor("admin"),
+        ).id
+        returns_station.record_unexpected(
+            order_id, "SC-0001", "Found in box", actor("fulfillment"), scale
+        )
+        home = default_location().id
+        db.session.remove()
+    device_id = device_id_of(app, "SC-0001")
+    assert where_is(app, device_id) == ("quarantined", home)
+    inspect(app, device_id, True)
+    assert where_is(app, device_id) == ("inStock", home)
+    assert last_movement(app) == ("return", scale, 1, device_id, "Passed inspection")
+    assert on_hand(app, scale) == 1
 
 
 def test_a_device_passed_without_a_note_says_it_passed_inspection(app, catalog):

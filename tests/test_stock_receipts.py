@@ -107,9 +107,32 @@ def test_a_receipt_brings_counted_lines_and_devices_in_with_one_row_each(app, ca
         assert strips_balance == STOCK_PER_COUNTED_ITEM + 7
 
 
+def test_a_receipt_is_stored_as_received_by_the_person_who_received_it(app, catalog):
+    receipt_id = receive(app, ReceiptDraft(lines=[ReceiptLine(catalog.items["strips"], 1)]))
+    with app_context(app) as session:
+        receipt = session.get(receipts.StockReceipt, receipt_id)
+        assert (session.get(User, receipt.actor_user_id).role, receipt.actor_api_key_id) == (
+            "admin",
+            None,
+        )
+
+
 def test_a_receipt_with_nothing_in_it_is_refused(app, catalog):
     assert refused(app, ReceiptDraft(reference="Empty")) == [
         ("lines_required", "Receive at least one line or device.", "lines")
+    ]
+
+
+def test_a_receipt_into_a_location_that_does_not_exist_is_refused_beside_it(app, catalog):
+    assert refused(
+        app,
+        ReceiptDraft(location_ref=999_999, lines=[ReceiptLine(catalog.items["strips"], 1)]),
+    ) == [
+        (
+            "location_not_found",
+            "That is not a valid location: there is no active stock location with id 999999.",
+            "location.id",
+        )
     ]
 
 
@@ -121,6 +144,42 @@ def test_a_counted_line_is_a_whole_number_of_units_within_bounds(app, catalog, c
             f"Count must be a whole number from 1 to {receipts.MAX_RECEIPT_UNITS}.",
             "lines[0].count",
         )
+    ]
+
+
+def test_a_counted_line_naming_no_item_or_one_that_does_not_exist_is_refused_beside_it(
+    app, catalog
+):
+    monitor = catalog.items["monitor"]  # named by the receipt's devices, beside the lines
+    problems = refused(
+        app,
+        ReceiptDraft(
+            lines=[ReceiptLine(None, 1), ReceiptLine(999_999, 2), ReceiptLine("abc", 1)],
+            devices=[ReceiptDevices(monitor, [("serial", "BP7450-9999")])],
+        ),
+    )
+    assert [p for p in problems if p[2].startswith("lines")] == [
+        ("item_not_found", "Choose an item.", "lines[0].item.id"),
+        ("item_not_found", "There is no item with id 999999.", "lines[1].item.id"),
+        ("item_not_found", "There is no item with id abc.", "lines[2].item.id"),
+    ]
+
+
+def test_devices_naming_no_item_or_one_that_does_not_exist_are_refused_beside_it(app, catalog):
+    monitor = catalog.items["monitor"]
+    problems = refused(
+        app,
+        ReceiptDraft(
+            devices=[
+                ReceiptDevices(None, [("serial", "BP7450-9997")]),
+                ReceiptDevices(999_999, [("serial", "BP7450-9998")]),
+                ReceiptDevices(monitor, [("serial", "BP7450-9999")]),
+            ],
+        ),
+    )
+    assert [p for p in problems if p[0] == "item_not_found"] == [
+        ("item_not_found", "Choose an item.", "devices[0].item.id"),
+        ("item_not_found", "There is no item with id 999999.", "devices[1].item.id"),
     ]
 
 
@@ -142,8 +201,13 @@ def test_a_reference_too_long_is_refused_beside_it(app, catalog):
             lines=[ReceiptLine(catalog.items["strips"], 1)],
         ),
     )
-    assert [(code, field) for code, _, field in problems] == [("invalid_reference", "reference")]
-    assert str(MAX_REFERENCE_LENGTH) in problems[0][1]
+    assert problems == [
+        (
+            "invalid_reference",
+            f"The reference is at most {MAX_REFERENCE_LENGTH} characters.",
+            "reference",
+        )
+    ]
 
 
 def test_a_receipt_has_at_most_its_number_of_lines(app, catalog):
@@ -168,6 +232,11 @@ def test_a_receipt_takes_at_most_its_number_of_devices(app, catalog):
             "devices",
         )
     ]
+    receipt_id = receive(app, ReceiptDraft(devices=[ReceiptDevices(glucometer, values[:-1])]))
+    with app_context(app) as session:
+        assert session.scalar(
+            select(func.count(DeviceEvent.id)).where(DeviceEvent.receipt_id == receipt_id)
+        ) == len(values[:-1])
 
 
 def test_devices_are_received_by_identifier_and_counted_items_by_count(app, catalog):
@@ -245,6 +314,20 @@ def test_each_identifier_is_checked_beside_it(app, catalog):
     ]
 
 
+def test_an_imei_received_with_spaces_and_dashes_is_stored_as_its_digits(app, catalog):
+    value = imei(9501)
+    typed = f"{value[:2]} {value[2:8]}-{value[8:14]} {value[14]}"
+    receive(
+        app, ReceiptDraft(devices=[ReceiptDevices(catalog.items["glucometer"], [(None, typed)])])
+    )
+    with app_context(app) as session:
+        assert session.execute(
+            select(DeviceIdentifier.type, Device.item_id)
+            .join(Device)
+            .where(DeviceIdentifier.value == value)
+        ).one() == ("imei", catalog.items["glucometer"])
+
+
 def test_a_serial_must_fit_the_items_pattern(app, catalog):
     scale = serial_item(app)
     assert refused(app, ReceiptDraft(devices=[ReceiptDevices(scale, [("serial", "AB-1234")])])) == [
@@ -287,6 +370,37 @@ def test_a_manifest_is_read_one_identifier_a_line_or_separated_by_commas(app, ca
         ("SN-0002", "SN-0002", None),
         ("SN-0001", "SN-0001", "Listed twice in this manifest."),
         ("XX-9", "XX-9", "XX-9 does not fit the serial numbers of Scale (pattern SN-[0-9]{4})."),
+    ]
+
+
+def test_a_manifest_knows_only_devices_already_received_with_that_type_of_identifier(app, catalog):
+    known = stock_identifier("imei", catalog.items["glucometer"] * 1000)
+    spaced = f"{known[:2]} {known[2:8]}-{known[8:]}"  # as a scanner or a person types it
+    scale = serial_item(app, pattern=None)
+    with app_context(app) as session:
+        glucometer = session.get(Item, catalog.items["glucometer"])
+        imeis = receipts.read_manifest(glucometer, f"{spaced}\n{imei(9401)}")
+        serials = receipts.read_manifest(session.get(Item, scale), known)
+    assert [(e.raw, e.value, e.problem) for e in imeis] == [
+        (spaced, known, "Already received: a device with this identifier exists."),
+        (imei(9401), imei(9401), None),
+    ]
+    assert [(e.value, e.problem) for e in serials] == [(known, None)]  # a serial, not that IMEI
+
+
+def test_a_malformed_serial_is_told_its_format_before_the_items_pattern(app, catalog):
+    scale = serial_item(app)
+    with app_context(app) as session:
+        entries = receipts.read_manifest(session.get(Item, scale), "S!")
+    assert [(e.value, e.problem) for e in entries] == [
+        ("S!", "A serial number is 4 to 40 letters, digits or dashes.")
+    ]
+    assert refused(app, ReceiptDraft(devices=[ReceiptDevices(scale, [("serial", "S!")])])) == [
+        (
+            "invalid_identifier",
+            "A serial number is 4 to 40 letters, digits or dashes.",
+            "devices[0].deviceIdentifiers[0].value",
+        )
     ]
 
 
