@@ -380,18 +380,18 @@ def test_every_line_is_checked_after_one_that_names_nothing(api, app, catalog):
         orderItems=[
             {"item": {"id": "1"}, "count": 1},
             {"item": {"id": 98765}, "count": 1},
+            strips,
+            strips,
             {"item": {"id": catalog.items["retired"]}, "count": 0},
-            strips,
-            strips,
         ],
     )
     error = rejected(api, app, body)
     assert [(d["code"], d["field"]) for d in error["details"]] == [
         ("invalid_id", "orderItems[0].item.id"),
         ("item_not_found", "orderItems[1].item.id"),
-        ("invalid_count", "orderItems[2].count"),
-        ("item_not_orderable", "orderItems[2].item.id"),
-        ("duplicate_item", "orderItems[4].item.id"),
+        ("duplicate_item", "orderItems[3].item.id"),
+        ("invalid_count", "orderItems[4].count"),
+        ("item_not_orderable", "orderItems[4].item.id"),
     ]
 
 
