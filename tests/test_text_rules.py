@@ -115,10 +115,18 @@ TEXT_REFUSALS = [
         "First name is required (it has only invisible characters).",
     ),
     ("firstName", "x" * 101, "too_long", "First name is at most 100 characters."),
+    ("externalIdentifier", " ", "required", "External identifier is required."),
     # NFKC makes each "㎒" three letters ("MHz"): 22 of them are 66 characters as stored.
     (
         "externalIdentifier",
         "㎒" * 22,
+        "too_long",
+        "External identifier is at most 64 characters.",
+    ),
+    # 64 characters as typed, 66 as stored.
+    (
+        "externalIdentifier",
+        "x" * 63 + "㎒",
         "too_long",
         "External identifier is at most 64 characters.",
     ),
@@ -148,10 +156,18 @@ def test_each_text_rule_refuses_with_its_code_and_message(
     assert count(app, Patient) == 2
 
 
+def test_an_identifier_of_64_characters_as_stored_is_kept(app, api, catalog):
+    response = api.post("/api/v3/patient", json=patient_body(externalIdentifier="x" * 61 + "㎒"))
+    assert response.status_code == 201, response.json
+    with app_context(app) as session:
+        patient = session.get(Patient, response.json["id"])
+        assert patient.external_identifier == "x" * 61 + "MHz"
+
+
 def test_a_text_is_stored_trimmed_and_free_text_keeps_its_breaks_and_direction_marks(
     app, api, catalog
 ):
-    body = patient_body(firstName="  Grace\u00a0 ", externalIdentifier=" ＭＲＮ－\u200b٧ ")
+    body = patient_body(firstName="  Grace\u00a0 ", externalIdentifier=" ＭＲＮ\u2212\u200b٧ ")
     body["address"]["lineTwo"] = "   "
     body["address"]["note"] = "Blue door,\r\n\tback of the \u202bbuilding\u202c"
     response = api.post("/api/v3/patient", json=body)
