@@ -70,6 +70,331 @@ def codes(error) -> set[str]:
     return {d["code"] for d in error.get("details", [error])}
 
 
+# --- Each refusal in full: its code, its field and its message ----------------------------
+
+
+def _lines(noun, ref, count=1, times=1):
+    return [{noun: {"id": ref}, "count": count}] * times
+
+
+# What each case changes in a good order's body, and the problem it must be refused with.
+REFUSALS = {
+    "no recipient": (
+        lambda c: {"patient": None},
+        ("recipient_required", "patient", "Choose a patient or a site to ship to."),
+    ),
+    "two recipients": (
+        lambda c: {"site": {"id": c.site}},
+        ("recipient_conflict", "site", "An order goes to a patient or to a site, not both."),
+    ),
+    "unknown patient": (
+        lambda c: {"patient": {"id": 424242}},
+        ("patient_not_found", "patient.id", "There is no patient with id 424242."),
+    ),
+    "archived patient": (
+        lambda c: {"patient": {"id": c.archived_patient}},
+        ("patient_archived", "patient.id", "Old Patient is archived and cannot receive orders."),
+    ),
+    "patient id not a number": (
+        lambda c: {"patient": {"id": 0}},
+        ("invalid_id", "patient.id", "The patient id must be a positive whole number."),
+    ),
+    "unknown site": (
+        lambda c: {"patient": None, "site": {"id": 999}},
+        ("site_not_found", "site.id", "There is no site with id 999."),
+    ),
+    "inactive site": (
+        lambda c: {"patient": None, "site": {"id": c.inactive_site}},
+        ("site_inactive", "site.id", "Closed Clinic is inactive and cannot receive orders."),
+    ),
+    "site id not a number": (
+        lambda c: {"patient": None, "site": {"id": -3}},
+        ("invalid_id", "site.id", "The site id must be a positive whole number."),
+    ),
+    "no line": (
+        lambda c: {"orderItems": [], "orderKits": []},
+        (
+            "lines_required",
+            "orderItems",
+            "Order must contain at least one of: orderItems, orderKits, returnItems, "
+            "returnDevices, or returnPackedKits.",
+        ),
+    ),
+    "201 item lines": (
+        lambda c: {"orderItems": _lines("item", c.items["strips"], times=201)},
+        ("too_many_lines", "orderItems", "An order holds at most 200 item lines."),
+    ),
+    "201 kit lines": (
+        lambda c: {"orderKits": _lines("kit", c.kits["diabetes"], times=201)},
+        ("too_many_lines", "orderKits", "An order holds at most 200 kit lines."),
+    ),
+    "201 return item lines": (
+        lambda c: {"returnItems": _lines("item", c.items["cuff"], times=201)},
+        ("too_many_lines", "returnItems", "An order holds at most 200 item lines."),
+    ),
+    "201 return devices": (
+        lambda c: {"returnDevices": [{"id": 1}] * 201},
+        ("too_many_lines", "returnDevices", "An order lists at most 200 returnDevices."),
+    ),
+    "201 returned packed kits": (
+        lambda c: {"returnPackedKits": [{"id": 1}] * 201},
+        ("too_many_lines", "returnPackedKits", "An order lists at most 200 returnPackedKits."),
+    ),
+    "item id not a number": (
+        lambda c: {"orderItems": _lines("item", "1")},
+        ("invalid_id", "orderItems[0].item.id", "The item id must be a positive whole number."),
+    ),
+    "unknown item": (
+        lambda c: {"orderItems": _lines("item", c.items["strips"]) + _lines("item", 98765)},
+        ("item_not_found", "orderItems[1].item.id", "There is no item with id 98765."),
+    ),
+    "unknown kit": (
+        lambda c: {"orderKits": _lines("kit", 5555)},
+        ("kit_not_found", "orderKits[0].kit.id", "There is no kit with id 5555."),
+    ),
+    "an item twice": (
+        lambda c: {"orderItems": _lines("item", c.items["strips"], times=2)},
+        (
+            "duplicate_item",
+            "orderItems[1].item.id",
+            "Test strips is already on line 1; change that line's count instead.",
+        ),
+    ),
+    "a kit twice": (
+        lambda c: {"orderKits": _lines("kit", c.kits["diabetes"], times=2)},
+        (
+            "duplicate_kit",
+            "orderKits[1].kit.id",
+            "Diabetes kit is already on line 1; change that line's count instead.",
+        ),
+    ),
+    "an item not orderable": (
+        lambda c: {"orderItems": _lines("item", c.items["retired"])},
+        ("item_not_orderable", "orderItems[0].item.id", "Old monitor cannot be ordered."),
+    ),
+    "an archived kit": (
+        lambda c: {"orderKits": _lines("kit", c.kits["archived"])},
+        ("kit_archived", "orderKits[0].kit.id", "The kit Old kit is archived."),
+    ),
+    "a count of 0": (
+        lambda c: {"orderKits": _lines("kit", c.kits["diabetes"], count=0)},
+        ("invalid_count", "orderKits[0].count", "Count must be a whole number from 1 to 999."),
+    ),
+    "a return count of 1000": (
+        lambda c: {"returnItems": _lines("item", c.items["cuff"], count=1000)},
+        ("invalid_count", "returnItems[0].count", "Count must be a whole number from 1 to 999."),
+    ),
+    "21 external ids": (
+        lambda c: {"externalOrderIds": [f"E-{n}" for n in range(21)]},
+        (
+            "too_many_external_order_ids",
+            "externalOrderIds",
+            "An order carries at most 20 external order ids.",
+        ),
+    ),
+    "an empty external id": (
+        lambda c: {"externalOrderIds": ["E-1", " "]},
+        (
+            "invalid_external_order_id",
+            "externalOrderIds[1]",
+            "An external order id must be a non-empty text.",
+        ),
+    ),
+    "an external id not text": (
+        lambda c: {"externalOrderIds": [7]},
+        (
+            "invalid_external_order_id",
+            "externalOrderIds[0]",
+            "An external order id must be a non-empty text.",
+        ),
+    ),
+    "an external id of 65 characters": (
+        lambda c: {"externalOrderIds": ["x" * 65]},
+        (
+            "invalid_external_order_id",
+            "externalOrderIds[0]",
+            "An external order id is at most 64 characters.",
+        ),
+    ),
+    "an external id on two lines": (
+        lambda c: {"externalOrderIds": ["E-1\nE-2"]},
+        (
+            "invalid_external_order_id",
+            "externalOrderIds[0]",
+            "An external order id must be on one line.",
+        ),
+    ),
+    "an external id twice": (
+        lambda c: {"externalOrderIds": ["A-1", "B-2", "A-1"]},
+        ("duplicate_external_order_id", "externalOrderIds[2]", "“A-1” is listed twice."),
+    ),
+    "an email label not true or false": (
+        lambda c: {"emailLabel": "true"},
+        ("invalid_email_label", "emailLabel", "emailLabel must be true or false."),
+    ),
+    "an email label without returns": (
+        lambda c: {"emailLabel": True},
+        (
+            "email_label_without_returns",
+            "emailLabel",
+            "An emailed return label needs at least one return line.",
+        ),
+    ),
+    "no shipping option": (
+        lambda c: {"shippingOption": None},
+        (
+            "shipping_option_required",
+            "shippingOption",
+            "Choose how the order ships: standard or overnight.",
+        ),
+    ),
+    "returns and lines going out, an emailed label and no shipping option": (
+        lambda c: {
+            "returnItems": _lines("item", c.items["cuff"]),
+            "emailLabel": True,
+            "shippingOption": None,
+        },
+        (
+            "shipping_option_required",
+            "shippingOption",
+            "Choose how the order ships: standard or overnight.",
+        ),
+    ),
+    "an unknown shipping option": (
+        lambda c: {"shippingOption": "rocket"},
+        (
+            "invalid_shipping_option",
+            "shippingOption",
+            "Shipping option must be “standard” or “overnight”.",
+        ),
+    ),
+    "a note not text": (
+        lambda c: {"orderNotes": [{"note": "fine"}, {"note": 5}]},
+        ("invalid_note", "orderNotes[1].note", "A note must be text."),
+    ),
+    "a note of 2001 characters": (
+        lambda c: {"orderNotes": [{"note": "x" * 2001}]},
+        ("invalid_note", "orderNotes[0].note", "A note is at most 2000 characters."),
+    ),
+    "a note with an escape": (
+        lambda c: {"orderNotes": [{"note": "ring \x1b[31m twice"}]},
+        (
+            "invalid_note",
+            "orderNotes[0].note",
+            "A note cannot hold control characters (it holds U+001B).",
+        ),
+    ),
+    "21 notes": (
+        lambda c: {"orderNotes": [{"note": f"note {n}"} for n in range(21)]},
+        ("too_many_notes", "orderNotes", "An order is placed with at most 20 notes."),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_each_order_rule_refuses_with_its_code_field_and_message(api, app, catalog, case):
+    change, problem = REFUSALS[case]
+    error = rejected(api, app, patient_order(catalog, **change(catalog)))
+    listed = [(d["code"], d["field"], d["message"]) for d in error.get("details", [error])]
+    assert listed == [problem]
+
+
+def test_an_order_may_hold_200_lines_20_external_ids_and_20_notes(api, app, catalog):
+    from app.catalog.models import Item
+    from app.db.transactions import write_transaction
+    from app.orders.models import OrderNote
+
+    with app.app_context(), write_transaction() as session:
+        more = [Item(name=f"Part {n}", sku=f"PART-{n}") for n in range(199)]
+        session.add_all(more)
+        session.flush()
+        ids = [catalog.items["strips"], *(item.id for item in more)]
+    # Return lines: they reserve no stock, so the new items need none.
+    body = patient_order(
+        catalog,
+        orderItems=[],
+        orderKits=[],
+        returnItems=[{"item": {"id": i}, "count": 1} for i in ids],
+        externalOrderIds=[f"E-{n}" for n in range(20)],
+        orderNotes=[{"note": f"note {n}"} for n in range(20)],
+    )
+    order_id = placed(api, body)
+    order = stored(app, order_id)
+    assert order["returns"] == sorted((i, 1) for i in ids)
+    assert order["external_ids"] == sorted(f"E-{n}" for n in range(20))
+    with app_context(app) as session:
+        notes = session.scalars(select(OrderNote.note).where(OrderNote.order_id == order_id))
+        assert sorted(notes) == sorted(f"note {n}" for n in range(20))
+
+
+def test_200_return_devices_are_each_looked_up(api, app, catalog):
+    body = {
+        "patient": {"id": catalog.patient},
+        "returnDevices": [{"id": 10**6 + n} for n in range(200)],
+    }
+    error = rejected(api, app, body)
+    assert codes(error) == {"device_not_found"}
+
+
+def test_a_null_email_label_is_no_emailed_label(api, app, catalog):
+    body = {
+        "patient": {"id": catalog.patient},
+        "returnItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+        "emailLabel": None,
+    }
+    order = stored(app, placed(api, body))
+    assert (order["email_label"], order["shipping"]) == (False, "standard")
+    assert order["returns"] == [(catalog.items["cuff"], 1)]
+
+
+def test_an_email_label_not_true_or_false_counts_as_no_label_for_the_shipping_rule(
+    api, app, catalog
+):
+    body = {
+        "patient": {"id": catalog.patient},
+        "returnItems": [{"item": {"id": catalog.items["cuff"]}, "count": 1}],
+        "emailLabel": "yes",
+        "shippingOption": None,
+    }
+    error = rejected(api, app, body)
+    assert [(d["code"], d["field"]) for d in error["details"]] == [
+        ("invalid_email_label", "emailLabel"),
+        ("shipping_option_required", "shippingOption"),
+    ]
+
+
+def test_an_empty_note_placed_with_the_order_is_left_out(api, app, catalog):
+    from app.orders.models import OrderNote
+
+    body = patient_order(catalog, orderNotes=[{"note": "   "}, {"note": " Ring twice "}])
+    order_id = placed(api, body)
+    with app_context(app) as session:
+        notes = session.scalars(select(OrderNote.note).where(OrderNote.order_id == order_id))
+        assert notes.all() == ["Ring twice"]
+
+
+def test_every_line_is_checked_after_one_that_names_nothing(api, app, catalog):
+    strips = {"item": {"id": catalog.items["strips"]}, "count": 1}
+    body = patient_order(
+        catalog,
+        orderItems=[
+            {"item": {"id": "1"}, "count": 1},
+            {"item": {"id": 98765}, "count": 1},
+            strips,
+            strips,
+            {"item": {"id": catalog.items["retired"]}, "count": 0},
+        ],
+    )
+    error = rejected(api, app, body)
+    assert [(d["code"], d["field"]) for d in error["details"]] == [
+        ("invalid_id", "orderItems[0].item.id"),
+        ("item_not_found", "orderItems[1].item.id"),
+        ("duplicate_item", "orderItems[3].item.id"),
+        ("invalid_count", "orderItems[4].count"),
+        ("item_not_orderable", "orderItems[4].item.id"),
+    ]
+
+
 # --- Recipient --------------------------------------------------------------------------
 
 

@@ -62,6 +62,123 @@ def coordinator(app, catalog):
     return person
 
 
+TEXT_REFUSALS = [
+    # (field, value, code, message): each text rule, its code and its message in full.
+    (
+        "firstName",
+        "Ann\ud800",
+        "invalid_text",
+        "firstName holds a broken character (a lone surrogate).",
+    ),
+    ("lastName", "Lee\x00", "invalid_text", "lastName cannot contain the NUL character."),
+    (
+        "lastName",
+        "Lee\u202e",
+        "invalid_text",
+        "Last name cannot hold characters that reverse the text's direction.",
+    ),
+    ("address.city", "Colum\nbus", "invalid_text", "City must be on one line."),
+    ("address.city", "Colum\u2029bus", "invalid_text", "City must be on one line."),
+    (
+        "address.lineOne",
+        "1 Elm St\x07",
+        "invalid_text",
+        "Address line 1 cannot hold control characters (it holds U+0007).",
+    ),
+    (
+        "address.lineOne",
+        "1 Elm St\x9b",
+        "invalid_text",
+        "Address line 1 cannot hold control characters (it holds U+009B).",
+    ),
+    (
+        "address.note",
+        "Blue door\x1b[5m",
+        "invalid_text",
+        "Address note cannot hold control characters (it holds U+001B).",
+    ),
+    (
+        "address.note",
+        "Blue\x0cdoor",
+        "invalid_text",
+        "Address note cannot hold control characters (it holds U+000C).",
+    ),
+    ("address.lineTwo", "\u200b", "invalid_text", "Address line 2 has only invisible characters."),
+    ("address.lineTwo", 12, "invalid_type", "Address line 2 must be text."),
+    ("address.lineTwo", "x" * 201, "too_long", "Address line 2 is at most 200 characters."),
+    ("firstName", "  ", "required", "First name is required."),
+    ("firstName", None, "required", "First name is required."),
+    (
+        "firstName",
+        "\u200b\u2060\ufeff",
+        "required",
+        "First name is required (it has only invisible characters).",
+    ),
+    ("firstName", "x" * 101, "too_long", "First name is at most 100 characters."),
+    ("externalIdentifier", " ", "required", "External identifier is required."),
+    # NFKC makes each "㎒" three letters ("MHz"): 22 of them are 66 characters as stored.
+    (
+        "externalIdentifier",
+        "㎒" * 22,
+        "too_long",
+        "External identifier is at most 64 characters.",
+    ),
+    # 64 characters as typed, 66 as stored.
+    (
+        "externalIdentifier",
+        "x" * 63 + "㎒",
+        "too_long",
+        "External identifier is at most 64 characters.",
+    ),
+    (
+        "externalIdentifier",
+        "x" * 65,
+        "too_long",
+        "External identifier is at most 64 characters.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "code", "message"), TEXT_REFUSALS)
+def test_each_text_rule_refuses_with_its_code_and_message(
+    app, api, catalog, field, value, code, message
+):
+    body = patient_body()
+    if field.startswith("address."):
+        body["address"][field.removeprefix("address.")] = value
+    else:
+        body[field] = value
+    response = api.post("/api/v3/patient", json=body)
+    assert response.status_code == 400, response.json
+    error = response.json["error"]
+    listed = [(d["code"], d["field"], d["message"]) for d in error.get("details", [error])]
+    assert listed == [(code, field, message)]
+    assert count(app, Patient) == 2
+
+
+def test_an_identifier_of_64_characters_as_stored_is_kept(app, api, catalog):
+    response = api.post("/api/v3/patient", json=patient_body(externalIdentifier="x" * 61 + "㎒"))
+    assert response.status_code == 201, response.json
+    with app_context(app) as session:
+        patient = session.get(Patient, response.json["id"])
+        assert patient.external_identifier == "x" * 61 + "MHz"
+
+
+def test_a_text_is_stored_trimmed_and_free_text_keeps_its_breaks_and_direction_marks(
+    app, api, catalog
+):
+    body = patient_body(firstName="  Grace\u00a0 ", externalIdentifier=" ＭＲＮ\u2212\u200b٧ ")
+    body["address"]["lineTwo"] = "   "
+    body["address"]["note"] = "Blue door,\r\n\tback of the \u202bbuilding\u202c"
+    response = api.post("/api/v3/patient", json=body)
+    assert response.status_code == 201, response.json
+    with app_context(app) as session:
+        patient = session.get(Patient, response.json["id"])
+        assert (patient.first_name, patient.external_identifier) == ("Grace", "MRN-7")
+        assert patient.address.line_two is None
+        assert patient.address.note == "Blue door,\r\n\tback of the \u202bbuilding\u202c"
+
+
 @pytest.mark.parametrize("value", ONE_LINE_REFUSED)
 @pytest.mark.parametrize(
     "field", ["firstName", "lastName", "externalIdentifier", "address.lineOne", "address.city"]

@@ -952,3 +952,13 @@ def test_a_recipient_holding_many_devices_shows_the_newest_until_all_are_asked_f
         html = choose_with(other)
         assert held_choices(html) == (devices[1:], [])
         assert 'name="all_held"' not in html
+
+
+def test_a_line_with_a_count_but_no_item_asks_to_choose_the_item(app, coordinator, catalog):
+    data = a_good_order(coordinator, catalog)
+    data.update({"items-1-ref": "", "items-1-count": "3"})
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    match = re.search(r'<p class="error" id="items-1-ref-error">([^<]*)</p>', response.text)
+    assert match is not None and match.group(1) == "Choose an item from the list."
+    assert orders_in_db(app) == 0
