@@ -411,7 +411,14 @@ def test_revoking_a_key_is_on_its_history_once_with_who_revoked_it(app, catalog)
         service.revoke_api_key(key_id, actor)
         service.revoke_api_key(key_id, actor)
     with app_context(app) as session:
-        assert session.get(ApiKey, key_id).revoked_at is not None
+        stored = session.get(ApiKey, key_id)
+        assert stored.revoked_at is not None
+        assert stored.created_by_id == catalog.users["admin"]
+        assert session.scalar(select(RecordChange.changes).order_by(RecordChange.id)) == {
+            "name": [None, "Feed"],
+            "prefix": [None, stored.prefix],
+            "scopes": [None, "orders:read"],
+        }
         history = session.execute(
             select(
                 RecordChange.record_type,
