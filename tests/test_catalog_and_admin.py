@@ -8,9 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.auth import service
+from app.auth.actor import Actor
 from app.auth.models import ApiKey, User
 from app.catalog.models import Item, Kit
+from app.extensions import db
 from app.history.models import RecordChange
+from app.validation import Problem, Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless
@@ -351,3 +355,167 @@ def test_api_key_last_use_is_recorded_once_a_minute(app, api, admin):
     api.get("/api/v3/site")
     assert last_used() > first
     assert "Last used" in admin.get("/admin/api-keys/").text
+
+
+def refusal_of(app, change, *args) -> list[Problem]:
+    """The problems a service call is refused with (it must be refused)."""
+    with app.app_context(), pytest.raises(Rejected) as refused:
+        change(*args)
+    return refused.value.problems
+
+
+def admin_actor(app, catalog) -> Actor:
+    with app.app_context():
+        return Actor(user=db.session.get(User, catalog.users["admin"]))
+
+
+def api_key_count(app) -> int:
+    with app_context(app) as session:
+        return session.scalar(select(func.count(ApiKey.id)))
+
+
+def test_an_api_key_needs_a_name_of_at_most_100_characters(app, catalog):
+    actor = admin_actor(app, catalog)
+    scopes = ["orders:read"]
+    for name, problem in [
+        (None, Problem("required", "Name is required.", "name")),
+        ("  ", Problem("required", "Name is required.", "name")),
+        ("x" * 101, Problem("too_long", "Name is at most 100 characters.", "name")),
+    ]:
+        assert refusal_of(app, service.create_api_key, name, scopes, actor) == [problem]
+    assert api_key_count(app) == 0
+    with app.app_context():
+        service.create_api_key(" " + "x" * 100 + " ", scopes, actor)
+    with app_context(app) as session:
+        assert session.scalars(select(ApiKey.name)).all() == ["x" * 100]
+
+
+def test_an_api_key_is_refused_an_unknown_scope_by_name_or_no_scope_at_all(app, catalog):
+    actor = admin_actor(app, catalog)
+    assert refusal_of(
+        app, service.create_api_key, "Feed", ["orders:read", "orders:everything", 7], actor
+    ) == [Problem("invalid_scope", "Unknown scope: orders:everything, 7.", "scopes")]
+    for scopes in (None, []):
+        assert refusal_of(app, service.create_api_key, "Feed", scopes, actor) == [
+            Problem("required", "Choose at least one thing the key may do.", "scopes")
+        ]
+    assert api_key_count(app) == 0
+
+
+def test_revoking_a_key_is_on_its_history_once_with_who_revoked_it(app, catalog):
+    actor = admin_actor(app, catalog)
+    with app.app_context():
+        key, _ = service.create_api_key("Feed", ["orders:read"], actor)
+        key_id = key.id
+    with app.app_context():
+        service.revoke_api_key(key_id, actor)
+        service.revoke_api_key(key_id, actor)
+    with app_context(app) as session:
+        stored = session.get(ApiKey, key_id)
+        assert stored.revoked_at is not None
+        assert stored.created_by_id == catalog.users["admin"]
+        assert session.scalar(select(RecordChange.changes).order_by(RecordChange.id)) == {
+            "name": [None, "Feed"],
+            "prefix": [None, stored.prefix],
+            "scopes": [None, "orders:read"],
+        }
+        history = session.execute(
+            select(
+                RecordChange.record_type,
+                RecordChange.record_id,
+                RecordChange.action,
+                RecordChange.actor_user_id,
+            ).order_by(RecordChange.id)
+        ).all()
+    assert [tuple(row) for row in history] == [
+        ("apiKey", key_id, "created", catalog.users["admin"]),
+        ("apiKey", key_id, "revoked", catalog.users["admin"]),
+    ]
+
+
+def test_a_user_or_key_there_is_not_is_refused_by_name(app, catalog):
+    actor = admin_actor(app, catalog)
+    missing_user = [Problem("user_not_found", "There is no user with id 999999.")]
+    assert refusal_of(app, service.sign_out_everywhere, 999999, actor) == missing_user
+    assert refusal_of(app, service.set_user_active, 999999, False, actor) == missing_user
+    assert (
+        refusal_of(app, service.reset_password, 999999, "a long enough passphrase", actor)
+        == missing_user
+    )
+    draft = service.UserDraft("someone@example.org", "Some", "One", "coordinator")
+    assert refusal_of(app, service.update_user, 999999, draft, actor) == missing_user
+    assert refusal_of(app, service.revoke_api_key, 999999, actor) == [
+        Problem("API_key_not_found", "There is no API key with id 999999.")
+    ]
+
+
+def user_count(app) -> int:
+    with app_context(app) as session:
+        return session.scalar(select(func.count(User.id)))
+
+
+def test_each_user_rule_is_refused_at_its_field_and_nothing_is_stored(app, catalog):
+    actor = admin_actor(app, catalog)
+    draft = service.UserDraft
+    password = "a long enough pass"
+    before = user_count(app)
+    cases = [
+        (draft(None, "A", "B", "coordinator"), [("required", "Email is required.", "email")]),
+        (
+            draft("not an email", "A", "B", "coordinator"),
+            [("invalid_email", "Enter an email address like name@example.com.", "email")],
+        ),
+        (
+            draft("a@example.org", None, None, None),
+            [
+                ("required", "First name is required.", "firstName"),
+                ("required", "Last name is required.", "lastName"),
+                ("required", "Choose a role.", "role"),
+            ],
+        ),
+        (
+            draft("a@example.org", "x" * 101, "y" * 101, "boss"),
+            [
+                ("too_long", "First name is at most 100 characters.", "firstName"),
+                ("too_long", "Last name is at most 100 characters.", "lastName"),
+                (
+                    "invalid_choice",
+                    "Role must be one of: coordinator, fulfillment, admin.",
+                    "role",
+                ),
+            ],
+        ),
+        (
+            draft("Coordinator@Example.ORG", "A", "B", "admin"),
+            [("duplicate_email", "Another user signs in with this email.", "email")],
+        ),
+    ]
+    for user, problems in cases:
+        refused = refusal_of(app, service.create_user, user, password, actor)
+        assert refused == [Problem(*problem) for problem in problems]
+    assert user_count(app) == before
+
+
+def test_a_password_is_12_to_200_characters(app, catalog):
+    actor = admin_actor(app, catalog)
+    weak = Problem(
+        "weak_password",
+        "A password is at least 12 characters; a few words make a good one.",
+        "password",
+    )
+    too_long = Problem("too_long", "A password is at most 200 characters.", "password")
+    user_id = catalog.users["coordinator"]
+    for password, problem in [(None, weak), (5, weak), ("x" * 11, weak), ("x" * 201, too_long)]:
+        assert refusal_of(app, service.reset_password, user_id, password, actor) == [problem]
+    for password in ("x" * 12, "y" * 200):
+        with app.app_context():
+            service.reset_password(user_id, password, actor)
+        with app_context(app) as session:
+            assert session.get(User, user_id).check_password(password)
+    draft = service.UserDraft("New@Example.org", "  New ", "Person", "fulfillment")
+    with app.app_context():
+        service.create_user(draft, "z" * 12, actor)
+    with app_context(app) as session:
+        made = session.scalar(select(User).where(User.email == "new@example.org"))
+        assert (made.first_name, made.last_name, made.role) == ("New", "Person", "fulfillment")
+        assert made.check_password("z" * 12)

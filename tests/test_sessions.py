@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.auth.models import UserSignIn
+from app.auth import service
+from app.auth.models import User, UserSignIn
+from app.db.transactions import write_transaction
 from app.db.types import utcnow
 from tests.conftest import app_context
 from tests.helpers.web import Browserless
@@ -138,3 +140,89 @@ def test_an_unexpected_error_shows_the_error_page_to_a_signed_in_user(app, catal
     assert answer.status_code == 500
     assert "Something went wrong" in answer.text
     assert "Coordinator Tester" in answer.text and "Sign out" in answer.text
+
+
+def test_an_idle_sign_in_is_ended_and_no_other_sign_in_with_it(app, catalog):
+    person, other = signed_in(app), signed_in(app, "fulfillment")
+    with app_context(app) as session:
+        session.execute(
+            update(UserSignIn)
+            .where(UserSignIn.user_id == catalog.users["coordinator"])
+            .values(last_seen_at=utcnow() - timedelta(minutes=31))
+        )
+        session.commit()
+    assert person.get("/orders/").status_code == 302
+    assert person.get("/orders/").status_code == 302
+    with app_context(app) as session:
+        ends = {
+            s.user_id: (s.ended_at is not None, s.end_reason)
+            for s in session.scalars(select(UserSignIn))
+        }
+    assert ends == {
+        catalog.users["coordinator"]: (True, "idle"),
+        catalog.users["fulfillment"]: (False, None),
+    }
+    assert other.get("/orders/").status_code == 200
+
+
+def test_activity_is_written_on_the_sign_in_that_was_used_and_no_other(app, catalog):
+    person, other = signed_in(app), signed_in(app, "fulfillment")
+    long_ago = utcnow() - timedelta(minutes=10)
+    with app_context(app) as session:
+        session.execute(update(UserSignIn).values(last_seen_at=long_ago))
+        session.commit()
+    assert person.get("/orders/").status_code == 200
+    with app_context(app) as session:
+        seen = {s.user_id: s.last_seen_at for s in session.scalars(select(UserSignIn))}
+    assert seen[catalog.users["coordinator"]] > long_ago
+    assert seen[catalog.users["fulfillment"]] == long_ago
+    assert other.get("/orders/").status_code == 200
+
+
+def test_a_sign_in_is_open_for_exactly_its_idle_time_and_activity_is_written_each_minute(
+    app, catalog, monkeypatch
+):
+    now = utcnow()
+    monkeypatch.setattr(service, "utcnow", lambda: now)
+    idle = timedelta(minutes=30)
+    with app.app_context(), write_transaction() as session:
+        user = session.get(User, catalog.users["coordinator"])
+        sign_in, token = UserSignIn.start(user)
+        sign_in.last_seen_at = now - idle
+        session.add(sign_in)
+    with app.app_context():
+        assert service.signed_in_user(token, idle).id == catalog.users["coordinator"]
+    with app_context(app) as session:
+        record = session.scalar(select(UserSignIn))
+        assert (record.ended_at, record.last_seen_at) == (None, now)
+        record.last_seen_at = now - service.LAST_SEEN_PRECISION + timedelta(microseconds=1)
+        session.commit()
+    with app.app_context():
+        assert service.signed_in_user(token, idle) is not None
+    with app_context(app) as session:
+        assert session.scalar(select(UserSignIn.last_seen_at)) < now
+        session.execute(update(UserSignIn).values(last_seen_at=now - service.LAST_SEEN_PRECISION))
+        session.commit()
+    with app.app_context():
+        assert service.signed_in_user(token, idle) is not None
+    with app_context(app) as session:
+        assert session.scalar(select(UserSignIn.last_seen_at)) == now
+
+
+def test_signing_out_everywhere_ends_the_open_sign_ins_saying_so_and_leaves_ended_ones(
+    app, catalog
+):
+    laptop, phone = signed_in(app), signed_in(app)
+    assert laptop.post("/sign-out").status_code == 303
+    with app_context(app) as session:
+        signed_out_at = session.scalar(select(UserSignIn.ended_at).where(UserSignIn.id == 1))
+    assert phone.post("/sign-out-everywhere").status_code == 303
+    with app_context(app) as session:
+        ends = [
+            (s.id, s.ended_at is not None, s.end_reason)
+            for s in session.scalars(select(UserSignIn).order_by(UserSignIn.id))
+        ]
+        assert session.scalar(select(UserSignIn.ended_at).where(UserSignIn.id == 1)) == (
+            signed_out_at
+        )
+    assert ends == [(1, True, "signedOut"), (2, True, "signedOutEverywhere")]

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.auth import service
 from app.auth.models import User
 from app.db.transactions import write_transaction
 from app.orders.models import Order
+from app.validation import Problem, Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import place
 from tests.helpers.web import Browserless
@@ -82,3 +84,28 @@ def test_dates_on_pages_and_summaries_are_in_the_users_zone(app, coordinator, ca
     assert "2026-11-26 20:00 EST" in coordinator.get(f"/orders/{order_id}/packing-summary").text
     # The list reads the zone once for all its rows.
     assert ">2026-11-26 20:00 EST</time>" in coordinator.get("/orders/").text
+
+
+def test_a_zone_is_refused_by_its_code_and_field_and_nothing_is_stored(app, catalog):
+    user_id = catalog.users["coordinator"]
+    for name in ("Mars/Olympus_Mons", None, 5):
+        with app.app_context(), pytest.raises(Rejected) as refused:
+            service.set_time_zone(user_id, name)
+        assert refused.value.problems == [
+            Problem("invalid_time_zone", "Choose a time zone from the list.", "time_zone")
+        ]
+    assert zone_of(app, catalog) is None
+
+
+def test_a_zone_chosen_replaces_the_one_the_user_had(app, catalog):
+    user_id = catalog.users["coordinator"]
+    with app.app_context():
+        service.set_time_zone(user_id, "America/Chicago")
+        service.set_time_zone(user_id, "America/New_York")
+    assert zone_of(app, catalog) == "America/New_York"
+
+
+def test_the_zone_of_a_user_there_is_not_is_refused_by_name(app, catalog):
+    with app.app_context(), pytest.raises(Rejected) as refused:
+        service.set_time_zone(999999, "America/Chicago")
+    assert refused.value.problems == [Problem("user_not_found", "There is no user with id 999999.")]
