@@ -453,6 +453,18 @@ def test_a_device_cannot_be_in_two_open_orders(app, catalog):
     assert record(app, second, imei(5)) == "Diabetes kit 1: Glucometer"
 
 
+def test_another_open_order_s_devices_do_not_stop_a_different_device(app, catalog):
+    from tests.helpers.orders import record_and_release
+
+    record_and_release(app, catalog, imei(7))  # a device on the shelf
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    record(app, first, imei(6))
+    assert record(app, second, imei(7)) == "Diabetes kit 1: Glucometer"
+
+
 def test_a_device_of_another_item_is_refused_in_a_slot(app, catalog):
     order_id = place(app, catalog, kits={"hypertension": 1}, items={"monitor": 1})
     move(app, order_id, "processing")
