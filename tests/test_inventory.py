@@ -373,8 +373,14 @@ def test_a_scan_of_a_device_never_received_is_refused(app, catalog):
     order_id = place(app, catalog, kits={"diabetes": 1})
     move(app, order_id, "processing")
     error = refused_scan(app, order_id, imei(424242))
-    assert error.code == "unknown_device"
-    assert "has been received" in error.message
+    assert (error.code, error.message, error.kind, error.field) == (
+        "unknown_device",
+        f"No device {imei(424242)} has been received: it is not in stock anywhere. "
+        "Check the label, or receive the device first (Stock, Receive).",
+        "invalid",
+        "identifier",
+    )
+    assert statuses_of(app, imei(424242)) == [None]
 
 
 def test_a_device_at_another_location_is_refused(app, catalog):
@@ -386,8 +392,13 @@ def test_a_device_at_another_location_is_refused(app, catalog):
     order_id = place(app, catalog, kits={"diabetes": 1})
     move(app, order_id, "processing")
     error = refused_scan(app, order_id, imei(5151))
-    assert error.code == "device_at_another_location"
-    assert "East depot" in error.message and "Main warehouse" in error.message
+    assert (error.code, error.message, error.kind, error.field) == (
+        "device_at_another_location",
+        "This device is at East depot, not at Main warehouse where this order is packed.",
+        "conflict",
+        "identifier",
+    )
+    assert statuses_of(app, imei(5151)) == ["inStock"]
 
 
 def test_a_device_on_another_order_is_refused(app, catalog):
@@ -399,8 +410,12 @@ def test_a_device_on_another_order_is_refused(app, catalog):
     device = shelf(catalog, "glucometer", 5, "imei")
     record(app, first, device)
     error = refused_scan(app, second, device)
-    assert error.code == "device_in_open_order"
-    assert "another order" in error.message or str(first) in error.message
+    assert (error.code, error.message, error.kind, error.field) == (
+        "device_in_open_order",
+        f"This device is already packed for order {first}, which is still open.",
+        "conflict",
+        "identifier",
+    )
 
 
 def test_a_device_already_shipped_is_refused(app, catalog):
@@ -413,8 +428,12 @@ def test_a_device_already_shipped_is_refused(app, catalog):
     second = place(app, catalog, kits={"diabetes": 1})
     move(app, second, "processing")
     error = refused_scan(app, second, device)
-    assert error.code == "device_already_shipped"
-    assert "already been shipped" in error.message
+    assert (error.code, error.message, error.kind, error.field) == (
+        "device_already_shipped",
+        "This device has already been shipped; it is not on the shelf.",
+        "conflict",
+        "identifier",
+    )
 
 
 def test_removing_a_device_puts_it_back_on_the_shelf(app, catalog):

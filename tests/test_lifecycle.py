@@ -323,6 +323,17 @@ def test_processing_opens_one_packed_kit_per_kit_ordered(app, kit_order):
     ]
 
 
+def test_packed_kits_are_opened_only_when_processing_starts(app, kit_order):
+    def packed_kits():
+        with app_context(app):
+            return len(get_order(kit_order).packed_kits)
+
+    move(app, kit_order, "onHold", role="coordinator", reason="Waiting for the patient")
+    assert packed_kits() == 0
+    move(app, kit_order, "created", "processing")
+    assert packed_kits() == 2
+
+
 def test_order_is_packed_only_when_every_device_is_recorded(app, kit_order):
     move(app, kit_order, "processing")
     error = refused(app, kit_order, "packed")
@@ -440,6 +451,18 @@ def test_a_device_cannot_be_in_two_open_orders(app, catalog):
     with app_context(app) as session:
         assert session.scalars(device_statuses(first)).all() == ["inStock"]
     assert record(app, second, imei(5)) == "Diabetes kit 1: Glucometer"
+
+
+def test_another_open_order_s_devices_do_not_stop_a_different_device(app, catalog):
+    from tests.helpers.orders import record_and_release
+
+    record_and_release(app, catalog, imei(7))  # a device on the shelf
+    first = place(app, catalog, kits={"diabetes": 1})
+    second = place(app, catalog, kits={"diabetes": 1})
+    move(app, first, "processing")
+    move(app, second, "processing")
+    record(app, first, imei(6))
+    assert record(app, second, imei(7)) == "Diabetes kit 1: Glucometer"
 
 
 def test_a_device_of_another_item_is_refused_in_a_slot(app, catalog):
@@ -687,4 +710,338 @@ def test_a_device_coming_back_in_a_returned_kit_cannot_be_packed_on_that_order(a
     move(app, second, "processing")
     with pytest.raises(Rejected) as error:
         record(app, second, imei(21))
-    assert error.value.code == "device_being_returned"
+    assert whole(error.value) == (
+        "device_being_returned",
+        "This device is coming back on this order; it cannot also be packed.",
+        "invalid",
+        "identifier",
+    )
+    assert [filled for _, filled in plan_of(app, second)] == [False]
+
+
+# --- Each refusal of a change in full, with nothing stored ---------------------------------
+
+
+def whole(error: Rejected) -> tuple:
+    return error.code, error.message, error.kind, error.field
+
+
+def test_a_status_that_does_not_exist_is_refused_at_its_field(app, order):
+    assert whole(refused(app, order, "lost")) == (
+        "invalid_status",
+        "“lost” is not a status.",
+        "invalid",
+        "status",
+    )
+
+
+def test_a_change_seen_from_an_older_status_is_refused_naming_the_order_and_its_status(app, order):
+    move(app, order, "processing")
+    assert whole(refused(app, order, "onHold", from_status="created", reason="x")) == (
+        "order_changed",
+        f"Order {order} is now Processing: someone changed it while you were looking. "
+        "Nothing was changed; check the timeline and try again.",
+        "conflict",
+        None,
+    )
+    move(app, order, "onHold", from_status="processing", reason="x")
+    assert status_of(app, order) == "onHold"
+
+
+def test_a_move_the_status_machine_does_not_allow_is_refused_in_words(app, order):
+    assert whole(refused(app, order, "packed", role="admin")) == (
+        "invalid_transition",
+        "An order that is Created cannot become Packed.",
+        "conflict",
+        None,
+    )
+
+
+def test_a_role_that_may_not_make_a_move_is_told_which(app, order):
+    assert whole(refused(app, order, "processing", role="coordinator")) == (
+        "forbidden",
+        "Your role cannot move an order to Processing.",
+        "forbidden",
+        None,
+    )
+    assert whole(refused(app, order, "cancelled", reason="no")) == (
+        "forbidden",
+        "Your role cannot move an order to Cancelled.",
+        "forbidden",
+        None,
+    )
+    move(app, order, "processing", "packed")
+    assert whole(refused(app, order, "cancelled", role="coordinator", reason="no")) == (
+        "too_late_to_cancel",
+        "This order has been packed: only an admin can cancel it now.",
+        "conflict",
+        None,
+    )
+
+
+def test_holding_and_cancelling_say_why_a_reason_is_required(app, order):
+    assert whole(refused(app, order, "onHold")) == (
+        "reason_required",
+        "Say why the order is on hold: a reason is required.",
+        "invalid",
+        "reason",
+    )
+    assert whole(refused(app, order, "cancelled", role="coordinator", reason="\u200b")) == (
+        "reason_required",
+        "Say why the order is cancelled: a reason is required.",
+        "invalid",
+        "reason",
+    )
+    code, _, kind, field = whole(refused(app, order, "onHold", reason="x" * 501))
+    assert (code, kind, field) == ("invalid_reason", "invalid", "reason")
+    move(app, order, "onHold", reason="  " + "x" * 500 + "  ")
+    assert events_of(app, order)[-1] == ("onHold", "x" * 500)
+
+
+def test_a_reason_given_where_none_is_needed_is_kept(app, order):
+    move(app, order, "processing", reason="  Urgent: patient discharged today ")
+    assert events_of(app, order)[-1] == ("processing", "Urgent: patient discharged today")
+
+
+def test_an_order_with_five_devices_missing_is_not_packed_and_says_how_many(app, kit_order):
+    move(app, kit_order, "processing")
+    assert whole(refused(app, kit_order, "packed")) == (
+        "packing_incomplete",
+        "5 devices are still to be recorded before the order is packed.",
+        "conflict",
+        None,
+    )
+
+
+def test_shipping_without_a_tracking_number_is_refused_at_its_field(app, order):
+    move(app, order, "processing", "packed")
+    assert whole(refused(app, order, "shipped", tracking=("", ""))) == (
+        "tracking_number_required",
+        "Add at least one tracking number before shipping.",
+        "invalid",
+        "trackingNumber",
+    )
+    move(app, order, "shipped", tracking=("", "1z 999 aa1 01 2345 6784"))
+    assert tracking_of(app, order) == [("UPS", "1Z999AA10123456784")]
+    assert [n for n, _ in events_of(app, order)][-2:] == ["trackingNumberAdded", "shipped"]
+
+
+def delivered_strips(app, catalog) -> int:
+    order_id = place(app, catalog, items={"strips": 2})
+    move(app, order_id, "processing", "packed")
+    move(app, order_id, "shipped", tracking=("DHL", "1234567890"))
+    move(app, order_id, "delivered")
+    return order_id
+
+
+def test_the_order_s_lines_rule_out_moves_in_words(app, catalog):
+    from tests.helpers.orders import delivered_kit
+    from tests.helpers.returns import return_only
+
+    ships = place(app, catalog, items={"strips": 1})
+    assert whole(refused(app, ships, "awaitingReturn", role="admin")) == (
+        "not_for_this_order",
+        "This order ships: it awaits the return once it is delivered.",
+        "conflict",
+        None,
+    )
+    shipped = delivered_strips(app, catalog)
+    assert whole(refused(app, shipped, "partlyReturned", role="admin")) == (
+        "not_for_this_order",
+        "What comes back is checked in at the returns station, device by device.",
+        "conflict",
+        None,
+    )
+    move(app, shipped, "returned")  # the shipment itself came back
+    assert status_of(app, shipped) == "returned"
+    _, monitor, _ = delivered_kit(app, catalog)
+    comes_back = return_only(app, catalog, devices=[monitor])
+    assert whole(refused(app, comes_back, "processing", role="admin")) == (
+        "not_for_this_order",
+        "This order ships nothing: once its return label is sent, it awaits the return.",
+        "conflict",
+        None,
+    )
+    move(app, comes_back, "awaitingReturn", role="coordinator")
+    assert whole(refused(app, comes_back, "returned", role="admin")) == (
+        "not_for_this_order",
+        "What comes back is checked in at the returns station, device by device.",
+        "conflict",
+        None,
+    )
+
+
+def add_tracking_refused(app, order_id, carrier, value, role="fulfillment") -> tuple:
+    before = (tracking_of(app, order_id), events_of(app, order_id))
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            lifecycle.add_tracking_number(order_id, carrier, value, actor(role))
+        db.session.remove()
+    assert (tracking_of(app, order_id), events_of(app, order_id)) == before
+    return whole(error.value)
+
+
+def test_tracking_numbers_are_added_by_fulfillment_once_packed_each_refusal_in_full(app, order):
+    assert add_tracking_refused(app, order, "DHL", "1234567890") == (
+        "not_trackable",
+        "Tracking numbers are added once the order is packed; this one is Created.",
+        "conflict",
+        None,
+    )
+    move(app, order, "processing", "packed")
+    assert add_tracking_refused(app, order, "DHL", "1234567890", role="coordinator") == (
+        "forbidden",
+        "Only fulfillment adds tracking numbers.",
+        "forbidden",
+        None,
+    )
+    assert add_tracking_refused(app, order, "", "12") == (
+        "invalid_tracking_number",
+        "The carrier cannot be told from this number: choose it.",
+        "invalid",
+        "carrier",
+    )
+    assert add_tracking_refused(app, order, "Pigeon", "1234567890")[2:] == ("invalid", "carrier")
+    assert add_tracking_refused(app, order, "UPS", "1Z999AA10123456785")[2:] == (
+        "invalid",
+        "trackingNumber",
+    )
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "", "1z 999 aa1 01 2345 6784", actor("admin"))
+        db.session.remove()
+    assert tracking_of(app, order) == [("UPS", "1Z999AA10123456784")]
+    assert events_of(app, order)[-1] == ("trackingNumberAdded", "UPS 1Z999AA10123456784")
+    assert add_tracking_refused(app, order, "UPS", "1Z999AA10123456784") == (
+        "duplicate_tracking_number",
+        "This tracking number is already on the order.",
+        "invalid",
+        "trackingNumber",
+    )
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "DHL", "1234567890", actor("fulfillment"))
+        db.session.remove()
+    assert tracking_of(app, order) == [("UPS", "1Z999AA10123456784"), ("DHL", "1234567890")]
+
+
+def remove_refused(app, order_id, carrier, value, reason, role="fulfillment") -> tuple:
+    before = (tracking_of(app, order_id), events_of(app, order_id))
+    with pytest.raises(Rejected) as error:
+        remove_tracking(app, order_id, carrier, value, reason, role=role)
+    assert (tracking_of(app, order_id), events_of(app, order_id)) == before
+    return whole(error.value)
+
+
+def test_removing_a_tracking_number_says_each_refusal_in_full(app, order):
+    move(app, order, "processing", "packed")
+    move(app, order, "shipped", tracking=("UPS", WRONG_UPS))
+    assert remove_refused(app, order, "UPS", WRONG_UPS, "Wrong", role="coordinator") == (
+        "forbidden",
+        "Only fulfillment removes tracking numbers.",
+        "forbidden",
+        None,
+    )
+    assert remove_refused(app, order, "DHL", WRONG_UPS, "Wrong") == (
+        "tracking_number_not_found",
+        "That tracking number is not on this order (someone may have removed it).",
+        "conflict",
+        "trackingNumber",
+    )
+    assert remove_refused(app, order, "UPS", WRONG_UPS, None) == (
+        "reason_required",
+        "Say why the tracking number is removed: a reason is required.",
+        "invalid",
+        "reason",
+    )
+    move(app, order, "delivered")
+    assert remove_refused(app, order, "UPS", WRONG_UPS, "Wrong") == (
+        "not_trackable",
+        "Tracking numbers are changed while the order is packed or on its way; "
+        "this one is Delivered.",
+        "conflict",
+        None,
+    )
+
+
+def test_a_note_is_stored_with_who_wrote_it_and_when(app, order):
+    from datetime import UTC, datetime, timedelta
+
+    with app.app_context():
+        lifecycle.add_note(order, "  Called the patient  ", actor("fulfillment"))
+        db.session.remove()
+    with app_context(app):
+        (note,) = get_order(order).notes
+        assert (note.note, note.created_by.role, note.created_by_api_key) == (
+            "Called the patient",
+            "fulfillment",
+            None,
+        )
+        created = note.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        assert datetime.now(UTC) - created < timedelta(minutes=5)
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            lifecycle.add_note(order, "   ", actor("admin"))
+        db.session.remove()
+    assert [(p.code, p.message, p.field) for p in error.value.problems] == [
+        ("note_required", "Write the note.", "note")
+    ]
+    assert error.value.kind == "invalid"
+
+
+# --- The locked change itself (app/orders/changes.py) --------------------------------------
+
+
+@pytest.mark.parametrize("order_id", [0, -1, 2, 2**31 - 1, 2**31, 10**12])
+def test_a_change_to_an_order_that_does_not_exist_is_refused_as_not_found(app, order, order_id):
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            lifecycle.add_note(order_id, "Hello", actor("coordinator"))
+        db.session.remove()
+    assert whole(error.value) == (
+        "order_not_found",
+        f"There is no order {order_id}.",
+        "not_found",
+        None,
+    )
+
+
+def test_the_first_order_placed_number_1_takes_changes(app, order):
+    assert order == 1  # an empty database numbers its first order 1
+    move(app, order, "processing")
+    assert status_of(app, order) == "processing"
+
+
+def test_a_change_by_someone_else_leaves_the_packers_claim_where_it_was(app, order):
+    move(app, order, "processing")  # the packer who starts processing claims the order
+    with app_context(app) as session:
+        started = session.get(Order, order)
+        claim = (started.claimed_by_id, started.claimed_at)
+        assert claim[0] is not None and claim[1] == started.updated_at
+    with app.app_context():
+        lifecycle.add_note(order, "The patient called", actor("coordinator"))
+        db.session.remove()
+    with app_context(app) as session:
+        noted = session.get(Order, order)
+        assert (noted.claimed_by_id, noted.claimed_at) == claim
+        assert noted.updated_at > claim[1]
+    with app.app_context():
+        lifecycle.add_note(order, "Strips on the top shelf", actor("fulfillment"))
+        db.session.remove()
+    with app_context(app) as session:
+        worked = session.get(Order, order)
+        assert worked.claimed_by_id == claim[0]
+        assert worked.claimed_at == worked.updated_at > noted.updated_at
+
+
+def test_cancelling_releases_the_orders_stock_with_the_reason_given(app, order):
+    from app.inventory.models import StockMovement
+
+    move(app, order, "cancelled", role="coordinator", reason="Patient moved away")
+    with app_context(app) as session:
+        released = session.execute(
+            select(StockMovement.kind, StockMovement.reserved_change, StockMovement.reason).where(
+                StockMovement.order_id == order, StockMovement.kind == "release"
+            )
+        ).all()
+    assert released == [("release", -2, "Patient moved away")]

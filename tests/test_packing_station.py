@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.catalog import service as catalog_service
 from app.catalog.identifiers import luhn_check_digit
 from app.catalog.models import Item
+from app.db.transactions import write_transaction
 from app.extensions import db
 from app.orders import lifecycle, packing
 from app.orders.lookups import get_order
@@ -82,6 +83,11 @@ def test_every_device_is_listed_from_the_moment_the_order_is_placed(app, catalog
     assert plan_of(app, order_id) == expected  # the same labels once processing opens the kits
     record(app, order_id, iccid(1))
     assert plan_of(app, order_id)[2] == ("Hypertension kit 1: Gateway", True)
+
+
+def test_every_device_line_has_its_slots_whatever_lines_come_before_it(app, catalog):
+    order_id = place(app, catalog, items={"strips": 3, "monitor": 2})
+    assert plan_of(app, order_id) == [("BP monitor 1 of 2", False), ("BP monitor 2 of 2", False)]
 
 
 def test_the_order_page_counts_kit_devices_before_processing(app, person, catalog):
@@ -487,3 +493,244 @@ def test_packing_and_shipping_cost_the_same_statements_however_big_the_order(
 
 def reads(counted) -> int:
     return sum(1 for s in counted.statements if s.lstrip().upper().startswith("SELECT"))
+
+
+# --- Each packing refusal in full, with nothing stored -------------------------------------
+
+
+def events_of(app, order_id) -> list[tuple[str, str | None]]:
+    with app_context(app) as session:
+        return [
+            (e.name, e.note)
+            for e in session.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+            )
+        ]
+
+
+def refused_whole(app, order_id, value, slot_key=None, role="fulfillment"):
+    """(code, message, kind, field) of a refused scan, after checking nothing was stored."""
+    before = (recorded_values(app, order_id), events_of(app, order_id))
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            packing.record_device(order_id, value, actor(role), slot_key)
+        db.session.remove()
+    assert (recorded_values(app, order_id), events_of(app, order_id)) == before
+    refused = error.value
+    return refused.code, refused.message, refused.kind, refused.field
+
+
+def slot_keys(app, order_id) -> dict[str, str]:
+    with app_context(app):
+        return {s.label: s.key for s in packing.packing_plan(get_order(order_id)).slots}
+
+
+def remove_refused(app, order_id, order_device_id, role="fulfillment"):
+    with app.app_context():
+        with pytest.raises(Rejected) as error:
+            packing.remove_device(order_id, order_device_id, actor(role))
+        db.session.remove()
+    return error.value.code, error.value.message, error.value.kind, error.value.field
+
+
+def test_an_admin_records_and_removes_a_device_while_packing(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1}, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    with app.app_context():
+        admin = actor("admin")
+        slot = packing.record_device(order_id, imei(11), admin)
+        assert slot.label == "Diabetes kit 1: Glucometer"
+        assert [i.value for i in slot.filled.device.identifiers] == [imei(11)]
+        assert packing.record_device(order_id, "sn-0011", admin).label == "BP monitor 1 of 1"
+        db.session.remove()
+    assert events_of(app, order_id)[-2:] == [
+        ("deviceRecorded", f"Diabetes kit 1: Glucometer: IMEI {imei(11)}"),
+        ("deviceRecorded", "BP monitor 1 of 1: Serial number SN-0011"),
+    ]
+    with app_context(app):
+        order = get_order(order_id)
+        glucometer = next(od for od in order.devices if od.packed_kit_id is not None)
+        assert [od.id for od in order.packed_kits[0].devices] == [glucometer.id]
+        assert glucometer.order_item_id is None
+        monitor = next(od for od in order.devices if od.packed_kit_id is None)
+        assert monitor.order_item_id == order.items[0].id
+        removed = glucometer.id
+    with app.app_context():
+        packing.remove_device(order_id, removed, actor("admin"))
+        db.session.remove()
+    assert events_of(app, order_id)[-1] == ("deviceRemoved", f"Glucometer {imei(11)}")
+    assert plan_of(app, order_id) == [
+        ("BP monitor 1 of 1", True),
+        ("Diabetes kit 1: Glucometer", False),
+    ]
+    with app_context(app):
+        assert get_order(order_id).packed_kits[0].devices == []
+
+
+def test_devices_are_recorded_only_by_fulfillment_and_only_while_processing(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    assert refused_whole(app, order_id, imei(1)) == (
+        "not_packing",
+        "Devices are recorded while an order is Processing; this one is Created.",
+        "conflict",
+        None,
+    )
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, imei(1), role="coordinator") == (
+        "forbidden",
+        "Only fulfillment records devices.",
+        "forbidden",
+        None,
+    )
+
+
+def test_a_line_that_has_its_device_and_an_order_that_has_them_all_take_no_more(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    slot = slot_keys(app, order_id)["Diabetes kit 1: Glucometer"]
+    record(app, order_id, imei(1), slot_key=slot)
+    assert refused_whole(app, order_id, imei(2), slot_key=slot) == (
+        "slot_filled",
+        "That line already has its device.",
+        "conflict",
+        "identifier",
+    )
+    assert refused_whole(app, order_id, imei(2)) == (
+        "nothing_to_record",
+        "Every device this order needs is already recorded.",
+        "conflict",
+        "identifier",
+    )
+
+
+@pytest.mark.parametrize("typed", [None, "", "   "])
+def test_a_scan_needs_an_identifier(app, catalog, typed):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, typed) == (
+        "identifier_required",
+        "Scan or type the device identifier.",
+        "invalid",
+        "identifier",
+    )
+
+
+def test_an_identifier_is_at_most_64_characters(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, "A" * 65) == (
+        "invalid_identifier",
+        "That identifier is too long.",
+        "invalid",
+        "identifier",
+    )
+    code, message, _, _ = refused_whole(app, order_id, "A" * 64)
+    assert (code, message.startswith("That identifier is too long.")) == (
+        "invalid_identifier",
+        False,
+    )
+
+
+def test_a_device_already_on_this_order_is_not_recorded_twice(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 2})
+    move(app, order_id, "processing")
+    record(app, order_id, "SN-0001")
+    assert refused_whole(app, order_id, "SN-0001") == (
+        "device_already_recorded",
+        "This device is already on this order.",
+        "conflict",
+        "identifier",
+    )
+
+
+def another_device_item(app, kind: str, name: str, value: str) -> int:
+    """A second device item taking unreceived devices, with one device ``value`` received."""
+    from app.inventory import receipts
+
+    with app.app_context(), write_transaction() as session:
+        item = Item(name=name, sku=name[:3].upper(), device_identifier_type=kind)
+        item.accept_unreceived_devices = True
+        session.add(item)
+        session.flush()
+        item_id = item.id
+    with app.app_context():
+        receipts.receive(
+            receipts.ReceiptDraft(
+                reference="A device of another item",
+                devices=[receipts.ReceiptDevices(item_id, [(kind, value)])],
+            ),
+            actor("admin"),
+        )
+        db.session.remove()
+    return item_id
+
+
+def test_a_received_device_of_another_item_is_refused_by_name(app, catalog):
+    value = "TH-0042"
+    another_device_item(app, "serial", "Thermometer", value)
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, value) == (
+        "wrong_item",
+        f"{value} is a Thermometer, which this order does not still need.",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["BP monitor 1 of 1"]
+    assert refused_whole(app, order_id, value, slot_key=slot) == (
+        "wrong_item",
+        f"{value} is a Thermometer, which this line does not take.",
+        "invalid",
+        "identifier",
+    )
+
+
+def test_a_sim_cards_number_is_refused_where_an_iccid_is_needed(app, catalog):
+    value = iccid(4242)
+    another_device_item(app, "simCardNumber", "SIM card", value)
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, value) == (
+        "wrong_item",
+        f"{value} is the SIM card number of a SIM card, which this order does not take.",
+        "invalid",
+        "identifier",
+    )
+
+
+def test_a_new_serial_two_lines_could_take_is_refused_until_its_line_is_chosen(app, catalog):
+    catalog.items["thermometer"] = another_device_item(app, "serial", "Thermometer", "TH-1")
+    order_id = place(app, catalog, items={"monitor": 1, "thermometer": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, "SN-777") == (
+        "ambiguous_identifier",
+        "Several lines take a serial number: enter it in the line it belongs to.",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["Thermometer 1 of 1"]
+    assert record(app, order_id, "SN-777", slot_key=slot) == "Thermometer 1 of 1"
+
+
+def test_a_device_is_removed_only_while_packing_and_only_if_on_the_order(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    record(app, order_id, imei(3))
+    with app_context(app):
+        recorded = get_order(order_id).devices[0].id
+    assert remove_refused(app, order_id, recorded + 1) == (
+        "device_not_on_order",
+        "That device is not on this order.",
+        "not_found",
+        None,
+    )
+    not_packing = (
+        "not_packing",
+        "Devices can be removed only while the order is Processing.",
+        "conflict",
+        None,
+    )
+    assert remove_refused(app, order_id, recorded, role="coordinator") == not_packing
+    move(app, order_id, "packed")
+    assert remove_refused(app, order_id, recorded) == not_packing
+    assert recorded_values(app, order_id) == [imei(3)]

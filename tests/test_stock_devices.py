@@ -19,6 +19,7 @@ from app.inventory.locations import default_location
 from app.inventory.models import MAX_REASON_LENGTH, DeviceEvent, StockMovement, StockReceipt
 from app.orders import packing
 from app.orders.lookups import get_order
+from app.validation import Rejected
 from tests.conftest import STOCK_PER_DEVICE_ITEM, app_context, stock_identifier
 from tests.helpers.orders import actor, imei, move, place
 
@@ -329,3 +330,29 @@ def test_every_device_status_is_labelled_in_words():
     ]
     assert devices.device_status_label("received") == "Received"
     assert devices.device_status_label("somethingNew") == "somethingNew"
+
+
+def test_a_device_back_from_a_patient_is_packed_again_only_once_it_passes_inspection(app, catalog):
+    device_id = returned_device(app, catalog, 4)
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    value = shelf_device(catalog, 4)
+
+    def refused():
+        with app.app_context():
+            with pytest.raises(Rejected) as error:
+                packing.record_device(order_id, value, actor("fulfillment"))
+            db.session.remove()
+        return error.value.code, error.value.message, error.value.kind, error.value.field
+
+    assert refused() == (
+        "device_quarantined",
+        "This device came back and awaits inspection; it cannot be packed until it passes.",
+        "conflict",
+        "identifier",
+    )
+    inspect(app, device_id, False, "Cracked screen")
+    assert refused() == ("device_retired", "This device is retired.", "invalid", "identifier")
+    assert where_is(app, device_id)[0] == "retired"
+    with app_context(app):
+        assert get_order(order_id).devices == []

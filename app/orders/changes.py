@@ -64,31 +64,43 @@ def _as_read(actor: Actor) -> tuple[User, dict] | None:
 @contextmanager
 def _changing(order_id: int, actor: Actor) -> Iterator[Order]:
     with write_transaction() as session:
-        # Lock the row as it is read (PostgreSQL: SELECT ... FOR UPDATE OF order_, which
-        # waits for a change in progress and then reads the row as it left it; SQLite holds
-        # its write lock from BEGIN IMMEDIATE). The order's collections are read after, each
-        # when the change first looks at it (``full_order_options(lazyload)``), so they too
-        # see the change before this one.
-        order = (
-            session.scalar(
-                select(Order)
-                .where(Order.id == order_id)
-                .options(*_CHANGE_OPTIONS)
-                .with_for_update(of=Order)
-            )
-            if 1 <= order_id <= MAX_DB_ID
-            else None
-        )
-        if order is None:
-            raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
+        order = _locked_order(session, order_id)
         # What the change adds is written once, when it ends, not also part-way whenever
         # it reads a collection (the ORM's autoflush): its reads are of the order's rows
         # as they were, and one flush writes each kind of row in one statement.
         with session.no_autoflush:
             yield order
-        # Every change moves updated_at, which bumps the order's version: pages showing an
-        # older version know to refresh, and a concurrent writer of the same row fails.
-        order.updated_at = utcnow()
-        # The packer working on it is not idle: their claim runs from now (app/orders/claims.py).
-        if order.claimed_by_id is not None and order.claimed_by_id == actor.user_id:
-            order.claimed_at = order.updated_at
+        _touch(order, actor)
+
+
+def _locked_order(session, order_id: int) -> Order:
+    """The order, its row locked as it is read, or the refusal that there is none.
+
+    PostgreSQL: SELECT ... FOR UPDATE OF order_, which waits for a change in progress and
+    then reads the row as it left it; SQLite holds its write lock from BEGIN IMMEDIATE. The
+    order's collections are read after, each when the change first looks at it
+    (``full_order_options(lazyload)``), so they too see the change before this one.
+    (Apart from ``changing`` because mutmut mutates no decorated function.)
+    """
+    order = (
+        session.scalar(
+            select(Order)
+            .where(Order.id == order_id)
+            .options(*_CHANGE_OPTIONS)
+            .with_for_update(of=Order)
+        )
+        if 1 <= order_id <= MAX_DB_ID
+        else None
+    )
+    if order is None:
+        raise refusal("order_not_found", f"There is no order {order_id}.", NOT_FOUND)
+    return order
+
+
+def _touch(order: Order, actor: Actor) -> None:
+    """Every change moves updated_at, which bumps the order's version: pages showing an
+    older version know to refresh, and a concurrent writer of the same row fails. The packer
+    working on it is not idle: their claim runs from now (app/orders/claims.py)."""
+    order.updated_at = utcnow()
+    if order.claimed_by_id is not None and order.claimed_by_id == actor.user_id:
+        order.claimed_at = order.updated_at
