@@ -11,11 +11,11 @@ from sqlalchemy import select
 from app.catalog.models import DeviceIdentifier
 from app.extensions import db
 from app.inventory.models import DeviceEvent
-from app.orders import lifecycle, returns_station
+from app.orders import lifecycle, packing, returns_station
 from app.orders.models import Order, ReturnCheckIn
 from app.validation import Rejected
 from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context
-from tests.helpers.orders import actor, delivered_kit, delivered_order, move
+from tests.helpers.orders import actor, delivered_kit, delivered_order, move, place
 from tests.helpers.returns import (
     a_kit_and_a_device_asked_back,
     delivered_glucometer,
@@ -221,6 +221,29 @@ def test_a_partial_return_is_closed_with_a_reason_and_the_missing_device_is_lost
         timeline = [(e.name, e.note) for e in session.get(Order, order_id).events][-2:]
     assert timeline[0][0] == "returnClosed" and "Patient kept it" in timeline[0][1]
     assert timeline[1] == ("returned", "Patient kept it")
+
+
+def test_a_device_closed_as_lost_cannot_be_packed_until_it_is_checked_in(app, catalog, kit_back):
+    order_id, (_, _, gateway) = kit_back
+    with app.app_context():
+        returns_station.close_return(order_id, "Patient kept it", actor("fulfillment"))
+        db.session.remove()
+    assert status_of(app, gateway) == "lost"
+    packing_order = place(app, catalog, kits={"hypertension": 1})
+    move(app, packing_order, "processing")
+    error = refused(
+        app,
+        lambda: packing.record_device(packing_order, values_of(app, gateway), actor("fulfillment")),
+    )
+    assert (error.code, error.message, error.kind, error.field) == (
+        "device_lost",
+        "This device is recorded as lost; check it in at a returns station first.",
+        "conflict",
+        "identifier",
+    )
+    assert status_of(app, gateway) == "lost"
+    with app_context(app) as session:
+        assert session.get(Order, packing_order).devices == []
 
 
 def test_counted_items_are_checked_in_by_count_back_into_stock(app, catalog):
