@@ -144,10 +144,17 @@ def test_a_change_needs_a_reason(app, catalog, reason):
 
 def test_a_reason_too_long_is_refused_beside_the_reason(app, catalog):
     problems = refused(app, catalog.items["strips"], 1, "x" * (MAX_REASON_LENGTH + 1))
-    assert [(code, field) for code, _, field in problems] == [("invalid_reason", "reason")]
-    assert str(MAX_REASON_LENGTH) in problems[0][1]
+    assert problems == [
+        ("invalid_reason", f"A reason is at most {MAX_REASON_LENGTH} characters.", "reason")
+    ]
     adjust(app, catalog.items["strips"], 1, "x" * MAX_REASON_LENGTH)
     assert last_row(app)[4] == "x" * MAX_REASON_LENGTH
+
+
+def test_a_reason_may_run_over_several_lines_as_a_note_does(app, catalog):
+    reason = "Recounted after the delivery:\nshelf A\t12\nshelf B\t3"
+    adjust(app, catalog.items["strips"], 1, reason)
+    assert last_row(app)[4] == reason
 
 
 def test_a_device_tracked_item_is_never_adjusted_by_number(app, catalog):
