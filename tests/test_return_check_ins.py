@@ -22,8 +22,10 @@ from tests.conftest import app_context, stock_identifier
 from tests.helpers.orders import actor, delivered_order, move
 from tests.helpers.returns import (
     a_kit_and_a_device_asked_back,
+    check_in,
     delivered_glucometer,
     order_status,
+    refused,
     return_only,
     status_of,
     values_of,
@@ -47,14 +49,6 @@ def _run(app, call):
             return call()
         finally:
             db.session.remove()
-
-
-def refused(app, call) -> Rejected:
-    with app.app_context(), pytest.raises(Rejected) as error:
-        call()
-    with app.app_context():
-        db.session.remove()
-    return error.value
 
 
 def said(error: Rejected) -> tuple:
@@ -97,14 +91,6 @@ def location_and_kit(app, order_id: int) -> tuple[int, int]:
 def user_id(app, role: str) -> int:
     with app_context(app):
         return actor(role).user_id
-
-
-def check_in(app, order_id: int, value, role: str = "fulfillment"):
-    with app.app_context():
-        try:
-            return returns_station.check_in_device(order_id, value, actor(role))
-        finally:
-            db.session.remove()
 
 
 # --- Devices checked in -------------------------------------------------------------------

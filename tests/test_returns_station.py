@@ -13,35 +13,20 @@ from app.extensions import db
 from app.inventory.models import DeviceEvent
 from app.orders import lifecycle, packing, returns_station
 from app.orders.models import Order, ReturnCheckIn
-from app.validation import Rejected
 from tests.conftest import STOCK_PER_COUNTED_ITEM, app_context
 from tests.helpers.orders import actor, delivered_kit, delivered_order, move, place
 from tests.helpers.returns import (
     a_kit_and_a_device_asked_back,
+    check_in,
     delivered_glucometer,
     history,
     order_status,
+    refused,
     return_only,
     status_of,
     values_of,
 )
 from tests.helpers.stock import figures
-
-
-def check_in(app, order_id: int, value: str, role: str = "fulfillment"):
-    with app.app_context():
-        try:
-            return returns_station.check_in_device(order_id, value, actor(role))
-        finally:
-            db.session.remove()
-
-
-def refused(app, call) -> Rejected:
-    with app.app_context(), pytest.raises(Rejected) as error:
-        call()
-    with app.app_context():
-        db.session.remove()
-    return error.value
 
 
 @pytest.fixture

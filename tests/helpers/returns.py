@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.catalog.models import Device, DeviceIdentifier
 from app.extensions import db
 from app.inventory.models import DeviceEvent
-from app.orders import service
+from app.orders import returns_station, service
 from app.orders.models import Order, OrderDevice
+from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import actor, delivered_kit, delivered_order, move
 
@@ -87,3 +89,21 @@ def a_kit_and_a_device_asked_back(app, catalog) -> tuple[int, list[int]]:
     order_id = return_only(app, catalog, kits=[packed_kit], devices=[glucometer])
     move(app, order_id, "awaitingReturn", role="coordinator")
     return order_id, [glucometer, *kit_devices(app, packed_kit)]
+
+
+def check_in(app, order_id: int, value, role: str = "fulfillment"):
+    """Checks a device in at the returns station as someone of ``role``."""
+    with app.app_context():
+        try:
+            return returns_station.check_in_device(order_id, value, actor(role))
+        finally:
+            db.session.remove()
+
+
+def refused(app, call) -> Rejected:
+    """The refusal ``call`` raises (it must raise one), the session ended after it."""
+    with app.app_context(), pytest.raises(Rejected) as error:
+        call()
+    with app.app_context():
+        db.session.remove()
+    return error.value
