@@ -184,6 +184,14 @@ REFUSALS = {
         lambda c: {"returnItems": _lines("item", c.items["cuff"], count=1000)},
         ("invalid_count", "returnItems[0].count", "Count must be a whole number from 1 to 999."),
     ),
+    "an unknown fulfilment location": (
+        lambda c: {"fulfillmentLocation": {"id": 999999}},
+        (
+            "location_not_found",
+            "fulfillmentLocation.id",
+            "That is not a valid location: there is no active stock location with id 999999.",
+        ),
+    ),
     "21 external ids": (
         lambda c: {"externalOrderIds": [f"E-{n}" for n in range(21)]},
         (
