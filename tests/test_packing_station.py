@@ -734,3 +734,268 @@ def test_a_device_is_removed_only_while_packing_and_only_if_on_the_order(app, ca
     move(app, order_id, "packed")
     assert remove_refused(app, order_id, recorded) == not_packing
     assert recorded_values(app, order_id) == [imei(3)]
+
+
+# --- What a scan is taken for, each refusal whole ------------------------------------------
+
+
+def give_serial_pattern(app, item_id: int, pattern: str) -> None:
+    """Gives a serial-numbered item a serial pattern, through the catalog service."""
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        catalog_service.update_item(
+            item.id,
+            catalog_service.ItemDraft(
+                name=item.name,
+                sku=item.sku,
+                device_identifier_type="serial",
+                serial_pattern=pattern,
+                accept_unreceived_devices=item.accept_unreceived_devices,
+            ),
+            actor("admin"),
+        )
+        db.session.remove()
+
+
+def test_an_unreadable_value_is_refused_whole_by_scan_and_by_line(app, catalog):
+    order_id = place(app, catalog, items={"monitor": 1})
+    move(app, order_id, "processing")
+    problem = (
+        "This is not a device identifier: a serial number is 4 to 40 letters, digits or dashes."
+    )
+    assert refused_whole(app, order_id, "AB") == (
+        "invalid_identifier",
+        f"{problem} Still needed: 1 serial number for BP monitor.",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["BP monitor 1 of 1"]
+    assert refused_whole(app, order_id, "AB", slot_key=slot) == (
+        "invalid_identifier",
+        problem,
+        "invalid",
+        "identifier",
+    )
+
+
+def test_an_imei_with_a_wrong_check_digit_is_refused_whole_by_scan_and_by_line(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    good = imei(5)
+    wrong = good[:-1] + str((int(good[-1]) + 1) % 10)
+    problem = (
+        "This looks like an IMEI. This IMEI's check digit is wrong; check for a mistyped digit."
+    )
+    assert refused_whole(app, order_id, wrong) == (
+        "invalid_identifier",
+        f"{problem} Still needed: 1 IMEI for Glucometer (Diabetes kit 1).",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["Diabetes kit 1: Glucometer"]
+    assert refused_whole(app, order_id, wrong, slot_key=slot) == (
+        "invalid_identifier",
+        problem,
+        "invalid",
+        "identifier",
+    )
+
+
+def test_a_value_of_a_kind_the_order_does_not_need_is_refused_whole(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, iccid(8)) == (
+        "invalid_identifier",
+        "This looks like an ICCID. The order needs no more of those. "
+        "Still needed: 1 IMEI for Glucometer (Diabetes kit 1).",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["Diabetes kit 1: Glucometer"]
+    assert refused_whole(app, order_id, iccid(8), slot_key=slot) == (
+        "invalid_identifier",
+        "This looks like an ICCID. This line takes an IMEI.",
+        "invalid",
+        "identifier",
+    )
+
+
+def test_the_still_needed_list_names_six_kinds_of_device_and_counts_the_rest(app, catalog):
+    kit_needs = [
+        f"1 {what} (Hypertension kit {n})"
+        for n in (1, 2, 3)
+        for what in ("serial number for BP monitor", "ICCID for Gateway")
+    ]
+    six = place(app, catalog, kits={"hypertension": 3})
+    move(app, six, "processing")
+    assert refused_whole(app, six, "AB")[1].split(" Still needed: ")[1] == (
+        ", ".join(kit_needs) + "."
+    )
+    seven = place(app, catalog, items={"monitor": 2}, kits={"hypertension": 3})
+    move(app, seven, "processing")
+    assert refused_whole(app, seven, "AB")[1].split(" Still needed: ")[1] == (
+        ", ".join(["2 serial numbers for BP monitor", *kit_needs[:5], "and 1 more"]) + "."
+    )
+    eight = place(app, catalog, kits={"hypertension": 4})
+    move(app, eight, "processing")
+    assert refused_whole(app, eight, "AB")[1].split(" Still needed: ")[1] == (
+        ", ".join([*kit_needs, "and 2 more"]) + "."
+    )
+
+
+def test_a_serial_that_fits_no_lines_pattern_is_refused_naming_each_item_and_pattern(app, catalog):
+    set_monitor_pattern(app, catalog)
+    catalog.items["thermometer"] = another_device_item(app, "serial", "Thermometer", "TH-0001")
+    give_serial_pattern(app, catalog.items["thermometer"], "TH-[0-9]{4}")
+    order_id = place(app, catalog, items={"monitor": 1, "thermometer": 1})
+    move(app, order_id, "processing")
+    assert refused_whole(app, order_id, "zz-1234") == (
+        "serial_pattern_mismatch",
+        "ZZ-1234 does not fit the serial numbers of BP monitor or Thermometer "
+        f"(pattern {MONITOR_PATTERN} or TH-[0-9]{{4}}): check it is the right label, "
+        "scanned once. Still needed: 1 serial number for BP monitor, "
+        "1 serial number for Thermometer.",
+        "invalid",
+        "identifier",
+    )
+    slot = slot_keys(app, order_id)["Thermometer 1 of 1"]
+    assert refused_whole(app, order_id, "zz-1234", slot_key=slot) == (
+        "serial_pattern_mismatch",
+        "ZZ-1234 does not fit the serial numbers of Thermometer (pattern TH-[0-9]{4}): "
+        "check it is the right label, scanned once.",
+        "invalid",
+        "identifier",
+    )
+
+
+def test_a_new_serial_that_fits_one_lines_pattern_goes_to_that_line(app, catalog):
+    set_monitor_pattern(app, catalog)
+    catalog.items["thermometer"] = another_device_item(app, "serial", "Thermometer", "TH-0001")
+    give_serial_pattern(app, catalog.items["thermometer"], "TH-[0-9]{4}")
+    order_id = place(app, catalog, items={"thermometer": 1, "monitor": 1})
+    move(app, order_id, "processing")
+    assert record(app, order_id, "bp7450-0042") == "BP monitor 1 of 1"
+    assert plan_of(app, order_id) == [("Thermometer 1 of 1", False), ("BP monitor 1 of 1", True)]
+    assert events_of(app, order_id)[-1] == (
+        "deviceRecorded",
+        "BP monitor 1 of 1: Serial number BP7450-0042",
+    )
+
+
+def test_a_received_device_goes_to_its_own_items_line_when_another_takes_the_same_kind(
+    app, catalog
+):
+    catalog.items["thermometer"] = another_device_item(app, "serial", "Thermometer", "TH-0001")
+    order_id = place(app, catalog, items={"monitor": 1, "thermometer": 1})
+    move(app, order_id, "processing")
+    assert record(app, order_id, "TH-0001") == "Thermometer 1 of 1"
+    assert plan_of(app, order_id) == [("BP monitor 1 of 1", False), ("Thermometer 1 of 1", True)]
+    with app_context(app):
+        (recorded,) = get_order(order_id).devices
+        assert (recorded.device.item.name, recorded.device.current_status) == (
+            "Thermometer",
+            "allocated",
+        )
+
+
+def test_a_value_on_record_as_a_sim_cards_number_and_a_gateways_iccid_records_the_gateway(
+    app, catalog
+):
+    from app.inventory import receipts
+
+    value = iccid(4343)
+    another_device_item(app, "simCardNumber", "SIM card", value)
+    with app.app_context():
+        receipts.receive(
+            receipts.ReceiptDraft(
+                reference="A gateway",
+                devices=[receipts.ReceiptDevices(catalog.items["gateway"], [("iccid", value)])],
+            ),
+            actor("admin"),
+        )
+        db.session.remove()
+    order_id = place(app, catalog, kits={"hypertension": 1})
+    move(app, order_id, "processing")
+    assert record(app, order_id, value) == "Hypertension kit 1: Gateway"
+    with app_context(app):
+        (recorded,) = get_order(order_id).devices
+        assert recorded.device.item.name == "Gateway"
+        assert [(i.type, i.value) for i in recorded.device.identifiers] == [("iccid", value)]
+
+
+def test_a_kit_with_two_devices_of_one_item_numbers_them_and_fills_them_in_turn(app, catalog):
+    with app.app_context():
+        kit = catalog_service.create_kit(
+            catalog_service.KitDraft(
+                name="Twin kit",
+                lines=[catalog_service.KitLineDraft(catalog.items["glucometer"], 2)],
+            ),
+            actor("admin"),
+        )
+        catalog.kits["twin"] = kit.id
+        db.session.remove()
+    order_id = place(app, catalog, kits={"twin": 1})
+    move(app, order_id, "processing")
+    assert record(app, order_id, imei(21)) == "Twin kit 1: Glucometer 1"
+    assert plan_of(app, order_id) == [
+        ("Twin kit 1: Glucometer 1", True),
+        ("Twin kit 1: Glucometer 2", False),
+    ]
+    assert record(app, order_id, imei(22)) == "Twin kit 1: Glucometer 2"
+    assert events_of(app, order_id)[-2:] == [
+        ("deviceRecorded", f"Twin kit 1: Glucometer 1: IMEI {imei(21)}"),
+        ("deviceRecorded", f"Twin kit 1: Glucometer 2: IMEI {imei(22)}"),
+    ]
+
+
+def test_removing_a_lines_device_frees_the_line_and_puts_the_device_back_on_the_shelf(app, catalog):
+    from app.inventory.models import DeviceEvent
+
+    order_id = place(app, catalog, items={"monitor": 2})
+    move(app, order_id, "processing")
+    record(app, order_id, "SN-0101")
+    record(app, order_id, "SN-0102")
+    with app_context(app):
+        first, second = get_order(order_id).devices
+        removed, device_id, kept = first.id, first.device_id, second.id
+    with app.app_context():
+        packing.remove_device(order_id, removed, actor("fulfillment"))
+        db.session.remove()
+    assert plan_of(app, order_id) == [("BP monitor 1 of 2", True), ("BP monitor 2 of 2", False)]
+    assert recorded_values(app, order_id) == ["SN-0102"]
+    assert events_of(app, order_id)[-1] == ("deviceRemoved", "BP monitor SN-0101")
+    with app_context(app) as session:
+        assert [od.id for od in get_order(order_id).devices] == [kept]
+        last = session.scalars(
+            select(DeviceEvent)
+            .where(DeviceEvent.device_id == device_id)
+            .order_by(DeviceEvent.id.desc())
+        ).first()
+        assert (last.status, last.order_id, last.note, last.actor_user.role) == (
+            "inStock",
+            order_id,
+            "Removed from the order",
+            "fulfillment",
+        )
+        assert last.device.current_status == "inStock"
+
+
+def test_each_kits_devices_are_stored_in_that_kits_own_packed_kit(app, catalog):
+    order_id = place(app, catalog, kits={"diabetes": 2})
+    move(app, order_id, "processing")
+    keys = slot_keys(app, order_id)
+    assert record(app, order_id, imei(31), keys["Diabetes kit 2: Glucometer"]) == (
+        "Diabetes kit 2: Glucometer"
+    )
+    assert record(app, order_id, imei(32), keys["Diabetes kit 1: Glucometer"]) == (
+        "Diabetes kit 1: Glucometer"
+    )
+    with app_context(app):
+        first, second = get_order(order_id).packed_kits
+        assert first.id < second.id
+        assert [
+            [i.value for od in pk.devices for i in od.device.identifiers] for pk in (first, second)
+        ] == [
+            [imei(32)],
+            [imei(31)],
+        ]
