@@ -374,7 +374,7 @@ def test_going_inactive_and_back_is_recorded_and_orders_the_full_list(app, catal
     assert [action for action, _ in changes_of(app, east)] == ["created"]
 
 
-@pytest.mark.parametrize("location_id", [0, 999_999, 2**40])
+@pytest.mark.parametrize("location_id", [0, 999_999, 2**40, 10**30])
 def test_changing_a_location_that_does_not_exist_is_refused(app, catalog, location_id):
     from app.inventory import locations
 
