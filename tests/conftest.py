@@ -28,7 +28,7 @@ from app.auth.scopes import ALL_SCOPES  # noqa: E402
 from app.catalog.models import Item, Kit, KitItem, Manufacturer  # noqa: E402
 from app.db.transactions import write_transaction  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.inventory import receipts  # noqa: E402
+from app.inventory import locations, receipts  # noqa: E402
 from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
@@ -141,6 +141,9 @@ EMPTYING_ATTEMPTS = 3
 def _empty_database(request):
     """Every test starts from an empty database (tests without the app skip this)."""
     yield
+    # The placing path's location statements are built at first use: built again for each
+    # test, so that a mutant of them switched on for a test (mutmut) is the one it runs.
+    locations._placed_at_statement_for.cache_clear()
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")

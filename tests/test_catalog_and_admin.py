@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from app.auth import service
 from app.auth.actor import Actor
-from app.auth.models import ApiKey, User
+from app.auth.models import ApiKey, User, UserSignIn
 from app.catalog.models import Item, Kit
 from app.extensions import db
 from app.history.models import RecordChange
@@ -519,3 +519,74 @@ def test_a_password_is_12_to_200_characters(app, catalog):
         made = session.scalar(select(User).where(User.email == "new@example.org"))
         assert (made.first_name, made.last_name, made.role) == ("New", "Person", "fulfillment")
         assert made.check_password("z" * 12)
+
+
+def sign_ins_of(app, user_id: int) -> list[str | None]:
+    """Each sign-in of the user, oldest first: the reason it ended, or None while open."""
+    with app_context(app) as session:
+        return list(
+            session.scalars(
+                select(UserSignIn.end_reason)
+                .where(UserSignIn.user_id == user_id)
+                .order_by(UserSignIn.id)
+            )
+        )
+
+
+def user_history(app, user_id: int) -> list[tuple]:
+    with app_context(app) as session:
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(RecordChange.action, RecordChange.actor_user_id)
+                .where(RecordChange.record_type == "user", RecordChange.record_id == user_id)
+                .order_by(RecordChange.id)
+            )
+        ]
+
+
+def test_deactivating_a_user_ends_their_sign_ins_only_and_is_recorded_once(app, catalog):
+    admin_id, user_id = catalog.users["admin"], catalog.users["fulfillment"]
+    for role in ("fulfillment", "coordinator"):
+        assert Browserless(app.test_client()).sign_in(role).status_code == 303
+    for active in (False, False):
+        with app.app_context():
+            service.set_user_active(user_id, active, admin_actor(app, catalog))
+    with app_context(app) as session:
+        assert session.get(User, user_id).active is False
+    assert sign_ins_of(app, user_id) == ["deactivated"]
+    assert sign_ins_of(app, catalog.users["coordinator"]) == [None]
+    assert user_history(app, user_id) == [("deactivated", admin_id)]
+    with app.app_context():
+        service.set_user_active(user_id, True, admin_actor(app, catalog))
+    with app_context(app) as session:
+        assert session.get(User, user_id).active is True
+    assert sign_ins_of(app, user_id) == ["deactivated"]
+    assert user_history(app, user_id) == [("deactivated", admin_id), ("activated", admin_id)]
+
+
+def test_an_admin_cannot_deactivate_their_own_account_but_may_keep_it_active(app, catalog):
+    actor = admin_actor(app, catalog)
+    admin_id = catalog.users["admin"]
+    assert refusal_of(app, service.set_user_active, admin_id, False, actor) == [
+        Problem("own_account", "You cannot deactivate your own account.")
+    ]
+    with app.app_context():
+        service.set_user_active(admin_id, True, admin_actor(app, catalog))
+    with app_context(app) as session:
+        assert session.get(User, admin_id).active is True
+    assert user_history(app, admin_id) == []
+
+
+def test_resetting_a_password_ends_that_users_sign_ins_only_and_is_recorded(app, catalog):
+    actor = admin_actor(app, catalog)
+    user_id = catalog.users["fulfillment"]
+    for role in ("fulfillment", "coordinator"):
+        assert Browserless(app.test_client()).sign_in(role).status_code == 303
+    with app.app_context():
+        service.reset_password(user_id, "a brand new passphrase", actor)
+    assert sign_ins_of(app, user_id) == ["passwordReset"]
+    assert sign_ins_of(app, catalog.users["coordinator"]) == [None]
+    assert user_history(app, user_id) == [("passwordReset", catalog.users["admin"])]
+    with app_context(app) as session:
+        assert session.get(User, user_id).check_password("a brand new passphrase")

@@ -501,3 +501,220 @@ def test_a_renamed_patient_is_found_by_the_new_name(app, coordinator, catalog):
         db.session.remove()
     assert "MRN-RN" in coordinator.get("/patients/?q=darcyd").text
     assert "MRN-RN" not in coordinator.get("/patients/?q=dunn").text
+
+
+@pytest.mark.parametrize(
+    "overrides, field, code, message, then",
+    [
+        (
+            {"phone_number": "12345"},
+            "phoneNumber",
+            "invalid_phone",
+            "Enter a valid phone number, like (614) 555-0101.",
+            None,
+        ),
+        (
+            {"phone_number": "not a number"},
+            "phoneNumber",
+            "invalid_phone",
+            "Enter a valid phone number, like (614) 555-0101.",
+            None,
+        ),
+        (
+            {"phone_number": "(614) 555-0199 ext. 12"},
+            "phoneNumber",
+            "invalid_phone",
+            "A phone number is stored without an extension: leave out “12” "
+            "(put it in the delivery note).",
+            None,
+        ),
+        (
+            {"phone_number": "x" * 41},
+            "phoneNumber",
+            "too_long",
+            "Phone number is at most 40 characters.",
+            ("invalid_phone", "Enter a valid phone number, like (614) 555-0101."),
+        ),
+        (
+            {"email": "not-an-email"},
+            "email",
+            "invalid_email",
+            "Enter an email address like name@example.com.",
+            None,
+        ),
+        (
+            {"email": "a" * 243 + "@example.com"},
+            "email",
+            "too_long",
+            "Email is at most 254 characters.",
+            ("invalid_email", "Enter an email address like name@example.com."),
+        ),
+        (
+            {"date_of_birth": "31/12/1950"},
+            "dateOfBirth",
+            "invalid_date",
+            "Date of birth must be a date written YYYY-MM-DD, like 1950-12-31.",
+            None,
+        ),
+        (
+            {"date_of_birth": "1950-02-30"},
+            "dateOfBirth",
+            "invalid_date",
+            "Date of birth must be a date written YYYY-MM-DD, like 1950-12-31.",
+            None,
+        ),
+        (
+            {"date_of_birth": "19501231"},
+            "dateOfBirth",
+            "invalid_date",
+            "Date of birth must be a date written YYYY-MM-DD, like 1950-12-31.",
+            None,
+        ),
+        (
+            {"date_of_birth": 19501231},
+            "dateOfBirth",
+            "invalid_date",
+            "Date of birth must be a date written YYYY-MM-DD, like 1950-12-31.",
+            None,
+        ),
+        (
+            {"date_of_birth": "1899-12-31"},
+            "dateOfBirth",
+            "invalid_date",
+            "Date of birth is before 1900.",
+            None,
+        ),
+        (
+            {"date_of_birth": (date.today() + timedelta(days=30)).isoformat()},
+            "dateOfBirth",
+            "date_in_future",
+            "Date of birth cannot be in the future.",
+            None,
+        ),
+        (
+            {"sex": "x"},
+            "sex",
+            "invalid_choice",
+            "Sex must be one of: female, male, other, unknown.",
+            None,
+        ),
+        (
+            {"enrolled": "yes"},
+            "enrolled",
+            "invalid_type",
+            "Enrolled must be true or false.",
+            None,
+        ),
+        (
+            {"address": address(state="ZZ")},
+            "address.state",
+            "invalid_state",
+            "Enter a US state as two letters, like OH.",
+            None,
+        ),
+        (
+            {"address": address(state="OHI")},
+            "address.state",
+            "too_long",
+            "State is at most 2 characters.",
+            ("invalid_state", "Enter a US state as two letters, like OH."),
+        ),
+        (
+            {"address": address(state=None)},
+            "address.state",
+            "required",
+            "State is required.",
+            None,
+        ),
+        (
+            {"address": address(zip_code="43215-12")},
+            "address.zipCode",
+            "invalid_zip",
+            "Enter a ZIP code like 43215 or 43215-1234.",
+            None,
+        ),
+        (
+            {"address": address(zip_code="43215-12345")},
+            "address.zipCode",
+            "too_long",
+            "ZIP code is at most 10 characters.",
+            ("invalid_zip", "Enter a ZIP code like 43215 or 43215-1234."),
+        ),
+        (
+            {"address": address(zip_code=" ")},
+            "address.zipCode",
+            "required",
+            "ZIP code is required.",
+            None,
+        ),
+    ],
+)
+def test_each_patient_rule_is_refused_with_its_message_in_full(
+    app, catalog, overrides, field, code, message, then
+):
+    """``then``: the next rule's message, where a text too long is checked on as well."""
+    with pytest.raises(Rejected) as rejected:
+        create(app, patient_draft(**overrides))
+    assert [(p.field, p.code, p.message) for p in rejected.value.problems] == [
+        (field, code, message)
+    ] + ([] if then is None else [(field, *then)])
+    with app_context(app) as session:
+        assert session.scalar(select(func.count(Patient.id))) == 2  # the catalog's two only
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_a_patient_sent_without_optional_values_is_stored_with_the_defaults(app, catalog, empty):
+    patient_id = create(
+        app,
+        patient_draft(
+            sex=empty, enrolled=None, date_of_birth=empty, email=empty, phone_number=empty
+        ),
+    )
+    with app_context(app) as session:
+        patient = session.get(Patient, patient_id)
+        assert (patient.sex, patient.enrolled, patient.date_of_birth) == ("unknown", True, None)
+        assert (patient.email, patient.phone_number) == (None, None)
+
+
+def test_a_patient_sent_as_not_enrolled_is_stored_so(app, catalog):
+    patient_id = create(app, patient_draft(enrolled=False, sex="other"))
+    with app_context(app) as session:
+        patient = session.get(Patient, patient_id)
+        assert (patient.enrolled, patient.sex) == (False, "other")
+
+
+@pytest.mark.parametrize("born", [date(1900, 1, 1), date.today()])
+def test_a_date_of_birth_from_1900_to_today_is_stored(app, catalog, born):
+    patient_id = create(app, patient_draft(date_of_birth=born.isoformat()))
+    with app_context(app) as session:
+        assert session.get(Patient, patient_id).date_of_birth == born
+
+
+def test_an_email_of_254_characters_is_stored(app, catalog):
+    email = "a" * 64 + "@" + "b" * 60 + "." + "c" * 60 + "." + "d" * 55 + ".example.org"
+    assert len(email) == 254
+    patient_id = create(app, patient_draft(email=email))
+    with app_context(app) as session:
+        assert session.get(Patient, patient_id).email == email
+
+
+def test_a_search_takes_percent_underscore_and_backslash_as_typed(app, coordinator, catalog):
+    patients = {
+        "LAB%7": "Percent",
+        "LAB17": "Digit",
+        "AB_1": "Under",
+        "ABC1": "Letter",
+        "DEPT\\9": "Slash",
+        "DEPT9": "Plain",
+    }
+    for identifier, last_name in patients.items():
+        create(app, patient_draft(external_identifier=identifier, last_name=last_name))
+
+    def found(query: str) -> set[str]:
+        html = coordinator.get("/patients/", query_string={"q": query}).text
+        return {name for name in patients.values() if f"{name}, Grace" in html}
+
+    assert found("lab%") == {"Percent"}
+    assert found("ab_") == {"Under"}
+    assert found("dept\\") == {"Slash"}
+    assert found("lab") == {"Percent", "Digit"}

@@ -374,7 +374,7 @@ def test_going_inactive_and_back_is_recorded_and_orders_the_full_list(app, catal
     assert [action for action, _ in changes_of(app, east)] == ["created"]
 
 
-@pytest.mark.parametrize("location_id", [0, 999_999, 2**40])
+@pytest.mark.parametrize("location_id", [0, 999_999, 2**40, 10**30])
 def test_changing_a_location_that_does_not_exist_is_refused(app, catalog, location_id):
     from app.inventory import locations
 
@@ -389,3 +389,89 @@ def test_changing_a_location_that_does_not_exist_is_refused(app, catalog, locati
                 f"There is no stock location with id {location_id}.",
             )
         ]
+
+
+def test_active_locations_are_listed_the_default_first_then_by_name(app, catalog):
+    from app.inventory import locations
+
+    call(app, locations.create_location, "West")
+    call(app, locations.create_location, "East")
+    with app.app_context():
+        assert [loc.name for loc in locations.list_locations()] == [
+            "Main warehouse",
+            "East",
+            "West",
+        ]
+
+
+def receive_units(app, location_id: int, item_id: int, count: int) -> None:
+    from app.inventory import receipts
+    from tests.helpers.orders import actor
+
+    with app.app_context():
+        try:
+            receipts.receive(
+                receipts.ReceiptDraft(
+                    location_ref=location_id,
+                    reference="Delivery 7",
+                    lines=[receipts.ReceiptLine(item_id, count)],
+                ),
+                actor("fulfillment"),
+            )
+        finally:
+            db.session.remove()
+
+
+def test_every_location_is_listed_active_ones_first_the_default_at_the_top_then_by_name(
+    app, catalog
+):
+    from app.inventory import locations
+
+    west = call(app, locations.create_location, "West")
+    call(app, locations.create_location, "East")
+    alpha = call(app, locations.create_location, "Alpha")
+    call(app, locations.make_default_location, west)
+    call(app, locations.set_location_active, alpha, False)
+    with app.app_context():
+        assert [loc.name for loc in locations.all_locations()] == [
+            "West",
+            "East",
+            "Main warehouse",
+            "Alpha",
+        ]
+        assert [loc.name for loc in locations.list_locations()] == [
+            "West",
+            "East",
+            "Main warehouse",
+        ]
+
+
+def test_each_location_totals_its_own_units_on_hand_and_reserved(app, catalog):
+    from app.inventory import locations
+
+    with app.app_context():
+        before = locations.location_totals()
+    east = call(app, locations.create_location, "East")
+    receive_units(app, east, catalog.items["strips"], 5)
+    place(app, catalog, items={"strips": 2})
+    with app.app_context():
+        totals = locations.location_totals()
+    main_on_hand, main_reserved = before[catalog.location]
+    assert totals == {catalog.location: (main_on_hand, main_reserved + 2), east: (5, 0)}
+
+
+def test_a_location_with_units_on_hand_and_none_reserved_cannot_go_inactive(app, catalog):
+    from app.inventory import locations
+
+    east = call(app, locations.create_location, "East")
+    receive_units(app, east, catalog.items["strips"], 3)
+    assert refusal(app, locations.set_location_active, east, False) == [
+        (
+            "location_not_empty",
+            "East still holds 3 on hand and 0 reserved by open orders: "
+            "ship, move or count them out first.",
+        )
+    ]
+    with app.app_context():
+        assert db.session.get(StockLocation, east).active
+    assert [action for action, _ in changes_of(app, east)] == ["created"]

@@ -962,3 +962,22 @@ def test_a_line_with_a_count_but_no_item_asks_to_choose_the_item(app, coordinato
     match = re.search(r'<p class="error" id="items-1-ref-error">([^<]*)</p>', response.text)
     assert match is not None and match.group(1) == "Choose an item from the list."
     assert orders_in_db(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        # Nine digits are read as an id, which names no one; ten are no id at all.
+        ("123456789", "There is no patient with id 123456789."),
+        ("1234567890", "Choose a patient or a site to ship to."),
+    ],
+)
+def test_a_recipient_id_posted_by_hand_that_names_no_one_is_refused(
+    app, coordinator, catalog, sent, message
+):
+    data = a_good_order(coordinator, catalog)
+    data["recipient_id"] = sent
+    response = coordinator.post("/orders/new", data)
+    assert response.status_code == 422
+    assert re.findall(r'class="error"[^>]*>([^<]*)<', response.text) == [message]
+    assert orders_in_db(app) == 0

@@ -4,6 +4,7 @@ that an order or a receipt names."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -75,18 +76,17 @@ def _placed_at_statement(which: str, locked: bool) -> DirectStatement:
     return DirectStatement(statement.with_for_update(read=True) if locked else statement)
 
 
-# Run on the fast path (app.db.fast_path): every placed order reads its location.
-_PLACED_AT = {
-    (which, locked): _placed_at_statement(which, locked)
-    for which in ("default", "by_id")
-    for locked in (False, True)
-}
+# Run on the fast path (app.db.fast_path): every placed order reads its location. Built at
+# first use, once per (which, locked), not at import: so its mutants can be switched on.
+@cache
+def _placed_at_statement_for(which: str, locked: bool) -> DirectStatement:
+    return _placed_at_statement(which, locked)
 
 
 def _placed_at(which: str, location_id: int | None = None, lock: bool = False) -> PlacedAt | None:
     # On the connection, not the session: the ORM's execution path costs more than the read.
     parameters = {} if location_id is None else {"location_id": location_id}
-    row = _PLACED_AT[which, lock].first(db.session.connection(), parameters)
+    row = _placed_at_statement_for(which, lock).first(db.session.connection(), parameters)
     return None if row is None else PlacedAt(*row)
 
 
