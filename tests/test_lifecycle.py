@@ -1045,3 +1045,68 @@ def test_cancelling_releases_the_orders_stock_with_the_reason_given(app, order):
             )
         ).all()
     assert released == [("release", -2, "Patient moved away")]
+
+
+# --- Rules the mutation screen found unasserted (docs/mutation.md) -------------------------
+
+# 22 digits starting 94: FedEx's format, and USPS's with a passing check digit.
+FITS_FEDEX_AND_USPS = "9400100000000000000006"
+
+
+def test_a_number_that_fits_two_carriers_keeps_the_carrier_chosen(app, catalog):
+    shipped = place(app, catalog, items={"strips": 1})
+    move(app, shipped, "processing", "packed")
+    move(app, shipped, "shipped", tracking=("FedEx", FITS_FEDEX_AND_USPS))
+    assert tracking_of(app, shipped) == [("FedEx", FITS_FEDEX_AND_USPS)]
+    packed = place(app, catalog, items={"strips": 1})
+    move(app, packed, "processing", "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(packed, "FedEx", FITS_FEDEX_AND_USPS, actor("fulfillment"))
+        db.session.remove()
+    assert tracking_of(app, packed) == [("FedEx", FITS_FEDEX_AND_USPS)]
+    assert events_of(app, packed)[-1] == ("trackingNumberAdded", f"FedEx {FITS_FEDEX_AND_USPS}")
+
+
+def test_an_order_in_several_parcels_of_one_carrier_keeps_each_number(app, order):
+    move(app, order, "processing", "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(order, "UPS", WRONG_UPS, actor("fulfillment"))
+        lifecycle.add_tracking_number(order, "UPS", RIGHT_UPS, actor("fulfillment"))
+        db.session.remove()
+    assert tracking_of(app, order) == [("UPS", WRONG_UPS), ("UPS", RIGHT_UPS)]
+    remove_tracking(app, order, "UPS", RIGHT_UPS, "That parcel was never sent")
+    assert tracking_of(app, order) == [("UPS", WRONG_UPS)]
+    assert events_of(app, order)[-1] == (
+        "trackingNumberRemoved",
+        f"UPS {RIGHT_UPS}: That parcel was never sent",
+    )
+
+
+def test_an_admin_is_told_a_delivered_orders_tracking_number_stays(app, order):
+    move(app, order, "processing", "packed")
+    move(app, order, "shipped", tracking=("UPS", WRONG_UPS))
+    move(app, order, "delivered")
+    assert remove_refused(app, order, "UPS", WRONG_UPS, "Wrong", role="admin") == (
+        "not_trackable",
+        "Tracking numbers are changed while the order is packed or on its way; "
+        "this one is Delivered.",
+        "conflict",
+        None,
+    )
+
+
+def test_a_reason_is_free_text_up_to_500_characters_each_refusal_in_full(app, order):
+    assert whole(refused(app, order, "onHold", reason="x" * 501)) == (
+        "invalid_reason",
+        "Reason is at most 500 characters.",
+        "invalid",
+        "reason",
+    )
+    assert whole(refused(app, order, "onHold", reason="Waiting\x1b[0m")) == (
+        "invalid_reason",
+        "Reason cannot hold control characters (it holds U+001B).",
+        "invalid",
+        "reason",
+    )
+    move(app, order, "onHold", reason="Patient in hospital.\nCall back on Friday.")
+    assert events_of(app, order)[-1] == ("onHold", "Patient in hospital.\nCall back on Friday.")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import update
 
 from app.extensions import db
+from app.formats import day_in, warehouse_zone
 from app.orders import daily_counts, status_counters
 from app.orders.listing import OrderQuery, status_counts
-from app.orders.models import OrderStatusCount
+from app.orders.models import Order, OrderStatusCount
 from tests.conftest import app_context
 from tests.helpers.orders import move, patient_order, place
 
@@ -91,3 +92,34 @@ def test_check_command_reports_drift_and_mends_it_when_asked(app, catalog):
     fixed = runner.invoke(args=["check-status-counts", "--fix"])
     assert fixed.exit_code == 0, fixed.output
     assert runner.invoke(args=["check-status-counts"]).exit_code == 0
+
+
+def test_the_day_counts_follow_each_move_by_site_and_by_the_ship_by_date_kept(app, catalog):
+    """The dashboard's counts per day (``daily_counts``) move with each status change: the
+    order's site, its old and new status, and, when it ships, whether it kept its date."""
+    late = place(app, catalog, items={"strips": 1}, patient=False)
+    kept = place(app, catalog, items={"strips": 1}, patient=False)
+    with app_context(app) as session:
+        today = day_in(datetime.now(UTC), warehouse_zone())
+        session.execute(
+            update(Order).where(Order.id == late).values(ship_by=today - timedelta(days=1))
+        )
+        session.execute(update(Order).where(Order.id == kept).values(ship_by=today))
+        session.commit()
+        site = session.get(Order, late).responsible_site_id
+    for order_id in (late, kept):
+        move(app, order_id, "processing", "packed")
+        move(app, order_id, "shipped", tracking=("DHL", "1234567890"))
+    move(app, kept, "delivered")
+    with app_context(app):
+        assert daily_counts.drift() == []
+        placed, shipped = daily_counts.stored()
+        assert site is not None
+        assert {key: n for key, n in placed.items() if n} == {
+            (today, site, "shipped"): 1,
+            (today, site, "delivered"): 1,
+        }
+        assert sorted((key[0], key[1], key[3], n) for key, n in shipped.items() if n) == [
+            (today, site, False, 1),
+            (today, site, True, 1),
+        ]
