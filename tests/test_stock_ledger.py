@@ -18,6 +18,7 @@ from app.inventory import adjustments, ledger, receipts, reservations
 from app.inventory.locations import default_location
 from app.inventory.models import StockBalance, StockLocation, StockMovement
 from app.inventory.reservations import DemandLine
+from app.orders import lifecycle
 from tests.conftest import STOCK_PER_COUNTED_ITEM, STOCK_PER_DEVICE_ITEM, app_context
 from tests.helpers.orders import move, place
 
@@ -577,6 +578,29 @@ def test_shipping_takes_the_units_out_and_ends_the_reservation(app, catalog):
     assert ("shipment", strips, home, -5, -5, None) in shipped
     # The glucometer is received when scanned: it was never reserved, it still leaves.
     assert ("shipment", catalog.items["glucometer"], home, -1, 0, None) in shipped
+    with app_context(app):
+        assert ledger.balance_mismatches() == []
+
+
+def test_an_order_shipped_through_its_timeline_takes_its_units_out_under_its_own_number(
+    app, catalog
+):
+    """The lifecycle's door to the ledger: shipping an order ends its reservation and writes
+    the shipment rows under that order, as a packer's Shipped does."""
+    strips = catalog.items["strips"]
+    order_id = place(app, catalog, items={"strips": 3})
+    with app_context(app):
+        home = default_location().id
+    assert figures(app, strips) == (STOCK_PER_COUNTED_ITEM, 3)
+    move(app, order_id, "processing", "packed")
+    with app.app_context():
+        lifecycle.add_tracking_number(order_id, "UPS", "1z 999 aa1 01 2345 6784", admin_actor())
+        db.session.remove()
+    move(app, order_id, "shipped")
+    assert figures(app, strips) == (STOCK_PER_COUNTED_ITEM - 3, 0)
+    assert [r for r in rows_of(app, order_id) if r[0] == "shipment"] == [
+        ("shipment", strips, home, -3, -3, None)
+    ]
     with app_context(app):
         assert ledger.balance_mismatches() == []
 
