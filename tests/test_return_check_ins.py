@@ -653,3 +653,29 @@ def test_a_device_named_twice_in_one_api_call_is_refused_whole(app, api, kit_bac
     )
     assert check_ins(app, order_id) == []
     assert order_status(app, order_id) == "awaitingReturn"
+
+
+def test_a_scan_matches_only_identifiers_of_a_type_its_format_may_be(app, catalog):
+    # A BP monitor whose serial number is all digits and reads as an IMEI: a scan of it is
+    # classified as an IMEI, as at packing, and matches no serial number on record.
+    from tests.helpers.stock import receive
+
+    serial = "356938035643809"
+    receive(app, catalog.items["monitor"], "serial", [serial])
+    with app_context(app) as session:
+        monitor = session.scalar(
+            select(DeviceIdentifier.device_id).where(DeviceIdentifier.value == serial)
+        )
+    order_id = return_only(app, catalog, devices=[monitor])
+    move(app, order_id, "awaitingReturn", role="coordinator")
+    error = refused(app, lambda: check_in(app, order_id, serial))
+    assert said(error) == (
+        "device_not_expected",
+        f"The IMEI {serial} is not expected back on order {order_id}. It was never received: "
+        "no device with this identifier is on record anywhere.",
+        "identifier",
+        INVALID,
+    )
+    assert check_ins(app, order_id) == []
+    assert status_of(app, monitor) == "inStock"
+    assert order_status(app, order_id) == "awaitingReturn"
