@@ -589,7 +589,7 @@ def test_closing_a_partial_return_records_what_is_lost_and_what_is_not_back(app,
     def close(reason, role="fulfillment"):
         return as_(role, lambda who: returns_station.close_return(order_id, reason, who))(app)
 
-    for reason in (None, "", "  "):
+    for reason in (None, "", "  ", 5, ["Lost"]):  # only text is a reason
         assert said(refused(app, lambda r=reason: close(r))) == (
             "reason_required",
             "Say why the return is closed with something missing: a reason is required.",
@@ -678,4 +678,34 @@ def test_a_scan_matches_only_identifiers_of_a_type_its_format_may_be(app, catalo
     )
     assert check_ins(app, order_id) == []
     assert status_of(app, monitor) == "inStock"
+    assert order_status(app, order_id) == "awaitingReturn"
+
+
+def test_an_unexpected_arrival_needs_a_scan_and_a_reason_in_words(app, catalog, kit_back):
+    order_id, (glucometer, *_) = kit_back
+    value = values_of(app, delivered_glucometer(app, catalog))
+
+    def record(identifier, reason):
+        return as_(
+            "fulfillment",
+            lambda who: returns_station.record_unexpected(order_id, identifier, reason, who),
+        )(app)
+
+    for reason in (5, ["Lost"], None, "   "):
+        error = refused(app, lambda reason=reason: record(value, reason))
+        assert said(error) == (
+            "reason_required",
+            "Say why it is recorded here: a reason is required.",
+            "reason",
+            INVALID,
+        ), reason
+    for identifier in ("", "  ", 356938035643809):
+        error = refused(app, lambda identifier=identifier: record(identifier, "In the box"))
+        assert said(error) == (
+            "identifier_required",
+            "Scan or type the device identifier.",
+            "identifier",
+            INVALID,
+        ), identifier
+    assert check_ins(app, order_id) == []
     assert order_status(app, order_id) == "awaitingReturn"
