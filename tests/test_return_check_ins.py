@@ -589,7 +589,7 @@ def test_closing_a_partial_return_records_what_is_lost_and_what_is_not_back(app,
     def close(reason, role="fulfillment"):
         return as_(role, lambda who: returns_station.close_return(order_id, reason, who))(app)
 
-    for reason in (None, "", "  "):
+    for reason in (None, "", "  ", 5, ["Lost"]):  # only text is a reason
         assert said(refused(app, lambda r=reason: close(r))) == (
             "reason_required",
             "Say why the return is closed with something missing: a reason is required.",
@@ -651,5 +651,61 @@ def test_a_device_named_twice_in_one_api_call_is_refused_whole(app, api, kit_bac
         f"Glucometer {value} is already checked in on this order.",
         "deviceIdentifiers[1].value",
     )
+    assert check_ins(app, order_id) == []
+    assert order_status(app, order_id) == "awaitingReturn"
+
+
+def test_a_scan_matches_only_identifiers_of_a_type_its_format_may_be(app, catalog):
+    # A BP monitor whose serial number is all digits and reads as an IMEI: a scan of it is
+    # classified as an IMEI, as at packing, and matches no serial number on record.
+    from tests.helpers.stock import receive
+
+    serial = "356938035643809"
+    receive(app, catalog.items["monitor"], "serial", [serial])
+    with app_context(app) as session:
+        monitor = session.scalar(
+            select(DeviceIdentifier.device_id).where(DeviceIdentifier.value == serial)
+        )
+    order_id = return_only(app, catalog, devices=[monitor])
+    move(app, order_id, "awaitingReturn", role="coordinator")
+    error = refused(app, lambda: check_in(app, order_id, serial))
+    assert said(error) == (
+        "device_not_expected",
+        f"The IMEI {serial} is not expected back on order {order_id}. It was never received: "
+        "no device with this identifier is on record anywhere.",
+        "identifier",
+        INVALID,
+    )
+    assert check_ins(app, order_id) == []
+    assert status_of(app, monitor) == "inStock"
+    assert order_status(app, order_id) == "awaitingReturn"
+
+
+def test_an_unexpected_arrival_needs_a_scan_and_a_reason_in_words(app, catalog, kit_back):
+    order_id, (glucometer, *_) = kit_back
+    value = values_of(app, delivered_glucometer(app, catalog))
+
+    def record(identifier, reason):
+        return as_(
+            "fulfillment",
+            lambda who: returns_station.record_unexpected(order_id, identifier, reason, who),
+        )(app)
+
+    for reason in (5, ["Lost"], None, "   "):
+        error = refused(app, lambda reason=reason: record(value, reason))
+        assert said(error) == (
+            "reason_required",
+            "Say why it is recorded here: a reason is required.",
+            "reason",
+            INVALID,
+        ), reason
+    for identifier in ("", "  ", 356938035643809):
+        error = refused(app, lambda identifier=identifier: record(identifier, "In the box"))
+        assert said(error) == (
+            "identifier_required",
+            "Scan or type the device identifier.",
+            "identifier",
+            INVALID,
+        ), identifier
     assert check_ins(app, order_id) == []
     assert order_status(app, order_id) == "awaitingReturn"
