@@ -4,6 +4,7 @@ Below, the worker's own steps, its dispatcher and its loop, run in this process.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -655,3 +656,79 @@ def test_a_failed_round_is_logged_and_the_next_comes_after_a_poll(
     assert worker_log(caplog)[:1] == ["webhooks worker: round failed"]
     failed, retried, *_ = rounds.seen
     assert retried - failed >= 0.45
+
+
+def test_a_round_hands_out_at_most_a_hundred_events_oldest_first(app, api, catalog, receiver):
+    subscribe(api, receiver.url)
+    orders = [place(app, catalog, items={"strips": 1}) for _ in range(101)]
+    with app.app_context():
+        assert worker.fan_out() == 100
+        made = db.session.scalars(select(WebhookMessage.order_id).order_by(WebhookMessage.id))
+        assert list(made) == orders[:100]
+        assert worker.fan_out() == 1
+        assert worker.fan_out() == 0
+        assert db.session.scalar(select(func.count(OrderOutboxEntry.id))) == 0
+        db.session.remove()
+    assert [order_id for (order_id,) in messages_of(app)] == orders
+
+
+def messages_of(app, *columns) -> list[tuple]:
+    with app_context(app) as session:
+        return session.execute(
+            select(WebhookMessage.order_id, *columns).order_by(WebhookMessage.id)
+        ).all()
+
+
+def test_each_event_is_one_message_per_subscription_and_type_its_first_attempt_due_at_once(
+    app, api, catalog, receiver
+):
+    both = subscribe(api, receiver.url, ["order.status", "order.statusFull"])
+    subscribe(api, receiver.url + "/returns", ["order.returnReceived"])
+    order_id = place(app, catalog, items={"strips": 1})
+    [created] = api.get(f"/api/v3/order/{order_id}").get_json()["orderEvents"]
+    with app.app_context():
+        before = utcnow()
+        assert worker.fan_out() == 1
+        after = utcnow()
+        db.session.remove()
+    with app_context(app) as session:
+        messages = session.scalars(select(WebhookMessage).order_by(WebhookMessage.id)).all()
+        assert [(m.subscription_id, m.type, m.order_id) for m in messages] == [
+            (both["id"], "order.status", order_id),
+            (both["id"], "order.statusFull", order_id),
+        ]
+        event_id = session.scalar(select(Order).where(Order.id == order_id)).events[0].id
+        for message in messages:
+            assert (message.order_event_id, message.status) == (event_id, "pending")
+            assert before <= message.created_at <= after
+            body = json.loads(message.body)
+            assert (body["id"], body["type"]) == (message.message_id, message.type)
+            [attempt] = message.attempts
+            assert (attempt.attempt, attempt.status, attempt.manual) == (1, "pending", False)
+            assert attempt.next_attempt_at == message.created_at
+        status, full = messages
+        assert json.loads(status.body)["payload"] == {
+            "orderId": order_id,
+            "event": {"name": "created", "eventTimestamp": created["eventTimestamp"]},
+        }
+        assert status.patient_id is None
+        assert json.loads(full.body)["payload"]["order"]["patient"]["id"] == catalog.patient
+        assert full.patient_id == catalog.patient
+        assert session.scalar(select(func.count(OrderOutboxEntry.id))) == 0
+
+
+def test_a_subscription_gets_no_event_from_before_it_was_made_nor_while_it_was_disabled(
+    app, api, catalog, receiver
+):
+    place(app, catalog, items={"strips": 1})  # before the subscription
+    subscription = subscribe(api, receiver.url)
+    with app.app_context():
+        service.set_enabled(subscription["id"], False, actor("admin"))
+    place(app, catalog, items={"strips": 1})  # while it is disabled
+    deliver_everything(app)
+    with app.app_context():
+        service.set_enabled(subscription["id"], True, actor("admin"))
+    kept = place(app, catalog, items={"strips": 1})
+    deliver_everything(app)
+    assert messages_of(app) == [(kept,)]
+    assert [body_of(hit)["payload"]["orderId"] for hit in receiver.hits()] == [kept]
