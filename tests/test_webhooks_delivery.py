@@ -732,3 +732,16 @@ def test_a_subscription_gets_no_event_from_before_it_was_made_nor_while_it_was_d
     deliver_everything(app)
     assert messages_of(app) == [(kept,)]
     assert [body_of(hit)["payload"]["orderId"] for hit in receiver.hits()] == [kept]
+
+
+def test_a_dispatcher_that_handed_out_an_event_looks_again_at_once(app, catalog):
+    """Even with no subscription to send it to: the next round may find more."""
+    place(app, catalog, items={"strips": 1})
+    dispatcher = worker.Dispatcher(app)
+    try:
+        with app.app_context():
+            assert dispatcher.work() is True
+            assert dispatcher.work() is False
+            db.session.remove()
+    finally:
+        dispatcher.close()
