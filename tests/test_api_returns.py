@@ -124,3 +124,23 @@ def test_webhooks_get_order_return_received_for_what_came_back_only(app, api, ki
     assert body["payload"]["event"]["name"] == "returnReceived"
     assert values_of(app, first) in body["payload"]["event"]["note"]
     assert "patient" not in body["payload"]
+
+
+def test_a_subscription_to_statuses_and_returns_gets_the_arrival_and_the_move_each_once(
+    app, api, kit_back
+):
+    from tests.helpers.webhooks import Receiver, body_of, deliver_everything, subscribe
+
+    order_id, (first, *_) = kit_back
+    receiver = Receiver().start()
+    try:
+        subscribe(api, receiver.url, types=("order.returnReceived", "order.status"))
+        returns(api, order_id, deviceIdentifiers=[{"value": values_of(app, first)}])
+        deliver_everything(app)
+        bodies = [body_of(hit) for hit in receiver.hits()]
+    finally:
+        receiver.stop()
+    assert sorted((b["type"], b["payload"]["event"]["name"]) for b in bodies) == [
+        ("order.returnReceived", "returnReceived"),
+        ("order.status", "partlyReturned"),
+    ]

@@ -190,4 +190,40 @@ def test_a_full_subscription_made_before_the_rule_by_a_key_without_orders_read_g
     assert phi_log(app) == []
     found = manager.get("/api/v3/webhook").get_json()["content"][0]
     assert not found["enabled"]
-    assert "order.statusFull needs orders:read" in found["disabledReason"]
+    assert found["disabledReason"] == (
+        "Disabled automatically: order.statusFull needs orders:read, which the API key "
+        "“Scoped” has not."
+    )
+    with app_context(app) as session:  # disabled as the event was handed out: no message made
+        assert session.scalars(select(WebhookMessage)).all() == []
+
+
+def test_a_key_without_orders_read_still_gets_order_status(app, client, catalog, receiver):
+    manager = keyed(app, client)
+    made = manager.post("/api/v3/webhook", json={"url": receiver.url, "types": ["order.status"]})
+    order_id = place(app, catalog, items={"strips": 1})
+    deliver_everything(app)
+    assert [body_of(hit)["payload"]["orderId"] for hit in receiver.hits()] == [order_id]
+    found = manager.get(f"/api/v3/webhook/{made.get_json()['id']}").get_json()
+    assert (found["enabled"], found["disabledReason"]) == (True, None)
+
+
+def test_two_keys_full_subscriptions_each_get_what_their_key_may_read_of_one_order(
+    app, client, catalog, receiver
+):
+    with_patients = keyed(app, client, scopes.ORDERS_READ, scopes.PATIENTS_READ)
+    with_patients.post("/api/v3/webhook", json={"url": receiver.url + "/all", "types": [FULL]})
+    orders_only = keyed(app, client, scopes.ORDERS_READ)
+    orders_only.post("/api/v3/webhook", json={"url": receiver.url + "/orders", "types": [FULL]})
+    place(app, catalog, items={"strips": 1})
+    deliver_everything(app)
+    patients = {hit.path: body_of(hit)["payload"]["order"]["patient"] for hit in receiver.hits()}
+    assert patients["/hooks/orders"] == {"id": catalog.patient}
+    assert patients["/hooks/all"]["lastName"] == "Lovelace"
+    with app_context(app) as session:
+        stored = session.execute(
+            select(WebhookSubscription.url, WebhookMessage.patient_id)
+            .join(WebhookMessage.subscription)
+            .order_by(WebhookMessage.id)
+        ).all()
+    assert stored == [(receiver.url + "/all", catalog.patient), (receiver.url + "/orders", None)]
