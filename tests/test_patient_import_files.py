@@ -380,13 +380,14 @@ def test_a_row_names_the_site_it_cannot_be_sent_to(app, coordinator, catalog):
 
 
 def test_patients_on_record_are_skipped_wherever_they_are_in_a_long_file(app, coordinator):
-    # Looked up 500 identifiers at a time: the first row and the 501st are on record.
-    rows = [row(n) for n in range(1, 502)]
-    rows[0] = row(0).replace("IMP-0", "mrn-1")
-    rows[500] = row(0).replace("IMP-0", "MRN-2")
+    import_file(coordinator, HEADING + row(0).replace("IMP-0", "OLD-1"))
+    # Looked up 500 identifiers at a time: rows 1, 501 and 1001 are on record.
+    rows = [row(n) for n in range(1, 1002)]
+    for index, identifier in ((0, "mrn-1"), (500, "MRN-2"), (1000, "old-1")):
+        rows[index] = row(0).replace("IMP-0", identifier)
     preview_url = upload(coordinator, (HEADING + "".join(rows)).encode()).headers["Location"]
     assert (
-        "501 rows: <strong>499 to add</strong>, 2 already on record (will be skipped), "
+        "1001 rows: <strong>998 to add</strong>, 3 already on record (will be skipped), "
         "<strong>0 with problems</strong>" in coordinator.get(preview_url).text
     )
 
