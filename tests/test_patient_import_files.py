@@ -4,6 +4,7 @@ changed (a file that is not UTF-8 was read as Latin-1: "José" became "JosÃ©")
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -370,13 +371,18 @@ def test_a_row_names_the_site_it_cannot_be_sent_to(app, coordinator, catalog):
     content = (
         "MRN,First name,Last name,Address,City,State,ZIP,Site\n"
         "S-1,Ann,Lee,1 Elm St,Columbus,OH,43215,Closed Clinic\n"
-        "S-2,Bob,Lee,1 Elm St,Columbus,OH,43215,Hill Clinic\n"
+        "S-2,Bob,Lee,1 Elm St,Columbus,OH,4321,Hill Clinic\n"
     )
     preview_url = import_file(coordinator, content)
     html = coordinator.get(preview_url).text
     assert "<strong>Site</strong> (column “Site”): Closed Clinic is inactive.</li>" in html
     assert "<strong>Site</strong> (column “Site”): No site is called “Hill Clinic”.</li>" in html
     assert imported(app, "S-1") is None and imported(app, "S-2") is None
+    rejected = list(csv.reader(io.StringIO(coordinator.get(preview_url + "/rejected.csv").text)))
+    assert rejected[2][-1] == (
+        "Site: No site is called “Hill Clinic”.; ZIP code: Enter a ZIP code like 43215 or "
+        "43215-1234."
+    )
 
 
 def test_patients_on_record_are_skipped_wherever_they_are_in_a_long_file(app, coordinator):
