@@ -372,12 +372,18 @@ def test_an_import_runs_once(app, coordinator, catalog):
     "content, message",
     [
         ("", "The file is empty."),
-        ("name,city\nAda,Columbus\n", "The file has no column for: External identifier"),
+        (
+            "name,city\nAda,Columbus\n",
+            "The file has no column for: External identifier, First name, Last name, "
+            "Address line 1, State, ZIP code.",
+        ),
     ],
 )
 def test_files_that_cannot_be_imported_say_why(coordinator, catalog, content, message):
     preview_url = upload(coordinator, content).headers["Location"]
-    assert message in coordinator.get(preview_url).text
+    page = coordinator.get(preview_url).text
+    summary = page.split('<div class="error-summary" role="alert">', 1)[1].split("</div>", 1)[0]
+    assert re.findall(r"<li>(.*?)</li>", summary) == [message]
 
 
 def test_import_needs_a_csv_file(coordinator, catalog):
