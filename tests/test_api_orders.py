@@ -364,6 +364,23 @@ def test_same_idempotency_key_with_another_body_is_409(app, api, catalog):
     assert order_count(app) == 1
 
 
+def test_a_used_idempotency_key_is_told_so_before_another_body_is_checked(app, api, catalog):
+    """A key already used answers for its order whatever comes with it: a second body that
+    would be refused on its own is told the key is taken, not what is wrong with the body."""
+    headers = {"Idempotency-Key": "retry-me-3"}
+    first = api.post("/api/v3/order", json=patient_order(catalog), headers=headers)
+    response = api.post(
+        "/api/v3/order", json=patient_order(catalog, shippingOption="rocket"), headers=headers
+    )
+    assert first.status_code == 201
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert order_count(app) == 1
+    with app_context(app) as session:
+        used = session.scalars(select(SubmissionKey)).all()
+        assert [(k.key, k.order_id) for k in used] == [("retry-me-3", first.get_json()["id"])]
+
+
 def test_rejected_order_does_not_use_up_its_idempotency_key(app, api, catalog):
     headers = {"Idempotency-Key": "fix-and-retry"}
     bad = api.post(
