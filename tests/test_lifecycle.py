@@ -10,6 +10,7 @@ from app.extensions import db
 from app.orders import lifecycle, packing, statuses
 from app.orders.lookups import get_order
 from app.orders.models import Order, OrderDevice, OrderEvent
+from app.orders.service import MAX_NOTE_LENGTH
 from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import (
@@ -987,6 +988,24 @@ def test_a_note_is_stored_with_who_wrote_it_and_when(app, order):
         ("note_required", "Write the note.", "note")
     ]
     assert error.value.kind == "invalid"
+
+
+def test_a_note_too_long_or_holding_a_control_character_is_refused_by_its_name(app, order):
+    """The order page's note is "Note" in its refusals, as the form labels it."""
+    for text, message in (
+        ("x" * (MAX_NOTE_LENGTH + 1), f"Note is at most {MAX_NOTE_LENGTH} characters."),
+        ("Ring twice\x1b", "Note cannot hold control characters (it holds U+001B)."),
+    ):
+        with app.app_context():
+            with pytest.raises(Rejected) as error:
+                lifecycle.add_note(order, text, actor("coordinator"))
+            db.session.remove()
+        assert [(p.code, p.message, p.field) for p in error.value.problems] == [
+            ("invalid_note", message, "note")
+        ]
+    with app.app_context():
+        assert get_order(order).notes == []
+        db.session.remove()
 
 
 # --- The locked change itself (app/orders/changes.py) --------------------------------------

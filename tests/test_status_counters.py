@@ -13,6 +13,7 @@ from app.orders.listing import OrderQuery, status_counts
 from app.orders.models import Order, OrderStatusCount
 from tests.conftest import app_context
 from tests.helpers.orders import move, patient_order, place
+from tests.helpers.returns import a_kit_and_a_device_asked_back, check_in, values_of
 
 
 def test_counters_follow_placing_and_every_status_change(app, catalog):
@@ -123,3 +124,31 @@ def test_the_day_counts_follow_each_move_by_site_and_by_the_ship_by_date_kept(ap
             (today, site, False, 1),
             (today, site, True, 1),
         ]
+
+
+def test_the_counts_follow_a_return_the_returns_station_receives_part_by_part(app, catalog):
+    """The returns station moves an order on by itself (partly returned, then returned): the
+    status counters and the day counts follow each of its moves as they follow the others."""
+    order_id, devices = a_kit_and_a_device_asked_back(app, catalog)
+    with app_context(app):
+        site = db.session.get(Order, order_id).responsible_site_id
+        db.session.remove()
+    check_in(app, order_id, values_of(app, devices[0]))
+    with app_context(app):
+        assert status_counters.drift() == [] and daily_counts.drift() == []
+        assert status_counts(OrderQuery())["partlyReturned"] == 1
+    for device in devices[1:]:
+        check_in(app, order_id, values_of(app, device))
+    with app_context(app):
+        assert db.session.get(Order, order_id).current_status == "returned"
+        assert status_counters.drift() == [] and daily_counts.drift() == []
+        counts = status_counts(OrderQuery())
+        assert (counts["awaitingReturn"], counts["partlyReturned"], counts["returned"]) == (
+            0,
+            0,
+            1,
+        )
+        placed, _ = daily_counts.stored()
+        today = day_in(datetime.now(UTC), warehouse_zone())
+        assert placed[(today, site, "returned")] == 1
+        assert not placed.get((today, site, "partlyReturned"))

@@ -605,6 +605,24 @@ def test_an_order_shipped_through_its_timeline_takes_its_units_out_under_its_own
         assert ledger.balance_mismatches() == []
 
 
+def test_an_order_sent_again_after_a_delivery_exception_takes_its_units_out_once(app, catalog):
+    """Shipped again after a delivery exception, the same parcel is on its way: no units leave
+    a second time."""
+    strips = catalog.items["strips"]
+    order_id = place(app, catalog, items={"strips": 3})
+    with app_context(app):
+        home = default_location().id
+    move(app, order_id, "processing", "packed")
+    move(app, order_id, "shipped", tracking=("UPS", "1Z999AA10123456784"))
+    move(app, order_id, "deliveryException", "shipped")
+    assert figures(app, strips) == (STOCK_PER_COUNTED_ITEM - 3, 0)
+    assert [r for r in rows_of(app, order_id) if r[0] == "shipment"] == [
+        ("shipment", strips, home, -3, -3, None)
+    ]
+    with app_context(app):
+        assert ledger.balance_mismatches() == []
+
+
 def test_shipping_ends_all_the_order_held_there_even_what_it_did_not_take(app, catalog):
     strips, cuff = catalog.items["strips"], catalog.items["cuff"]
     order_id = an_order(app, catalog)
