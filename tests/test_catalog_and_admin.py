@@ -590,3 +590,71 @@ def test_resetting_a_password_ends_that_users_sign_ins_only_and_is_recorded(app,
     assert user_history(app, user_id) == [("passwordReset", catalog.users["admin"])]
     with app_context(app) as session:
         assert session.get(User, user_id).check_password("a brand new passphrase")
+
+
+def test_an_admin_changes_a_users_names_and_role_and_the_history_keeps_what_changed(app, catalog):
+    user_id, admin_id = catalog.users["fulfillment"], catalog.users["admin"]
+    with app_context(app) as session:
+        user = session.get(User, user_id)
+        before = (user.email, user.first_name, user.last_name, user.role)
+    draft = service.UserDraft(before[0].upper(), "Ada", "Lovelace", "coordinator")
+    for _ in range(2):  # saved again as it is then: nothing changed, nothing recorded
+        with app.app_context():
+            service.update_user(user_id, draft, admin_actor(app, catalog))
+    with app_context(app) as session:
+        user = session.get(User, user_id)
+        assert (user.email, user.first_name, user.last_name, user.role) == (
+            before[0],
+            "Ada",
+            "Lovelace",
+            "coordinator",
+        )
+        [entry] = session.scalars(
+            select(RecordChange).where(
+                RecordChange.record_type == "user", RecordChange.record_id == user_id
+            )
+        ).all()
+        assert (entry.action, entry.actor_user_id) == ("updated", admin_id)
+        assert entry.changes == {
+            "first_name": [before[1], "Ada"],
+            "last_name": [before[2], "Lovelace"],
+            "role": [before[3], "coordinator"],
+        }
+
+
+def test_an_admin_keeps_their_own_admin_role_and_is_told_so_in_full(app, catalog):
+    admin_id = catalog.users["admin"]
+    with app_context(app) as session:
+        admin = session.get(User, admin_id)
+        email, first, last = admin.email, admin.first_name, admin.last_name
+    actor = admin_actor(app, catalog)
+    demoted = service.UserDraft(email, first, last, "coordinator")
+    assert refusal_of(app, service.update_user, admin_id, demoted, actor) == [
+        Problem("own_role", "You cannot take away your own admin role.", "role")
+    ]
+    with app.app_context():
+        me = Actor(user=db.session.get(User, admin_id))
+        service.update_user(admin_id, service.UserDraft(email, "Grace", last, "admin"), me)
+    with app_context(app) as session:
+        admin = session.get(User, admin_id)
+        assert (admin.first_name, admin.role) == ("Grace", "admin")
+    assert user_history(app, admin_id) == [("updated", admin_id)]
+
+
+def test_a_new_user_is_recorded_in_the_history_with_what_they_were_given(app, catalog):
+    draft = service.UserDraft("New.Packer@Example.org", "Ned", "Packer", "fulfillment")
+    with app.app_context():
+        user_id = service.create_user(draft, "a long enough password", admin_actor(app, catalog)).id
+    with app_context(app) as session:
+        [entry] = session.scalars(
+            select(RecordChange).where(
+                RecordChange.record_type == "user", RecordChange.record_id == user_id
+            )
+        ).all()
+        assert (entry.action, entry.actor_user_id) == ("created", catalog.users["admin"])
+        assert entry.changes == {
+            "email": "new.packer@example.org",
+            "first_name": "Ned",
+            "last_name": "Packer",
+            "role": "fulfillment",
+        }
