@@ -323,6 +323,31 @@ def test_a_claim_leases_the_attempt_for_the_lease_time_and_skips_busy_subscripti
         assert claimed.secrets == service.signing_secrets(message.subscription)
 
 
+def test_a_disabled_subscriptions_events_wait_unsent_until_it_is_enabled_again(
+    app, api, catalog, receiver
+):
+    subscription = subscribe(api, receiver.url)
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()
+        db.session.remove()
+    with app_context(app) as session:
+        session.get(WebhookSubscription, subscription["id"]).enabled = False
+        session.commit()
+    with app.app_context():
+        assert worker.claim() is None
+        db.session.remove()
+    [waiting] = attempt_rows(app)
+    assert (waiting.status, waiting.leased_until, waiting.attempt) == ("pending", None, 1)
+    with app_context(app) as session:
+        session.get(WebhookSubscription, subscription["id"]).enabled = True
+        session.commit()
+    with app.app_context():
+        claimed = worker.claim()
+        db.session.remove()
+    assert claimed.attempt_id == waiting.id
+
+
 def test_an_attempt_whose_lease_ran_out_is_claimed_again_and_the_late_outcome_not_recorded(
     app, api, catalog, receiver, caplog
 ):
