@@ -72,6 +72,25 @@ def test_a_quote_never_closed_refuses_the_file_and_names_its_line(app, coordinat
     )
 
 
+def test_the_line_of_a_quote_never_closed_is_found_past_doubled_and_mid_cell_quotes(
+    app, coordinator
+):
+    """ "" inside a quoted cell is a quote, and a quote inside a cell opens nothing (the csv
+    module's rules): neither is taken for the quote left open. Lines are the file's own: the
+    note over two lines moves the unclosed quote of row 55 to line 57."""
+    content = hundred_rows_with(
+        'IMP-51,Ann,Lee51,1950-01-01,1 Elm St,Columbus,OH,43215,"Say ""ring"", then,\nwait"\n',
+        {
+            54: 'IMP-53,An"n,Lee53,1950-01-01,1 Elm St,Columbus,OH,43215,\n',
+            55: 'IMP-54,Ann,Lee54,1950-01-01,1 Elm St,Columbus,OH,43215,"A ""B"" C"\n',
+            56: 'IMP-55,"Bob ""B"",Lee55,1950-01-01,1 Elm St,Columbus,OH,43215,\n',
+        },
+    )
+    refused_with(
+        app, coordinator, content, "The quote that opens a cell on line 57 is never closed"
+    )
+
+
 def test_a_quote_closed_rows_later_names_the_line_it_opened(app, coordinator):
     content = hundred_rows_with(
         'IMP-51,"Ann,Lee51,1950-01-01,1 Elm St,Columbus,OH,43215,\n',
