@@ -21,6 +21,7 @@ from tests.conftest import app_context
 from tests.helpers.orders import (
     MONITOR_PATTERN,
     actor,
+    give_serial_pattern,
     iccid,
     imei,
     move,
@@ -737,24 +738,6 @@ def test_a_device_is_removed_only_while_packing_and_only_if_on_the_order(app, ca
 
 
 # --- What a scan is taken for, each refusal whole ------------------------------------------
-
-
-def give_serial_pattern(app, item_id: int, pattern: str) -> None:
-    """Gives a serial-numbered item a serial pattern, through the catalog service."""
-    with app.app_context():
-        item = db.session.get(Item, item_id)
-        catalog_service.update_item(
-            item.id,
-            catalog_service.ItemDraft(
-                name=item.name,
-                sku=item.sku,
-                device_identifier_type="serial",
-                serial_pattern=pattern,
-                accept_unreceived_devices=item.accept_unreceived_devices,
-            ),
-            actor("admin"),
-        )
-        db.session.remove()
 
 
 def test_an_unreadable_value_is_refused_whole_by_scan_and_by_line(app, catalog):

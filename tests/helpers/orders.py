@@ -184,16 +184,21 @@ def orders_returning(app, device_id: int) -> list[int]:
 
 def set_monitor_pattern(app, catalog, pattern=MONITOR_PATTERN):
     """Gives the monitor item a serial pattern, through the catalog service as an admin."""
+    give_serial_pattern(app, catalog.items["monitor"], pattern)
+
+
+def give_serial_pattern(app, item_id: int, pattern: str) -> None:
+    """Gives a serial-numbered item a serial pattern, through the catalog service as an admin."""
     with app.app_context():
-        monitor = db.session.get(Item, catalog.items["monitor"])
+        item = db.session.get(Item, item_id)
         catalog_service.update_item(
-            monitor.id,
+            item.id,
             catalog_service.ItemDraft(
-                name=monitor.name,
-                sku=monitor.sku,
+                name=item.name,
+                sku=item.sku,
                 device_identifier_type="serial",
                 serial_pattern=pattern,
-                accept_unreceived_devices=monitor.accept_unreceived_devices,
+                accept_unreceived_devices=item.accept_unreceived_devices,
             ),
             actor("admin"),
         )
