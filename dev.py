@@ -27,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -334,13 +335,17 @@ def mutate(args: list[str]) -> None:
     """Mutation testing with mutmut (docs/mutation.md): each mutant is tested by the tests that
     call the function it changed, as mutmut recorded them in a first, complete run (kept in
     mutants/). ``--paths`` narrows to some modules, ``--max-children N`` sets the processes
-    (default: one per core), ``--report`` prints the last run's results without running."""
+    (default: one per core), ``--report`` prints the last run's results without running,
+    ``--all`` runs the mutants listed as equivalent too (by default they are not run)."""
     modules, paths, children, report_only = mutated_modules(), [], str(os.cpu_count() or 2), False
+    run_equivalent = False
     rest = list(args)
     while rest:
         arg = rest.pop(0)
         if arg == "--report":
             report_only = True
+        elif arg == "--all":
+            run_equivalent = True
         elif arg == "--max-children" and rest and rest[0].isdigit():
             children = rest.pop(0)
         elif arg == "--paths":
@@ -362,7 +367,11 @@ def mutate(args: list[str]) -> None:
         (ROOT / "mutants").mkdir(exist_ok=True)
         if not (ROOT / "mutants" / ".venv").exists():
             (ROOT / "mutants" / ".venv").symlink_to(VENV, target_is_directory=True)
+        # The tests' plugin (tests/helpers/mutation.py) runs no test for a mutant listed here.
+        listed = "" if run_equivalent else "\n".join(sorted(equivalent_mutants()))
+        (ROOT / "mutants" / "mutation-equivalent.txt").write_text(listed)
         say(f"Mutation testing {len(modules)} module(s) with {children} process(es)")
+        started = time.monotonic()
         # Named mutants are all tested again, survivors too: tests added since the last run
         # count. The first run also runs the tests once to learn which tests call what.
         names = [module.removesuffix(".py").replace("/", ".") + ".*" for module in modules]
@@ -371,6 +380,8 @@ def mutate(args: list[str]) -> None:
         )
         if result.returncode != 0:
             sys.exit(result.returncode)
+        minutes = round((time.monotonic() - started) / 60)
+        say(f"mutmut took {minutes // 60} h {minutes % 60:02d} min")
     sys.exit(0 if mutation_report(modules) else 1)
 
 

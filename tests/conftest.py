@@ -33,7 +33,7 @@ from app.inventory.locations import ensure_default_location  # noqa: E402
 from app.orders.models import MAX_LINE_COUNT  # noqa: E402
 from app.people.models import Address, Patient, Site  # noqa: E402
 
-pytest_plugins = ["tests.helpers.server", "tests.helpers.browser"]
+pytest_plugins = ["tests.helpers.server", "tests.helpers.browser", "tests.helpers.mutation"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -116,6 +116,11 @@ def _reset_schema() -> None:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
+def _migrate() -> None:
+    _reset_schema()
+    upgrade()  # the migrations, not create_all: tests run on what production runs
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory, worker_id):
     app = create_app(
@@ -124,9 +129,11 @@ def app(tmp_path_factory, worker_id):
             "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory, worker_id),
         }
     )
+    # A plugin (pytest_plugins above): imported here, once pytest has registered it.
+    from tests.helpers.mutation import migrate_once
+
     with app.app_context():
-        _reset_schema()
-        upgrade()  # the migrations, not create_all: tests run on what production runs
+        migrate_once(db.engine, _migrate)
         db.session.remove()
     yield app
     with app.app_context():
