@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.orders import carriers, lifecycle
 from app.orders.models import TrackingNumber
+from app.validation import Rejected
 from tests.conftest import app_context
 from tests.helpers.orders import actor, move, place
 
@@ -96,6 +97,28 @@ def test_a_number_is_stored_without_spaces_or_dashes_in_capitals_and_links_to_it
         ).one()
         assert (stored.carrier, stored.value) == ("UPS", "1Z999AA10123456784")
         assert stored.url == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+
+
+@pytest.mark.parametrize(
+    "carrier, message",
+    [
+        ("UPS", "Enter the tracking number."),
+        ("", "Choose the carrier: UPS, FedEx, USPS, DHL."),  # no number to tell it from
+    ],
+)
+@pytest.mark.parametrize("blank", ["", None])
+def test_a_tracking_number_left_blank_is_refused_and_nothing_stored(
+    app, catalog, carrier, message, blank
+):
+    order_id = place(app, catalog, items={"strips": 1})
+    move(app, order_id, "processing", "packed")
+    with app.app_context():
+        with pytest.raises(Rejected) as refused:
+            lifecycle.add_tracking_number(order_id, carrier, blank, actor("admin"))
+        db.session.remove()
+    assert (refused.value.code, refused.value.message) == ("invalid_tracking_number", message)
+    with app_context(app) as session:
+        assert session.scalars(select(TrackingNumber)).all() == []
 
 
 def test_a_tracking_link_escapes_the_number():
