@@ -21,7 +21,7 @@ from urllib.request import Request, urlopen
 import pytest
 from sqlalchemy import func, select
 
-from app.api.throttle import throttle_of
+from app.api.throttle import InProcessStorage, throttle_of
 from app.auth.models import SignInAttempt, UserSignIn
 from tests.conftest import PASSWORD, app_context
 from tests.helpers.dev import ROOT, dev_py
@@ -231,6 +231,17 @@ def test_api_calls_are_counted_in_the_process_while_the_storage_does_not_answer(
         server.wait(timeout=15)
     logged = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
     assert "Throttling storage unreachable" in logged
+
+
+def test_a_look_at_the_figures_of_a_key_never_called_keeps_nothing():
+    """The figures of a key (a refused key's address, before its first refusal) are read on
+    every API call: reading them must not leave an empty count behind."""
+    storage = InProcessStorage()
+    assert storage.get_moving_window("never called", 5, 60)[1] == 0
+    assert storage.calls == {}
+    assert storage.acquire_entry("called", 5, 60)
+    assert storage.get_moving_window("called", 5, 60)[1] == 1
+    assert list(storage.calls) == ["called"]
 
 
 def test_the_api_throttle_counts_api_calls_and_nothing_else(app, client, api, catalog):

@@ -56,9 +56,13 @@ class InProcessStorage(Storage, MovingWindowSupport):
     def base_exceptions(self) -> type[Exception]:
         return ValueError
 
-    def _in_window(self, key: str, expiry: float, now: float) -> deque[float]:
+    def _in_window(self, key: str, expiry: float, now: float, keep: bool = True) -> deque[float]:
+        """The key's calls still in its window; a key not yet counted is kept only to count
+        a call (a look at its figures leaves nothing behind)."""
         found = self.calls.get(key)
         if found is None:
+            if not keep:
+                return deque()
             found = self.calls[key] = (expiry, deque())
         times = found[1]
         while times and times[0] <= now - expiry:
@@ -87,7 +91,7 @@ class InProcessStorage(Storage, MovingWindowSupport):
         """(when the oldest call still in the window was made, how many are in it)."""
         now = time.time()
         with self.lock:
-            times = self._in_window(key, expiry, now)
+            times = self._in_window(key, expiry, now, keep=False)
             return (times[0], len(times)) if times else (now, 0)
 
     def clear(self, key: str) -> None:
@@ -98,6 +102,7 @@ class InProcessStorage(Storage, MovingWindowSupport):
         with self.lock:
             count = len(self.calls)
             self.calls.clear()
+            self.next_sweep = 0.0
             return count
 
     def check(self) -> bool:
