@@ -802,10 +802,19 @@ def test_an_attempt_is_due_at_the_instant_it_names_and_leased_to_the_instant_its
     assert (attempt.lease_token, attempt.leased_until) == (again.token, clock.now + lease)
 
 
-def test_due_attempts_are_claimed_in_the_order_they_fell_due(app, api, catalog, receiver, clock):
-    """A retry that fell due after two newer events' first attempts comes after them."""
+@pytest.mark.parametrize(
+    ("brought_forward", "claimed_in_turn"),
+    [(False, ("newer", "newest", "retry")), (True, ("retry", "newer", "newest"))],
+    ids=["retry-due-after-them", "retry-brought-forward-to-their-instant"],
+)
+def test_due_attempts_are_claimed_in_the_order_they_fell_due_those_due_at_once_oldest_first(
+    app, api, catalog, receiver, clock, monkeypatch, brought_forward, claimed_in_turn
+):
+    """A retry that falls due after two newer events' first attempts comes after them;
+    brought forward by hand to their instant, it comes first, as the oldest."""
+    monkeypatch.setattr(service, "utcnow", lambda: clock.now)
     receiver.status = 500
-    subscribe(api, receiver.url)
+    subscription = subscribe(api, receiver.url)
     place(app, catalog, items={"strips": 1})
     deliver_everything(app)  # failed now: retried in 15 minutes
     clock.now += timedelta(minutes=10)
@@ -813,11 +822,18 @@ def test_due_attempts_are_claimed_in_the_order_they_fell_due(app, api, catalog, 
     place(app, catalog, items={"strips": 1})
     with app.app_context():
         worker.fan_out()
-        clock.now += timedelta(minutes=5)
-        claimed = [worker.claim() for _ in range(4)]
         db.session.remove()
     _, retry, newer, newest = attempt_rows(app)
-    assert [c and c.attempt_id for c in claimed] == [newer.id, newest.id, retry.id, None]
+    if brought_forward:
+        with app.app_context():
+            service.retry_now(subscription["id"], retry.message_id, actor("admin"))
+    else:
+        clock.now += timedelta(minutes=5)
+    with app.app_context():
+        claimed = [worker.claim() for _ in range(4)]
+        db.session.remove()
+    ids = {"retry": retry.id, "newer": newer.id, "newest": newest.id}
+    assert [c and c.attempt_id for c in claimed] == [*(ids[n] for n in claimed_in_turn), None]
 
 
 def deliver_one(app) -> tuple[worker.Claimed, sender.Outcome]:
