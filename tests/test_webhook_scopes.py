@@ -227,3 +227,46 @@ def test_two_keys_full_subscriptions_each_get_what_their_key_may_read_of_one_ord
             .order_by(WebhookMessage.id)
         ).all()
     assert stored == [(receiver.url + "/all", catalog.patient), (receiver.url + "/orders", None)]
+
+
+@pytest.mark.parametrize(
+    ("kept", "why"),
+    [
+        (scopes.PATIENTS_READ, "order.statusFull needs orders:read"),
+        (scopes.ORDERS_READ, "The patient's details need patients:read"),
+    ],
+    ids=["without-orders-read", "without-patients-read"],
+)
+def test_a_queued_message_its_key_may_no_longer_read_is_failed_unsent(
+    app, client, catalog, receiver, kept, why
+):
+    """A key's scopes are checked again when its message is sent: one narrowed in the
+    database (as a release that splits a scope would) while the message waited."""
+    reader = keyed(app, client, scopes.ORDERS_READ, scopes.PATIENTS_READ)
+    subscription_id = reader.post(
+        "/api/v3/webhook", json={"url": receiver.url, "types": [FULL]}
+    ).get_json()["id"]
+    reader_id = key_id(app, reader)
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()  # the message carries the patient's details
+        db.session.remove()
+    with app_context(app) as session:
+        session.get(ApiKey, reader_id).scopes = f"{scopes.WEBHOOKS_MANAGE} {kept}"
+        session.commit()
+    with app.app_context():
+        assert worker.claim() is None
+        db.session.remove()
+    assert receiver.hits() == []
+    assert phi_log(app) == []
+    reason = f"{why}, which the API key “Scoped” has not."
+    with app_context(app) as session:
+        subscription = session.get(WebhookSubscription, subscription_id)
+        assert subscription.disabled_reason == f"Disabled automatically: {reason}"
+        [attempt] = session.scalars(select(WebhookAttempt).where(WebhookAttempt.attempt == 1))
+        assert (attempt.status, attempt.response_status, attempt.error, attempt.duration_ms) == (
+            "failed",
+            None,
+            f"Not sent: {reason}",
+            0,
+        )

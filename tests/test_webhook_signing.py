@@ -44,9 +44,10 @@ def test_a_secret_stored_under_another_secret_key_fails_the_delivery_with_why(
     monkeypatch.undo()
     assert receiver.hits() == []
     first, retry = sorted(deliveries(api, created["id"]), key=lambda d: d["attempt"])
-    assert (first["status"], first["error"]) == (
+    assert (first["status"], first["error"], first["durationMs"]) == (
         "failed",
         "the secret was stored under another SECRET_KEY",
+        0,  # nothing was sent
     )
     assert (retry["status"], retry["attemptedAt"]) == ("pending", None)  # on the schedule
 

@@ -10,17 +10,19 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from standardwebhooks import Webhook
 
 from app.db.types import utcnow
 from app.extensions import db
 from app.history.models import PatientDataAccess
 from app.orders.models import Order, OrderOutboxEntry
-from app.webhooks import service, worker
+from app.webhooks import sender, service, signing, worker
 from app.webhooks.models import (
     MAX_RESPONSE_BYTES,
     WebhookAttempt,
@@ -465,9 +467,9 @@ def test_an_outcome_that_cannot_be_stored_is_recorded_as_a_failure_that_says_so(
     assert len(receiver.hits()) == 1
     with app_context(app) as session:
         logged = session.execute(
-            select(PatientDataAccess.patient_id, PatientDataAccess.order_id)
+            select(PatientDataAccess.patient_id, PatientDataAccess.order_id, PatientDataAccess.at)
         ).all()
-    assert logged == [(catalog.patient, order_id)]
+    assert logged == [(catalog.patient, order_id, first.attempted_at)]  # as it was recorded
     assert worker_log(caplog) == [f"webhook attempt {claimed.attempt_id}: outcome not recorded"]
 
 
@@ -770,3 +772,261 @@ def test_a_dispatcher_that_handed_out_an_event_looks_again_at_once(app, catalog)
             db.session.remove()
     finally:
         dispatcher.close()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The worker's clock, stopped: it reads ``clock.now``, which the test moves."""
+    clock = SimpleNamespace(now=utcnow())
+    monkeypatch.setattr(worker, "utcnow", lambda: clock.now)
+    return clock
+
+
+def test_an_attempt_is_due_at_the_instant_it_names_and_leased_to_the_instant_its_lease_ends(
+    app, api, catalog, receiver, clock
+):
+    subscribe(api, receiver.url)
+    place(app, catalog, items={"strips": 1})
+    lease = timedelta(seconds=app.config["WEBHOOK_LEASE_SECONDS"])
+    with app.app_context():
+        worker.fan_out()  # its first attempt is due at once: now
+        claimed = worker.claim()
+        assert claimed is not None
+        clock.now += lease
+        assert worker.claim() is None  # the lease's last instant
+        clock.now += timedelta(microseconds=1)
+        again = worker.claim()
+        db.session.remove()
+    assert again.attempt_id == claimed.attempt_id and again.token != claimed.token
+    [attempt] = attempt_rows(app)
+    assert (attempt.lease_token, attempt.leased_until) == (again.token, clock.now + lease)
+
+
+@pytest.mark.parametrize(
+    ("brought_forward", "claimed_in_turn"),
+    [(False, ("newer", "newest", "retry")), (True, ("retry", "newer", "newest"))],
+    ids=["retry-due-after-them", "retry-brought-forward-to-their-instant"],
+)
+def test_due_attempts_are_claimed_in_the_order_they_fell_due_those_due_at_once_oldest_first(
+    app, api, catalog, receiver, clock, monkeypatch, brought_forward, claimed_in_turn
+):
+    """A retry that falls due after two newer events' first attempts comes after them;
+    brought forward by hand to their instant, it comes first, as the oldest."""
+    monkeypatch.setattr(service, "utcnow", lambda: clock.now)
+    receiver.status = 500
+    subscription = subscribe(api, receiver.url)
+    place(app, catalog, items={"strips": 1})
+    deliver_everything(app)  # failed now: retried in 15 minutes
+    clock.now += timedelta(minutes=10)
+    place(app, catalog, items={"strips": 1})
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()
+        db.session.remove()
+    _, retry, newer, newest = attempt_rows(app)
+    if brought_forward:
+        with app.app_context():
+            service.retry_now(subscription["id"], retry.message_id, actor("admin"))
+    else:
+        clock.now += timedelta(minutes=5)
+    with app.app_context():
+        claimed = [worker.claim() for _ in range(4)]
+        db.session.remove()
+    ids = {"retry": retry.id, "newer": newer.id, "newest": newest.id}
+    assert [c and c.attempt_id for c in claimed] == [*(ids[n] for n in claimed_in_turn), None]
+
+
+def deliver_one(app) -> tuple[worker.Claimed, sender.Outcome]:
+    """The one event made: handed out, claimed, sent and recorded; answers its claim and its
+    outcome."""
+    with app.app_context():
+        worker.fan_out()
+        claimed = worker.claim()
+        outcome = worker.deliver(claimed)
+        worker.record(claimed, outcome)
+        db.session.remove()
+    return claimed, outcome
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "requests"),
+    [
+        (
+            {"WEBHOOK_DENY_PRIVATE": True},
+            "Refused: 127.0.0.1 resolves to 127.0.0.1 is a private or loopback address "
+            "(WEBHOOK_DENY_PRIVATE is on).",
+            0,
+        ),
+        ({"WEBHOOK_TIMEOUT_SECONDS": 0.5}, "No answer within 0.5 s.", 1),
+    ],
+    ids=["private-address-denied-since-saved", "no-answer-in-time"],
+)
+def test_an_attempt_the_settings_refuse_or_cut_short_fails_saying_why(
+    app, api, catalog, receiver, monkeypatch, settings, error, requests
+):
+    receiver.hold = threading.Event()  # answers only when the test ends
+    subscribe(api, receiver.url)
+    for name, value in settings.items():  # since the subscription was saved
+        monkeypatch.setitem(app.config, name, value)
+    place(app, catalog, items={"strips": 1})
+    _, outcome = deliver_one(app)
+    assert (outcome.response_status, outcome.error) == (None, error)
+    assert len(receiver.hits()) == requests
+    first, _retry = attempt_rows(app)
+    assert (first.status, first.error) == ("failed", error)
+
+
+def test_an_attempt_that_cannot_be_signed_fails_unsent_and_is_logged(
+    app, api, catalog, receiver, caplog
+):
+    subscription = subscribe(api, receiver.url)
+    with app_context(app) as session:  # an empty secret, stored by hand
+        session.get(WebhookSubscription, subscription["id"]).secret_encrypted = signing.encrypt(
+            signing.SECRET_PREFIX
+        )
+        session.commit()
+    place(app, catalog, items={"strips": 1})
+    claimed, outcome = deliver_one(app)
+    assert outcome == sender.Outcome(None, None, "Not sent: EmptyWebhookSecretError", 0, False)
+    assert receiver.hits() == []
+    first, _retry = attempt_rows(app)
+    assert (first.status, first.error, first.duration_ms) == (
+        "failed",
+        "Not sent: EmptyWebhookSecretError",
+        0,
+    )
+    assert worker_log(caplog) == [f"webhook attempt {claimed.attempt_id}: could not be sent"]
+    [logged] = [r for r in caplog.records if r.name == "app.webhooks.worker"]
+    assert logged.exc_info[0].__name__ == "EmptyWebhookSecretError"
+
+
+def test_a_subscription_gets_the_events_from_the_instant_it_was_made_in_whatever_order_saved(
+    app, api, catalog, receiver
+):
+    """Two web processes saving at once may give the later time the smaller id: each
+    subscription is judged by its own time."""
+    later = subscribe(api, receiver.url + "/later")
+    same = subscribe(api, receiver.url + "/same")
+    order_id = place(app, catalog, items={"strips": 1})
+    with app_context(app) as session:
+        made = session.scalar(select(OrderOutboxEntry.created_at))
+        session.get(WebhookSubscription, later["id"]).created_at = made + timedelta(microseconds=1)
+        session.get(WebhookSubscription, same["id"]).created_at = made
+        session.commit()
+    with app.app_context():
+        assert worker.fan_out() == 1
+        db.session.remove()
+    assert messages_of(app, WebhookMessage.subscription_id) == [(order_id, same["id"])]
+
+
+def test_a_worker_started_by_the_web_server_stops_when_the_server_is_gone(
+    app, running, caplog, monkeypatch
+):
+    caplog.set_level(logging.INFO, logger="app.webhooks.worker")
+    parent = os.getppid()
+    answers = iter([parent])  # then another: the orphan's new parent
+    monkeypatch.setattr(os, "getppid", lambda: next(answers, parent + 1))
+    assert running(lambda: False, timeout=20, exit_with_parent=True) < 10
+    assert worker_log(caplog) == [
+        "webhooks worker: started",
+        "webhooks worker: the web server is gone; stopping",
+    ]
+
+
+# --- Two workers at once: PostgreSQL's row locks (SQLite runs one writer at a time) ----------
+
+
+@pytest.fixture
+def on_postgresql(app):
+    with app_context(app):
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks are PostgreSQL's: SQLite runs one writer at a time")
+
+
+def lock_waits(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+
+@contextmanager
+def meanwhile(app, starts: str, step):
+    """Once a statement starting with ``starts`` has run here, while its transaction is
+    still open, ``step`` runs as another worker would (a thread and a connection of its
+    own) until it ends or waits for a row lock. Yields what came of it: ``result``,
+    ``failure``, and whether it ``waited``."""
+    with app.app_context():
+        engine = db.engine
+    found = SimpleNamespace(result=None, failure=None, waited=None, thread=None)
+
+    def other():
+        with app.app_context():
+            try:
+                found.result = step()
+            except Exception as failure:
+                found.failure = failure
+            finally:
+                db.session.remove()
+
+    def listener(_conn, _cursor, statement, _parameters, _context, _executemany):
+        if found.thread or not " ".join(statement.split()).upper().startswith(starts):
+            return
+        found.thread = threading.Thread(target=other)
+        found.thread.start()
+        found.waited = "waited" == wait_until(
+            lambda: "ended" if not found.thread.is_alive() else lock_waits(engine) and "waited",
+            what="the other worker to end or wait",
+        )
+
+    event.listen(engine, "after_cursor_execute", listener)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "after_cursor_execute", listener)
+        if found.thread:
+            found.thread.join(30)
+
+
+def test_workers_claiming_at_once_take_the_next_due_attempts_without_waiting(
+    app, api, catalog, receiver, on_postgresql
+):
+    """Three events of one subscription: while one worker holds the first, another takes
+    the second, neither the first nor the third, and waits for nothing."""
+    subscribe(api, receiver.url)
+    for _ in range(3):
+        place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()
+        db.session.remove()
+    with app.app_context(), meanwhile(app, "SELECT WEBHOOK_ATTEMPT.ID", worker.claim) as other:
+        first = worker.claim()
+        db.session.remove()
+    assert (other.waited, other.failure) == (False, None)
+    taken = [(a.id, a.lease_token) for a in attempt_rows(app)]
+    first_id, second_id, third_id = (attempt_id for attempt_id, _ in taken)
+    assert (first.attempt_id, other.result and other.result.attempt_id) == (first_id, second_id)
+    assert taken[1:] == [(second_id, other.result.token), (third_id, None)]
+
+
+def test_two_workers_recording_failures_of_one_subscription_at_once_count_both(
+    app, api, catalog, receiver, monkeypatch, on_postgresql
+):
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", ())
+    receiver.status = 500
+    subscription = subscribe(api, receiver.url)
+    place(app, catalog, items={"strips": 1})
+    place(app, catalog, items={"strips": 1})
+    with app.app_context():
+        worker.fan_out()
+        sent = [(claimed, worker.deliver(claimed)) for claimed in (worker.claim(), worker.claim())]
+        db.session.remove()
+    (first, failed), (second, also_failed) = sent
+    with app.app_context(), meanwhile(app, "UPDATE", lambda: worker.record(second, also_failed)):
+        worker.record(first, failed)  # the other records while this one writes
+        db.session.remove()
+    assert message_statuses(app) == ["failed", "failed"]
+    assert stored_subscription(app, subscription["id"]).consecutive_failures == 2
