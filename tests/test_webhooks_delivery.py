@@ -853,7 +853,8 @@ def deliver_one(app) -> tuple[worker.Claimed, sender.Outcome]:
     [
         (
             {"WEBHOOK_DENY_PRIVATE": True},
-            "Refused: 127.0.0.1 resolves to 127.0.0.1 is a private or loopback address "
+            "Refused: 127.0.0.1 resolves to an address not allowed: 127.0.0.1 is a private or "
+            "loopback address "
             "(WEBHOOK_DENY_PRIVATE is on).",
             0,
         ),

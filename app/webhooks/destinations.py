@@ -221,5 +221,5 @@ def resolve(host: str, port: int, deny_private: bool) -> str:
     for address in addresses:
         why = refusal(address, deny_private)
         if why:
-            raise DestinationRefused(f"Refused: {host} resolves to {why}.")
+            raise DestinationRefused(f"Refused: {host} resolves to an address not allowed: {why}.")
     return addresses[0]
