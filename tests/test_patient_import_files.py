@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.history.models import RecordChange
+from app.people import importing
 from app.people.models import Address, Patient, PatientImport
 from tests.conftest import app_context
 from tests.helpers.web import Browserless
@@ -89,6 +90,33 @@ def test_the_line_of_a_quote_never_closed_is_found_past_doubled_and_mid_cell_quo
     refused_with(
         app, coordinator, content, "The quote that opens a cell on line 57 is never closed"
     )
+
+
+NEVER_CLOSED = (
+    "The quote that opens a cell on line {} is never closed, so every line after it would be "
+    'read as that one cell. Close it (a quote inside a cell is written twice: "").'
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        # The open quote is the first character of its line.
+        ('"IMP-2,Ann,Lee2,1950-01-01,1 Elm St,Columbus,OH,43215,\n', 3),
+        # Closed after a doubled quote ("" then the closing "), then another left open.
+        ('IMP-2,"Ann ""A""",Lee2,1950-01-01,1 Elm St,Columbus,OH,43215,"Ring\n', 3),
+        # A quote inside a cell, after a letter, opens nothing.
+        ('IMP-2,MAX"Y,Lee2,1950-01-01,1 Elm St,Columbus,OH,43215,"Ring\n', 3),
+        # A note over two lines, closed, and on its second line a quote left open.
+        ('IMP-2,Ann,Lee2,1950-01-01,1 Elm St,Columbus,OH,43215,"Ring\ntwice","Wait\n', 4),
+        (row(2) + 'IMP-3,Ann,Lee3,1950-01-01,1 Elm St,Columbus,OH,43215,"A\nB\nC","D\n', 6),
+    ],
+    ids=["at-line-start", "after-doubled-quotes", "mid-cell-quote", "second-line", "third-line"],
+)
+def test_the_quote_left_open_is_found_on_its_own_line_of_the_record(app, rows, line):
+    with app.app_context():
+        preview = importing.check_file(HEADING + row(1) + rows)
+    assert (preview.rows, preview.file_problems) == ([], [NEVER_CLOSED.format(line)])
 
 
 def test_a_quote_closed_rows_later_names_the_line_it_opened(app, coordinator):
