@@ -14,9 +14,12 @@ second): that first run keeps a copy of its file as migrated, and each mutant's 
 starts from a copy of that copy (``migrate_once``).
 
 Which tests run is mutmut's choice, untouched: a mutant that survives still runs them all.
-But a mutant docs/mutation.md lists as equivalent (no test can tell it from the original) runs
-none: it would survive them all, at the cost of a run of every test that calls its function
-(``python3 dev.py mutate`` writes the list to ``mutation-equivalent.txt``; ``--all`` does not).
+But a mutant docs/mutation.md lists as equivalent (no test can tell it from the original)
+would survive them all, at the cost of a run of every test that calls its function: it runs
+only the tests that killed the same function's other mutants, a check that the listing still
+holds (a function changed since it was written renumbers its mutants, and the name may now
+be another mutant's). ``python3 dev.py mutate`` writes the list to
+``mutation-equivalent.txt``; with ``--all`` it writes none.
 Outside a mutmut run (``MUTANT_UNDER_TEST`` unset or empty) the plugin does nothing.
 
 The files are written in the directory mutmut runs the tests in (``mutants/``, ignored by
@@ -85,13 +88,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     function = _function_of(mutant)
     if function is None:
         return
-    if EQUIVALENT.exists() and mutant in EQUIVALENT.read_text().split():
-        config.hook.pytest_deselected(items=list(items))
-        items.clear()
-        return
-    durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     killers_file = _killers_file(function)
     killers = set(killers_file.read_text().split()) if killers_file.exists() else set()
+    if EQUIVALENT.exists() and mutant in EQUIVALENT.read_text().split():
+        # Only a check that the listing still holds (a changed function renumbers its
+        # mutants): the tests that killed its siblings, where a stale entry would fail.
+        dropped = [item for item in items if item.nodeid not in killers]
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid in killers]
+    durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     items.sort(key=lambda item: (item.nodeid not in killers, durations.get(item.nodeid, math.inf)))
 
 
