@@ -338,14 +338,19 @@ def mutation_report(modules: list[str]) -> bool:
             print(f"\nSurvivors in {module} (`.venv/bin/mutmut show NAME` shows the change):")
             for name in names:
                 print(f"    {name}")
-    stale = sorted(
-        n for n, c in mutant_verdicts(modules).items() if n in equivalent and c in MUTANT_CAUGHT
-    )
-    if stale:
-        print("\nListed as equivalent in docs/mutation.md but killed (counted killed; the entry")
-        print("is out of date, most likely renumbered by a change to its function):")
-        for name in stale:
-            print(f"    {name}")
+    verdicts = mutant_verdicts(modules)
+    stale = sorted(n for n, c in verdicts.items() if n in equivalent and c in MUTANT_CAUGHT)
+    run = {module.removesuffix(".py").replace("/", ".") + "." for module in modules}
+    gone = sorted(n for n in equivalent - set(verdicts) if n.rpartition(".")[0] + "." in run)
+    for names, why in (
+        (stale, "listed as equivalent but killed (counted killed)"),
+        (gone, "listed as equivalent but no mutant has that name now"),
+    ):
+        if names:
+            print(f"\nOut of date in docs/mutation.md, {why}; a change to the function")
+            print("most likely renumbered its mutants:")
+            for name in names:
+                print(f"    {name}")
     return passed
 
 
