@@ -134,6 +134,8 @@ def app(tmp_path_factory, worker_id):
 
     with app.app_context():
         migrate_once(db.engine, _migrate)
+        # The migrations add the default location: the first test starts empty as the rest.
+        _empty_tables()
         db.session.remove()
     yield app
     with app.app_context():
@@ -157,23 +159,27 @@ def _empty_database(request):
     throttle_of(app).reset()  # each test starts with no API call counted
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        # A browser test's server may still be answering a last request (an htmx fragment
-        # asked for as the page closed): PostgreSQL may then end the TRUNCATE as a deadlock
-        # with it. The request ends soon after; empty the tables again then.
-        for attempt in range(1, EMPTYING_ATTEMPTS + 1):
-            try:
-                with db.engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-                    else:
-                        for table in tables:
-                            conn.execute(text(f"DELETE FROM {table}"))
-                return
-            except OperationalError:
-                if attempt == EMPTYING_ATTEMPTS:
-                    raise
-                time.sleep(0.5)
+        _empty_tables()
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    # A browser test's server may still be answering a last request (an htmx fragment asked
+    # for as the page closed): PostgreSQL may then end the TRUNCATE as a deadlock with it.
+    # The request ends soon after; empty the tables again then.
+    for attempt in range(1, EMPTYING_ATTEMPTS + 1):
+        try:
+            with db.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(text(f"DELETE FROM {table}"))
+            return
+        except OperationalError:
+            if attempt == EMPTYING_ATTEMPTS:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

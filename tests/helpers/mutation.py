@@ -90,7 +90,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     if function is None:
         return
     killers_file = _killers_file(function)
-    killers = set(killers_file.read_text().split()) if killers_file.exists() else set()
+    killers = set(killers_file.read_text().splitlines()) if killers_file.exists() else set()
     if EQUIVALENT.exists() and mutant in EQUIVALENT.read_text().split():
         # Only a check that the listing still holds (a changed function renumbers its
         # mutants): the tests that killed its siblings, where a stale entry would fail.
@@ -117,7 +117,7 @@ def _module_killers(function: str) -> set[str]:
         nodeid
         for found in KILLERS.glob(f"{module}.*")
         if found.name.rpartition(".")[0] == module
-        for nodeid in found.read_text().split()
+        for nodeid in found.read_text().splitlines()
     }
 
 
