@@ -315,7 +315,7 @@ def mutation_report(modules: list[str]) -> bool:
             print(f"{module:<34} not run yet")
             passed = False
             continue
-        verdicts = json.loads(meta.read_text())["exit_code_by_key"]
+        verdicts = mutant_verdicts([module])
         caught = sum(1 for code in verdicts.values() if code in MUTANT_CAUGHT)
         not_run = sum(1 for code in verdicts.values() if code is None)
         left = {n: c for n, c in verdicts.items() if c not in MUTANT_CAUGHT and c is not None}
@@ -338,7 +338,7 @@ def mutation_report(modules: list[str]) -> bool:
             print(f"\nSurvivors in {module} (`.venv/bin/mutmut show NAME` shows the change):")
             for name in names:
                 print(f"    {name}")
-    verdicts = mutant_verdicts(modules)
+    verdicts = mutant_verdicts(modules)  # every module's, for the out-of-date entries
     stale = sorted(n for n, c in verdicts.items() if n in equivalent and c in MUTANT_CAUGHT)
     run = {module.removesuffix(".py").replace("/", ".") + "." for module in modules}
     gone = sorted(n for n in equivalent - set(verdicts) if n.rpartition(".")[0] + "." in run)
