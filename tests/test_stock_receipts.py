@@ -154,7 +154,12 @@ def test_a_counted_line_naming_no_item_or_one_that_does_not_exist_is_refused_bes
     problems = refused(
         app,
         ReceiptDraft(
-            lines=[ReceiptLine(None, 1), ReceiptLine(999_999, 2), ReceiptLine("abc", 1)],
+            lines=[
+                ReceiptLine(None, 1),
+                ReceiptLine(999_999, 2),
+                ReceiptLine("abc", 1),
+                ReceiptLine(10**30, 1),  # past any integer column: not found, not an error
+            ],
             devices=[ReceiptDevices(monitor, [("serial", "BP7450-9999")])],
         ),
     )
@@ -162,6 +167,7 @@ def test_a_counted_line_naming_no_item_or_one_that_does_not_exist_is_refused_bes
         ("item_not_found", "Choose an item.", "lines[0].item.id"),
         ("item_not_found", "There is no item with id 999999.", "lines[1].item.id"),
         ("item_not_found", "There is no item with id abc.", "lines[2].item.id"),
+        ("item_not_found", f"There is no item with id {10**30}.", "lines[3].item.id"),
     ]
 
 
