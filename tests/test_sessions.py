@@ -226,3 +226,39 @@ def test_signing_out_everywhere_ends_the_open_sign_ins_saying_so_and_leaves_ende
             signed_out_at
         )
     assert ends == [(1, True, "signedOut"), (2, True, "signedOutEverywhere")]
+
+
+def test_a_sign_in_ended_while_a_request_finds_it_idle_keeps_the_end_it_was_given(app, catalog):
+    """A request finds its sign-in idle, but before it writes that end, another request signs
+    the user out everywhere: the sign-in keeps that end and its reason, not "idle"."""
+    from sqlalchemy import event
+
+    from app.db.transactions import commit_separately
+    from app.extensions import db
+
+    person = signed_in(app)
+    with app_context(app) as session:
+        session.execute(update(UserSignIn).values(last_seen_at=utcnow() - timedelta(minutes=31)))
+        session.commit()
+        engine = db.engine
+    ended_at = utcnow() - timedelta(seconds=5)
+    ended_meanwhile = []
+
+    def sign_out_everywhere_meanwhile(conn, cursor, statement, parameters, context, many):
+        if ended_meanwhile or "token_hash" not in statement:
+            return  # only after the request's own look-up of its sign-in
+        ended_meanwhile.append(statement)
+        with commit_separately(engine) as other:
+            other.execute(
+                update(UserSignIn).values(ended_at=ended_at, end_reason="signedOutEverywhere")
+            )
+
+    event.listen(engine, "after_cursor_execute", sign_out_everywhere_meanwhile)
+    try:
+        answer = person.get("/orders/")
+    finally:
+        event.remove(engine, "after_cursor_execute", sign_out_everywhere_meanwhile)
+    assert ended_meanwhile and answer.status_code == 302
+    with app_context(app) as session:
+        record = session.scalar(select(UserSignIn))
+    assert (record.ended_at, record.end_reason) == (ended_at, "signedOutEverywhere")
