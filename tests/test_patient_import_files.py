@@ -506,3 +506,50 @@ def test_an_import_done_or_refused_says_so_and_adds_no_one(app, coordinator, cat
         'written twice: "").'
     ) in flashed(coordinator, refused_url)
     assert patient_count(app) == 3
+
+
+def test_a_patient_added_by_someone_else_during_the_import_stops_it_whole_and_says_so(
+    app, coordinator, catalog
+):
+    """Between the import's check of the patients on record and its insert, someone else adds
+    one of the file's patients: nothing is imported, the person is told why, and the file
+    can be imported again (that patient then on record, the others added)."""
+    from sqlalchemy import event, insert, literal
+
+    from app.extensions import db
+
+    preview_url = upload(coordinator, (HEADING + row(1) + row(2)).encode()).headers["Location"]
+    patients = Patient.__table__
+    columns = [c for c in patients.columns if c.name != "id"]
+    copy_as_imp_1 = insert(patients).from_select(
+        [c.name for c in columns],
+        select(
+            *[literal("IMP-1") if c.name == "external_identifier" else c for c in columns]
+        ).where(patients.c.id == catalog.patient),
+    )
+    added_meanwhile = []
+
+    def add_imp_1_meanwhile(conn, cursor, statement, parameters, context, many):
+        on_record_looked_up = "external_identifier" in statement and "lower" in statement
+        if added_meanwhile or not on_record_looked_up:
+            return
+        added_meanwhile.append(statement)
+        conn.execute(copy_as_imp_1)  # in the import's own transaction: its rollback undoes it
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", add_imp_1_meanwhile)
+    try:
+        coordinator.post(preview_url)
+    finally:
+        event.remove(engine, "after_cursor_execute", add_imp_1_meanwhile)
+    assert added_meanwhile
+    assert flashed(coordinator, preview_url) == [
+        "Some of these patients were added by someone else at the same moment; nothing was "
+        "imported. Check the file again."
+    ]
+    assert patient_count(app) == 2
+    with app_context(app) as session:
+        assert session.scalar(select(PatientImport.imported_at)) is None
+    coordinator.post(preview_url)
+    assert patient_count(app) == 4 and imported(app, "IMP-2") is not None
