@@ -504,3 +504,32 @@ def test_a_name_that_does_not_resolve_at_delivery_is_reported_by_name():
     with pytest.raises(HostNotFound) as missing:
         resolve("hooks.orderly-test.invalid", 80, deny_private=False)
     assert str(missing.value) == "The host hooks.orderly-test.invalid could not be found."
+
+
+def test_an_https_delivery_names_the_host_to_tls_not_the_address_it_connects_to():
+    """The delivery connects to the address it resolved and judged, but TLS is told the URL's
+    host name (SNI), so the certificate is checked against the name: a TLS receiver records
+    the name each client asks for (none given for an address)."""
+    import contextlib
+    import socket
+    import ssl
+
+    from app.webhooks.sender import send
+
+    asked_for = []
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # no certificate: the hello is all we read
+    tls.sni_callback = lambda connection, name, context: asked_for.append(name)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def hear_one_hello():
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(ssl.SSLError):  # the handshake fails after it
+                tls.wrap_socket(connection, server_side=True)
+
+        server = threading.Thread(target=hear_one_hello)
+        server.start()
+        outcome = send(f"https://localhost:{port}/hook", "{}", {}, timeout=5, deny_private=False)
+        server.join(timeout=10)
+    assert asked_for == ["localhost"]
+    assert outcome.response_status is None and "SSL" in outcome.error
