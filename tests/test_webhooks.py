@@ -519,7 +519,9 @@ def test_an_https_delivery_names_the_host_to_tls_not_the_address_it_connects_to(
     asked_for = []
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # no certificate: the hello is all we read
     tls.sni_callback = lambda connection, name, context: asked_for.append(name)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    address = resolve("localhost", 443, deny_private=False)  # where the delivery connects
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.create_server((address, 0), family=family) as listener:
         port = listener.getsockname()[1]
 
         def hear_one_hello():
